@@ -1,0 +1,142 @@
+/*
+ * shmring.h - a lock-free, shared-memory, multi-producer multi-consumer queue
+ * of variable-size records, for IPC between processes on Linux.
+ *
+ * This header holds the core: making, opening and closing a ring, and the copy
+ * API (put/get).  Companion headers, one concept each:
+ *   <shmring_zc.h>     zero-copy: reserve/commit/abort, peek/release
+ *   <shmring_batch.h>  scatter-gather put and batches (put_many/get_many)
+ *   <shmring_fdpass.h> passing a ring's fd over a Unix socket (SCM_RIGHTS)
+ *
+ * ERROR CONVENTION (the whole API)
+ *   Every call returns 0, or a non-negative count or length, on success and a
+ *   negative errno value on failure.  errno itself is never the channel.  The
+ *   values a caller should expect:
+ *     -EINVAL       a bad argument (NULL pointer, bad config, bad name)
+ *     -ENAMETOOLONG a ring name over SHMRING_NAME_MAX bytes
+ *     -EEXIST       shmring_create: a named ring of that name already exists
+ *     -ENOENT       shmring_open/unlink: no ring of that name
+ *     -EMSGSIZE     put: record larger than the ring's max_record;
+ *                   get: caller's buffer smaller than the next record (the
+ *                   record stays in the ring; shmring_next_len() or the
+ *                   zero-copy peek tells its size)
+ *     -EAGAIN       timeout_ns == 0 and the call would have to wait
+ *     -ETIMEDOUT    timeout_ns > 0 elapsed before the call could complete
+ *     -EPIPE        put on a closed ring; get on a closed ring that is empty
+ *     -EPROTO       not a shmring file (bad magic) or an unsupported ABI version
+ *     -EBADMSG      a shmring file whose geometry or metadata is inconsistent
+ *                   (truncated, corrupt); the handle should be detached
+ *     -ENOMEM, -EMFILE, -EACCES, ...  from the underlying system calls
+ *
+ * TIMEOUTS (every call that may wait takes int64_t timeout_ns)
+ *   < 0  wait as long as needed;  0  never wait (-EAGAIN);
+ *   > 0  wait at most that many nanoseconds (-ETIMEDOUT).
+ *   A waiting caller spins briefly, then sleeps on a futex in the shared
+ *   mapping; asleep it costs no CPU.  Deadlines are on CLOCK_MONOTONIC and
+ *   survive signals (EINTR restarts the sleep with the same deadline).
+ *
+ * THREADS AND PROCESSES
+ *   A ring may be used by any number of processes and threads at once.  A
+ *   struct shmring handle is one process's view; it may be shared by the
+ *   threads of that process, and a handle inherited across fork() works in the
+ *   child as it is.  Records are delivered exactly once, whole; with a single
+ *   consumer, each producer's records arrive in the order it put them.
+ */
+#ifndef SHMRING_H
+#define SHMRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMRING_VERSION_MAJOR 0
+#define SHMRING_VERSION_MINOR 1
+
+/* Storage is counted in slots of this many bytes; a record of len bytes uses
+ * max(1, ceil(len / SHMRING_SLOT_SIZE)) slots. */
+#define SHMRING_SLOT_SIZE 64u
+
+/* Defaults for a zeroed field of struct shmring_config. */
+#define SHMRING_DEFAULT_CAPACITY   (4u << 20)  /* 4 MiB of record storage       */
+#define SHMRING_DEFAULT_MAX_RECORD_DIVISOR 4u   /* max_record = capacity / 4     */
+#define SHMRING_MIN_CAPACITY       4096u       /* one page                      */
+#define SHMRING_MAX_CAPACITY       ((size_t)1 << 36) /* 64 GiB                  */
+
+/* A ring name: 1 to SHMRING_NAME_MAX bytes of [A-Za-z0-9._-], optionally with
+ * one leading '/', not "." or "..", no other '/'. */
+#define SHMRING_NAME_MAX 200
+
+struct shmring;                         /* one process's handle on a ring */
+
+struct shmring_config {
+	size_t   capacity;    /* bytes of record storage; 0 = a documented default */
+	size_t   max_record;  /* largest record, bytes; 0 = a documented default   */
+	unsigned mode;        /* permission bits of a named ring; 0 = 0600         */
+	unsigned flags;       /* reserved, must be 0                                */
+};
+/* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
+ *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
+ *   value is -EINVAL).  Memory is committed only as it is touched.
+ * max_record: 0 means capacity / SHMRING_DEFAULT_MAX_RECORD_DIVISOR; must not
+ *   exceed the (rounded) capacity. */
+
+/* Make a ring and attach to it.  name NULL: anonymous (memfd, sealed against
+ * shrinking and growing; share it by fork() or by passing shmring_fd()).
+ * Otherwise a named ring under /dev/shm, created with O_EXCL. */
+int     shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
+/* Attach to a named ring made by shmring_create, from any process. */
+int     shmring_open(struct shmring **ring, const char *name);
+/* Attach to the ring behind fd (inherited, or received with
+ * shmring_recv_fd()).  The fd is duplicated; the caller keeps its own. */
+int     shmring_attach_fd(struct shmring **ring, int fd);
+/* The handle's file descriptor (owned by the handle; dup it to keep it). */
+int     shmring_fd(const struct shmring *ring);
+/* Drop this process's handle: unmaps and closes the fd.  Does not close the
+ * ring for others.  NULL is allowed. */
+void    shmring_detach(struct shmring *ring);
+/* Remove a named ring's name; attached handles keep working. */
+int     shmring_unlink(const char *name);
+
+/* Append one record of len bytes (len may be 0). */
+int     shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns);
+/* Take the next record into buf; returns its length. */
+ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns);
+/* Close the ring for every process: later puts get -EPIPE, gets drain what is
+ * left and then get -EPIPE, and every sleeper wakes at once.  Idempotent. */
+int     shmring_close(struct shmring *ring);
+
+/* Length of the record a get would take now, without taking it: -EAGAIN if
+ * none is ready, -EPIPE if the ring is closed and empty.  With several
+ * consumers the answer may be stale by the time you act on it. */
+ssize_t shmring_next_len(struct shmring *ring);
+
+/* How long a waiting call spins (pause instructions, re-checking) before it
+ * sleeps on a futex; per handle.  0 sleeps at once. */
+void    shmring_set_spin(struct shmring *ring, unsigned iterations);
+
+/* A snapshot of the ring; with concurrent traffic every figure may be stale. */
+struct shmring_info {
+	size_t   capacity;     /* bytes of record storage                           */
+	size_t   max_record;   /* largest record, bytes                             */
+	size_t   records;      /* complete records waiting to be taken              */
+	size_t   bytes;        /* payload bytes of those records                    */
+	size_t   used;         /* storage bytes not yet reusable (incl. in-flight)  */
+	int      closed;       /* 1 once shmring_close has been called              */
+	int      named;        /* 1 for a named (shm_open) ring                     */
+	uint64_t futex_waits;  /* FUTEX_WAIT calls made on this ring, all processes */
+	uint64_t futex_wakes;  /* FUTEX_WAKE calls made on this ring, all processes */
+};
+int     shmring_info(const struct shmring *ring, struct shmring_info *info);
+
+/* A static string naming an error returned by this API (like strerror, but
+ * for a negative value, and with shmring's meanings). */
+const char *shmring_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRING_H */

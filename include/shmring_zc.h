@@ -1,0 +1,46 @@
+/*
+ * shmring_zc.h - zero-copy access to a shmring.
+ *
+ * A producer reserves a contiguous span of the ring, writes the record in
+ * place, then commits it (possibly shorter than reserved) or aborts it.  A
+ * consumer peeks at the next record in place (taking it: no other consumer
+ * will see it), reads it, then releases it.  Spans are always contiguous,
+ * even across the ring's wrap-around (the storage is mapped twice, back to
+ * back), and start on a SHMRING_SLOT_SIZE boundary.
+ *
+ * Until it is committed or released, a span holds back the storage after it
+ * for every process (records behind it stay readable; space does not free up
+ * past it), so keep spans short-lived.  Errors follow <shmring.h>.
+ */
+#ifndef SHMRING_ZC_H
+#define SHMRING_ZC_H
+
+#include "shmring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct shmring_span {
+	void    *data;     /* first byte of the record, in the shared mapping */
+	size_t   len;      /* reserve: bytes reserved; peek: the record's length */
+	uint64_t pos_;     /* private: the record's position in the ring        */
+};
+
+/* Reserve room for a record of up to len bytes (len <= max_record). */
+int     shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
+                        int64_t timeout_ns);
+/* Publish the reserved record with its final length (len <= span->len). */
+int     shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len);
+/* Give the reservation up: consumers skip it; nothing is delivered. */
+int     shmring_abort(struct shmring *ring, struct shmring_span *span);
+
+/* Take the next record in place; returns its length (also in span->len). */
+ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns);
+/* Done with a peeked record: its storage may be reused. */
+int     shmring_release(struct shmring *ring, struct shmring_span *span);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRING_ZC_H */

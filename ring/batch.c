@@ -1,0 +1,108 @@
+/*
+ * batch.c - shmring_put_many and shmring_get_many: several records per claim.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "handle.h"
+#include "shmring_batch.h"
+
+#define BATCH_CHUNK 256 /* records claimed by one CAS */
+
+/* Claim, fill and publish up to BATCH_CHUNK records; returns how many. */
+static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
+                         int64_t timeout_ns)
+{
+	uint32_t slots[BATCH_CHUNK];
+	size_t k = 0;
+	for (; k < n && k < BATCH_CHUNK; k++) {
+		if (recs[k].iov_len > r->max_record)
+			break;
+		if (recs[k].iov_len && !recs[k].iov_base)
+			return k ? (ssize_t)k : -EINVAL;
+		slots[k] = (uint32_t)slots_for(recs[k].iov_len);
+	}
+	if (k == 0)
+		return -EMSGSIZE;
+	uint64_t pos;
+	size_t taken;
+	int rc = ring_claim(r, slots, k, &taken, &pos, timeout_ns);
+	if (rc)
+		return rc;
+	uint64_t p = pos;
+	for (size_t i = 0; i < taken; i++) {
+		ring_write_meta(r, p, (uint32_t)recs[i].iov_len, 0);
+		if (recs[i].iov_len)
+			memcpy(data_at(r, p), recs[i].iov_base, recs[i].iov_len);
+		p += slots[i];
+	}
+	ring_publish_many(r, pos, slots, taken);
+	ring_notify_consumers(r);
+	return (ssize_t)taken;
+}
+
+ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t n,
+                         int64_t timeout_ns)
+{
+	if (!ring || (n && !recs))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	ssize_t done = put_chunk(ring, recs, n, timeout_ns);
+	if (done <= 0)
+		return done;
+	/* More only while it fits now: the call waits for the first record only. */
+	while ((size_t)done < n) {
+		ssize_t more = put_chunk(ring, recs + done, n - (size_t)done, 0);
+		if (more <= 0)
+			break;
+		done += more;
+	}
+	return done;
+}
+
+static size_t align8(size_t x)
+{
+	return (x + 7) & ~(size_t)7;
+}
+
+ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iovec *recs,
+                         size_t max_recs, int64_t timeout_ns)
+{
+	if (!ring || !recs || max_recs == 0 || (cap && !buf))
+		return -EINVAL;
+	for (;;) {
+		struct take run[BATCH_CHUNK];
+		size_t n;
+		uint64_t end;
+		size_t want = max_recs < BATCH_CHUNK ? max_recs : BATCH_CHUNK;
+		ssize_t rc = ring_take_run(ring, cap, want, run, &n, &end, timeout_ns);
+		if (rc < 0)
+			return rc;
+		size_t off = 0, got = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (run[i].len == UINT32_MAX)
+				continue; /* a skip record */
+			off = align8(off);
+			unsigned char *dst = (unsigned char *)buf + off;
+			if (run[i].len)
+				memcpy(dst, data_at(ring, run[i].pos), run[i].len);
+			recs[got].iov_base = dst;
+			recs[got].iov_len = run[i].len;
+			off += run[i].len;
+			got++;
+		}
+		for (size_t i = 0; i < n; i++)
+			atomic_store_explicit(&meta_at(ring, run[i].pos)->seq,
+			                      SLOT_SEQ(run[i].pos, SLOT_RELEASED),
+			                      memory_order_release);
+		/* The fence orders the releases before the read of not_full's
+		 * waiters, as ring_release's seq_cst store does for one. */
+		atomic_thread_fence(memory_order_seq_cst);
+		ring_notify_producers(ring);
+		(void)end;
+		if (got)
+			return (ssize_t)got;
+		/* only skip records: look again */
+	}
+}

@@ -1,0 +1,106 @@
+/*
+ * eventcount.c - sleep and wake without lost wakeups (see docs/design.md,
+ * "Sleep and wake").  One word per eventcount: epoch (high half, the futex
+ * word) and registered waiters (low half).
+ *
+ *   waiter                                  notifier
+ *   W1 w = word += 1; key = epoch(w)        N1 publish (a seq_cst store, or
+ *   W2 if ready(): unregister                  release stores + seq_cst fence)
+ *   W3 futex_wait(epoch, key)               N2 w = word (seq_cst load)
+ *   W4 unregister if epoch == key still     N3 if waiters(w): CAS word to
+ *                                              (epoch + 1, 0 waiters)
+ *                                           N4     FUTEX_WAKE(epoch, all)
+ *
+ * W1, W2's loads, N1 and N2 are all in the single seq_cst order S.  If N2
+ * reads no waiter, W1 follows N2, so N1 precedes W2 and the waiter sees the
+ * publication and does not sleep.  If N2 (or a retry of N3) sees the waiter,
+ * N3 changes the epoch: a W3 that starts after N3 returns at once (the word
+ * no longer equals key) and one already asleep is woken by N4.  N3 clears the
+ * waiter count because N4 wakes everybody: a woken waiter finds the epoch
+ * moved and does not unregister (W4); one that timed out with the epoch
+ * unchanged takes itself off.
+ *
+ * No sleep lasts longer than RECHECK_NS: whatever a crashed peer left behind
+ * (a missed wake), a sleeper looks again on that interval.
+ */
+#include <errno.h>
+#include <urcu/arch.h>
+
+#include "handle.h"
+
+#define RECHECK_NS 100000000L /* 100 ms */
+#define SPIN_GAP_MAX 16u      /* pauses between two looks, at most */
+
+void ec_notify(struct shmring *r, struct eventcount *ec)
+{
+	uint64_t w = atomic_load_explicit(&ec->word, memory_order_seq_cst);      /* N2 */
+	do {
+		if (EC_WAITERS(w) == 0)
+			return;
+	} while (!atomic_compare_exchange_weak_explicit(&ec->word, &w, EC_NEXT(w),  /* N3 */
+	                                                memory_order_seq_cst,
+	                                                memory_order_seq_cst));
+	atomic_fetch_add_explicit(&r->hdr->futex_wakes, 1, memory_order_relaxed);
+	futex_wake_all(ec_futex_word(ec));                                       /* N4 */
+}
+
+static void unregister(struct eventcount *ec, uint32_t key)
+{
+	uint64_t w = atomic_load_explicit(&ec->word, memory_order_relaxed);
+	while (EC_EPOCH(w) == key && EC_WAITERS(w) > 0 &&
+	       !atomic_compare_exchange_weak_explicit(&ec->word, &w, w - EC_WAITER,
+	                                              memory_order_relaxed,
+	                                              memory_order_relaxed))
+		;
+}
+
+static void sleep_slice(struct timespec *until, const struct deadline *dl)
+{
+	clock_gettime(CLOCK_MONOTONIC, until);
+	until->tv_nsec += RECHECK_NS;
+	if (until->tv_nsec >= 1000000000) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000;
+	}
+	if (!dl->forever && (dl->at.tv_sec < until->tv_sec ||
+	                     (dl->at.tv_sec == until->tv_sec && dl->at.tv_nsec < until->tv_nsec)))
+		*until = dl->at;
+}
+
+int ec_block(struct shmring *r, struct eventcount *ec, ready_fn ready, const void *arg,
+             struct waiter *w)
+{
+	if (w->timeout_ns == 0)
+		return -EAGAIN;
+	if (!w->started) {
+		deadline_init(&w->dl, w->timeout_ns);
+		w->started = true;
+	}
+	if (!w->spun) {
+		/* Spin with exponential backoff between looks: each look pulls
+		 * a line the other side is about to write. */
+		w->spun = true;
+		unsigned gap = 1;
+		for (unsigned i = 0; i < r->spin; i += gap) {
+			if (ready(r, arg))
+				return 0;
+			for (unsigned j = 0; j < gap; j++)
+				caa_cpu_relax();
+			if (gap < SPIN_GAP_MAX)
+				gap <<= 1;
+		}
+	}
+	if (deadline_passed(&w->dl))
+		return -ETIMEDOUT;
+
+	uint64_t word = atomic_fetch_add_explicit(&ec->word, EC_WAITER, memory_order_seq_cst); /* W1 */
+	uint32_t key = EC_EPOCH(word);
+	if (!ready(r, arg)) {                                                         /* W2 */
+		struct timespec until;
+		sleep_slice(&until, &w->dl);
+		atomic_fetch_add_explicit(&r->hdr->futex_waits, 1, memory_order_relaxed);
+		futex_wait_until(ec_futex_word(ec), key, &until);                     /* W3 */
+	}
+	unregister(ec, key);                                                          /* W4 */
+	return 0;
+}

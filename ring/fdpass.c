@@ -1,0 +1,86 @@
+/*
+ * fdpass.c - sending a ring's fd over an AF_UNIX socket (SCM_RIGHTS).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "handle.h"
+#include "shmring_fdpass.h"
+
+int shmring_send_fd(int sock, int fd)
+{
+	if (sock < 0 || fd < 0)
+		return -EINVAL;
+	char byte = 'R';
+	struct iovec iov = { &byte, 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	                      .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : (n < 0 ? -errno : -EIO);
+}
+
+int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns)
+{
+	if (sock < 0 || !fd)
+		return -EINVAL;
+	struct deadline dl;
+	deadline_init(&dl, timeout_ns);
+	for (;;) {
+		int ms = -1;
+		if (!dl.forever) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			int64_t left = (int64_t)(dl.at.tv_sec - now.tv_sec) * 1000000000 +
+			               (dl.at.tv_nsec - now.tv_nsec);
+			ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+		}
+		struct pollfd p = { .fd = sock, .events = POLLIN };
+		int pr = poll(&p, 1, ms);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return -errno;
+		if (pr == 0)
+			return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+		break;
+	}
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	                      .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EPIPE;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int))) {
+			memcpy(fd, CMSG_DATA(c), sizeof(int));
+			return 0;
+		}
+	}
+	return (msg.msg_flags & MSG_CTRUNC) ? -EMSGSIZE : -EBADMSG;
+}

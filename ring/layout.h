@@ -1,0 +1,154 @@
+/*
+ * layout.h - the shared-memory layout of a ring (private; ABI version 1).
+ *
+ * A ring file is three regions, each page-aligned:
+ *
+ *   offset 0            struct ring_header     one page: identity, indices,
+ *                                              eventcounts, statistics
+ *   meta_offset         struct slot_meta[n]    one 16-byte entry per slot
+ *   data_offset         data[n * 64]           record payloads, 64-byte slots
+ *
+ * The data region is mapped twice, back to back, so a record that runs past
+ * the end of the ring continues, contiguously, in the second mapping.
+ *
+ * Positions are 64-bit slot counters that only grow; slot index = pos & mask.
+ * A record at position p occupies slots [p, p + slots_for(len)); only its
+ * first slot's meta entry describes it.  docs/design.md has the protocol,
+ * with every memory order and the argument for each.
+ */
+#ifndef SHMRING_LAYOUT_H
+#define SHMRING_LAYOUT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmring.h"
+
+#define RING_MAGIC      UINT64_C(0x31474e49524d4853) /* "SHMRING1", little-endian */
+#define RING_ABI        1u
+#define RING_PAGE       4096u
+#define RING_HEADER_SIZE RING_PAGE
+#define RING_SLOT_SHIFT 6u
+#define RING_SLOT       (1u << RING_SLOT_SHIFT)
+
+/* Separation for hot shared words.  128, not 64: x86's adjacent-line
+ * prefetcher pulls cache lines in pairs.  Fixed here, never taken from a
+ * library macro, so the layout cannot change with the build. */
+#define RING_LINE 128
+
+/* prod_head's top bit: the ring is closed.  Setting it makes every later
+ * producer CAS fail, so "closed and prod_head == cons_head" is final. */
+#define RING_CLOSED     (UINT64_C(1) << 63)
+#define RING_POS_MASK   (~RING_CLOSED)
+
+/* A slot's seq word: (pos << 2) | state.  pos is the record's position in
+ * this lap, so a value left over from an earlier lap never matches. */
+enum slot_state {
+	SLOT_EMPTY     = 0, /* never written (the file starts zeroed)      */
+	SLOT_COMMITTED = 1, /* the record at pos is complete, may be taken */
+	SLOT_RELEASED  = 2, /* taken and done with: storage may be reused  */
+};
+#define SLOT_SEQ(pos, state) (((uint64_t)(pos) << 2) | (uint64_t)(state))
+
+/* slot_meta.flags */
+#define SLOT_F_SKIP 0x1u /* an aborted reservation or commit tail: deliver nothing */
+
+struct slot_meta {
+	_Atomic uint64_t seq;
+	_Atomic uint32_t len;    /* payload bytes (a skip record: bytes it spans) */
+	_Atomic uint16_t owner;  /* attachment of the producer (reserved: issue 3) */
+	_Atomic uint16_t flags;
+};
+
+/* An eventcount (after folly's EventCount): one 64-bit word, the epoch in
+ * the high half (the futex word) and the number of registered sleepers in
+ * the low half.  A notifier that finds sleepers bumps the epoch and zeroes
+ * the count in one CAS, then wakes them all; so until someone registers
+ * again, later notifies cost no system call, and a count left raised by a
+ * sleeper that died is cleared by the next notify. */
+struct eventcount {
+	_Atomic uint64_t word;
+};
+#define EC_WAITER     UINT64_C(1)
+#define EC_WAITERS(w) ((uint32_t)(w))
+#define EC_EPOCH(w)   ((uint32_t)((w) >> 32))
+#define EC_NEXT(w)    ((uint64_t)(EC_EPOCH(w) + 1u) << 32)  /* epoch + 1, no waiters */
+
+static inline _Atomic uint32_t *ec_futex_word(struct eventcount *ec)
+{
+	/* the high half of word on a little-endian machine */
+	return (_Atomic uint32_t *)((char *)&ec->word + 4);
+}
+
+/* Reserved room for the attachment table of a later version (issue 3). */
+#define RING_ATTACH_SLOTS 64
+struct attach_entry {
+	_Atomic uint32_t pid;
+	uint32_t pad;
+	_Atomic uint64_t start_time;
+	_Atomic uint64_t reserved[2];
+};
+
+struct ring_header {
+	/* Identity and geometry: written once by the creator before magic. */
+	uint64_t magic;
+	uint32_t abi;
+	uint32_t slot_size;
+	uint64_t capacity;     /* data bytes, a power of two */
+	uint64_t max_record;
+	uint64_t meta_offset;
+	uint64_t data_offset;
+	uint64_t file_size;
+	uint32_t header_size;
+	uint32_t flags;        /* RING_HDR_NAMED */
+
+	/* Producers' claim index (+ RING_CLOSED).  Written by producers only. */
+	alignas(RING_LINE) _Atomic uint64_t prod_head;
+	/* Consumers' claim index.  Written by consumers only. */
+	alignas(RING_LINE) _Atomic uint64_t cons_head;
+	/* Every slot before free_tail is released and reusable.  Advanced by
+	 * whichever producer needs room (helping), over released records. */
+	alignas(RING_LINE) _Atomic uint64_t free_tail;
+
+	alignas(RING_LINE) struct eventcount not_empty; /* consumers sleep here */
+	alignas(RING_LINE) struct eventcount not_full;  /* producers sleep here */
+
+	/* Read-mostly: a copy of prod_head's RING_CLOSED bit that a spinning
+	 * waiter can poll without stealing the producers' line. */
+	alignas(RING_LINE) _Atomic uint32_t closed;
+	uint32_t pad0;
+	/* Statistics, touched on slow paths only. */
+	_Atomic uint64_t futex_waits;
+	_Atomic uint64_t futex_wakes;
+
+	alignas(RING_LINE) struct attach_entry attach[RING_ATTACH_SLOTS];
+};
+
+#define RING_HDR_NAMED 0x1u
+
+/* The layout is ABI: pin it. */
+_Static_assert(sizeof(struct slot_meta) == 16, "slot_meta is 16 bytes");
+_Static_assert(sizeof(struct ring_header) <= RING_HEADER_SIZE, "header fits its page");
+_Static_assert(offsetof(struct ring_header, magic) == 0, "magic first");
+_Static_assert(offsetof(struct ring_header, abi) == 8, "abi at 8");
+_Static_assert(offsetof(struct ring_header, prod_head) == 128, "prod_head line");
+_Static_assert(offsetof(struct ring_header, cons_head) == 256, "cons_head line");
+_Static_assert(offsetof(struct ring_header, free_tail) == 384, "free_tail line");
+_Static_assert(offsetof(struct ring_header, not_empty) == 512, "not_empty line");
+_Static_assert(offsetof(struct ring_header, not_full) == 640, "not_full line");
+_Static_assert(offsetof(struct ring_header, closed) == 768, "read-mostly line");
+_Static_assert(offsetof(struct ring_header, futex_waits) == 776, "stats");
+_Static_assert(offsetof(struct ring_header, attach) == 896, "attach table");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
+_Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+               "shared atomics must be lock-free (address-free)");
+
+static inline uint64_t slots_for(uint64_t len)
+{
+	return len ? (len + RING_SLOT - 1) >> RING_SLOT_SHIFT : 1;
+}
+
+#endif /* SHMRING_LAYOUT_H */

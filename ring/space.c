@@ -1,0 +1,125 @@
+/*
+ * space.c - claiming room for records (producer side).
+ *
+ * A producer may take slots [h, h + k) when h + k - free_tail <= nslots: every
+ * record of the previous lap in those slots has been released.  Claims are a
+ * single CAS on prod_head, for one record or for a whole batch.
+ *
+ * free_tail is advanced in order, over released records, by whichever
+ * producer runs short of room (helping): consumers release out of order and
+ * never wait for each other.
+ */
+#include <errno.h>
+
+#include "handle.h"
+
+/* Advance free_tail over released records; return the new value. */
+uint64_t ring_reclaim(struct shmring *r)
+{
+	struct ring_header *hdr = r->hdr;
+	/* acquire: pairs with the release CAS below by another producer, so the
+	 * consumers' reads of what we are about to overwrite happen before it. */
+	uint64_t start = atomic_load_explicit(&hdr->free_tail, memory_order_acquire);
+	for (;;) {
+		uint64_t f = start;
+		for (uint64_t scanned = 0; scanned < r->nslots;) {
+			struct slot_meta *m = meta_at(r, f);
+			/* seq_cst: the other half of the release/notify Dekker pair
+			 * (a consumer stores RELEASED then reads not_full.waiters;
+			 * a waiting producer counts itself in, then reads here). */
+			if (atomic_load_explicit(&m->seq, memory_order_seq_cst) !=
+			    SLOT_SEQ(f, SLOT_RELEASED))
+				break;
+			uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+			if (len > r->max_record)
+				break; /* corrupt: leave it for the consumer to report */
+			uint64_t n = slots_for(len);
+			f += n;
+			scanned += n;
+		}
+		if (f == start)
+			break;
+		/* release: hands the consumers' happens-before on to the next
+		 * producer that reads free_tail with acquire. */
+		if (atomic_compare_exchange_strong_explicit(&hdr->free_tail, &start, f,
+		                                            memory_order_acq_rel,
+		                                            memory_order_acquire)) {
+			start = f;
+			break;
+		}
+		/* someone else advanced it: start over from their value */
+	}
+	atomic_store_explicit(&r->cached_free, start, memory_order_release);
+	return start;
+}
+
+struct room_need {
+	uint64_t slots;
+};
+
+static bool room_ready(struct shmring *r, const void *arg)
+{
+	const struct room_need *need = arg;
+	if (atomic_load_explicit(&r->hdr->closed, memory_order_seq_cst))
+		return true;
+	uint64_t h = atomic_load_explicit(&r->hdr->prod_head, memory_order_seq_cst);
+	uint64_t f = ring_reclaim(r);
+	return (int64_t)(h - f) < 0 || h + need->slots - f <= r->nslots;
+}
+
+/* One attempt: claim slots for records 0..*taken of n (as many as fit, at
+ * least the first), or -EAGAIN if not even the first fits, -EPIPE if closed. */
+static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
+                     uint64_t *pos)
+{
+	struct ring_header *hdr = r->hdr;
+	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
+	for (;;) {
+		if (h & RING_CLOSED)
+			return -EPIPE;
+		uint64_t f = atomic_load_explicit(&r->cached_free, memory_order_acquire);
+		if ((int64_t)(h - f) < 0) { /* h is older than our hint: reload */
+			h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
+			continue;
+		}
+		if (h + slots[0] - f > r->nslots) {
+			f = ring_reclaim(r);
+			if ((int64_t)(h - f) < 0) {
+				h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
+				continue;
+			}
+			if (h + slots[0] - f > r->nslots)
+				return -EAGAIN;
+		}
+		uint64_t room = r->nslots - (h - f), want = 0;
+		size_t k = 0;
+		while (k < n && want + slots[k] <= room)
+			want += slots[k++];
+		/* acquire on success: our writes to the claimed slots stay after
+		 * the claim (the room itself was proven by the acquire of
+		 * free_tail above). */
+		if (atomic_compare_exchange_weak_explicit(&hdr->prod_head, &h, h + want,
+		                                          memory_order_acquire,
+		                                          memory_order_relaxed)) {
+			*pos = h;
+			*taken = k;
+			return 0;
+		}
+	}
+}
+
+int ring_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken, uint64_t *pos,
+               int64_t timeout_ns)
+{
+	struct waiter w;
+	waiter_init(&w, timeout_ns);
+	struct room_need need = { slots[0] };
+	for (;;) {
+		int rc = try_claim(r, slots, n, taken, pos);
+		if (rc != -EAGAIN)
+			return rc;
+		rc = ec_block(r, &r->hdr->not_full, room_ready, &need, &w);
+		if (rc)
+			return rc;
+	}
+}

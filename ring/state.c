@@ -1,0 +1,128 @@
+/*
+ * state.c - closing a ring, and looking at it: info, next_len, strerror.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "handle.h"
+
+int shmring_close(struct shmring *ring)
+{
+	if (!ring)
+		return -EINVAL;
+	struct ring_header *hdr = ring->hdr;
+	/* seq_cst RMW: after it no producer CAS can succeed (they expect the
+	 * bit clear), and every later readable()/room_ready() sees the bit. */
+	atomic_fetch_or_explicit(&hdr->prod_head, RING_CLOSED, memory_order_seq_cst);
+	atomic_store_explicit(&hdr->closed, 1, memory_order_seq_cst);
+	ec_notify(ring, &hdr->not_empty);
+	ec_notify(ring, &hdr->not_full);
+	return 0;
+}
+
+ssize_t shmring_next_len(struct shmring *ring)
+{
+	if (!ring)
+		return -EINVAL;
+	struct ring_header *hdr = ring->hdr;
+	for (int tries = 0; tries < 64; tries++) {
+		uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
+		struct slot_meta *m = meta_at(ring, t);
+		if (atomic_load_explicit(&m->seq, memory_order_acquire) == SLOT_SEQ(t, SLOT_COMMITTED)) {
+			uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
+			if (atomic_load_explicit(&hdr->cons_head, memory_order_acquire) != t)
+				continue;
+			if (len > ring->max_record)
+				return -EBADMSG;
+			if (!skip)
+				return (ssize_t)len;
+			/* a skip record at the head: take it out of the way */
+			if (atomic_compare_exchange_strong_explicit(&hdr->cons_head, &t,
+			                                            t + slots_for(len),
+			                                            memory_order_acquire,
+			                                            memory_order_relaxed)) {
+				ring_release(ring, t);
+				ring_notify_producers(ring);
+			}
+			continue;
+		}
+		uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
+		if (atomic_load_explicit(&hdr->cons_head, memory_order_acquire) != t)
+			continue;
+		return ((h & RING_POS_MASK) == t && (h & RING_CLOSED)) ? -EPIPE : -EAGAIN;
+	}
+	return -EAGAIN;
+}
+
+void shmring_set_spin(struct shmring *ring, unsigned iterations)
+{
+	if (ring)
+		ring->spin = iterations;
+}
+
+/* A snapshot walk: committed records from cons_head, released ones from
+ * free_tail.  Bounded by the ring's size whatever the shared words say. */
+int shmring_info(const struct shmring *ring, struct shmring_info *info)
+{
+	if (!ring || !info)
+		return -EINVAL;
+	const struct ring_header *hdr = ring->hdr;
+	memset(info, 0, sizeof(*info));
+	info->capacity = ring->capacity;
+	info->max_record = ring->max_record;
+	info->named = ring->named;
+	uint64_t f = atomic_load_explicit(&hdr->free_tail, memory_order_acquire);
+	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
+	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
+	info->closed = (h & RING_CLOSED) != 0;
+	h &= RING_POS_MASK;
+
+	for (uint64_t p = f, walked = 0; p < t && walked < ring->nslots;) {
+		struct slot_meta *m = meta_at(ring, p);
+		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_RELEASED) ||
+		    len > ring->max_record)
+			break;
+		p += slots_for(len);
+		walked += slots_for(len);
+		f = p;
+	}
+	for (uint64_t p = t, walked = 0; p < h && walked < ring->nslots;) {
+		struct slot_meta *m = meta_at(ring, p);
+		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
+			break;
+		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+		if (len > ring->max_record)
+			break;
+		if (!(atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP)) {
+			info->records++;
+			info->bytes += len;
+		}
+		p += slots_for(len);
+		walked += slots_for(len);
+	}
+	uint64_t used = h >= f ? h - f : 0;
+	info->used = (size_t)((used > ring->nslots ? ring->nslots : used) << RING_SLOT_SHIFT);
+	info->futex_waits = atomic_load_explicit(&hdr->futex_waits, memory_order_relaxed);
+	info->futex_wakes = atomic_load_explicit(&hdr->futex_wakes, memory_order_relaxed);
+	return 0;
+}
+
+const char *shmring_strerror(int err)
+{
+	switch (err) {
+	case 0:             return "success";
+	case -EINVAL:       return "invalid argument";
+	case -ENAMETOOLONG: return "ring name too long";
+	case -EEXIST:       return "a ring of that name already exists";
+	case -ENOENT:       return "no ring of that name";
+	case -EMSGSIZE:     return "record larger than the ring's maximum or the caller's buffer";
+	case -EAGAIN:       return "would have to wait (ring full or empty)";
+	case -ETIMEDOUT:    return "timed out";
+	case -EPIPE:        return "ring closed (and, for a get, empty)";
+	case -EPROTO:       return "not a shmring file, or an unsupported ABI version";
+	case -EBADMSG:      return "corrupt shmring file or record metadata";
+	default:            return err < 0 ? strerror(-err) : "not an error code";
+	}
+}

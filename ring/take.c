@@ -1,0 +1,158 @@
+/*
+ * take.c - claiming records (consumer side).
+ *
+ * The record at cons_head is ready when its first slot's seq reads
+ * COMMITTED(cons_head).  A consumer reads the length of that record, and of
+ * those after it for a batch, then takes them all with one CAS of cons_head
+ * past their slots; only then does it touch the payload.  It releases each
+ * record (seq = RELEASED(pos)) when done with it; producers reclaim the room.
+ */
+#include <errno.h>
+
+#include "handle.h"
+
+#define TAKE_SKIP UINT32_MAX /* take.len of a skip record: deliver nothing */
+
+static bool readable(struct shmring *r, const void *arg)
+{
+	(void)arg;
+	struct ring_header *hdr = r->hdr;
+	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
+	/* seq_cst: W3 of the eventcount protocol (eventcount.c). */
+	if (atomic_load_explicit(&meta_at(r, t)->seq, memory_order_seq_cst) ==
+	    SLOT_SEQ(t, SLOT_COMMITTED))
+		return true;
+	/* hdr->closed, not prod_head: polling prod_head would pull the line
+	 * every producer writes away from them while we spin. */
+	return atomic_load_explicit(&hdr->closed, memory_order_seq_cst) != 0;
+}
+
+static size_t align8(size_t x)
+{
+	return (x + 7) & ~(size_t)7;
+}
+
+/* Scan the committed records from t: up to max of them whose payloads pack
+ * (8-byte aligned) into cap.  Returns how many; *stop says why it stopped
+ * early at the first record (0: not committed, -EMSGSIZE, -EBADMSG) and
+ * *first_len the length of a record that did not fit. */
+static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, struct take *out,
+                       uint64_t *end, int *stop, uint32_t *first_len)
+{
+	size_t n = 0, off = 0;
+	uint64_t p = t;
+	*stop = 0;
+	while (n < max) {
+		struct slot_meta *m = meta_at(r, p);
+		/* acquire: pairs with the producer's publishing store; its meta
+		 * and payload writes are visible from here on. */
+		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
+			break;
+		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+		bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
+		if (len > r->max_record) {
+			*stop = -EBADMSG;
+			break;
+		}
+		if (!skip) {
+			size_t need = align8(off) + len;
+			if (need > cap) {
+				*stop = -EMSGSIZE;
+				*first_len = len;
+				break;
+			}
+			off = need;
+		}
+		out[n].pos = p;
+		out[n].len = skip ? TAKE_SKIP : len;
+		n++;
+		p += slots_for(len);
+	}
+	*end = p;
+	return n;
+}
+
+/* One attempt: take a run of records.  Returns how many (>= 1), or -EAGAIN
+ * (nothing ready), -EPIPE (closed and empty), -EMSGSIZE (the first record
+ * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
+ * (corrupt meta). */
+static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out,
+                            uint64_t *end)
+{
+	struct ring_header *hdr = r->hdr;
+	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
+	for (;;) {
+		int stop;
+		uint32_t first_len = 0;
+		size_t n = scan_run(r, t, cap, max, out, end, &stop, &first_len);
+		if (n) {
+			/* acquire on success: the payload reads stay after the take. */
+			if (atomic_compare_exchange_weak_explicit(&hdr->cons_head, &t, *end,
+			                                          memory_order_acquire,
+			                                          memory_order_relaxed))
+				return (ssize_t)n;
+			continue;
+		}
+		/* Nothing taken: is that still the truth at cons_head? */
+		uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
+		uint64_t t2 = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
+		if (t2 != t) {
+			t = t2;
+			continue;
+		}
+		if (stop == -EMSGSIZE)
+			out[0].len = first_len;
+		if (stop)
+			return stop;
+		if ((h & RING_POS_MASK) == t && (h & RING_CLOSED))
+			return -EPIPE;
+		return -EAGAIN; /* empty, or a producer is still writing at t */
+	}
+}
+
+ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
+                      size_t *nout, uint64_t *end, int64_t timeout_ns)
+{
+	struct waiter w;
+	waiter_init(&w, timeout_ns);
+	for (;;) {
+		ssize_t rc = try_take_run(r, cap, max_recs, out, end);
+		if (rc > 0) {
+			*nout = (size_t)rc;
+			return rc;
+		}
+		if (rc != -EAGAIN)
+			return rc;
+		int brc = ec_block(r, &r->hdr->not_empty, readable, NULL, &w);
+		if (brc)
+			return brc;
+	}
+}
+
+ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns)
+{
+	for (;;) {
+		size_t n;
+		uint64_t end;
+		ssize_t rc = ring_take_run(r, cap, 1, out, &n, &end, timeout_ns);
+		if (rc < 0)
+			return rc;
+		if (out->len != TAKE_SKIP)
+			return (ssize_t)out->len;
+		ring_release(r, out->pos);
+		ring_notify_producers(r);
+	}
+}
+
+/* seq_cst: this store and the read of not_full.waiters in
+ * ring_notify_producers are C1/C2 of the room Dekker pair (space.c). */
+void ring_release(struct shmring *r, uint64_t pos)
+{
+	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_RELEASED),
+	                      memory_order_seq_cst);
+}
+
+void ring_notify_producers(struct shmring *r)
+{
+	ec_notify(r, &r->hdr->not_full);
+}
