@@ -15,15 +15,20 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 {
 	uint32_t slots[BATCH_CHUNK];
 	size_t k = 0;
+	int bad = 0; /* why the batch ends early, if it does */
 	for (; k < n && k < BATCH_CHUNK; k++) {
-		if (recs[k].iov_len > r->max_record)
+		if (recs[k].iov_len > r->max_record) {
+			bad = -EMSGSIZE;
 			break;
-		if (recs[k].iov_len && !recs[k].iov_base)
-			return k ? (ssize_t)k : -EINVAL;
+		}
+		if (recs[k].iov_len && !recs[k].iov_base) {
+			bad = -EINVAL;
+			break;
+		}
 		slots[k] = (uint32_t)slots_for(recs[k].iov_len);
 	}
 	if (k == 0)
-		return -EMSGSIZE;
+		return bad;
 	uint64_t pos;
 	size_t taken;
 	int rc = ring_claim(r, slots, k, &taken, &pos, timeout_ns);

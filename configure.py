@@ -1,0 +1,514 @@
+#!/usr/bin/env python3
+"""Generate build.ninja for shmring.
+
+Usage: ./configure.py [--cc CC] [--prefix DIR]
+
+One top-level build.ninja builds every variant out of tree, under
+build/<variant>/.  The source lists come from globbing the source folders now;
+build.ninja re-runs this script (with the same arguments) whenever one of those
+folders changes, so adding or removing a file needs nothing but `ninja`.
+
+Needs only Python 3's standard library.
+"""
+
+import argparse
+import glob
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+os.chdir(os.path.dirname(os.path.abspath(__file__)))
+argv = sys.argv[1:]
+
+
+# --- ninja syntax -----------------------------------------------------------
+# The few helpers of ninja's misc/ninja_syntax.py that this file needs.
+
+def escape(s):
+    """Escape a variable value: only '$' is special there."""
+    assert '\n' not in s, 'ninja values cannot contain newlines'
+    return s.replace('$', '$$')
+
+
+def escape_path(s):
+    """Escape a path on a build line: '$', ' ' and ':' are special there."""
+    return escape(s).replace(' ', '$ ').replace(':', '$:')
+
+
+class Writer:
+    width = 78
+
+    def __init__(self):
+        self.lines = []
+
+    def comment(self, text):
+        self.lines.append('# ' + text)
+
+    def newline(self):
+        self.lines.append('')
+
+    def variable(self, key, value, indent=0):
+        if isinstance(value, (list, tuple)):
+            value = ' '.join(v for v in value if v)
+        self.lines.append(('  ' * indent + '%s = %s' % (key, value)).rstrip())
+
+    def rule(self, name, command, description=None, depfile=None, deps=None,
+             pool=None, generator=False):
+        self.lines.append('rule ' + name)
+        self.variable('command', command, indent=1)
+        for key, value in (('description', description), ('depfile', depfile),
+                           ('deps', deps), ('pool', pool)):
+            if value:
+                self.variable(key, value, indent=1)
+        if generator:
+            self.variable('generator', '1', indent=1)
+
+    def build(self, outputs, rule, inputs=(), implicit=(), order_only=(),
+              variables=()):
+        """Inputs and outputs are plain paths; they are escaped here."""
+        as_list = lambda x: [x] if isinstance(x, str) else list(x)
+        head = 'build %s: %s' % (
+            ' '.join(escape_path(o) for o in as_list(outputs)), rule)
+        words = [escape_path(i) for i in as_list(inputs)]
+        if implicit:
+            words.append('|')
+            words += [escape_path(i) for i in as_list(implicit)]
+        if order_only:
+            words.append('||')
+            words += [escape_path(i) for i in as_list(order_only)]
+        line = ' '.join([head] + words)
+        if len(line) > self.width and len(words) > 1:
+            # One path per line: adding a source file is a one-line diff.
+            line = ' $\n    '.join([head] + words)
+        self.lines.append(line)
+        for key, value in variables:
+            self.variable(key, value, indent=1)
+
+    def default(self, paths):
+        self.lines.append('default ' + ' '.join(escape_path(p) for p in paths))
+
+    def text(self):
+        return '\n'.join(self.lines) + '\n'
+
+
+# --- options ----------------------------------------------------------------
+
+parser = argparse.ArgumentParser(
+    description='Generate build.ninja for shmring (all variants, out of tree '
+                'under build/<variant>/).')
+parser.add_argument('--cc', default=None,
+                    help='C compiler (default: $CC, else cc)')
+parser.add_argument('--prefix', default='/usr/local',
+                    help='install prefix for `ninja install` (default: '
+                         '/usr/local; DESTDIR is read from the environment '
+                         'at install time)')
+options = parser.parse_args(argv)
+
+# Store what a re-run needs: the arguments as given, plus CC from the
+# environment turned into --cc, since ninja re-runs us without that env.
+configure_args = list(argv)
+if options.cc is None:
+    options.cc = os.environ.get('CC') or 'cc'
+    if os.environ.get('CC'):
+        configure_args.append('--cc=' + options.cc)
+if not os.path.isabs(options.prefix):
+    sys.exit('configure.py: --prefix must be an absolute path, not %r'
+             % options.prefix)
+if re.search(r"[\n|'\\&]", options.prefix):
+    sys.exit('configure.py: --prefix may not contain a newline, |, \', \\ or &')
+options.prefix = os.path.normpath(options.prefix)
+
+cc = shlex.split(options.cc)
+
+
+# --- dependency checks ------------------------------------------------------
+
+warnings = []
+found = []
+
+
+def warn(msg):
+    warnings.append(msg)
+
+
+def run(cmd):
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+    except OSError:
+        return None
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+tmpdir = tempfile.mkdtemp(prefix='shmring-configure-')
+
+
+def try_link(code, flags=(), libs=()):
+    """True if `code` compiles and links with the chosen compiler."""
+    src = os.path.join(tmpdir, 'try.c')
+    with open(src, 'w') as f:
+        f.write(code)
+    return run(cc + list(flags) + [src, '-o', os.path.join(tmpdir, 'try')]
+               + list(libs)) is not None
+
+
+try:
+    if shutil.which(cc[0]) is None:
+        sys.exit('configure.py: C compiler %r not found: apt-get install gcc '
+                 '(or pass --cc / set CC)' % options.cc)
+    if not try_link('int main(void) { return 0; }\n', ['-std=c11']):
+        sys.exit('configure.py: %r cannot build a C11 program: '
+                 'apt-get install gcc' % options.cc)
+    cc_version = run(cc + ['-dumpfullversion']) or run(cc + ['-dumpversion'])
+    found.append('%s %s' % (options.cc, cc_version or ''))
+
+    ninja_bin = shutil.which('ninja') or shutil.which('ninja-build')
+    if ninja_bin:
+        found.append('ninja %s' % (run([ninja_bin, '--version']) or ''))
+    else:
+        warn('ninja not found: apt-get install ninja-build')
+
+    pkg_config = shutil.which('pkg-config')
+    if not pkg_config:
+        warn('pkg-config not found: apt-get install pkg-config '
+             '(falling back to header checks)')
+
+    def pkg(*args):
+        return run([pkg_config] + list(args)) if pkg_config else None
+
+    # Criterion: the test binary needs it; the library does not.
+    have_criterion = try_link(
+        '#include <criterion/criterion.h>\nTest(a, b) { cr_assert(1); }\n',
+        libs=['-lcriterion'])
+    if have_criterion:
+        found.append('criterion %s' % (pkg('--modversion', 'criterion') or ''))
+    else:
+        warn('Criterion not found: apt-get install libcriterion-dev '
+             '(the library still builds; the test targets fail until then)')
+
+    # liburcu: programs (perf, stress, ...) may use it, so link them all
+    # with it; liburcu-cds too, where present, for its lock-free queues.
+    urcu_cflags, urcu_libs = [], []
+    if pkg('--exists', 'liburcu') is not None:
+        mods = ['liburcu'] + (['liburcu-cds']
+                              if pkg('--exists', 'liburcu-cds') is not None
+                              else [])
+        # Leave system include dirs to the compiler (as -I they would lose
+        # their "system header" status and leak warnings).
+        urcu_cflags = [f for f in shlex.split(pkg('--cflags', *mods) or '')
+                       if not f.startswith('-I/usr/include')]
+        urcu_libs = shlex.split(pkg('--libs', *mods) or '-lurcu')
+        found.append('liburcu %s' % pkg('--modversion', 'liburcu'))
+    elif try_link('#include <urcu.h>\n'
+                  'int main(void) { urcu_memb_register_thread(); return 0; }\n',
+                  libs=['-lurcu', '-lurcu-common']):
+        urcu_libs = ['-lurcu', '-lurcu-common']
+        found.append('liburcu')
+    else:
+        warn('liburcu not found: apt-get install liburcu-dev')
+
+    have_lrt = try_link('int main(void) { return 0; }\n', libs=['-lrt'])
+
+    # Sanitizer runtimes come with gcc on Debian; say so early if not.
+    for name, flag in (('asan', '-fsanitize=address,undefined'),
+                       ('tsan', '-fsanitize=thread')):
+        if not try_link('int main(void) { return 0; }\n', [flag]):
+            warn('%s %s cannot link: the %s variant will not build '
+                 '(apt-get install gcc, which pulls in the sanitizer '
+                 'runtimes)' % (options.cc, flag, name))
+finally:
+    shutil.rmtree(tmpdir, ignore_errors=True)
+
+with open('include/shmring.h') as f:
+    header = f.read()
+version = '.'.join(
+    re.search(r'#define\s+SHMRING_VERSION_%s\s+(\d+)' % part, header).group(1)
+    for part in ('MAJOR', 'MINOR'))
+soversion = version.split('.')[0]
+
+
+# --- sources ----------------------------------------------------------------
+# Globbed now; build.ninja depends on the folders, so ninja re-runs this
+# script when a file is added to or removed from one of them.
+
+def sources(pattern):
+    return sorted(glob.glob(pattern))
+
+
+def stem(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+lib_srcs = sources('ring/*.c')
+all_tests = sources('tests/*.c')
+helper_srcs = [s for s in all_tests if os.path.basename(s).startswith('helper_')]
+test_srcs = [s for s in all_tests if s not in helper_srcs]
+# Folders with one program per .c file.
+program_dirs = ['stress', 'perf', 'demo']
+programs = {d: sources(d + '/*.c') for d in program_dirs}
+# The folders to watch: those that exist and are not empty (git keeps no
+# empty folder, so a fresh clone would not have one).
+source_dirs = [d for d in ['ring', 'tests'] + program_dirs
+               if os.path.isdir(d) and os.listdir(d)]
+
+if not lib_srcs:
+    warn('no ring/*.c yet: the library targets will fail')
+
+
+# --- build.ninja ------------------------------------------------------------
+
+n = Writer()
+n.comment('This file is generated by configure.py; edit that instead.')
+n.comment('Regenerated automatically when a source folder changes.')
+n.comment('configure arguments: ' + (' '.join(configure_args) or '(none)'))
+n.newline()
+n.variable('ninja_required_version', '1.7')
+n.variable('builddir', 'build')
+n.variable('python', 'python3')
+n.variable('configure_args',
+           escape(' '.join(shlex.quote(a) for a in configure_args)))
+n.variable('cc', escape(options.cc))
+n.variable('ar', 'ar')
+n.variable('prefix', escape(options.prefix))
+n.newline()
+
+common_cflags = ['-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Wshadow',
+                 '-Wstrict-prototypes', '-Wmissing-prototypes', '-fPIC',
+                 '-pthread', '-Iinclude', '-Iring'] + urcu_cflags
+common_libs = ['-pthread'] + urcu_libs + (['-lrt'] if have_lrt else [])
+n.variable('cflags', escape(' '.join(common_cflags)))
+n.variable('libs', escape(' '.join(common_libs)))
+n.newline()
+
+VARIANTS = {
+    'release': ('-O2 -g -DNDEBUG', ''),
+    'debug': ('-O0 -g3 -DSHMRING_DEBUG', ''),
+    'asan': ('-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer '
+             '-fno-sanitize-recover=undefined', '-fsanitize=address,undefined'),
+    'tsan': ('-O1 -g -fsanitize=thread', '-fsanitize=thread'),
+}
+for v, (cflags, ldflags) in VARIANTS.items():
+    n.variable('cflags_' + v, cflags)
+    n.variable('ldflags_' + v, ldflags)
+n.newline()
+
+n.comment('Rules.')
+for v in VARIANTS:
+    n.rule('cc_' + v,
+           '$cc -MMD -MF $out.d $cflags $cflags_%s -c $in -o $out' % v,
+           depfile='$out.d', deps='gcc', description='CC %s $in' % v)
+    n.rule('link_' + v,
+           '$cc $ldflags_%s -o $out $in $extra_libs $libs' % v,
+           description='LINK $out')
+n.rule('ar', 'rm -f $out && $ar crs $out $in', description='AR $out')
+n.rule('solink',
+       '$cc -shared -Wl,-soname,$soname -Wl,--no-undefined -o $out $in '
+       '-Wl,--as-needed $libs',
+       description='SOLINK $out')
+n.rule('symlink', 'ln -sfn $target $out', description='SYMLINK $out')
+n.rule('pkgconfig',
+       "sed -e 's|@prefix@|$prefix|g' -e 's|@version@|$version|g' $in > $out",
+       description='GEN $out')
+n.rule('fail', 'echo $msg >&2; exit 1', description='FAIL $out')
+n.rule('run', '$env $in $args', description='RUN $in', pool='console')
+n.newline()
+
+helper_dir_env = 'SHMRING_TEST_HELPER_DIR="$$(pwd -P)/build/%s/tests"'
+san_env = {
+    'asan': 'ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 '
+            'UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1',
+    'tsan': 'TSAN_OPTIONS=halt_on_error=1',
+}
+
+
+phonies = set()   # the names of the phony targets, as they are made
+
+
+def phony(name, inputs):
+    phonies.add(name)
+    n.build(name, 'phony', inputs)
+
+
+def fail(output, message):
+    """An edge that prints `message` and fails: for targets that cannot be
+    built here, so that asking for them says why."""
+    n.build(output, 'fail',
+            variables=[('msg', escape(shlex.quote('error: ' + message)))])
+
+
+def obj(v, src):
+    return 'build/%s/obj/%s.o' % (v, os.path.splitext(src)[0])
+
+
+def compile_all(v, srcs):
+    objs = []
+    for src in srcs:
+        objs.append(obj(v, src))
+        n.build(objs[-1], 'cc_' + v, src)
+    return objs
+
+
+targets = {}   # variant -> what `ninja <variant>` builds
+for v in VARIANTS:
+    n.comment('Variant %s: build/%s/' % (v, v))
+    lib = 'build/%s/libshmring.a' % v
+    if lib_srcs:
+        n.build(lib, 'ar', compile_all(v, lib_srcs))
+    else:
+        fail(lib, 'no library sources (ring/*.c)')
+    targets[v] = [lib]
+
+    def program(out, srcs, extra_libs=()):
+        n.build(out, 'link_' + v, compile_all(v, srcs) + [lib],
+                variables=[('extra_libs', ' '.join(extra_libs))] if extra_libs
+                else [])
+        targets[v].append(out)
+
+    if v != 'tsan':   # TSan does not work under Criterion's runner
+        for src in helper_srcs:
+            program('build/%s/tests/%s' % (v, stem(src)), [src])
+        tests_bin = 'build/%s/tests/shmring_tests' % v
+        if not have_criterion:
+            fail(tests_bin, 'Criterion is not installed: apt-get install '
+                 'libcriterion-dev, then ./configure.py')
+        elif not test_srcs:
+            fail(tests_bin, 'no test sources (tests/*.c)')
+        else:
+            program(tests_bin, test_srcs, ['-lcriterion'])
+    for d in program_dirs:
+        if v == 'tsan' and d == 'demo':
+            continue
+        for src in programs[d]:
+            program('build/%s/%s/%s' % (v, d, stem(src)), [src])
+    n.newline()
+
+n.comment('Release extras: shared library and pkg-config file.')
+so_real = 'build/release/libshmring.so.%s' % version
+so_name = 'libshmring.so.%s' % soversion
+if lib_srcs:
+    n.build(so_real, 'solink', [obj('release', s) for s in lib_srcs],
+            variables=[('soname', so_name)])
+else:
+    fail(so_real, 'no library sources (ring/*.c)')
+n.build('build/release/' + so_name, 'symlink', so_real,
+        variables=[('target', os.path.basename(so_real))])
+n.build('build/release/libshmring.so', 'symlink', 'build/release/' + so_name,
+        variables=[('target', so_name)])
+n.build('build/release/shmring.pc', 'pkgconfig', 'shmring.pc.in',
+        variables=[('version', version)])
+release_lib = ['build/release/libshmring.a', so_real, 'build/release/' + so_name,
+               'build/release/libshmring.so', 'build/release/shmring.pc']
+targets['release'] += release_lib[1:]
+n.newline()
+
+n.comment('Build a variant: ninja release|debug|asan|tsan|all.')
+for v in VARIANTS:
+    phony(v, targets[v])
+phony('all', list(VARIANTS))
+n.default(['release'])
+n.newline()
+
+n.comment('Run things (always out of date; output goes straight to the '
+          'terminal).')
+
+
+def run_target(name, binary, args='', env='', implicit=(), missing=None):
+    """`ninja name` builds what it needs, then runs `binary args`."""
+    stamp = 'build/.run/' + name   # never created, so it always runs
+    if missing:
+        fail(stamp, missing)
+    else:
+        n.build(stamp, 'run', binary, implicit=implicit,
+                variables=[('env', env), ('args', args)])
+    phony(name, stamp)
+
+
+for v in ('release', 'debug', 'asan'):
+    env = helper_dir_env % v
+    if v in san_env:
+        env += ' ' + san_env[v]
+    run_target('test' if v == 'release' else 'test-' + v,
+               'build/%s/tests/shmring_tests' % v,
+               args='--color=never -j2', env=env,
+               implicit=['build/%s/tests/%s' % (v, stem(s))
+                         for s in helper_srcs])
+
+
+def program_target(name, v, d, prog, args='', env=''):
+    path = '%s/%s.c' % (d, prog)
+    run_target(name, 'build/%s/%s/%s' % (v, d, prog), args=args, env=env,
+               missing=None if path in programs[d] else
+               '%s does not exist (yet): nothing to run' % path)
+
+
+program_target('stress-tsan', 'tsan', 'stress', 'stress_threads',
+               args='--seconds 10', env=san_env['tsan'])
+program_target('demo', 'release', 'demo', 'demo')
+program_target('bench', 'release', 'perf', 'bench_quick')
+n.newline()
+
+n.comment('ninja install: PREFIX from configure --prefix, DESTDIR from the '
+          'environment.')
+n.rule('install',
+       'set -e; d="$${DESTDIR:-}"%s; '
+       'install -d "$$d/include" "$$d/lib/pkgconfig"; '
+       'install -m 644 include/*.h "$$d/include/"; '
+       'install -m 644 build/release/libshmring.a "$$d/lib/"; '
+       'install -m 755 %s "$$d/lib/"; '
+       'ln -sfn %s "$$d/lib/%s"; '
+       'ln -sfn %s "$$d/lib/libshmring.so"; '
+       'install -m 644 build/release/shmring.pc "$$d/lib/pkgconfig/"; '
+       'echo "installed shmring %s in $$d"'
+       % (escape(shlex.quote(options.prefix)), so_real,
+          os.path.basename(so_real), so_name, so_name, version),
+       description='INSTALL', pool='console')
+n.build('build/.run/install', 'install', implicit=release_lib)
+phony('install', 'build/.run/install')
+n.newline()
+
+n.comment('Regenerate this file when configure.py or a source folder changes.')
+# Each folder is also a phony target with no inputs, so that one that goes
+# away (git does not keep an empty folder) re-runs configure instead of
+# stopping ninja with "missing and no known rule to make it".  A folder whose
+# name is also a target here (demo) cannot be named as an input at all: ninja
+# would take it for the target.  Such a folder is watched through a symlink
+# to it instead (ninja stats through symlinks).
+regen_inputs = ['configure.py', 'include/shmring.h']
+# (generator = 1: made here too, so ninja needs no log entry for it, and
+# `ninja -t clean` leaves it.)
+n.rule('srcdir_link', 'ln -sfn ../../$dir $out',
+       description='WATCH $dir/', generator=True)
+for d in source_dirs:
+    if d in phonies:
+        link = 'build/.srcdirs/' + d
+        n.build(link, 'srcdir_link', variables=[('dir', d)])
+        regen_inputs.append(link)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink('../../' + d, link)
+    else:
+        n.build(d, 'phony')
+        regen_inputs.append(d)
+n.rule('configure', '$python configure.py $configure_args',
+       description='CONFIGURE build.ninja', generator=True)
+n.build('build.ninja', 'configure', implicit=regen_inputs)
+
+text = n.text()
+tmp = 'build.ninja.tmp'
+with open(tmp, 'w') as f:
+    f.write(text)
+os.replace(tmp, 'build.ninja')
+
+for msg in warnings:
+    print('configure.py: warning: ' + msg, file=sys.stderr)
+print('configure.py: found %s' % ', '.join(found))
+print('configure.py: wrote build.ninja: %d library, %d test, %d helper, '
+      '%s sources; prefix %s'
+      % (len(lib_srcs), len(test_srcs), len(helper_srcs),
+         ', '.join('%d %s' % (len(programs[d]), d) for d in program_dirs),
+         options.prefix))
