@@ -22,10 +22,14 @@
  *                   zero-copy peek tells its size)
  *     -EAGAIN       timeout_ns == 0 and the call would have to wait
  *     -ETIMEDOUT    timeout_ns > 0 elapsed before the call could complete
- *     -EPIPE        put on a closed ring; get on a closed ring that is empty
+ *     -EPIPE        put on a closed ring, or once every consumer has gone;
+ *                   get on a closed ring that is empty, or once every
+ *                   producer has gone and the ring is empty
  *     -EPROTO       not a shmring file (bad magic) or an unsupported ABI version
  *     -EBADMSG      a shmring file whose geometry or metadata is inconsistent
  *                   (truncated, corrupt); the handle should be detached
+ *     -ERANGE       task_done with no unfinished task; a latch counted below 0
+ *     -EUSERS       the attachment table is full (SHMRING_MAX_ATTACH live)
  *     -ENOMEM, -EMFILE, -EACCES, ...  from the underlying system calls
  *
  * TIMEOUTS (every call that may wait takes int64_t timeout_ns)
@@ -70,13 +74,17 @@ extern "C" {
  * one leading '/', not "." or "..", no other '/'. */
 #define SHMRING_NAME_MAX 200
 
+/* Live attachments a ring can track at once. */
+#define SHMRING_MAX_ATTACH 64
+
 struct shmring;                         /* one process's handle on a ring */
 
 struct shmring_config {
 	size_t   capacity;    /* bytes of record storage; 0 = a documented default */
 	size_t   max_record;  /* largest record, bytes; 0 = a documented default   */
 	unsigned mode;        /* permission bits of a named ring; 0 = 0600         */
-	unsigned flags;       /* reserved, must be 0                                */
+	unsigned flags;       /* SHMRING_PRODUCER / SHMRING_CONSUMER: the creating
+	                         handle's declared roles; other bits: -EINVAL      */
 };
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
@@ -118,6 +126,53 @@ ssize_t shmring_next_len(struct shmring *ring);
  * sleeps on a futex; per handle.  0 sleeps at once. */
 void    shmring_set_spin(struct shmring *ring, unsigned iterations);
 
+/*
+ * ROLES AND END OF STREAM (as with a pipe)
+ * A handle is a producer, a consumer, or both.  It may declare its roles with
+ * shmring_declare() (or, for the creating handle, with the same bits in
+ * shmring_config.flags); a handle that declared nothing becomes a producer at
+ * its first put (or reserve) and a consumer at its first get (or peek).  The
+ * ring keeps a table of live attachments in shared memory: pid plus the
+ * process's start time, so a recycled pid is never mistaken for the old one.
+ *
+ *  - End of stream: once a producer has existed, when every producer has
+ *    detached or died and the ring is empty, gets return -EPIPE (as a closed
+ *    ring does) and sleeping consumers wake for it.
+ *  - Broken pipe: once a consumer has existed, when every consumer has
+ *    detached or died, puts return -EPIPE.  A ring nobody has consumed from
+ *    yet accepts puts.
+ *  - A dead process is noticed without anyone calling anything: sleepers
+ *    re-check liveness at least every 50 ms, and so does a caller that keeps
+ *    getting -EAGAIN.
+ *  - fork(): a handle inherited by a child is the child's own attachment,
+ *    registered at fork (pthread_atfork) with the roles the handle had
+ *    declared explicitly; roles picked up implicitly by a first put or get are
+ *    not inherited (the child picks up its own the same way).  The parent's
+ *    detach does not end the child's.
+ */
+#define SHMRING_PRODUCER 0x1u
+#define SHMRING_CONSUMER 0x2u
+/* Add roles to this handle's attachment (bits above; 0 is -EINVAL). */
+int     shmring_declare(struct shmring *ring, unsigned roles);
+/* Give roles up, as closing one end of a pipe: the usual fork pool declares
+ * SHMRING_PRODUCER, forks its producers (who inherit the role at fork, so the
+ * count of producers never drops to zero in between), then leaves the role
+ * in the parent.  Peers are woken to re-check end of stream / broken pipe.
+ * A later put or get takes the role again. */
+int     shmring_leave(struct shmring *ring, unsigned roles);
+
+/*
+ * JOIN COUNTERS (JoinableQueue semantics)
+ * Every successful put adds one unfinished task before its record becomes
+ * visible (batches and zero-copy commits: one per record).
+ * shmring_task_done removes one (-ERANGE, count unchanged, if there is none);
+ * shmring_join waits until the count is zero (timeouts as everywhere).
+ */
+int     shmring_task_done(struct shmring *ring);
+int     shmring_join(struct shmring *ring, int64_t timeout_ns);
+/* Unfinished tasks now. */
+uint64_t shmring_unfinished(const struct shmring *ring);
+
 /* A snapshot of the ring; with concurrent traffic every figure may be stale. */
 struct shmring_info {
 	size_t   capacity;     /* bytes of record storage                           */
@@ -129,6 +184,10 @@ struct shmring_info {
 	int      named;        /* 1 for a named (shm_open) ring                     */
 	uint64_t futex_waits;  /* FUTEX_WAIT calls made on this ring, all processes */
 	uint64_t futex_wakes;  /* FUTEX_WAKE calls made on this ring, all processes */
+	unsigned producers;    /* live producer attachments (as last checked)       */
+	unsigned consumers;    /* live consumer attachments (as last checked)       */
+	int      eof;          /* 1 if producers have come and all gone             */
+	uint64_t unfinished;   /* join counter                                      */
 };
 int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

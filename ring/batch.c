@@ -41,6 +41,7 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 			memcpy(data_at(r, p), recs[i].iov_base, recs[i].iov_len);
 		p += slots[i];
 	}
+	ring_count_tasks(r, taken);
 	ring_publish_many(r, pos, slots, taken);
 	ring_notify_consumers(r);
 	return (ssize_t)taken;
@@ -53,6 +54,9 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 		return -EINVAL;
 	if (n == 0)
 		return 0;
+	int role = ring_need_role(ring, SHMRING_PRODUCER);
+	if (role)
+		return role;
 	ssize_t done = put_chunk(ring, recs, n, timeout_ns);
 	if (done <= 0)
 		return done;
@@ -76,6 +80,9 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 {
 	if (!ring || !recs || max_recs == 0 || (cap && !buf))
 		return -EINVAL;
+	int role = ring_need_role(ring, SHMRING_CONSUMER);
+	if (role)
+		return role;
 	for (;;) {
 		struct take run[BATCH_CHUNK];
 		size_t n;

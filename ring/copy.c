@@ -20,10 +20,13 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 			return -EMSGSIZE;
 		len += iov[i].iov_len;
 	}
+	int rc = ring_need_role(ring, SHMRING_PRODUCER);
+	if (rc)
+		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
 	uint64_t pos;
 	size_t taken;
-	int rc = ring_claim(ring, &slots, 1, &taken, &pos, timeout_ns);
+	rc = ring_claim(ring, &slots, 1, &taken, &pos, timeout_ns);
 	if (rc)
 		return rc;
 	ring_write_meta(ring, pos, (uint32_t)len, 0);
@@ -33,6 +36,7 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
+	ring_count_tasks(ring, 1);
 	ring_publish(ring, pos);
 	ring_notify_consumers(ring);
 	return 0;
@@ -48,6 +52,9 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 {
 	if (!ring || (cap && !buf))
 		return -EINVAL;
+	int role = ring_need_role(ring, SHMRING_CONSUMER);
+	if (role)
+		return role;
 	struct take tk;
 	ssize_t rc = ring_take(ring, cap, &tk, timeout_ns);
 	if (rc < 0)

@@ -28,10 +28,10 @@
 
 #include "handle.h"
 
-#define RECHECK_NS 100000000L /* 100 ms */
+#define RECHECK_NS 50000000L /* 50 ms: also the dead-peer sweep interval */
 #define SPIN_GAP_MAX 16u      /* pauses between two looks, at most */
 
-void ec_notify(struct shmring *r, struct eventcount *ec)
+void ec_wake(struct eventcount *ec, struct ec_stats stats)
 {
 	uint64_t w = atomic_load_explicit(&ec->word, memory_order_seq_cst);      /* N2 */
 	do {
@@ -40,11 +40,12 @@ void ec_notify(struct shmring *r, struct eventcount *ec)
 	} while (!atomic_compare_exchange_weak_explicit(&ec->word, &w, EC_NEXT(w),  /* N3 */
 	                                                memory_order_seq_cst,
 	                                                memory_order_seq_cst));
-	atomic_fetch_add_explicit(&r->hdr->futex_wakes, 1, memory_order_relaxed);
+	if (stats.wakes)
+		atomic_fetch_add_explicit(stats.wakes, 1, memory_order_relaxed);
 	futex_wake_all(ec_futex_word(ec));                                       /* N4 */
 }
 
-static void unregister(struct eventcount *ec, uint32_t key)
+void ec_unregister(struct eventcount *ec, uint32_t key)
 {
 	uint64_t w = atomic_load_explicit(&ec->word, memory_order_relaxed);
 	while (EC_EPOCH(w) == key && EC_WAITERS(w) > 0 &&
@@ -54,7 +55,12 @@ static void unregister(struct eventcount *ec, uint32_t key)
 		;
 }
 
-static void sleep_slice(struct timespec *until, const struct deadline *dl)
+uint32_t ec_register(struct eventcount *ec)
+{
+	return EC_EPOCH(atomic_fetch_add_explicit(&ec->word, EC_WAITER, memory_order_seq_cst));
+}
+
+void ec_sleep_until(struct timespec *until, const struct deadline *dl)
 {
 	clock_gettime(CLOCK_MONOTONIC, until);
 	until->tv_nsec += RECHECK_NS;
@@ -67,8 +73,7 @@ static void sleep_slice(struct timespec *until, const struct deadline *dl)
 		*until = dl->at;
 }
 
-int ec_block(struct shmring *r, struct eventcount *ec, ready_fn ready, const void *arg,
-             struct waiter *w)
+int ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct waiter *w)
 {
 	if (w->timeout_ns == 0)
 		return -EAGAIN;
@@ -81,8 +86,8 @@ int ec_block(struct shmring *r, struct eventcount *ec, ready_fn ready, const voi
 		 * a line the other side is about to write. */
 		w->spun = true;
 		unsigned gap = 1;
-		for (unsigned i = 0; i < r->spin; i += gap) {
-			if (ready(r, arg))
+		for (unsigned i = 0; i < w->spin; i += gap) {
+			if (ready(arg))
 				return 0;
 			for (unsigned j = 0; j < gap; j++)
 				caa_cpu_relax();
@@ -93,14 +98,14 @@ int ec_block(struct shmring *r, struct eventcount *ec, ready_fn ready, const voi
 	if (deadline_passed(&w->dl))
 		return -ETIMEDOUT;
 
-	uint64_t word = atomic_fetch_add_explicit(&ec->word, EC_WAITER, memory_order_seq_cst); /* W1 */
-	uint32_t key = EC_EPOCH(word);
-	if (!ready(r, arg)) {                                                         /* W2 */
+	uint32_t key = ec_register(ec);                                               /* W1 */
+	if (!ready(arg)) {                                                         /* W2 */
 		struct timespec until;
-		sleep_slice(&until, &w->dl);
-		atomic_fetch_add_explicit(&r->hdr->futex_waits, 1, memory_order_relaxed);
+		ec_sleep_until(&until, &w->dl);
+		if (w->stats.waits)
+			atomic_fetch_add_explicit(w->stats.waits, 1, memory_order_relaxed);
 		futex_wait_until(ec_futex_word(ec), key, &until);                     /* W3 */
 	}
-	unregister(ec, key);                                                          /* W4 */
+	ec_unregister(ec, key);                                                       /* W4 */
 	return 0;
 }

@@ -5,6 +5,7 @@
 #ifndef SHMRING_HANDLE_H
 #define SHMRING_HANDLE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -30,7 +31,52 @@ struct shmring {
 	 * the real one, since free_tail only grows).  Release/acquire so that a
 	 * thread using another thread's hint inherits its happens-before. */
 	_Atomic uint64_t    cached_free;
+	struct ring_eventfd *evfd;    /* shmring_event_fd's watcher, or NULL */
+
+	/* attach.c: this handle's entry in the ring's attachment table. */
+	int                 attach_slot;  /* -1: none (yet, or in a fresh child) */
+	pid_t               attach_pid;   /* the process that owns the entry */
+	_Atomic unsigned    roles;        /* roles held in this process */
+	unsigned            declared;     /* roles declared: inherited by fork */
+	int                 fork_slot;    /* entry claimed for a child being forked */
+	_Atomic unsigned    eagain_count; /* rate-limits sweeps from -EAGAIN */
+	struct shmring     *reg_next, *reg_prev;
 };
+
+/* attach.c */
+void ring_registry_add(struct shmring *r);
+void ring_registry_remove(struct shmring *r);
+int  ring_take_role(struct shmring *r, unsigned roles);
+int  ring_reap(struct shmring *r);
+void ring_maybe_reap(struct shmring *r);
+/* After a wait: sweep for the dead (rate-limited; on every 64th -EAGAIN
+ * for callers that never sleep), so a dead peer is noticed by anyone who
+ * waits on it, sleeping or polling. */
+static inline void ring_sweep_after_wait(struct shmring *r, int rc)
+{
+	if (rc != -EAGAIN ||
+	    (atomic_fetch_add_explicit(&r->eagain_count, 1, memory_order_relaxed) & 63) == 63)
+		ring_maybe_reap(r);
+}
+/* Take the role on first use: one relaxed load on the fast path. */
+static inline int ring_need_role(struct shmring *r, unsigned role)
+{
+	if (__builtin_expect(atomic_load_explicit(&r->roles, memory_order_relaxed) & role, 1))
+		return 0;
+	return ring_take_role(r, role);
+}
+/* End of stream: producers came and all went.  Broken pipe: consumers did. */
+static inline bool census_eof(uint64_t c)
+{
+	return (c & CENSUS_EVER_PRODUCER) && CENSUS_PRODUCERS(c) == 0;
+}
+static inline bool census_broken(uint64_t c)
+{
+	return (c & CENSUS_EVER_CONSUMER) && CENSUS_CONSUMERS(c) == 0;
+}
+
+/* eventfd.c: stop the watcher and close the eventfd (from detach). */
+void ring_eventfd_destroy(struct shmring *r);
 
 #define RING_DEFAULT_SPIN 2000u
 
@@ -60,34 +106,71 @@ bool deadline_passed(const struct deadline *dl);
 int  futex_wait_until(_Atomic uint32_t *word, uint32_t expected, const struct timespec *abs);
 void futex_wake_all(_Atomic uint32_t *word);
 
-/* eventcount.c: sleep until ready() or a deadline; wake sleepers. */
-typedef bool (*ready_fn)(struct shmring *r, const void *arg);
+/* eventcount.c: sleep until ready() or a deadline; wake sleepers.  Usable
+ * on any eventcount in shared memory, with or without a ring around it. */
+typedef bool (*ready_fn)(const void *arg);
+struct ec_stats {                 /* counters to bump, or NULL */
+	_Atomic uint64_t *waits;
+	_Atomic uint64_t *wakes;
+};
 struct waiter {
 	int64_t         timeout_ns;
+	unsigned        spin;      /* pauses to spin before the first sleep */
 	bool            started;   /* deadline computed (lazily: slow path only) */
 	bool            spun;      /* spun once already: later waits sleep at once */
 	struct deadline dl;
+	struct ec_stats stats;
 };
-static inline void waiter_init(struct waiter *w, int64_t timeout_ns)
+static inline void waiter_init(struct waiter *w, int64_t timeout_ns, unsigned spin,
+                               struct ec_stats stats)
 {
 	w->timeout_ns = timeout_ns;
+	w->spin = spin;
 	w->started = false;
 	w->spun = false;
+	w->stats = stats;
 }
 /* After an attempt that would block: 0 = try again, -EAGAIN (timeout 0) or
  * -ETIMEDOUT = give up with that error. */
-int  ec_block(struct shmring *r, struct eventcount *ec, ready_fn ready, const void *arg,
-              struct waiter *w);
-void ec_notify(struct shmring *r, struct eventcount *ec);
+int  ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct waiter *w);
+void ec_wake(struct eventcount *ec, struct ec_stats stats);
+/* The pieces of ec_block, for a caller that sleeps on several eventcounts at
+ * once (poll.c): W1 returns the key; W4; the end of the next sleep slice
+ * (at most 100 ms from now, at most the deadline). */
+uint32_t ec_register(struct eventcount *ec);
+void     ec_unregister(struct eventcount *ec, uint32_t key);
+void     ec_sleep_until(struct timespec *until, const struct deadline *dl);
+/* A ring's own use of the above. */
+static inline struct ec_stats ring_stats(struct shmring *r)
+{
+	return (struct ec_stats){ &r->hdr->futex_waits, &r->hdr->futex_wakes };
+}
+static inline void ring_waiter_init(struct shmring *r, struct waiter *w, int64_t timeout_ns)
+{
+	waiter_init(w, timeout_ns, r->spin, ring_stats(r));
+}
+static inline void ec_notify(struct shmring *r, struct eventcount *ec)
+{
+	ec_wake(ec, ring_stats(r));
+}
 
 /* space.c: the producer side's room accounting. */
 uint64_t ring_reclaim(struct shmring *r);
+/* Would a record of that many slots fit now (or is the ring closed)?  The
+ * waiter's re-check for producers; reclaims as it looks. */
+bool     ring_has_room(struct shmring *r, uint64_t slots);
 int      ring_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
                     uint64_t *pos, int64_t timeout_ns);
 
 /* publish.c */
 void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len, uint16_t flags);
 void ring_publish(struct shmring *r, uint64_t pos);
+/* Unfinished tasks += n, before the records are published (relaxed: the
+ * publishing release store orders it before any consumer's task_done). */
+static inline void ring_count_tasks(struct shmring *r, uint64_t n)
+{
+	atomic_fetch_add_explicit(&r->hdr->join.count, (int64_t)n, memory_order_relaxed);
+}
 void ring_publish_many(struct shmring *r, uint64_t pos, const uint32_t *slots, size_t n);
 void ring_notify_consumers(struct shmring *r);
 
@@ -97,6 +180,9 @@ struct take {
 	uint32_t len;  /* UINT32_MAX: a skip record (ring_take_run only) */
 };
 ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns);
+/* Is a record ready at cons_head (or is the ring closed)?  arg: the ring.
+ * The waiter's re-check for consumers. */
+bool    ring_readable(const void *arg);
 void    ring_release(struct shmring *r, uint64_t pos);
 ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
                       size_t *nout, uint64_t *end, int64_t timeout_ns);

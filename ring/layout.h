@@ -3,8 +3,9 @@
  *
  * A ring file is three regions, each page-aligned:
  *
- *   offset 0            struct ring_header     one page: identity, indices,
- *                                              eventcounts, statistics
+ *   offset 0            struct ring_header     two pages: identity, indices,
+ *                                              eventcounts, census, join
+ *                                              counter, attachment table
  *   meta_offset         struct slot_meta[n]    one 16-byte entry per slot
  *   data_offset         data[n * 64]           record payloads, 64-byte slots
  *
@@ -29,7 +30,7 @@
 #define RING_MAGIC      UINT64_C(0x31474e49524d4853) /* "SHMRING1", little-endian */
 #define RING_ABI        1u
 #define RING_PAGE       4096u
-#define RING_HEADER_SIZE RING_PAGE
+#define RING_HEADER_SIZE (2 * RING_PAGE)
 #define RING_SLOT_SHIFT 6u
 #define RING_SLOT       (1u << RING_SLOT_SHIFT)
 
@@ -82,13 +83,34 @@ static inline _Atomic uint32_t *ec_futex_word(struct eventcount *ec)
 	return (_Atomic uint32_t *)((char *)&ec->word + 4);
 }
 
-/* Reserved room for the attachment table of a later version (issue 3). */
-#define RING_ATTACH_SLOTS 64
+/* The attachment table: one entry per live handle that has taken a role.
+ * id = pid | start_time << ATTACH_PID_BITS (start time in clock ticks since
+ * boot, from /proc): a recycled pid has another start time. */
+#define ATTACH_PID_BITS 22
+#define ATTACH_PID_MASK ((UINT64_C(1) << ATTACH_PID_BITS) - 1)
+#define ATTACH_REAPING  UINT64_MAX  /* id while a peer reaps a dead entry */
 struct attach_entry {
-	_Atomic uint32_t pid;
-	uint32_t pad;
-	_Atomic uint64_t start_time;
-	_Atomic uint64_t reserved[2];
+	_Atomic uint64_t id;       /* 0: free */
+	_Atomic uint32_t roles;    /* SHMRING_PRODUCER | SHMRING_CONSUMER */
+	_Atomic uint32_t pending;  /* 1: claimed by a forking parent for its child */
+	_Atomic uint64_t since_ns; /* when pending was set (CLOCK_MONOTONIC) */
+	_Atomic uint64_t reserved;
+};
+
+/* The census: live producers and consumers, and whether each has ever
+ * existed, in one word so that a put or get checks it with one load. */
+#define CENSUS_PRODUCER      UINT64_C(1)
+#define CENSUS_CONSUMER      (UINT64_C(1) << 16)
+#define CENSUS_PRODUCERS(c)  ((unsigned)((c) & 0xffff))
+#define CENSUS_CONSUMERS(c)  ((unsigned)(((c) >> 16) & 0xffff))
+#define CENSUS_EVER_PRODUCER (UINT64_C(1) << 32)
+#define CENSUS_EVER_CONSUMER (UINT64_C(1) << 33)
+
+/* A futex counter: the join counter here, struct shmring_latch outside
+ * (latch.c); waiters sleep on ec until count is 0. */
+struct latch {
+	_Atomic int64_t   count;
+	struct eventcount ec;
 };
 
 struct ring_header {
@@ -116,14 +138,20 @@ struct ring_header {
 	alignas(RING_LINE) struct eventcount not_full;  /* producers sleep here */
 
 	/* Read-mostly: a copy of prod_head's RING_CLOSED bit that a spinning
-	 * waiter can poll without stealing the producers' line. */
+	 * waiter can poll without stealing the producers' line, and the census. */
 	alignas(RING_LINE) _Atomic uint32_t closed;
 	uint32_t pad0;
+	_Atomic uint64_t census;
 	/* Statistics, touched on slow paths only. */
 	_Atomic uint64_t futex_waits;
 	_Atomic uint64_t futex_wakes;
+	/* CLOCK_MONOTONIC ns of the last liveness sweep (rate limit). */
+	_Atomic uint64_t reap_ns;
 
-	alignas(RING_LINE) struct attach_entry attach[RING_ATTACH_SLOTS];
+	/* Unfinished tasks: + per put, - per task_done; join waits for 0. */
+	alignas(RING_LINE) struct latch join;
+
+	alignas(RING_LINE) struct attach_entry attach[SHMRING_MAX_ATTACH];
 };
 
 #define RING_HDR_NAMED 0x1u
@@ -139,8 +167,11 @@ _Static_assert(offsetof(struct ring_header, free_tail) == 384, "free_tail line")
 _Static_assert(offsetof(struct ring_header, not_empty) == 512, "not_empty line");
 _Static_assert(offsetof(struct ring_header, not_full) == 640, "not_full line");
 _Static_assert(offsetof(struct ring_header, closed) == 768, "read-mostly line");
-_Static_assert(offsetof(struct ring_header, futex_waits) == 776, "stats");
-_Static_assert(offsetof(struct ring_header, attach) == 896, "attach table");
+_Static_assert(offsetof(struct ring_header, census) == 776, "census");
+_Static_assert(offsetof(struct ring_header, futex_waits) == 784, "stats");
+_Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
+_Static_assert(offsetof(struct ring_header, attach) == 1024, "attach table");
+_Static_assert(sizeof(struct attach_entry) == 32, "attach entry");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
 _Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,

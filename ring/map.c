@@ -46,7 +46,7 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 	                                         : pow2 / SHMRING_DEFAULT_MAX_RECORD_DIVISOR;
 	if (maxrec > pow2 || maxrec > UINT32_MAX - RING_SLOT)
 		return -EINVAL;
-	if (cfg && (cfg->flags || (cfg->mode & ~0777u)))
+	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER)) || (cfg->mode & ~0777u)))
 		return -EINVAL;
 	geometry_for(pow2, maxrec, g);
 	return 0;
@@ -131,11 +131,29 @@ static int init_file(int fd, const struct geometry *g, bool named, struct shmrin
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
 	r->fd = fd;
 	r->named = named;
+	ring_registry_add(r);
 	*out = r;
 	return 0;
 }
 
+static int create_ring(struct shmring **ring, const char *name, const struct shmring_config *cfg);
+
 int shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg)
+{
+	int rc = create_ring(ring, name, cfg);
+	if (rc || !cfg || !cfg->flags)
+		return rc;
+	rc = shmring_declare(*ring, cfg->flags);
+	if (rc) {
+		shmring_detach(*ring);
+		*ring = NULL;
+		if (name)
+			shmring_unlink(name);
+	}
+	return rc;
+}
+
+static int create_ring(struct shmring **ring, const char *name, const struct shmring_config *cfg)
 {
 	if (!ring)
 		return -EINVAL;
@@ -222,6 +240,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
 	}
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
+	ring_registry_add(r);
 	*ring = r;
 	return 0;
 fail:
@@ -262,6 +281,9 @@ void shmring_detach(struct shmring *ring)
 {
 	if (!ring)
 		return;
+	if (ring->evfd)
+		ring_eventfd_destroy(ring);
+	ring_registry_remove(ring);
 	munmap(ring->map, ring->map_len);
 	close(ring->fd);
 	free(ring);

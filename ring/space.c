@@ -54,17 +54,24 @@ uint64_t ring_reclaim(struct shmring *r)
 }
 
 struct room_need {
+	struct shmring *r;
 	uint64_t slots;
 };
 
-static bool room_ready(struct shmring *r, const void *arg)
+static bool room_ready(const void *arg)
 {
 	const struct room_need *need = arg;
-	if (atomic_load_explicit(&r->hdr->closed, memory_order_seq_cst))
+	return ring_has_room(need->r, need->slots);
+}
+
+bool ring_has_room(struct shmring *r, uint64_t slots)
+{
+	if (atomic_load_explicit(&r->hdr->closed, memory_order_seq_cst) ||
+	    census_broken(atomic_load_explicit(&r->hdr->census, memory_order_seq_cst)))
 		return true;
 	uint64_t h = atomic_load_explicit(&r->hdr->prod_head, memory_order_seq_cst);
 	uint64_t f = ring_reclaim(r);
-	return (int64_t)(h - f) < 0 || h + need->slots - f <= r->nslots;
+	return (int64_t)(h - f) < 0 || h + slots - f <= r->nslots;
 }
 
 /* One attempt: claim slots for records 0..*taken of n (as many as fit, at
@@ -73,6 +80,8 @@ static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t 
                      uint64_t *pos)
 {
 	struct ring_header *hdr = r->hdr;
+	if (census_broken(atomic_load_explicit(&hdr->census, memory_order_acquire)))
+		return -EPIPE; /* every consumer has gone */
 	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
 	for (;;) {
 		if (h & RING_CLOSED)
@@ -112,13 +121,14 @@ int ring_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken
                int64_t timeout_ns)
 {
 	struct waiter w;
-	waiter_init(&w, timeout_ns);
-	struct room_need need = { slots[0] };
+	ring_waiter_init(r, &w, timeout_ns);
+	struct room_need need = { r, slots[0] };
 	for (;;) {
 		int rc = try_claim(r, slots, n, taken, pos);
 		if (rc != -EAGAIN)
 			return rc;
-		rc = ec_block(r, &r->hdr->not_full, room_ready, &need, &w);
+		rc = ec_block(&r->hdr->not_full, room_ready, &need, &w);
+		ring_sweep_after_wait(r, rc);
 		if (rc)
 			return rc;
 	}

@@ -104,6 +104,12 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	}
 	uint64_t used = h >= f ? h - f : 0;
 	info->used = (size_t)((used > ring->nslots ? ring->nslots : used) << RING_SLOT_SHIFT);
+	uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
+	info->producers = CENSUS_PRODUCERS(census);
+	info->consumers = CENSUS_CONSUMERS(census);
+	info->eof = census_eof(census);
+	int64_t unfinished = atomic_load_explicit(&hdr->join.count, memory_order_acquire);
+	info->unfinished = unfinished > 0 ? (uint64_t)unfinished : 0;
 	info->futex_waits = atomic_load_explicit(&hdr->futex_waits, memory_order_relaxed);
 	info->futex_wakes = atomic_load_explicit(&hdr->futex_wakes, memory_order_relaxed);
 	return 0;

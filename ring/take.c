@@ -13,18 +13,23 @@
 
 #define TAKE_SKIP UINT32_MAX /* take.len of a skip record: deliver nothing */
 
-static bool readable(struct shmring *r, const void *arg)
+bool ring_readable(const void *arg)
 {
-	(void)arg;
+	const struct shmring *r = arg;
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
 	/* seq_cst: W3 of the eventcount protocol (eventcount.c). */
 	if (atomic_load_explicit(&meta_at(r, t)->seq, memory_order_seq_cst) ==
 	    SLOT_SEQ(t, SLOT_COMMITTED))
 		return true;
-	/* hdr->closed, not prod_head: polling prod_head would pull the line
-	 * every producer writes away from them while we spin. */
-	return atomic_load_explicit(&hdr->closed, memory_order_seq_cst) != 0;
+	/* hdr->closed and the census first, prod_head only if they say the
+	 * stream may have ended: polling prod_head would pull the line every
+	 * producer writes away from them while we spin. */
+	if (!atomic_load_explicit(&hdr->closed, memory_order_seq_cst) &&
+	    !census_eof(atomic_load_explicit(&hdr->census, memory_order_seq_cst)))
+		return false;
+	/* Ended, and empty?  (Not if a claimed record is still being written.) */
+	return (atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK) == t;
 }
 
 static size_t align8(size_t x)
@@ -93,7 +98,9 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 				return (ssize_t)n;
 			continue;
 		}
-		/* Nothing taken: is that still the truth at cons_head? */
+		/* Nothing taken: is that still the truth at cons_head?  The census
+		 * before prod_head: a producer's claims happen before it leaves. */
+		uint64_t c = atomic_load_explicit(&hdr->census, memory_order_acquire);
 		uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
 		uint64_t t2 = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
 		if (t2 != t) {
@@ -104,8 +111,8 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 			out[0].len = first_len;
 		if (stop)
 			return stop;
-		if ((h & RING_POS_MASK) == t && (h & RING_CLOSED))
-			return -EPIPE;
+		if ((h & RING_POS_MASK) == t && ((h & RING_CLOSED) || census_eof(c)))
+			return -EPIPE; /* closed, or end of stream: and empty */
 		return -EAGAIN; /* empty, or a producer is still writing at t */
 	}
 }
@@ -114,7 +121,7 @@ ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct tak
                       size_t *nout, uint64_t *end, int64_t timeout_ns)
 {
 	struct waiter w;
-	waiter_init(&w, timeout_ns);
+	ring_waiter_init(r, &w, timeout_ns);
 	for (;;) {
 		ssize_t rc = try_take_run(r, cap, max_recs, out, end);
 		if (rc > 0) {
@@ -123,7 +130,8 @@ ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct tak
 		}
 		if (rc != -EAGAIN)
 			return rc;
-		int brc = ec_block(r, &r->hdr->not_empty, readable, NULL, &w);
+		int brc = ec_block(&r->hdr->not_empty, ring_readable, r, &w);
+		ring_sweep_after_wait(r, brc);
 		if (brc)
 			return brc;
 	}

@@ -13,10 +13,13 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
 		return -EINVAL;
 	if (len > ring->max_record)
 		return -EMSGSIZE;
+	int rc = ring_need_role(ring, SHMRING_PRODUCER);
+	if (rc)
+		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
 	uint64_t pos;
 	size_t taken;
-	int rc = ring_claim(ring, &slots, 1, &taken, &pos, timeout_ns);
+	rc = ring_claim(ring, &slots, 1, &taken, &pos, timeout_ns);
 	if (rc)
 		return rc;
 	ring_write_meta(ring, pos, (uint32_t)len, 0);
@@ -42,6 +45,7 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 		ring_publish(ring, tail);
 	}
 	ring_write_meta(ring, span->pos_, (uint32_t)len, 0);
+	ring_count_tasks(ring, 1);
 	ring_publish(ring, span->pos_);
 	ring_notify_consumers(ring);
 	span->data = NULL;
@@ -63,6 +67,9 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 {
 	if (!ring || !span)
 		return -EINVAL;
+	int role = ring_need_role(ring, SHMRING_CONSUMER);
+	if (role)
+		return role;
 	struct take tk;
 	ssize_t rc = ring_take(ring, SIZE_MAX, &tk, timeout_ns);
 	if (rc < 0)

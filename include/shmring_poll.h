@@ -1,0 +1,51 @@
+/*
+ * shmring_poll.h - waiting on many rings at once, and event-loop integration.
+ *
+ * shmring_poll sleeps until any of several rings is readable (a get would not
+ * wait: a record is ready, or end of stream / closed) or writable (a put of a
+ * small record, up to SHMRING_SLOT_SIZE bytes, would not wait, or the ring is
+ * closed / has no consumers left).  It uses futex_waitv (Linux 5.16+) to sleep
+ * on all the rings' futex words at once, and falls back to short polling
+ * sleeps (at most 1 ms apart) on older kernels.
+ *
+ * shmring_event_fd gives a ring an eventfd for epoll/poll/select: it becomes
+ * readable when a record is available.  A watcher thread in this process
+ * sleeps on the ring's futex, as any consumer does, and signals the eventfd;
+ * producers pay for it (one FUTEX_WAKE) only while it is armed and waiting.
+ * After the fd polls readable, call shmring_event_ack (which reads the fd and
+ * re-arms the watcher), then take records with timeout 0 until -EAGAIN.
+ * Errors follow <shmring.h>.
+ */
+#ifndef SHMRING_POLL_H
+#define SHMRING_POLL_H
+
+#include "shmring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMRING_POLLIN  0x1u  /* readable */
+#define SHMRING_POLLOUT 0x2u  /* writable */
+#define SHMRING_POLL_MAX 64   /* rings per call */
+
+struct shmring_pollitem {
+	struct shmring *ring;
+	unsigned        events;   /* what to wait for */
+	unsigned        revents;  /* out: what is true now */
+};
+
+/* Returns how many items have revents != 0 (0 only if timeout_ns == 0),
+ * -ETIMEDOUT, -EINVAL (n == 0 or > SHMRING_POLL_MAX, NULL ring). */
+int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns);
+
+/* The ring's eventfd for this handle (made on first call, owned by the
+ * handle, closed by shmring_detach), or a negative errno. */
+int shmring_event_fd(struct shmring *ring);
+/* Consume the eventfd's readiness and re-arm it. */
+int shmring_event_ack(struct shmring *ring);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRING_POLL_H */

@@ -1,0 +1,17 @@
+/*
+ * latch.h - the futex counter behind struct shmring_latch and the ring's join
+ * counter (private).
+ */
+#ifndef SHMRING_LATCH_IMPL_H
+#define SHMRING_LATCH_IMPL_H
+
+#include "handle.h"
+#include "shmring_latch.h"
+
+_Static_assert(sizeof(struct latch) == sizeof(struct shmring_latch), "latch ABI");
+_Static_assert(_Alignof(struct latch) <= _Alignof(struct shmring_latch), "latch alignment");
+
+int latch_add(struct latch *l, int64_t delta, struct ec_stats stats);
+int latch_wait(struct latch *l, int64_t timeout_ns, unsigned spin, struct ec_stats stats);
+
+#endif
