@@ -136,7 +136,7 @@ int  ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct wai
 void ec_wake(struct eventcount *ec, struct ec_stats stats);
 /* The pieces of ec_block, for a caller that sleeps on several eventcounts at
  * once (poll.c): W1 returns the key; W4; the end of the next sleep slice
- * (at most 100 ms from now, at most the deadline). */
+ * (at most 50 ms from now, at most the deadline). */
 uint32_t ec_register(struct eventcount *ec);
 void     ec_unregister(struct eventcount *ec, uint32_t key);
 void     ec_sleep_until(struct timespec *until, const struct deadline *dl);
