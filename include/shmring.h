@@ -188,6 +188,9 @@ struct shmring_info {
 	unsigned consumers;    /* live consumer attachments (as last checked)       */
 	int      eof;          /* 1 if producers have come and all gone             */
 	uint64_t unfinished;   /* join counter                                      */
+	uint64_t recovered_claims; /* dead producers' unpublished claims skipped    */
+	uint64_t lost_records;     /* records dead consumers took, never released   */
+	uint64_t lost_tasks;       /* join tasks forgiven with dead peers           */
 };
 int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

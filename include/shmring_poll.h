@@ -14,6 +14,18 @@
  * producers pay for it (one FUTEX_WAKE) only while it is armed and waiting.
  * After the fd polls readable, call shmring_event_ack (which reads the fd and
  * re-arms the watcher), then take records with timeout 0 until -EAGAIN.
+ * Once a get returns -EPIPE (closed, or end of stream) the fd stays readable,
+ * as a pipe at end of file does: stop watching it then.
+ *
+ * fork(): the watcher thread is not inherited.  In a child, the first
+ * shmring_event_fd or shmring_event_ack on an inherited handle gives the
+ * child its own eventfd and watcher (a new fd number; the child's copy of the
+ * parent's fd is closed), and shmring_detach there only closes what the
+ * child holds.
+ *
+ * SHMRING_NO_FUTEX_WAITV=1 in the environment forces shmring_poll's fallback
+ * (read once per process, at its first sleeping poll; a forked child reads it
+ * afresh).  docs/poll-and-events.md has the details.
  * Errors follow <shmring.h>.
  */
 #ifndef SHMRING_POLL_H

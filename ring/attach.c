@@ -251,6 +251,7 @@ static int claim_entry(struct shmring *r, uint64_t id)
 		                                            memory_order_relaxed)) {
 			r->attach_slot = i;
 			r->attach_pid = (pid_t)(id & ATTACH_PID_MASK);
+			claim_reset_entry(r->hdr, i);
 			return 0;
 		}
 	}
@@ -263,6 +264,7 @@ static int claim_entry(struct shmring *r, uint64_t id)
 		                                            memory_order_relaxed)) {
 			r->attach_slot = i;
 			r->attach_pid = (pid_t)(id & ATTACH_PID_MASK);
+			claim_reset_entry(r->hdr, i);
 			return 0;
 		}
 	}
@@ -343,6 +345,8 @@ int ring_reap(struct shmring *r)
 		                                             memory_order_acq_rel,
 		                                             memory_order_relaxed))
 			continue;
+		/* Finish what it left half done, then let it go. */
+		ring_recover_entry(r, i);
 		census_sub(hdr, roles);
 		atomic_store_explicit(&e->roles, 0, memory_order_relaxed);
 		atomic_store_explicit(&e->pending, 0, memory_order_relaxed);

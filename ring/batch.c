@@ -11,7 +11,7 @@
 
 /* Claim, fill and publish up to BATCH_CHUNK records; returns how many. */
 static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
-                         int64_t timeout_ns)
+                         int64_t timeout_ns, struct claim_rec *c)
 {
 	uint32_t slots[BATCH_CHUNK];
 	size_t k = 0;
@@ -31,7 +31,7 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 		return bad;
 	uint64_t pos;
 	size_t taken;
-	int rc = ring_claim(r, slots, k, &taken, &pos, timeout_ns);
+	int rc = ring_claim(r, slots, k, &taken, &pos, timeout_ns, c);
 	if (rc)
 		return rc;
 	uint64_t p = pos;
@@ -42,7 +42,9 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 		p += slots[i];
 	}
 	ring_count_tasks(r, taken);
+	claim_counted(c, pos);
 	ring_publish_many(r, pos, slots, taken);
+	claim_clear(c);
 	ring_notify_consumers(r);
 	return (ssize_t)taken;
 }
@@ -57,16 +59,19 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 	int role = ring_need_role(ring, SHMRING_PRODUCER);
 	if (role)
 		return role;
-	ssize_t done = put_chunk(ring, recs, n, timeout_ns);
-	if (done <= 0)
-		return done;
+	struct claim_rec *c;
+	role = claim_acquire(ring, &c);
+	if (role)
+		return role;
+	ssize_t done = put_chunk(ring, recs, n, timeout_ns, c);
 	/* More only while it fits now: the call waits for the first record only. */
-	while ((size_t)done < n) {
-		ssize_t more = put_chunk(ring, recs + done, n - (size_t)done, 0);
+	while (done > 0 && (size_t)done < n) {
+		ssize_t more = put_chunk(ring, recs + done, n - (size_t)done, 0, c);
 		if (more <= 0)
 			break;
 		done += more;
 	}
+	claim_release(ring, c);
 	return done;
 }
 
@@ -83,14 +88,20 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 	int role = ring_need_role(ring, SHMRING_CONSUMER);
 	if (role)
 		return role;
+	struct claim_rec *c;
+	role = claim_acquire(ring, &c);
+	if (role)
+		return role;
 	for (;;) {
 		struct take run[BATCH_CHUNK];
 		size_t n;
 		uint64_t end;
 		size_t want = max_recs < BATCH_CHUNK ? max_recs : BATCH_CHUNK;
-		ssize_t rc = ring_take_run(ring, cap, want, run, &n, &end, timeout_ns);
-		if (rc < 0)
+		ssize_t rc = ring_take_run(ring, cap, want, run, &n, &end, timeout_ns, c);
+		if (rc < 0) {
+			claim_release(ring, c);
 			return rc;
+		}
 		size_t off = 0, got = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (run[i].len == UINT32_MAX)
@@ -111,10 +122,14 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		/* The fence orders the releases before the read of not_full's
 		 * waiters, as ring_release's seq_cst store does for one. */
 		atomic_thread_fence(memory_order_seq_cst);
+		claim_clear(c);
 		ring_notify_producers(ring);
 		(void)end;
-		if (got)
+		if (got) {
+			claim_release(ring, c);
+			count_got(ring, got);
 			return (ssize_t)got;
+		}
 		/* only skip records: look again */
 	}
 }

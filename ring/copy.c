@@ -23,12 +23,18 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	int rc = ring_need_role(ring, SHMRING_PRODUCER);
 	if (rc)
 		return rc;
+	struct claim_rec *c;
+	rc = claim_acquire(ring, &c);
+	if (rc)
+		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
 	uint64_t pos;
 	size_t taken;
-	rc = ring_claim(ring, &slots, 1, &taken, &pos, timeout_ns);
-	if (rc)
+	rc = ring_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
+	if (rc) {
+		claim_release(ring, c);
 		return rc;
+	}
 	ring_write_meta(ring, pos, (uint32_t)len, 0);
 	unsigned char *dst = data_at(ring, pos);
 	for (int i = 0; i < iovcnt; i++) {
@@ -37,7 +43,9 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 		dst += iov[i].iov_len;
 	}
 	ring_count_tasks(ring, 1);
+	claim_counted(c, pos);
 	ring_publish(ring, pos);
+	claim_release(ring, c);
 	ring_notify_consumers(ring);
 	return 0;
 }
@@ -55,13 +63,21 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 	int role = ring_need_role(ring, SHMRING_CONSUMER);
 	if (role)
 		return role;
+	struct claim_rec *c;
+	role = claim_acquire(ring, &c);
+	if (role)
+		return role;
 	struct take tk;
-	ssize_t rc = ring_take(ring, cap, &tk, timeout_ns);
-	if (rc < 0)
+	ssize_t rc = ring_take(ring, cap, &tk, timeout_ns, c);
+	if (rc < 0) {
+		claim_release(ring, c);
 		return rc;
+	}
 	if (tk.len)
 		memcpy(buf, data_at(ring, tk.pos), tk.len);
 	ring_release(ring, tk.pos);
+	claim_release(ring, c);
+	count_got(ring, 1);
 	ring_notify_producers(ring);
 	return rc;
 }

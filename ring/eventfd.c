@@ -17,8 +17,10 @@
  * record that is in the ring after an ack makes the fd readable again: no
  * event is lost, at worst one is spurious (the drain finds nothing).
  *
- * Sleeps are bounded (100 ms, from ec_block), so the watcher notices the stop
- * flag even if the wake that destroy sends misses it.
+ * Sleeps are bounded (one slice of ec_block, 50 ms), so the watcher notices
+ * the stop flag even if the wake that destroy sends misses it; after each one
+ * it sweeps the ring for dead peers as any sleeping consumer does, so a
+ * producer that died makes the fd readable (end of stream).
  *
  * fork(): the child has the handle but not the watcher thread (only the
  * forking thread survives fork), and shares the parent's eventfd.  The struct
@@ -47,6 +49,7 @@ struct ring_eventfd {
 	pthread_mutex_t mu;
 	pthread_cond_t  cv;
 	bool            armed;    /* under mu */
+	bool            running;  /* under mu: the thread has started */
 	_Atomic bool    stop;
 	/* Structures inherited across fork() and replaced in this process:
 	 * kept (fd closed) until destroy, since another thread may still be
@@ -59,15 +62,19 @@ static void wait_readable(struct ring_eventfd *e)
 {
 	struct shmring *r = e->ring;
 	struct waiter w;
-	ring_waiter_init(r, &w, -1); /* ec_block sleeps 100 ms at most per call */
-	while (!atomic_load_explicit(&e->stop, memory_order_acquire) && !ring_readable(r))
-		(void)ec_block(&r->hdr->not_empty, ring_readable, r, &w);
+	ring_waiter_init(r, &w, -1); /* ec_block sleeps one slice at most per call */
+	while (!atomic_load_explicit(&e->stop, memory_order_acquire) && !ring_readable(r)) {
+		int rc = ec_block(&r->hdr->not_empty, ring_readable, r, &w);
+		ring_sweep_after_wait(r, rc);
+	}
 }
 
 static void *watcher(void *arg)
 {
 	struct ring_eventfd *e = arg;
 	pthread_mutex_lock(&e->mu);
+	e->running = true;
+	pthread_cond_broadcast(&e->cv);
 	for (;;) {
 		while (!e->armed && !atomic_load_explicit(&e->stop, memory_order_acquire))
 			pthread_cond_wait(&e->cv, &e->mu);
@@ -99,7 +106,7 @@ static void stop_watcher(struct ring_eventfd *e)
 	pthread_cond_signal(&e->cv);
 	pthread_mutex_unlock(&e->mu);
 	/* If it is asleep on the ring's futex, wake it now rather than at the
-	 * end of its 100 ms slice.  Without bumping the epoch: any other
+	 * end of its sleep slice.  Without bumping the epoch: any other
 	 * sleeper on this word wakes too, re-checks and sleeps again. */
 	struct ring_header *hdr = e->ring->hdr;
 	if (EC_WAITERS(atomic_load_explicit(&hdr->not_empty.word, memory_order_relaxed))) {
@@ -150,6 +157,13 @@ static int make_eventfd(struct shmring *r, struct ring_eventfd **out)
 		free(e);
 		return -rc;
 	}
+	/* Return only once the thread runs: its start-up (the C library's, a
+	 * sanitizer's) may take allocator locks, and a fork() by the caller in
+	 * that window would leave them held in the child. */
+	pthread_mutex_lock(&e->mu);
+	while (!e->running)
+		pthread_cond_wait(&e->cv, &e->mu);
+	pthread_mutex_unlock(&e->mu);
 	*out = e;
 	return 0;
 }

@@ -43,6 +43,39 @@ struct shmring {
 	struct shmring     *reg_next, *reg_prev;
 };
 
+/* claim.c */
+int  claim_acquire(struct shmring *r, struct claim_rec **out);
+void claim_release(struct shmring *r, struct claim_rec *c);
+void claim_reset_entry(struct ring_header *hdr, int slot);
+/* Announce before the claiming CAS (which is a release, so a sweep that
+ * sees the CAS's effect sees the announcement). */
+static inline void claim_announce(struct claim_rec *c, uint64_t pos, unsigned kind,
+                                  uint64_t slots, uint64_t records)
+{
+	atomic_store_explicit(&c->extent, CLAIM_EXTENT(slots, records), memory_order_relaxed);
+	atomic_store_explicit(&c->word, CLAIM_WORD(pos, kind), memory_order_release);
+}
+static inline void claim_clear(struct claim_rec *c)
+{
+	atomic_store_explicit(&c->word, 0, memory_order_release);
+}
+/* The claim's records are now counted in join: a sweep that finds them
+ * unpublished forgives them. */
+static inline void claim_counted(struct claim_rec *c, uint64_t pos)
+{
+	atomic_store_explicit(&c->word, CLAIM_WORD(pos, CLAIM_COUNTED), memory_order_release);
+}
+/* Join accounting for a consumer's attachment, once join is in use. */
+static inline void count_got(struct shmring *r, uint64_t n)
+{
+	if (__builtin_expect(atomic_load_explicit(&r->hdr->census, memory_order_relaxed) & CENSUS_JOIN, 0) &&
+	    r->attach_slot >= 0)
+		atomic_fetch_add_explicit(&r->hdr->attach[r->attach_slot].got, n, memory_order_relaxed);
+}
+
+/* recover.c: finish a dead attachment's claims (from a sweep). */
+void ring_recover_entry(struct shmring *r, int slot);
+
 /* attach.c */
 void ring_registry_add(struct shmring *r);
 void ring_registry_remove(struct shmring *r);
@@ -160,7 +193,7 @@ uint64_t ring_reclaim(struct shmring *r);
  * waiter's re-check for producers; reclaims as it looks. */
 bool     ring_has_room(struct shmring *r, uint64_t slots);
 int      ring_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
-                    uint64_t *pos, int64_t timeout_ns);
+                    uint64_t *pos, int64_t timeout_ns, struct claim_rec *c);
 
 /* publish.c */
 void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len, uint16_t flags);
@@ -179,13 +212,14 @@ struct take {
 	uint64_t pos;
 	uint32_t len;  /* UINT32_MAX: a skip record (ring_take_run only) */
 };
-ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns);
+ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
+                  struct claim_rec *c);
 /* Is a record ready at cons_head (or is the ring closed)?  arg: the ring.
  * The waiter's re-check for consumers. */
 bool    ring_readable(const void *arg);
 void    ring_release(struct shmring *r, uint64_t pos);
 ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
-                      size_t *nout, uint64_t *end, int64_t timeout_ns);
+                      size_t *nout, uint64_t *end, int64_t timeout_ns, struct claim_rec *c);
 void    ring_notify_producers(struct shmring *r);
 
 /* name.c */

@@ -7,17 +7,32 @@
 
 #include "latch.h"
 
+/* From the first task_done or join on, consumers count what they take in
+ * their attachment entry, so that a dead one's tasks can be forgiven. */
+static void join_in_use(struct shmring *ring)
+{
+	struct ring_header *hdr = ring->hdr;
+	if (!(atomic_load_explicit(&hdr->census, memory_order_relaxed) & CENSUS_JOIN))
+		atomic_fetch_or_explicit(&hdr->census, CENSUS_JOIN, memory_order_relaxed);
+}
+
 int shmring_task_done(struct shmring *ring)
 {
 	if (!ring)
 		return -EINVAL;
-	return latch_add(&ring->hdr->join, -1, ring_stats(ring));
+	join_in_use(ring);
+	int rc = latch_add(&ring->hdr->join, -1, ring_stats(ring));
+	if (rc == 0 && ring->attach_slot >= 0)
+		atomic_fetch_add_explicit(&ring->hdr->attach[ring->attach_slot].done, 1,
+		                          memory_order_relaxed);
+	return rc;
 }
 
 int shmring_join(struct shmring *ring, int64_t timeout_ns)
 {
 	if (!ring)
 		return -EINVAL;
+	join_in_use(ring);
 	return latch_wait(&ring->hdr->join, timeout_ns, ring->spin, ring_stats(ring));
 }
 

@@ -3,9 +3,10 @@
  *
  * A ring file is three regions, each page-aligned:
  *
- *   offset 0            struct ring_header     two pages: identity, indices,
+ *   offset 0            struct ring_header     17 pages: identity, indices,
  *                                              eventcounts, census, join
- *                                              counter, attachment table
+ *                                              counter, attachment table,
+ *                                              claim records
  *   meta_offset         struct slot_meta[n]    one 16-byte entry per slot
  *   data_offset         data[n * 64]           record payloads, 64-byte slots
  *
@@ -30,7 +31,8 @@
 #define RING_MAGIC      UINT64_C(0x31474e49524d4853) /* "SHMRING1", little-endian */
 #define RING_ABI        1u
 #define RING_PAGE       4096u
-#define RING_HEADER_SIZE (2 * RING_PAGE)
+#define RING_HEADER_SIZE \
+	((sizeof(struct ring_header) + RING_PAGE - 1) / RING_PAGE * RING_PAGE)
 #define RING_SLOT_SHIFT 6u
 #define RING_SLOT       (1u << RING_SLOT_SHIFT)
 
@@ -94,7 +96,34 @@ struct attach_entry {
 	_Atomic uint32_t roles;    /* SHMRING_PRODUCER | SHMRING_CONSUMER */
 	_Atomic uint32_t pending;  /* 1: claimed by a forking parent for its child */
 	_Atomic uint64_t since_ns; /* when pending was set (CLOCK_MONOTONIC) */
-	_Atomic uint64_t reserved;
+	_Atomic uint64_t claim_busy; /* bitmap: which of the entry's claim records are in use */
+	/* Join accounting once the ring's join counter is in use (CENSUS_JOIN):
+	 * records this attachment took, task_done calls it made.  A dead
+	 * consumer's got - done tasks are forgiven (recover.c). */
+	_Atomic uint64_t got;
+	_Atomic uint64_t done;
+};
+
+/* A claim record: announced in shared memory before the CAS that claims
+ * slots (producer) or takes records (consumer), cleared when the claim is
+ * published or released; what a sweep reads to finish a dead process's
+ * claims (recover.c).  word = (pos << 2) | kind; end = the claim's end. */
+#define CLAIM_RECS 64 /* operations in flight per attachment (threads x spans) */
+enum claim_kind {
+	CLAIM_FREE = 0,
+	CLAIM_PRODUCE = 1,  /* claiming or claimed slots, tasks not yet counted */
+	CLAIM_COUNTED = 2,  /* the same, its records already added to join */
+	CLAIM_CONSUME = 3,  /* taking or taken records, not all released yet */
+};
+#define CLAIM_WORD(pos, kind) (((uint64_t)(pos) << 2) | (uint64_t)(kind))
+#define CLAIM_POS(w)          ((w) >> 2)
+#define CLAIM_KIND(w)         ((unsigned)((w) & 3))
+#define CLAIM_EXTENT(slots, records) ((uint64_t)(slots) | ((uint64_t)(records) << 32))
+#define CLAIM_SLOTS(x)   ((uint32_t)(x))
+#define CLAIM_RECORDS(x) ((uint32_t)((x) >> 32))
+struct claim_rec {
+	_Atomic uint64_t word;
+	_Atomic uint64_t extent; /* slots covered, and how many records in them */
 };
 
 /* The census: live producers and consumers, and whether each has ever
@@ -105,6 +134,7 @@ struct attach_entry {
 #define CENSUS_CONSUMERS(c)  ((unsigned)(((c) >> 16) & 0xffff))
 #define CENSUS_EVER_PRODUCER (UINT64_C(1) << 32)
 #define CENSUS_EVER_CONSUMER (UINT64_C(1) << 33)
+#define CENSUS_JOIN          (UINT64_C(1) << 34) /* task_done or join was used */
 
 /* A futex counter: the join counter here, struct shmring_latch outside
  * (latch.c); waiters sleep on ec until count is 0. */
@@ -147,18 +177,25 @@ struct ring_header {
 	_Atomic uint64_t futex_wakes;
 	/* CLOCK_MONOTONIC ns of the last liveness sweep (rate limit). */
 	_Atomic uint64_t reap_ns;
+	/* Crash recovery (recover.c): dead producers' unpublished claims turned
+	 * into skip records; records a dead consumer took and never released;
+	 * unfinished tasks forgiven with them. */
+	_Atomic uint64_t recovered_claims;
+	_Atomic uint64_t lost_records;
+	_Atomic uint64_t lost_tasks;
 
 	/* Unfinished tasks: + per put, - per task_done; join waits for 0. */
 	alignas(RING_LINE) struct latch join;
 
 	alignas(RING_LINE) struct attach_entry attach[SHMRING_MAX_ATTACH];
+	struct claim_rec claims[SHMRING_MAX_ATTACH][CLAIM_RECS];
 };
 
 #define RING_HDR_NAMED 0x1u
 
 /* The layout is ABI: pin it. */
 _Static_assert(sizeof(struct slot_meta) == 16, "slot_meta is 16 bytes");
-_Static_assert(sizeof(struct ring_header) <= RING_HEADER_SIZE, "header fits its page");
+_Static_assert(RING_HEADER_SIZE == 17 * RING_PAGE, "header size is ABI");
 _Static_assert(offsetof(struct ring_header, magic) == 0, "magic first");
 _Static_assert(offsetof(struct ring_header, abi) == 8, "abi at 8");
 _Static_assert(offsetof(struct ring_header, prod_head) == 128, "prod_head line");
@@ -169,9 +206,11 @@ _Static_assert(offsetof(struct ring_header, not_full) == 640, "not_full line");
 _Static_assert(offsetof(struct ring_header, closed) == 768, "read-mostly line");
 _Static_assert(offsetof(struct ring_header, census) == 776, "census");
 _Static_assert(offsetof(struct ring_header, futex_waits) == 784, "stats");
+_Static_assert(offsetof(struct ring_header, lost_records) == 816, "recovery stats");
+_Static_assert(offsetof(struct ring_header, claims) == 1024 + 48 * SHMRING_MAX_ATTACH, "claims");
 _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
 _Static_assert(offsetof(struct ring_header, attach) == 1024, "attach table");
-_Static_assert(sizeof(struct attach_entry) == 32, "attach entry");
+_Static_assert(sizeof(struct attach_entry) == 48, "attach entry");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
 _Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,

@@ -14,8 +14,10 @@
  *
  * For each eventcount, the pairing of W1/W2 with N1/N2 is exactly the single
  * waiter's argument in eventcount.c: a notifier that reads no waiter at N2
- * published before our re-check, so W2 sees it.  Sleeps last at most 100 ms
- * (ec_sleep_until), as everywhere.
+ * published before our re-check, so W2 sees it.  Sleeps last at most one
+ * slice (ec_sleep_until: 50 ms), as everywhere, and after each one the rings
+ * are swept for dead peers (ring_maybe_reap, rate-limited per ring), so a
+ * producer or consumer that died shows up as end of stream / broken pipe.
  *
  * Without futex_waitv (ENOSYS: Linux < 5.16, or SHMRING_NO_FUTEX_WAITV=1) the
  * sleep is a FUTEX_WAIT on the first word only, in slices of at most 1 ms; the
@@ -233,8 +235,15 @@ int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns)
 			return -EINVAL;
 	}
 	int ready = check_all(items, n);
-	if (ready || timeout_ns == 0)
+	if (ready)
 		return ready;
+	if (timeout_ns == 0) {
+		/* a caller that polls without sleeping still notices the dead
+		 * (every 64th empty look, as a get's -EAGAIN does) */
+		for (size_t i = 0; i < n; i++)
+			ring_sweep_after_wait(items[i].ring, -EAGAIN);
+		return 0;
+	}
 
 	struct deadline dl;
 	deadline_init(&dl, timeout_ns);
@@ -264,6 +273,8 @@ int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns)
 		}
 		if ((ready = sleep_once(items, n, ws, nw, &dl)) != 0)
 			return ready;
+		for (size_t i = 0; i < n; i++)
+			ring_maybe_reap(items[i].ring);
 		if ((ready = check_all(items, n)) != 0)
 			return ready;
 	}

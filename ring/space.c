@@ -31,7 +31,8 @@ uint64_t ring_reclaim(struct shmring *r)
 			    SLOT_SEQ(f, SLOT_RELEASED))
 				break;
 			uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-			if (len > r->max_record)
+			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
+			if (skip ? len > r->capacity : len > r->max_record)
 				break; /* corrupt: leave it for the consumer to report */
 			uint64_t n = slots_for(len);
 			f += n;
@@ -77,7 +78,7 @@ bool ring_has_room(struct shmring *r, uint64_t slots)
 /* One attempt: claim slots for records 0..*taken of n (as many as fit, at
  * least the first), or -EAGAIN if not even the first fits, -EPIPE if closed. */
 static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
-                     uint64_t *pos)
+                     uint64_t *pos, struct claim_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	if (census_broken(atomic_load_explicit(&hdr->census, memory_order_acquire)))
@@ -104,11 +105,13 @@ static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t 
 		size_t k = 0;
 		while (k < n && want + slots[k] <= room)
 			want += slots[k++];
-		/* acquire on success: our writes to the claimed slots stay after
-		 * the claim (the room itself was proven by the acquire of
-		 * free_tail above). */
+		claim_announce(c, h, CLAIM_PRODUCE, want, k);
+		/* acq_rel on success: release, so a sweep that sees the claim
+		 * sees its announcement; acquire, so our writes to the claimed
+		 * slots stay after it (the room itself was proven by the acquire
+		 * of free_tail above). */
 		if (atomic_compare_exchange_weak_explicit(&hdr->prod_head, &h, h + want,
-		                                          memory_order_acquire,
+		                                          memory_order_acq_rel,
 		                                          memory_order_relaxed)) {
 			*pos = h;
 			*taken = k;
@@ -118,15 +121,19 @@ static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t 
 }
 
 int ring_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken, uint64_t *pos,
-               int64_t timeout_ns)
+               int64_t timeout_ns, struct claim_rec *c)
 {
 	struct waiter w;
 	ring_waiter_init(r, &w, timeout_ns);
 	struct room_need need = { r, slots[0] };
 	for (;;) {
-		int rc = try_claim(r, slots, n, taken, pos);
-		if (rc != -EAGAIN)
+		int rc = try_claim(r, slots, n, taken, pos, c);
+		if (rc != -EAGAIN) {
+			if (rc)
+				claim_clear(c);
 			return rc;
+		}
+		claim_clear(c);
 		rc = ec_block(&r->hdr->not_full, room_ready, &need, &w);
 		ring_sweep_after_wait(r, rc);
 		if (rc)

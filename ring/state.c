@@ -33,7 +33,7 @@ ssize_t shmring_next_len(struct shmring *ring)
 			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
 			if (atomic_load_explicit(&hdr->cons_head, memory_order_acquire) != t)
 				continue;
-			if (len > ring->max_record)
+			if (skip ? len > ring->capacity : len > ring->max_record)
 				return -EBADMSG;
 			if (!skip)
 				return (ssize_t)len;
@@ -47,10 +47,12 @@ ssize_t shmring_next_len(struct shmring *ring)
 			}
 			continue;
 		}
+		uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
 		uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
 		if (atomic_load_explicit(&hdr->cons_head, memory_order_acquire) != t)
 			continue;
-		return ((h & RING_POS_MASK) == t && (h & RING_CLOSED)) ? -EPIPE : -EAGAIN;
+		bool ended = (h & RING_CLOSED) || census_eof(census);
+		return ((h & RING_POS_MASK) == t && ended) ? -EPIPE : -EAGAIN;
 	}
 	return -EAGAIN;
 }
@@ -82,7 +84,7 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 		struct slot_meta *m = meta_at(ring, p);
 		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
 		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_RELEASED) ||
-		    len > ring->max_record)
+		    len > ring->capacity)
 			break;
 		p += slots_for(len);
 		walked += slots_for(len);
@@ -93,7 +95,7 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
 			break;
 		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-		if (len > ring->max_record)
+		if (len > ring->capacity)
 			break;
 		if (!(atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP)) {
 			info->records++;
@@ -110,6 +112,9 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->eof = census_eof(census);
 	int64_t unfinished = atomic_load_explicit(&hdr->join.count, memory_order_acquire);
 	info->unfinished = unfinished > 0 ? (uint64_t)unfinished : 0;
+	info->recovered_claims = atomic_load_explicit(&hdr->recovered_claims, memory_order_relaxed);
+	info->lost_records = atomic_load_explicit(&hdr->lost_records, memory_order_relaxed);
+	info->lost_tasks = atomic_load_explicit(&hdr->lost_tasks, memory_order_relaxed);
 	info->futex_waits = atomic_load_explicit(&hdr->futex_waits, memory_order_relaxed);
 	info->futex_wakes = atomic_load_explicit(&hdr->futex_wakes, memory_order_relaxed);
 	return 0;

@@ -55,7 +55,7 @@ static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, st
 			break;
 		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
 		bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-		if (len > r->max_record) {
+		if (skip ? len > r->capacity : len > r->max_record) {
 			*stop = -EBADMSG;
 			break;
 		}
@@ -82,7 +82,7 @@ static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, st
  * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
  * (corrupt meta). */
 static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out,
-                            uint64_t *end)
+                            uint64_t *end, struct claim_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
@@ -91,16 +91,18 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 		uint32_t first_len = 0;
 		size_t n = scan_run(r, t, cap, max, out, end, &stop, &first_len);
 		if (n) {
-			/* acquire on success: the payload reads stay after the take. */
+			claim_announce(c, t, CLAIM_CONSUME, *end - t, n);
+			/* acq_rel on success: release publishes the announcement to
+			 * a sweep; acquire keeps the payload reads after the take. */
 			if (atomic_compare_exchange_weak_explicit(&hdr->cons_head, &t, *end,
-			                                          memory_order_acquire,
+			                                          memory_order_acq_rel,
 			                                          memory_order_relaxed))
 				return (ssize_t)n;
 			continue;
 		}
 		/* Nothing taken: is that still the truth at cons_head?  The census
 		 * before prod_head: a producer's claims happen before it leaves. */
-		uint64_t c = atomic_load_explicit(&hdr->census, memory_order_acquire);
+		uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
 		uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
 		uint64_t t2 = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
 		if (t2 != t) {
@@ -111,23 +113,24 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 			out[0].len = first_len;
 		if (stop)
 			return stop;
-		if ((h & RING_POS_MASK) == t && ((h & RING_CLOSED) || census_eof(c)))
+		if ((h & RING_POS_MASK) == t && ((h & RING_CLOSED) || census_eof(census)))
 			return -EPIPE; /* closed, or end of stream: and empty */
 		return -EAGAIN; /* empty, or a producer is still writing at t */
 	}
 }
 
 ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
-                      size_t *nout, uint64_t *end, int64_t timeout_ns)
+                      size_t *nout, uint64_t *end, int64_t timeout_ns, struct claim_rec *c)
 {
 	struct waiter w;
 	ring_waiter_init(r, &w, timeout_ns);
 	for (;;) {
-		ssize_t rc = try_take_run(r, cap, max_recs, out, end);
+		ssize_t rc = try_take_run(r, cap, max_recs, out, end, c);
 		if (rc > 0) {
 			*nout = (size_t)rc;
 			return rc;
 		}
+		claim_clear(c); /* an announcement whose CAS lost */
 		if (rc != -EAGAIN)
 			return rc;
 		int brc = ec_block(&r->hdr->not_empty, ring_readable, r, &w);
@@ -137,17 +140,19 @@ ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct tak
 	}
 }
 
-ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns)
+ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
+                  struct claim_rec *c)
 {
 	for (;;) {
 		size_t n;
 		uint64_t end;
-		ssize_t rc = ring_take_run(r, cap, 1, out, &n, &end, timeout_ns);
+		ssize_t rc = ring_take_run(r, cap, 1, out, &n, &end, timeout_ns, c);
 		if (rc < 0)
 			return rc;
 		if (out->len != TAKE_SKIP)
 			return (ssize_t)out->len;
 		ring_release(r, out->pos);
+		claim_clear(c);
 		ring_notify_producers(r);
 	}
 }

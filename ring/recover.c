@@ -1,0 +1,204 @@
+/*
+ * recover.c - finishing the claims of a process that died (docs/design.md,
+ * "Crash recovery").  Runs from a sweep, on an entry the sweep has made its
+ * own (id == ATTACH_REAPING), so never twice for one entry.
+ *
+ * A dead producer's claim record says "slots [h, h + n)".  What it claimed
+ * and never published becomes skip records: consumers pass over them and
+ * the room is reclaimed as usual.  A dead consumer's record says "records
+ * from t": what it took and never released is released, counted in
+ * lost_records, and its tasks are forgiven.
+ *
+ * Three rules keep this safe against the living:
+ *  - only positions below prod_head (cons_head) are touched: someone claimed
+ *    (took) them, and an unsuccessful CAS of the dead process did not;
+ *  - never a position a live process's claim record covers: the live owner
+ *    will finish it (a stale record of the dead one may overlap it);
+ *  - every state change is a CAS from the state just seen, so a racing owner
+ *    or a slot already reused makes it a no-op.
+ */
+#include "latch.h"
+
+/* Does a claim record of a live attachment (any entry but the one being
+ * recovered) of that side cover position p? */
+static bool live_claim_covers(struct shmring *r, int dead, bool producer, uint64_t p)
+{
+	struct ring_header *hdr = r->hdr;
+	for (int j = 0; j < SHMRING_MAX_ATTACH; j++) {
+		if (j == dead)
+			continue;
+		uint64_t busy = atomic_load_explicit(&hdr->attach[j].claim_busy, memory_order_acquire);
+		while (busy) {
+			int i = __builtin_ctzll(busy);
+			busy &= busy - 1;
+			const struct claim_rec *c = &hdr->claims[j][i];
+			uint64_t w = atomic_load_explicit(&c->word, memory_order_acquire);
+			unsigned kind = CLAIM_KIND(w);
+			if (kind == CLAIM_FREE || (kind == CLAIM_CONSUME) == producer)
+				continue;
+			uint64_t q = CLAIM_POS(w);
+			uint64_t n = CLAIM_SLOTS(atomic_load_explicit(&c->extent, memory_order_relaxed));
+			if (q <= p && p - q < n)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The slot at p starts a record of this lap (published, or released). */
+static bool is_start(struct shmring *r, uint64_t p)
+{
+	uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
+	return s == SLOT_SEQ(p, SLOT_COMMITTED) || s == SLOT_SEQ(p, SLOT_RELEASED);
+}
+
+static uint64_t record_slots(struct shmring *r, uint64_t p)
+{
+	struct slot_meta *m = meta_at(r, p);
+	uint64_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+	bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
+	uint64_t n = slots_for(len);
+	if ((skip ? len > r->capacity : len > r->max_record) || n == 0)
+		return 0; /* corrupt: stop */
+	return n;
+}
+
+/* Join tasks that will never be done: take them off (not below zero). */
+static void forgive_tasks(struct shmring *r, uint64_t n)
+{
+	struct latch *l = &r->hdr->join;
+	int64_t c = atomic_load_explicit(&l->count, memory_order_relaxed), to;
+	do {
+		to = c > (int64_t)n ? c - (int64_t)n : 0;
+		if (to == c)
+			return;
+	} while (!atomic_compare_exchange_weak_explicit(&l->count, &c, to, memory_order_seq_cst,
+	                                                memory_order_relaxed));
+	atomic_fetch_add_explicit(&r->hdr->lost_tasks, (uint64_t)(c - to), memory_order_relaxed);
+	if (to == 0)
+		ec_wake(&l->ec, ring_stats(r));
+}
+
+#define SKIP_CHUNK (UINT64_C(1) << 25) /* slots per skip record: len fits 31 bits */
+
+static void recover_produce(struct shmring *r, int dead, uint64_t h, uint64_t slots,
+                            uint64_t records, bool counted)
+{
+	struct ring_header *hdr = r->hdr;
+	uint64_t ph = atomic_load_explicit(&hdr->prod_head, memory_order_acquire) & RING_POS_MASK;
+	uint64_t e = h + slots;
+	if (e > ph || slots > r->nslots)
+		return; /* its CAS did not succeed (that claim would end by prod_head) */
+	uint64_t published = 0, recovered = 0;
+	for (uint64_t p = h; p < e;) {
+		uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
+		if ((s >> 2) > p)
+			return; /* reused in a later lap: it all went through long ago */
+		if (s == SLOT_SEQ(p, SLOT_COMMITTED) || s == SLOT_SEQ(p, SLOT_RELEASED)) {
+			uint64_t n = record_slots(r, p);
+			if (!n)
+				return;
+			if (!(atomic_load_explicit(&meta_at(r, p)->flags, memory_order_relaxed) & SLOT_F_SKIP))
+				published++;
+			p += n;
+			continue;
+		}
+		if (live_claim_covers(r, dead, true, p))
+			return; /* a live producer owns it after all */
+		uint64_t q = p + 1;
+		while (q < e && q - p < SKIP_CHUNK && !is_start(r, q))
+			q++;
+		struct slot_meta *m = meta_at(r, p);
+		atomic_store_explicit(&m->len, (uint32_t)((q - p) << RING_SLOT_SHIFT), memory_order_relaxed);
+		atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
+		atomic_store_explicit(&m->flags, SLOT_F_SKIP, memory_order_relaxed);
+		/* seq_cst: publishes the skip record like ring_publish does */
+		if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_COMMITTED),
+		                                            memory_order_seq_cst,
+		                                            memory_order_relaxed))
+			recovered++;
+		p = q;
+	}
+	if (recovered) {
+		atomic_fetch_add_explicit(&hdr->recovered_claims, recovered, memory_order_relaxed);
+		ec_notify(r, &hdr->not_empty);
+	}
+	if (counted && records > published)
+		forgive_tasks(r, records - published);
+}
+
+static void recover_consume(struct shmring *r, int dead, uint64_t t, uint64_t slots)
+{
+	struct ring_header *hdr = r->hdr;
+	uint64_t ch = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
+	uint64_t e = t + slots;
+	if (slots > r->nslots)
+		return;
+	if (e > ch)
+		e = ch; /* beyond cons_head nothing is taken: never release that */
+	uint64_t lost = 0;
+	bool released = false;
+	for (uint64_t p = t; p < e;) {
+		struct slot_meta *m = meta_at(r, p);
+		uint64_t s = atomic_load_explicit(&m->seq, memory_order_acquire);
+		if ((s >> 2) > p)
+			break; /* reused in a later lap */
+		if (s != SLOT_SEQ(p, SLOT_COMMITTED) && s != SLOT_SEQ(p, SLOT_RELEASED))
+			break;
+		uint64_t n = record_slots(r, p);
+		if (!n)
+			break;
+		if (s == SLOT_SEQ(p, SLOT_COMMITTED) && !live_claim_covers(r, dead, false, p)) {
+			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
+			/* seq_cst: a release, as ring_release's */
+			if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
+			                                            memory_order_seq_cst,
+			                                            memory_order_relaxed)) {
+				released = true;
+				lost += !skip;
+			}
+		}
+		p += n;
+	}
+	if (lost) {
+		atomic_fetch_add_explicit(&hdr->lost_records, lost, memory_order_relaxed);
+		forgive_tasks(r, lost);
+	}
+	if (released)
+		ec_notify(r, &hdr->not_full);
+}
+
+void ring_recover_entry(struct shmring *r, int slot)
+{
+	struct ring_header *hdr = r->hdr;
+	struct attach_entry *e = &hdr->attach[slot];
+	uint64_t busy = atomic_load_explicit(&e->claim_busy, memory_order_acquire);
+	while (busy) {
+		int i = __builtin_ctzll(busy);
+		busy &= busy - 1;
+		struct claim_rec *c = &hdr->claims[slot][i];
+		uint64_t w = atomic_load_explicit(&c->word, memory_order_acquire);
+		uint64_t x = atomic_load_explicit(&c->extent, memory_order_relaxed);
+		switch (CLAIM_KIND(w)) {
+		case CLAIM_PRODUCE:
+		case CLAIM_COUNTED:
+			recover_produce(r, slot, CLAIM_POS(w), CLAIM_SLOTS(x), CLAIM_RECORDS(x),
+			                CLAIM_KIND(w) == CLAIM_COUNTED);
+			break;
+		case CLAIM_CONSUME:
+			recover_consume(r, slot, CLAIM_POS(w), CLAIM_SLOTS(x));
+			break;
+		default:
+			break;
+		}
+		atomic_store_explicit(&c->word, 0, memory_order_relaxed);
+	}
+	atomic_store_explicit(&e->claim_busy, 0, memory_order_relaxed);
+	/* Tasks it took (get returned them) and never marked done. */
+	if (atomic_load_explicit(&hdr->census, memory_order_acquire) & CENSUS_JOIN) {
+		uint64_t got = atomic_load_explicit(&e->got, memory_order_relaxed);
+		uint64_t done = atomic_load_explicit(&e->done, memory_order_relaxed);
+		if (got > done)
+			forgive_tasks(r, got - done);
+	}
+}
