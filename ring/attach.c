@@ -221,6 +221,10 @@ void ring_registry_remove(struct shmring *r)
 	pthread_mutex_lock(&registry_lock);
 	if (r->attach_slot >= 0 && r->attach_pid == getpid()) {
 		struct attach_entry *e = &r->hdr->attach[r->attach_slot];
+		/* Spans still reserved or peeked die with the handle: finish them
+		 * as a sweep would for a dead process. */
+		if (atomic_load_explicit(&e->claim_busy, memory_order_relaxed))
+			ring_recover_entry(r, r->attach_slot);
 		unsigned roles = atomic_exchange_explicit(&e->roles, 0, memory_order_seq_cst);
 		census_sub(r->hdr, roles);
 		atomic_store_explicit(&e->id, 0, memory_order_release);

@@ -33,7 +33,19 @@ int shmring_join(struct shmring *ring, int64_t timeout_ns)
 	if (!ring)
 		return -EINVAL;
 	join_in_use(ring);
-	return latch_wait(&ring->hdr->join, timeout_ns, ring->spin, ring_stats(ring));
+	/* latch_wait's loop, plus sweeps: a dead worker's tasks are forgiven
+	 * by the sweep that finds it, and the joiner may be the only one left
+	 * to look. */
+	struct latch *l = &ring->hdr->join;
+	struct waiter w;
+	ring_waiter_init(ring, &w, timeout_ns);
+	while (!latch_is_open(l)) {
+		int rc = ec_block(&l->ec, latch_is_open, l, &w);
+		ring_sweep_after_wait(ring, rc);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 uint64_t shmring_unfinished(const struct shmring *ring)

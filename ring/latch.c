@@ -27,7 +27,7 @@ int latch_add(struct latch *l, int64_t delta, struct ec_stats stats)
 	return 0;
 }
 
-static bool latch_open(const void *arg)
+bool latch_is_open(const void *arg)
 {
 	const struct latch *l = arg;
 	return atomic_load_explicit(&l->count, memory_order_seq_cst) == 0;
@@ -37,8 +37,8 @@ int latch_wait(struct latch *l, int64_t timeout_ns, unsigned spin, struct ec_sta
 {
 	struct waiter w;
 	waiter_init(&w, timeout_ns, spin, stats);
-	while (!latch_open(l)) {
-		int rc = ec_block(&l->ec, latch_open, l, &w);
+	while (!latch_is_open(l)) {
+		int rc = ec_block(&l->ec, latch_is_open, l, &w);
 		if (rc)
 			return rc;
 	}
