@@ -106,6 +106,9 @@ parser.add_argument('--prefix', default='/usr/local',
                     help='install prefix for `ninja install` (default: '
                          '/usr/local; DESTDIR is read from the environment '
                          'at install time)')
+parser.add_argument('--python', default='python3',
+                    help='Python interpreter to build the shmring extension '
+                         'for (default: python3 on PATH)')
 options = parser.parse_args(argv)
 
 # Store what a re-run needs: the arguments as given, plus CC from the
@@ -319,7 +322,9 @@ n.newline()
 
 helper_dir_env = 'SHMRING_TEST_HELPER_DIR="$$(pwd -P)/build/%s/tests"'
 san_env = {
+    # Criterion's own runner leaks 48 bytes at exit: suppressed by name.
     'asan': 'ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 '
+            'LSAN_OPTIONS=suppressions=$$(pwd -P)/tests/lsan.supp '
             'UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1',
     'tsan': 'TSAN_OPTIONS=halt_on_error=1',
 }
@@ -328,9 +333,13 @@ san_env = {
 phonies = set()   # the names of the phony targets, as they are made
 
 
+extra_phony_inputs = {}   # name -> more inputs (the Python section adds to 'test')
+
+
 def phony(name, inputs):
     phonies.add(name)
-    n.build(name, 'phony', inputs)
+    inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+    n.build(name, 'phony', inputs + extra_phony_inputs.get(name, []))
 
 
 def fail(output, message):
@@ -405,11 +414,90 @@ release_lib = ['build/release/libshmring.a', so_real, 'build/release/' + so_name
 targets['release'] += release_lib[1:]
 n.newline()
 
+# --- Python extension (python/; see docs/python.md) --------------------------
+# The `shmring` package for the interpreter given by --python (python3 on
+# PATH): python/shmring/*.c compiled like the release library and linked with
+# build/release/libshmring.a into build/python/shmring/_shmring<EXT_SUFFIX>,
+# beside a symlink to python/shmring/__init__.py, so that
+# PYTHONPATH=build/python imports it.  `ninja python` builds it (the default
+# build does too), `ninja test-python` runs the unittest suite in
+# python/tests, and `ninja test` runs that suite after the Criterion suite.
+# (`pip install --no-build-isolation .` builds the same package via setup.py.)
+
+def python_config(python):
+    """(include dir, EXT_SUFFIX, version) of `python`, or None."""
+    out = run([python, '-c',
+               'import sys, sysconfig; print(sysconfig.get_paths()["include"]); '
+               'print(sysconfig.get_config_var("EXT_SUFFIX")); '
+               'print("%d.%d.%d" % sys.version_info[:3])'])
+    if not out or len(out.splitlines()) != 3:
+        return None
+    return out.splitlines()
+
+
+py_ext_ok = False
+py_cfg = python_config(options.python)
+if py_cfg is None:
+    warn('%s not found or not working: the Python extension (ninja python, '
+         'test-python) will not build' % options.python)
+elif not os.path.exists(os.path.join(py_cfg[0], 'Python.h')):
+    warn('%s has no Python.h in %s: the Python extension will not build '
+         '(apt-get install python3-dev)' % (options.python, py_cfg[0]))
+else:
+    py_ext_ok = True
+    found.append('python %s' % py_cfg[2])
+
+py_srcs = sources('python/shmring/*.c')
+py_dir = 'build/python/shmring'
+py_targets = []
+n.comment('Python extension: build/python/shmring/.')
+if py_ext_ok and py_srcs and lib_srcs:
+    py_inc, py_suffix = py_cfg[0], py_cfg[1]
+    n.variable('python_bin', escape(options.python))
+    n.variable('pyext_cflags', escape(
+        '-I%s -Wno-unused-parameter -Wno-missing-field-initializers'
+        % shlex.quote(py_inc)))
+    n.rule('cc_pyext',
+           '$cc -MMD -MF $out.d $cflags $cflags_release $pyext_cflags -c $in -o $out',
+           depfile='$out.d', deps='gcc', description='CC python $in')
+    n.rule('link_pyext', '$cc -shared -o $out $in $libs',
+           description='LINK $out')
+    py_objs = []
+    for src in py_srcs:
+        py_objs.append('build/python/obj/%s.o' % stem(src))
+        n.build(py_objs[-1], 'cc_pyext', src)
+    py_so = '%s/_shmring%s' % (py_dir, py_suffix)
+    n.build(py_so, 'link_pyext', py_objs + ['build/release/libshmring.a'])
+    n.build(py_dir + '/__init__.py', 'symlink', 'python/shmring/__init__.py',
+            variables=[('target', '../../../python/shmring/__init__.py')])
+    py_targets = [py_so, py_dir + '/__init__.py']
+    n.rule('run_python',
+           'PYTHONPATH="$$(pwd -P)/build/python" $python_bin -m unittest '
+           'discover -s python/tests -t python/tests $args',
+           description='PYTHON unittest python/tests', pool='console')
+    # standalone, and (for `ninja test`) after the Criterion suite's run
+    n.build('build/.run/test-python', 'run_python', implicit=py_targets)
+    n.build('build/.run/test-python-after-c', 'run_python',
+            implicit=py_targets + ['build/.run/test'])
+else:
+    why = ('no python/shmring/*.c' if not py_srcs else
+           'no library sources (ring/*.c)' if not lib_srcs else
+           'Python headers not found for %s (see configure warnings)'
+           % options.python)
+    fail('build/.run/python', why)
+    fail('build/.run/test-python', why)
+    py_targets = ['build/.run/python']
+phony('python', py_targets)
+phony('test-python', 'build/.run/test-python')
+if py_ext_ok and py_srcs and lib_srcs:
+    extra_phony_inputs['test'] = ['build/.run/test-python-after-c']
+n.newline()
+
 n.comment('Build a variant: ninja release|debug|asan|tsan|all.')
 for v in VARIANTS:
     phony(v, targets[v])
 phony('all', list(VARIANTS))
-n.default(['release'])
+n.default(['release'] + (['python'] if py_ext_ok and py_srcs and lib_srcs else []))
 n.newline()
 
 n.comment('Run things (always out of date; output goes straight to the '

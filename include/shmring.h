@@ -30,6 +30,9 @@
  *                   (truncated, corrupt); the handle should be detached
  *     -ERANGE       task_done with no unfinished task; a latch counted below 0
  *     -EUSERS       the attachment table is full (SHMRING_MAX_ATTACH live)
+ *     -ENOBUFS      SHMRING_MAX_INFLIGHT operations already in flight on this
+ *                   handle (calls running in its threads, plus spans reserved
+ *                   or peeked and not yet committed/aborted/released)
  *     -ENOMEM, -EMFILE, -EACCES, ...  from the underlying system calls
  *
  * TIMEOUTS (every call that may wait takes int64_t timeout_ns)
@@ -76,6 +79,9 @@ extern "C" {
 
 /* Live attachments a ring can track at once. */
 #define SHMRING_MAX_ATTACH 64
+/* Operations in flight on one handle at once (see -ENOBUFS); each is
+ * announced in shared memory so that a crash can be recovered from. */
+#define SHMRING_MAX_INFLIGHT 64
 
 struct shmring;                         /* one process's handle on a ring */
 

@@ -10,11 +10,8 @@
  * this process writes, so the CAS is uncontended unless its threads race.
  */
 #include <errno.h>
-#include <sched.h>
 
 #include "handle.h"
-
-#define CLAIM_WAIT_TRIES 100000 /* sched_yield()s while all 64 are in use */
 
 int claim_acquire(struct shmring *r, struct claim_rec **out)
 {
@@ -22,14 +19,9 @@ int claim_acquire(struct shmring *r, struct claim_rec **out)
 		return -EUSERS;
 	struct attach_entry *e = &r->hdr->attach[r->attach_slot];
 	uint64_t busy = atomic_load_explicit(&e->claim_busy, memory_order_relaxed);
-	for (unsigned tries = 0;;) {
-		if (~busy == 0) { /* 64 operations in flight on this handle */
-			if (++tries > CLAIM_WAIT_TRIES)
-				return -ENOBUFS;
-			sched_yield();
-			busy = atomic_load_explicit(&e->claim_busy, memory_order_relaxed);
-			continue;
-		}
+	for (;;) {
+		if (~busy == 0) /* CLAIM_RECS operations in flight on this handle */
+			return -ENOBUFS;
 		unsigned i = (unsigned)__builtin_ctzll(~busy);
 		if (atomic_compare_exchange_weak_explicit(&e->claim_busy, &busy, busy | (UINT64_C(1) << i),
 		                                          memory_order_acquire,

@@ -212,6 +212,7 @@ _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
 _Static_assert(offsetof(struct ring_header, attach) == 1024, "attach table");
 _Static_assert(sizeof(struct attach_entry) == 48, "attach entry");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
+_Static_assert(CLAIM_RECS == SHMRING_MAX_INFLIGHT, "public in-flight limit");
 _Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free (address-free)");

@@ -217,6 +217,11 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
 		}
 		if (got == (ssize_t)sizeof(hdr) && hdr.magic == RING_MAGIC)
 			break;
+		if (got == 0 && st.st_size >= 8 && pread(fd, &hdr.magic, 8, 0) == 8 && hdr.magic != 0) {
+			/* shorter than a header: foreign, or a truncated ring */
+			rc = hdr.magic == RING_MAGIC ? -EBADMSG : -EPROTO;
+			goto fail;
+		}
 		bool blank = got == 0 || hdr.magic == 0;
 		if (!patient || !blank || tries >= 1000) {
 			rc = blank && got < (ssize_t)sizeof(hdr) ? -EBADMSG : -EPROTO;

@@ -131,7 +131,10 @@ const char *shmring_strerror(int err)
 	case -EMSGSIZE:     return "record larger than the ring's maximum or the caller's buffer";
 	case -EAGAIN:       return "would have to wait (ring full or empty)";
 	case -ETIMEDOUT:    return "timed out";
-	case -EPIPE:        return "ring closed (and, for a get, empty)";
+	case -EPIPE:        return "ring closed, or end of stream (get) / no consumer left (put)";
+	case -ERANGE:       return "count would go below zero (task_done, latch)";
+	case -EUSERS:       return "attachment table full";
+	case -ENOBUFS:      return "too many operations in flight on this handle";
 	case -EPROTO:       return "not a shmring file, or an unsupported ABI version";
 	case -EBADMSG:      return "corrupt shmring file or record metadata";
 	default:            return err < 0 ? strerror(-err) : "not an error code";
