@@ -245,7 +245,8 @@ static inline void t_helper_path(const char *helper, char *out, size_t n)
 			*slash = '\0';
 		dir = self;
 	}
-	snprintf(out, n, "%s/%s", dir, helper);
+	int k = snprintf(out, n, "%s/%s", dir, helper);
+	cr_assert(k > 0 && (size_t)k < n, "helper path too long");
 }
 
 #endif /* SHMRING_TESTS_COMMON_H */

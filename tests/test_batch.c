@@ -356,3 +356,36 @@ Test(batch, put_many_and_get_many_wake_each_other)
 	cr_assert_eq(got[0].iov_len, 4096);
 	shmring_detach(bw_ring);
 }
+
+/* Batches larger than any internal chunking: all of them, in order. */
+Test(batch, put_many_and_get_many_large_batches)
+{
+	struct shmring *r = t_ring(65536, 0); /* 1024 slots */
+	enum { N = 900 };
+	static uint32_t vals[N];
+	static struct iovec recs[N];
+	for (uint32_t i = 0; i < N; i++) {
+		vals[i] = i;
+		recs[i].iov_base = &vals[i];
+		recs[i].iov_len = i % 5 == 0 ? 0 : sizeof vals[i];
+	}
+	cr_assert_eq(shmring_put_many(r, recs, N, 0), N);
+	cr_assert_eq(t_info(r).records, N);
+	cr_assert_eq(shmring_put_many(r, recs, N, 0), 1024 - N, "exactly the slots left");
+	_Alignas(8) static char buf[65536];
+	static struct iovec got[1024];
+	uint32_t next = 0;
+	while (next < 1024) {
+		ssize_t k = shmring_get_many(r, buf, sizeof buf, got, 1024, 0);
+		cr_assert_gt(k, 0, "get_many = %zd after %u records", k, next);
+		for (ssize_t i = 0; i < k; i++, next++) {
+			uint32_t want = next < N ? next : next - N;
+			size_t len = want % 5 == 0 ? 0 : sizeof(uint32_t);
+			cr_assert_eq(got[i].iov_len, len, "record %u", next);
+			if (len)
+				cr_assert_eq(memcmp(got[i].iov_base, &want, len), 0, "record %u", next);
+		}
+	}
+	cr_assert_eq(shmring_get_many(r, buf, sizeof buf, got, 1024, 0), -EAGAIN);
+	shmring_detach(r);
+}

@@ -262,3 +262,49 @@ Test(close, consumers_in_other_processes_drain_before_epipe)
 	cr_assert_eq(*count, n);
 	shmring_detach(drain_ring);
 }
+
+/* A reservation in flight when the ring closes is still delivered once it is
+ * committed; an aborted one is skipped; then -EPIPE. */
+Test(close, in_flight_reservations_drain_after_close)
+{
+	struct shmring *r = t_ring(4096, 0);
+	struct shmring_span a, b;
+	cr_assert_eq(shmring_reserve(r, 100, &a, 0), 0);
+	cr_assert_eq(shmring_reserve(r, 100, &b, 0), 0);
+	cr_assert_eq(shmring_close(r), 0);
+	char buf[128];
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), -EAGAIN,
+	             "closed but a record is in flight: not -EPIPE yet");
+	cr_assert_eq(shmring_next_len(r), -EAGAIN);
+	memcpy(a.data, "committed", 9);
+	cr_assert_eq(shmring_commit(r, &a, 9), 0);
+	cr_assert_eq(shmring_abort(r, &b), 0);
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 9);
+	cr_assert_eq(memcmp(buf, "committed", 9), 0);
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, -1), -EPIPE);
+	shmring_detach(r);
+}
+
+/* A consumer waiting on a closed ring for a record still in flight waits
+ * without burning CPU (it is asleep, not spinning), and times out. */
+Test(close, waiting_for_in_flight_record_after_close_does_not_spin)
+{
+	struct shmring *r = t_ring(4096, 0);
+	struct shmring_span a;
+	cr_assert_eq(shmring_reserve(r, 10, &a, 0), 0);
+	cr_assert_eq(shmring_close(r), 0);
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+	int64_t t0 = t_now_ns();
+	char buf[16];
+	ssize_t n = shmring_get(r, buf, sizeof buf, 300 * T_MS);
+	int64_t el = t_now_ns() - t0;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	int64_t cpu = (int64_t)(c1.tv_sec - c0.tv_sec) * T_SEC + (c1.tv_nsec - c0.tv_nsec);
+	cr_assert_eq(n, -ETIMEDOUT, "get = %zd", n);
+	cr_assert_geq(el, 300 * T_MS);
+	cr_assert_lt(cpu, 150 * T_MS, "a 300 ms wait burned %lld ms of CPU", (long long)(cpu / T_MS));
+	cr_assert_eq(shmring_abort(r, &a), 0);
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), -EPIPE);
+	shmring_detach(r);
+}

@@ -67,7 +67,7 @@ Test(copy, zero_length_records)
 Test(copy, max_record_boundary)
 {
 	struct shmring *r = t_ring(8192, 1000);
-	static char in[1001], out[1100];
+	static char in[1100], out[1100];
 	t_fill(in, sizeof in, 7);
 	cr_assert_eq(shmring_put(r, in, 1001, 0), -EMSGSIZE);
 	cr_assert_eq(shmring_put(r, in, (size_t)-1, 0), -EMSGSIZE);
@@ -482,5 +482,59 @@ Test(copy, record_straddling_the_end)
 			cr_assert(t_check(out, 1024, off + 100 * (size_t)lap), "lap %d off %zu", lap, off);
 		}
 	}
+	shmring_detach(r);
+}
+
+Test(copy, extreme_timeouts)
+{
+	struct shmring *r = t_ring(4096, 0);
+	char buf[8];
+	cr_assert_eq(shmring_put(r, "x", 1, INT64_MAX), 0);
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, INT64_MAX), 1);
+	cr_assert_eq(shmring_put(r, "y", 1, INT64_MIN), 0);
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, INT64_MIN), 1);
+	/* INT64_MAX and INT64_MIN both wait (centuries, or for ever) */
+	struct late_put lp = { r, 50 * T_MS, -1 };
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, late_put_thread, &lp), 0);
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, INT64_MAX), 4);
+	pthread_join(th, NULL);
+	lp.rc = -1;
+	cr_assert_eq(pthread_create(&th, NULL, late_put_thread, &lp), 0);
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, INT64_MIN), 4);
+	pthread_join(th, NULL);
+	shmring_set_spin(NULL, 0); /* no crash */
+	shmring_detach(r);
+}
+
+static int64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * T_SEC + ts.tv_nsec;
+}
+
+/* "Asleep it costs no CPU": 400 ms of waiting (default spin) on an empty
+ * ring and on a full one burn only a small fraction of that. */
+Test(copy, waiting_costs_no_cpu)
+{
+	struct shmring *r = t_ring(4096, 4096);
+	char buf[16];
+	int64_t c0 = cpu_ns(), t0 = t_now_ns();
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, 400 * T_MS), -ETIMEDOUT);
+	int64_t cpu = cpu_ns() - c0, el = t_now_ns() - t0;
+	cr_assert_geq(el, 400 * T_MS);
+	cr_assert_lt(cpu, 100 * T_MS, "waiting in get for %lld ms used %lld ms of CPU",
+	             (long long)(el / T_MS), (long long)(cpu / T_MS));
+	static char big[4096];
+	cr_assert_eq(shmring_put(r, big, 4096, 0), 0);
+	c0 = cpu_ns();
+	t0 = t_now_ns();
+	cr_assert_eq(shmring_put(r, big, 1, 400 * T_MS), -ETIMEDOUT);
+	cpu = cpu_ns() - c0;
+	el = t_now_ns() - t0;
+	cr_assert_geq(el, 400 * T_MS);
+	cr_assert_lt(cpu, 100 * T_MS, "waiting in put for %lld ms used %lld ms of CPU",
+	             (long long)(el / T_MS), (long long)(cpu / T_MS));
 	shmring_detach(r);
 }

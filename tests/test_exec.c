@@ -8,8 +8,9 @@
 
 TestSuite(exec, .timeout = T_TIMEOUT, .fini = t_cleanup);
 
-/* fork + exec helper_open with args; returns the pid. */
-static pid_t exec_helper(const char *a1, const char *a2, const char *a3)
+/* fork + exec helper_open with args; returns the pid.  quiet: its stderr
+ * goes to /dev/null (for runs that are meant to fail). */
+static pid_t exec_helper_q(int quiet, const char *a1, const char *a2, const char *a3)
 {
 	char path[PATH_MAX];
 	t_helper_path("helper_open", path, sizeof path);
@@ -23,10 +24,17 @@ static pid_t exec_helper(const char *a1, const char *a2, const char *a3)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(99);
+		if (quiet && !freopen("/dev/null", "w", stderr))
+			_exit(98);
 		execl(path, "helper_open", a1, a2, a3, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t exec_helper(const char *a1, const char *a2, const char *a3)
+{
+	return exec_helper_q(0, a1, a2, a3);
 }
 
 #define EXEC_COUNT 300
@@ -78,7 +86,7 @@ Test(exec, helper_sees_enoent_for_unknown_and_unlinked_names)
 	struct shmring *r = NULL;
 	cr_assert_eq(shmring_create(&r, name, &cfg), 0);
 	/* the check can fail: while the name exists, "enoent" must fail */
-	pid = exec_helper("enoent", name, NULL);
+	pid = exec_helper_q(1, "enoent", name, NULL);
 	t_expect_exit(pid, 7, 10 * T_SEC);
 	cr_assert_eq(shmring_unlink(name), 0);
 	pid = exec_helper("enoent", name, NULL);

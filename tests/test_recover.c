@@ -1,0 +1,198 @@
+/*
+ * test_recover.c - processes that die in the middle of an operation: a
+ * producer holding a reservation, a consumer holding a peeked record, a
+ * consumer that took records and never called task_done.  The living must
+ * go on (consumers past the dead producer's claim, producers into the dead
+ * consumer's storage, joiners past its tasks), and shmring_info counts what
+ * was recovered (recovered_claims, lost_records, lost_tasks).
+ */
+#include "common.h"
+
+#include <pthread.h>
+
+TestSuite(recover, .timeout = T_TIMEOUT);
+
+static struct shmring *rr;
+
+struct hang_arg {
+	int ready[2];
+	size_t len; /* reserve: bytes */
+};
+
+static void signal_ready(struct hang_arg *a)
+{
+	if (write(a->ready[1], "r", 1) != 1)
+		_exit(90);
+}
+
+static void wait_ready(struct hang_arg *a, pid_t pid)
+{
+	close(a->ready[1]);
+	char b;
+	ssize_t n = read(a->ready[0], &b, 1);
+	close(a->ready[0]);
+	if (n != 1) {
+		char buf[96];
+		cr_assert_fail("child did not get ready: %s",
+		               t_status_str(t_wait_status(pid, T_SEC), buf, sizeof buf));
+	}
+}
+
+static int reserve_and_hang(void *arg)
+{
+	struct hang_arg *a = arg;
+	close(a->ready[0]);
+	struct shmring_span sp;
+	if (shmring_reserve(rr, a->len, &sp, 0) != 0)
+		return 1;
+	memset(sp.data, 0xee, a->len);
+	signal_ready(a);
+	for (;;)
+		pause();
+}
+
+static int peek_and_hang(void *arg)
+{
+	struct hang_arg *a = arg;
+	close(a->ready[0]);
+	struct shmring_span sp;
+	if (shmring_peek(rr, &sp, 5 * T_SEC) < 0)
+		return 1;
+	signal_ready(a);
+	for (;;)
+		pause();
+}
+
+static int get_and_hang(void *arg)
+{
+	struct hang_arg *a = arg;
+	close(a->ready[0]);
+	char buf[64];
+	for (int i = 0; i < 3; i++)
+		if (shmring_get(rr, buf, sizeof buf, 5 * T_SEC) < 0)
+			return 1;
+	if (shmring_task_done(rr) != 0) /* one of three finished */
+		return 2;
+	signal_ready(a);
+	for (;;)
+		pause();
+}
+
+static pid_t start(struct hang_arg *a, int (*fn)(void *))
+{
+	cr_assert_eq(pipe(a->ready), 0);
+	pid_t pid = t_fork(fn, a);
+	wait_ready(a, pid);
+	return pid;
+}
+
+static void kill_and_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	int st = t_wait_status(pid, 5 * T_SEC);
+	cr_assert(st >= 0 && WIFSIGNALED(st), "child was not killed");
+}
+
+/* A producer dies holding a reservation; records put after it by a live
+ * producer still reach the consumer. */
+Test(recover, dead_producers_reservation_is_skipped)
+{
+	rr = t_ring(4096, 0);
+	struct shmring *live = NULL;
+	cr_assert_eq(shmring_attach_fd(&live, shmring_fd(rr)), 0);
+	struct hang_arg a = { .len = 300 };
+	pid_t pid = start(&a, reserve_and_hang);
+	cr_assert_eq(shmring_declare(live, SHMRING_PRODUCER), 0); /* after fork: ours only */
+	cr_assert_eq(shmring_put(live, "after", 5, 0), 0);
+	char buf[16];
+	cr_assert_eq(shmring_get(rr, buf, sizeof buf, 0), -EAGAIN,
+	             "the record behind a live reservation is not readable yet");
+	kill_and_reap(pid);
+	int64_t t0 = t_now_ns();
+	ssize_t n = shmring_get(rr, buf, sizeof buf, 10 * T_SEC);
+	int64_t el = t_now_ns() - t0;
+	cr_assert_eq(n, 5, "get after the producer died = %zd", n);
+	cr_assert_eq(memcmp(buf, "after", 5), 0);
+	cr_assert_lt(el, T_WAKE_BOUND_NS, "recovered after %lld ms", (long long)(el / T_MS));
+	struct shmring_info in = t_info(rr);
+	cr_assert_geq(in.recovered_claims, 1);
+	cr_assert_eq(in.lost_records, 0);
+	/* and the ring is whole: all its room usable again */
+	cr_assert_eq(shmring_get(rr, buf, sizeof buf, 0), -EAGAIN);
+	static char big[1024];
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(shmring_put(live, big, 1024, 5 * T_SEC), 0, "put #%d", i);
+	shmring_detach(live);
+	shmring_detach(rr);
+}
+
+/* The only producer dies holding a reservation: end of stream, not a hang. */
+Test(recover, dead_only_producer_with_reservation_gives_end_of_stream)
+{
+	rr = t_ring(4096, 0);
+	struct hang_arg a = { .len = 10 };
+	pid_t pid = start(&a, reserve_and_hang);
+	kill_and_reap(pid);
+	char buf[16];
+	int64_t t0 = t_now_ns();
+	ssize_t n = shmring_get(rr, buf, sizeof buf, 10 * T_SEC);
+	int64_t el = t_now_ns() - t0;
+	cr_assert_eq(n, -EPIPE, "get = %zd", n);
+	cr_assert_lt(el, T_WAKE_BOUND_NS);
+	shmring_detach(rr);
+}
+
+/* A consumer dies holding a peeked record: its storage comes back, so a
+ * producer waiting for room goes on. */
+Test(recover, dead_consumers_peek_is_released)
+{
+	rr = t_ring(4096, 4096);
+	struct shmring *live = NULL;
+	cr_assert_eq(shmring_attach_fd(&live, shmring_fd(rr)), 0);
+	cr_assert_eq(shmring_put(rr, "A", 1, 0), 0);
+	struct hang_arg a = { 0 };
+	pid_t pid = start(&a, peek_and_hang);
+	cr_assert_eq(shmring_declare(live, SHMRING_CONSUMER), 0); /* a consumer stays */
+	static char big[4096];
+	cr_assert_eq(shmring_put(rr, big, 4096 - SHMRING_SLOT_SIZE, 0), 0);
+	cr_assert_eq(shmring_put(rr, big, 1, 0), -EAGAIN, "the peeked slot holds the room back");
+	kill_and_reap(pid);
+	int64_t t0 = t_now_ns();
+	int rc = shmring_put(rr, big, 1, 10 * T_SEC);
+	int64_t el = t_now_ns() - t0;
+	cr_assert_eq(rc, 0, "put after the consumer died = %d", rc);
+	cr_assert_lt(el, T_WAKE_BOUND_NS);
+	struct shmring_info in = t_info(rr);
+	cr_assert_eq(in.lost_records, 1);
+	char out[4096];
+	cr_assert_eq(shmring_get(live, out, sizeof out, 0), 4096 - SHMRING_SLOT_SIZE);
+	cr_assert_eq(shmring_get(live, out, sizeof out, 0), 1);
+	shmring_detach(live);
+	shmring_detach(rr);
+}
+
+/* A consumer that took three records, finished one and died: the other two
+ * tasks are forgiven, so join returns. */
+Test(recover, dead_consumers_unfinished_tasks_are_forgiven)
+{
+	rr = t_ring(4096, 0);
+	cr_assert_eq(shmring_join(rr, 0), 0, "join in use (nothing unfinished yet)");
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(shmring_put(rr, "t", 1, 0), 0);
+	cr_assert_eq(shmring_unfinished(rr), 3);
+	struct hang_arg a = { 0 };
+	pid_t pid = start(&a, get_and_hang);
+	cr_assert_eq(shmring_unfinished(rr), 2);
+	cr_assert_eq(shmring_join(rr, 50 * T_MS), -ETIMEDOUT);
+	kill_and_reap(pid);
+	int64_t t0 = t_now_ns();
+	int rc = shmring_join(rr, 10 * T_SEC);
+	int64_t el = t_now_ns() - t0;
+	cr_assert_eq(rc, 0, "join after the consumer died = %d", rc);
+	cr_assert_lt(el, T_WAKE_BOUND_NS);
+	struct shmring_info in = t_info(rr);
+	cr_assert_eq(in.unfinished, 0);
+	cr_assert_eq(in.lost_tasks, 2);
+	cr_assert_eq(in.lost_records, 0, "the records were released: none lost");
+	shmring_detach(rr);
+}
