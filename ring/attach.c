@@ -287,7 +287,8 @@ int ring_take_role(struct shmring *r, unsigned roles)
 			struct attach_entry *e = &r->hdr->attach[r->attach_slot];
 			unsigned old = atomic_fetch_or_explicit(&e->roles, roles, memory_order_seq_cst);
 			census_add(r->hdr, roles & ~old);
-			atomic_store_explicit(&r->roles, have | roles, memory_order_relaxed);
+			/* release: pairs with ring_need_role's acquire */
+			atomic_store_explicit(&r->roles, have | roles, memory_order_release);
 		}
 	}
 	pthread_mutex_unlock(&registry_lock);

@@ -15,9 +15,10 @@
 
 int claim_acquire(struct shmring *r, struct claim_rec **out)
 {
-	if (r->attach_slot < 0)
+	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
+	if (slot < 0)
 		return -EUSERS;
-	struct attach_entry *e = &r->hdr->attach[r->attach_slot];
+	struct attach_entry *e = &r->hdr->attach[slot];
 	uint64_t busy = atomic_load_explicit(&e->claim_busy, memory_order_relaxed);
 	for (;;) {
 		if (~busy == 0) /* CLAIM_RECS operations in flight on this handle */
@@ -26,7 +27,7 @@ int claim_acquire(struct shmring *r, struct claim_rec **out)
 		if (atomic_compare_exchange_weak_explicit(&e->claim_busy, &busy, busy | (UINT64_C(1) << i),
 		                                          memory_order_acquire,
 		                                          memory_order_relaxed)) {
-			*out = &r->hdr->claims[r->attach_slot][i];
+			*out = &r->hdr->claims[slot][i];
 			return 0;
 		}
 	}

@@ -34,7 +34,10 @@ struct shmring {
 	struct ring_eventfd *evfd;    /* shmring_event_fd's watcher, or NULL */
 
 	/* attach.c: this handle's entry in the ring's attachment table. */
-	int                 attach_slot;  /* -1: none (yet, or in a fresh child) */
+	/* -1: none (yet, or in a fresh child).  Atomic: set under the registry
+	 * lock, read without it by operations of other threads (who first see
+	 * their role with acquire, set after the slot with release). */
+	_Atomic int         attach_slot;
 	pid_t               attach_pid;   /* the process that owns the entry */
 	_Atomic unsigned    roles;        /* roles held in this process */
 	unsigned            declared;     /* roles declared: inherited by fork */
@@ -94,7 +97,7 @@ static inline void ring_sweep_after_wait(struct shmring *r, int rc)
 /* Take the role on first use: one relaxed load on the fast path. */
 static inline int ring_need_role(struct shmring *r, unsigned role)
 {
-	if (__builtin_expect(atomic_load_explicit(&r->roles, memory_order_relaxed) & role, 1))
+	if (__builtin_expect(atomic_load_explicit(&r->roles, memory_order_acquire) & role, 1))
 		return 0;
 	return ring_take_role(r, role);
 }

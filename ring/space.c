@@ -89,7 +89,15 @@ static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t 
 			return -EPIPE;
 		uint64_t f = atomic_load_explicit(&r->cached_free, memory_order_acquire);
 		if ((int64_t)(h - f) < 0) { /* h is older than our hint: reload */
-			h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
+			uint64_t h2 = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
+			/* Hostile bytes: free_tail never passes prod_head (the
+			 * hint's chain of acquires orders the CAS that moved
+			 * prod_head past it before this load), so a prod_head
+			 * that has not moved is corrupt, not stale.  Without
+			 * this the loop would spin forever (fuzz_scribble). */
+			if (h2 == h)
+				return -EBADMSG;
+			h = h2;
 			continue;
 		}
 		if (h + slots[0] - f > r->nslots) {
