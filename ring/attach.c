@@ -105,8 +105,10 @@ static void census_add(struct ring_header *hdr, unsigned roles)
 	                ((roles & SHMRING_CONSUMER) ? CENSUS_EVER_CONSUMER : 0);
 	/* seq_cst: a joining producer or consumer must be counted before its
 	 * first put/get can be seen, and before anyone decides EOF/EPIPE. */
-	atomic_fetch_or_explicit(&hdr->census, ever, memory_order_seq_cst);
+	/* the count before the ever bits: "ever, and none left" must never be
+	 * seen while a first producer (consumer) is joining */
 	atomic_fetch_add_explicit(&hdr->census, census_delta(roles), memory_order_seq_cst);
+	atomic_fetch_or_explicit(&hdr->census, ever, memory_order_seq_cst);
 }
 
 static void census_sub(struct ring_header *hdr, unsigned roles)
@@ -147,7 +149,7 @@ static void before_fork(void)
 			continue;
 		int parent_slot = r->attach_slot;
 		pid_t parent_pid = r->attach_pid;
-		if (claim_entry(r, my_id()) != 0)
+		if (claim_entry(r, my_id() | ATTACH_PENDING_TAG) != 0)
 			continue;
 		struct attach_entry *e = &r->hdr->attach[r->attach_slot];
 		atomic_store_explicit(&e->since_ns, now_ns(), memory_order_relaxed);
@@ -155,6 +157,7 @@ static void before_fork(void)
 		atomic_store_explicit(&e->roles, r->declared, memory_order_relaxed);
 		census_add(r->hdr, r->declared);
 		r->fork_slot = r->attach_slot;
+		r->fork_id = my_id() | ATTACH_PENDING_TAG;
 		r->attach_slot = parent_slot;
 		r->attach_pid = parent_pid;
 	}
@@ -176,8 +179,9 @@ static void after_fork_child(void)
 		if (r->fork_slot < 0)
 			continue;
 		struct attach_entry *e = &r->hdr->attach[r->fork_slot];
-		uint64_t parent_id = atomic_load_explicit(&e->id, memory_order_relaxed);
-		/* CAS: a reaper may have taken a stale pending entry meanwhile. */
+		/* CAS from the exact pending id: a reaper may have taken the
+		 * stale entry meanwhile (REAPING, 0, or someone else's id now). */
+		uint64_t parent_id = r->fork_id;
 		if (atomic_compare_exchange_strong_explicit(&e->id, &parent_id, id,
 		                                            memory_order_acq_rel,
 		                                            memory_order_relaxed)) {
@@ -335,7 +339,7 @@ int ring_reap(struct shmring *r)
 		uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);
 		if (id == 0 || id == ATTACH_REAPING)
 			continue;
-		if (atomic_load_explicit(&e->pending, memory_order_acquire)) {
+		if (id & ATTACH_PENDING_TAG) { /* the tag, so that converting is one CAS */
 			/* a child that never took its entry over: fork failed, or
 			 * it died at once */
 			if (now_ns() - atomic_load_explicit(&e->since_ns, memory_order_relaxed) <

@@ -42,6 +42,7 @@ struct shmring {
 	_Atomic unsigned    roles;        /* roles held in this process */
 	unsigned            declared;     /* roles declared: inherited by fork */
 	int                 fork_slot;    /* entry claimed for a child being forked */
+	uint64_t            fork_id;      /* its pending id (parent id | ATTACH_PENDING_TAG) */
 	_Atomic unsigned    eagain_count; /* rate-limits sweeps from -EAGAIN */
 	struct shmring     *reg_next, *reg_prev;
 };

@@ -16,8 +16,10 @@ int latch_add(struct latch *l, int64_t delta, struct ec_stats stats)
 	int64_t c = atomic_load_explicit(&l->count, memory_order_relaxed);
 	do {
 		/* c >= 0, so c + delta cannot overflow when delta < 0 (-delta
-		 * would, for INT64_MIN) */
-		if ((delta < 0 && c + delta < 0) || (delta > 0 && c > INT64_MAX - delta))
+		 * would, for INT64_MIN).  Hostile bytes: the count lives in
+		 * shared memory, so c < 0 is refused before that sum
+		 * (INT64_MIN - 1 overflowed; fuzz_scribble). */
+		if ((delta < 0 && (c < 0 || c + delta < 0)) || (delta > 0 && c > INT64_MAX - delta))
 			return -ERANGE;
 	} while (!atomic_compare_exchange_weak_explicit(&l->count, &c, c + delta,
 	                                                memory_order_seq_cst,

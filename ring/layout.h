@@ -91,6 +91,7 @@ static inline _Atomic uint32_t *ec_futex_word(struct eventcount *ec)
 #define ATTACH_PID_BITS 22
 #define ATTACH_PID_MASK ((UINT64_C(1) << ATTACH_PID_BITS) - 1)
 #define ATTACH_REAPING  UINT64_MAX  /* id while a peer reaps a dead entry */
+#define ATTACH_PENDING_TAG (UINT64_C(1) << 63) /* a pending entry's id: parent's id | tag */
 struct attach_entry {
 	_Atomic uint64_t id;       /* 0: free */
 	_Atomic uint32_t roles;    /* SHMRING_PRODUCER | SHMRING_CONSUMER */

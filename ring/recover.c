@@ -67,6 +67,10 @@ static uint64_t record_slots(struct shmring *r, uint64_t p)
 static void forgive_tasks(struct shmring *r, uint64_t n)
 {
 	struct latch *l = &r->hdr->join;
+	/* Hostile bytes: n comes from shared words (got - done, a claim's
+	 * record count); clamped, c - n below cannot overflow (fuzz_attach). */
+	if (n > INT64_MAX)
+		n = INT64_MAX;
 	int64_t c = atomic_load_explicit(&l->count, memory_order_relaxed), to;
 	do {
 		to = c > (int64_t)n ? c - (int64_t)n : 0;

@@ -1,0 +1,528 @@
+/*
+ * test_hostile.c - a peer with the mapping writes nonsense into it.
+ *
+ * Every test maps the ring's file itself (MAP_SHARED on shmring_fd, as any
+ * process holding the fd could), scribbles on the shared words using the
+ * layout of ring/layout.h, and checks that the library answers with an
+ * error (-EBADMSG for a corrupt record, -EAGAIN / -ETIMEDOUT within the
+ * timeout for indices that say "wait", -EPIPE, -ERANGE...) and never
+ * crashes, hangs or steps outside the mapping (the ASan variant of the
+ * suite runs these too).  Several are the deterministic form of an input
+ * the fuzzers found (fuzz/, tests/fuzz-corpus/<target>/regress-*).
+ * docs/threat-model.md says what a hostile peer can and cannot do.
+ */
+#include "common.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "layout.h"
+
+TestSuite(hostile, .timeout = T_TIMEOUT, .fini = t_cleanup);
+
+/* A call "returns promptly" within this (waits in these tests are <= 20 ms). */
+#define PROMPT_NS (2 * T_SEC)
+
+struct scrib {
+	struct shmring *r;
+	unsigned char *base; /* our own view of the whole file */
+	size_t size;
+	struct ring_header *hdr;
+	uint64_t nslots;
+	size_t capacity, max_record;
+};
+
+static struct scrib scrib_ring(size_t capacity, size_t max_record)
+{
+	struct scrib s = { .r = t_ring(capacity, max_record) };
+	struct shmring_info info = t_info(s.r);
+	s.capacity = info.capacity;
+	s.max_record = info.max_record;
+	s.nslots = s.capacity / SHMRING_SLOT_SIZE;
+	struct stat st;
+	cr_assert_eq(fstat(shmring_fd(s.r), &st), 0);
+	s.size = (size_t)st.st_size;
+	s.base = mmap(NULL, s.size, PROT_READ | PROT_WRITE, MAP_SHARED, shmring_fd(s.r), 0);
+	cr_assert_neq(s.base, MAP_FAILED, "mmap of the ring's fd: %s", strerror(errno));
+	s.hdr = (struct ring_header *)s.base;
+	cr_assert_eq(s.hdr->magic, RING_MAGIC);
+	cr_assert_eq(s.hdr->capacity, s.capacity);
+	return s;
+}
+
+static void scrib_done(struct scrib *s)
+{
+	munmap(s->base, s->size);
+	shmring_detach(s->r);
+}
+
+/* The meta entry of position pos: neighbouring slots' entries are spread a
+ * quarter of the array apart (docs/design.md, section 2). */
+static struct slot_meta *meta(const struct scrib *s, uint64_t pos)
+{
+	struct slot_meta *m = (struct slot_meta *)(s->base + s->hdr->meta_offset);
+	uint64_t i = pos & (s->nslots - 1);
+	unsigned qs = (unsigned)__builtin_ctzll(s->nslots) - 2;
+	return &m[((i & 3) << qs) | (i >> 2)];
+}
+
+static uint64_t ld(_Atomic uint64_t *p)
+{
+	return atomic_load(p);
+}
+
+/* Put a record and check that meta() finds it where the layout says. */
+static uint64_t put_at(struct scrib *s, size_t len)
+{
+	static unsigned char b[1 << 16];
+	uint64_t pos = ld(&s->hdr->prod_head) & RING_POS_MASK;
+	t_fill(b, len, pos);
+	int rc = shmring_put(s->r, b, len, 0);
+	cr_assert_eq(rc, 0, "put(%zu) = %d", len, rc);
+	struct slot_meta *m = meta(s, pos);
+	cr_assert_eq(atomic_load(&m->seq), SLOT_SEQ(pos, SLOT_COMMITTED),
+	             "meta of position %llu not where layout.h and design.md say",
+	             (unsigned long long)pos);
+	cr_assert_eq(atomic_load(&m->len), len);
+	return pos;
+}
+
+/* Every way of taking the next record gives want (and takes nothing). */
+static void expect_take(struct scrib *s, long want, const char *what)
+{
+	static unsigned char b[1 << 16];
+	struct iovec recs[8];
+	struct shmring_span sp;
+	long rc;
+	int64_t t0 = t_now_ns();
+	rc = shmring_get(s->r, b, sizeof b, 0);
+	cr_assert_eq(rc, want, "%s: get = %ld, expected %ld", what, rc, want);
+	rc = shmring_get(s->r, b, sizeof b, 5 * T_MS);
+	cr_assert(rc == want || (want == -EAGAIN && rc == -ETIMEDOUT),
+	          "%s: get (5 ms) = %ld, expected %ld", what, rc, want);
+	rc = shmring_peek(s->r, &sp, 0);
+	cr_assert_eq(rc, want, "%s: peek = %ld, expected %ld", what, rc, want);
+	rc = shmring_get_many(s->r, b, sizeof b, recs, 8, 0);
+	cr_assert_eq(rc, want, "%s: get_many = %ld, expected %ld", what, rc, want);
+	rc = shmring_next_len(s->r);
+	cr_assert_eq(rc, want, "%s: next_len = %ld, expected %ld", what, rc, want);
+	struct shmring_info info = t_info(s->r);
+	cr_assert_leq(info.records, s->nslots, "%s: info.records %zu", what, info.records);
+	cr_assert_leq(info.used, s->capacity, "%s: info.used %zu", what, info.used);
+	cr_assert_lt(t_now_ns() - t0, PROMPT_NS, "%s: the calls took too long", what);
+}
+
+/* A dead process's pid: a child that has exited and been reaped. */
+static pid_t dead_pid(void)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0)
+		_exit(0);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	return pid;
+}
+
+/* Make the next wait that ends without a record run a liveness sweep:
+ * sweeps are rate-limited by reap_ns (once per 50 ms per ring). */
+static void sweep_now(struct scrib *s)
+{
+	static unsigned char b[64];
+	atomic_store(&s->hdr->reap_ns, 0);
+	long rc = shmring_get(s->r, b, sizeof b, 1 * T_MS);
+	cr_assert(rc == -ETIMEDOUT || rc == -EAGAIN || rc >= 0 || rc == -EBADMSG,
+	          "get to trigger a sweep = %ld", rc);
+}
+
+/* ------------------------------------------------------------ records */
+
+/* A record's length rewritten beyond max_record: -EBADMSG from every way of
+ * taking it, nothing taken; the true length back, and it is delivered. */
+Test(hostile, record_len_beyond_max_record_is_ebadmsg)
+{
+	struct scrib s = scrib_ring(4096, 1000);
+	uint64_t pos = put_at(&s, 8);
+	struct slot_meta *m = meta(&s, pos);
+	static const uint32_t lens[] = { 1001, 4096, 4097, 0x7fffffff, UINT32_MAX };
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		atomic_store(&m->len, lens[i]);
+		char what[64];
+		snprintf(what, sizeof what, "len %u, max_record 1000", lens[i]);
+		expect_take(&s, -EBADMSG, what);
+	}
+	atomic_store(&m->len, 8);
+	unsigned char b[64];
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 8);
+	cr_assert(t_check(b, 8, pos));
+	scrib_done(&s);
+}
+
+/* A meta entry forged to say COMMITTED at cons_head, on an empty ring, with
+ * a huge length; and a skip record longer than the ring. */
+Test(hostile, forged_committed_seq_with_huge_len_is_ebadmsg)
+{
+	struct scrib s = scrib_ring(8192, 0);
+	put_at(&s, 100);
+	unsigned char b[256];
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 100);
+	uint64_t t = ld(&s.hdr->cons_head);
+	struct slot_meta *m = meta(&s, t);
+	atomic_store(&m->len, UINT32_MAX);
+	atomic_store(&m->flags, 0);
+	atomic_store(&m->seq, SLOT_SEQ(t, SLOT_COMMITTED));
+	expect_take(&s, -EBADMSG, "forged COMMITTED, len 4 GiB");
+	atomic_store(&m->len, (uint32_t)s.capacity + 64);
+	atomic_store(&m->flags, SLOT_F_SKIP);
+	expect_take(&s, -EBADMSG, "forged skip record longer than the ring");
+	/* a skip record of exactly the ring is legal: taken, nothing delivered */
+	atomic_store(&m->len, (uint32_t)s.capacity);
+	expect_take(&s, -EAGAIN, "skip record of the whole ring");
+	scrib_done(&s);
+}
+
+/* ------------------------------------------------------------ indices */
+
+static int put_with_free_tail_ahead(void *arg)
+{
+	struct scrib *s = arg;
+	/* fill the ring, so that the next put must reclaim (and so read
+	 * free_tail) */
+	static unsigned char b[512];
+	int n = 0;
+	while (shmring_put(s->r, b, sizeof b, 0) == 0)
+		n++;
+	if (n == 0)
+		return 10;
+	uint64_t h = ld(&s->hdr->prod_head);
+	atomic_store(&s->hdr->free_tail, h + 100);
+	int rc = shmring_put(s->r, b, 1, 0);
+	if (rc != -EBADMSG)
+		return 11;
+	if (shmring_put(s->r, b, 1, 5 * T_MS) != -EBADMSG)
+		return 12;
+	struct shmring_span sp;
+	if (shmring_reserve(s->r, 10, &sp, 5 * T_MS) != -EBADMSG)
+		return 13;
+	struct iovec recs[2] = { { b, 1 }, { b, 2 } };
+	if (shmring_put_many(s->r, recs, 2, 0) != -EBADMSG)
+		return 14;
+	return T_CHILD_OK;
+}
+
+/* free_tail ahead of prod_head (free_tail never passes prod_head): a put
+ * spun forever in try_claim before (fuzz_scribble, regress-free-tail-ahead).
+ * Now -EBADMSG.  In a child, so that a hang is a failure with a message. */
+Test(hostile, free_tail_ahead_of_prod_head_is_ebadmsg_not_a_hang)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER), 0);
+	pid_t pid = t_fork(put_with_free_tail_ahead, &s);
+	t_expect_exit(pid, T_CHILD_OK, 10 * T_SEC);
+	scrib_done(&s);
+}
+
+/* prod_head laps ahead of free_tail: puts wait (-EAGAIN / -ETIMEDOUT within
+ * the timeout), gets see nothing committed there. */
+Test(hostile, prod_head_far_ahead_waits_within_timeouts)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	put_at(&s, 10);
+	unsigned char b[64];
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 10);
+	static const uint64_t ahead[] = { 65, 1000, UINT64_C(1) << 40, RING_POS_MASK - 5 };
+	for (size_t i = 0; i < sizeof ahead / sizeof ahead[0]; i++) {
+		atomic_store(&s.hdr->prod_head, ld(&s.hdr->free_tail) + ahead[i]);
+		int64_t t0 = t_now_ns();
+		int rc = shmring_put(s.r, b, 1, 0);
+		cr_assert_eq(rc, -EAGAIN, "put with prod_head +%llu = %d",
+		             (unsigned long long)ahead[i], rc);
+		rc = shmring_put(s.r, b, 1, 10 * T_MS);
+		cr_assert_eq(rc, -ETIMEDOUT, "put (10 ms) = %d", rc);
+		cr_assert_lt(t_now_ns() - t0, PROMPT_NS);
+		expect_take(&s, -EAGAIN, "prod_head far ahead");
+	}
+	scrib_done(&s);
+}
+
+/* cons_head past prod_head, far past, behind free_tail: gets find nothing
+ * committed and wait within their timeouts; puts go on or wait. */
+Test(hostile, cons_head_absurd_waits_within_timeouts)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	for (int i = 0; i < 3; i++)
+		put_at(&s, 100);
+	uint64_t t = ld(&s.hdr->cons_head), h = ld(&s.hdr->prod_head);
+	const uint64_t values[] = { h + 1, h + 1000, UINT64_C(1) << 61, UINT64_MAX, t + 1 };
+	unsigned char b[128] = { 0 };
+	int puts = 0;
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+		atomic_store(&s.hdr->cons_head, values[i]);
+		expect_take(&s, -EAGAIN, "cons_head absurd");
+		int64_t t0 = t_now_ns();
+		int rc = shmring_put(s.r, b, 8, 5 * T_MS);
+		cr_assert(rc == 0 || rc == -ETIMEDOUT, "put = %d", rc);
+		puts += rc == 0;
+		cr_assert_lt(t_now_ns() - t0, PROMPT_NS);
+	}
+	/* the true value back: everything is still there, in order */
+	atomic_store(&s.hdr->cons_head, t);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 100);
+	for (int i = 0; i < puts; i++)
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 8);
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), -EAGAIN);
+	scrib_done(&s);
+}
+
+/* ------------------------------------------------------------ shared counters */
+
+/* A census claiming 65535 producers and consumers, or a consumer that
+ * existed and is gone: no crash, documented answers. */
+Test(hostile, census_huge_counts)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	put_at(&s, 5);
+	put_at(&s, 6);
+	unsigned char b[16];
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 5); /* both roles taken */
+	atomic_store(&s.hdr->census, UINT64_MAX);
+	struct shmring_info info = t_info(s.r);
+	cr_assert_eq(info.producers, 0xffff);
+	cr_assert_eq(info.consumers, 0xffff);
+	cr_assert_eq(info.eof, 0);
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 6);
+	cr_assert_eq(shmring_put(s.r, b, 1, 0), 0);
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+	atomic_store(&s.hdr->census, CENSUS_EVER_CONSUMER);
+	cr_assert_eq(shmring_put(s.r, b, 1, 0), -EPIPE, "no consumer left: broken pipe");
+	atomic_store(&s.hdr->census, CENSUS_EVER_PRODUCER);
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 5 * T_MS), -EPIPE, "no producer left, empty");
+	cr_assert_eq(shmring_next_len(s.r), -EPIPE);
+	scrib_done(&s);
+}
+
+/* The join counter at INT64_MIN: task_done is -ERANGE (its check computed
+ * INT64_MIN - 1 before, signed overflow: regress-join-count-min), join waits
+ * within its timeout, info clamps it. */
+Test(hostile, join_count_negative_is_erange)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	static const int64_t counts[] = { INT64_MIN, INT64_MIN + 1, -1 };
+	for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		atomic_store((_Atomic int64_t *)&s.hdr->join.count, counts[i]);
+		cr_assert_eq(shmring_task_done(s.r), -ERANGE);
+		cr_assert_eq(shmring_join(s.r, 0), -EAGAIN);
+		cr_assert_eq(shmring_join(s.r, 5 * T_MS), -ETIMEDOUT);
+		cr_assert_eq(shmring_unfinished(s.r), 0);
+		cr_assert_eq(t_info(s.r).unfinished, 0);
+	}
+	scrib_done(&s);
+}
+
+/* An eventcount claiming 2^32 - 1 sleepers (registering carries into the
+ * epoch): waits still end at their deadline. */
+Test(hostile, eventcount_waiters_max)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	atomic_store(&s.hdr->not_empty.word, UINT32_MAX);
+	atomic_store(&s.hdr->not_full.word, UINT64_MAX);
+	unsigned char b[16];
+	int64_t t0 = t_now_ns();
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 20 * T_MS), -ETIMEDOUT);
+	cr_assert_lt(t_now_ns() - t0, PROMPT_NS);
+	put_at(&s, 3);
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 20 * T_MS), 3);
+	scrib_done(&s);
+}
+
+/* ------------------------------------------------------------ attachment table */
+
+/* Wild claim records in the entry of a dead process: the sweep that reaps it
+ * stays inside the ring (positions masked, walks bounded by the slot count),
+ * does not loop, and leaves a ring that still works. */
+Test(hostile, wild_claims_of_dead_entry_are_swept_safely)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	for (int i = 0; i < 5; i++)
+		put_at(&s, (size_t)i * 90);
+	unsigned char b[1024];
+	for (int i = 0; i < 5; i++)
+		cr_assert_geq(shmring_get(s.r, b, sizeof b, 0), 0);
+	uint64_t h = ld(&s.hdr->prod_head), t = ld(&s.hdr->cons_head);
+	cr_assert_eq(h, t);
+
+	const int dead = 40;
+	struct attach_entry *e = &s.hdr->attach[dead];
+	struct claim_rec *c = s.hdr->claims[dead];
+	const uint64_t pos[] = {
+		0, h, h - 1, h - 3, t, h + 1, h - s.nslots, h - s.nslots - 1, h - 2 * s.nslots,
+		UINT64_C(1) << 61, (UINT64_MAX >> 2) - 1, h - 100,
+	};
+	const uint64_t ext[] = {
+		CLAIM_EXTENT(0, 0), CLAIM_EXTENT(1, 1), CLAIM_EXTENT(3, UINT32_MAX),
+		CLAIM_EXTENT(s.nslots, 5), CLAIM_EXTENT(s.nslots + 1, 0), CLAIM_EXTENT(UINT32_MAX, 1),
+		UINT64_MAX, CLAIM_EXTENT(2 * s.nslots, 2),
+	};
+	int k = 0;
+	for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+		for (unsigned kind = CLAIM_PRODUCE; kind <= CLAIM_CONSUME; kind++, k++) {
+			atomic_store(&c[k % CLAIM_RECS].word, CLAIM_WORD(pos[i], kind));
+			atomic_store(&c[k % CLAIM_RECS].extent, ext[k % (sizeof ext / sizeof ext[0])]);
+		}
+	atomic_store(&e->claim_busy, UINT64_MAX);
+	atomic_store(&e->roles, SHMRING_PRODUCER | SHMRING_CONSUMER);
+	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER | CENSUS_CONSUMER); /* its roles */
+	atomic_store(&e->got, UINT64_MAX);
+	atomic_store(&e->done, 0);
+	atomic_store(&e->pending, 0);
+	atomic_fetch_or(&s.hdr->census, CENSUS_JOIN);
+	atomic_store(&e->id, (uint64_t)dead_pid()); /* start time 0: never ours */
+
+	int64_t t0 = t_now_ns();
+	sweep_now(&s);
+	cr_assert_lt(t_now_ns() - t0, PROMPT_NS, "the sweep took too long");
+	cr_assert_eq(atomic_load(&e->id), 0, "the dead entry was not reaped");
+	cr_assert_eq(atomic_load(&e->claim_busy), 0);
+
+	/* the ring still works: records in and out, intact */
+	for (int i = 0; i < 20; i++) {
+		size_t len = (size_t)(i * 77) % 900;
+		t_fill(b, len, (uint64_t)i);
+		cr_assert_eq(shmring_put(s.r, b, len, 0), 0, "put %d after the sweep", i);
+		memset(b, 0, sizeof b);
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), (ssize_t)len, "get %d", i);
+		cr_assert(t_check(b, len, (uint64_t)i), "record %d corrupted", i);
+	}
+	struct shmring_info info = t_info(s.r);
+	cr_assert_leq(info.used, s.capacity);
+	scrib_done(&s);
+}
+
+/* A dead consumer's entry claiming 2^64 - 1 records got and none done: its
+ * tasks are forgiven, the join counter goes to 0, never below (the forgiving
+ * subtraction overflowed before: fuzz_attach's dead-table seed). */
+Test(hostile, dead_entry_huge_got_is_forgiven_without_overflow)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	for (int i = 0; i < 5; i++)
+		put_at(&s, 1);
+	unsigned char b[8];
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+	cr_assert_eq(shmring_unfinished(s.r), 5);
+	static const uint64_t gots[] = { UINT64_MAX, UINT64_C(1) << 63, (UINT64_C(1) << 63) + 1 };
+	for (size_t i = 0; i < sizeof gots / sizeof gots[0]; i++) {
+		atomic_store((_Atomic int64_t *)&s.hdr->join.count, 5);
+		struct attach_entry *e = &s.hdr->attach[50];
+		atomic_store(&e->got, gots[i]);
+		atomic_store(&e->done, 0);
+		atomic_store(&e->roles, SHMRING_CONSUMER);
+		atomic_fetch_add(&s.hdr->census, CENSUS_CONSUMER);
+		atomic_fetch_or(&s.hdr->census, CENSUS_JOIN);
+		atomic_store(&e->id, (uint64_t)dead_pid());
+		uint64_t lost0 = t_info(s.r).lost_tasks;
+		sweep_now(&s);
+		cr_assert_eq(atomic_load(&e->id), 0, "the dead entry was not reaped");
+		cr_assert_eq(shmring_unfinished(s.r), 0);
+		cr_assert_eq(t_info(s.r).lost_tasks - lost0, 5);
+		cr_assert_eq(shmring_join(s.r, 0), 0);
+	}
+	scrib_done(&s);
+}
+
+/* This process's attachment id (pid | start time << 22), as attach.c makes
+ * it, from /proc/self/stat. */
+static uint64_t my_attach_id(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	cr_assert_not_null(p);
+	unsigned long long start = 0;
+	cr_assert_eq(sscanf(p + 1, " %*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+	                           "%*s %*s %*s %llu", &start), 1);
+	return (uint64_t)getpid() | ((uint64_t)start << ATTACH_PID_BITS);
+}
+
+/* A table whose every entry names a live process: -EUSERS, at once.  The
+ * same table of dead ones (a recycled pid: our pid, another start time, or
+ * a pid beyond pid_max): reaped, and the put goes through. */
+Test(hostile, attach_table_full_of_forged_ids)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	uint64_t me = my_attach_id();
+	for (int i = 0; i < SHMRING_MAX_ATTACH; i++)
+		atomic_store(&s.hdr->attach[i].id, me);
+	unsigned char b[4] = { 1, 2, 3, 4 };
+	int64_t t0 = t_now_ns();
+	cr_assert_eq(shmring_put(s.r, b, 4, 0), -EUSERS);
+	cr_assert_lt(t_now_ns() - t0, PROMPT_NS);
+	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
+		uint64_t id = (i & 1) ? (me ^ ((uint64_t)1 << 40)) : ATTACH_PID_MASK - (uint64_t)i;
+		atomic_store(&s.hdr->attach[i].id, id);
+		atomic_store(&s.hdr->attach[i].claim_busy, (uint64_t)i * 0x0101010101010101u);
+	}
+	cr_assert_eq(shmring_put(s.r, b, 4, 0), 0);
+	cr_assert_eq(shmring_get(s.r, b, 4, 0), 4);
+	scrib_done(&s);
+}
+
+/* ------------------------------------------------------------ truncation */
+
+static int put_after_truncate(void *arg)
+{
+	struct shmring *r = arg;
+	/* the default action, whatever a runtime (Criterion, ASan) installed */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGBUS, &sa, NULL);
+	/* the named file was cut to one page under our mapping: the put takes
+	 * an attachment entry and writes its claim records, past that page */
+	return shmring_put(r, "x", 1, 0) == 0 ? 1 : 2;
+}
+
+/* A named ring's file truncated while mapped: an access beyond the new end
+ * raises SIGBUS in whoever makes it (a process with write access to the
+ * file can always do that; docs/threat-model.md).  Opening the truncated
+ * file is refused with -EBADMSG, never a SIGBUS (the header is read with
+ * pread and the size checked with fstat before anything is mapped). */
+Test(hostile, named_file_truncated_while_mapped)
+{
+	const char *name = t_name("trunc");
+	struct shmring_config cfg = { .capacity = 4096 };
+	struct shmring *r = NULL;
+	cr_assert_eq(shmring_create(&r, name, &cfg), 0);
+	char path[PATH_MAX];
+	t_fd_path(shmring_fd(r), path, sizeof path);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+	struct stat full;
+	cr_assert_eq(fstat(fd, &full), 0);
+	cr_assert_eq(ftruncate(fd, 4096), 0);
+
+	pid_t pid = t_fork(put_after_truncate, r);
+	int st = t_wait_status(pid, 10 * T_SEC);
+	char buf[96];
+	cr_assert(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
+	          "a put into a truncated mapping: expected SIGBUS, got %s",
+	          t_status_str(st, buf, sizeof buf));
+
+	struct shmring *r2 = NULL;
+	int rc = shmring_open(&r2, name);
+	cr_assert_eq(rc, -EBADMSG, "open of the truncated file = %d", rc);
+	/* its size back (zeroes), so that our own detach touches nothing missing */
+	cr_assert_eq(ftruncate(fd, full.st_size), 0);
+	close(fd);
+	shmring_detach(r);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
