@@ -2,11 +2,16 @@
  * demo.c - shmring between processes, next to a pipe (run by `ninja demo`).
  *
  * Two producer processes and two consumer processes share one anonymous ring,
- * inherited across fork().  The producers put 64-byte records carrying their
- * id and a sequence number; the consumers take them until the parent closes
- * the ring after the producers are done (shmring_get returns -EPIPE once the
- * ring is closed and empty).  Every record is checked: delivered exactly once
- * (a bitmap in shared memory) and, per consumer, in each producer's order.
+ * inherited across fork(), each declaring its role.  The producers put
+ * 64-byte records carrying their id and a sequence number; the consumers
+ * take them until the parent closes the ring after the producers are done:
+ * shmring_get returns -EPIPE once the ring is closed and empty (as it would
+ * once every producer has exited and the ring is empty).  Every record is
+ * checked: delivered exactly once (a bitmap in shared memory) and, per
+ * consumer, in each producer's order.
+ *
+ * The children start together: each arrives at a latch (shmring_latch.h)
+ * once set up, and the parent then opens a start gate for all of them.
  *
  * Then the same records go through a pipe, with the same processes and a
  * 4-byte length prefix per record.  A pipe keeps writes of up to PIPE_BUF
@@ -32,6 +37,7 @@
 #include <unistd.h>
 
 #include "shmring.h"
+#include "shmring_latch.h"
 
 #define NPROD 2
 #define NCONS 2
@@ -54,6 +60,8 @@ static uint64_t check_word(uint32_t producer, uint64_t seq)
 
 /* What the processes share: set up before fork, in MAP_SHARED memory. */
 struct shared {
+	struct shmring_latch ready;	/* every child is set up ... */
+	struct shmring_latch go;	/* ... then the parent opens this gate */
 	pthread_mutex_t read_lock;	/* pipe: consumers take turns to read */
 	_Atomic uint64_t errors;
 	_Atomic int64_t end_ns;		/* when the last consumer finished */
@@ -133,14 +141,6 @@ static ssize_t recv_rec(const struct transport *t, struct record *rec)
 
 /* ---- the processes --------------------------------------------------- */
 
-static void wait_start(int start_fd)
-{
-	char c;
-	/* the parent closes the other end: every child wakes at once */
-	while (read(start_fd, &c, 1) < 0 && errno == EINTR)
-		;
-}
-
 static int producer(const struct transport *t, uint32_t id)
 {
 	struct record rec;
@@ -196,7 +196,7 @@ static int consumer(const struct transport *t, int id)
 	return bad != 0;
 }
 
-static pid_t spawn(const struct transport *t, const int start[2], int is_producer, int id)
+static pid_t spawn(const struct transport *t, int is_producer, int id)
 {
 	pid_t pid = fork();
 
@@ -207,8 +207,10 @@ static pid_t spawn(const struct transport *t, const int start[2], int is_produce
 	if (pid == 0) {
 		if (t->ring == NULL)	/* keep only the pipe end this side uses */
 			close(is_producer ? t->rd : t->wr);
-		close(start[1]);
-		wait_start(start[0]);
+		else	/* roles in place before anyone starts: none is missed */
+			shmring_declare(t->ring, is_producer ? SHMRING_PRODUCER : SHMRING_CONSUMER);
+		shmring_latch_arrive(&sh->ready);
+		shmring_gate_wait(&sh->go, -1);
 		_exit(is_producer ? producer(t, (uint32_t)id) : consumer(t, id));
 	}
 	return pid;
@@ -233,23 +235,23 @@ struct result {
 static struct result run(struct transport *t, size_t bitmap_bytes)
 {
 	pid_t prod[NPROD], cons[NCONS];
-	int start[2], failed = 0;
+	int failed = 0;
 	struct result res;
 
 	memset(sh->seen, 0, bitmap_bytes);
 	atomic_store(&sh->errors, 0);
 	atomic_store(&sh->end_ns, 0);
-	if (pipe(start) != 0)
-		die("pipe", -errno);
+	shmring_latch_init(&sh->ready, NPROD + NCONS);
+	shmring_gate_init(&sh->go);
 	fflush(NULL);
 	for (int i = 0; i < NCONS; i++)
-		cons[i] = spawn(t, start, 0, i);
+		cons[i] = spawn(t, 0, i);
 	for (int i = 0; i < NPROD; i++)
-		prod[i] = spawn(t, start, 1, i);
-	close(start[0]);
+		prod[i] = spawn(t, 1, i);
 
+	shmring_latch_wait(&sh->ready, -1);	/* all set up */
 	int64_t t0 = now_ns();
-	close(start[1]);			/* go */
+	shmring_gate_open(&sh->go);		/* go */
 	if (!t->ring) {				/* end of file needs every copy closed */
 		close(t->rd);
 		close(t->wr);
@@ -274,11 +276,28 @@ static struct result run(struct transport *t, size_t bitmap_bytes)
 	return res;
 }
 
+/* 1234567 -> "1,234,567" */
+static const char *grouped(uint64_t v, char buf[32])
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v), o = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = tmp[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 static void print_row(const char *name, uint64_t n, const struct result *r)
 {
-	printf("  %-28s %10llu %9.3f %14.0f   (consumers took %llu + %llu)\n", name,
-	       (unsigned long long)n, r->seconds, (double)n / r->seconds,
-	       (unsigned long long)r->taken[0], (unsigned long long)r->taken[1]);
+	char a[32], b[32], c[32], d[32];
+
+	printf("  %-24s %11s %8.3f %12s   (consumers took %s + %s)\n", name, grouped(n, a),
+	       r->seconds, grouped((uint64_t)((double)n / r->seconds), b),
+	       grouped(r->taken[0], c), grouped(r->taken[1], d));
 }
 
 int main(int argc, char **argv)
@@ -309,8 +328,9 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&sh->read_lock, &ma);
 	signal(SIGPIPE, SIG_IGN);
 
-	printf("shmring demo: %d producer and %d consumer processes, %llu records of %d bytes\n\n",
-	       NPROD, NCONS, (unsigned long long)records, REC);
+	char recs[32];
+	printf("shmring demo: %d producer and %d consumer processes, %s records of %d bytes\n\n",
+	       NPROD, NCONS, grouped(records, recs), REC);
 
 	/* An anonymous ring with the default size: a memfd, shared by fork(). */
 	rc = shmring_create(&ring, NULL, NULL);
@@ -326,7 +346,7 @@ int main(int argc, char **argv)
 	struct transport tp = { .ring = NULL, .rd = fds[0], .wr = fds[1] };
 	struct result rp = run(&tp, bitmap_bytes);
 
-	printf("  %-28s %10s %9s %14s\n", "transport", "records", "seconds", "records/s");
+	printf("  %-24s %11s %8s %12s\n", "transport", "records", "seconds", "records/s");
 	print_row("shmring (one ring)", records, &rr);
 	print_row("pipe (length-prefixed)", records, &rp);
 	printf("\n  shmring moved the records %.1fx as fast as the pipe\n",

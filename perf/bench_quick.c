@@ -15,8 +15,8 @@
  * Prints a table and one line per target (PASS/MISS).  Exits 0 unless a check
  * fails (a lost, duplicated or corrupt record) or the setup fails.
  *
- * usage: bench_quick [--quick] [--json FILE] [--count N] [--seconds S]
- *                    [--capacity BYTES] [--batches N]
+ * usage: bench_quick [--quick] [--json FILE] [--rounds N] [--count N]
+ *                    [--seconds S] [--capacity BYTES] [--batches N] [--only PATH]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -32,14 +32,17 @@
 
 #define REC         64	/* bytes of every record */
 #define BATCH       32	/* records per put_many/get_many */
-#define MAX_BATCHES 64	/* latency batches */
+#define MAX_BATCHES 64	/* latency batches per run */
+#define MAX_SAMPLES 256	/* per path, all rounds */
 #define STOP        UINT64_MAX
 
 /* Everything the two sides of a test share; lives in shared memory. */
 struct shared {
 	struct gate gate;
-	_Alignas(CACHE_LINE) _Atomic uint64_t ball;	/* the floor's cache line */
-	_Alignas(CACHE_LINE) struct shmring *ring[2];	/* stream: [0]; ping, pong */
+	/* The floor's cache line, alone in its 128 bytes (x86 prefetches lines
+	 * in pairs). */
+	_Alignas(2 * CACHE_LINE) _Atomic uint64_t ball;
+	_Alignas(2 * CACHE_LINE) struct shmring *ring[2];	/* stream: [0]; ping, pong */
 	int pipe_a[2], pipe_b[2];		/* stream: pipe_a; ping, pong */
 	int64_t timeout;			/* ring ping-pong: 0 or -1 */
 	uint64_t limit;				/* stream: most records to send */
@@ -448,17 +451,21 @@ static int b_pipe(void *arg)
 
 /* ---- driver ---------------------------------------------------------- */
 
+/* Every path runs once per round, round-robin, so that noise from the rest
+ * of the machine spreads over all paths; each figure is a median. */
 struct opts {
 	int quick;
 	const char *json;
-	uint64_t count;		/* stream: records per path; 0 = run for seconds */
-	double seconds;		/* stream: seconds per path */
+	int rounds;
+	uint64_t count;		/* stream: records per path and round; 0 = timed */
+	double seconds;		/* stream: seconds per path, all rounds */
 	size_t capacity;	/* ring capacity; 0 = library default */
-	int batches;		/* latency: timed batches per path */
+	int batches;		/* latency: timed batches per path, all rounds */
 	int64_t batch_ns;	/* latency: length of a batch */
+	const char *only;	/* run only the path of this key (for profiling) */
 };
 
-enum { PATH_RING, PATH_PIPE };
+enum { PATH_NONE, PATH_RING, PATH_PIPE };
 
 struct test {
 	const char *name, *key;
@@ -467,11 +474,16 @@ struct test {
 	int64_t timeout;	/* ring ping-pong */
 	int spin_zero;		/* shmring_set_spin(0) */
 	int needs_2cpu;
-	/* results */
+	/* results, over all rounds */
 	int ran, ok;
 	uint64_t records, futex_waits;
-	double secs, value;	/* stream: msgs/s; latency: one-way ns (median) */
-	double best;		/* latency: one-way ns, best batch */
+	double secs;
+	double sample[MAX_SAMPLES];	/* stream: msgs/s per run; latency: ns per batch */
+	int nsamples;
+	double value;		/* the median sample */
+	double best;		/* stream: the fastest run; latency: the best batch */
+	double per_round[MAX_SAMPLES];	/* each round's figure (its median batch) */
+	int nrounds;
 };
 
 #define STREAM(n, k, p, a_, b_) { .name = n, .key = k, .path = p, .a = a_, .b = b_ }
@@ -485,11 +497,11 @@ static struct test streams[] = {
 	{ .name = n, .key = k, .path = p, .a = a_, .b = b_, .timeout = to, .spin_zero = s0, \
 	  .needs_2cpu = c2 }
 static struct test lats[] = {
-	LAT("floor (shared cache line)",  "floor",      PATH_RING, a_floor, b_floor,  0, 0, 1),
+	LAT("floor (shared cache line)",  "floor",      PATH_NONE, a_floor, b_floor,  0, 0, 1),
 	LAT("ring spin (timeout 0)",      "ring_spin",  PATH_RING, a_ring,  b_ring,   0, 0, 1),
 	LAT("ring block (timeout -1)",    "ring_block", PATH_RING, a_ring,  b_ring,  -1, 0, 0),
 	LAT("ring block, spin 0 (futex)", "ring_futex", PATH_RING, a_ring,  b_ring,  -1, 1, 0),
-	LAT("pipe (len + payload)",       "pipe",       PATH_PIPE, a_pipe,  b_pipe,   0, 0, 0),
+	LAT("pipe (len + payload)",       "pipe_pingpong", PATH_PIPE, a_pipe, b_pipe,  0, 0, 0),
 };
 enum { S_COPY, S_BATCH, S_ZC, S_PIPE };
 enum { L_FLOOR, L_SPIN, L_BLOCK, L_FUTEX, L_PIPE };
@@ -524,28 +536,46 @@ static uint64_t futex_waits(struct shmring *r)
 	return shmring_info(r, &info) == 0 ? info.futex_waits : 0;
 }
 
+/* Before the start: side 0 produces into ring[0] (and consumes ring[1]),
+ * side 1 the reverse.  Declared up front, the roles are in place before
+ * either side's first call, and taking them stays out of the timing. */
+static int declare_roles(int side, void *arg)
+{
+	struct shared *s = arg;
+	unsigned mine = side == 0 ? SHMRING_PRODUCER : SHMRING_CONSUMER;
+	unsigned other = mine ^ (SHMRING_PRODUCER | SHMRING_CONSUMER);
+	int rc = s->ring[0] ? shmring_declare(s->ring[0], mine) : 0;
+
+	if (rc == 0 && s->ring[1])
+		rc = shmring_declare(s->ring[1], other);
+	if (rc)
+		fprintf(stderr, "bench_quick: shmring_declare: %s\n", shmring_strerror(rc));
+	return rc;
+}
+
 /* Run one test: set up its rings or pipes, fork its two sides, tear down. */
 static void run_test(struct shared *s, struct test *t, const int cpu[2], const struct opts *o,
 		     int stream)
 {
 	pid_t pid[2];
-	int nrings = stream ? 1 : 2;
+	int nrings = t->path != PATH_RING ? 0 : stream ? 1 : 2;
 
 	atomic_store(&s->ball, 0);
 	atomic_store(&s->errors, 0);
 	s->sent = s->received = 0;
 	s->t_start = s->t_end = 0;
 	s->timeout = t->timeout;
+	s->ring[0] = s->ring[1] = NULL;
 	if (t->path == PATH_RING) {
 		for (int i = 0; i < nrings; i++)
 			make_ring(&s->ring[i], o, t->spin_zero);
-	} else {
+	} else if (t->path == PATH_PIPE) {
 		make_pipe(s->pipe_a);
 		if (!stream)
 			make_pipe(s->pipe_b);
 	}
 
-	pair_start(&s->gate, cpu, t->a, t->b, s, pid);
+	pair_start(&s->gate, cpu, declare_roles, t->a, t->b, s, pid);
 	if (t->path == PATH_PIPE) {	/* end of file needs every copy closed */
 		close(s->pipe_a[0]);
 		close(s->pipe_a[1]);
@@ -556,9 +586,9 @@ static void run_test(struct shared *s, struct test *t, const int cpu[2], const s
 	}
 	int bad = pair_wait(pid);
 
+	int ok = !bad && atomic_load(&s->errors) == 0;
+	t->ok = t->ran ? t->ok && ok : ok;
 	t->ran = 1;
-	t->ok = !bad && atomic_load(&s->errors) == 0;
-	t->futex_waits = 0;
 	if (t->path == PATH_RING) {
 		for (int i = 0; i < nrings; i++) {
 			t->futex_waits += futex_waits(s->ring[i]);
@@ -566,19 +596,28 @@ static void run_test(struct shared *s, struct test *t, const int cpu[2], const s
 		}
 	}
 	if (stream) {
+		double secs = (double)(s->t_end - s->t_start) / 1e9;
 		if (s->sent != s->received)
-			t->ok = 0;
-		t->records = s->received;
-		t->secs = (double)(s->t_end - s->t_start) / 1e9;
-		t->value = t->secs > 0 ? (double)t->records / t->secs : 0;
+			ok = t->ok = 0;
+		t->records += s->received;
+		t->secs += secs;
+		if (t->nsamples < MAX_SAMPLES && secs > 0)
+			t->sample[t->nsamples++] = (double)s->received / secs;
+		if (t->nrounds < MAX_SAMPLES && secs > 0)
+			t->per_round[t->nrounds++] = (double)s->received / secs;
 	} else {
-		t->records = 0;
-		for (int b = 0; b < s->nbatches; b++)
-			if (t->best == 0 || s->rtt[b] / 2 < t->best)
-				t->best = s->rtt[b] / 2;
-		t->value = median(s->rtt, s->nbatches) / 2;
+		for (int b = 0; b < s->nbatches && t->nsamples < MAX_SAMPLES; b++)
+			t->sample[t->nsamples++] = s->rtt[b] / 2;	/* one-way */
+		if (t->nrounds < MAX_SAMPLES)
+			t->per_round[t->nrounds++] = median(s->rtt, s->nbatches) / 2;
 	}
-	if (!t->ok)
+	if (t->nsamples) {
+		double v[MAX_SAMPLES];
+		memcpy(v, t->sample, (size_t)t->nsamples * sizeof v[0]);
+		t->value = median(v, t->nsamples);	/* sorts v */
+		t->best = stream ? v[t->nsamples - 1] : v[0];
+	}
+	if (!ok)
 		fprintf(stderr, "bench_quick: %s: FAILED (sent %llu, received %llu, errors %llu)\n",
 			t->name, (unsigned long long)s->sent, (unsigned long long)s->received,
 			(unsigned long long)atomic_load(&s->errors));
@@ -598,24 +637,42 @@ static double ratio(const struct test *a, const struct test *b)
 	return a->ran && b->ran && b->value > 0 ? a->value / b->value : 0;
 }
 
+/* The median over rounds of a/b within each round.  The two vCPUs of a
+ * virtual machine can move between host cores mid-run (here the floor was
+ * seen to jump between ~30 and ~250 ns), so a ratio of figures taken close
+ * together is steadier than a ratio of medians. */
+static double round_ratio(const struct test *a, const struct test *b)
+{
+	double v[MAX_SAMPLES];
+	int n = 0;
+
+	for (int r = 0; r < a->nrounds && r < b->nrounds; r++)
+		if (b->per_round[r] > 0)
+			v[n++] = a->per_round[r] / b->per_round[r];
+	return n ? median(v, n) : 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bench_quick [--quick] [--json FILE] [--count N] [--seconds S]\n"
-		"                   [--capacity BYTES] [--batches N]\n"
-		"  --quick           shorter runs (about 3 s in all)\n"
+		"usage: bench_quick [--quick] [--json FILE] [--rounds N] [--count N]\n"
+		"                   [--seconds S] [--capacity BYTES] [--batches N] [--only PATH]\n"
+		"  --quick           shorter runs (a few seconds in all)\n"
 		"  --json FILE       also write the figures to FILE\n"
-		"  --count N         stream exactly N records per path (default: for S seconds)\n"
-		"  --seconds S       stream for S seconds per path (default 1.5, quick 0.25)\n"
+		"  --rounds N        run every path N times, round-robin (default 3, quick 2)\n"
+		"  --count N         stream exactly N records per path and round\n"
+		"  --seconds S       else stream S seconds per path (default 1.5, quick 0.3)\n"
 		"  --capacity BYTES  ring capacity (default: the library's)\n"
-		"  --batches N       latency batches per path (default 15, quick 7)\n");
+		"  --batches N       latency batches per path (default 15, quick 6)\n"
+		"  --only PATH       run one path: ring_copy, ring_batch, ring_zc, pipe (stream),\n"
+		"                    floor, ring_spin, ring_block, ring_futex, pipe_pingpong\n");
 	exit(2);
 }
 
 static void parse(int argc, char **argv, struct opts *o)
 {
 	double secs = -1;
-	int batches = 0;
+	int batches = 0, rounds = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -628,6 +685,8 @@ static void parse(int argc, char **argv, struct opts *o)
 		i++;
 		if (!strcmp(a, "--json"))
 			o->json = v;
+		else if (!strcmp(a, "--rounds"))
+			rounds = atoi(v);
 		else if (!strcmp(a, "--count"))
 			o->count = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--seconds"))
@@ -636,13 +695,18 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->capacity = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--batches"))
 			batches = atoi(v);
+		else if (!strcmp(a, "--only"))
+			o->only = v;
 		else
 			usage();
 	}
-	o->seconds = secs > 0 ? secs : o->quick ? 0.25 : 1.5;
-	o->batches = batches > 0 ? batches : o->quick ? 7 : 15;
-	if (o->batches > MAX_BATCHES)
-		o->batches = MAX_BATCHES;
+	o->rounds = rounds > 0 ? rounds : o->quick ? 2 : 3;
+	o->seconds = secs > 0 ? secs : o->quick ? 0.3 : 1.5;
+	o->batches = batches > 0 ? batches : o->quick ? 6 : 15;
+	if (o->batches < o->rounds)
+		o->batches = o->rounds;
+	if (o->batches / o->rounds > MAX_BATCHES || o->rounds * 2 > MAX_SAMPLES)
+		usage();
 	o->batch_ns = o->quick ? 10000000 : 40000000;
 }
 
@@ -664,7 +728,8 @@ static void write_json(const char *path, const struct opts *o, int ncpu, int pin
 	for (int i = 0, n = 0; i < NLATS; i++)
 		if (lats[i].ran)
 			fprintf(f, "%s\"%s\": %.1f", n++ ? ", " : "", lats[i].key, lats[i].value);
-	fprintf(f, "},\n  \"targets\": [");
+	fprintf(f, "},\n  \"block_latency_ring_over_pipe\": %.4f,\n  \"targets\": [",
+		round_ratio(&lats[L_BLOCK], &lats[L_PIPE]));
 	for (int i = 0; i < ntg; i++)
 		fprintf(f, "%s\n    {\"name\": \"%s\", \"value\": %.3f, \"limit\": %g, \"op\": \"%s\", "
 			"\"result\": \"%s\"}", i ? "," : "", tg[i].name, tg[i].value, tg[i].limit,
@@ -685,56 +750,72 @@ int main(int argc, char **argv)
 	ncpu = pick_cpus(cpu);
 	pinned = ncpu >= 2;
 
-	printf("shmring bench_quick: %d CPU%s usable, sides %s, %d-byte records, ring capacity %s\n",
-	       ncpu, ncpu == 1 ? "" : "s", pinned ? "pinned to two CPUs" : "NOT pinned (1 CPU)",
-	       REC, o.capacity ? "as given" : "default");
+	struct shmring *probe;
+	struct shmring_info info = { 0 };
+	make_ring(&probe, &o, 0);
+	shmring_info(probe, &info);
+	shmring_detach(probe);
+	printf("shmring bench_quick: %d CPU%s usable, sides %s, %d-byte records, "
+	       "ring capacity %zu KiB\n", ncpu, ncpu == 1 ? "" : "s",
+	       pinned ? "pinned to two CPUs" : "NOT pinned (1 CPU)", REC, info.capacity / 1024);
 
 	s->limit = o.count ? o.count : UINT64_MAX;
-	s->run_ns = o.count ? 0 : (int64_t)(o.seconds * 1e9);
-	for (int i = 0; i < NSTREAMS; i++) {
-		run_test(s, &streams[i], pinned ? cpu : nocpu, &o, 1);
-		allok &= streams[i].ok;
-	}
-
-	s->nbatches = o.batches;
+	s->run_ns = o.count ? 0 : (int64_t)(o.seconds / o.rounds * 1e9);
+	s->nbatches = o.batches / o.rounds;
 	s->batch_ns = o.batch_ns;
-	for (int i = 0; i < NLATS; i++) {
-		if (lats[i].needs_2cpu && !pinned)
-			continue;	/* two spinners on one CPU measure the scheduler */
-		run_test(s, &lats[i], pinned ? cpu : nocpu, &o, 0);
-		allok &= lats[i].ok;
+	for (int r = 0; r < o.rounds; r++) {
+		for (int i = 0; i < NSTREAMS; i++)
+			if (!o.only || !strcmp(o.only, streams[i].key))
+				run_test(s, &streams[i], pinned ? cpu : nocpu, &o, 1);
+		for (int i = 0; i < NLATS; i++) {
+			if (lats[i].needs_2cpu && !pinned)
+				continue;	/* two spinners on one CPU measure the scheduler */
+			if (o.only && strcmp(o.only, lats[i].key))
+				continue;
+			run_test(s, &lats[i], pinned ? cpu : nocpu, &o, 0);
+		}
 	}
+	for (int i = 0; i < NSTREAMS; i++)
+		allok &= !streams[i].ran || streams[i].ok;
+	for (int i = 0; i < NLATS; i++)
+		allok &= !lats[i].ran || lats[i].ok;
 
-	printf("\nstream: one producer -> one consumer, every record checked\n");
-	printf("  %-32s %12s %8s %14s %8s %12s\n", "path", "records", "seconds", "msgs/s",
-	       "x pipe", "futex waits");
+	printf("\nstream: one producer -> one consumer, every record checked; "
+	       "msgs/s: median of %d runs\n", o.rounds);
+	printf("  %-32s %11s %7s %12s %12s %7s %11s\n", "path", "records", "seconds", "msgs/s",
+	       "best run", "x pipe", "futex waits");
 	for (int i = 0; i < NSTREAMS; i++) {
 		const struct test *t = &streams[i];
-		printf("  %-32s %12llu %8.3f %14.0f %7.1fx %12llu%s\n", t->name,
-		       (unsigned long long)t->records, t->secs, t->value,
+		if (!t->ran) {
+			printf("  %-32s %11s   (not run)\n", t->name, "-");
+			continue;
+		}
+		printf("  %-32s %11llu %7.2f %12.0f %12.0f %6.1fx %11llu%s\n", t->name,
+		       (unsigned long long)t->records, t->secs, t->value, t->best,
 		       ratio(t, &streams[S_PIPE]), (unsigned long long)t->futex_waits,
 		       t->ok ? "" : "  FAILED");
 	}
 
-	printf("\nlatency: ping-pong, one-way = round trip / 2, median of %d batches of ~%.0f ms\n",
-	       o.batches, (double)o.batch_ns / 1e6);
-	printf("  %-32s %12s %10s %8s %8s %12s\n", "path", "one-way ns", "best ns", "x floor",
+	printf("\nlatency: ping-pong, one-way = round trip / 2; median of %d batches of ~%.0f ms\n",
+	       s->nbatches * o.rounds, (double)o.batch_ns / 1e6);
+	printf("  %-32s %11s %10s %8s %8s %11s\n", "path", "one-way ns", "best ns", "x floor",
 	       "x pipe", "futex waits");
 	for (int i = 0; i < NLATS; i++) {
 		const struct test *t = &lats[i];
 		if (!t->ran) {
-			printf("  %-32s %12s   (skipped: needs 2 CPUs)\n", t->name, "-");
+			printf("  %-32s %11s   (%s)\n", t->name, "-",
+			       t->needs_2cpu && !pinned ? "skipped: needs 2 CPUs" : "not run");
 			continue;
 		}
-		printf("  %-32s %12.1f %10.1f %7.2fx %7.3fx %12llu%s\n", t->name, t->value, t->best,
+		printf("  %-32s %11.1f %10.1f %7.2fx %7.3fx %11llu%s\n", t->name, t->value, t->best,
 		       ratio(t, &lats[L_FLOOR]), ratio(t, &lats[L_PIPE]),
 		       (unsigned long long)t->futex_waits, t->ok ? "" : "  FAILED");
 	}
 
 	struct target tg[] = {
-		{ "stream64 ring/pipe", ratio(&streams[S_COPY], &streams[S_PIPE]), 1, 20,
+		{ "stream64 ring/pipe", round_ratio(&streams[S_COPY], &streams[S_PIPE]), 1, 20,
 		  streams[S_COPY].ran && streams[S_PIPE].ran, 0 },
-		{ "spin-latency ring/floor", ratio(&lats[L_SPIN], &lats[L_FLOOR]), 0, 2,
+		{ "spin-latency ring/floor", round_ratio(&lats[L_SPIN], &lats[L_FLOOR]), 0, 2,
 		  lats[L_SPIN].ran && lats[L_FLOOR].ran, 0 },
 	};
 	int ntg = (int)(sizeof tg / sizeof tg[0]);
@@ -751,7 +832,8 @@ int main(int argc, char **argv)
 			       tg[i].pass ? "PASS" : "MISS  <<<<<<<<");
 	}
 	printf("info   block-latency ring/pipe = %.3fx (no target)\n",
-	       ratio(&lats[L_BLOCK], &lats[L_PIPE]));
+	       round_ratio(&lats[L_BLOCK], &lats[L_PIPE]));
+	printf("(targets: median over the %d rounds of each round's ratio)\n", o.rounds);
 	if (!allok)
 		printf("bench_quick: CHECK FAILED: records lost, duplicated or corrupt (see above)\n");
 

@@ -96,12 +96,15 @@ static inline void gate_wait(struct gate *g)
 }
 
 typedef int (*side_fn)(void *arg);
+typedef int (*prep_fn)(int side, void *arg);
 
 /* Fork side a and side b (pinned to cpu[0] and cpu[1] unless -1) and open
- * the gate once both wait at it.  A side's return value is its exit status.
- * The parent may close its copies of pipe ends, then calls pair_wait. */
-static inline void pair_start(struct gate *g, const int cpu[2], side_fn a, side_fn b,
-			      void *arg, pid_t pid[2])
+ * the gate once both wait at it; each side first runs prep(0 or 1, arg) if
+ * given, and gives up if it fails.  A side's return value is its exit
+ * status.  The parent may close its copies of pipe ends, then calls
+ * pair_wait. */
+static inline void pair_start(struct gate *g, const int cpu[2], prep_fn prep, side_fn a,
+			      side_fn b, void *arg, pid_t pid[2])
 {
 	side_fn fn[2] = { a, b };
 
@@ -116,8 +119,9 @@ static inline void pair_start(struct gate *g, const int cpu[2], side_fn a, side_
 		}
 		if (pid[i] == 0) {
 			pin_to(cpu[i]);
+			int rc = prep ? prep(i, arg) : 0;
 			gate_wait(g);
-			_exit(fn[i](arg) ? 1 : 0);
+			_exit(rc || fn[i](arg) ? 1 : 0);
 		}
 	}
 	while (atomic_load(&g->ready) < 2)

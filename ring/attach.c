@@ -26,6 +26,8 @@
 #define REAP_INTERVAL_NS 50000000ull /* 50 ms between liveness sweeps */
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t next_serial = 1;     /* under registry_lock */
+_Atomic unsigned ring_fork_gen;
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 static struct shmring *registry;      /* this process's handles */
 static pid_t self_pid;                /* whose identity self_id is */
@@ -172,6 +174,7 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
+	atomic_fetch_add_explicit(&ring_fork_gen, 1, memory_order_relaxed);
 	uint64_t id = my_id();
 	for (struct shmring *r = registry; r; r = r->reg_next) {
 		r->attach_slot = -1;
@@ -210,6 +213,7 @@ void ring_registry_add(struct shmring *r)
 	r->attach_slot = -1;
 	r->fork_slot = -1;
 	pthread_mutex_lock(&registry_lock);
+	r->serial = next_serial++;
 	r->reg_next = registry;
 	r->reg_prev = NULL;
 	if (registry)
@@ -243,6 +247,21 @@ void ring_registry_remove(struct shmring *r)
 	if (r->reg_next)
 		r->reg_next->reg_prev = r->reg_prev;
 	pthread_mutex_unlock(&registry_lock);
+}
+
+bool ring_with_handle(uint64_t serial, void (*f)(struct shmring *r, void *arg), void *arg)
+{
+	bool found = false;
+	pthread_mutex_lock(&registry_lock);
+	for (struct shmring *r = registry; r; r = r->reg_next) {
+		if (r->serial == serial) {
+			f(r, arg);
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return found;
 }
 
 /* --- entries and roles --------------------------------------------------- */

@@ -60,7 +60,7 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 	if (role)
 		return role;
 	struct claim_rec *c;
-	role = claim_acquire(ring, &c);
+	role = claim_mine(ring, &c);
 	if (role)
 		return role;
 	ssize_t done = put_chunk(ring, recs, n, timeout_ns, c);
@@ -71,7 +71,7 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 			break;
 		done += more;
 	}
-	claim_release(ring, c);
+	claim_done(c);
 	return done;
 }
 
@@ -89,7 +89,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 	if (role)
 		return role;
 	struct claim_rec *c;
-	role = claim_acquire(ring, &c);
+	role = claim_mine(ring, &c);
 	if (role)
 		return role;
 	for (;;) {
@@ -99,7 +99,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		size_t want = max_recs < BATCH_CHUNK ? max_recs : BATCH_CHUNK;
 		ssize_t rc = ring_take_run(ring, cap, want, run, &n, &end, timeout_ns, c);
 		if (rc < 0) {
-			claim_release(ring, c);
+			claim_done(c);
 			return rc;
 		}
 		size_t off = 0, got = 0;
@@ -126,7 +126,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		ring_notify_producers(ring);
 		(void)end;
 		if (got) {
-			claim_release(ring, c);
+			claim_done(c);
 			count_got(ring, got);
 			return (ssize_t)got;
 		}

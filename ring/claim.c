@@ -52,3 +52,90 @@ void claim_reset_entry(struct ring_header *hdr, int slot)
 	atomic_store_explicit(&hdr->attach[slot].got, 0, memory_order_relaxed);
 	atomic_store_explicit(&hdr->attach[slot].done, 0, memory_order_relaxed);
 }
+
+/*
+ * The per-thread cache.  A thread keeps one record per handle it has used
+ * recently (CACHE_WAYS of them), its bit left set in the entry's bitmap, so
+ * that a put or get announces with plain stores and no read-modify-write.
+ * The key is (handle serial, entry slot, fork generation): a detached
+ * handle, a re-registration or a fork makes the cached record unusable.
+ * Evicted ones, and all of a thread's at its exit, are given back if their
+ * handle is still live with the same entry.
+ */
+#include <pthread.h>
+
+#define CACHE_WAYS 4
+
+struct cached_claim {
+	uint64_t serial;     /* 0: empty */
+	int      slot;
+	unsigned fork_gen;
+	unsigned idx;
+};
+
+static __thread struct cached_claim claim_cache[CACHE_WAYS];
+static __thread unsigned claim_cache_next;
+static pthread_key_t claim_cache_key;
+static pthread_once_t claim_cache_once = PTHREAD_ONCE_INIT;
+
+struct give_back {
+	int      slot;
+	unsigned fork_gen;
+	unsigned idx;
+};
+
+static void give_back_in(struct shmring *r, void *arg)
+{
+	const struct give_back *g = arg;
+	if (atomic_load_explicit(&r->attach_slot, memory_order_relaxed) != g->slot ||
+	    atomic_load_explicit(&ring_fork_gen, memory_order_relaxed) != g->fork_gen)
+		return;
+	claim_release(r, &r->hdr->claims[g->slot][g->idx]);
+}
+
+static void give_back(struct cached_claim *cc)
+{
+	if (!cc->serial)
+		return;
+	struct give_back g = { cc->slot, cc->fork_gen, cc->idx };
+	ring_with_handle(cc->serial, give_back_in, &g);
+	cc->serial = 0;
+}
+
+static void thread_exit(void *unused)
+{
+	(void)unused;
+	for (int i = 0; i < CACHE_WAYS; i++)
+		give_back(&claim_cache[i]);
+}
+
+static void cache_key_init(void)
+{
+	pthread_key_create(&claim_cache_key, thread_exit);
+}
+
+int claim_mine(struct shmring *r, struct claim_rec **out)
+{
+	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
+	unsigned gen = atomic_load_explicit(&ring_fork_gen, memory_order_relaxed);
+	for (int i = 0; i < CACHE_WAYS; i++) {
+		struct cached_claim *cc = &claim_cache[i];
+		if (cc->serial == r->serial && cc->slot == slot && cc->fork_gen == gen) {
+			*out = &r->hdr->claims[slot][cc->idx];
+			return 0;
+		}
+	}
+	/* Slow path: a new record, in the way after the last one filled. */
+	int rc = claim_acquire(r, out);
+	if (rc)
+		return rc;
+	pthread_once(&claim_cache_once, cache_key_init);
+	pthread_setspecific(claim_cache_key, claim_cache); /* arms thread_exit */
+	struct cached_claim *cc = &claim_cache[claim_cache_next++ % CACHE_WAYS];
+	give_back(cc);
+	cc->serial = r->serial;
+	cc->slot = slot;
+	cc->fork_gen = gen;
+	cc->idx = (unsigned)(*out - r->hdr->claims[slot]);
+	return 0;
+}

@@ -24,7 +24,7 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	if (rc)
 		return rc;
 	struct claim_rec *c;
-	rc = claim_acquire(ring, &c);
+	rc = claim_mine(ring, &c);
 	if (rc)
 		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
@@ -32,7 +32,7 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	size_t taken;
 	rc = ring_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
 	if (rc) {
-		claim_release(ring, c);
+		claim_done(c);
 		return rc;
 	}
 	ring_write_meta(ring, pos, (uint32_t)len, 0);
@@ -45,7 +45,7 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	ring_count_tasks(ring, 1);
 	claim_counted(c, pos);
 	ring_publish(ring, pos);
-	claim_release(ring, c);
+	claim_done(c);
 	ring_notify_consumers(ring);
 	return 0;
 }
@@ -64,19 +64,19 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 	if (role)
 		return role;
 	struct claim_rec *c;
-	role = claim_acquire(ring, &c);
+	role = claim_mine(ring, &c);
 	if (role)
 		return role;
 	struct take tk;
 	ssize_t rc = ring_take(ring, cap, &tk, timeout_ns, c);
 	if (rc < 0) {
-		claim_release(ring, c);
+		claim_done(c);
 		return rc;
 	}
 	if (tk.len)
 		memcpy(buf, data_at(ring, tk.pos), tk.len);
 	ring_release(ring, tk.pos);
-	claim_release(ring, c);
+	claim_done(c);
 	count_got(ring, 1);
 	ring_notify_producers(ring);
 	return rc;

@@ -192,7 +192,7 @@ static struct ring_eventfd *current(struct shmring *r, bool create, int *err)
 			*err = -EINVAL;
 			return NULL;
 		}
-		struct ring_eventfd *mine;
+		struct ring_eventfd *mine = NULL;
 		int rc = make_eventfd(r, &mine);
 		if (rc) {
 			*err = rc;

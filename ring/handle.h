@@ -45,11 +45,25 @@ struct shmring {
 	uint64_t            fork_id;      /* its pending id (parent id | ATTACH_PENDING_TAG) */
 	_Atomic unsigned    eagain_count; /* rate-limits sweeps from -EAGAIN */
 	struct shmring     *reg_next, *reg_prev;
+	uint64_t            serial;       /* unique per handle in this process */
 };
 
 /* claim.c */
 int  claim_acquire(struct shmring *r, struct claim_rec **out);
 void claim_release(struct shmring *r, struct claim_rec *c);
+/* For an operation that ends within the call (put, get, batches): the
+ * calling thread's own record for this handle, kept between calls; give it
+ * back with claim_done (which only clears it). */
+int  claim_mine(struct shmring *r, struct claim_rec **out);
+static inline void claim_done(struct claim_rec *c)
+{
+	atomic_store_explicit(&c->word, 0, memory_order_release);
+}
+/* attach.c: incremented in every fork child (keys the claim cache). */
+extern _Atomic unsigned ring_fork_gen;
+/* attach.c: run f(handle) for the live handle with this serial, under the
+ * registry lock; false if there is none. */
+bool ring_with_handle(uint64_t serial, void (*f)(struct shmring *r, void *arg), void *arg);
 void claim_reset_entry(struct ring_header *hdr, int slot);
 /* Announce before the claiming CAS (which is a release, so a sweep that
  * sees the CAS's effect sees the announcement). */
@@ -91,8 +105,15 @@ void ring_maybe_reap(struct shmring *r);
  * waits on it, sleeping or polling. */
 static inline void ring_sweep_after_wait(struct shmring *r, int rc)
 {
-	if (rc != -EAGAIN ||
-	    (atomic_fetch_add_explicit(&r->eagain_count, 1, memory_order_relaxed) & 63) == 63)
+	if (rc != -EAGAIN) {
+		ring_maybe_reap(r);
+		return;
+	}
+	/* A plain load and store, not an RMW: threads racing here may lose a
+	 * count, which only shifts when the next sweep happens. */
+	unsigned n = atomic_load_explicit(&r->eagain_count, memory_order_relaxed) + 1;
+	atomic_store_explicit(&r->eagain_count, n, memory_order_relaxed);
+	if ((n & 63) == 0)
 		ring_maybe_reap(r);
 }
 /* Take the role on first use: one relaxed load on the fast path. */

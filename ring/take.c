@@ -100,10 +100,15 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 				return (ssize_t)n;
 			continue;
 		}
-		/* Nothing taken: is that still the truth at cons_head?  The census
-		 * before prod_head: a producer's claims happen before it leaves. */
+		/* Nothing taken: is that still the truth at cons_head?  prod_head
+		 * only if the stream may have ended (closed, or the census says
+		 * so): reading it on every empty poll would pull the line every
+		 * producer writes away from them.  The census before prod_head: a
+		 * producer's claims happen before it leaves. */
 		uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
-		uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
+		bool ended = atomic_load_explicit(&hdr->closed, memory_order_acquire) ||
+		             census_eof(census);
+		uint64_t h = ended ? atomic_load_explicit(&hdr->prod_head, memory_order_acquire) : 0;
 		uint64_t t2 = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
 		if (t2 != t) {
 			t = t2;
@@ -113,7 +118,7 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 			out[0].len = first_len;
 		if (stop)
 			return stop;
-		if ((h & RING_POS_MASK) == t && ((h & RING_CLOSED) || census_eof(census)))
+		if (ended && (h & RING_POS_MASK) == t)
 			return -EPIPE; /* closed, or end of stream: and empty */
 		return -EAGAIN; /* empty, or a producer is still writing at t */
 	}

@@ -18,14 +18,20 @@
  *   - per (consumer, producer), sequence numbers increase;
  *   - exactly once: a bit per (producer, sequence) set by the consumer that
  *     takes it, must not be set already;
+ *   - -EPIPE only after the end of the stream, never before;
  *   - at the end (producers stopped, ring closed, consumers drained to
  *     -EPIPE): every committed record arrived, and nothing else (no aborted,
- *     timed-out or never-put record).
+ *     timed-out or never-put record);
+ *   - no hang: a watchdog fails the run 60 s after its end.
  * A record shorter than HDR carries a fixed pattern of its length; those are
  * counted per length instead (as many taken as put).
  *
  * usage: stress_threads [--producers P] [--consumers C] [--seconds S]
- *                       [--capacity BYTES] [--spin N] [--seed N] [-v]
+ *                       [--capacity BYTES] [--spin N] [--seed N]
+ *                       [--handles 1|2] [--end close|detach] [-v]
+ * --handles 2 gives the consumers a handle of their own (shmring_attach_fd);
+ * --end detach (with --handles 2) ends the stream by detaching the
+ * producers' handle instead of closing the ring: end of stream by census.
  * Prints one line, "stress: OK ..." or "stress: FAIL ...", and exits 1 on
  * any violation.
  */
@@ -61,15 +67,19 @@ struct opts {
 	size_t capacity;
 	long spin;		/* -1: the library's default */
 	uint64_t seed;
+	int handles;		/* 2: consumers use a second handle (attach_fd) */
+	int detach;		/* end by detaching the producers' handle, not close */
 	int verbose;
 };
 
 /* ---- shared state ---------------------------------------------------- */
 
 static struct opts opt;
-static struct shmring *ring;
+static struct shmring *ring;		/* the producers' handle */
+static struct shmring *cring;		/* the consumers': ring, or a second one */
 static size_t max_record;
-static atomic_int stop;
+static atomic_int stop;			/* producers: stop now */
+static atomic_int ended;		/* set just before close (or detach) */
 static _Atomic uint64_t violations;
 static _Atomic uint64_t *received[MAX_THR];	/* per producer: one bit per seq */
 
@@ -397,17 +407,24 @@ static void *producer_main(void *arg)
 
 /* ---- consumers ------------------------------------------------------- */
 
-/* A get-side error allowed by the contract?  -EPIPE ends the consumer. */
+/* A get-side error allowed by the contract?  Returns 1 at the end of the
+ * stream: -EPIPE once the ring is closed (or its producers gone). */
 static int get_error(struct counters *n, ssize_t rc, int64_t to, const char *api)
 {
-	if (rc == -EAGAIN && to == 0)
+	if (rc == -EAGAIN && to == 0) {
 		n->eagain++;
-	else if (rc == -ETIMEDOUT && to > 0)
+	} else if (rc == -ETIMEDOUT && to > 0) {
 		n->etimedout++;
-	else if (rc != -EPIPE)
+	} else if (rc == -EPIPE) {
+		if (atomic_load(&ended))
+			return 1;
+		violation("%s (timeout %lld): -EPIPE before the end of the stream", api,
+			  (long long)to);
+	} else {
 		violation("%s (timeout %lld): unexpected %zd (%s)", api, (long long)to, rc,
 			  shmring_strerror((int)rc));
-	return rc == -EPIPE;
+	}
+	return 0;
 }
 
 /* One call; returns 1 once the ring is closed and drained. */
@@ -419,14 +436,15 @@ static int consume_one(struct consumer *c)
 	ssize_t n;
 
 	if (op < 5) {		/* next_len: a hint only */
-		n = shmring_next_len(ring);
-		if (n > (ssize_t)max_record || (n < 0 && n != -EAGAIN && n != -EPIPE))
+		n = shmring_next_len(cring);
+		if (n > (ssize_t)max_record || (n < 0 && n != -EAGAIN && n != -EPIPE) ||
+		    (n == -EPIPE && !atomic_load(&ended)))
 			violation("next_len: %zd", n);
 		return 0;
 	}
 	if (op < 12) {		/* get with a small buffer: -EMSGSIZE keeps the record */
 		size_t cap = rnd(rng) % 64;
-		n = shmring_get(ring, c->buf, cap, to);
+		n = shmring_get(cring, c->buf, cap, to);
 		if (n == -EMSGSIZE) {
 			c->n.emsgsize++;
 			return 0;
@@ -434,12 +452,12 @@ static int consume_one(struct consumer *c)
 		if (n >= 0 && (size_t)n > cap)
 			violation("get: %zd bytes into a %zu-byte buffer", n, cap);
 	} else if (op < 40) {	/* get */
-		n = shmring_get(ring, c->buf, max_record, to);
+		n = shmring_get(cring, c->buf, max_record, to);
 	} else if (op < 70) {	/* get_many */
 		struct iovec recs[MAX_TAKE];
 		size_t max = 1 + rnd(rng) % MAX_TAKE;
 		size_t cap = max_record + rnd(rng) % (MAX_TAKE * max_record - max_record + 1);
-		n = shmring_get_many(ring, c->buf, cap, recs, max, to);
+		n = shmring_get_many(cring, c->buf, cap, recs, max, to);
 		if (n < 0)
 			return get_error(&c->n, n, to, "get_many");
 		if (n == 0 || (size_t)n > max)
@@ -460,13 +478,13 @@ static int consume_one(struct consumer *c)
 		return 0;
 	} else {		/* peek, check in place, release */
 		struct shmring_span sp;
-		n = shmring_peek(ring, &sp, to);
+		n = shmring_peek(cring, &sp, to);
 		if (n < 0)
 			return get_error(&c->n, n, to, "peek");
 		if ((size_t)n != sp.len || ((uintptr_t)sp.data % SHMRING_SLOT_SIZE) != 0)
 			violation("peek: returned %zd, span of %zu bytes at %p", n, sp.len, sp.data);
 		check_record(c, sp.data, sp.len);
-		if (shmring_release(ring, &sp) != 0)
+		if (shmring_release(cring, &sp) != 0)
 			violation("release failed");
 		c->n.calls++;
 		c->n.op[OP_PEEK]++;
@@ -503,14 +521,16 @@ static void on_alarm(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: stress_threads [--producers P] [--consumers C] [--seconds S]\n"
-			"                      [--capacity BYTES] [--spin N] [--seed N] [-v]\n");
+			"                      [--capacity BYTES] [--spin N] [--seed N]\n"
+			"                      [--handles 1|2] [--end close|detach] [-v]\n");
 	exit(2);
 }
 
 static void parse(int argc, char **argv)
 {
 	opt = (struct opts){ .producers = 3, .consumers = 3, .seconds = 10,
-			     .capacity = 64 * 1024, .spin = -1, .seed = (uint64_t)time(NULL) };
+			     .capacity = 64 * 1024, .spin = -1, .seed = (uint64_t)time(NULL),
+			     .handles = 1 };
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "-v")) {
@@ -532,11 +552,16 @@ static void parse(int argc, char **argv)
 			opt.spin = atol(v);
 		else if (!strcmp(a, "--seed"))
 			opt.seed = strtoull(v, NULL, 0);
+		else if (!strcmp(a, "--handles"))
+			opt.handles = atoi(v);
+		else if (!strcmp(a, "--end") && (!strcmp(v, "close") || !strcmp(v, "detach")))
+			opt.detach = !strcmp(v, "detach");
 		else
 			usage();
 	}
 	if (opt.producers < 1 || opt.producers > MAX_THR || opt.consumers < 1 ||
-	    opt.consumers > MAX_THR || opt.seconds < 0)
+	    opt.consumers > MAX_THR || opt.seconds < 0 || opt.handles < 1 || opt.handles > 2 ||
+	    (opt.detach && opt.handles != 2))
 		usage();
 }
 
@@ -588,10 +613,10 @@ static void final_checks(const struct counters *put, const struct counters *got)
 			  (unsigned long long)got->records, (unsigned long long)got->bytes);
 
 	struct shmring_info info;
-	int rc = shmring_info(ring, &info);
-	if (rc || !info.closed || info.records || info.bytes)
-		violation("info after the drain: rc %d closed %d records %zu bytes %zu", rc,
-			  info.closed, info.records, info.bytes);
+	int rc = shmring_info(cring, &info);
+	if (rc || info.records || info.bytes || (opt.detach ? !info.eof : !info.closed))
+		violation("info after the drain: rc %d closed %d eof %d records %zu bytes %zu", rc,
+			  info.closed, info.eof, info.records, info.bytes);
 }
 
 int main(int argc, char **argv)
@@ -608,8 +633,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stress: FAIL shmring_create: %s\n", shmring_strerror(rc));
 		return 1;
 	}
-	if (opt.spin >= 0)
+	cring = ring;
+	if (opt.handles == 2) {
+		rc = shmring_attach_fd(&cring, shmring_fd(ring));
+		if (rc) {
+			fprintf(stderr, "stress: FAIL shmring_attach_fd: %s\n", shmring_strerror(rc));
+			return 1;
+		}
+	}
+	if (opt.spin >= 0) {
 		shmring_set_spin(ring, (unsigned)opt.spin);
+		shmring_set_spin(cring, (unsigned)opt.spin);
+	}
 	struct shmring_info info;
 	shmring_info(ring, &info);
 	max_record = info.max_record;
@@ -634,7 +669,7 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGALRM, on_alarm);
-	alarm((unsigned)opt.seconds + 120);
+	alarm((unsigned)opt.seconds + 60);	/* a hang is a failure too */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < opt.consumers; i++)
 		pthread_create(&cons[i].thr, NULL, consumer_main, &cons[i]);
@@ -648,9 +683,15 @@ int main(int argc, char **argv)
 	atomic_store(&stop, 1);
 	for (int i = 0; i < opt.producers; i++)
 		pthread_join(prod[i].thr, NULL);
-	rc = shmring_close(ring);	/* consumers drain what is left, then -EPIPE */
-	if (rc)
-		violation("close: %d", rc);
+	atomic_store(&ended, 1);
+	if (opt.detach) {		/* the last producer leaves: end of stream */
+		shmring_detach(ring);
+		ring = NULL;
+	} else {
+		rc = shmring_close(ring);	/* consumers drain the rest, then -EPIPE */
+		if (rc)
+			violation("close: %d", rc);
+	}
 	for (int i = 0; i < opt.consumers; i++)
 		pthread_join(cons[i].thr, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -684,6 +725,8 @@ int main(int argc, char **argv)
 		printf(" violations=%llu seed=%llu", (unsigned long long)bad,
 		       (unsigned long long)opt.seed);
 	printf("\n");
+	if (cring != ring)
+		shmring_detach(cring);
 	shmring_detach(ring);
 	return bad ? 1 : 0;
 }
