@@ -80,7 +80,7 @@ static uint64_t my_id(void)
 }
 
 /* Is the process behind id alive?  Exited-but-unreaped (zombie) is dead. */
-static bool id_alive(uint64_t id)
+bool ring_id_alive(uint64_t id)
 {
 	pid_t pid = (pid_t)(id & ATTACH_PID_MASK);
 	if (id == my_id())
@@ -92,7 +92,7 @@ static bool id_alive(uint64_t id)
 		return false;
 	if (rc) /* no /proc: the pid alone */
 		return kill(pid, 0) == 0 || errno == EPERM;
-	return state != 'Z' && state != 'X' && start == (id >> ATTACH_PID_BITS);
+	return state != 'Z' && state != 'X' && start == ((id & ATTACH_ID_MASK) >> ATTACH_PID_BITS);
 }
 
 static uint64_t census_delta(unsigned roles)
@@ -356,27 +356,38 @@ int ring_reap(struct shmring *r)
 	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
 		struct attach_entry *e = &hdr->attach[i];
 		uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);
-		if (id == 0 || id == ATTACH_REAPING)
+		if (id == 0)
 			continue;
-		if (id & ATTACH_PENDING_TAG) { /* the tag, so that converting is one CAS */
+		if (id & ATTACH_REAPING_TAG) {
+			/* Being reaped.  If the reaper died too (or a recovery was
+			 * left to be retried: no reaper), take over: recovery is
+			 * safe to redo. */
+			if ((id & ATTACH_ID_MASK) && ring_id_alive(id & ATTACH_ID_MASK))
+				continue;
+		} else if (id & ATTACH_PENDING_TAG) {
 			/* a child that never took its entry over: fork failed, or
 			 * it died at once */
 			if (now_ns() - atomic_load_explicit(&e->since_ns, memory_order_relaxed) <
 			    PENDING_TIMEOUT_NS)
 				continue;
-		} else if (id_alive(id)) {
+		} else if (ring_id_alive(id)) {
 			continue;
 		}
-		unsigned roles = atomic_load_explicit(&e->roles, memory_order_acquire);
-		/* The CAS makes one reaper the owner of the dead entry. */
-		if (!atomic_compare_exchange_strong_explicit(&e->id, &id, ATTACH_REAPING,
+		/* The CAS makes one reaper, known by its id, the owner. */
+		if (!atomic_compare_exchange_strong_explicit(&e->id, &id, my_id() | ATTACH_REAPING_TAG,
 		                                             memory_order_acq_rel,
 		                                             memory_order_relaxed))
 			continue;
-		/* Finish what it left half done, then let it go. */
-		ring_recover_entry(r, i);
+		/* Finish what it left half done, then let it go.  If a claim of
+		 * a live process still covers part of it, a later sweep retries:
+		 * leave the entry marked with no reaper. */
+		if (!ring_recover_entry(r, i)) {
+			atomic_store_explicit(&e->id, ATTACH_REAPING_TAG, memory_order_release);
+			continue;
+		}
+		/* exchange: the roles are taken off the census exactly once */
+		unsigned roles = atomic_exchange_explicit(&e->roles, 0, memory_order_acq_rel);
 		census_sub(hdr, roles);
-		atomic_store_explicit(&e->roles, 0, memory_order_relaxed);
 		atomic_store_explicit(&e->pending, 0, memory_order_relaxed);
 		atomic_store_explicit(&e->id, 0, memory_order_release);
 		reaped++;

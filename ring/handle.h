@@ -91,8 +91,11 @@ static inline void count_got(struct shmring *r, uint64_t n)
 		atomic_fetch_add_explicit(&r->hdr->attach[r->attach_slot].got, n, memory_order_relaxed);
 }
 
-/* recover.c: finish a dead attachment's claims (from a sweep). */
-void ring_recover_entry(struct shmring *r, int slot);
+/* recover.c: finish a dead attachment's claims (from a sweep, or detach);
+ * false if part must wait for a live process (retry later). */
+bool ring_recover_entry(struct shmring *r, int slot);
+/* attach.c: is the process behind an attachment id alive? */
+bool ring_id_alive(uint64_t id);
 
 /* attach.c */
 void ring_registry_add(struct shmring *r);

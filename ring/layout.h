@@ -90,8 +90,9 @@ static inline _Atomic uint32_t *ec_futex_word(struct eventcount *ec)
  * boot, from /proc): a recycled pid has another start time. */
 #define ATTACH_PID_BITS 22
 #define ATTACH_PID_MASK ((UINT64_C(1) << ATTACH_PID_BITS) - 1)
-#define ATTACH_REAPING  UINT64_MAX  /* id while a peer reaps a dead entry */
 #define ATTACH_PENDING_TAG (UINT64_C(1) << 63) /* a pending entry's id: parent's id | tag */
+#define ATTACH_REAPING_TAG (UINT64_C(1) << 62) /* id while reaped: the reaper's id | tag */
+#define ATTACH_ID_MASK     (ATTACH_REAPING_TAG - 1) /* pid and start time */
 struct attach_entry {
 	_Atomic uint64_t id;       /* 0: free */
 	_Atomic uint32_t roles;    /* SHMRING_PRODUCER | SHMRING_CONSUMER */

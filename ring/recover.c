@@ -1,7 +1,10 @@
 /*
  * recover.c - finishing the claims of a process that died (docs/design.md,
  * "Crash recovery").  Runs from a sweep, on an entry the sweep has made its
- * own (id == ATTACH_REAPING), so never twice for one entry.
+ * own (id = its own id | ATTACH_REAPING_TAG), so never twice at once.
+ *
+ * An entry whose recovery waits on a live process stays marked and is
+ * retried by a later sweep (attach.c); every step is safe to redo.
  *
  * A dead producer's claim record says "slots [h, h + n)".  What it claimed
  * and never published becomes skip records: consumers pass over them and
@@ -19,14 +22,30 @@
  */
 #include "latch.h"
 
-/* Does a claim record of a live attachment (any entry but the one being
- * recovered) of that side cover position p? */
-static bool live_claim_covers(struct shmring *r, int dead, bool producer, uint64_t p)
+/* The entries whose claims count as live: taken, not being reaped, and
+ * (unless pending for a child being forked) of a live process.  Computed
+ * once per recovery: two dead processes' overlapping announcements must not
+ * wait for each other. */
+static uint64_t live_entries(struct shmring *r, int dead)
+{
+	uint64_t mask = 0;
+	for (int j = 0; j < SHMRING_MAX_ATTACH; j++) {
+		uint64_t id = atomic_load_explicit(&r->hdr->attach[j].id, memory_order_acquire);
+		if (j == dead || id == 0 || (id & ATTACH_REAPING_TAG))
+			continue;
+		if ((id & ATTACH_PENDING_TAG) || ring_id_alive(id))
+			mask |= UINT64_C(1) << j;
+	}
+	return mask;
+}
+
+/* Does a claim record of a live attachment, of that side, cover p? */
+static bool live_claim_covers(struct shmring *r, uint64_t live, bool producer, uint64_t p)
 {
 	struct ring_header *hdr = r->hdr;
-	for (int j = 0; j < SHMRING_MAX_ATTACH; j++) {
-		if (j == dead)
-			continue;
+	while (live) {
+		int j = __builtin_ctzll(live);
+		live &= live - 1;
 		uint64_t busy = atomic_load_explicit(&hdr->attach[j].claim_busy, memory_order_acquire);
 		while (busy) {
 			int i = __builtin_ctzll(busy);
@@ -85,32 +104,45 @@ static void forgive_tasks(struct shmring *r, uint64_t n)
 
 #define SKIP_CHUNK (UINT64_C(1) << 25) /* slots per skip record: len fits 31 bits */
 
-static void recover_produce(struct shmring *r, int dead, uint64_t h, uint64_t slots,
+/* Returns false if part of the claim is covered by a live one (retry). */
+static bool recover_produce(struct shmring *r, uint64_t live, uint64_t h, uint64_t slots,
                             uint64_t records, bool counted)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t ph = atomic_load_explicit(&hdr->prod_head, memory_order_acquire) & RING_POS_MASK;
 	uint64_t e = h + slots;
 	if (e > ph || slots > r->nslots)
-		return; /* its CAS did not succeed (that claim would end by prod_head) */
+		return true; /* its CAS did not succeed (that claim would end by prod_head) */
 	uint64_t published = 0, recovered = 0;
+	bool complete = true;
 	for (uint64_t p = h; p < e;) {
 		uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
 		if ((s >> 2) > p)
-			return; /* reused in a later lap: it all went through long ago */
+			break; /* reused in a later lap: it all went through long ago */
 		if (s == SLOT_SEQ(p, SLOT_COMMITTED) || s == SLOT_SEQ(p, SLOT_RELEASED)) {
 			uint64_t n = record_slots(r, p);
 			if (!n)
-				return;
+				break;
 			if (!(atomic_load_explicit(&meta_at(r, p)->flags, memory_order_relaxed) & SLOT_F_SKIP))
 				published++;
 			p += n;
 			continue;
 		}
-		if (live_claim_covers(r, dead, true, p))
-			return; /* a live producer owns it after all */
+		/* An unpublished record holds every consumer back at its start, so
+		 * a stale slot below cons_head is not an unpublished claim of this
+		 * lap: the announcement was stale (its CAS lost) and the slot has
+		 * been through its record since.  Never write there. */
+		if (p < atomic_load_explicit(&hdr->cons_head, memory_order_acquire))
+			break;
+		if (live_claim_covers(r, live, true, p)) {
+			complete = false; /* a live producer's: it will publish */
+			p++;
+			continue;
+		}
+		/* Dead territory, up to the next published start or live claim. */
 		uint64_t q = p + 1;
-		while (q < e && q - p < SKIP_CHUNK && !is_start(r, q))
+		while (q < e && q - p < SKIP_CHUNK && !is_start(r, q) &&
+		       !live_claim_covers(r, live, true, q))
 			q++;
 		struct slot_meta *m = meta_at(r, p);
 		atomic_store_explicit(&m->len, (uint32_t)((q - p) << RING_SLOT_SHIFT), memory_order_relaxed);
@@ -127,21 +159,22 @@ static void recover_produce(struct shmring *r, int dead, uint64_t h, uint64_t sl
 		atomic_fetch_add_explicit(&hdr->recovered_claims, recovered, memory_order_relaxed);
 		ec_notify(r, &hdr->not_empty);
 	}
-	if (counted && records > published)
+	if (complete && counted && records > published)
 		forgive_tasks(r, records - published);
+	return complete;
 }
 
-static void recover_consume(struct shmring *r, int dead, uint64_t t, uint64_t slots)
+static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64_t slots)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t ch = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
 	uint64_t e = t + slots;
 	if (slots > r->nslots)
-		return;
+		return true;
 	if (e > ch)
 		e = ch; /* beyond cons_head nothing is taken: never release that */
 	uint64_t lost = 0;
-	bool released = false;
+	bool released = false, complete = true;
 	for (uint64_t p = t; p < e;) {
 		struct slot_meta *m = meta_at(r, p);
 		uint64_t s = atomic_load_explicit(&m->seq, memory_order_acquire);
@@ -152,7 +185,9 @@ static void recover_consume(struct shmring *r, int dead, uint64_t t, uint64_t sl
 		uint64_t n = record_slots(r, p);
 		if (!n)
 			break;
-		if (s == SLOT_SEQ(p, SLOT_COMMITTED) && !live_claim_covers(r, dead, false, p)) {
+		if (s == SLOT_SEQ(p, SLOT_COMMITTED) && live_claim_covers(r, live, false, p)) {
+			complete = false; /* a live consumer's (or about to lose its CAS) */
+		} else if (s == SLOT_SEQ(p, SLOT_COMMITTED)) {
 			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
 			/* seq_cst: a release, as ring_release's */
 			if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
@@ -170,39 +205,51 @@ static void recover_consume(struct shmring *r, int dead, uint64_t t, uint64_t sl
 	}
 	if (released)
 		ec_notify(r, &hdr->not_full);
+	return complete;
 }
 
-void ring_recover_entry(struct shmring *r, int slot)
+bool ring_recover_entry(struct shmring *r, int slot)
 {
 	struct ring_header *hdr = r->hdr;
 	struct attach_entry *e = &hdr->attach[slot];
+	uint64_t live = live_entries(r, slot);
 	uint64_t busy = atomic_load_explicit(&e->claim_busy, memory_order_acquire);
+	uint64_t left = 0; /* records to look at again */
 	while (busy) {
 		int i = __builtin_ctzll(busy);
 		busy &= busy - 1;
 		struct claim_rec *c = &hdr->claims[slot][i];
 		uint64_t w = atomic_load_explicit(&c->word, memory_order_acquire);
 		uint64_t x = atomic_load_explicit(&c->extent, memory_order_relaxed);
+		bool done = true;
 		switch (CLAIM_KIND(w)) {
 		case CLAIM_PRODUCE:
 		case CLAIM_COUNTED:
-			recover_produce(r, slot, CLAIM_POS(w), CLAIM_SLOTS(x), CLAIM_RECORDS(x),
-			                CLAIM_KIND(w) == CLAIM_COUNTED);
+			done = recover_produce(r, live, CLAIM_POS(w), CLAIM_SLOTS(x), CLAIM_RECORDS(x),
+			                       CLAIM_KIND(w) == CLAIM_COUNTED);
 			break;
 		case CLAIM_CONSUME:
-			recover_consume(r, slot, CLAIM_POS(w), CLAIM_SLOTS(x));
+			done = recover_consume(r, live, CLAIM_POS(w), CLAIM_SLOTS(x));
 			break;
 		default:
 			break;
 		}
-		atomic_store_explicit(&c->word, 0, memory_order_relaxed);
+		if (done)
+			atomic_store_explicit(&c->word, 0, memory_order_relaxed);
+		else
+			left |= UINT64_C(1) << i;
 	}
-	atomic_store_explicit(&e->claim_busy, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->claim_busy, left, memory_order_relaxed);
+	if (left)
+		return false;
 	/* Tasks it took (get returned them) and never marked done. */
 	if (atomic_load_explicit(&hdr->census, memory_order_acquire) & CENSUS_JOIN) {
 		uint64_t got = atomic_load_explicit(&e->got, memory_order_relaxed);
 		uint64_t done = atomic_load_explicit(&e->done, memory_order_relaxed);
 		if (got > done)
 			forgive_tasks(r, got - done);
+		atomic_store_explicit(&e->got, 0, memory_order_relaxed);
+		atomic_store_explicit(&e->done, 0, memory_order_relaxed);
 	}
+	return true;
 }

@@ -20,6 +20,9 @@ int shmring_close(struct shmring *ring)
 	return 0;
 }
 
+/* Read-only: skip records at the head are looked past, never taken (taking
+ * needs a claim record, and a consumer that died holding one must be
+ * recoverable). */
 ssize_t shmring_next_len(struct shmring *ring)
 {
 	if (!ring)
@@ -27,32 +30,33 @@ ssize_t shmring_next_len(struct shmring *ring)
 	struct ring_header *hdr = ring->hdr;
 	for (int tries = 0; tries < 64; tries++) {
 		uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
-		struct slot_meta *m = meta_at(ring, t);
-		if (atomic_load_explicit(&m->seq, memory_order_acquire) == SLOT_SEQ(t, SLOT_COMMITTED)) {
+		uint64_t p = t;
+		ssize_t rc = -EAGAIN;
+		for (uint64_t walked = 0; walked < ring->nslots;) {
+			struct slot_meta *m = meta_at(ring, p);
+			if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
+				break; /* nothing ready at p */
 			uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
 			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-			if (atomic_load_explicit(&hdr->cons_head, memory_order_acquire) != t)
-				continue;
-			if (skip ? len > ring->capacity : len > ring->max_record)
-				return -EBADMSG;
-			if (!skip)
-				return (ssize_t)len;
-			/* a skip record at the head: take it out of the way */
-			if (atomic_compare_exchange_strong_explicit(&hdr->cons_head, &t,
-			                                            t + slots_for(len),
-			                                            memory_order_acquire,
-			                                            memory_order_relaxed)) {
-				ring_release(ring, t);
-				ring_notify_producers(ring);
+			if (skip ? len > ring->capacity : len > ring->max_record) {
+				rc = -EBADMSG;
+				break;
 			}
-			continue;
+			if (!skip) {
+				rc = (ssize_t)len;
+				break;
+			}
+			p += slots_for(len);
+			walked += slots_for(len);
 		}
 		uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
 		uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
 		if (atomic_load_explicit(&hdr->cons_head, memory_order_acquire) != t)
-			continue;
+			continue; /* a consumer moved meanwhile: look again */
+		if (rc != -EAGAIN)
+			return rc;
 		bool ended = (h & RING_CLOSED) || census_eof(census);
-		return ((h & RING_POS_MASK) == t && ended) ? -EPIPE : -EAGAIN;
+		return ((h & RING_POS_MASK) == p && ended) ? -EPIPE : -EAGAIN;
 	}
 	return -EAGAIN;
 }
