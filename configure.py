@@ -253,9 +253,12 @@ test_srcs = [s for s in all_tests if s not in helper_srcs]
 # Folders with one program per .c file.
 program_dirs = ['stress', 'perf', 'demo']
 programs = {d: sources(d + '/*.c') for d in program_dirs}
+# perf/harness/*.c: the benchmark harness, all linked into one program,
+# build/<variant>/perf/shmring-bench (docs/perf.md).
+harness_srcs = sources('perf/harness/*.c')
 # The folders to watch: those that exist and are not empty (git keeps no
 # empty folder, so a fresh clone would not have one).
-source_dirs = [d for d in ['ring', 'tests'] + program_dirs
+source_dirs = [d for d in ['ring', 'tests'] + program_dirs + ['perf/harness']
                if os.path.isdir(d) and os.listdir(d)]
 
 if not lib_srcs:
@@ -393,6 +396,10 @@ for v in VARIANTS:
             continue
         for src in programs[d]:
             program('build/%s/%s/%s' % (v, d, stem(src)), [src])
+    if harness_srcs:
+        # (liburcu, its wfcqueue, -lrt for mq_open and -pthread come with
+        # $libs, as for every program)
+        program('build/%s/perf/shmring-bench' % v, harness_srcs, ['-lm'])
     n.newline()
 
 n.comment('Release extras: shared library and pkg-config file.')
@@ -536,7 +543,18 @@ def program_target(name, v, d, prog, args='', env=''):
 program_target('stress-tsan', 'tsan', 'stress', 'stress_threads',
                args='--seconds 10', env=san_env['tsan'])
 program_target('demo', 'release', 'demo', 'demo')
-program_target('bench', 'release', 'perf', 'bench_quick')
+program_target('bench-quick', 'release', 'perf', 'bench_quick')
+# `ninja bench`: the harness's default suite (docs/perf.md), JSON and plots
+# under build/bench/; `ninja bench-docs` regenerates docs/perf-results.*.
+harness_bin = 'build/release/perf/shmring-bench'
+harness_missing = None if harness_srcs else 'perf/harness/*.c does not exist'
+run_target('bench', harness_bin,
+           args='--json build/bench/results.json --plot build/bench/plots',
+           missing=harness_missing)
+run_target('bench-docs', harness_bin,
+           args='--json docs/perf-results.json --plot docs/perf-plots '
+                '--markdown docs/perf-results.md',
+           missing=harness_missing)
 n.newline()
 
 n.comment('ninja install: PREFIX from configure --prefix, DESTDIR from the '
