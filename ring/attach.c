@@ -88,9 +88,9 @@ bool ring_id_alive(uint64_t id)
 	char state;
 	uint64_t start;
 	int rc = proc_stat(pid, &state, &start);
-	if (rc == -ENOENT || rc == -ESRCH)
+	if ((rc == -ENOENT || rc == -ESRCH) && access("/proc/self/stat", R_OK) == 0)
 		return false;
-	if (rc) /* no /proc: the pid alone */
+	if (rc) /* no /proc here: the pid alone (start times unknown) */
 		return kill(pid, 0) == 0 || errno == EPERM;
 	return state != 'Z' && state != 'X' && start == ((id & ATTACH_ID_MASK) >> ATTACH_PID_BITS);
 }
