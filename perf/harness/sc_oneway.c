@@ -1,0 +1,132 @@
+/*
+ * sc_oneway.c - one channel, one producer, one consumer: the driver under
+ * the paced, idle and burst scenarios (each supplies the two sides).
+ */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int ow_setup(struct run *r)
+{
+	struct oneway *s = r->scen;
+	int rc = s->tp->setup(&s->ch, &s->cfg, r->why, sizeof r->why);
+
+	if (rc)
+		return rc;
+	if (s->tp->prefault)
+		s->tp->prefault(s->ch, &s->cfg);
+	if (s->tp->describe)
+		s->tp->describe(s->ch, &s->cfg, r->sh->desc, sizeof r->sh->desc);
+	return 0;
+}
+
+static void ow_teardown(struct run *r)
+{
+	struct oneway *s = r->scen;
+
+	s->tp->teardown(s->ch, &s->cfg);
+	s->ch = NULL;
+}
+
+static int ow_prep(struct party *p)
+{
+	struct oneway *s = p->run->scen;
+	struct endpoint *ep = xcalloc(1, sizeof *ep);
+
+	p->local = ep;
+	ep->tp = s->tp;
+	ep->ch = s->ch;
+	ep->cfg = &s->cfg;
+	ep->role = p->role;
+	int rc = s->tp->open(ep, p->role);
+	if (rc)
+		party_fail(p, "open: %s", ep->err[0] ? ep->err : "failed");
+	return rc;
+}
+
+static void ow_fini(struct party *p)
+{
+	struct oneway *s = p->run->scen;
+
+	if (p->local) {
+		s->tp->close(p->local);
+		free(p->local);
+	}
+	p->local = NULL;
+}
+
+static int ow_main(struct party *p)
+{
+	struct oneway *s = p->run->scen;
+	return p->role == ROLE_PRODUCER ? s->producer(p, s, p->local) : s->consumer(p, s, p->local);
+}
+
+static const struct scen_ops ow_ops = {
+	.setup = ow_setup,
+	.teardown = ow_teardown,
+	.prep = ow_prep,
+	.main = ow_main,
+	.fini = ow_fini,
+};
+
+void oneway_init(struct oneway *s, const struct transport *tp, size_t size)
+{
+	memset(s, 0, sizeof *s);
+	s->tp = tp;
+	s->cfg = (struct chan_cfg){ .rec_size = size,
+				    .queue_bytes = g_opt.queue_bytes > 4 * size ? g_opt.queue_bytes
+										 : 4 * size,
+				    .producers = 1, .consumers = 1,
+				    .pipe_exact = g_opt.pipe_exact };
+}
+
+int oneway_run(struct oneway *s, struct run *r)
+{
+	memset(r, 0, sizeof *r);
+	r->tp = s->tp;
+	r->ops = &ow_ops;
+	r->nparties = 2;
+	r->producers = 1;
+	r->inproc = !!(s->tp->flags & TP_INPROC);
+	r->scen = s;
+	r->timeout_ns = g_opt.run_timeout_ns;
+	r->role[0] = ROLE_PRODUCER;
+	r->role[1] = ROLE_CONSUMER;
+	run_default_pins(r, 2);
+	int rc = run_parties(r);
+	if (!s->desc[0] && r->sh && r->sh->desc[0])
+		snprintf(s->desc, sizeof s->desc, "%s", r->sh->desc);
+	return rc;
+}
+
+int oneway_check(struct party *p, struct oneway *s, const void *rec, ssize_t n, uint64_t seq)
+{
+	char why[160];
+
+	if (n < 8) {
+		party_fail(p, "short record (%zd bytes)", n);
+		return -1;
+	}
+	if (rec_tag(rec) == MARKER_TAG)
+		return 1;
+	if (rec_tag(rec) != make_tag(0, seq)) {
+		party_fail(p, "expected record %llu, got tag %#llx", (unsigned long long)seq,
+			   (unsigned long long)rec_tag(rec));
+		return -1;
+	}
+	if (rec_check(rec, (size_t)n, s->cfg.rec_size, why, sizeof why)) {
+		party_fail(p, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+int oneway_marker(struct party *p, struct endpoint *ep)
+{
+	if (send_record(ep, ep->cfg->rec_size, MARKER_TAG, 0) || ep_flush(ep)) {
+		party_fail(p, "send marker: %s", ep->err);
+		return -1;
+	}
+	return 0;
+}
