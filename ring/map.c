@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -74,6 +75,16 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 	return 0;
 }
 
+/* Spinning before sleeping pays off only when the peer runs on another CPU
+ * meanwhile: on a process allowed one CPU it steals the peer's time slice. */
+static unsigned default_spin(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < 2)
+		return 0;
+	return RING_DEFAULT_SPIN;
+}
+
 static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 {
 	size_t total = g->data_offset + 2 * g->capacity;
@@ -99,7 +110,7 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 	r->nslots = g->capacity >> RING_SLOT_SHIFT;
 	r->mask = r->nslots - 1;
 	r->quarter_shift = (unsigned)__builtin_ctzll(r->nslots) - 2;
-	r->spin = RING_DEFAULT_SPIN;
+	r->spin = default_spin();
 	atomic_init(&r->cached_free, 0);
 	return 0;
 }
