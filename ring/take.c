@@ -22,6 +22,14 @@ bool ring_readable(const void *arg)
 	if (atomic_load_explicit(&meta_at(r, t)->seq, memory_order_seq_cst) ==
 	    SLOT_SEQ(t, SLOT_COMMITTED))
 		return true;
+	/* If another consumer took (and released) the record at t meanwhile,
+	 * seq[t] says nothing about the next record, which may have been
+	 * published before we registered and so woke nobody: cons_head moved,
+	 * so report ready and let the caller look again.  (Found by the spin
+	 * model, model/ring.pml: without this the sleeper waits for the 50 ms
+	 * re-check.) */
+	if (atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst) != t)
+		return true;
 	/* hdr->closed and the census first, prod_head only if they say the
 	 * stream may have ended: polling prod_head would pull the line every
 	 * producer writes away from them while we spin. */
