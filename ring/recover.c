@@ -116,6 +116,16 @@ static bool recover_produce(struct shmring *r, uint64_t live, uint64_t h, uint64
 	uint64_t published = 0, recovered = 0;
 	bool complete = true;
 	for (uint64_t p = h; p < e;) {
+		/* Live cover first, then the slot: a live producer clears its claim
+		 * record only after publishing, so "not covered" read first means a
+		 * publication of it is visible to the loads that follow.  (The
+		 * other order lets it publish in between, and the skip record's
+		 * len/flags would overwrite its record: found by the spin model.) */
+		if (live_claim_covers(r, live, true, p)) {
+			complete = false; /* a live producer's: it will publish */
+			p++;
+			continue;
+		}
 		uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
 		if ((s >> 2) > p)
 			break; /* reused in a later lap: it all went through long ago */
@@ -134,15 +144,11 @@ static bool recover_produce(struct shmring *r, uint64_t live, uint64_t h, uint64
 		 * been through its record since.  Never write there. */
 		if (p < atomic_load_explicit(&hdr->cons_head, memory_order_acquire))
 			break;
-		if (live_claim_covers(r, live, true, p)) {
-			complete = false; /* a live producer's: it will publish */
-			p++;
-			continue;
-		}
-		/* Dead territory, up to the next published start or live claim. */
+		/* Dead territory, up to the next live claim or published start
+		 * (checked in that order, as above). */
 		uint64_t q = p + 1;
-		while (q < e && q - p < SKIP_CHUNK && !is_start(r, q) &&
-		       !live_claim_covers(r, live, true, q))
+		while (q < e && q - p < SKIP_CHUNK && !live_claim_covers(r, live, true, q) &&
+		       !is_start(r, q))
 			q++;
 		struct slot_meta *m = meta_at(r, p);
 		atomic_store_explicit(&m->len, (uint32_t)((q - p) << RING_SLOT_SHIFT), memory_order_relaxed);
