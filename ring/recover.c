@@ -105,8 +105,8 @@ static void forgive_tasks(struct shmring *r, uint64_t n)
 #define SKIP_CHUNK (UINT64_C(1) << 25) /* slots per skip record: len fits 31 bits */
 
 /* Returns false if part of the claim is covered by a live one (retry). */
-static bool recover_produce(struct shmring *r, uint64_t live, uint64_t h, uint64_t slots,
-                            uint64_t records, bool counted)
+static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *c,
+                            uint64_t h, uint64_t slots, uint64_t records, bool counted)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t ph = atomic_load_explicit(&hdr->prod_head, memory_order_acquire) & RING_POS_MASK;
@@ -122,9 +122,17 @@ static bool recover_produce(struct shmring *r, uint64_t live, uint64_t h, uint64
 		 * other order lets it publish in between, and the skip record's
 		 * len/flags would overwrite its record: found by the spin model.) */
 		if (live_claim_covers(r, live, true, p)) {
-			complete = false; /* a live producer's: it will publish */
-			p++;
-			continue;
+			/* A live producer's: it will publish.  Stop here and let
+			 * the retry resume from p (the record now says [p, e)):
+			 * a retry from h could meet a slot already reused in a
+			 * later lap first and stop for good (found by the spin
+			 * model). */
+			uint64_t left = records > published ? records - published : 0;
+			atomic_store_explicit(&c->extent, CLAIM_EXTENT(e - p, left), memory_order_relaxed);
+			atomic_store_explicit(&c->word, CLAIM_WORD(p, counted ? CLAIM_COUNTED : CLAIM_PRODUCE),
+			                      memory_order_relaxed);
+			complete = false;
+			break;
 		}
 		uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
 		if ((s >> 2) > p)
@@ -231,7 +239,7 @@ bool ring_recover_entry(struct shmring *r, int slot)
 		switch (CLAIM_KIND(w)) {
 		case CLAIM_PRODUCE:
 		case CLAIM_COUNTED:
-			done = recover_produce(r, live, CLAIM_POS(w), CLAIM_SLOTS(x), CLAIM_RECORDS(x),
+			done = recover_produce(r, live, c, CLAIM_POS(w), CLAIM_SLOTS(x), CLAIM_RECORDS(x),
 			                       CLAIM_KIND(w) == CLAIM_COUNTED);
 			break;
 		case CLAIM_CONSUME:
