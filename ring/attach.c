@@ -155,7 +155,6 @@ static void before_fork(void)
 			continue;
 		struct attach_entry *e = &r->hdr->attach[r->attach_slot];
 		atomic_store_explicit(&e->since_ns, now_ns(), memory_order_relaxed);
-		atomic_store_explicit(&e->pending, 1, memory_order_relaxed);
 		atomic_store_explicit(&e->roles, r->declared, memory_order_relaxed);
 		census_add(r->hdr, r->declared);
 		r->fork_slot = r->attach_slot;
@@ -188,7 +187,6 @@ static void after_fork_child(void)
 		if (atomic_compare_exchange_strong_explicit(&e->id, &parent_id, id,
 		                                            memory_order_acq_rel,
 		                                            memory_order_relaxed)) {
-			atomic_store_explicit(&e->pending, 0, memory_order_release);
 			r->attach_slot = r->fork_slot;
 			r->attach_pid = (pid_t)(id & ATTACH_PID_MASK);
 			atomic_store_explicit(&r->roles, r->declared, memory_order_relaxed);
@@ -388,7 +386,6 @@ int ring_reap(struct shmring *r)
 		/* exchange: the roles are taken off the census exactly once */
 		unsigned roles = atomic_exchange_explicit(&e->roles, 0, memory_order_acq_rel);
 		census_sub(hdr, roles);
-		atomic_store_explicit(&e->pending, 0, memory_order_relaxed);
 		atomic_store_explicit(&e->id, 0, memory_order_release);
 		reaped++;
 	}

@@ -56,11 +56,8 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 		return -EINVAL;
 	if (n == 0)
 		return 0;
-	int role = ring_need_role(ring, SHMRING_PRODUCER);
-	if (role)
-		return role;
 	struct claim_rec *c;
-	role = claim_mine(ring, &c);
+	int role = ring_enter(ring, SHMRING_PRODUCER, &c);
 	if (role)
 		return role;
 	ssize_t done = put_chunk(ring, recs, n, timeout_ns, c);
@@ -85,11 +82,8 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 {
 	if (!ring || !recs || max_recs == 0 || (cap && !buf))
 		return -EINVAL;
-	int role = ring_need_role(ring, SHMRING_CONSUMER);
-	if (role)
-		return role;
 	struct claim_rec *c;
-	role = claim_mine(ring, &c);
+	int role = ring_enter(ring, SHMRING_CONSUMER, &c);
 	if (role)
 		return role;
 	for (;;) {

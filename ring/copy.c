@@ -20,11 +20,8 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 			return -EMSGSIZE;
 		len += iov[i].iov_len;
 	}
-	int rc = ring_need_role(ring, SHMRING_PRODUCER);
-	if (rc)
-		return rc;
 	struct claim_rec *c;
-	rc = claim_mine(ring, &c);
+	int rc = ring_enter(ring, SHMRING_PRODUCER, &c);
 	if (rc)
 		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
@@ -60,11 +57,8 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 {
 	if (!ring || (cap && !buf))
 		return -EINVAL;
-	int role = ring_need_role(ring, SHMRING_CONSUMER);
-	if (role)
-		return role;
 	struct claim_rec *c;
-	role = claim_mine(ring, &c);
+	int role = ring_enter(ring, SHMRING_CONSUMER, &c);
 	if (role)
 		return role;
 	struct take tk;

@@ -126,6 +126,13 @@ static inline int ring_need_role(struct shmring *r, unsigned role)
 		return 0;
 	return ring_take_role(r, role);
 }
+/* The start of every put or get that ends within the call: take the role
+ * on first use, then this thread's claim record for the handle. */
+static inline int ring_enter(struct shmring *r, unsigned role, struct claim_rec **c)
+{
+	int rc = ring_need_role(r, role);
+	return rc ? rc : claim_mine(r, c);
+}
 /* End of stream: producers came and all went.  Broken pipe: consumers did. */
 static inline bool census_eof(uint64_t c)
 {

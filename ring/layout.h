@@ -96,7 +96,7 @@ static inline _Atomic uint32_t *ec_futex_word(struct eventcount *ec)
 struct attach_entry {
 	_Atomic uint64_t id;       /* 0: free */
 	_Atomic uint32_t roles;    /* SHMRING_PRODUCER | SHMRING_CONSUMER */
-	_Atomic uint32_t pending;  /* 1: claimed by a forking parent for its child */
+	_Atomic uint32_t reserved; /* (pending is the ATTACH_PENDING_TAG bit of id) */
 	_Atomic uint64_t since_ns; /* when pending was set (CLOCK_MONOTONIC) */
 	_Atomic uint64_t claim_busy; /* bitmap: which of the entry's claim records are in use */
 	/* Join accounting once the ring's join counter is in use (CENSUS_JOIN):

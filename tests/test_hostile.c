@@ -377,7 +377,6 @@ Test(hostile, wild_claims_of_dead_entry_are_swept_safely)
 	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER | CENSUS_CONSUMER); /* its roles */
 	atomic_store(&e->got, UINT64_MAX);
 	atomic_store(&e->done, 0);
-	atomic_store(&e->pending, 0);
 	atomic_fetch_or(&s.hdr->census, CENSUS_JOIN);
 	atomic_store(&e->id, (uint64_t)dead_pid()); /* start time 0: never ours */
 

@@ -83,10 +83,11 @@ static int craft_producer(struct ring_header *hdr, uint64_t id, int pending)
 		if (atomic_load(&e->id) != 0)
 			continue;
 		atomic_store(&e->roles, SHMRING_PRODUCER);
-		atomic_store(&e->pending, (uint32_t)pending);
 		atomic_store(&e->since_ns, (uint64_t)t_now_ns());
 		uint64_t expect = 0;
-		cr_assert(atomic_compare_exchange_strong(&e->id, &expect, id));
+		/* a pending entry is one whose id carries ATTACH_PENDING_TAG */
+		cr_assert(atomic_compare_exchange_strong(&e->id, &expect,
+		                                         pending ? id | ATTACH_PENDING_TAG : id));
 		/* the count first, then the ever bit: never "ever, and none" */
 		atomic_fetch_add(&hdr->census, CENSUS_PRODUCER);
 		atomic_fetch_or(&hdr->census, CENSUS_EVER_PRODUCER);
