@@ -443,7 +443,7 @@ static const struct { uint32_t off; int width; } hfields[HF_COUNT] = {
 static const struct { uint32_t off; int width; } efields[EF_COUNT] = {
 	[EF_ID]         = { offsetof(struct attach_entry, id), 8 },
 	[EF_ROLES]      = { offsetof(struct attach_entry, roles), 4 },
-	[EF_PENDING]    = { offsetof(struct attach_entry, pending), 4 },
+	[EF_SPARE]      = { offsetof(struct attach_entry, reserved), 4 },
 	[EF_SINCE]      = { offsetof(struct attach_entry, since_ns), 8 },
 	[EF_CLAIM_BUSY] = { offsetof(struct attach_entry, claim_busy), 8 },
 	[EF_GOT]        = { offsetof(struct attach_entry, got), 8 },
@@ -523,7 +523,6 @@ static void peer(struct input *in, unsigned op)
 		 * pid with another start time (a recycled pid): both are dead */
 		uint64_t pid = (how & 1) ? (uint64_t)getpid() : ATTACH_PID_MASK - (how >> 1);
 		store(&e->id, pid | ((uint64_t)(how | 1) << ATTACH_PID_BITS << 20), 8);
-		store(&e->pending, 0, 4);
 		store(&e->roles, (how >> 1) & 3, 4);
 		break;
 	}
