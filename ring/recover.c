@@ -159,7 +159,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 		       !is_start(r, q))
 			q++;
 		struct slot_meta *m = meta_at(r, p);
-		atomic_store_explicit(&m->len, (uint32_t)((q - p) << RING_SLOT_SHIFT), memory_order_relaxed);
+		atomic_store_explicit(&m->len, skip_len(q - p), memory_order_relaxed);
 		atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 		atomic_store_explicit(&m->flags, SLOT_F_SKIP, memory_order_relaxed);
 		/* seq_cst: publishes the skip record like ring_publish does */
@@ -203,6 +203,11 @@ static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64
 			complete = false; /* a live consumer's (or about to lose its CAS) */
 		} else if (s == SLOT_SEQ(p, SLOT_COMMITTED)) {
 			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
+			/* The record is ours to release (one reaper per entry: the
+			 * REAPING tag), so its other slots' header words may be
+			 * zeroed first, as ring_release does. */
+			for (uint64_t i = 1; i < n; i++)
+				atomic_store_explicit(&meta_at(r, p + i)->seq, 0, memory_order_relaxed);
 			/* seq_cst: a release, as ring_release's */
 			if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
 			                                            memory_order_seq_cst,

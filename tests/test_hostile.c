@@ -56,14 +56,12 @@ static void scrib_done(struct scrib *s)
 	shmring_detach(s->r);
 }
 
-/* The meta entry of position pos: neighbouring slots' entries are spread a
- * quarter of the array apart (docs/design.md, section 2). */
+/* The header of the record at position pos: inline, at the start of its
+ * first slot in the data region (docs/design.md, section 2). */
 static struct slot_meta *meta(const struct scrib *s, uint64_t pos)
 {
-	struct slot_meta *m = (struct slot_meta *)(s->base + s->hdr->meta_offset);
 	uint64_t i = pos & (s->nslots - 1);
-	unsigned qs = (unsigned)__builtin_ctzll(s->nslots) - 2;
-	return &m[((i & 3) << qs) | (i >> 2)];
+	return (struct slot_meta *)(s->base + s->hdr->data_offset + i * SHMRING_SLOT_SIZE);
 }
 
 static uint64_t ld(_Atomic uint64_t *p)
@@ -192,6 +190,8 @@ static int put_with_free_tail_ahead(void *arg)
 	static unsigned char b[512];
 	int n = 0;
 	while (shmring_put(s->r, b, sizeof b, 0) == 0)
+		n++;
+	while (shmring_put(s->r, b, 1, 0) == 0) /* the last slots, if any */
 		n++;
 	if (n == 0)
 		return 10;

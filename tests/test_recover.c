@@ -117,11 +117,13 @@ Test(recover, dead_producers_reservation_is_skipped)
 	struct shmring_info in = t_info(rr);
 	cr_assert_geq(in.recovered_claims, 1);
 	cr_assert_eq(in.lost_records, 0);
-	/* and the ring is whole: all its room usable again */
+	/* and the ring is whole: all its room usable again (four records that
+	 * each fill a quarter of it, header included) */
 	cr_assert_eq(shmring_get(rr, buf, sizeof buf, 0), -EAGAIN);
-	static char big[1024];
+	const size_t quarter = 4096 / 4 - SHMRING_RECORD_HEADER;
+	static char big[4096 / 4];
 	for (int i = 0; i < 4; i++)
-		cr_assert_eq(shmring_put(live, big, 1024, 5 * T_SEC), 0, "put #%d", i);
+		cr_assert_eq(shmring_put(live, big, quarter, 5 * T_SEC), 0, "put #%d", i);
 	shmring_detach(live);
 	shmring_detach(rr);
 }
@@ -146,15 +148,17 @@ Test(recover, dead_only_producer_with_reservation_gives_end_of_stream)
  * producer waiting for room goes on. */
 Test(recover, dead_consumers_peek_is_released)
 {
-	rr = t_ring(4096, 4096);
+	rr = t_ring(4096, T_MAX(4096));
 	struct shmring *live = NULL;
 	cr_assert_eq(shmring_attach_fd(&live, shmring_fd(rr)), 0);
 	cr_assert_eq(shmring_put(rr, "A", 1, 0), 0);
 	struct hang_arg a = { 0 };
 	pid_t pid = start(&a, peek_and_hang);
 	cr_assert_eq(shmring_declare(live, SHMRING_CONSUMER), 0); /* a consumer stays */
+	/* the largest record that fits in the other 63 slots */
+	const size_t rest = 4096 - SHMRING_SLOT_SIZE - SHMRING_RECORD_HEADER;
 	static char big[4096];
-	cr_assert_eq(shmring_put(rr, big, 4096 - SHMRING_SLOT_SIZE, 0), 0);
+	cr_assert_eq(shmring_put(rr, big, rest, 0), 0);
 	cr_assert_eq(shmring_put(rr, big, 1, 0), -EAGAIN, "the peeked slot holds the room back");
 	kill_and_reap(pid);
 	int64_t t0 = t_now_ns();
@@ -165,7 +169,7 @@ Test(recover, dead_consumers_peek_is_released)
 	struct shmring_info in = t_info(rr);
 	cr_assert_eq(in.lost_records, 1);
 	char out[4096];
-	cr_assert_eq(shmring_get(live, out, sizeof out, 0), 4096 - SHMRING_SLOT_SIZE);
+	cr_assert_eq(shmring_get(live, out, sizeof out, 0), (ssize_t)rest);
 	cr_assert_eq(shmring_get(live, out, sizeof out, 0), 1);
 	shmring_detach(live);
 	shmring_detach(rr);
