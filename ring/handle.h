@@ -146,6 +146,14 @@ void ring_eventfd_destroy(struct shmring *r);
 
 #define RING_DEFAULT_SPIN 2000u
 
+/* Is a header's len credible?  A record at most max_record; a skip record at
+ * most the whole ring (skip_len(nslots)).  Read from shared memory, so it is
+ * checked before it moves an index or bounds a copy. */
+static inline bool record_len_ok(const struct shmring *r, uint32_t len, bool skip)
+{
+	return len <= (skip ? r->capacity - RING_REC_HDR : r->max_record);
+}
+
 /* The header of the record at pos: the start of its first slot. */
 static inline struct slot_meta *meta_at(const struct shmring *r, uint64_t pos)
 {

@@ -74,12 +74,11 @@ static bool is_start(struct shmring *r, uint64_t p)
 static uint64_t record_slots(struct shmring *r, uint64_t p)
 {
 	struct slot_meta *m = meta_at(r, p);
-	uint64_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+	uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
 	bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-	uint64_t n = slots_for(len);
-	if ((skip ? len > r->capacity : len > r->max_record) || n == 0)
+	if (!record_len_ok(r, len, skip))
 		return 0; /* corrupt: stop */
-	return n;
+	return slots_for(len);
 }
 
 /* Join tasks that will never be done: take them off (not below zero). */

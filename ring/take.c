@@ -63,7 +63,7 @@ static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, st
 			break;
 		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
 		bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-		if (skip ? len > r->capacity : len > r->max_record) {
+		if (!record_len_ok(r, len, skip)) {
 			*stop = -EBADMSG;
 			break;
 		}

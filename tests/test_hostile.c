@@ -174,8 +174,11 @@ Test(hostile, forged_committed_seq_with_huge_len_is_ebadmsg)
 	atomic_store(&m->len, (uint32_t)s.capacity + 64);
 	atomic_store(&m->flags, SLOT_F_SKIP);
 	expect_take(&s, -EBADMSG, "forged skip record longer than the ring");
+	/* one byte more than the whole ring with its header: one slot too many */
+	atomic_store(&m->len, (uint32_t)s.capacity - SHMRING_RECORD_HEADER + 1);
+	expect_take(&s, -EBADMSG, "forged skip record one slot longer than the ring");
 	/* a skip record of exactly the ring is legal: taken, nothing delivered */
-	atomic_store(&m->len, (uint32_t)s.capacity);
+	atomic_store(&m->len, (uint32_t)s.capacity - SHMRING_RECORD_HEADER);
 	expect_take(&s, -EAGAIN, "skip record of the whole ring");
 	scrib_done(&s);
 }
