@@ -56,6 +56,8 @@ enum slot_state {
 	SLOT_EMPTY     = 0, /* never written (the file starts zeroed)      */
 	SLOT_COMMITTED = 1, /* the record at pos is complete, may be taken */
 	SLOT_RELEASED  = 2, /* taken and done with: storage may be reused  */
+	SLOT_RECOVERING = 3, /* a dead consumer's record being released by a
+	                        sweep (recover.c): not reusable yet */
 };
 #define SLOT_SEQ(pos, state) (((uint64_t)(pos) << 2) | (uint64_t)(state))
 

@@ -177,6 +177,38 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 	return complete;
 }
 
+/* Release a dead consumer's record at p, seen COMMITTED (s).  A record of
+ * several slots must first have the header words of its other slots zeroed,
+ * as ring_release does, and only while nobody can reuse them: so the sweep
+ * announces the record in a claim record of its own, moves it to RECOVERING
+ * with a CAS (one winner; free_tail cannot pass it), zeroes, then releases.
+ * A sweep that finds a RECOVERING record leaves it to the live sweep whose
+ * claim covers it.  Without a claim record of our own (no attachment, or
+ * all in use) the record is released as it is.  True if we released it. */
+static bool release_taken(struct shmring *r, struct slot_meta *m, uint64_t p, uint64_t s,
+                          uint64_t n)
+{
+	struct claim_rec *own;
+	if (n > 1 && claim_acquire(r, &own) == 0) {
+		claim_announce(own, p, CLAIM_CONSUME, n, 1);
+		/* seq_cst: the CAS publishes the announcement to a sweep that
+		 * reads RECOVERING (acquire) and then looks for live claims */
+		bool won = atomic_compare_exchange_strong_explicit(
+			&m->seq, &s, SLOT_SEQ(p, SLOT_RECOVERING), memory_order_seq_cst,
+			memory_order_relaxed);
+		if (won) {
+			for (uint64_t i = 1; i < n; i++)
+				atomic_store_explicit(&meta_at(r, p + i)->seq, 0, memory_order_relaxed);
+			/* seq_cst: a release, as ring_release's */
+			atomic_store_explicit(&m->seq, SLOT_SEQ(p, SLOT_RELEASED), memory_order_seq_cst);
+		}
+		claim_release(r, own);
+		return won;
+	}
+	return atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
+	                                               memory_order_seq_cst, memory_order_relaxed);
+}
+
 static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64_t slots)
 {
 	struct ring_header *hdr = r->hdr;
@@ -193,27 +225,31 @@ static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64
 		uint64_t s = atomic_load_explicit(&m->seq, memory_order_acquire);
 		if ((s >> 2) > p)
 			break; /* reused in a later lap */
-		if (s != SLOT_SEQ(p, SLOT_COMMITTED) && s != SLOT_SEQ(p, SLOT_RELEASED))
+		bool taken = s == SLOT_SEQ(p, SLOT_COMMITTED), orphan = s == SLOT_SEQ(p, SLOT_RECOVERING);
+		if (!taken && !orphan && s != SLOT_SEQ(p, SLOT_RELEASED))
 			break;
 		uint64_t n = record_slots(r, p);
 		if (!n)
 			break;
-		if (s == SLOT_SEQ(p, SLOT_COMMITTED) && live_claim_covers(r, live, false, p)) {
-			complete = false; /* a live consumer's (or about to lose its CAS) */
-		} else if (s == SLOT_SEQ(p, SLOT_COMMITTED)) {
-			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-			/* The record is ours to release (one reaper per entry: the
-			 * REAPING tag), so its other slots' header words may be
-			 * zeroed first, as ring_release does. */
-			for (uint64_t i = 1; i < n; i++)
-				atomic_store_explicit(&meta_at(r, p + i)->seq, 0, memory_order_relaxed);
-			/* seq_cst: a release, as ring_release's */
-			if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
-			                                            memory_order_seq_cst,
-			                                            memory_order_relaxed)) {
+		bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
+		if ((taken || orphan) && live_claim_covers(r, live, false, p)) {
+			/* a live consumer's (or about to lose its CAS), or a live
+			 * sweep releasing it: theirs to finish */
+			complete = false;
+		} else if (taken) {
+			if (release_taken(r, m, p, s, n)) {
 				released = true;
 				lost += !skip;
 			}
+		} else if (orphan &&
+		           atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
+		                                                   memory_order_seq_cst,
+		                                                   memory_order_relaxed)) {
+			/* its sweep died between RECOVERING and the release: finish
+			 * it, without zeroing (another such sweep could be zeroing
+			 * after our release; docs/design.md, section 7) */
+			released = true;
+			lost += !skip;
 		}
 		p += n;
 	}
