@@ -425,7 +425,7 @@ static void gen_scribble(void)
 	calls(&p);
 	save_prog("own-entry", &p);
 
-	/* raw bytes over the header's first words and a meta entry */
+	/* raw bytes over the header's first words and a record header */
 	p = (struct prog){ .n = 0 };
 	E(&p, 0x03);
 	traffic(&p);

@@ -157,7 +157,7 @@ Test(hostile, record_len_beyond_max_record_is_ebadmsg)
 	scrib_done(&s);
 }
 
-/* A meta entry forged to say COMMITTED at cons_head, on an empty ring, with
+/* A record header forged to say COMMITTED at cons_head, on an empty ring, with
  * a huge length; and a skip record longer than the ring. */
 Test(hostile, forged_committed_seq_with_huge_len_is_ebadmsg)
 {

@@ -352,7 +352,7 @@ Test(validate, corrupt_record_length_is_caught)
 	struct shmring *r = NULL;
 	cr_assert_eq(shmring_open(&r, v.name), 0);
 	cr_assert_eq(shmring_put(r, "12345678", 8, 0), 0);
-	/* slot 0's meta entry: u64 seq, u32 len, ... */
+	/* slot 0's record header (inline: meta_offset == data_offset): u64 seq, u32 len, ... */
 	uint32_t len;
 	cr_assert_eq(pread(v.fd, &len, 4, (off_t)meta_off + 8), 4);
 	cr_assert_eq(len, 8, "record length not where layout.h says (found %u)", len);
