@@ -103,6 +103,25 @@ static void forgive_tasks(struct shmring *r, uint64_t n)
 
 #define SKIP_CHUNK (UINT64_C(1) << 25) /* slots per skip record: len fits 31 bits */
 
+/* The records a dead producer counted and never published, from p (the
+ * start of its unpublished suffix: a batch publishes in order) up to e or
+ * the next published start.  Their headers' lengths were written before the
+ * claim was marked COUNTED (acquire of the claim word), so they can be walked;
+ * a length that is not credible ends the walk (counting that one). */
+static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e)
+{
+	uint64_t n = 0;
+	for (uint64_t x = p; x < e && (x == p || !is_start(r, x));) {
+		struct slot_meta *m = meta_at(r, x);
+		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+		n++;
+		if (!record_len_ok(r, len, false))
+			break;
+		x += slots_for(len);
+	}
+	return n;
+}
+
 /* Returns false if part of the claim is covered by a live one (retry). */
 static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *c,
                             uint64_t h, uint64_t slots, uint64_t records, bool counted)
@@ -113,7 +132,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 	if (e > ph || slots > r->nslots)
 		return true; /* its CAS did not succeed (that claim would end by prod_head) */
 	uint64_t published = 0, recovered = 0;
-	bool complete = true;
+	bool complete = true, forgiven = false;
 	for (uint64_t p = h; p < e;) {
 		/* Live cover first, then the slot: a live producer clears its claim
 		 * record only after publishing, so "not covered" read first means a
@@ -128,7 +147,8 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 			 * model). */
 			uint64_t left = records > published ? records - published : 0;
 			atomic_store_explicit(&c->extent, CLAIM_EXTENT(e - p, left), memory_order_relaxed);
-			atomic_store_explicit(&c->word, CLAIM_WORD(p, counted ? CLAIM_COUNTED : CLAIM_PRODUCE),
+			atomic_store_explicit(&c->word,
+			                      CLAIM_WORD(p, counted && !forgiven ? CLAIM_COUNTED : CLAIM_PRODUCE),
 			                      memory_order_relaxed);
 			complete = false;
 			break;
@@ -157,6 +177,13 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 		while (q < e && q - p < SKIP_CHUNK && !live_claim_covers(r, live, true, q) &&
 		       !is_start(r, q))
 			q++;
+		/* Its join tasks: counted from the records themselves, once per
+		 * claim (the unpublished ones are a suffix, so the first stretch
+		 * of dead territory starts them all).  Not "records - published":
+		 * a claim found long after its records were published (the owner
+		 * died before clearing it) has slots already reused, and the walk
+		 * above cannot count what it stepped over then. */
+		uint64_t unpub = counted && !forgiven ? unpublished_records(r, p, e) : 0;
 		struct slot_meta *m = meta_at(r, p);
 		atomic_store_explicit(&m->len, skip_len(q - p), memory_order_relaxed);
 		atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
@@ -164,16 +191,19 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 		/* seq_cst: publishes the skip record like ring_publish does */
 		if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_COMMITTED),
 		                                            memory_order_seq_cst,
-		                                            memory_order_relaxed))
+		                                            memory_order_relaxed)) {
 			recovered++;
+			if (unpub) {
+				forgive_tasks(r, unpub);
+				forgiven = true;
+			}
+		}
 		p = q;
 	}
 	if (recovered) {
 		atomic_fetch_add_explicit(&hdr->recovered_claims, recovered, memory_order_relaxed);
 		ec_notify(r, &hdr->not_empty);
 	}
-	if (complete && counted && records > published)
-		forgive_tasks(r, records - published);
 	return complete;
 }
 
