@@ -329,7 +329,7 @@ san_env = {
     'asan': 'ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 '
             'LSAN_OPTIONS=suppressions=$$(pwd -P)/tests/lsan.supp '
             'UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1',
-    'tsan': 'TSAN_OPTIONS=halt_on_error=1:suppressions=tests/tsan.supp',
+    'tsan': 'TSAN_OPTIONS=halt_on_error=1',
 }
 
 

@@ -3,7 +3,7 @@
  *
  * Each input is a program (scribble.h): a small anonymous ring is made, and
  * the program interleaves a peer's writes into the shared mapping (raw bytes
- * anywhere in the file; header words, record headers, attachment entries
+ * anywhere in the file; header words, slot meta entries, attachment entries
  * and claim records built from the ring's current indices so that they are
  * plausible enough to get past the first check) with library calls by one or
  * two victim handles, every wait bounded (timeout 0, 1 ms or 2 ms).
@@ -450,12 +450,13 @@ static const struct { uint32_t off; int width; } efields[EF_COUNT] = {
 	[EF_DONE]       = { offsetof(struct attach_entry, done), 8 },
 };
 
-/* The record header at position pos, in our own view (inline, at the start
- * of its slot: meta_at). */
+/* The slot meta entry of position pos, in our own view (meta_at's spread). */
 static struct slot_meta *meta_of(uint64_t pos)
 {
+	struct slot_meta *meta = (struct slot_meta *)(w.base + RING_HEADER_SIZE);
 	uint64_t s = pos & (w.nslots - 1);
-	return (struct slot_meta *)(w.base + RING_HEADER_SIZE + s * RING_SLOT);
+	unsigned qs = (unsigned)__builtin_ctzll(w.nslots) - 2;
+	return &meta[((s & 3) << qs) | (s >> 2)];
 }
 
 static void peer(struct input *in, unsigned op)
@@ -585,6 +586,11 @@ static void *peer_main(void *arg)
 
 /* --- one input ------------------------------------------------------------ */
 
+static size_t round_page(size_t x)
+{
+	return (x + RING_PAGE - 1) / RING_PAGE * RING_PAGE;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -604,7 +610,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.flags = (setup >> 3) & 3,
 	};
 	if (((setup >> 1) & 3) == 3)
-		cfg.max_record = cfg.capacity - SHMRING_RECORD_HEADER; /* the largest */
+		cfg.max_record = cfg.capacity;
 	memset(&w, 0, sizeof w);
 	int rc = shmring_create(&w.h[0], NULL, &cfg);
 	if (rc)
@@ -614,7 +620,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.capacity = w.h[0]->capacity;
 	w.max_record = w.h[0]->max_record;
 	w.nslots = w.h[0]->nslots;
-	w.file_size = RING_HEADER_SIZE + w.capacity;
+	w.file_size = RING_HEADER_SIZE + round_page(w.nslots * sizeof(struct slot_meta)) + w.capacity;
 	w.base = mmap(NULL, w.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, shmring_fd(w.h[0]), 0);
 	if (w.base == MAP_FAILED)
 		fail("mmap of the ring's fd", -errno);

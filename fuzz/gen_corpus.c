@@ -160,7 +160,7 @@ static void gen_attach(void)
 	struct image im;
 
 	/* fresh rings of several geometries */
-	static const size_t geo[][2] = { { 4096, 0 }, { 8192, 8192 - SHMRING_RECORD_HEADER }, { 16384, 64 }, { 65536, 1 } };
+	static const size_t geo[][2] = { { 4096, 0 }, { 8192, 8192 }, { 16384, 64 }, { 65536, 1 } };
 	for (size_t i = 0; i < sizeof geo / sizeof geo[0]; i++) {
 		r = ring(geo[i][0], geo[i][1]);
 		im = capture(r);
@@ -202,7 +202,7 @@ static void gen_attach(void)
 		{ "join-min", offsetof(struct ring_header, join.count), (uint64_t)INT64_MIN, 8 },
 		{ "waiters-max", offsetof(struct ring_header, not_empty), UINT32_MAX, 8 },
 		{ "bad-magic", 0, 0x31474e49524d4854, 8 },
-		{ "abi-1", offsetof(struct ring_header, abi), 1, 4 },
+		{ "abi-2", offsetof(struct ring_header, abi), 2, 4 },
 		{ "capacity-not-pow2", offsetof(struct ring_header, capacity), 6144, 8 },
 		{ "max-record-over", offsetof(struct ring_header, max_record), 4097, 8 },
 		{ "file-size-short", offsetof(struct ring_header, file_size), im.len - 4096, 8 },
@@ -222,7 +222,7 @@ static void gen_attach(void)
 	shmring_detach(r);
 
 	/* wrapped several times, then closed with records left */
-	r = ring(8192, 8192 - SHMRING_RECORD_HEADER);
+	r = ring(8192, 8192);
 	for (int i = 0; i < 300; i++) {
 		put(r, (size_t)(i * 37) % 600);
 		if (i < 295)
@@ -425,7 +425,7 @@ static void gen_scribble(void)
 	calls(&p);
 	save_prog("own-entry", &p);
 
-	/* raw bytes over the header's first words and a record header */
+	/* raw bytes over the header's first words and a meta entry */
 	p = (struct prog){ .n = 0 };
 	E(&p, 0x03);
 	traffic(&p);

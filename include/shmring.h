@@ -63,14 +63,9 @@ extern "C" {
 #define SHMRING_VERSION_MAJOR 0
 #define SHMRING_VERSION_MINOR 1
 
-/* Storage is counted in slots of this many bytes.  A record is a
- * SHMRING_RECORD_HEADER-byte header followed by its payload, in as many whole
- * slots as that takes: SHMRING_RECORD_SLOTS(len), e.g. one slot for up to 48
- * payload bytes, two for 49 to 112. */
+/* Storage is counted in slots of this many bytes; a record of len bytes uses
+ * max(1, ceil(len / SHMRING_SLOT_SIZE)) slots. */
 #define SHMRING_SLOT_SIZE 64u
-#define SHMRING_RECORD_HEADER 16u
-#define SHMRING_RECORD_SLOTS(len) \
-	(((size_t)(len) + SHMRING_RECORD_HEADER + SHMRING_SLOT_SIZE - 1) / SHMRING_SLOT_SIZE)
 
 /* Defaults for a zeroed field of struct shmring_config. */
 #define SHMRING_DEFAULT_CAPACITY   (4u << 20)  /* 4 MiB of record storage       */
@@ -100,8 +95,8 @@ struct shmring_config {
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
  *   value is -EINVAL).  Memory is committed only as it is touched.
- * max_record: 0 means capacity / SHMRING_DEFAULT_MAX_RECORD_DIVISOR; at most
- *   the (rounded) capacity - SHMRING_RECORD_HEADER (a larger value is -EINVAL). */
+ * max_record: 0 means capacity / SHMRING_DEFAULT_MAX_RECORD_DIVISOR; must not
+ *   exceed the (rounded) capacity. */
 
 /* Make a ring and attach to it.  name NULL: anonymous (memfd, sealed against
  * shrinking and growing; share it by fork() or by passing shmring_fd()).

@@ -6,8 +6,7 @@
  * consumer peeks at the next record in place (taking it: no other consumer
  * will see it), reads it, then releases it.  Spans are always contiguous,
  * even across the ring's wrap-around (the storage is mapped twice, back to
- * back), and start SHMRING_RECORD_HEADER bytes past a SHMRING_SLOT_SIZE
- * boundary (the record's header is before them): 16-byte aligned.
+ * back), and start on a SHMRING_SLOT_SIZE boundary.
  *
  * Until it is committed or released, a span holds back the storage after it
  * for every process (records behind it stay readable; space does not free up
@@ -23,7 +22,7 @@ extern "C" {
 #endif
 
 struct shmring_span {
-	void    *data;     /* first payload byte, in the shared mapping       */
+	void    *data;     /* first byte of the record, in the shared mapping */
 	size_t   len;      /* reserve: bytes reserved; peek: the record's length */
 	uint64_t pos_;     /* private: the record's position in the ring        */
 	void    *claim_;   /* private: the claim record announcing it           */

@@ -110,7 +110,9 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 			got++;
 		}
 		for (size_t i = 0; i < n; i++)
-			ring_release_relaxed(ring, run[i].pos, run[i].slots);
+			atomic_store_explicit(&meta_at(ring, run[i].pos)->seq,
+			                      SLOT_SEQ(run[i].pos, SLOT_RELEASED),
+			                      memory_order_release);
 		/* The fence orders the releases before the read of not_full's
 		 * waiters, as ring_release's seq_cst store does for one. */
 		atomic_thread_fence(memory_order_seq_cst);

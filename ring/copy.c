@@ -69,7 +69,7 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 	}
 	if (tk.len)
 		memcpy(buf, data_at(ring, tk.pos), tk.len);
-	ring_release(ring, tk.pos, tk.slots);
+	ring_release(ring, tk.pos);
 	claim_done(c);
 	count_got(ring, 1);
 	ring_notify_producers(ring);

@@ -15,9 +15,11 @@
  * never re-read from shared memory: a peer cannot change our bounds. */
 struct shmring {
 	struct ring_header *hdr;
+	struct slot_meta   *meta;
 	unsigned char      *data;      /* first of the two data mappings */
 	uint64_t            nslots;
 	uint64_t            mask;      /* nslots - 1 */
+	unsigned            quarter_shift; /* log2(nslots) - 2 */
 	size_t              capacity;
 	size_t              max_record;
 	void               *map;
@@ -146,25 +148,18 @@ void ring_eventfd_destroy(struct shmring *r);
 
 #define RING_DEFAULT_SPIN 2000u
 
-/* Is a header's len credible?  A record at most max_record; a skip record at
- * most the whole ring (skip_len(nslots)).  Read from shared memory, so it is
- * checked before it moves an index or bounds a copy. */
-static inline bool record_len_ok(const struct shmring *r, uint32_t len, bool skip)
-{
-	return len <= (skip ? r->capacity - RING_REC_HDR : r->max_record);
-}
-
-/* The header of the record at pos: the start of its first slot. */
+/* Neighbouring slots' meta entries are spread a quarter of the array apart
+ * (four entries share a cache line): otherwise a consumer releasing record i
+ * and the producer publishing record i + 1 would fight over one line. */
 static inline struct slot_meta *meta_at(const struct shmring *r, uint64_t pos)
 {
-	return (struct slot_meta *)(r->data + ((pos & r->mask) << RING_SLOT_SHIFT));
+	uint64_t s = pos & r->mask;
+	return &r->meta[((s & 3) << r->quarter_shift) | (s >> 2)];
 }
 
-/* Its payload, right after the header; contiguous to the end (the second
- * mapping of the data region continues the first). */
 static inline unsigned char *data_at(const struct shmring *r, uint64_t pos)
 {
-	return r->data + ((pos & r->mask) << RING_SLOT_SHIFT) + RING_REC_HDR;
+	return r->data + ((pos & r->mask) << RING_SLOT_SHIFT);
 }
 
 /* deadline.c: an absolute CLOCK_MONOTONIC deadline for a timeout_ns. */
@@ -250,20 +245,14 @@ void ring_notify_consumers(struct shmring *r);
 /* take.c: the consumer side. */
 struct take {
 	uint64_t pos;
-	uint32_t len;   /* UINT32_MAX: a skip record (ring_take_run only) */
-	uint32_t slots; /* slots it occupies (validated when it was taken) */
+	uint32_t len;  /* UINT32_MAX: a skip record (ring_take_run only) */
 };
 ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
                   struct claim_rec *c);
 /* Is a record ready at cons_head (or is the ring closed)?  arg: the ring.
  * The waiter's re-check for consumers. */
 bool    ring_readable(const void *arg);
-/* Release a taken record: zero the header words of its other slots (so a
- * later lap never reads its payload as a header), then mark it RELEASED.
- * ring_release's store is seq_cst; ring_release_relaxed's is a release, for
- * a batch that ends with one seq_cst fence. */
-void    ring_release(struct shmring *r, uint64_t pos, uint64_t slots);
-void    ring_release_relaxed(struct shmring *r, uint64_t pos, uint64_t slots);
+void    ring_release(struct shmring *r, uint64_t pos);
 ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
                       size_t *nout, uint64_t *end, int64_t timeout_ns, struct claim_rec *c);
 void    ring_notify_producers(struct shmring *r);

@@ -1,26 +1,22 @@
 /*
- * layout.h - the shared-memory layout of a ring (private; ABI version 2).
+ * layout.h - the shared-memory layout of a ring (private; ABI version 1).
  *
- * A ring file is two regions, each page-aligned:
+ * A ring file is three regions, each page-aligned:
  *
  *   offset 0            struct ring_header     17 pages: identity, indices,
  *                                              eventcounts, census, join
  *                                              counter, attachment table,
  *                                              claim records
- *   data_offset         data[n * 64]           records in 64-byte slots
+ *   meta_offset         struct slot_meta[n]    one 16-byte entry per slot
+ *   data_offset         data[n * 64]           record payloads, 64-byte slots
  *
- * A record at position p occupies slots [p, p + slots_for(len)): its 16-byte
- * header (struct slot_meta: seq, len, flags) at the start of slot p, its
- * payload right after.  Header and payload share cache lines, so a small
- * record costs one line (two from 49 bytes) to write, hand over and read.
  * The data region is mapped twice, back to back, so a record that runs past
  * the end of the ring continues, contiguously, in the second mapping.
  *
  * Positions are 64-bit slot counters that only grow; slot index = pos & mask.
- * Only a record's first slot holds a header; the header words of its other
- * slots are payload, and are zeroed when the record is released so that a
- * later lap never reads payload bytes as a header.  docs/design.md has the
- * protocol, with every memory order and the argument for each.
+ * A record at position p occupies slots [p, p + slots_for(len)); only its
+ * first slot's meta entry describes it.  docs/design.md has the protocol,
+ * with every memory order and the argument for each.
  */
 #ifndef SHMRING_LAYOUT_H
 #define SHMRING_LAYOUT_H
@@ -33,7 +29,7 @@
 #include "shmring.h"
 
 #define RING_MAGIC      UINT64_C(0x31474e49524d4853) /* "SHMRING1", little-endian */
-#define RING_ABI        2u
+#define RING_ABI        1u
 #define RING_PAGE       4096u
 #define RING_HEADER_SIZE \
 	((sizeof(struct ring_header) + RING_PAGE - 1) / RING_PAGE * RING_PAGE)
@@ -56,18 +52,15 @@ enum slot_state {
 	SLOT_EMPTY     = 0, /* never written (the file starts zeroed)      */
 	SLOT_COMMITTED = 1, /* the record at pos is complete, may be taken */
 	SLOT_RELEASED  = 2, /* taken and done with: storage may be reused  */
-	SLOT_RECOVERING = 3, /* a dead consumer's record being released by a
-	                        sweep (recover.c): not reusable yet */
 };
 #define SLOT_SEQ(pos, state) (((uint64_t)(pos) << 2) | (uint64_t)(state))
 
 /* slot_meta.flags */
 #define SLOT_F_SKIP 0x1u /* an aborted reservation or commit tail: deliver nothing */
 
-/* A record's header, at the start of its first slot. */
 struct slot_meta {
 	_Atomic uint64_t seq;
-	_Atomic uint32_t len;    /* payload bytes (a skip record: skip_len(slots)) */
+	_Atomic uint32_t len;    /* payload bytes (a skip record: bytes it spans) */
 	_Atomic uint16_t owner;  /* attachment of the producer (reserved: issue 3) */
 	_Atomic uint16_t flags;
 };
@@ -159,7 +152,7 @@ struct ring_header {
 	uint32_t slot_size;
 	uint64_t capacity;     /* data bytes, a power of two */
 	uint64_t max_record;
-	uint64_t meta_offset;  /* == data_offset: headers are inline (ABI 2) */
+	uint64_t meta_offset;
 	uint64_t data_offset;
 	uint64_t file_size;
 	uint32_t header_size;
@@ -226,20 +219,9 @@ _Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free (address-free)");
 
-#define RING_REC_HDR ((uint32_t)sizeof(struct slot_meta))
-_Static_assert(RING_REC_HDR == SHMRING_RECORD_HEADER, "public record header size matches");
-
-/* Slots a record of len payload bytes occupies, header included. */
 static inline uint64_t slots_for(uint64_t len)
 {
-	return (len + RING_REC_HDR + RING_SLOT - 1) >> RING_SLOT_SHIFT;
-}
-
-/* The len of a skip record spanning that many slots (so slots_for(len) ==
- * slots: a skip record walks like any other). */
-static inline uint32_t skip_len(uint64_t slots)
-{
-	return (uint32_t)((slots << RING_SLOT_SHIFT) - RING_REC_HDR);
+	return len ? (len + RING_SLOT - 1) >> RING_SLOT_SHIFT : 1;
 }
 
 #endif /* SHMRING_LAYOUT_H */

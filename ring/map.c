@@ -20,12 +20,18 @@ struct geometry {
 	uint64_t capacity, max_record, meta_offset, data_offset, file_size;
 };
 
+static uint64_t round_up(uint64_t x, uint64_t to)
+{
+	return (x + to - 1) / to * to;
+}
+
 static void geometry_for(uint64_t capacity, uint64_t max_record, struct geometry *g)
 {
 	g->capacity = capacity;
 	g->max_record = max_record;
-	g->data_offset = RING_HEADER_SIZE;
-	g->meta_offset = g->data_offset; /* record headers are inline */
+	g->meta_offset = RING_HEADER_SIZE;
+	g->data_offset = g->meta_offset +
+	                 round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta), RING_PAGE);
 	g->file_size = g->data_offset + capacity;
 }
 
@@ -39,7 +45,7 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 		pow2 <<= 1;
 	uint64_t maxrec = cfg && cfg->max_record ? cfg->max_record
 	                                         : pow2 / SHMRING_DEFAULT_MAX_RECORD_DIVISOR;
-	if (maxrec > pow2 - RING_REC_HDR || maxrec > UINT32_MAX - RING_SLOT)
+	if (maxrec > pow2 || maxrec > UINT32_MAX - RING_SLOT)
 		return -EINVAL;
 	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER)) || (cfg->mode & ~0777u)))
 		return -EINVAL;
@@ -60,7 +66,7 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 	uint64_t cap = h->capacity;
 	if (cap < SHMRING_MIN_CAPACITY || cap > SHMRING_MAX_CAPACITY || (cap & (cap - 1)))
 		return -EBADMSG;
-	if (h->max_record > cap - RING_REC_HDR || h->max_record > UINT32_MAX - RING_SLOT)
+	if (h->max_record > cap || h->max_record > UINT32_MAX - RING_SLOT)
 		return -EBADMSG;
 	geometry_for(cap, h->max_record, g);
 	if (h->meta_offset != g->meta_offset || h->data_offset != g->data_offset ||
@@ -97,11 +103,13 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 	r->map = base;
 	r->map_len = total;
 	r->hdr = base;
+	r->meta = (struct slot_meta *)(b + g->meta_offset);
 	r->data = b + g->data_offset;
 	r->capacity = g->capacity;
 	r->max_record = g->max_record;
 	r->nslots = g->capacity >> RING_SLOT_SHIFT;
 	r->mask = r->nslots - 1;
+	r->quarter_shift = (unsigned)__builtin_ctzll(r->nslots) - 2;
 	r->spin = default_spin();
 	atomic_init(&r->cached_free, 0);
 	return 0;

@@ -3,7 +3,7 @@
  */
 #include "handle.h"
 
-/* Fill a claimed record's header (before publication, so relaxed: the
+/* Fill a claimed record's meta entry (before publication, so relaxed: the
  * seq store that publishes it is a release). */
 void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len, uint16_t flags)
 {

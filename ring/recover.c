@@ -74,11 +74,12 @@ static bool is_start(struct shmring *r, uint64_t p)
 static uint64_t record_slots(struct shmring *r, uint64_t p)
 {
 	struct slot_meta *m = meta_at(r, p);
-	uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+	uint64_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
 	bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-	if (!record_len_ok(r, len, skip))
+	uint64_t n = slots_for(len);
+	if ((skip ? len > r->capacity : len > r->max_record) || n == 0)
 		return 0; /* corrupt: stop */
-	return slots_for(len);
+	return n;
 }
 
 /* Join tasks that will never be done: take them off (not below zero). */
@@ -105,17 +106,16 @@ static void forgive_tasks(struct shmring *r, uint64_t n)
 
 /* The records a dead producer counted and never published, from p (the
  * start of its unpublished suffix: a batch publishes in order) up to e or
- * the next published start.  Their headers' lengths were written before the
- * claim was marked COUNTED (acquire of the claim word), so they can be walked;
- * a length that is not credible ends the walk (counting that one). */
+ * the next published start.  Their lengths were written before the claim was
+ * marked COUNTED (acquire of the claim word), so they can be walked; a
+ * length that is not credible ends the walk (counting that one). */
 static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e)
 {
 	uint64_t n = 0;
 	for (uint64_t x = p; x < e && (x == p || !is_start(r, x));) {
-		struct slot_meta *m = meta_at(r, x);
-		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
+		uint32_t len = atomic_load_explicit(&meta_at(r, x)->len, memory_order_relaxed);
 		n++;
-		if (!record_len_ok(r, len, false))
+		if (len > r->max_record)
 			break;
 		x += slots_for(len);
 	}
@@ -185,7 +185,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 		 * above cannot count what it stepped over then. */
 		uint64_t unpub = counted && !forgiven ? unpublished_records(r, p, e) : 0;
 		struct slot_meta *m = meta_at(r, p);
-		atomic_store_explicit(&m->len, skip_len(q - p), memory_order_relaxed);
+		atomic_store_explicit(&m->len, (uint32_t)((q - p) << RING_SLOT_SHIFT), memory_order_relaxed);
 		atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 		atomic_store_explicit(&m->flags, SLOT_F_SKIP, memory_order_relaxed);
 		/* seq_cst: publishes the skip record like ring_publish does */
@@ -207,38 +207,6 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 	return complete;
 }
 
-/* Release a dead consumer's record at p, seen COMMITTED (s).  A record of
- * several slots must first have the header words of its other slots zeroed,
- * as ring_release does, and only while nobody can reuse them: so the sweep
- * announces the record in a claim record of its own, moves it to RECOVERING
- * with a CAS (one winner; free_tail cannot pass it), zeroes, then releases.
- * A sweep that finds a RECOVERING record leaves it to the live sweep whose
- * claim covers it.  Without a claim record of our own (no attachment, or
- * all in use) the record is released as it is.  True if we released it. */
-static bool release_taken(struct shmring *r, struct slot_meta *m, uint64_t p, uint64_t s,
-                          uint64_t n)
-{
-	struct claim_rec *own;
-	if (n > 1 && claim_acquire(r, &own) == 0) {
-		claim_announce(own, p, CLAIM_CONSUME, n, 1);
-		/* seq_cst: the CAS publishes the announcement to a sweep that
-		 * reads RECOVERING (acquire) and then looks for live claims */
-		bool won = atomic_compare_exchange_strong_explicit(
-			&m->seq, &s, SLOT_SEQ(p, SLOT_RECOVERING), memory_order_seq_cst,
-			memory_order_relaxed);
-		if (won) {
-			for (uint64_t i = 1; i < n; i++)
-				atomic_store_explicit(&meta_at(r, p + i)->seq, 0, memory_order_relaxed);
-			/* seq_cst: a release, as ring_release's */
-			atomic_store_explicit(&m->seq, SLOT_SEQ(p, SLOT_RELEASED), memory_order_seq_cst);
-		}
-		claim_release(r, own);
-		return won;
-	}
-	return atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
-	                                               memory_order_seq_cst, memory_order_relaxed);
-}
-
 static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64_t slots)
 {
 	struct ring_header *hdr = r->hdr;
@@ -255,31 +223,22 @@ static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64
 		uint64_t s = atomic_load_explicit(&m->seq, memory_order_acquire);
 		if ((s >> 2) > p)
 			break; /* reused in a later lap */
-		bool taken = s == SLOT_SEQ(p, SLOT_COMMITTED), orphan = s == SLOT_SEQ(p, SLOT_RECOVERING);
-		if (!taken && !orphan && s != SLOT_SEQ(p, SLOT_RELEASED))
+		if (s != SLOT_SEQ(p, SLOT_COMMITTED) && s != SLOT_SEQ(p, SLOT_RELEASED))
 			break;
 		uint64_t n = record_slots(r, p);
 		if (!n)
 			break;
-		bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-		if ((taken || orphan) && live_claim_covers(r, live, false, p)) {
-			/* a live consumer's (or about to lose its CAS), or a live
-			 * sweep releasing it: theirs to finish */
-			complete = false;
-		} else if (taken) {
-			if (release_taken(r, m, p, s, n)) {
+		if (s == SLOT_SEQ(p, SLOT_COMMITTED) && live_claim_covers(r, live, false, p)) {
+			complete = false; /* a live consumer's (or about to lose its CAS) */
+		} else if (s == SLOT_SEQ(p, SLOT_COMMITTED)) {
+			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
+			/* seq_cst: a release, as ring_release's */
+			if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
+			                                            memory_order_seq_cst,
+			                                            memory_order_relaxed)) {
 				released = true;
 				lost += !skip;
 			}
-		} else if (orphan &&
-		           atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
-		                                                   memory_order_seq_cst,
-		                                                   memory_order_relaxed)) {
-			/* its sweep died between RECOVERING and the release: finish
-			 * it, without zeroing (another such sweep could be zeroing
-			 * after our release; docs/design.md, section 7) */
-			released = true;
-			lost += !skip;
 		}
 		p += n;
 	}

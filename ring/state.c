@@ -38,7 +38,7 @@ ssize_t shmring_next_len(struct shmring *ring)
 				break; /* nothing ready at p */
 			uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
 			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-			if (!record_len_ok(ring, len, skip)) {
+			if (skip ? len > ring->capacity : len > ring->max_record) {
 				rc = -EBADMSG;
 				break;
 			}
@@ -88,7 +88,7 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 		struct slot_meta *m = meta_at(ring, p);
 		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
 		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_RELEASED) ||
-		    len > ring->capacity - RING_REC_HDR)
+		    len > ring->capacity)
 			break;
 		p += slots_for(len);
 		walked += slots_for(len);
@@ -99,7 +99,7 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
 			break;
 		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-		if (len > ring->capacity - RING_REC_HDR)
+		if (len > ring->capacity)
 			break;
 		if (!(atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP)) {
 			info->records++;

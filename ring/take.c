@@ -63,7 +63,7 @@ static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, st
 			break;
 		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
 		bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-		if (!record_len_ok(r, len, skip)) {
+		if (skip ? len > r->capacity : len > r->max_record) {
 			*stop = -EBADMSG;
 			break;
 		}
@@ -78,9 +78,8 @@ static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, st
 		}
 		out[n].pos = p;
 		out[n].len = skip ? TAKE_SKIP : len;
-		out[n].slots = (uint32_t)slots_for(len);
-		p += out[n].slots;
 		n++;
+		p += slots_for(len);
 	}
 	*end = p;
 	return n;
@@ -165,34 +164,18 @@ ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeo
 			return rc;
 		if (out->len != TAKE_SKIP)
 			return (ssize_t)out->len;
-		ring_release(r, out->pos, out->slots);
+		ring_release(r, out->pos);
 		claim_clear(c);
 		ring_notify_producers(r);
 	}
 }
 
-/* Relaxed: the RELEASED store after them (a release) orders these before
- * any producer that reclaims the record and writes the slots again. */
-static void clear_interior(struct shmring *r, uint64_t pos, uint64_t slots)
-{
-	for (uint64_t i = 1; i < slots; i++)
-		atomic_store_explicit(&meta_at(r, pos + i)->seq, 0, memory_order_relaxed);
-}
-
 /* seq_cst: this store and the read of not_full.waiters in
  * ring_notify_producers are C1/C2 of the room Dekker pair (space.c). */
-void ring_release(struct shmring *r, uint64_t pos, uint64_t slots)
+void ring_release(struct shmring *r, uint64_t pos)
 {
-	clear_interior(r, pos, slots);
 	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_RELEASED),
 	                      memory_order_seq_cst);
-}
-
-void ring_release_relaxed(struct shmring *r, uint64_t pos, uint64_t slots)
-{
-	clear_interior(r, pos, slots);
-	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_RELEASED),
-	                      memory_order_release);
 }
 
 void ring_notify_producers(struct shmring *r)

@@ -49,7 +49,8 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 	claim_counted(span->claim_, span->pos_);
 	if (used < reserved) {
 		uint64_t tail = span->pos_ + used;
-		ring_write_meta(ring, tail, skip_len(reserved - used), SLOT_F_SKIP);
+		ring_write_meta(ring, tail, (uint32_t)((reserved - used) << RING_SLOT_SHIFT),
+		                SLOT_F_SKIP);
 		ring_publish(ring, tail);
 	}
 	ring_write_meta(ring, span->pos_, (uint32_t)len, 0);
@@ -64,7 +65,8 @@ int shmring_abort(struct shmring *ring, struct shmring_span *span)
 {
 	if (!ring || !span || !span->data)
 		return -EINVAL;
-	ring_write_meta(ring, span->pos_, skip_len(slots_for(span->len)), SLOT_F_SKIP);
+	ring_write_meta(ring, span->pos_, (uint32_t)(slots_for(span->len) << RING_SLOT_SHIFT),
+	                SLOT_F_SKIP);
 	ring_publish(ring, span->pos_);
 	claim_release(ring, span->claim_);
 	ring_notify_consumers(ring); /* consumers waiting behind it may go on */
@@ -101,7 +103,7 @@ int shmring_release(struct shmring *ring, struct shmring_span *span)
 {
 	if (!ring || !span || !span->data)
 		return -EINVAL;
-	ring_release(ring, span->pos_, slots_for(span->len));
+	ring_release(ring, span->pos_);
 	claim_release(ring, span->claim_);
 	ring_notify_producers(ring);
 	span->data = NULL;

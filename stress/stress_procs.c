@@ -595,7 +595,7 @@ static bool produce_one(struct producer *p)
 		return true;
 	}
 	set_state(me, P_RESERVED, PO_RESERVE);
-	if (sp.len < len || ((uintptr_t)sp.data % SHMRING_SLOT_SIZE) != SHMRING_RECORD_HEADER)
+	if (sp.len < len || ((uintptr_t)sp.data % SHMRING_SLOT_SIZE) != 0)
 		violation("reserve(%zu): span of %zu bytes at %p", len, sp.len, sp.data);
 	make_record(sp.data, fin, keys[0], p->inc, me->slot, abort_it ? PO_ABORT : PO_COMMIT, rng);
 	maybe_hold(rng);
@@ -832,7 +832,7 @@ static int consume_one(struct consumer *c)
 	n = shmring_peek(ring, &sp, to);
 	if (n < 0)
 		return get_error(c, n, to, "peek");
-	if ((size_t)n != sp.len || ((uintptr_t)sp.data % SHMRING_SLOT_SIZE) != SHMRING_RECORD_HEADER)
+	if ((size_t)n != sp.len || ((uintptr_t)sp.data % SHMRING_SLOT_SIZE) != 0)
 		violation("peek: returned %zd, span of %zu bytes at %p", n, sp.len, sp.data);
 	keys[0] = check_record(sp.data, sp.len, &stamps[0]);
 	lens[0] = (uint32_t)sp.len;

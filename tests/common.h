@@ -80,6 +80,12 @@ static inline uint32_t t_fnv(const void *buf, size_t len)
 	return h;
 }
 
+/* Slots a record of len bytes uses (documented in shmring.h). */
+static inline size_t t_slots(size_t len)
+{
+	return len == 0 ? 1 : (len + SHMRING_SLOT_SIZE - 1) / SHMRING_SLOT_SIZE;
+}
+
 /* ---------------------------------------------------------------- names */
 
 #define T_MAX_NAMES 32
@@ -107,9 +113,6 @@ static inline void t_cleanup(void)
 }
 
 /* ---------------------------------------------------------------- rings */
-
-/* The largest max_record a ring of that capacity takes (one record fills it). */
-#define T_MAX(cap) ((size_t)(cap) - SHMRING_RECORD_HEADER)
 
 /* An anonymous ring with the given geometry; asserts success. */
 static inline struct shmring *t_ring(size_t capacity, size_t max_record)

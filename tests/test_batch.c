@@ -7,14 +7,6 @@
 
 TestSuite(batch, .timeout = T_TIMEOUT);
 
-/* The largest payload that fits one slot, after the record's inline header. */
-#define ONE_SLOT ((size_t)(SHMRING_SLOT_SIZE - SHMRING_RECORD_HEADER))
-/* The payload of a record that takes exactly n slots (n >= 1). */
-#define N_SLOTS(n) ((size_t)(n) * SHMRING_SLOT_SIZE - SHMRING_RECORD_HEADER)
-/* The largest record of a 4096-byte ring (max_record = T_MAX(4096)): it fills
- * every slot. */
-#define FILL_4K T_MAX(4096)
-
 static size_t align8(size_t x)
 {
 	return (x + 7) & ~(size_t)7;
@@ -76,7 +68,7 @@ Test(batch, putv_total_over_max_record_is_emsgsize)
 
 Test(batch, putv_wraps_and_blocks_like_put)
 {
-	struct shmring *r = t_ring(4096, FILL_4K);
+	struct shmring *r = t_ring(4096, 4096);
 	static char a[2000], b[2000], out[4096];
 	for (int i = 0; i < 200; i++) {
 		t_fill(a, sizeof a, (uint64_t)i);
@@ -88,7 +80,7 @@ Test(batch, putv_wraps_and_blocks_like_put)
 		cr_assert_eq(memcmp(out, a, la), 0, "iteration %d, first part", i);
 		cr_assert_eq(memcmp(out + la, b, lb), 0, "iteration %d, second part", i);
 	}
-	struct iovec full = { out, FILL_4K };
+	struct iovec full = { out, 4096 };
 	cr_assert_eq(shmring_putv(r, &full, 1, 0), 0);
 	cr_assert_eq(shmring_putv(r, &full, 1, 0), -EAGAIN);
 	cr_assert_eq(shmring_putv(r, &full, 1, 20 * T_MS), -ETIMEDOUT);
@@ -119,17 +111,16 @@ Test(batch, put_many_all_fit)
 
 Test(batch, put_many_partial_takes_what_fits)
 {
-	struct shmring *r = t_ring(4096, FILL_4K);
+	struct shmring *r = t_ring(4096, 4096);
 	static char big[4096];
 	/* leave exactly 3 slots free */
-	cr_assert_eq(shmring_put(r, big, N_SLOTS(61), 0), 0);
-	cr_assert_eq(t_info(r).used, 61 * SHMRING_SLOT_SIZE);
-	char bufs[5][SHMRING_SLOT_SIZE];
+	cr_assert_eq(shmring_put(r, big, 61 * SHMRING_SLOT_SIZE, 0), 0);
+	char bufs[5][64];
 	struct iovec recs[5];
 	for (int i = 0; i < 5; i++) {
-		t_fill(bufs[i], ONE_SLOT, (uint64_t)i + 50);
+		t_fill(bufs[i], 64, (uint64_t)i + 50);
 		recs[i].iov_base = bufs[i];
-		recs[i].iov_len = ONE_SLOT; /* one slot each */
+		recs[i].iov_len = 64; /* one slot each */
 	}
 	cr_assert_eq(shmring_put_many(r, recs, 5, 0), 3);
 	cr_assert_eq(shmring_put_many(r, recs + 3, 2, 0), -EAGAIN, "not even the first fits");
@@ -137,16 +128,15 @@ Test(batch, put_many_partial_takes_what_fits)
 	cr_assert_eq(shmring_put_many(r, recs + 3, 2, 50 * T_MS), -ETIMEDOUT);
 	cr_assert_geq(t_now_ns() - t0, 50 * T_MS);
 	char out[4096];
-	cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)N_SLOTS(61));
+	cr_assert_eq(shmring_get(r, out, sizeof out, 0), 61 * SHMRING_SLOT_SIZE);
 	for (int i = 0; i < 3; i++) {
-		cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)ONE_SLOT);
-		cr_assert(t_check(out, ONE_SLOT, (uint64_t)i + 50));
+		cr_assert_eq(shmring_get(r, out, sizeof out, 0), 64);
+		cr_assert(t_check(out, 64, (uint64_t)i + 50));
 	}
 	cr_assert_eq(shmring_get(r, out, sizeof out, 0), -EAGAIN);
-	/* a partial batch whose second record (two slots) is larger than the
-	 * room left (one slot, once the first record is in) */
-	cr_assert_eq(shmring_put(r, big, N_SLOTS(62), 0), 0);
-	struct iovec two[2] = { { bufs[0], ONE_SLOT }, { big, ONE_SLOT + 1 } };
+	/* a partial batch whose second record is larger than the room left */
+	cr_assert_eq(shmring_put(r, big, 62 * SHMRING_SLOT_SIZE, 0), 0);
+	struct iovec two[2] = { { bufs[0], 64 }, { big, 65 } };
 	cr_assert_eq(shmring_put_many(r, two, 2, 0), 1);
 	shmring_detach(r);
 }
@@ -341,7 +331,7 @@ static int bw_child(void *arg)
 	(void)arg;
 	shmring_set_spin(bw_ring, 0);
 	static char big[4096];
-	struct iovec recs[2] = { { big, FILL_4K }, { big, 1 } };
+	struct iovec recs[2] = { { big, 4096 }, { big, 1 } };
 	/* the ring is full: wait for room */
 	ssize_t k = shmring_put_many(bw_ring, recs, 2, 10 * T_SEC);
 	if (k != 1)
@@ -351,9 +341,9 @@ static int bw_child(void *arg)
 
 Test(batch, put_many_and_get_many_wake_each_other)
 {
-	bw_ring = t_ring(4096, FILL_4K);
+	bw_ring = t_ring(4096, 4096);
 	static char big[4096];
-	cr_assert_eq(shmring_put(bw_ring, big, FILL_4K, 0), 0);
+	cr_assert_eq(shmring_put(bw_ring, big, 4096, 0), 0);
 	pid_t pid = t_fork(bw_child, NULL);
 	int ok;
 	T_POLL_UNTIL(ok, t_info(bw_ring).futex_waits >= 1, 10 * T_SEC);
@@ -363,7 +353,7 @@ Test(batch, put_many_and_get_many_wake_each_other)
 	cr_assert_eq(shmring_get_many(bw_ring, buf, sizeof buf, got, 2, 0), 1);
 	t_expect_exit(pid, 0, T_WAKE_BOUND_NS);
 	cr_assert_eq(shmring_get_many(bw_ring, buf, sizeof buf, got, 2, 5 * T_SEC), 1);
-	cr_assert_eq(got[0].iov_len, FILL_4K);
+	cr_assert_eq(got[0].iov_len, 4096);
 	shmring_detach(bw_ring);
 }
 

@@ -13,7 +13,7 @@
 TestSuite(concurrency, .timeout = 60);
 
 #define MAX_P 8
-#define HDR_LEN 16   /* this test's own header inside the payload (not the ring's) */
+#define HDR_LEN 16
 
 enum put_api { PUT_COPY, PUT_V, PUT_ZC, PUT_MANY, PUT_MIXED };
 enum get_api { GET_COPY, GET_PEEK, GET_MANY, GET_MIXED };
@@ -446,7 +446,7 @@ Test(concurrency, p3_c1_mixed_api_in_order)
 
 Test(concurrency, p3_c3_mixed_api_big_records)
 {
-	RUN(.P = 3, .C = 3, .n = 4000, .capacity = 65536, .max_record = T_MAX(65536), .put = PUT_MIXED,
+	RUN(.P = 3, .C = 3, .n = 4000, .capacity = 65536, .max_record = 65536, .put = PUT_MIXED,
 	    .get = GET_MIXED, .spin = 50);
 }
 
@@ -548,20 +548,18 @@ Test(concurrency, sleeping_consumer_wakes_on_put)
 	shmring_detach(wake_ring);
 }
 
-/* Puts a record of max_record = T_MAX(4096) bytes: it needs every slot. */
 static int wake_prod_child(void *arg)
 {
 	(void)arg;
 	shmring_set_spin(wake_ring, 0);
 	static char big[4096];
-	return shmring_put(wake_ring, big, T_MAX(4096), -1) == 0 ? 0 : 1;
+	return shmring_put(wake_ring, big, 4096, -1) == 0 ? 0 : 1;
 }
 
-/* A producer asleep on a full ring wakes promptly on a get (the ring holds a
- * one-slot record, so the producer's ring-filling record does not fit). */
+/* A producer asleep on a full ring wakes promptly on a get. */
 Test(concurrency, sleeping_producer_wakes_on_get)
 {
-	wake_ring = t_ring(4096, T_MAX(4096));
+	wake_ring = t_ring(4096, 4096);
 	static char big[4096];
 	cr_assert_eq(shmring_put(wake_ring, big, 1, 0), 0);
 	pid_t pid = t_fork(wake_prod_child, NULL);
@@ -573,7 +571,7 @@ Test(concurrency, sleeping_producer_wakes_on_get)
 	cr_assert_eq(shmring_get(wake_ring, big, sizeof big, 0), 1);
 	t_expect_exit(pid, 0, T_WAKE_BOUND_NS);
 	cr_assert_lt(t_now_ns() - t0, T_WAKE_BOUND_NS);
-	cr_assert_eq(shmring_get(wake_ring, big, sizeof big, 0), (ssize_t)T_MAX(4096));
+	cr_assert_eq(shmring_get(wake_ring, big, sizeof big, 0), 4096);
 	shmring_detach(wake_ring);
 }
 

@@ -9,12 +9,6 @@
 
 TestSuite(copy, .timeout = T_TIMEOUT);
 
-/* The largest payload that fits one slot, after the record's inline header. */
-#define ONE_SLOT ((size_t)(SHMRING_SLOT_SIZE - SHMRING_RECORD_HEADER))
-/* The largest record of a 4096-byte ring (max_record = T_MAX(4096)): it fills
- * every slot. */
-#define FILL_4K T_MAX(4096)
-
 Test(copy, put_then_get_roundtrip)
 {
 	struct shmring *r = t_ring(4096, 0);
@@ -138,16 +132,16 @@ Test(copy, bad_arguments)
 	shmring_detach(r);
 }
 
-/* Exactly capacity / SLOT_SIZE one-slot records (1..ONE_SLOT bytes) fit. */
+/* Exactly capacity / SLOT_SIZE one-slot records fit. */
 Test(copy, full_ring_then_drain)
 {
 	struct shmring *r = t_ring(4096, 0);
 	const size_t nslots = 4096 / SHMRING_SLOT_SIZE;
-	char buf[SHMRING_SLOT_SIZE];
+	char buf[64];
 	size_t i;
 	for (i = 0; i < nslots; i++) {
-		t_fill(buf, ONE_SLOT, i);
-		int rc = shmring_put(r, buf, 1 + i % ONE_SLOT, 0);
+		t_fill(buf, 64, i);
+		int rc = shmring_put(r, buf, 1 + i % 64, 0);
 		cr_assert_eq(rc, 0, "put #%zu of %zu one-slot records = %d", i, nslots, rc);
 	}
 	cr_assert_eq(shmring_put(r, buf, 1, 0), -EAGAIN);
@@ -157,18 +151,18 @@ Test(copy, full_ring_then_drain)
 	cr_assert_eq(in.used, 4096);
 	/* one out, one slot free: a one-slot record fits, a two-slot one does not */
 	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 1);
-	cr_assert_eq(shmring_put(r, buf, ONE_SLOT + 1, 0), -EAGAIN);
-	cr_assert_eq(shmring_put(r, buf, ONE_SLOT, 0), 0);
+	cr_assert_eq(shmring_put(r, buf, 65, 0), -EAGAIN);
+	cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
 	cr_assert_eq(shmring_put(r, buf, 1, 0), -EAGAIN);
 	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 2);
 	for (i = 2; i < nslots; i++) {
-		char out[SHMRING_SLOT_SIZE];
+		char out[64];
 		ssize_t n = shmring_get(r, out, sizeof out, 0);
-		cr_assert_eq(n, (ssize_t)(1 + i % ONE_SLOT));
-		t_fill(buf, ONE_SLOT, i);
+		cr_assert_eq(n, (ssize_t)(1 + i % 64));
+		t_fill(buf, 64, i);
 		cr_assert_eq(memcmp(out, buf, (size_t)n), 0, "record %zu", i);
 	}
-	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), (ssize_t)ONE_SLOT);
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
 	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), -EAGAIN);
 	in = t_info(r);
 	cr_assert_eq(in.records, 0);
@@ -178,42 +172,33 @@ Test(copy, full_ring_then_drain)
 
 Test(copy, full_with_max_records)
 {
-	/* capacity 4096, max_record 4096 - header: one record fills the ring */
-	struct shmring *r = t_ring(4096, FILL_4K);
+	/* capacity 4096, max_record 4096: one record fills the ring */
+	struct shmring *r = t_ring(4096, 4096);
 	static char big[4096], out[4096];
-	t_fill(big, FILL_4K, 11);
-	cr_assert_eq(shmring_put(r, big, FILL_4K + 1, 0), -EMSGSIZE);
-	cr_assert_eq(shmring_put(r, big, FILL_4K, 0), 0);
-	cr_assert_eq(t_info(r).used, 4096);
+	t_fill(big, sizeof big, 11);
+	cr_assert_eq(shmring_put(r, big, 4096, 0), 0);
 	cr_assert_eq(shmring_put(r, big, 0, 0), -EAGAIN);
-	cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)FILL_4K);
-	cr_assert(t_check(out, FILL_4K, 11));
+	cr_assert_eq(shmring_get(r, out, sizeof out, 0), 4096);
+	cr_assert(t_check(out, 4096, 11));
 	/* and again, now that the positions have moved on */
 	cr_assert_eq(shmring_put(r, "a", 1, 0), 0);
 	cr_assert_eq(shmring_get(r, out, sizeof out, 0), 1);
-	cr_assert_eq(shmring_put(r, big, FILL_4K, 0), 0);
-	cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)FILL_4K);
-	cr_assert(t_check(out, FILL_4K, 11));
+	cr_assert_eq(shmring_put(r, big, 4096, 0), 0);
+	cr_assert_eq(shmring_get(r, out, sizeof out, 0), 4096);
+	cr_assert(t_check(out, 4096, 11));
 	shmring_detach(r);
 }
 
 Test(copy, info_accounts_records_bytes_used)
 {
 	struct shmring *r = t_ring(8192, 0);
-	/* lengths either side of the one- and two-slot boundaries, with the
-	 * number of slots each takes (header + payload, in whole slots) */
-	static const size_t lens[] = { 0, 1, ONE_SLOT - 1, ONE_SLOT, ONE_SLOT + 1,
-		                       ONE_SLOT + SHMRING_SLOT_SIZE, ONE_SLOT + SHMRING_SLOT_SIZE + 1,
-		                       500 };
-	static const size_t slots[] = { 1, 1, 1, 1, 2, 2, 3, 9 };
+	static const size_t lens[] = { 0, 1, 63, 64, 65, 128, 129, 500 };
 	size_t bytes = 0, used = 0;
 	char buf[600] = { 0 };
 	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-		cr_assert_eq(SHMRING_RECORD_SLOTS(lens[i]), slots[i], "SHMRING_RECORD_SLOTS(%zu)",
-		             lens[i]);
 		cr_assert_eq(shmring_put(r, buf, lens[i], 0), 0);
 		bytes += lens[i];
-		used += slots[i] * SHMRING_SLOT_SIZE;
+		used += t_slots(lens[i]) * SHMRING_SLOT_SIZE;
 		struct shmring_info in = t_info(r);
 		cr_assert_eq(in.records, i + 1);
 		cr_assert_eq(in.bytes, bytes);
@@ -225,7 +210,7 @@ Test(copy, info_accounts_records_bytes_used)
 	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
 		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), (ssize_t)lens[i]);
 		bytes -= lens[i];
-		used -= slots[i] * SHMRING_SLOT_SIZE;
+		used -= t_slots(lens[i]) * SHMRING_SLOT_SIZE;
 		struct shmring_info in = t_info(r);
 		cr_assert_eq(in.bytes, bytes);
 		cr_assert_eq(in.used, used);
@@ -237,12 +222,12 @@ Test(copy, info_accounts_records_bytes_used)
 
 Test(copy, eagain_with_zero_timeout)
 {
-	struct shmring *r = t_ring(4096, FILL_4K);
+	struct shmring *r = t_ring(4096, 4096);
 	char buf[16];
 	int64_t t0 = t_now_ns();
 	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), -EAGAIN);
 	static char big[4096];
-	cr_assert_eq(shmring_put(r, big, FILL_4K, 0), 0);
+	cr_assert_eq(shmring_put(r, big, 4096, 0), 0);
 	cr_assert_eq(shmring_put(r, buf, 1, 0), -EAGAIN);
 	cr_assert_lt(t_now_ns() - t0, T_SEC, "timeout 0 must not wait");
 	shmring_detach(r);
@@ -269,9 +254,9 @@ Test(copy, etimedout_on_empty_get)
 
 Test(copy, etimedout_on_full_put)
 {
-	struct shmring *r = t_ring(4096, FILL_4K);
+	struct shmring *r = t_ring(4096, 4096);
 	static char big[4096];
-	cr_assert_eq(shmring_put(r, big, FILL_4K, 0), 0);
+	cr_assert_eq(shmring_put(r, big, 4096, 0), 0);
 	const int64_t to = 100 * T_MS;
 	int64_t t0 = t_now_ns();
 	int rc = shmring_put(r, "x", 1, to);
@@ -282,7 +267,7 @@ Test(copy, etimedout_on_full_put)
 	cr_assert_eq(t_info(r).records, 1, "the timed-out put left nothing behind");
 	/* a larger timeout than fits in 32 bits of ns, and ring emptied meanwhile */
 	char out[4096];
-	cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)FILL_4K);
+	cr_assert_eq(shmring_get(r, out, sizeof out, 0), 4096);
 	cr_assert_eq(shmring_put(r, "x", 1, 10 * T_SEC), 0);
 	shmring_detach(r);
 }
@@ -363,7 +348,7 @@ static void stop_alarm_storm(void)
 
 Test(copy, timed_wait_survives_signals)
 {
-	struct shmring *r = t_ring(4096, FILL_4K);
+	struct shmring *r = t_ring(4096, 4096);
 	shmring_set_spin(r, 0);
 	char buf[8];
 	alarms = 0;
@@ -374,7 +359,7 @@ Test(copy, timed_wait_survives_signals)
 	int64_t el = t_now_ns() - t0;
 	/* and a producer waiting on a full ring */
 	static char big[4096];
-	cr_assert_eq(shmring_put(r, big, FILL_4K, 0), 0);
+	cr_assert_eq(shmring_put(r, big, 4096, 0), 0);
 	int64_t t1 = t_now_ns();
 	int rc = shmring_put(r, "x", 1, to);
 	int64_t el2 = t_now_ns() - t1;
@@ -470,10 +455,9 @@ Test(copy, wrap_around_default_max)
 	wrap_run(4096, 0, 20000, 1);
 }
 
-/* max_record as large as the capacity allows: a record may fill the ring. */
 Test(copy, wrap_around_max_equals_capacity)
 {
-	wrap_run(4096, FILL_4K, 20000, 2);
+	wrap_run(4096, 4096, 20000, 2);
 }
 
 Test(copy, wrap_around_odd_max)
@@ -482,24 +466,20 @@ Test(copy, wrap_around_odd_max)
 }
 
 /* Pin the interesting wrap point: a record that starts in the last slot and
- * runs past the end of the storage.  Each step advances by a one-slot record
- * plus a 16-slot one, 17 slots: coprime with the ring's 64 slots, so over 64
- * steps the 16-slot record starts at every slot, the last one included. */
+ * runs past the end of the storage. */
 Test(copy, record_straddling_the_end)
 {
 	struct shmring *r = t_ring(4096, 1024);
-	const size_t len = 16 * SHMRING_SLOT_SIZE - SHMRING_RECORD_HEADER;
-	cr_assert_eq(SHMRING_RECORD_SLOTS(1) + SHMRING_RECORD_SLOTS(len), 17);
 	char in[1024], out[1024];
 	for (int lap = 0; lap < 3; lap++) {
 		for (size_t off = 0; off < 64; off++) {
-			/* advance the start slot by one-slot records */
+			/* advance to slot `off`-ish positions by one-slot records */
 			cr_assert_eq(shmring_put(r, "p", 1, 0), 0);
 			cr_assert_eq(shmring_get(r, out, sizeof out, 0), 1);
-			t_fill(in, len, off + 100 * (size_t)lap);
-			cr_assert_eq(shmring_put(r, in, len, 0), 0);
-			cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)len);
-			cr_assert(t_check(out, len, off + 100 * (size_t)lap), "lap %d off %zu", lap, off);
+			t_fill(in, 1024, off + 100 * (size_t)lap);
+			cr_assert_eq(shmring_put(r, in, 1024, 0), 0);
+			cr_assert_eq(shmring_get(r, out, sizeof out, 0), 1024);
+			cr_assert(t_check(out, 1024, off + 100 * (size_t)lap), "lap %d off %zu", lap, off);
 		}
 	}
 	shmring_detach(r);
@@ -538,7 +518,7 @@ static int64_t cpu_ns(void)
  * ring and on a full one burn only a small fraction of that. */
 Test(copy, waiting_costs_no_cpu)
 {
-	struct shmring *r = t_ring(4096, FILL_4K);
+	struct shmring *r = t_ring(4096, 4096);
 	char buf[16];
 	int64_t c0 = cpu_ns(), t0 = t_now_ns();
 	cr_assert_eq(shmring_get(r, buf, sizeof buf, 400 * T_MS), -ETIMEDOUT);
@@ -547,7 +527,7 @@ Test(copy, waiting_costs_no_cpu)
 	cr_assert_lt(cpu, 100 * T_MS, "waiting in get for %lld ms used %lld ms of CPU",
 	             (long long)(el / T_MS), (long long)(cpu / T_MS));
 	static char big[4096];
-	cr_assert_eq(shmring_put(r, big, FILL_4K, 0), 0);
+	cr_assert_eq(shmring_put(r, big, 4096, 0), 0);
 	c0 = cpu_ns();
 	t0 = t_now_ns();
 	cr_assert_eq(shmring_put(r, big, 1, 400 * T_MS), -ETIMEDOUT);

@@ -598,13 +598,9 @@ static int e_consumer_detaches_when_parent_sleeps(void *arg)
 	return 0;
 }
 
-/* The largest payload that fits one slot, after the record's inline header. */
-#define ONE_SLOT (SHMRING_SLOT_SIZE - SHMRING_RECORD_HEADER)
-
-/* Fill a 4096-byte ring with one-slot records, one per slot. */
 static void e_fill(struct shmring *r)
 {
-	static char rec[ONE_SLOT];
+	static char rec[SHMRING_SLOT_SIZE];
 	int n = 0;
 	while (shmring_put(r, rec, sizeof rec, 0) == 0)
 		n++;
@@ -677,7 +673,7 @@ Test(eof, ring_nobody_consumed_from_accepts_puts_until_full)
 	f_ring = t_ring(4096, 0);
 	shmring_set_spin(f_ring, 0);
 	t_expect_exit(t_fork(f_passer_by, NULL), 0, 10 * T_SEC);
-	static char rec[ONE_SLOT]; /* one slot each */
+	static char rec[SHMRING_SLOT_SIZE];
 	int n = 1; /* the passer-by's empty record holds one slot */
 	while (shmring_put(f_ring, rec, sizeof rec, 0) == 0)
 		n++;

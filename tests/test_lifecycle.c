@@ -80,9 +80,9 @@ Test(lifecycle, capacity_above_max_is_einval)
 Test(lifecycle, max_record_bounds)
 {
 	struct shmring *r;
-	/* capacity less one record header: allowed (one record fills the ring) */
-	r = t_ring(8192, T_MAX(8192));
-	cr_assert_eq(t_info(r).max_record, 8192 - SHMRING_RECORD_HEADER);
+	/* equal to capacity: allowed */
+	r = t_ring(8192, 8192);
+	cr_assert_eq(t_info(r).max_record, 8192);
 	shmring_detach(r);
 	/* 1 byte: allowed */
 	r = t_ring(4096, 1);
@@ -93,11 +93,9 @@ Test(lifecycle, max_record_bounds)
 	cr_assert_eq(t_info(r).capacity, 8192);
 	cr_assert_eq(t_info(r).max_record, 6000);
 	shmring_detach(r);
-	/* a record and its header over the rounded capacity: -EINVAL */
-	struct shmring_config cfg = { .capacity = 8192, .max_record = 8192 - SHMRING_RECORD_HEADER + 1 };
+	/* over the rounded capacity: -EINVAL */
+	struct shmring_config cfg = { .capacity = 8192, .max_record = 8193 };
 	r = NULL;
-	cr_assert_eq(shmring_create(&r, NULL, &cfg), -EINVAL);
-	cfg = (struct shmring_config){ .capacity = 8192, .max_record = 8192 };
 	cr_assert_eq(shmring_create(&r, NULL, &cfg), -EINVAL);
 	cfg = (struct shmring_config){ .capacity = 0, .max_record = SHMRING_DEFAULT_CAPACITY + 1 };
 	cr_assert_eq(shmring_create(&r, NULL, &cfg), -EINVAL);

@@ -39,8 +39,7 @@ Test(nosyscall, one_process_put_get_never_calls_futex)
 		int n = 0;
 		while (shmring_put(r, buf, 100, 0) == 0)
 			n++;
-		cr_assert_eq(n, (int)(4096 / SHMRING_SLOT_SIZE / SHMRING_RECORD_SLOTS(100)),
-		             "two-slot records in a 64-slot ring");
+		cr_assert_eq(n, 4096 / 128, "two-slot records in a 64-slot ring");
 		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 100);
 		cr_assert_eq(shmring_put(r, buf, 100, -1), 0, "room for one, must not wait");
 		while (shmring_get(r, buf, sizeof buf, 0) == 100)
@@ -115,28 +114,24 @@ Test(nosyscall, two_processes_that_never_block_never_call_futex)
 
 /* A ring big enough that the producer never fills it, and a consumer that
  * starts only when all is in: blocking calls, but no waiting. */
-#define NS_BULK 20000
-#define NS_BULK_LEN 64
-
 static int ns_bulk_producer(void *arg)
 {
 	(void)arg;
-	char buf[NS_BULK_LEN] = { 0 };
-	for (int i = 0; i < NS_BULK; i++)
-		if (shmring_put(ns_ring, buf, NS_BULK_LEN, -1) != 0)
+	char buf[64] = { 0 };
+	for (int i = 0; i < 20000; i++)
+		if (shmring_put(ns_ring, buf, 64, -1) != 0)
 			return 1;
 	return 0;
 }
 
 Test(nosyscall, blocking_calls_that_need_not_wait_never_call_futex)
 {
-	/* 2 slots a record, header included: rounds up to 4 MiB */
-	ns_ring = t_ring(NS_BULK * SHMRING_RECORD_SLOTS(NS_BULK_LEN) * SHMRING_SLOT_SIZE, 0);
+	ns_ring = t_ring(20000 * 64, 0); /* rounds up to 2 MiB */
 	pid_t pid = t_fork(ns_bulk_producer, NULL);
 	t_expect_exit(pid, 0, 20 * T_SEC);
-	char buf[NS_BULK_LEN];
-	for (int i = 0; i < NS_BULK; i++)
-		cr_assert_eq(shmring_get(ns_ring, buf, sizeof buf, -1), NS_BULK_LEN);
+	char buf[64];
+	for (int i = 0; i < 20000; i++)
+		cr_assert_eq(shmring_get(ns_ring, buf, sizeof buf, -1), 64);
 	expect_counters(ns_ring, 0, 0, "blocking calls that never had to wait");
 	shmring_detach(ns_ring);
 }

@@ -207,9 +207,6 @@ Test(poll, three_rings_without_futex_waitv)
 
 /* ------------------------------------------------------------ POLLOUT */
 
-/* The largest record that fills one slot (its header included). */
-#define ONE_SLOT_REC (SHMRING_SLOT_SIZE - SHMRING_RECORD_HEADER)
-
 struct drain_arg {
 	struct shmring *r;
 	struct shmring_latch *go;   /* the child stays attached until this opens */
@@ -223,8 +220,8 @@ static int drain_one_later(void *arg)
 	 * see the room itself and need no wake, and the wake count below
 	 * would be 0. */
 	t_sleep_ns(125 * T_MS);
-	char buf[ONE_SLOT_REC];
-	if (shmring_get(d->r, buf, sizeof buf, 0) != ONE_SLOT_REC)
+	char buf[64];
+	if (shmring_get(d->r, buf, sizeof buf, 0) != 64)
 		return 1;
 	/* stay alive as the ring's consumer until the parent has put */
 	return shmring_latch_wait(d->go, 15 * T_SEC) == 0 ? 0 : 2;
@@ -232,14 +229,14 @@ static int drain_one_later(void *arg)
 
 Test(poll, pollout_on_full_ring_wakes_when_consumer_drains)
 {
-	struct shmring *r = t_ring(4096, T_MAX(4096));
+	struct shmring *r = t_ring(4096, 4096);
 	shmring_set_spin(r, 0);
-	char rec[ONE_SLOT_REC];
+	char rec[64];
 	memset(rec, 'x', sizeof rec);
 	int n = 0;
 	while (shmring_put(r, rec, sizeof rec, 0) == 0)
 		n++;
-	cr_assert_eq(n, 4096 / SHMRING_SLOT_SIZE, "one slot per record fills the ring");
+	cr_assert_eq(n, 4096 / 64, "one slot per record fills the ring");
 
 	struct shmring_pollitem it = { r, SHMRING_POLLOUT, 0xdead };
 	cr_assert_eq(shmring_poll(&it, 1, 0), 0);
@@ -414,13 +411,13 @@ Test(poll, sleeping_poller_woken_by_close)
 
 Test(poll, closed_ring_polls_readable_and_writable)
 {
-	struct shmring *r = t_ring(4096, T_MAX(4096)), *other = t_ring(4096, 0);
-	static char big[T_MAX(4096)];
+	struct shmring *r = t_ring(4096, 4096), *other = t_ring(4096, 0);
+	static char big[4096];
 	cr_assert_eq(shmring_put(r, big, sizeof big, 0), 0);     /* full */
 	struct shmring_pollitem it[2] = { { other, SHMRING_POLLIN, 0 }, { r, SHMRING_POLLOUT, 0 } };
 	cr_assert_eq(shmring_poll(it, 2, 0), 0);
 	char buf[4096];
-	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), (ssize_t)sizeof big); /* now empty */
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 4096);  /* now empty */
 	it[1].events = SHMRING_POLLIN;
 	cr_assert_eq(shmring_poll(it, 2, 0), 0);
 	cr_assert_eq(shmring_close(r), 0);
@@ -503,9 +500,9 @@ Test(poll, sixty_four_rings_both_directions)
 	struct maxpoll *m = t_shared(sizeof *m);
 	struct shmring_span sp[NMAX];
 	for (int i = 0; i < NMAX; i++) {
-		m->r[i] = t_ring(4096, T_MAX(4096));
+		m->r[i] = t_ring(4096, 4096);
 		shmring_set_spin(m->r[i], 0);
-		cr_assert_eq(shmring_reserve(m->r[i], T_MAX(4096), &sp[i], 0), 0);
+		cr_assert_eq(shmring_reserve(m->r[i], 4096, &sp[i], 0), 0);
 	}
 	struct shmring_pollitem it = { m->r[5], SHMRING_POLLIN | SHMRING_POLLOUT, 0 };
 	cr_assert_eq(shmring_poll(&it, 1, 0), 0, "a reserved ring is neither readable nor writable");
@@ -575,9 +572,9 @@ static int consume_nothing_and_die(void *arg)
  * with POLLOUT, and the put fails with -EPIPE (broken pipe). */
 Test(poll, dead_consumer_polls_writable)
 {
-	dp_ring = t_ring(4096, T_MAX(4096));
+	dp_ring = t_ring(4096, 4096);
 	shmring_set_spin(dp_ring, 0);
-	static char big[T_MAX(4096)]; /* fills the ring */
+	static char big[4096];
 	cr_assert_eq(shmring_put(dp_ring, big, sizeof big, 0), 0);
 	pid_t pid = t_fork(consume_nothing_and_die, NULL);
 	t_expect_exit(pid, 0, 5 * T_SEC);

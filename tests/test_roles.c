@@ -12,10 +12,6 @@
 
 TestSuite(roles, .timeout = T_TIMEOUT);
 
-/* The largest record a 4096-byte ring made with max_record T_MAX(4096) takes:
- * it fills the ring. */
-#define FULL_4096 T_MAX(4096)
-
 /* A second handle on r, in this process. */
 static struct shmring *t_attach(struct shmring *r)
 {
@@ -272,16 +268,16 @@ static int sleeping_putter(void *arg)
 	(void)arg;
 	shmring_set_spin(pr_ring, 0);
 	static char big[4096];
-	int rc = shmring_put(pr_ring, big, FULL_4096, 20 * T_SEC);
+	int rc = shmring_put(pr_ring, big, 4096, 20 * T_SEC);
 	return rc == -EPIPE ? 0 : rc == 0 ? 1 : (100 - rc > 250 ? 250 : 100 - rc);
 }
 
 Test(roles, last_consumer_leaving_wakes_producer)
 {
-	pr_ring = t_ring(4096, T_MAX(4096));
+	pr_ring = t_ring(4096, 4096);
 	struct shmring *c = t_attach(pr_ring);
 	static char big[4096];
-	cr_assert_eq(shmring_put(pr_ring, big, FULL_4096, 0), 0);
+	cr_assert_eq(shmring_put(pr_ring, big, 4096, 0), 0);
 	pid_t pid = t_fork(sleeping_putter, NULL);
 	cr_assert_eq(shmring_declare(c, SHMRING_CONSUMER), 0); /* after fork: not inherited */
 	int ok;
@@ -409,12 +405,12 @@ Test(roles, killed_producer_wakes_sleeping_consumer)
 /* A consumer killed while we sleep in put(-1) on a full ring: -EPIPE. */
 Test(roles, killed_consumer_wakes_sleeping_producer)
 {
-	pr_ring = t_ring(4096, T_MAX(4096));
+	pr_ring = t_ring(4096, 4096);
 	shmring_set_spin(pr_ring, 0);
 	struct role_child rc = { .role = SHMRING_CONSUMER };
 	pid_t pid = start_role_child(&rc, role_then_hang);
 	static char big[4096];
-	cr_assert_eq(shmring_put(pr_ring, big, FULL_4096, 0), 0);
+	cr_assert_eq(shmring_put(pr_ring, big, 4096, 0), 0);
 	struct killer k = { pid, 150 * T_MS };
 	pthread_t th;
 	cr_assert_eq(pthread_create(&th, NULL, killer_thread, &k), 0);
@@ -433,11 +429,11 @@ Test(roles, killed_consumer_wakes_sleeping_producer)
  * dead consumer too. */
 Test(roles, polling_producer_notices_dead_consumer)
 {
-	pr_ring = t_ring(4096, T_MAX(4096));
+	pr_ring = t_ring(4096, 4096);
 	struct role_child rc = { .role = SHMRING_CONSUMER };
 	pid_t pid = start_role_child(&rc, role_then_hang);
 	static char big[4096];
-	cr_assert_eq(shmring_put(pr_ring, big, FULL_4096, 0), 0);
+	cr_assert_eq(shmring_put(pr_ring, big, 4096, 0), 0);
 	cr_assert_eq(shmring_put(pr_ring, big, 1, 0), -EAGAIN);
 	kill(pid, SIGKILL);
 	int64_t t0 = t_now_ns();

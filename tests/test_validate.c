@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* Header offsets, as documented in ring/layout.h (ABI version 2): a u64 magic
+/* Header offsets, as documented in ring/layout.h (ABI version 1): a u64 magic
  * at 0 and a u32 ABI version at 8, then the geometry.  When layout.h is on
  * the include path they are checked against it. */
 #define OFF_MAGIC       0
@@ -234,9 +234,7 @@ Test(validate, other_abi_version_is_eproto)
 	struct victim v = make_victim("abi", 4096);
 	uint32_t abi;
 	cr_assert_eq(pread(v.fd, &abi, 4, OFF_ABI), 4);
-	cr_assert_eq(abi, 2, "ABI version 2 expected in a fresh ring, found %u", abi);
-	poke32(v.fd, OFF_ABI, 1);
-	expect_both(&v, -EPROTO, "ABI 1 (separate meta array)");
+	cr_assert_eq(abi, 1, "ABI version 1 expected in a fresh ring, found %u", abi);
 	poke32(v.fd, OFF_ABI, abi + 1);
 	expect_both(&v, -EPROTO, "ABI + 1");
 	poke32(v.fd, OFF_ABI, 0);
@@ -299,12 +297,6 @@ static uint64_t v_huge(uint64_t o) { (void)o; return UINT64_MAX - 4095; }
 static uint64_t v_not_pow2(uint64_t o) { return o + o / 2; }
 static uint64_t v_32(uint64_t o) { (void)o; return 32; }
 static uint64_t v_capacity_plus1(uint64_t o) { (void)o; return 16384 + 1; }
-/* a record of max_record bytes and its header would not fit in the ring */
-static uint64_t v_capacity_less_header_plus1(uint64_t o)
-{
-	(void)o;
-	return 16384 - SHMRING_RECORD_HEADER + 1;
-}
 
 Test(validate, inconsistent_geometry_is_ebadmsg)
 {
@@ -317,7 +309,6 @@ Test(validate, inconsistent_geometry_is_ebadmsg)
 		{ "capacity not a power of two", OFF_CAPACITY, 8, v_not_pow2 },
 		{ "capacity huge", OFF_CAPACITY, 8, v_huge },
 		{ "max_record > capacity", OFF_MAX_RECORD, 8, v_capacity_plus1 },
-		{ "max_record + header > capacity", OFF_MAX_RECORD, 8, v_capacity_less_header_plus1 },
 		{ "max_record huge", OFF_MAX_RECORD, 8, v_huge },
 		{ "meta_offset 0", OFF_META_OFFSET, 8, v_zero },
 		{ "meta_offset + 1", OFF_META_OFFSET, 8, v_plus1 },
@@ -352,7 +343,7 @@ Test(validate, corrupt_record_length_is_caught)
 	struct shmring *r = NULL;
 	cr_assert_eq(shmring_open(&r, v.name), 0);
 	cr_assert_eq(shmring_put(r, "12345678", 8, 0), 0);
-	/* slot 0's record header (inline: meta_offset == data_offset): u64 seq, u32 len, ... */
+	/* slot 0's meta entry: u64 seq, u32 len, ... */
 	uint32_t len;
 	cr_assert_eq(pread(v.fd, &len, 4, (off_t)meta_off + 8), 4);
 	cr_assert_eq(len, 8, "record length not where layout.h says (found %u)", len);

@@ -1,21 +1,15 @@
 /*
  * test_zc.c - zero-copy: reserve/commit/abort, peek/release, spans that are
- * contiguous across the wrap-around and start SHMRING_RECORD_HEADER bytes into
- * a SHMRING_SLOT_SIZE slot (right after the record's inline header).
+ * contiguous across the wrap-around and aligned to SHMRING_SLOT_SIZE.
  */
 #include "common.h"
 
 TestSuite(zc, .timeout = T_TIMEOUT);
 
-/* A span's data starts right after the record's header, which sits at the
- * start of the record's first slot. */
-static int at_payload(const void *p)
+static int aligned(const void *p)
 {
-	return ((uintptr_t)p % SHMRING_SLOT_SIZE) == SHMRING_RECORD_HEADER;
+	return ((uintptr_t)p % SHMRING_SLOT_SIZE) == 0;
 }
-
-/* The largest record that fits in n slots. */
-#define FILLS_SLOTS(n) ((size_t)(n) * SHMRING_SLOT_SIZE - SHMRING_RECORD_HEADER)
 
 Test(zc, reserve_commit_roundtrip)
 {
@@ -25,7 +19,7 @@ Test(zc, reserve_commit_roundtrip)
 	cr_assert_eq(shmring_reserve(r, 100, &sp, 0), 0);
 	cr_assert_not_null(sp.data);
 	cr_assert_geq(sp.len, 100);
-	cr_assert(at_payload(sp.data), "span at %p", sp.data);
+	cr_assert(aligned(sp.data), "span at %p", sp.data);
 	t_fill(sp.data, 100, 5);
 	/* not visible before commit */
 	char out[200];
@@ -33,8 +27,7 @@ Test(zc, reserve_commit_roundtrip)
 	cr_assert_eq(shmring_next_len(r), -EAGAIN);
 	struct shmring_info in = t_info(r);
 	cr_assert_eq(in.records, 0);
-	cr_assert_eq(in.used, SHMRING_RECORD_SLOTS(100) * SHMRING_SLOT_SIZE,
-	             "in-flight reservation counts as used");
+	cr_assert_eq(in.used, 2 * SHMRING_SLOT_SIZE, "in-flight reservation counts as used");
 	cr_assert_eq(shmring_commit(r, &sp, 100), 0);
 	in = t_info(r);
 	cr_assert_eq(in.records, 1);
@@ -66,12 +59,11 @@ Test(zc, commit_shorter_than_reserved)
 		cr_assert_eq(shmring_get(r, out, sizeof out, 0), -EAGAIN,
 		             "the reservation's tail was delivered as a record");
 	}
-	/* the whole ring is free again: four records of a quarter of it each */
-	const size_t quarter = FILLS_SLOTS(4096 / SHMRING_SLOT_SIZE / 4);
-	cr_assert_eq(shmring_put(r, out, quarter, 0), 0);
-	cr_assert_eq(shmring_put(r, out, quarter, 0), 0);
-	cr_assert_eq(shmring_put(r, out, quarter, 0), 0);
-	cr_assert_eq(shmring_put(r, out, quarter, 0), 0);
+	/* the whole ring is free again */
+	cr_assert_eq(shmring_put(r, out, 1024, 0), 0);
+	cr_assert_eq(shmring_put(r, out, 1024, 0), 0);
+	cr_assert_eq(shmring_put(r, out, 1024, 0), 0);
+	cr_assert_eq(shmring_put(r, out, 1024, 0), 0);
 	cr_assert_eq(shmring_put(r, out, 0, 0), -EAGAIN);
 	shmring_detach(r);
 }
@@ -188,7 +180,7 @@ Test(zc, peek_then_release)
 	memset(&sp, 0, sizeof sp);
 	cr_assert_eq(shmring_peek(r, &sp, 0), 200);
 	cr_assert_eq(sp.len, 200);
-	cr_assert(at_payload(sp.data), "span at %p", sp.data);
+	cr_assert(aligned(sp.data));
 	cr_assert(t_check(sp.data, 200, 9));
 	/* it is taken: nobody else sees it; the record behind it stays readable */
 	cr_assert_eq(shmring_next_len(r), 1);
@@ -198,8 +190,7 @@ Test(zc, peek_then_release)
 	cr_assert_eq(out[0], 'B');
 	cr_assert_eq(shmring_get(r, out, sizeof out, 0), -EAGAIN);
 	/* its storage (and that of B, behind it) is not free until release */
-	cr_assert_eq(t_info(r).used,
-	             (SHMRING_RECORD_SLOTS(200) + SHMRING_RECORD_SLOTS(1)) * SHMRING_SLOT_SIZE);
+	cr_assert_eq(t_info(r).used, 5 * SHMRING_SLOT_SIZE);
 	cr_assert(t_check(sp.data, 200, 9), "peeked data changed under us");
 	cr_assert_eq(shmring_release(r, &sp), 0);
 	cr_assert_eq(t_info(r).used, 0);
@@ -209,7 +200,7 @@ Test(zc, peek_then_release)
 /* An unreleased peek holds back the space after it. */
 Test(zc, peek_holds_back_space)
 {
-	struct shmring *r = t_ring(4096, T_MAX(4096));
+	struct shmring *r = t_ring(4096, 4096);
 	const size_t nslots = 4096 / SHMRING_SLOT_SIZE;
 	static char big[4096];
 	cr_assert_eq(shmring_put(r, "A", 1, 0), 0);
@@ -219,17 +210,15 @@ Test(zc, peek_holds_back_space)
 	char out[4096];
 	cr_assert_eq(shmring_get(r, out, sizeof out, 0), 1);
 	/* A (held) and B (behind it) still occupy their slots */
-	cr_assert_eq(shmring_put(r, big, FILLS_SLOTS(nslots - 2), 0), 0);
+	cr_assert_eq(shmring_put(r, big, (nslots - 2) * SHMRING_SLOT_SIZE, 0), 0);
 	cr_assert_eq(shmring_put(r, big, 0, 0), -EAGAIN);
 	cr_assert_eq(shmring_put(r, big, 0, 20 * T_MS), -ETIMEDOUT);
 	cr_assert_eq(shmring_release(r, &sp), 0);
-	/* now both slots are free: the smallest record that needs two fits */
-	const size_t two = FILLS_SLOTS(1) + 1;
-	cr_assert_eq(SHMRING_RECORD_SLOTS(two), 2);
-	cr_assert_eq(shmring_put(r, big, two, 0), 0);
+	/* now both slots are free */
+	cr_assert_eq(shmring_put(r, big, SHMRING_SLOT_SIZE + 1, 0), 0);
 	cr_assert_eq(shmring_put(r, big, 0, 0), -EAGAIN);
-	cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)FILLS_SLOTS(nslots - 2));
-	cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)two);
+	cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)((nslots - 2) * SHMRING_SLOT_SIZE));
+	cr_assert_eq(shmring_get(r, out, sizeof out, 0), SHMRING_SLOT_SIZE + 1);
 	shmring_detach(r);
 }
 
@@ -248,21 +237,20 @@ Test(zc, peek_empty_eagain_and_etimedout)
 
 Test(zc, reserve_full_eagain_and_etimedout)
 {
-	struct shmring *r = t_ring(4096, T_MAX(4096));
+	struct shmring *r = t_ring(4096, 4096);
 	struct shmring_span a, b;
-	/* the largest record fills the ring */
-	cr_assert_eq(shmring_reserve(r, T_MAX(4096), &a, 0), 0);
+	cr_assert_eq(shmring_reserve(r, 4096, &a, 0), 0);
 	cr_assert_eq(shmring_reserve(r, 0, &b, 0), -EAGAIN);
 	int64_t t0 = t_now_ns();
 	cr_assert_eq(shmring_reserve(r, 1, &b, 80 * T_MS), -ETIMEDOUT);
 	int64_t el = t_now_ns() - t0;
 	cr_assert_geq(el, 80 * T_MS);
 	cr_assert_lt(el, 80 * T_MS + T_WAKE_BOUND_NS);
-	t_fill(a.data, T_MAX(4096), 77);
-	cr_assert_eq(shmring_commit(r, &a, T_MAX(4096)), 0);
+	t_fill(a.data, 4096, 77);
+	cr_assert_eq(shmring_commit(r, &a, 4096), 0);
 	struct shmring_span p;
-	cr_assert_eq(shmring_peek(r, &p, 0), (ssize_t)T_MAX(4096));
-	cr_assert(t_check(p.data, T_MAX(4096), 77));
+	cr_assert_eq(shmring_peek(r, &p, 0), 4096);
+	cr_assert(t_check(p.data, 4096, 77));
 	cr_assert_eq(shmring_release(r, &p), 0);
 	shmring_detach(r);
 }
@@ -274,48 +262,31 @@ static void advance_to(struct shmring *r, size_t *pos, size_t slot)
 	while (*pos % (4096 / SHMRING_SLOT_SIZE) != slot) {
 		cr_assert_eq(shmring_put(r, "s", 1, 0), 0);
 		cr_assert_eq(shmring_get(r, &c, 1, 0), 1);
-		*pos += SHMRING_RECORD_SLOTS(1);
+		(*pos)++;
 	}
 }
 
-/* A span of the record at slot `slot`: its data is SHMRING_RECORD_HEADER bytes
- * into that slot.  base is the start of the slot-0 record's header, taken
- * from the first span (at position 0); the two mappings of the storage are
- * back to back, so the offset is taken modulo the capacity (4096). */
-static void expect_span_at(const struct shmring_span *sp, uintptr_t *base, size_t pos,
-                           size_t slot)
-{
-	cr_assert(at_payload(sp->data), "span at slot %zu: %p", slot, sp->data);
-	if (pos == 0)
-		*base = (uintptr_t)sp->data - SHMRING_RECORD_HEADER;
-	uintptr_t off = ((uintptr_t)sp->data - *base) % 4096;
-	cr_assert_eq(off, slot * SHMRING_SLOT_SIZE + SHMRING_RECORD_HEADER,
-	             "span for slot %zu at storage offset %zu", slot, (size_t)off);
-}
-
 /* Reservations of every start slot, most of them running past the end of the
- * storage: the span is one contiguous run, right after the header at the
- * start of its first slot. */
+ * storage: the span is one contiguous, 64-byte aligned run. */
 Test(zc, reserve_span_contiguous_across_wrap)
 {
-	struct shmring *r = t_ring(4096, T_MAX(4096));
+	struct shmring *r = t_ring(4096, 4096);
 	size_t pos = 0;
-	uintptr_t base = 0;
 	static char out[4096];
 	for (size_t lap = 0; lap < 2; lap++) {
 		for (size_t slot = 0; slot < 64; slot++) {
 			size_t start = (slot + 17 * lap) % 64;
 			advance_to(r, &pos, start);
-			size_t len = 2048 + 31 * slot; /* 33..63 slots: wraps unless start is low */
+			size_t len = 2048 + 31 * slot; /* 33..64 slots: wraps unless start is low */
 			struct shmring_span sp;
 			cr_assert_eq(shmring_reserve(r, len, &sp, 0), 0, "slot %zu", start);
-			expect_span_at(&sp, &base, pos, start);
+			cr_assert(aligned(sp.data), "reserve at slot %zu: %p", start, sp.data);
 			cr_assert_geq(sp.len, len);
 			t_fill(sp.data, len, start * 1000 + len); /* writes the whole span linearly */
 			cr_assert_eq(shmring_commit(r, &sp, len), 0);
 			cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)len);
 			cr_assert(t_check(out, len, start * 1000 + len), "slot %zu len %zu", start, len);
-			pos += SHMRING_RECORD_SLOTS(len);
+			pos += t_slots(len);
 		}
 	}
 	shmring_detach(r);
@@ -323,22 +294,21 @@ Test(zc, reserve_span_contiguous_across_wrap)
 
 Test(zc, peek_span_contiguous_across_wrap)
 {
-	struct shmring *r = t_ring(4096, T_MAX(4096));
+	struct shmring *r = t_ring(4096, 4096);
 	size_t pos = 0;
-	uintptr_t base = 0;
 	static char in[4096];
 	for (size_t slot = 0; slot < 64; slot++) {
 		advance_to(r, &pos, slot);
-		size_t len = T_MAX(4096) - slot * 13; /* 64..52 slots: wraps unless slot is 0 */
+		size_t len = 4096 - slot * 13;
 		t_fill(in, len, slot + 1);
 		cr_assert_eq(shmring_put(r, in, len, 0), 0);
 		struct shmring_span sp;
 		cr_assert_eq(shmring_peek(r, &sp, 0), (ssize_t)len);
 		cr_assert_eq(sp.len, len);
-		expect_span_at(&sp, &base, pos, slot);
+		cr_assert(aligned(sp.data), "peek at slot %zu: %p", slot, sp.data);
 		cr_assert(t_check(sp.data, len, slot + 1), "peek at slot %zu len %zu", slot, len);
 		cr_assert_eq(shmring_release(r, &sp), 0);
-		pos += SHMRING_RECORD_SLOTS(len);
+		pos += t_slots(len);
 	}
 	shmring_detach(r);
 }
@@ -364,11 +334,10 @@ Test(zc, out_of_order_commit_and_release)
 	for (int k = 0; k < 4; k++)
 		cr_assert_eq(shmring_release(r, &p[order[k]]), 0);
 	cr_assert_eq(t_info(r).used, 0);
-	/* the ring is fully usable afterwards: four records of a quarter of it */
-	const size_t quarter = FILLS_SLOTS(8192 / SHMRING_SLOT_SIZE / 4);
-	static char big[8192 / 4];
+	/* the ring is fully usable afterwards */
+	static char big[2048];
 	for (int i = 0; i < 4; i++)
-		cr_assert_eq(shmring_put(r, big, quarter, 0), 0);
+		cr_assert_eq(shmring_put(r, big, 2048, 0), 0);
 	cr_assert_eq(shmring_put(r, big, 0, 0), -EAGAIN);
 	shmring_detach(r);
 }

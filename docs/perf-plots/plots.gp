@@ -1,4 +1,4 @@
-# written by shmring-bench (2026-12-04T21:45:06+0000); run in this folder: gnuplot plots.gp
+# written by shmring-bench (2026-11-22T04:45:10+0000); run in this folder: gnuplot plots.gp
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
