@@ -400,6 +400,46 @@ Test(hostile, wild_claims_of_dead_entry_are_swept_safely)
 	scrib_done(&s);
 }
 
+/* A producer that died after publishing but before clearing its COUNTED
+ * claim record, swept only after its slots were reused a lap later: its
+ * records were delivered, so none of its join tasks may be forgiven.  (The
+ * sweep used to forgive "records - published seen", and the walk stops at
+ * the first reused slot: the CI stress's join ledger came out short.) */
+Test(hostile, dead_producers_published_counted_claim_forgives_nothing)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	uint64_t h0 = ld(&s.hdr->prod_head);
+	unsigned char b[8];
+	for (int i = 0; i < 3; i++)
+		put_at(&s, 1);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+	/* a lap of one-slot records: the three slots are reused */
+	for (uint64_t i = 0; i < s.nslots; i++) {
+		cr_assert_eq(shmring_put(s.r, b, 1, 0), 0);
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+	}
+	int64_t unfinished = shmring_unfinished(s.r);
+	cr_assert_eq(unfinished, (int64_t)(3 + s.nslots));
+
+	const int dead = 40;
+	struct attach_entry *e = &s.hdr->attach[dead];
+	atomic_store(&s.hdr->claims[dead][0].extent, CLAIM_EXTENT(3, 3));
+	atomic_store(&s.hdr->claims[dead][0].word, CLAIM_WORD(h0, CLAIM_COUNTED));
+	atomic_store(&e->claim_busy, 1);
+	atomic_store(&e->roles, SHMRING_PRODUCER);
+	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER); /* its role */
+	atomic_store(&e->id, (uint64_t)dead_pid());
+	sweep_now(&s);
+	cr_assert_eq(atomic_load(&e->id), 0, "the dead entry was not reaped");
+	cr_assert_eq(shmring_unfinished(s.r), unfinished,
+	             "tasks of delivered records were forgiven: %lld left of %lld",
+	             (long long)shmring_unfinished(s.r), (long long)unfinished);
+	cr_assert_eq(t_info(s.r).lost_tasks, 0);
+	scrib_done(&s);
+}
+
 /* A dead consumer's entry claiming 2^64 - 1 records got and none done: its
  * tasks are forgiven, the join counter goes to 0, never below (the forgiving
  * subtraction overflowed before: fuzz_attach's dead-table seed). */
