@@ -112,26 +112,25 @@ static void forgive_tasks(struct shmring *r, uint64_t n)
 static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e)
 {
 	uint64_t n = 0;
-	for (uint64_t x = p; x < e && (x == p || !is_start(r, x));) {
-		uint32_t len = atomic_load_explicit(&meta_at(r, x)->len, memory_order_relaxed);
-		n++;
-		if (len > r->max_record)
-			break;
-		x += slots_for(len);
+	for (uint64_t x = p; x < e && (x == p || !is_start(r, x)); n++) {
+		uint64_t k = record_slots(r, x);
+		if (!k)
+			return n + 1;
+		x += k;
 	}
 	return n;
 }
 
 /* Returns false if part of the claim is covered by a live one (retry). */
 static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *c,
-                            uint64_t h, uint64_t slots, uint64_t records, bool counted)
+                            uint64_t h, uint64_t slots, bool counted)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t ph = atomic_load_explicit(&hdr->prod_head, memory_order_acquire) & RING_POS_MASK;
 	uint64_t e = h + slots;
 	if (e > ph || slots > r->nslots)
 		return true; /* its CAS did not succeed (that claim would end by prod_head) */
-	uint64_t published = 0, recovered = 0;
+	uint64_t recovered = 0;
 	bool complete = true, forgiven = false;
 	for (uint64_t p = h; p < e;) {
 		/* Live cover first, then the slot: a live producer clears its claim
@@ -145,8 +144,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 			 * a retry from h could meet a slot already reused in a
 			 * later lap first and stop for good (found by the spin
 			 * model). */
-			uint64_t left = records > published ? records - published : 0;
-			atomic_store_explicit(&c->extent, CLAIM_EXTENT(e - p, left), memory_order_relaxed);
+			atomic_store_explicit(&c->extent, CLAIM_EXTENT(e - p, 0), memory_order_relaxed);
 			atomic_store_explicit(&c->word,
 			                      CLAIM_WORD(p, counted && !forgiven ? CLAIM_COUNTED : CLAIM_PRODUCE),
 			                      memory_order_relaxed);
@@ -160,8 +158,6 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 			uint64_t n = record_slots(r, p);
 			if (!n)
 				break;
-			if (!(atomic_load_explicit(&meta_at(r, p)->flags, memory_order_relaxed) & SLOT_F_SKIP))
-				published++;
 			p += n;
 			continue;
 		}
@@ -268,7 +264,7 @@ bool ring_recover_entry(struct shmring *r, int slot)
 		switch (CLAIM_KIND(w)) {
 		case CLAIM_PRODUCE:
 		case CLAIM_COUNTED:
-			done = recover_produce(r, live, c, CLAIM_POS(w), CLAIM_SLOTS(x), CLAIM_RECORDS(x),
+			done = recover_produce(r, live, c, CLAIM_POS(w), CLAIM_SLOTS(x),
 			                       CLAIM_KIND(w) == CLAIM_COUNTED);
 			break;
 		case CLAIM_CONSUME:
