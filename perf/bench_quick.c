@@ -16,13 +16,14 @@
  * fails (a lost, duplicated or corrupt record) or the setup fails.
  *
  * usage: bench_quick [--quick] [--json FILE] [--rounds N] [--count N]
- *                    [--seconds S] [--capacity BYTES] [--batches N] [--only PATH]
+ *                    [--seconds S] [--capacity BYTES] [--batches N] [--only PATH,...]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/uio.h>
 
 #include "bench_util.h"
@@ -462,7 +463,7 @@ struct opts {
 	size_t capacity;	/* ring capacity; 0 = library default */
 	int batches;		/* latency: timed batches per path, all rounds */
 	int64_t batch_ns;	/* latency: length of a batch */
-	const char *only;	/* run only the path of this key (for profiling) */
+	const char *only;	/* run only these paths: keys, comma-separated */
 };
 
 enum { PATH_NONE, PATH_RING, PATH_PIPE };
@@ -652,11 +653,26 @@ static double round_ratio(const struct test *a, const struct test *b)
 	return n ? median(v, n) : 0;
 }
 
+/* Is the path with this key among --only's comma-separated keys (or is
+ * there no --only)? */
+static bool selected(const struct opts *o, const char *key)
+{
+	if (!o->only)
+		return true;
+	size_t n = strlen(key);
+	for (const char *p = o->only; p; p = strchr(p, ',')) {
+		p += *p == ',';
+		if (!strncmp(p, key, n) && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: bench_quick [--quick] [--json FILE] [--rounds N] [--count N]\n"
-		"                   [--seconds S] [--capacity BYTES] [--batches N] [--only PATH]\n"
+		"                   [--seconds S] [--capacity BYTES] [--batches N] [--only PATH,...]\n"
 		"  --quick           shorter runs (a few seconds in all)\n"
 		"  --json FILE       also write the figures to FILE\n"
 		"  --rounds N        run every path N times, round-robin (default 3, quick 2)\n"
@@ -664,7 +680,7 @@ static void usage(void)
 		"  --seconds S       else stream S seconds per path (default 1.5, quick 0.3)\n"
 		"  --capacity BYTES  ring capacity (default: the library's)\n"
 		"  --batches N       latency batches per path (default 15, quick 6)\n"
-		"  --only PATH       run one path: ring_copy, ring_batch, ring_zc, pipe (stream),\n"
+		"  --only PATH,...   run these paths: ring_copy, ring_batch, ring_zc, pipe (stream),\n"
 		"                    floor, ring_spin, ring_block, ring_futex, pipe_pingpong\n");
 	exit(2);
 }
@@ -765,12 +781,12 @@ int main(int argc, char **argv)
 	s->batch_ns = o.batch_ns;
 	for (int r = 0; r < o.rounds; r++) {
 		for (int i = 0; i < NSTREAMS; i++)
-			if (!o.only || !strcmp(o.only, streams[i].key))
+			if (selected(&o, streams[i].key))
 				run_test(s, &streams[i], pinned ? cpu : nocpu, &o, 1);
 		for (int i = 0; i < NLATS; i++) {
 			if (lats[i].needs_2cpu && !pinned)
 				continue;	/* two spinners on one CPU measure the scheduler */
-			if (o.only && strcmp(o.only, lats[i].key))
+			if (!selected(&o, lats[i].key))
 				continue;
 			run_test(s, &lats[i], pinned ? cpu : nocpu, &o, 0);
 		}
