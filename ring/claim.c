@@ -64,16 +64,7 @@ void claim_reset_entry(struct ring_header *hdr, int slot)
  */
 #include <pthread.h>
 
-#define CACHE_WAYS 4
-
-struct cached_claim {
-	uint64_t serial;     /* 0: empty */
-	int      slot;
-	unsigned fork_gen;
-	unsigned idx;
-};
-
-static __thread struct cached_claim claim_cache[CACHE_WAYS];
+__thread struct cached_claim claim_cache[CACHE_WAYS] __attribute__((tls_model("initial-exec")));
 static __thread unsigned claim_cache_next;
 static pthread_key_t claim_cache_key;
 static pthread_once_t claim_cache_once = PTHREAD_ONCE_INIT;
@@ -114,18 +105,11 @@ static void cache_key_init(void)
 	pthread_key_create(&claim_cache_key, thread_exit);
 }
 
-int claim_mine(struct shmring *r, struct claim_rec **out)
+int claim_mine_new(struct shmring *r, struct claim_rec **out)
 {
 	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
 	unsigned gen = atomic_load_explicit(&ring_fork_gen, memory_order_relaxed);
-	for (int i = 0; i < CACHE_WAYS; i++) {
-		struct cached_claim *cc = &claim_cache[i];
-		if (cc->serial == r->serial && cc->slot == slot && cc->fork_gen == gen) {
-			*out = &r->hdr->claims[slot][cc->idx];
-			return 0;
-		}
-	}
-	/* Slow path: a new record, in the way after the last one filled. */
+	/* A new record, in the way after the last one filled. */
 	int rc = claim_acquire(r, out);
 	if (rc)
 		return rc;

@@ -32,6 +32,12 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 		claim_done(c);
 		return rc;
 	}
+	/* Count the task first: the fetch_add is a full barrier on x86, and
+	 * after the record's stores it would wait for their lines to arrive,
+	 * which a spinning consumer then pulls away again before the publish.
+	 * (A single-record claim needs no length to be forgiven: recover.c.) */
+	ring_count_tasks(ring, 1);
+	claim_counted(c, pos);
 	ring_write_meta(ring, pos, (uint32_t)len, 0);
 	unsigned char *dst = data_at(ring, pos);
 	for (int i = 0; i < iovcnt; i++) {
@@ -39,8 +45,6 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	ring_count_tasks(ring, 1);
-	claim_counted(c, pos);
 	ring_publish(ring, pos);
 	claim_done(c);
 	ring_notify_consumers(ring);

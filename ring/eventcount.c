@@ -31,9 +31,8 @@
 #define RECHECK_NS 50000000L /* 50 ms: also the dead-peer sweep interval */
 #define SPIN_GAP_MAX 16u      /* pauses between two looks, at most */
 
-void ec_wake(struct eventcount *ec, struct ec_stats stats)
+void ec_wake_sleepers(struct eventcount *ec, uint64_t w, struct ec_stats stats)
 {
-	uint64_t w = atomic_load_explicit(&ec->word, memory_order_seq_cst);      /* N2 */
 	do {
 		if (EC_WAITERS(w) == 0)
 			return;

@@ -52,15 +52,41 @@ struct shmring {
 int  claim_acquire(struct shmring *r, struct claim_rec **out);
 void claim_release(struct shmring *r, struct claim_rec *c);
 /* For an operation that ends within the call (put, get, batches): the
- * calling thread's own record for this handle, kept between calls; give it
- * back with claim_done (which only clears it). */
-int  claim_mine(struct shmring *r, struct claim_rec **out);
+ * calling thread's own record for this handle, kept between calls (in a
+ * per-thread cache, claim.c); give it back with claim_done (which only
+ * clears it). */
+#define CACHE_WAYS 4
+struct cached_claim {
+	uint64_t serial;     /* 0: empty */
+	int      slot;
+	unsigned fork_gen;
+	unsigned idx;
+};
+/* initial-exec: a plain %fs-relative access, also from the shared library
+ * (the cache is 100 bytes, well within the static TLS glibc sets aside for
+ * libraries loaded later). */
+extern __thread struct cached_claim claim_cache[CACHE_WAYS]
+	__attribute__((tls_model("initial-exec")));
+extern _Atomic unsigned ring_fork_gen;
+int claim_mine_new(struct shmring *r, struct claim_rec **out);
+static inline int claim_mine(struct shmring *r, struct claim_rec **out)
+{
+	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
+	unsigned gen = atomic_load_explicit(&ring_fork_gen, memory_order_relaxed);
+	for (int i = 0; i < CACHE_WAYS; i++) {
+		const struct cached_claim *cc = &claim_cache[i];
+		if (cc->serial == r->serial && cc->slot == slot && cc->fork_gen == gen) {
+			*out = &r->hdr->claims[slot][cc->idx];
+			return 0;
+		}
+	}
+	return claim_mine_new(r, out);
+}
 static inline void claim_done(struct claim_rec *c)
 {
 	atomic_store_explicit(&c->word, 0, memory_order_release);
 }
-/* attach.c: incremented in every fork child (keys the claim cache). */
-extern _Atomic unsigned ring_fork_gen;
+/* attach.c: ring_fork_gen (above) is incremented in every fork child. */
 /* attach.c: run f(handle) for the live handle with this serial, under the
  * registry lock; false if there is none. */
 bool ring_with_handle(uint64_t serial, void (*f)(struct shmring *r, void *arg), void *arg);
@@ -162,6 +188,19 @@ static inline unsigned char *data_at(const struct shmring *r, uint64_t pos)
 	return r->data + ((pos & r->mask) << RING_SLOT_SHIFT);
 }
 
+/* Ask for a cache line we are about to write, in exclusive state, so that
+ * its transfer from the peer's cache overlaps the work before the write
+ * (a later locked instruction would otherwise wait for it).  PREFETCHW is a
+ * NOP on x86 CPUs without it; elsewhere, the compiler's write prefetch. */
+static inline void prefetch_for_write(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1, 3);
+#endif
+}
+
 /* deadline.c: an absolute CLOCK_MONOTONIC deadline for a timeout_ns. */
 struct deadline {
 	bool            forever;
@@ -201,7 +240,15 @@ static inline void waiter_init(struct waiter *w, int64_t timeout_ns, unsigned sp
 /* After an attempt that would block: 0 = try again, -EAGAIN (timeout 0) or
  * -ETIMEDOUT = give up with that error. */
 int  ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct waiter *w);
-void ec_wake(struct eventcount *ec, struct ec_stats stats);
+/* ec_wake's slow path: w, a read of the word, shows sleepers (N3, N4). */
+void ec_wake_sleepers(struct eventcount *ec, uint64_t w, struct ec_stats stats);
+/* Wake every sleeper; no system call (nor store) when there are none. */
+static inline void ec_wake(struct eventcount *ec, struct ec_stats stats)
+{
+	uint64_t w = atomic_load_explicit(&ec->word, memory_order_seq_cst); /* N2 */
+	if (__builtin_expect(EC_WAITERS(w) != 0, 0))
+		ec_wake_sleepers(ec, w, stats);
+}
 /* The pieces of ec_block, for a caller that sleeps on several eventcounts at
  * once (poll.c): W1 returns the key; W4; the end of the next sleep slice
  * (at most 50 ms from now, at most the deadline). */
@@ -230,17 +277,34 @@ bool     ring_has_room(struct shmring *r, uint64_t slots);
 int      ring_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
                     uint64_t *pos, int64_t timeout_ns, struct claim_rec *c);
 
-/* publish.c */
-void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len, uint16_t flags);
-void ring_publish(struct shmring *r, uint64_t pos);
+/* Publishing.  Fill a claimed record's meta entry (before publication, so
+ * relaxed: the seq store that publishes it is a release). */
+static inline void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len, uint16_t flags)
+{
+	struct slot_meta *m = meta_at(r, pos);
+	atomic_store_explicit(&m->len, len, memory_order_relaxed);
+	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
+	atomic_store_explicit(&m->flags, flags, memory_order_relaxed);
+}
+/* Publish the record at pos.  seq_cst, not just release: it is N1 of the
+ * eventcount protocol (eventcount.c), ordered before the read of waiters. */
+static inline void ring_publish(struct shmring *r, uint64_t pos)
+{
+	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_COMMITTED),
+	                      memory_order_seq_cst);
+}
+static inline void ring_notify_consumers(struct shmring *r)
+{
+	ec_notify(r, &r->hdr->not_empty);
+}
 /* Unfinished tasks += n, before the records are published (relaxed: the
  * publishing release store orders it before any consumer's task_done). */
 static inline void ring_count_tasks(struct shmring *r, uint64_t n)
 {
 	atomic_fetch_add_explicit(&r->hdr->join.count, (int64_t)n, memory_order_relaxed);
 }
+/* publish.c */
 void ring_publish_many(struct shmring *r, uint64_t pos, const uint32_t *slots, size_t n);
-void ring_notify_consumers(struct shmring *r);
 
 /* take.c: the consumer side. */
 struct take {
@@ -252,10 +316,20 @@ ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeo
 /* Is a record ready at cons_head (or is the ring closed)?  arg: the ring.
  * The waiter's re-check for consumers. */
 bool    ring_readable(const void *arg);
-void    ring_release(struct shmring *r, uint64_t pos);
 ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
                       size_t *nout, uint64_t *end, int64_t timeout_ns, struct claim_rec *c);
-void    ring_notify_producers(struct shmring *r);
+/* Release a taken record: its slots may be reused.  seq_cst: this store and
+ * the read of not_full's waiters in ring_notify_producers are C1/C2 of the
+ * room Dekker pair (space.c). */
+static inline void ring_release(struct shmring *r, uint64_t pos)
+{
+	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_RELEASED),
+	                      memory_order_seq_cst);
+}
+static inline void ring_notify_producers(struct shmring *r)
+{
+	ec_notify(r, &r->hdr->not_full);
+}
 
 /* name.c */
 int ring_shm_name(const char *name, char out[SHMRING_NAME_MAX + 2]);

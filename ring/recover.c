@@ -106,9 +106,11 @@ static void forgive_tasks(struct shmring *r, uint64_t n)
 
 /* The records a dead producer counted and never published, from p (the
  * start of its unpublished suffix: a batch publishes in order) up to e or
- * the next published start.  Their lengths were written before the claim was
- * marked COUNTED (acquire of the claim word), so they can be walked; a
- * length that is not credible ends the walk (counting that one). */
+ * the next published start.  A claim of several records (a batch) wrote
+ * their lengths before it was marked COUNTED (acquire of the claim word), so
+ * they can be walked; a length that is not credible ends the walk (counting
+ * that one).  (A single-record claim is not walked: its one record is
+ * counted before its length is written, see shmring_putv.) */
 static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e)
 {
 	uint64_t n = 0;
@@ -123,7 +125,7 @@ static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e)
 
 /* Returns false if part of the claim is covered by a live one (retry). */
 static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *c,
-                            uint64_t h, uint64_t slots, bool counted)
+                            uint64_t h, uint64_t slots, uint64_t records, bool counted)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t ph = atomic_load_explicit(&hdr->prod_head, memory_order_acquire) & RING_POS_MASK;
@@ -144,7 +146,8 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 			 * a retry from h could meet a slot already reused in a
 			 * later lap first and stop for good (found by the spin
 			 * model). */
-			atomic_store_explicit(&c->extent, CLAIM_EXTENT(e - p, 0), memory_order_relaxed);
+			atomic_store_explicit(&c->extent, CLAIM_EXTENT(e - p, p == h ? records : 0),
+			                      memory_order_relaxed);
 			atomic_store_explicit(&c->word,
 			                      CLAIM_WORD(p, counted && !forgiven ? CLAIM_COUNTED : CLAIM_PRODUCE),
 			                      memory_order_relaxed);
@@ -179,7 +182,8 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 		 * a claim found long after its records were published (the owner
 		 * died before clearing it) has slots already reused, and the walk
 		 * above cannot count what it stepped over then. */
-		uint64_t unpub = counted && !forgiven ? unpublished_records(r, p, e) : 0;
+		uint64_t unpub = !counted || forgiven ? 0
+		               : records == 1 ? 1 : unpublished_records(r, p, e);
 		struct slot_meta *m = meta_at(r, p);
 		atomic_store_explicit(&m->len, (uint32_t)((q - p) << RING_SLOT_SHIFT), memory_order_relaxed);
 		atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
@@ -265,7 +269,7 @@ bool ring_recover_entry(struct shmring *r, int slot)
 		case CLAIM_PRODUCE:
 		case CLAIM_COUNTED:
 			done = recover_produce(r, live, c, CLAIM_POS(w), CLAIM_SLOTS(x),
-			                       CLAIM_KIND(w) == CLAIM_COUNTED);
+			                       CLAIM_RECORDS(x), CLAIM_KIND(w) == CLAIM_COUNTED);
 			break;
 		case CLAIM_CONSUME:
 			done = recover_consume(r, live, CLAIM_POS(w), CLAIM_SLOTS(x));

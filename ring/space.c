@@ -121,6 +121,10 @@ static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t 
 		if (atomic_compare_exchange_weak_explicit(&hdr->prod_head, &h, h + want,
 		                                          memory_order_acq_rel,
 		                                          memory_order_relaxed)) {
+			/* The lines the record's stores need, on their way
+			 * during the task count (handle.h). */
+			prefetch_for_write(meta_at(r, h));
+			prefetch_for_write(data_at(r, h));
 			*pos = h;
 			*taken = k;
 			return 0;

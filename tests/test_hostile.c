@@ -440,6 +440,62 @@ Test(hostile, dead_producers_published_counted_claim_forgives_nothing)
 	scrib_done(&s);
 }
 
+/* A producer that died inside shmring_put after counting its one record's
+ * task but before writing its length (the put counts first, so that its
+ * full barrier does not wait for the record's lines): the meta entry still
+ * holds a length from an earlier lap.  Exactly that one task is forgiven,
+ * whatever the stale lengths say (walking them, as for a batch, counted
+ * three here: 3 of 6 tasks left, not 5), and the ring goes on. */
+Test(hostile, dead_producers_counted_put_without_length_forgives_one)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	unsigned char b[256];
+	/* a lap of one-slot records: every meta entry says "one slot"; the
+	 * last five are still being worked on (their tasks are not done) */
+	const uint64_t working = 5;
+	for (uint64_t i = 0; i < s.nslots; i++) {
+		cr_assert_eq(shmring_put(s.r, b, 1, 0), 0);
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+		if (i < s.nslots - working)
+			cr_assert_eq(shmring_task_done(s.r), 0);
+	}
+	cr_assert_eq(shmring_unfinished(s.r), working);
+
+	/* the dead producer's put of a three-slot record: room reclaimed (the
+	 * lap is all released), claimed, counted */
+	const int dead = 40;
+	uint64_t h = ld(&s.hdr->prod_head);
+	atomic_store(&s.hdr->free_tail, h);
+	atomic_store(&s.hdr->claims[dead][0].extent, CLAIM_EXTENT(3, 1));
+	atomic_store(&s.hdr->claims[dead][0].word, CLAIM_WORD(h, CLAIM_COUNTED));
+	atomic_store(&s.hdr->prod_head, h + 3);
+	atomic_fetch_add(&s.hdr->join.count, 1);
+	struct attach_entry *e = &s.hdr->attach[dead];
+	atomic_store(&e->claim_busy, 1);
+	atomic_store(&e->roles, SHMRING_PRODUCER);
+	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER); /* its role */
+	atomic_store(&e->id, (uint64_t)dead_pid());
+	cr_assert_eq(shmring_unfinished(s.r), working + 1);
+
+	sweep_now(&s);
+	cr_assert_eq(atomic_load(&e->id), 0, "the dead entry was not reaped");
+	cr_assert_eq(shmring_unfinished(s.r), working, "%llu tasks left, expected %llu",
+	             (unsigned long long)shmring_unfinished(s.r), (unsigned long long)working);
+	cr_assert_eq(t_info(s.r).lost_tasks, 1);
+	for (uint64_t i = 0; i < working; i++)
+		cr_assert_eq(shmring_task_done(s.r), 0);
+	cr_assert_eq(shmring_join(s.r, 0), 0);
+	/* its slots became a skip record: the next record comes through */
+	t_fill(b, 200, 7);
+	int rc = shmring_put(s.r, b, 200, 0);
+	cr_assert_eq(rc, 0, "put after the sweep = %d", rc);
+	memset(b, 0, sizeof b);
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 200);
+	cr_assert(t_check(b, 200, 7));
+	scrib_done(&s);
+}
+
 /* A dead consumer's entry claiming 2^64 - 1 records got and none done: its
  * tasks are forgiven, the join counter goes to 0, never below (the forgiving
  * subtraction overflowed before: fuzz_attach's dead-table seed). */
