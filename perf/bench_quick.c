@@ -10,7 +10,9 @@
  *            median of several timed batches.  Paths: a bare shared cache
  *            line (the floor), two rings with timeout 0 (spinning), two rings
  *            with timeout -1 (the library's spin-then-futex), the same with
- *            shmring_set_spin(0) (futex only), and two pipes.
+ *            shmring_set_spin(0) (futex only), and two pipes; and bare models
+ *            of a ring hop (latency_model.h), to show what the layout and
+ *            the locked instructions cost at best on this machine.
  *
  * Prints a table and one line per target (PASS/MISS).  Exits 0 unless a check
  * fails (a lost, duplicated or corrupt record) or the setup fails.
@@ -27,6 +29,7 @@
 #include <sys/uio.h>
 
 #include "bench_util.h"
+#include "latency_model.h"
 #include "shmring.h"
 #include "shmring_batch.h"
 #include "shmring_zc.h"
@@ -46,6 +49,7 @@ struct shared {
 	_Alignas(2 * CACHE_LINE) struct shmring *ring[2];	/* stream: [0]; ping, pong */
 	int pipe_a[2], pipe_b[2];		/* stream: pipe_a; ping, pong */
 	int64_t timeout;			/* ring ping-pong: 0 or -1 */
+	struct model *model;			/* model ping-pong (its own mapping) */
 	uint64_t limit;				/* stream: most records to send */
 	int64_t run_ns;				/* stream: producer stops after */
 	int nbatches;
@@ -409,6 +413,38 @@ static int b_ring(void *arg)
 	}
 }
 
+/* Model ping-pong: as the ring's, on a bare model ring (latency_model.h). */
+static int rt_model(struct shared *s, uint64_t seq)
+{
+	model_put(s->model, &s->model->ring[0], seq);
+	if (model_get(s->model, &s->model->ring[1], seq, &s->ball, STOP) != 1)
+		return fail(s, "model pong", 0, seq);
+	return 0;
+}
+
+static int a_model(void *arg)
+{
+	struct shared *s = arg;
+	int rc = pp_drive(s, rt_model);
+
+	atomic_store(&s->ball, STOP);	/* side B stops */
+	return rc;
+}
+
+static int b_model(void *arg)
+{
+	struct shared *s = arg;
+
+	for (uint64_t want = 1;; want++) {
+		int r = model_get(s->model, &s->model->ring[0], want, &s->ball, STOP);
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			return fail(s, "model ping", 0, want);
+		model_put(s->model, &s->model->ring[1], want);
+	}
+}
+
 static int rt_pipe(struct shared *s, uint64_t seq)
 {
 	unsigned char rec[REC];
@@ -466,7 +502,7 @@ struct opts {
 	const char *only;	/* run only these paths: keys, comma-separated */
 };
 
-enum { PATH_NONE, PATH_RING, PATH_PIPE };
+enum { PATH_NONE, PATH_RING, PATH_PIPE, PATH_MODEL };
 
 struct test {
 	const char *name, *key;
@@ -475,6 +511,7 @@ struct test {
 	int64_t timeout;	/* ring ping-pong */
 	int spin_zero;		/* shmring_set_spin(0) */
 	int needs_2cpu;
+	enum model_kind model;	/* PATH_MODEL */
 	/* results, over all rounds */
 	int ran, ok;
 	uint64_t records, futex_waits;
@@ -503,9 +540,17 @@ static struct test lats[] = {
 	LAT("ring block (timeout -1)",    "ring_block", PATH_RING, a_ring,  b_ring,  -1, 0, 0),
 	LAT("ring block, spin 0 (futex)", "ring_futex", PATH_RING, a_ring,  b_ring,  -1, 1, 0),
 	LAT("pipe (len + payload)",       "pipe_pingpong", PATH_PIPE, a_pipe, b_pipe,  0, 0, 0),
+#define MODEL(n, k, kind_) \
+	{ .name = n, .key = k, .path = PATH_MODEL, .a = a_model, .b = b_model, .needs_2cpu = 1, \
+	  .model = kind_ }
+	MODEL("model: split meta, locked",  "model_split",  MODEL_SPLIT_LOCKED),
+	MODEL("model: inline seq, locked",  "model_inline", MODEL_INLINE_LOCKED),
+	MODEL("model: inline seq, CAS only", "model_cas",   MODEL_INLINE_CAS),
+	MODEL("model: inline seq, plain",   "model_plain",  MODEL_INLINE_PLAIN),
 };
 enum { S_COPY, S_BATCH, S_ZC, S_PIPE };
-enum { L_FLOOR, L_SPIN, L_BLOCK, L_FUTEX, L_PIPE };
+enum { L_FLOOR, L_SPIN, L_BLOCK, L_FUTEX, L_PIPE, L_MODEL_SPLIT, L_MODEL_INLINE, L_MODEL_CAS,
+       L_MODEL_PLAIN };
 #define NSTREAMS (int)(sizeof streams / sizeof streams[0])
 #define NLATS    (int)(sizeof lats / sizeof lats[0])
 
@@ -567,6 +612,10 @@ static void run_test(struct shared *s, struct test *t, const int cpu[2], const s
 	s->t_start = s->t_end = 0;
 	s->timeout = t->timeout;
 	s->ring[0] = s->ring[1] = NULL;
+	if (t->path == PATH_MODEL) {
+		memset(s->model, 0, sizeof *s->model);
+		s->model->kind = t->model;
+	}
 	if (t->path == PATH_RING) {
 		for (int i = 0; i < nrings; i++)
 			make_ring(&s->ring[i], o, t->spin_zero);
@@ -681,7 +730,8 @@ static void usage(void)
 		"  --capacity BYTES  ring capacity (default: the library's)\n"
 		"  --batches N       latency batches per path (default 15, quick 6)\n"
 		"  --only PATH,...   run these paths: ring_copy, ring_batch, ring_zc, pipe (stream),\n"
-		"                    floor, ring_spin, ring_block, ring_futex, pipe_pingpong\n");
+		"                    floor, ring_spin, ring_block, ring_futex, pipe_pingpong,\n"
+		"                    model_split, model_inline, model_cas, model_plain\n");
 	exit(2);
 }
 
@@ -759,6 +809,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	struct shared *s = shared_alloc(sizeof *s);
+	s->model = shared_alloc(sizeof *s->model);
 	int cpu[2], nocpu[2] = { -1, -1 }, ncpu, pinned, allok = 1;
 
 	parse(argc, argv, &o);
@@ -849,6 +900,10 @@ int main(int argc, char **argv)
 	}
 	printf("info   block-latency ring/pipe = %.3fx (no target)\n",
 	       round_ratio(&lats[L_BLOCK], &lats[L_PIPE]));
+	for (int i = L_MODEL_SPLIT; i <= L_MODEL_PLAIN; i++)
+		if (lats[i].ran && lats[L_FLOOR].ran)
+			printf("info   spin-latency %s/floor = %.2fx (the best a design does here)\n",
+			       lats[i].key, round_ratio(&lats[i], &lats[L_FLOOR]));
 	printf("(targets: median over the %d rounds of each round's ratio)\n", o.rounds);
 	if (!allok)
 		printf("bench_quick: CHECK FAILED: records lost, duplicated or corrupt (see above)\n");
