@@ -67,7 +67,7 @@ struct cached_claim {
  * libraries loaded later). */
 extern __thread struct cached_claim claim_cache[CACHE_WAYS]
 	__attribute__((tls_model("initial-exec")));
-extern _Atomic unsigned ring_fork_gen;
+extern _Atomic unsigned ring_fork_gen; /* attach.c: + 1 in every fork child */
 int claim_mine_new(struct shmring *r, struct claim_rec **out);
 static inline int claim_mine(struct shmring *r, struct claim_rec **out)
 {
@@ -86,7 +86,6 @@ static inline void claim_done(struct claim_rec *c)
 {
 	atomic_store_explicit(&c->word, 0, memory_order_release);
 }
-/* attach.c: ring_fork_gen (above) is incremented in every fork child. */
 /* attach.c: run f(handle) for the live handle with this serial, under the
  * registry lock; false if there is none. */
 bool ring_with_handle(uint64_t serial, void (*f)(struct shmring *r, void *arg), void *arg);
