@@ -115,6 +115,19 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 	return 0;
 }
 
+int shmring_prefault(struct shmring *ring)
+{
+	if (!ring)
+		return -EINVAL;
+	/* Both mappings (the data region's second view too): without them the
+	 * second view faults in, page by page, where records wrap. */
+	if (madvise(ring->map, ring->map_len, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	/* EINVAL: a kernel before 5.14.  (Touching the pages instead would
+	 * raise SIGBUS where a peer has shrunk the file; this call reports it.) */
+	return errno == EINVAL ? -EOPNOTSUPP : -errno;
+}
+
 static int init_file(int fd, const struct geometry *g, bool named, struct shmring **out)
 {
 	if (ftruncate(fd, (off_t)g->file_size) < 0)

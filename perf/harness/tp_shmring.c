@@ -126,6 +126,15 @@ static int shm_open(struct endpoint *ep, int role)
 		ep_seterr(ep, "shmring_declare: %s", shmring_strerror(rc));
 		return rc;
 	}
+	/* A forked party does not inherit the parent's page tables for a
+	 * shared mapping: without this it faults every page in again, inside
+	 * the timing (the parent's run-through, shm_prefault, only allocates
+	 * the pages). */
+	rc = shmring_prefault(ch->ring);
+	if (rc && rc != -EOPNOTSUPP) {
+		ep_seterr(ep, "shmring_prefault: %s", shmring_strerror(rc));
+		return rc;
+	}
 	return ep_alloc_buf(ep, ep->cfg->rec_size);
 }
 
