@@ -142,6 +142,8 @@ static int spsc_main(struct party *p)
 {
 	struct spsc *q = p->run->scen;
 
+	shared_prefault(q->slots, q->nslots * q->stride);
+
 	if (p->index == 0) {
 		uint64_t cached_tail = 0;
 		q->t_begin = now_ns();

@@ -60,6 +60,11 @@ static inline void cpu_relax(void)
 /* Zeroed MAP_SHARED memory (survives fork); exits on failure. */
 void *shared_alloc(size_t size);
 void shared_free(void *p, size_t size);
+/* Map shared memory's pages into this process now: a forked party does not
+ * inherit its parent's page tables for a shared mapping, and would fault
+ * every page in again inside the timing (shmring parties call
+ * shmring_prefault; the other shared-memory channels this). */
+void shared_prefault(void *p, size_t size);
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 /* The CPUs this process may use, in order; returns how many (at most max). */

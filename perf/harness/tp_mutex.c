@@ -91,7 +91,10 @@ static void mr_describe(void *chv, const struct chan_cfg *cfg, char *buf, size_t
 
 static int mr_open(struct endpoint *ep, int role)
 {
+	struct mring_ch *ch = ep->ch;
+
 	(void)role;
+	shared_prefault(ch->r, ch->map_len);
 	return ep_alloc_buf(ep, ep->cfg->rec_size);
 }
 

@@ -25,6 +25,11 @@ void *shared_alloc(size_t size)
 	return p;
 }
 
+void shared_prefault(void *p, size_t size)
+{
+	(void)madvise(p, size, MADV_POPULATE_WRITE); /* best effort: only timing */
+}
+
 void shared_free(void *p, size_t size)
 {
 	if (p)
