@@ -106,13 +106,16 @@ static void forgive_tasks(struct shmring *r, uint64_t n)
 
 /* The records a dead producer counted and never published, from p (the
  * start of its unpublished suffix: a batch publishes in order) up to e or
- * the next published start.  A claim of several records (a batch) wrote
- * their lengths before it was marked COUNTED (acquire of the claim word), so
- * they can be walked; a length that is not credible ends the walk (counting
- * that one).  (A single-record claim is not walked: its one record is
- * counted before its length is written, see shmring_putv.) */
-static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e)
+ * the next published start; records: how many the claim holds (0: unknown).
+ * A one-record claim has that one: it is counted before its length is
+ * written (shmring_putv), so its length is not read.  A claim of several
+ * records (a batch) wrote their lengths before it was marked COUNTED
+ * (acquire of the claim word), so they can be walked; a length that is not
+ * credible ends the walk (counting that one). */
+static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e, uint64_t records)
 {
+	if (records == 1)
+		return 1;
 	uint64_t n = 0;
 	for (uint64_t x = p; x < e && (x == p || !is_start(r, x)); n++) {
 		uint64_t k = record_slots(r, x);
@@ -182,8 +185,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 		 * a claim found long after its records were published (the owner
 		 * died before clearing it) has slots already reused, and the walk
 		 * above cannot count what it stepped over then. */
-		uint64_t unpub = !counted || forgiven ? 0
-		               : records == 1 ? 1 : unpublished_records(r, p, e);
+		uint64_t unpub = counted && !forgiven ? unpublished_records(r, p, e, records) : 0;
 		struct slot_meta *m = meta_at(r, p);
 		atomic_store_explicit(&m->len, (uint32_t)((q - p) << RING_SLOT_SHIFT), memory_order_relaxed);
 		atomic_store_explicit(&m->owner, 0, memory_order_relaxed);

@@ -146,6 +146,39 @@ static inline void t_fd_path(int fd, char *out, size_t outsz)
 	out[n] = '\0';
 }
 
+/* A named ring (4 KiB) whose file a hostile peer has shrunk to one page under
+ * its mapping: t_shrunk_ring makes it, t_shrunk_restore gives the file its
+ * size back (zeroes), so that the ring's own detach touches nothing missing,
+ * then detaches and unlinks it. */
+struct t_shrunk {
+	const char *name;
+	struct shmring *r;
+	int fd;         /* the file, opened again read-write */
+	off_t size;     /* its size before the shrink */
+};
+
+static inline struct t_shrunk t_shrunk_ring(const char *tag)
+{
+	struct t_shrunk s = { .name = t_name(tag) };
+	struct shmring_config cfg = { .capacity = 4096 };
+	cr_assert_eq(shmring_create(&s.r, s.name, &cfg), 0);
+	char path[PATH_MAX];
+	t_fd_path(shmring_fd(s.r), path, sizeof path);
+	s.fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(s.fd, 0, "open %s: %s", path, strerror(errno));
+	struct stat full;
+	cr_assert_eq(fstat(s.fd, &full), 0);
+	s.size = full.st_size;
+	cr_assert_eq(ftruncate(s.fd, 4096), 0);
+	return s;
+}
+
+static inline void t_shrunk_restore(struct t_shrunk *s)
+{
+	cr_assert_eq(ftruncate(s->fd, s->size), 0);
+	close(s->fd);
+}
+
 /* ---------------------------------------------------------------- processes */
 
 /* Fork a child that runs fn(arg) and _exit()s with its return value.  The

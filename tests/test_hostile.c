@@ -593,19 +593,8 @@ static int put_after_truncate(void *arg)
  * pread and the size checked with fstat before anything is mapped). */
 Test(hostile, named_file_truncated_while_mapped)
 {
-	const char *name = t_name("trunc");
-	struct shmring_config cfg = { .capacity = 4096 };
-	struct shmring *r = NULL;
-	cr_assert_eq(shmring_create(&r, name, &cfg), 0);
-	char path[PATH_MAX];
-	t_fd_path(shmring_fd(r), path, sizeof path);
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
-	struct stat full;
-	cr_assert_eq(fstat(fd, &full), 0);
-	cr_assert_eq(ftruncate(fd, 4096), 0);
-
-	pid_t pid = t_fork(put_after_truncate, r);
+	struct t_shrunk s = t_shrunk_ring("trunc");
+	pid_t pid = t_fork(put_after_truncate, s.r);
 	int st = t_wait_status(pid, 10 * T_SEC);
 	char buf[96];
 	cr_assert(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
@@ -613,11 +602,9 @@ Test(hostile, named_file_truncated_while_mapped)
 	          t_status_str(st, buf, sizeof buf));
 
 	struct shmring *r2 = NULL;
-	int rc = shmring_open(&r2, name);
+	int rc = shmring_open(&r2, s.name);
 	cr_assert_eq(rc, -EBADMSG, "open of the truncated file = %d", rc);
-	/* its size back (zeroes), so that our own detach touches nothing missing */
-	cr_assert_eq(ftruncate(fd, full.st_size), 0);
-	close(fd);
-	shmring_detach(r);
-	cr_assert_eq(shmring_unlink(name), 0);
+	t_shrunk_restore(&s);
+	shmring_detach(s.r);
+	cr_assert_eq(shmring_unlink(s.name), 0);
 }

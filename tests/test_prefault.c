@@ -61,7 +61,13 @@ static struct shmring *fresh_ring(void)
 Test(prefault, a_lap_after_prefault_takes_no_page_fault)
 {
 	struct shmring *r = fresh_ring();
+	/* a record in the ring across the prefault: its contents untouched */
+	unsigned char rec[300], back[300];
+	t_fill(rec, sizeof rec, 42);
+	cr_assert_eq(shmring_put(r, rec, sizeof rec, 0), 0);
 	cr_assert_eq(shmring_prefault(r), 0);
+	cr_assert_eq(shmring_get(r, back, sizeof back, 0), (ssize_t)sizeof back);
+	cr_assert(t_check(back, sizeof back, 42), "the record changed across the prefault");
 	long n = lap_faults(r);
 	cr_assert_geq(n, 0, "the lap failed: %ld", n);
 	cr_assert_leq(n, SLACK, "%ld page faults in a lap of a prefaulted ring", n);
@@ -85,23 +91,11 @@ Test(prefault, null_is_einval)
 
 Test(prefault, named_file_shrunk_under_the_mapping_is_efault)
 {
-	const char *name = t_name("prefault");
-	struct shmring_config cfg = { .capacity = 4096 };
-	struct shmring *r = NULL;
-	cr_assert_eq(shmring_create(&r, name, &cfg), 0);
-	char path[PATH_MAX];
-	t_fd_path(shmring_fd(r), path, sizeof path);
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
-	struct stat full;
-	cr_assert_eq(fstat(fd, &full), 0);
-	cr_assert_eq(ftruncate(fd, 4096), 0);
-	int rc = shmring_prefault(r);
+	struct t_shrunk s = t_shrunk_ring("prefault");
+	int rc = shmring_prefault(s.r);
 	cr_assert_eq(rc, -EFAULT, "prefault of a shrunk file = %d", rc);
-	/* its size back, so that our own detach touches nothing missing */
-	cr_assert_eq(ftruncate(fd, full.st_size), 0);
-	close(fd);
-	cr_assert_eq(shmring_prefault(r), 0);
-	shmring_detach(r);
-	cr_assert_eq(shmring_unlink(name), 0);
+	t_shrunk_restore(&s);
+	cr_assert_eq(shmring_prefault(s.r), 0);
+	shmring_detach(s.r);
+	cr_assert_eq(shmring_unlink(s.name), 0);
 }

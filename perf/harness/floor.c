@@ -200,7 +200,7 @@ double floor_spsc(size_t size, uint64_t count, size_t queue_bytes, char *why, si
 	bytes = nslots * stride;
 	q = shared_alloc(sizeof *q);
 	q->slots = shared_alloc(bytes);
-	memset(q->slots, 0, bytes);	/* fault the pages in, as the transports do */
+	shared_prefault(q->slots, bytes);	/* allocate the pages, as the transports do */
 	q->count = count;
 	q->nslots = nslots;
 	q->size = size;

@@ -67,7 +67,7 @@ static void mr_prefault(void *chv, const struct chan_cfg *cfg)
 {
 	struct mring_ch *ch = chv;
 	(void)cfg;
-	memset(ch->r->data, 0, ch->r->cap);
+	shared_prefault(ch->r->data, ch->r->cap);
 }
 
 static void mr_teardown(void *chv, const struct chan_cfg *cfg)
