@@ -29,7 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "handle.h"
+#include "attach.h"
 #include "shmring_batch.h"
 #include "shmring_poll.h"
 #include "shmring_zc.h"
@@ -166,7 +166,7 @@ static void exercise(struct shmring *r, bool odd)
 	if (rc < 0)
 		fail("poll", rc);
 
-	ring_reap(r); /* every entry the file calls dead: recover its claims */
+	shmring__reap(r); /* every entry the file calls dead: recover its claims */
 	consume(r, 0);
 	produce(r);
 

@@ -32,7 +32,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "handle.h"
+#include "attach.h"
 #include "shmring_batch.h"
 #include "shmring_poll.h"
 #include "shmring_zc.h"
@@ -388,10 +388,10 @@ static void victim(struct input *in, unsigned op)
 		break;
 	}
 	case OP_REAP:
-		ring_reap(handle(in));
+		shmring__reap(handle(in));
 		break;
 	case OP_MAYBE_REAP:
-		ring_maybe_reap(handle(in));
+		shmring__maybe_reap(handle(in));
 		break;
 	case OP_DECLARE:
 	case OP_LEAVE: {
@@ -445,7 +445,7 @@ static const struct { uint32_t off; int width; } efields[EF_COUNT] = {
 	[EF_ROLES]      = { offsetof(struct attach_entry, roles), 4 },
 	[EF_SPARE]      = { offsetof(struct attach_entry, reserved), 4 },
 	[EF_SINCE]      = { offsetof(struct attach_entry, since_ns), 8 },
-	[EF_CLAIM_BUSY] = { offsetof(struct attach_entry, claim_busy), 8 },
+	[EF_CLAIM_BUSY] = { offsetof(struct attach_entry, op_busy), 8 },
 	[EF_GOT]        = { offsetof(struct attach_entry, got), 8 },
 	[EF_DONE]       = { offsetof(struct attach_entry, done), 8 },
 };
@@ -503,16 +503,16 @@ static void peer(struct input *in, unsigned op)
 		break;
 	}
 	case OP_CLAIM: {
-		unsigned ei = u8(in) % SHMRING_MAX_ATTACH, ci = u8(in) % CLAIM_RECS;
+		unsigned ei = u8(in) % SHMRING_MAX_ATTACH, ci = u8(in) % OPREC_PER_ENTRY;
 		unsigned kind = u8(in) & 3;
 		uint64_t pos = value(in);
 		uint32_t slots = len32(in);
 		uint32_t records = u8(in);
-		struct claim_rec *c = &hdr->claims[ei][ci];
-		store(&c->extent, CLAIM_EXTENT(slots, records), 8);
-		store(&c->word, CLAIM_WORD(pos, kind), 8);
+		struct op_rec *c = &hdr->op_recs[ei][ci];
+		store(&c->extent, OPREC_EXTENT(slots, records), 8);
+		store(&c->word, OPREC_WORD(pos, kind), 8);
 		if (!dry)
-			atomic_fetch_or_explicit(&hdr->attach[ei].claim_busy, UINT64_C(1) << ci,
+			atomic_fetch_or_explicit(&hdr->attach[ei].op_busy, UINT64_C(1) << ci,
 			                         memory_order_relaxed);
 		break;
 	}

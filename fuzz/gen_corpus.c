@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "handle.h"
+#include "slot.h"
 #include "shmring_batch.h"
 #include "shmring_zc.h"
 #include "scribble.h"
@@ -254,11 +254,11 @@ static void gen_attach(void)
 	for (int e = 0; e < SHMRING_MAX_ATTACH; e++) {
 		hd->attach[e].id = ATTACH_PID_MASK - (uint64_t)e;
 		hd->attach[e].roles = (uint32_t)(e & 3);
-		hd->attach[e].claim_busy = UINT64_C(0x8000000000000003) << (e % 4);
+		hd->attach[e].op_busy = UINT64_C(0x8000000000000003) << (e % 4);
 		hd->attach[e].got = (uint64_t)e << 58;
-		for (int k = 0; k < CLAIM_RECS; k++) {
-			hd->claims[e][k].word = CLAIM_WORD((uint64_t)(e * k) * 977 % 10000, (e + k) & 3);
-			hd->claims[e][k].extent = CLAIM_EXTENT((e + 1) * (k + 1) * 13, k);
+		for (int k = 0; k < OPREC_PER_ENTRY; k++) {
+			hd->op_recs[e][k].word = OPREC_WORD((uint64_t)(e * k) * 977 % 10000, (e + k) & 3);
+			hd->op_recs[e][k].extent = OPREC_EXTENT((e + 1) * (k + 1) * 13, k);
 		}
 	}
 	hd->census = CENSUS_JOIN | CENSUS_EVER_PRODUCER | CENSUS_EVER_CONSUMER | 0x00050005;
@@ -394,14 +394,14 @@ static void gen_scribble(void)
 		E(&p, 0x18);
 		traffic(&p);
 		if (!wild) {
-			E(&p, OP_CLAIM, 5, 0, CLAIM_PRODUCE, V_PROD, 0, L_SMALL, 3, 1);
+			E(&p, OP_CLAIM, 5, 0, OPREC_PRODUCE, V_PROD, 0, L_SMALL, 3, 1);
 			E(&p, OP_HDR, HF_PROD_HEAD, V_PROD, 3);
-			E(&p, OP_CLAIM, 5, 1, CLAIM_CONSUME, V_CONS, 0xff, L_SMALL, 2, 1);
-			E(&p, OP_CLAIM, 5, 2, CLAIM_COUNTED, V_FREE, 0, L_SMALL, 8, 4);
+			E(&p, OP_CLAIM, 5, 1, OPREC_CONSUME, V_CONS, 0xff, L_SMALL, 2, 1);
+			E(&p, OP_CLAIM, 5, 2, OPREC_COUNTED, V_FREE, 0, L_SMALL, 8, 4);
 		} else {
-			E(&p, OP_CLAIM, 6, 0, CLAIM_PRODUCE, V_NEARMAX, 0, L_NEARMAX, 0, 0xff);
-			E(&p, OP_CLAIM, 6, 63, CLAIM_CONSUME, V_LAPS, 3, 0, L_CAPACITY, 0, 9);
-			E(&p, OP_CLAIM, 6, 7, CLAIM_COUNTED, V_SMALL, 0, L_SLOTS, 0xff, 0xff);
+			E(&p, OP_CLAIM, 6, 0, OPREC_PRODUCE, V_NEARMAX, 0, L_NEARMAX, 0, 0xff);
+			E(&p, OP_CLAIM, 6, 63, OPREC_CONSUME, V_LAPS, 3, 0, L_CAPACITY, 0, 9);
+			E(&p, OP_CLAIM, 6, 7, OPREC_COUNTED, V_SMALL, 0, L_SLOTS, 0xff, 0xff);
 			E(&p, OP_ENTRY, 6, EF_GOT, V_NEARMAX, 0);
 			E(&p, OP_HDR, HF_CENSUS, V_RAW, 0, 0, 0, 0, 4, 0, 0, 0);
 		}

@@ -53,8 +53,8 @@ enum scribble_op {
 	OP_TASK_DONE,    /* H                                                            */
 	OP_JOIN,         /* H, TMO                                                       */
 	OP_POLL,         /* u8 events A, u8 events B, TMO                                 */
-	OP_REAP,         /* H: a liveness sweep now (ring_reap), recovering the dead     */
-	OP_MAYBE_REAP,   /* H: the rate-limited sweep (ring_maybe_reap)                  */
+	OP_REAP,         /* H: a liveness sweep now (shmring__reap), recovering the dead     */
+	OP_MAYBE_REAP,   /* H: the rate-limited sweep (shmring__maybe_reap)                  */
 	OP_DECLARE,      /* H, u8 roles (mod 3, +1)                                       */
 	OP_LEAVE,        /* H, u8 roles (mod 3, +1)                                       */
 	OP_DETACH_B,     /* detach handle B (its spans are dropped)                      */

@@ -27,7 +27,7 @@ MEMLIM=${MEMLIM:-6000}  # MB per run; a run that needs more fails, never swaps
 command -v "$SPIN" >/dev/null || { echo "check.sh: $SPIN not found (apt-get install spin)" >&2; exit 2; }
 command -v "$CC" >/dev/null || { echo "check.sh: $CC not found" >&2; exit 2; }
 
-R=-DFIX_READABLE   # finding 1, fixed in take.c (ring_readable re-reads cons_head)
+R=-DFIX_READABLE   # finding 1, fixed in take.c (shmring__readable re-reads cons_head)
 V=-DFIX_RECOVER    # findings 2 and 3, fixed in recover.c (cover first; resume at p)
 # name | expect | mode | spin -D options.  Modes: safety = assertions and
 # invalid end states (-DSAFETY); np = non-progress cycles, no fairness

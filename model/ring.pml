@@ -5,16 +5,16 @@
  * model/check.sh runs, and records the results.
  *
  * What it follows (docs/design.md sections 2, 4, 5, 7):
- *   space.c    try_claim (prod_head CAS, room check against free_tail,
- *              the handle's free_tail hint), ring_reclaim (helping: any
+ *   space.c    try_slots_claim (prod_head CAS, room check against free_tail,
+ *              the handle's free_tail hint), reclaim_free_tail (helping: any
  *              producer advances free_tail over RELEASED records by CAS),
- *              ring_has_room (the producer's re-check);
+ *              shmring__has_room (the producer's re-check);
  *   publish.c  ring_write_meta, ring_publish (seq = COMMITTED(pos));
  *   take.c     scan_run + try_take_run (seq at cons_head, cons_head CAS,
  *              the empty / in progress / end-of-stream verdict),
- *              ring_readable (the consumer's re-check), ring_release,
- *              ring_take's loop over skip records;
- *   eventcount.c  ec_block (W1 register, W2 re-check, W3 futex wait,
+ *              shmring__readable (the consumer's re-check), ring_release,
+ *              shmring__take's loop over skip records;
+ *   eventcount.c  shmring__ec_block (W1 register, W2 re-check, W3 futex wait,
  *              W4 unregister), ec_wake (N2 load, N3 CAS epoch+1 and
  *              waiters 0, N4 wake all);
  *   attach.c   leave and reap: census - roles, then wake both eventcounts;
@@ -52,7 +52,7 @@
  *   CRASH_WIDE     CRASH, and the stop may also fall between announcing
  *                  the claim and the CAS (also after a lost CAS), or after
  *                  publication before the claim record is cleared
- *   FIX_READABLE   proposed fix to ring_readable (finding 1)
+ *   FIX_READABLE   proposed fix to shmring__readable (finding 1)
  *   FIX_RECOVER    proposed fix to recover_produce (findings 2, 3)
  *   BUG_NO_RECHECK       consumers sleep without W2          (must fail)
  *   BUG_NO_ROOM_RECHECK  producers sleep without W2          (must fail)
@@ -164,7 +164,7 @@ inline ec_wake(ec, we, ww)
 }
 
 /* W1: fetch_add(word, 1), key = epoch */
-inline ec_register(ec, key)
+inline shmring__ec_register(ec, key)
 {
 	d_step { ec.waiters++; key = ec.epoch }
 }
@@ -180,7 +180,7 @@ inline ec_sleep(ec, key)
 
 /* W4: unregister if the epoch is still key (a notifier that moved it
  * cleared the count) */
-inline ec_unregister(ec, key)
+inline shmring__ec_unregister(ec, key)
 {
 	d_step {
 		if
@@ -193,7 +193,7 @@ inline ec_unregister(ec, key)
 
 /* ---- producer side ----------------------------------------------------- */
 
-/* ring_reclaim: advance free_tail over released records (helping); the
+/* reclaim_free_tail: advance free_tail over released records (helping); the
  * result goes to the handle's hint, cached.
  *
  * The scan (load free_tail, then seq and len of each record from it) is one
@@ -281,7 +281,7 @@ proctype Producer(byte me)
 		:: k = 2
 		fi;
 #endif
-		/* ring_claim -> try_claim */
+		/* shmring__slots_claim -> try_slots_claim */
 claim:
 		skip;
 #ifndef CRASH
@@ -319,7 +319,7 @@ claim:
 		:: else -> goto no_room                    /* -EAGAIN */
 		fi;
 #else
-		/* With claim records: as try_claim, step by step, because the
+		/* With claim records: as try_slots_claim, step by step, because the
 		 * announcement sits between the load and the CAS. */
 		h = prod_head;                                     /* relaxed */
 retry:
@@ -412,11 +412,11 @@ progress_put:	/* (for the non-progress-cycle search, -DNP) */
 		s++;
 		goto put_done;
 
-no_room:		/* ring_claim: clear the claim, ec_block(not_full, room_ready) */
+no_room:		/* shmring__slots_claim: clear the claim, shmring__ec_block(not_full, room_ready) */
 		CLEAR_CLAIM;
-		ec_register(not_full, key);                        /* W1 */
+		shmring__ec_register(not_full, key);                        /* W1 */
 #ifndef BUG_NO_ROOM_RECHECK
-		/* W2: ring_has_room: prod_head, then reclaim */
+		/* W2: shmring__has_room: prod_head, then reclaim */
 		h2 = prod_head;
 		reclaim(r_start, r_f, r_sc, r_n, ok);
 		rdy = (h2 < cached || h2 + k - cached <= ROOM);
@@ -426,7 +426,7 @@ no_room:		/* ring_claim: clear the claim, ec_block(not_full, room_ready) */
 #endif
 		if
 		:: !rdy -> ec_sleep(not_full, key)                 /* W3 (+ W4) */
-		:: else -> ec_unregister(not_full, key)            /* W4 */
+		:: else -> shmring__ec_unregister(not_full, key)            /* W4 */
 		fi;
 		rdy = false;
 		goto claim;
@@ -448,12 +448,12 @@ finish:
 
 /* ---- consumer side ------------------------------------------------------ */
 
-/* ring_readable: the consumer's re-check (W2).  As in take.c: the record at
+/* shmring__readable: the consumer's re-check (W2).  As in take.c: the record at
  * cons_head is committed, or the stream has ended and the ring is empty.
  * FIX_READABLE adds a proposed fix: if seq[t] was not COMMITTED(t), look at
  * cons_head again and call it ready if it moved (another consumer took the
  * record at t, so the one after it may be there already; the caller retries). */
-inline ring_readable(t2, hh, lp, rdy)
+inline shmring__readable(t2, hh, lp, rdy)
 {
 #ifdef BUG_BUSY
 	rdy = true                     /* the bug: never sleep, poll */
@@ -496,7 +496,7 @@ proctype Consumer(byte me)
 #else
 	:: true ->
 #endif
-		/* ring_take -> ring_take_run -> try_take_run.  The load of
+		/* shmring__take -> shmring__take_run -> try_take_run.  The load of
 		 * cons_head and scan_run's loads of seq, len and flags at it
 		 * are one step (docs/model.md, "Merged steps") */
 take:
@@ -571,7 +571,7 @@ progress_take:
 			ec_wake(not_full, we, ww);                 /* notify producers */
 			if
 			:: !sk -> mine++
-			:: else -> skip                             /* ring_take loops */
+			:: else -> skip                             /* shmring__take loops */
 			fi;
 			t = 0; k = 0; rid = 0; sk = false; ok = 0
 		:: else ->
@@ -597,16 +597,16 @@ progress_take:
 			fi;
 #endif
 			t = 0; t2 = 0; hh = 0; lp = 0;
-			/* -EAGAIN: ec_block(not_empty, ring_readable, ...) */
-			ec_register(not_empty, key);               /* W1 */
+			/* -EAGAIN: shmring__ec_block(not_empty, shmring__readable, ...) */
+			shmring__ec_register(not_empty, key);               /* W1 */
 #ifndef BUG_NO_RECHECK
-			ring_readable(t2, hh, lp, rdy);            /* W2 */
+			shmring__readable(t2, hh, lp, rdy);            /* W2 */
 #else
 			rdy = false;
 #endif
 			if
 			:: !rdy -> ec_sleep(not_empty, key)        /* W3 (+ W4) */
-			:: else -> ec_unregister(not_empty, key)   /* W4 */
+			:: else -> shmring__ec_unregister(not_empty, key)   /* W4 */
 			fi;
 			rdy = false
 		fi
@@ -643,7 +643,7 @@ inline live_claim_covers(p, cov, i, lw, lx, cw, ci)
 	i = 0
 }
 
-/* A sweep that found producer CR dead: ring_reap -> ring_recover_entry ->
+/* A sweep that found producer CR dead: shmring__reap -> shmring__recover_entry ->
  * recover_produce on its claim record; when that is complete, census - 1
  * and wake everyone; when a live claim covered part of it, the entry stays
  * marked and a later sweep retries (attach.c).  In the library sweeps run
@@ -784,7 +784,7 @@ done:
 	:: else -> skip
 	fi;
 reaped:
-	/* ring_reap: census_sub, free the entry, wake_everyone */
+	/* shmring__reap: census_sub, free the entry, wake_everyone */
 	live_prod--;
 	ec_wake(not_empty, we, ww);
 	ec_wake(not_full, we, ww)

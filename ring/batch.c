@@ -4,14 +4,14 @@
 #include <errno.h>
 #include <string.h>
 
-#include "handle.h"
+#include "queue.h"
 #include "shmring_batch.h"
 
 #define BATCH_CHUNK 256 /* records claimed by one CAS */
 
 /* Claim, fill and publish up to BATCH_CHUNK records; returns how many. */
 static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
-                         int64_t timeout_ns, struct claim_rec *c)
+                         int64_t timeout_ns, struct op_rec *c)
 {
 	uint32_t slots[BATCH_CHUNK];
 	size_t k = 0;
@@ -31,7 +31,7 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 		return bad;
 	uint64_t pos;
 	size_t taken;
-	int rc = ring_claim(r, slots, k, &taken, &pos, timeout_ns, c);
+	int rc = shmring__slots_claim(r, slots, k, &taken, &pos, timeout_ns, c);
 	if (rc)
 		return rc;
 	uint64_t p = pos;
@@ -42,9 +42,9 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 		p += slots[i];
 	}
 	ring_count_tasks(r, taken);
-	claim_counted(c, pos);
-	ring_publish_many(r, pos, slots, taken);
-	claim_clear(c);
+	op_rec_counted(c, pos);
+	shmring__publish_many(r, pos, slots, taken);
+	op_rec_clear(c);
 	ring_notify_consumers(r);
 	return (ssize_t)taken;
 }
@@ -56,7 +56,7 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 		return -EINVAL;
 	if (n == 0)
 		return 0;
-	struct claim_rec *c;
+	struct op_rec *c;
 	int role = ring_enter(ring, SHMRING_PRODUCER, &c);
 	if (role)
 		return role;
@@ -68,7 +68,7 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 			break;
 		done += more;
 	}
-	claim_done(c);
+	op_rec_clear(c);
 	return done;
 }
 
@@ -82,7 +82,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 {
 	if (!ring || !recs || max_recs == 0 || (cap && !buf))
 		return -EINVAL;
-	struct claim_rec *c;
+	struct op_rec *c;
 	int role = ring_enter(ring, SHMRING_CONSUMER, &c);
 	if (role)
 		return role;
@@ -91,9 +91,9 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		size_t n;
 		uint64_t end;
 		size_t want = max_recs < BATCH_CHUNK ? max_recs : BATCH_CHUNK;
-		ssize_t rc = ring_take_run(ring, cap, want, run, &n, &end, timeout_ns, c);
+		ssize_t rc = shmring__take_run(ring, cap, want, run, &n, &end, timeout_ns, c);
 		if (rc < 0) {
-			claim_done(c);
+			op_rec_clear(c);
 			return rc;
 		}
 		size_t off = 0, got = 0;
@@ -116,11 +116,11 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		/* The fence orders the releases before the read of not_full's
 		 * waiters, as ring_release's seq_cst store does for one. */
 		atomic_thread_fence(memory_order_seq_cst);
-		claim_clear(c);
+		op_rec_clear(c);
 		ring_notify_producers(ring);
 		(void)end;
 		if (got) {
-			claim_done(c);
+			op_rec_clear(c);
 			count_got(ring, got);
 			return (ssize_t)got;
 		}

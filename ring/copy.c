@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "handle.h"
+#include "queue.h"
 #include "shmring_batch.h"
 
 int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int64_t timeout_ns)
@@ -20,16 +20,16 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 			return -EMSGSIZE;
 		len += iov[i].iov_len;
 	}
-	struct claim_rec *c;
+	struct op_rec *c;
 	int rc = ring_enter(ring, SHMRING_PRODUCER, &c);
 	if (rc)
 		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
 	uint64_t pos;
 	size_t taken;
-	rc = ring_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
+	rc = shmring__slots_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
 	if (rc) {
-		claim_done(c);
+		op_rec_clear(c);
 		return rc;
 	}
 	/* Count the task first: the fetch_add is a full barrier on x86, and
@@ -37,7 +37,7 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	 * which a spinning consumer then pulls away again before the publish.
 	 * (A single-record claim needs no length to be forgiven: recover.c.) */
 	ring_count_tasks(ring, 1);
-	claim_counted(c, pos);
+	op_rec_counted(c, pos);
 	ring_write_meta(ring, pos, (uint32_t)len, 0);
 	unsigned char *dst = data_at(ring, pos);
 	for (int i = 0; i < iovcnt; i++) {
@@ -46,7 +46,7 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 		dst += iov[i].iov_len;
 	}
 	ring_publish(ring, pos);
-	claim_done(c);
+	op_rec_clear(c);
 	ring_notify_consumers(ring);
 	return 0;
 }
@@ -61,20 +61,20 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 {
 	if (!ring || (cap && !buf))
 		return -EINVAL;
-	struct claim_rec *c;
+	struct op_rec *c;
 	int role = ring_enter(ring, SHMRING_CONSUMER, &c);
 	if (role)
 		return role;
 	struct take tk;
-	ssize_t rc = ring_take(ring, cap, &tk, timeout_ns, c);
+	ssize_t rc = shmring__take(ring, cap, &tk, timeout_ns, c);
 	if (rc < 0) {
-		claim_done(c);
+		op_rec_clear(c);
 		return rc;
 	}
 	if (tk.len)
 		memcpy(buf, data_at(ring, tk.pos), tk.len);
 	ring_release(ring, tk.pos);
-	claim_done(c);
+	op_rec_clear(c);
 	count_got(ring, 1);
 	ring_notify_producers(ring);
 	return rc;

@@ -1,7 +1,7 @@
 /* deadline.c - absolute deadlines on CLOCK_MONOTONIC. */
-#include "handle.h"
+#include "wait.h"
 
-void deadline_init(struct deadline *dl, int64_t timeout_ns)
+void shmring__deadline_init(struct deadline *dl, int64_t timeout_ns)
 {
 	dl->forever = timeout_ns < 0;
 	if (dl->forever)
@@ -21,7 +21,7 @@ void deadline_init(struct deadline *dl, int64_t timeout_ns)
 	}
 }
 
-bool deadline_passed(const struct deadline *dl)
+bool shmring__deadline_passed(const struct deadline *dl)
 {
 	if (dl->forever)
 		return false;

@@ -26,7 +26,7 @@
 #include <errno.h>
 #include <urcu/arch.h>
 
-#include "handle.h"
+#include "wait.h"
 
 #define RECHECK_NS 50000000L /* 50 ms: also the dead-peer sweep interval */
 /* Pauses between two looks, at most.  Each look pulls a line the other side
@@ -35,7 +35,7 @@
  * 1.4x, and no loss in the streaming rate (docs/perf.md, 2026-12-04). */
 #define SPIN_GAP_MAX 2u
 
-void ec_wake_sleepers(struct eventcount *ec, uint64_t w, struct ec_stats stats)
+void shmring__ec_wake_sleepers(struct eventcount *ec, uint64_t w, struct ec_stats stats)
 {
 	do {
 		if (EC_WAITERS(w) == 0)
@@ -45,10 +45,10 @@ void ec_wake_sleepers(struct eventcount *ec, uint64_t w, struct ec_stats stats)
 	                                                memory_order_seq_cst));
 	if (stats.wakes)
 		atomic_fetch_add_explicit(stats.wakes, 1, memory_order_relaxed);
-	futex_wake_all(ec_futex_word(ec));                                       /* N4 */
+	shmring__futex_wake_all(ec_futex_word(ec));                                       /* N4 */
 }
 
-void ec_unregister(struct eventcount *ec, uint32_t key)
+void shmring__ec_unregister(struct eventcount *ec, uint32_t key)
 {
 	uint64_t w = atomic_load_explicit(&ec->word, memory_order_relaxed);
 	while (EC_EPOCH(w) == key && EC_WAITERS(w) > 0 &&
@@ -58,12 +58,12 @@ void ec_unregister(struct eventcount *ec, uint32_t key)
 		;
 }
 
-uint32_t ec_register(struct eventcount *ec)
+uint32_t shmring__ec_register(struct eventcount *ec)
 {
 	return EC_EPOCH(atomic_fetch_add_explicit(&ec->word, EC_WAITER, memory_order_seq_cst));
 }
 
-void ec_sleep_until(struct timespec *until, const struct deadline *dl)
+void shmring__ec_sleep_until(struct timespec *until, const struct deadline *dl)
 {
 	clock_gettime(CLOCK_MONOTONIC, until);
 	until->tv_nsec += RECHECK_NS;
@@ -76,12 +76,12 @@ void ec_sleep_until(struct timespec *until, const struct deadline *dl)
 		*until = dl->at;
 }
 
-int ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct waiter *w)
+int shmring__ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct waiter *w)
 {
 	if (w->timeout_ns == 0)
 		return -EAGAIN;
 	if (!w->started) {
-		deadline_init(&w->dl, w->timeout_ns);
+		shmring__deadline_init(&w->dl, w->timeout_ns);
 		w->started = true;
 	}
 	if (!w->spun) {
@@ -98,17 +98,17 @@ int ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct wait
 				gap <<= 1;
 		}
 	}
-	if (deadline_passed(&w->dl))
+	if (shmring__deadline_passed(&w->dl))
 		return -ETIMEDOUT;
 
-	uint32_t key = ec_register(ec);                                               /* W1 */
+	uint32_t key = shmring__ec_register(ec);                                               /* W1 */
 	if (!ready(arg)) {                                                         /* W2 */
 		struct timespec until;
-		ec_sleep_until(&until, &w->dl);
+		shmring__ec_sleep_until(&until, &w->dl);
 		if (w->stats.waits)
 			atomic_fetch_add_explicit(w->stats.waits, 1, memory_order_relaxed);
-		futex_wait_until(ec_futex_word(ec), key, &until);                     /* W3 */
+		shmring__futex_wait_until(ec_futex_word(ec), key, &until);                     /* W3 */
 	}
-	ec_unregister(ec, key);                                                       /* W4 */
+	shmring__ec_unregister(ec, key);                                                       /* W4 */
 	return 0;
 }

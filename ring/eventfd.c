@@ -6,7 +6,7 @@
  * alternates between two states:
  *
  *   armed     it waits for the ring to become readable exactly as a consumer
- *             does: ec_block on not_empty, re-checking with ring_readable.
+ *             does: shmring__ec_block on not_empty, re-checking with shmring__readable.
  *             When it is, it writes 1 to the eventfd and disarms.
  *   disarmed  it waits on a process-local condition variable, registered on
  *             no eventcount: producers see no waiter and pay nothing.
@@ -17,7 +17,7 @@
  * record that is in the ring after an ack makes the fd readable again: no
  * event is lost, at worst one is spurious (the drain finds nothing).
  *
- * Sleeps are bounded (one slice of ec_block, 50 ms), so the watcher notices
+ * Sleeps are bounded (one slice of shmring__ec_block, 50 ms), so the watcher notices
  * the stop flag even if the wake that destroy sends misses it; after each one
  * it sweeps the ring for dead peers as any sleeping consumer does, so a
  * producer that died makes the fd readable (end of stream).
@@ -27,7 +27,7 @@
  * remembers the pid that made it; in any other process shmring_event_fd and
  * shmring_event_ack make a fresh eventfd and watcher for the child's handle
  * (a new fd number), closing the child's copy of the inherited fd, and
- * ring_eventfd_destroy there only closes that copy and frees memory: it never
+ * shmring__eventfd_destroy there only closes that copy and frees memory: it never
  * touches the parent's thread, mutex or condition variable.
  */
 #include <errno.h>
@@ -38,7 +38,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "handle.h"
+#include "queue.h"
 #include "shmring_poll.h"
 
 struct ring_eventfd {
@@ -62,9 +62,9 @@ static void wait_readable(struct ring_eventfd *e)
 {
 	struct shmring *r = e->ring;
 	struct waiter w;
-	ring_waiter_init(r, &w, -1); /* ec_block sleeps one slice at most per call */
-	while (!atomic_load_explicit(&e->stop, memory_order_acquire) && !ring_readable(r)) {
-		int rc = ec_block(&r->hdr->not_empty, ring_readable, r, &w);
+	ring_waiter_init(r, &w, -1); /* shmring__ec_block sleeps one slice at most per call */
+	while (!atomic_load_explicit(&e->stop, memory_order_acquire) && !shmring__readable(r)) {
+		int rc = shmring__ec_block(&r->hdr->not_empty, shmring__readable, r, &w);
 		ring_sweep_after_wait(r, rc);
 	}
 }
@@ -111,7 +111,7 @@ static void stop_watcher(struct ring_eventfd *e)
 	struct ring_header *hdr = e->ring->hdr;
 	if (EC_WAITERS(atomic_load_explicit(&hdr->not_empty.word, memory_order_relaxed))) {
 		atomic_fetch_add_explicit(&hdr->futex_wakes, 1, memory_order_relaxed);
-		futex_wake_all(ec_futex_word(&hdr->not_empty));
+		shmring__futex_wake_all(ec_futex_word(&hdr->not_empty));
 	}
 	pthread_join(e->thread, NULL);
 }
@@ -251,7 +251,7 @@ int shmring_event_ack(struct shmring *ring)
 	return 0;
 }
 
-void ring_eventfd_destroy(struct shmring *r)
+void shmring__eventfd_destroy(struct shmring *r)
 {
 	struct ring_eventfd *e = __atomic_exchange_n(&r->evfd, NULL, __ATOMIC_ACQ_REL);
 	if (!e)

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "handle.h"
+#include "wait.h"
 #include "shmring_fdpass.h"
 
 int shmring_send_fd(int sock, int fd)
@@ -39,7 +39,7 @@ int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns)
 	if (sock < 0 || !fd)
 		return -EINVAL;
 	struct deadline dl;
-	deadline_init(&dl, timeout_ns);
+	shmring__deadline_init(&dl, timeout_ns);
 	for (;;) {
 		int ms = -1;
 		if (!dl.forever) {

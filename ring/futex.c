@@ -11,9 +11,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "handle.h"
+#include "wait.h"
 
-int futex_wait_until(_Atomic uint32_t *word, uint32_t expected, const struct timespec *abs)
+int shmring__futex_wait_until(_Atomic uint32_t *word, uint32_t expected, const struct timespec *abs)
 {
 	long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expected, abs, NULL,
 	                  FUTEX_BITSET_MATCH_ANY);
@@ -22,7 +22,7 @@ int futex_wait_until(_Atomic uint32_t *word, uint32_t expected, const struct tim
 	return -errno; /* EAGAIN: word changed; ETIMEDOUT; EINTR */
 }
 
-void futex_wake_all(_Atomic uint32_t *word)
+void shmring__futex_wake_all(_Atomic uint32_t *word)
 {
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 
+#include "attach.h"
 #include "latch.h"
 
 /* From the first task_done or join on, consumers count what they take in
@@ -21,7 +22,7 @@ int shmring_task_done(struct shmring *ring)
 	if (!ring)
 		return -EINVAL;
 	join_in_use(ring);
-	int rc = latch_add(&ring->hdr->join, -1, ring_stats(ring));
+	int rc = shmring__latch_add(&ring->hdr->join, -1, ring_stats(ring));
 	if (rc == 0 && ring->attach_slot >= 0)
 		atomic_fetch_add_explicit(&ring->hdr->attach[ring->attach_slot].done, 1,
 		                          memory_order_relaxed);
@@ -39,8 +40,8 @@ int shmring_join(struct shmring *ring, int64_t timeout_ns)
 	struct latch *l = &ring->hdr->join;
 	struct waiter w;
 	ring_waiter_init(ring, &w, timeout_ns);
-	while (!latch_is_open(l)) {
-		int rc = ec_block(&l->ec, latch_is_open, l, &w);
+	while (!shmring__latch_is_open(l)) {
+		int rc = shmring__ec_block(&l->ec, shmring__latch_is_open, l, &w);
 		ring_sweep_after_wait(ring, rc);
 		if (rc)
 			return rc;

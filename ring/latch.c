@@ -11,7 +11,7 @@
 
 #define LATCH_SPIN 2000u
 
-int latch_add(struct latch *l, int64_t delta, struct ec_stats stats)
+int shmring__latch_add(struct latch *l, int64_t delta, struct ec_stats stats)
 {
 	int64_t c = atomic_load_explicit(&l->count, memory_order_relaxed);
 	do {
@@ -29,18 +29,18 @@ int latch_add(struct latch *l, int64_t delta, struct ec_stats stats)
 	return 0;
 }
 
-bool latch_is_open(const void *arg)
+bool shmring__latch_is_open(const void *arg)
 {
 	const struct latch *l = arg;
 	return atomic_load_explicit(&l->count, memory_order_seq_cst) == 0;
 }
 
-int latch_wait(struct latch *l, int64_t timeout_ns, unsigned spin, struct ec_stats stats)
+static int latch_wait(struct latch *l, int64_t timeout_ns, unsigned spin, struct ec_stats stats)
 {
 	struct waiter w;
 	waiter_init(&w, timeout_ns, spin, stats);
-	while (!latch_is_open(l)) {
-		int rc = ec_block(&l->ec, latch_is_open, l, &w);
+	while (!shmring__latch_is_open(l)) {
+		int rc = shmring__ec_block(&l->ec, shmring__latch_is_open, l, &w);
 		if (rc)
 			return rc;
 	}
@@ -65,7 +65,7 @@ int shmring_latch_init(struct shmring_latch *latch, int64_t count)
 
 int shmring_latch_add(struct shmring_latch *latch, int64_t delta)
 {
-	return latch ? latch_add(impl(latch), delta, no_stats) : -EINVAL;
+	return latch ? shmring__latch_add(impl(latch), delta, no_stats) : -EINVAL;
 }
 
 int shmring_latch_arrive(struct shmring_latch *latch)

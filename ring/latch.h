@@ -5,15 +5,14 @@
 #ifndef SHMRING_LATCH_IMPL_H
 #define SHMRING_LATCH_IMPL_H
 
-#include "handle.h"
+#include "wait.h"
 #include "shmring_latch.h"
 
 _Static_assert(sizeof(struct latch) == sizeof(struct shmring_latch), "latch ABI");
 _Static_assert(_Alignof(struct latch) <= _Alignof(struct shmring_latch), "latch alignment");
 
-int latch_add(struct latch *l, int64_t delta, struct ec_stats stats);
+int shmring__latch_add(struct latch *l, int64_t delta, struct ec_stats stats);
 /* The waiters' re-check: count == 0 (seq_cst).  arg: the latch. */
-bool latch_is_open(const void *arg);
-int latch_wait(struct latch *l, int64_t timeout_ns, unsigned spin, struct ec_stats stats);
+bool shmring__latch_is_open(const void *arg);
 
 #endif

@@ -98,7 +98,7 @@ struct attach_entry {
 	_Atomic uint32_t roles;    /* SHMRING_PRODUCER | SHMRING_CONSUMER */
 	_Atomic uint32_t reserved; /* (pending is the ATTACH_PENDING_TAG bit of id) */
 	_Atomic uint64_t since_ns; /* when pending was set (CLOCK_MONOTONIC) */
-	_Atomic uint64_t claim_busy; /* bitmap: which of the entry's claim records are in use */
+	_Atomic uint64_t op_busy; /* bitmap: which of the entry's claim records are in use */
 	/* Join accounting once the ring's join counter is in use (CENSUS_JOIN):
 	 * records this attachment took, task_done calls it made.  A dead
 	 * consumer's got - done tasks are forgiven (recover.c). */
@@ -110,20 +110,20 @@ struct attach_entry {
  * slots (producer) or takes records (consumer), cleared when the claim is
  * published or released; what a sweep reads to finish a dead process's
  * claims (recover.c).  word = (pos << 2) | kind; end = the claim's end. */
-#define CLAIM_RECS 64 /* operations in flight per attachment (threads x spans) */
-enum claim_kind {
-	CLAIM_FREE = 0,
-	CLAIM_PRODUCE = 1,  /* claiming or claimed slots, tasks not yet counted */
-	CLAIM_COUNTED = 2,  /* the same, its records already added to join */
-	CLAIM_CONSUME = 3,  /* taking or taken records, not all released yet */
+#define OPREC_PER_ENTRY 64 /* operations in flight per attachment (threads x spans) */
+enum op_kind {
+	OPREC_FREE = 0,
+	OPREC_PRODUCE = 1,  /* claiming or claimed slots, tasks not yet counted */
+	OPREC_COUNTED = 2,  /* the same, its records already added to join */
+	OPREC_CONSUME = 3,  /* taking or taken records, not all released yet */
 };
-#define CLAIM_WORD(pos, kind) (((uint64_t)(pos) << 2) | (uint64_t)(kind))
-#define CLAIM_POS(w)          ((w) >> 2)
-#define CLAIM_KIND(w)         ((unsigned)((w) & 3))
-#define CLAIM_EXTENT(slots, records) ((uint64_t)(slots) | ((uint64_t)(records) << 32))
-#define CLAIM_SLOTS(x)   ((uint32_t)(x))
-#define CLAIM_RECORDS(x) ((uint32_t)((x) >> 32))
-struct claim_rec {
+#define OPREC_WORD(pos, kind) (((uint64_t)(pos) << 2) | (uint64_t)(kind))
+#define OPREC_POS(w)          ((w) >> 2)
+#define OPREC_KIND(w)         ((unsigned)((w) & 3))
+#define OPREC_EXTENT(slots, records) ((uint64_t)(slots) | ((uint64_t)(records) << 32))
+#define OPREC_SLOTS(x)   ((uint32_t)(x))
+#define OPREC_RECORDS(x) ((uint32_t)((x) >> 32))
+struct op_rec {
 	_Atomic uint64_t word;
 	_Atomic uint64_t extent; /* slots covered, and how many records in them */
 };
@@ -190,7 +190,7 @@ struct ring_header {
 	alignas(RING_LINE) struct latch join;
 
 	alignas(RING_LINE) struct attach_entry attach[SHMRING_MAX_ATTACH];
-	struct claim_rec claims[SHMRING_MAX_ATTACH][CLAIM_RECS];
+	struct op_rec op_recs[SHMRING_MAX_ATTACH][OPREC_PER_ENTRY];
 };
 
 #define RING_HDR_NAMED 0x1u
@@ -209,12 +209,12 @@ _Static_assert(offsetof(struct ring_header, closed) == 768, "read-mostly line");
 _Static_assert(offsetof(struct ring_header, census) == 776, "census");
 _Static_assert(offsetof(struct ring_header, futex_waits) == 784, "stats");
 _Static_assert(offsetof(struct ring_header, lost_records) == 816, "recovery stats");
-_Static_assert(offsetof(struct ring_header, claims) == 1024 + 48 * SHMRING_MAX_ATTACH, "claims");
+_Static_assert(offsetof(struct ring_header, op_recs) == 1024 + 48 * SHMRING_MAX_ATTACH, "claims");
 _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
 _Static_assert(offsetof(struct ring_header, attach) == 1024, "attach table");
 _Static_assert(sizeof(struct attach_entry) == 48, "attach entry");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
-_Static_assert(CLAIM_RECS == SHMRING_MAX_INFLIGHT, "public in-flight limit");
+_Static_assert(OPREC_PER_ENTRY == SHMRING_MAX_INFLIGHT, "public in-flight limit");
 _Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free (address-free)");

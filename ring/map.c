@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "handle.h"
+#include "attach.h"
 
 struct geometry {
 	uint64_t capacity, max_record, meta_offset, data_offset, file_size;
@@ -155,7 +155,7 @@ static int init_file(int fd, const struct geometry *g, bool named, struct shmrin
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
 	r->fd = fd;
 	r->named = named;
-	ring_registry_add(r);
+	shmring__attach_new(r);
 	*out = r;
 	return 0;
 }
@@ -203,7 +203,7 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 		return 0;
 	}
 	char path[SHMRING_NAME_MAX + 2];
-	rc = ring_shm_name(name, path);
+	rc = shmring__shm_name(name, path);
 	if (rc)
 		return rc;
 	mode_t mode = cfg && cfg->mode ? (mode_t)cfg->mode : 0600;
@@ -269,7 +269,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
 	}
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
-	ring_registry_add(r);
+	shmring__attach_new(r);
 	*ring = r;
 	return 0;
 fail:
@@ -282,7 +282,7 @@ int shmring_open(struct shmring **ring, const char *name)
 	if (!ring)
 		return -EINVAL;
 	char path[SHMRING_NAME_MAX + 2];
-	int rc = ring_shm_name(name, path);
+	int rc = shmring__shm_name(name, path);
 	if (rc)
 		return rc;
 	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
@@ -311,8 +311,8 @@ void shmring_detach(struct shmring *ring)
 	if (!ring)
 		return;
 	if (ring->evfd)
-		ring_eventfd_destroy(ring);
-	ring_registry_remove(ring);
+		shmring__eventfd_destroy(ring);
+	shmring__attach_end(ring);
 	munmap(ring->map, ring->map_len);
 	close(ring->fd);
 	free(ring);
@@ -321,7 +321,7 @@ void shmring_detach(struct shmring *ring)
 int shmring_unlink(const char *name)
 {
 	char path[SHMRING_NAME_MAX + 2];
-	int rc = ring_shm_name(name, path);
+	int rc = shmring__shm_name(name, path);
 	if (rc)
 		return rc;
 	return shm_unlink(path) < 0 ? -errno : 0;

@@ -10,7 +10,7 @@
 
 #include "handle.h"
 
-int ring_shm_name(const char *name, char out[SHMRING_NAME_MAX + 2])
+int shmring__shm_name(const char *name, char out[SHMRING_NAME_MAX + 2])
 {
 	if (!name)
 		return -EINVAL;

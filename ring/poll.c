@@ -6,7 +6,7 @@
  *
  *   W1  register on every eventcount involved (not_empty for POLLIN,
  *       not_full for POLLOUT), keeping each one's key (its epoch);
- *   W2  re-check every item (ring_readable / ring_has_room, seq_cst);
+ *   W2  re-check every item (shmring__readable / shmring__has_room, seq_cst);
  *   W3  futex_waitv on all their futex words, each expected to hold its key:
  *       the kernel checks every word before it sleeps, so a notifier's N3 on
  *       any of them, before or during the sleep, ends the wait;
@@ -15,8 +15,8 @@
  * For each eventcount, the pairing of W1/W2 with N1/N2 is exactly the single
  * waiter's argument in eventcount.c: a notifier that reads no waiter at N2
  * published before our re-check, so W2 sees it.  Sleeps last at most one
- * slice (ec_sleep_until: 50 ms), as everywhere, and after each one the rings
- * are swept for dead peers (ring_maybe_reap, rate-limited per ring), so a
+ * slice (shmring__ec_sleep_until: 50 ms), as everywhere, and after each one the rings
+ * are swept for dead peers (shmring__maybe_reap, rate-limited per ring), so a
  * producer or consumer that died shows up as end of stream / broken pipe.
  *
  * Without futex_waitv (ENOSYS: Linux < 5.16, or SHMRING_NO_FUTEX_WAITV=1) the
@@ -32,7 +32,7 @@
 #include <unistd.h>
 #include <urcu/arch.h>
 
-#include "handle.h"
+#include "queue.h"
 #include "shmring_poll.h"
 
 #ifndef SYS_futex_waitv
@@ -89,9 +89,9 @@ static bool use_waitv(void)
 static unsigned check_item(struct shmring_pollitem *it)
 {
 	unsigned rev = 0;
-	if ((it->events & SHMRING_POLLIN) && ring_readable(it->ring))
+	if ((it->events & SHMRING_POLLIN) && shmring__readable(it->ring))
 		rev |= SHMRING_POLLIN;
-	if ((it->events & SHMRING_POLLOUT) && ring_has_room(it->ring, 1))
+	if ((it->events & SHMRING_POLLOUT) && shmring__has_room(it->ring, 1))
 		rev |= SHMRING_POLLOUT;
 	return rev;
 }
@@ -183,11 +183,11 @@ static int sleep_once(struct shmring_pollitem *items, size_t n, struct watch *ws
 	 * other, so registering there would only make producers pay. */
 	size_t nreg = multi ? nw : 1;
 	for (size_t i = 0; i < nreg; i++)
-		ws[i].key = ec_register(ws[i].ec);                             /* W1 */
+		ws[i].key = shmring__ec_register(ws[i].ec);                             /* W1 */
 	int ready = check_all(items, n);                                       /* W2 */
 	if (!ready) {
 		struct timespec until;
-		ec_sleep_until(&until, dl);
+		shmring__ec_sleep_until(&until, dl);
 		bool slept = false;
 		if (multi)
 			slept = sleep_waitv(ws, nw, &until);                   /* W3 */
@@ -205,11 +205,11 @@ static int sleep_once(struct shmring_pollitem *items, size_t n, struct watch *ws
 				min_time(&until, &soon);
 			}
 			count_wait(ws[0].ring);
-			futex_wait_until(ec_futex_word(ws[0].ec), ws[0].key, &until);
+			shmring__futex_wait_until(ec_futex_word(ws[0].ec), ws[0].key, &until);
 		}
 	}
 	for (size_t i = 0; i < nreg; i++)
-		ec_unregister(ws[i].ec, ws[i].key);                            /* W4 */
+		shmring__ec_unregister(ws[i].ec, ws[i].key);                            /* W4 */
 	return ready;
 }
 
@@ -246,9 +246,9 @@ int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns)
 	}
 
 	struct deadline dl;
-	deadline_init(&dl, timeout_ns);
+	shmring__deadline_init(&dl, timeout_ns);
 
-	/* Spin with backoff, as ec_block does, before the first sleep. */
+	/* Spin with backoff, as shmring__ec_block does, before the first sleep. */
 	unsigned spin = poll_spin(items, n), gap = 1;
 	for (unsigned i = 0; i < spin; i += gap) {
 		for (unsigned j = 0; j < gap; j++)
@@ -262,19 +262,19 @@ int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns)
 	struct watch ws[POLL_MAX_EC];
 	size_t nw = collect_watches(items, n, ws);
 	for (;;) {
-		if (deadline_passed(&dl))
+		if (shmring__deadline_passed(&dl))
 			return -ETIMEDOUT;
 		if (nw == 0) {
 			/* every events field is 0: nothing can become ready */
 			struct timespec until;
-			ec_sleep_until(&until, &dl);
+			shmring__ec_sleep_until(&until, &dl);
 			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
 			continue;
 		}
 		if ((ready = sleep_once(items, n, ws, nw, &dl)) != 0)
 			return ready;
 		for (size_t i = 0; i < n; i++)
-			ring_maybe_reap(items[i].ring);
+			shmring__maybe_reap(items[i].ring);
 		if ((ready = check_all(items, n)) != 0)
 			return ready;
 	}

@@ -20,7 +20,10 @@
  *  - every state change is a CAS from the state just seen, so a racing owner
  *    or a slot already reused makes it a no-op.
  */
+#include "attach.h"
 #include "latch.h"
+#include "liveness.h"
+#include "slot.h"
 
 /* The entries whose claims count as live: taken, not being reaped, and
  * (unless pending for a child being forked) of a live process.  Computed
@@ -33,7 +36,7 @@ static uint64_t live_entries(struct shmring *r, int dead)
 		uint64_t id = atomic_load_explicit(&r->hdr->attach[j].id, memory_order_acquire);
 		if (j == dead || id == 0 || (id & ATTACH_REAPING_TAG))
 			continue;
-		if ((id & ATTACH_PENDING_TAG) || ring_id_alive(id))
+		if ((id & ATTACH_PENDING_TAG) || shmring__id_alive(id))
 			mask |= UINT64_C(1) << j;
 	}
 	return mask;
@@ -46,17 +49,17 @@ static bool live_claim_covers(struct shmring *r, uint64_t live, bool producer, u
 	while (live) {
 		int j = __builtin_ctzll(live);
 		live &= live - 1;
-		uint64_t busy = atomic_load_explicit(&hdr->attach[j].claim_busy, memory_order_acquire);
+		uint64_t busy = atomic_load_explicit(&hdr->attach[j].op_busy, memory_order_acquire);
 		while (busy) {
 			int i = __builtin_ctzll(busy);
 			busy &= busy - 1;
-			const struct claim_rec *c = &hdr->claims[j][i];
+			const struct op_rec *c = &hdr->op_recs[j][i];
 			uint64_t w = atomic_load_explicit(&c->word, memory_order_acquire);
-			unsigned kind = CLAIM_KIND(w);
-			if (kind == CLAIM_FREE || (kind == CLAIM_CONSUME) == producer)
+			unsigned kind = OPREC_KIND(w);
+			if (kind == OPREC_FREE || (kind == OPREC_CONSUME) == producer)
 				continue;
-			uint64_t q = CLAIM_POS(w);
-			uint64_t n = CLAIM_SLOTS(atomic_load_explicit(&c->extent, memory_order_relaxed));
+			uint64_t q = OPREC_POS(w);
+			uint64_t n = OPREC_SLOTS(atomic_load_explicit(&c->extent, memory_order_relaxed));
 			if (q <= p && p - q < n)
 				return true;
 		}
@@ -127,7 +130,7 @@ static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e, u
 }
 
 /* Returns false if part of the claim is covered by a live one (retry). */
-static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *c,
+static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
                             uint64_t h, uint64_t slots, uint64_t records, bool counted)
 {
 	struct ring_header *hdr = r->hdr;
@@ -149,10 +152,10 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct claim_rec *
 			 * a retry from h could meet a slot already reused in a
 			 * later lap first and stop for good (found by the spin
 			 * model). */
-			atomic_store_explicit(&c->extent, CLAIM_EXTENT(e - p, p == h ? records : 0),
+			atomic_store_explicit(&c->extent, OPREC_EXTENT(e - p, p == h ? records : 0),
 			                      memory_order_relaxed);
 			atomic_store_explicit(&c->word,
-			                      CLAIM_WORD(p, counted && !forgiven ? CLAIM_COUNTED : CLAIM_PRODUCE),
+			                      OPREC_WORD(p, counted && !forgiven ? OPREC_COUNTED : OPREC_PRODUCE),
 			                      memory_order_relaxed);
 			complete = false;
 			break;
@@ -253,28 +256,28 @@ static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64
 	return complete;
 }
 
-bool ring_recover_entry(struct shmring *r, int slot)
+bool shmring__recover_entry(struct shmring *r, int slot)
 {
 	struct ring_header *hdr = r->hdr;
 	struct attach_entry *e = &hdr->attach[slot];
 	uint64_t live = live_entries(r, slot);
-	uint64_t busy = atomic_load_explicit(&e->claim_busy, memory_order_acquire);
+	uint64_t busy = atomic_load_explicit(&e->op_busy, memory_order_acquire);
 	uint64_t left = 0; /* records to look at again */
 	while (busy) {
 		int i = __builtin_ctzll(busy);
 		busy &= busy - 1;
-		struct claim_rec *c = &hdr->claims[slot][i];
+		struct op_rec *c = &hdr->op_recs[slot][i];
 		uint64_t w = atomic_load_explicit(&c->word, memory_order_acquire);
 		uint64_t x = atomic_load_explicit(&c->extent, memory_order_relaxed);
 		bool done = true;
-		switch (CLAIM_KIND(w)) {
-		case CLAIM_PRODUCE:
-		case CLAIM_COUNTED:
-			done = recover_produce(r, live, c, CLAIM_POS(w), CLAIM_SLOTS(x),
-			                       CLAIM_RECORDS(x), CLAIM_KIND(w) == CLAIM_COUNTED);
+		switch (OPREC_KIND(w)) {
+		case OPREC_PRODUCE:
+		case OPREC_COUNTED:
+			done = recover_produce(r, live, c, OPREC_POS(w), OPREC_SLOTS(x),
+			                       OPREC_RECORDS(x), OPREC_KIND(w) == OPREC_COUNTED);
 			break;
-		case CLAIM_CONSUME:
-			done = recover_consume(r, live, CLAIM_POS(w), CLAIM_SLOTS(x));
+		case OPREC_CONSUME:
+			done = recover_consume(r, live, OPREC_POS(w), OPREC_SLOTS(x));
 			break;
 		default:
 			break;
@@ -284,7 +287,7 @@ bool ring_recover_entry(struct shmring *r, int slot)
 		else
 			left |= UINT64_C(1) << i;
 	}
-	atomic_store_explicit(&e->claim_busy, left, memory_order_relaxed);
+	atomic_store_explicit(&e->op_busy, left, memory_order_relaxed);
 	if (left)
 		return false;
 	/* Tasks it took (get returned them) and never marked done. */

@@ -11,10 +11,10 @@
  */
 #include <errno.h>
 
-#include "handle.h"
+#include "queue.h"
 
 /* Advance free_tail over released records; return the new value. */
-uint64_t ring_reclaim(struct shmring *r)
+static uint64_t reclaim_free_tail(struct shmring *r)
 {
 	struct ring_header *hdr = r->hdr;
 	/* acquire: pairs with the release CAS below by another producer, so the
@@ -62,23 +62,23 @@ struct room_need {
 static bool room_ready(const void *arg)
 {
 	const struct room_need *need = arg;
-	return ring_has_room(need->r, need->slots);
+	return shmring__has_room(need->r, need->slots);
 }
 
-bool ring_has_room(struct shmring *r, uint64_t slots)
+bool shmring__has_room(struct shmring *r, uint64_t slots)
 {
 	if (atomic_load_explicit(&r->hdr->closed, memory_order_seq_cst) ||
 	    census_broken(atomic_load_explicit(&r->hdr->census, memory_order_seq_cst)))
 		return true;
 	uint64_t h = atomic_load_explicit(&r->hdr->prod_head, memory_order_seq_cst);
-	uint64_t f = ring_reclaim(r);
+	uint64_t f = reclaim_free_tail(r);
 	return (int64_t)(h - f) < 0 || h + slots - f <= r->nslots;
 }
 
 /* One attempt: claim slots for records 0..*taken of n (as many as fit, at
  * least the first), or -EAGAIN if not even the first fits, -EPIPE if closed. */
-static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
-                     uint64_t *pos, struct claim_rec *c)
+static int try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
+                     uint64_t *pos, struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	if (census_broken(atomic_load_explicit(&hdr->census, memory_order_acquire)))
@@ -101,7 +101,7 @@ static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t 
 			continue;
 		}
 		if (h + slots[0] - f > r->nslots) {
-			f = ring_reclaim(r);
+			f = reclaim_free_tail(r);
 			if ((int64_t)(h - f) < 0) {
 				h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
 				continue;
@@ -113,7 +113,7 @@ static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t 
 		size_t k = 0;
 		while (k < n && want + slots[k] <= room)
 			want += slots[k++];
-		claim_announce(c, h, CLAIM_PRODUCE, want, k);
+		op_rec_announce(c, h, OPREC_PRODUCE, want, k);
 		/* acq_rel on success: release, so a sweep that sees the claim
 		 * sees its announcement; acquire, so our writes to the claimed
 		 * slots stay after it (the room itself was proven by the acquire
@@ -132,21 +132,21 @@ static int try_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t 
 	}
 }
 
-int ring_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken, uint64_t *pos,
-               int64_t timeout_ns, struct claim_rec *c)
+int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken, uint64_t *pos,
+               int64_t timeout_ns, struct op_rec *c)
 {
 	struct waiter w;
 	ring_waiter_init(r, &w, timeout_ns);
 	struct room_need need = { r, slots[0] };
 	for (;;) {
-		int rc = try_claim(r, slots, n, taken, pos, c);
+		int rc = try_slots_claim(r, slots, n, taken, pos, c);
 		if (rc != -EAGAIN) {
 			if (rc)
-				claim_clear(c);
+				op_rec_clear(c);
 			return rc;
 		}
-		claim_clear(c);
-		rc = ec_block(&r->hdr->not_full, room_ready, &need, &w);
+		op_rec_clear(c);
+		rc = shmring__ec_block(&r->hdr->not_full, room_ready, &need, &w);
 		ring_sweep_after_wait(r, rc);
 		if (rc)
 			return rc;

@@ -4,7 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "handle.h"
+#include "attach.h"
+#include "slot.h"
 
 int shmring_close(struct shmring *ring)
 {

@@ -9,7 +9,7 @@
  */
 #include <errno.h>
 
-#include "handle.h"
+#include "queue.h"
 
 #define TAKE_SKIP UINT32_MAX /* take.len of a skip record: deliver nothing */
 
@@ -24,7 +24,7 @@ static inline void prefetch_next_payload(const struct shmring *r, uint64_t t)
 	__builtin_prefetch(data_at(r, t), 0, 3);
 }
 
-bool ring_readable(const void *arg)
+bool shmring__readable(const void *arg)
 {
 	const struct shmring *r = arg;
 	struct ring_header *hdr = r->hdr;
@@ -102,7 +102,7 @@ static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, st
  * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
  * (corrupt meta). */
 static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out,
-                            uint64_t *end, struct claim_rec *c)
+                            uint64_t *end, struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
@@ -115,7 +115,7 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 			 * fetched during the claim, not after it. */
 			prefetch_next_payload(r, t);
 			prefetch_for_write(meta_at(r, t));
-			claim_announce(c, t, CLAIM_CONSUME, *end - t, n);
+			op_rec_announce(c, t, OPREC_CONSUME, *end - t, n);
 			/* acq_rel on success: release publishes the announcement to
 			 * a sweep; acquire keeps the payload reads after the take. */
 			if (atomic_compare_exchange_weak_explicit(&hdr->cons_head, &t, *end,
@@ -150,8 +150,8 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 	}
 }
 
-ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
-                      size_t *nout, uint64_t *end, int64_t timeout_ns, struct claim_rec *c)
+ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
+                      size_t *nout, uint64_t *end, int64_t timeout_ns, struct op_rec *c)
 {
 	struct waiter w;
 	ring_waiter_init(r, &w, timeout_ns);
@@ -161,29 +161,29 @@ ssize_t ring_take_run(struct shmring *r, size_t cap, size_t max_recs, struct tak
 			*nout = (size_t)rc;
 			return rc;
 		}
-		claim_clear(c); /* an announcement whose CAS lost */
+		op_rec_clear(c); /* an announcement whose CAS lost */
 		if (rc != -EAGAIN)
 			return rc;
-		int brc = ec_block(&r->hdr->not_empty, ring_readable, r, &w);
+		int brc = shmring__ec_block(&r->hdr->not_empty, shmring__readable, r, &w);
 		ring_sweep_after_wait(r, brc);
 		if (brc)
 			return brc;
 	}
 }
 
-ssize_t ring_take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
-                  struct claim_rec *c)
+ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
+                  struct op_rec *c)
 {
 	for (;;) {
 		size_t n;
 		uint64_t end;
-		ssize_t rc = ring_take_run(r, cap, 1, out, &n, &end, timeout_ns, c);
+		ssize_t rc = shmring__take_run(r, cap, 1, out, &n, &end, timeout_ns, c);
 		if (rc < 0)
 			return rc;
 		if (out->len != TAKE_SKIP)
 			return (ssize_t)out->len;
 		ring_release(r, out->pos);
-		claim_clear(c);
+		op_rec_clear(c);
 		ring_notify_producers(r);
 	}
 }

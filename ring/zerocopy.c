@@ -3,7 +3,7 @@
  */
 #include <errno.h>
 
-#include "handle.h"
+#include "queue.h"
 #include "shmring_zc.h"
 
 int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
@@ -16,16 +16,16 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
 	int rc = ring_need_role(ring, SHMRING_PRODUCER);
 	if (rc)
 		return rc;
-	struct claim_rec *c;
-	rc = claim_acquire(ring, &c);
+	struct op_rec *c;
+	rc = shmring__op_rec_alloc(ring, &c);
 	if (rc)
 		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
 	uint64_t pos;
 	size_t taken;
-	rc = ring_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
+	rc = shmring__slots_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
 	if (rc) {
-		claim_release(ring, c);
+		shmring__op_rec_free(ring, c);
 		return rc;
 	}
 	ring_write_meta(ring, pos, (uint32_t)len, 0);
@@ -46,7 +46,7 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 		return -EMSGSIZE;
 	uint64_t reserved = slots_for(span->len), used = slots_for(len);
 	ring_count_tasks(ring, 1);
-	claim_counted(span->claim_, span->pos_);
+	op_rec_counted(span->claim_, span->pos_);
 	if (used < reserved) {
 		uint64_t tail = span->pos_ + used;
 		ring_write_meta(ring, tail, (uint32_t)((reserved - used) << RING_SLOT_SHIFT),
@@ -55,7 +55,7 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 	}
 	ring_write_meta(ring, span->pos_, (uint32_t)len, 0);
 	ring_publish(ring, span->pos_);
-	claim_release(ring, span->claim_);
+	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring);
 	span->data = NULL;
 	return 0;
@@ -68,7 +68,7 @@ int shmring_abort(struct shmring *ring, struct shmring_span *span)
 	ring_write_meta(ring, span->pos_, (uint32_t)(slots_for(span->len) << RING_SLOT_SHIFT),
 	                SLOT_F_SKIP);
 	ring_publish(ring, span->pos_);
-	claim_release(ring, span->claim_);
+	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring); /* consumers waiting behind it may go on */
 	span->data = NULL;
 	return 0;
@@ -81,14 +81,14 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 	int role = ring_need_role(ring, SHMRING_CONSUMER);
 	if (role)
 		return role;
-	struct claim_rec *c;
-	role = claim_acquire(ring, &c);
+	struct op_rec *c;
+	role = shmring__op_rec_alloc(ring, &c);
 	if (role)
 		return role;
 	struct take tk;
-	ssize_t rc = ring_take(ring, SIZE_MAX, &tk, timeout_ns, c);
+	ssize_t rc = shmring__take(ring, SIZE_MAX, &tk, timeout_ns, c);
 	if (rc < 0) {
-		claim_release(ring, c);
+		shmring__op_rec_free(ring, c);
 		return rc;
 	}
 	span->data = data_at(ring, tk.pos);
@@ -104,7 +104,7 @@ int shmring_release(struct shmring *ring, struct shmring_span *span)
 	if (!ring || !span || !span->data)
 		return -EINVAL;
 	ring_release(ring, span->pos_);
-	claim_release(ring, span->claim_);
+	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_producers(ring);
 	span->data = NULL;
 	return 0;

@@ -212,7 +212,7 @@ static int put_with_free_tail_ahead(void *arg)
 }
 
 /* free_tail ahead of prod_head (free_tail never passes prod_head): a put
- * spun forever in try_claim before (fuzz_scribble, regress-free-tail-ahead).
+ * spun forever in try_slots_claim before (fuzz_scribble, regress-free-tail-ahead).
  * Now -EBADMSG.  In a child, so that a hang is a failure with a message. */
 Test(hostile, free_tail_ahead_of_prod_head_is_ebadmsg_not_a_hang)
 {
@@ -356,23 +356,23 @@ Test(hostile, wild_claims_of_dead_entry_are_swept_safely)
 
 	const int dead = 40;
 	struct attach_entry *e = &s.hdr->attach[dead];
-	struct claim_rec *c = s.hdr->claims[dead];
+	struct op_rec *c = s.hdr->op_recs[dead];
 	const uint64_t pos[] = {
 		0, h, h - 1, h - 3, t, h + 1, h - s.nslots, h - s.nslots - 1, h - 2 * s.nslots,
 		UINT64_C(1) << 61, (UINT64_MAX >> 2) - 1, h - 100,
 	};
 	const uint64_t ext[] = {
-		CLAIM_EXTENT(0, 0), CLAIM_EXTENT(1, 1), CLAIM_EXTENT(3, UINT32_MAX),
-		CLAIM_EXTENT(s.nslots, 5), CLAIM_EXTENT(s.nslots + 1, 0), CLAIM_EXTENT(UINT32_MAX, 1),
-		UINT64_MAX, CLAIM_EXTENT(2 * s.nslots, 2),
+		OPREC_EXTENT(0, 0), OPREC_EXTENT(1, 1), OPREC_EXTENT(3, UINT32_MAX),
+		OPREC_EXTENT(s.nslots, 5), OPREC_EXTENT(s.nslots + 1, 0), OPREC_EXTENT(UINT32_MAX, 1),
+		UINT64_MAX, OPREC_EXTENT(2 * s.nslots, 2),
 	};
 	int k = 0;
 	for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
-		for (unsigned kind = CLAIM_PRODUCE; kind <= CLAIM_CONSUME; kind++, k++) {
-			atomic_store(&c[k % CLAIM_RECS].word, CLAIM_WORD(pos[i], kind));
-			atomic_store(&c[k % CLAIM_RECS].extent, ext[k % (sizeof ext / sizeof ext[0])]);
+		for (unsigned kind = OPREC_PRODUCE; kind <= OPREC_CONSUME; kind++, k++) {
+			atomic_store(&c[k % OPREC_PER_ENTRY].word, OPREC_WORD(pos[i], kind));
+			atomic_store(&c[k % OPREC_PER_ENTRY].extent, ext[k % (sizeof ext / sizeof ext[0])]);
 		}
-	atomic_store(&e->claim_busy, UINT64_MAX);
+	atomic_store(&e->op_busy, UINT64_MAX);
 	atomic_store(&e->roles, SHMRING_PRODUCER | SHMRING_CONSUMER);
 	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER | CENSUS_CONSUMER); /* its roles */
 	atomic_store(&e->got, UINT64_MAX);
@@ -384,7 +384,7 @@ Test(hostile, wild_claims_of_dead_entry_are_swept_safely)
 	sweep_now(&s);
 	cr_assert_lt(t_now_ns() - t0, PROMPT_NS, "the sweep took too long");
 	cr_assert_eq(atomic_load(&e->id), 0, "the dead entry was not reaped");
-	cr_assert_eq(atomic_load(&e->claim_busy), 0);
+	cr_assert_eq(atomic_load(&e->op_busy), 0);
 
 	/* the ring still works: records in and out, intact */
 	for (int i = 0; i < 20; i++) {
@@ -425,9 +425,9 @@ Test(hostile, dead_producers_published_counted_claim_forgives_nothing)
 
 	const int dead = 40;
 	struct attach_entry *e = &s.hdr->attach[dead];
-	atomic_store(&s.hdr->claims[dead][0].extent, CLAIM_EXTENT(3, 3));
-	atomic_store(&s.hdr->claims[dead][0].word, CLAIM_WORD(h0, CLAIM_COUNTED));
-	atomic_store(&e->claim_busy, 1);
+	atomic_store(&s.hdr->op_recs[dead][0].extent, OPREC_EXTENT(3, 3));
+	atomic_store(&s.hdr->op_recs[dead][0].word, OPREC_WORD(h0, OPREC_COUNTED));
+	atomic_store(&e->op_busy, 1);
 	atomic_store(&e->roles, SHMRING_PRODUCER);
 	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER); /* its role */
 	atomic_store(&e->id, (uint64_t)dead_pid());
@@ -467,12 +467,12 @@ Test(hostile, dead_producers_counted_put_without_length_forgives_one)
 	const int dead = 40;
 	uint64_t h = ld(&s.hdr->prod_head);
 	atomic_store(&s.hdr->free_tail, h);
-	atomic_store(&s.hdr->claims[dead][0].extent, CLAIM_EXTENT(3, 1));
-	atomic_store(&s.hdr->claims[dead][0].word, CLAIM_WORD(h, CLAIM_COUNTED));
+	atomic_store(&s.hdr->op_recs[dead][0].extent, OPREC_EXTENT(3, 1));
+	atomic_store(&s.hdr->op_recs[dead][0].word, OPREC_WORD(h, OPREC_COUNTED));
 	atomic_store(&s.hdr->prod_head, h + 3);
 	atomic_fetch_add(&s.hdr->join.count, 1);
 	struct attach_entry *e = &s.hdr->attach[dead];
-	atomic_store(&e->claim_busy, 1);
+	atomic_store(&e->op_busy, 1);
 	atomic_store(&e->roles, SHMRING_PRODUCER);
 	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER); /* its role */
 	atomic_store(&e->id, (uint64_t)dead_pid());
@@ -564,7 +564,7 @@ Test(hostile, attach_table_full_of_forged_ids)
 	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
 		uint64_t id = (i & 1) ? (me ^ ((uint64_t)1 << 40)) : ATTACH_PID_MASK - (uint64_t)i;
 		atomic_store(&s.hdr->attach[i].id, id);
-		atomic_store(&s.hdr->attach[i].claim_busy, (uint64_t)i * 0x0101010101010101u);
+		atomic_store(&s.hdr->attach[i].op_busy, (uint64_t)i * 0x0101010101010101u);
 	}
 	cr_assert_eq(shmring_put(s.r, b, 4, 0), 0);
 	cr_assert_eq(shmring_get(s.r, b, 4, 0), 4);

@@ -1,0 +1,102 @@
+/*
+ * attach.h - attachments (private): this process's registry of handles,
+ * roles and the census, reaping dead peers.  docs/design.md section 5.
+ */
+#ifndef SHMRING_ATTACH_H
+#define SHMRING_ATTACH_H
+
+#include <errno.h>
+
+#include "wait.h"
+
+/* registry.c: this process's handles, under one lock (held across fork). */
+void shmring__registry_lock(void);
+void shmring__registry_unlock(void);
+/* Add r (giving it a serial); remove it.  Under the lock. */
+void shmring__registry_add(struct shmring *r);
+void shmring__registry_remove(struct shmring *r);
+/* The first handle (then ->reg_next); under the lock. */
+struct shmring *shmring__registry_first(void);
+/* Run f(handle) for the live handle with this serial, under the registry
+ * lock; false if there is none. */
+bool shmring__with_handle(uint64_t serial, void (*f)(struct shmring *r, void *arg), void *arg);
+/* + 1 in every fork child (attach.c): what a process cached about its
+ * entries before the fork is stale after it. */
+extern _Atomic unsigned shmring__fork_gen;
+
+/* attach.c: a new handle joins this process (map.c), a detaching one
+ * leaves its entry (roles end: peers are woken) and the registry. */
+void shmring__attach_new(struct shmring *r);
+void shmring__attach_end(struct shmring *r);
+int  shmring__take_role(struct shmring *r, unsigned roles);
+/* Take the role on first use: one acquire load on the fast path. */
+static inline int ring_need_role(struct shmring *r, unsigned role)
+{
+	if (__builtin_expect(atomic_load_explicit(&r->roles, memory_order_acquire) & role, 1))
+		return 0;
+	return shmring__take_role(r, role);
+}
+
+/* The census word's deltas for a set of roles. */
+static inline uint64_t census_delta(unsigned roles)
+{
+	return ((roles & SHMRING_PRODUCER) ? CENSUS_PRODUCER : 0) |
+	       ((roles & SHMRING_CONSUMER) ? CENSUS_CONSUMER : 0);
+}
+static inline void census_sub(struct ring_header *hdr, unsigned roles)
+{
+	/* seq_cst (release at least): a leaving producer's puts happen before
+	 * a consumer that reads the lower count and then looks at prod_head. */
+	atomic_fetch_sub_explicit(&hdr->census, census_delta(roles), memory_order_seq_cst);
+}
+/* End of stream: producers came and all went.  Broken pipe: consumers did. */
+static inline bool census_eof(uint64_t c)
+{
+	return (c & CENSUS_EVER_PRODUCER) && CENSUS_PRODUCERS(c) == 0;
+}
+static inline bool census_broken(uint64_t c)
+{
+	return (c & CENSUS_EVER_CONSUMER) && CENSUS_CONSUMERS(c) == 0;
+}
+/* Roles changed: sleepers on both sides re-check (EOF, EPIPE). */
+static inline void wake_everyone(struct shmring *r)
+{
+	ec_notify(r, &r->hdr->not_empty);
+	ec_notify(r, &r->hdr->not_full);
+}
+/* Join accounting for a consumer's attachment, once join is in use. */
+static inline void count_got(struct shmring *r, uint64_t n)
+{
+	if (__builtin_expect(atomic_load_explicit(&r->hdr->census, memory_order_relaxed) & CENSUS_JOIN, 0) &&
+	    r->attach_slot >= 0)
+		atomic_fetch_add_explicit(&r->hdr->attach[r->attach_slot].got, n, memory_order_relaxed);
+}
+
+/* A pending entry (taken by a parent for a child being forked) that the
+ * child has not converted by then is reaped (fork failed, or it died). */
+#define PENDING_TIMEOUT_NS 1000000000ull
+/* reap.c: sweep the table for dead attachments (returns how many were
+ * freed); the same, at most every 50 ms per ring. */
+int  shmring__reap(struct shmring *r);
+void shmring__maybe_reap(struct shmring *r);
+/* recover.c: finish a dead attachment's claims (from a sweep, or detach);
+ * false if part must wait for a live process (retry later). */
+bool shmring__recover_entry(struct shmring *r, int slot);
+/* After a wait: sweep for the dead (rate-limited; on every 64th -EAGAIN
+ * for callers that never sleep), so a dead peer is noticed by anyone who
+ * waits on it, sleeping or polling. */
+static inline void ring_sweep_after_wait(struct shmring *r, int rc)
+{
+	if (rc != -EAGAIN) {
+		shmring__maybe_reap(r);
+		return;
+	}
+	/* A plain load and store, not an RMW: threads racing here may lose a
+	 * count, which only shifts when the next sweep happens. */
+	unsigned n = atomic_load_explicit(&r->eagain_count, memory_order_relaxed) + 1;
+	atomic_store_explicit(&r->eagain_count, n, memory_order_relaxed);
+	if ((n & 63) == 0)
+		shmring__maybe_reap(r);
+}
+
+#endif /* SHMRING_ATTACH_H */

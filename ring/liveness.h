@@ -1,0 +1,18 @@
+/*
+ * liveness.h - process identity and liveness (private; liveness.c).
+ *
+ * An attachment id is pid | start_time << ATTACH_PID_BITS, the start time
+ * from /proc/<pid>/stat: a recycled pid has another start time.
+ */
+#ifndef SHMRING_LIVENESS_H
+#define SHMRING_LIVENESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* This process's id (a getpid and, once per process, /proc). */
+uint64_t shmring__self_id(void);
+/* Is the process behind an attachment id alive?  A zombie is dead. */
+bool shmring__id_alive(uint64_t id);
+
+#endif /* SHMRING_LIVENESS_H */

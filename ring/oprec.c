@@ -1,0 +1,113 @@
+/*
+ * oprec.c - op records, one per operation in flight.
+ *
+ * Before the CAS that claims slots (a put, a reserve, a batch) or takes
+ * records (a get, a peek, a batch), the caller announces it in an op record
+ * of its own attachment entry: position, kind, extent.  It clears the record
+ * when the claim is published or released.  A record is what lets a
+ * sweep finish the claims of a process that died in the middle (recover.c).
+ * Records are handed out per operation from the entry's bitmap: a line only
+ * this process writes, so the CAS is uncontended unless its threads race.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "attach.h"
+#include "oprec.h"
+
+int shmring__op_rec_alloc(struct shmring *r, struct op_rec **out)
+{
+	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
+	if (slot < 0)
+		return -EUSERS;
+	struct attach_entry *e = &r->hdr->attach[slot];
+	uint64_t busy = atomic_load_explicit(&e->op_busy, memory_order_relaxed);
+	for (;;) {
+		if (~busy == 0) /* OPREC_PER_ENTRY operations in flight on this handle */
+			return -ENOBUFS;
+		unsigned i = (unsigned)__builtin_ctzll(~busy);
+		if (atomic_compare_exchange_weak_explicit(&e->op_busy, &busy, busy | (UINT64_C(1) << i),
+		                                          memory_order_acquire,
+		                                          memory_order_relaxed)) {
+			*out = &r->hdr->op_recs[slot][i];
+			return 0;
+		}
+	}
+}
+
+void shmring__op_rec_free(struct shmring *r, struct op_rec *c)
+{
+	size_t n = (size_t)(c - &r->hdr->op_recs[0][0]);
+	atomic_store_explicit(&c->word, 0, memory_order_release);
+	atomic_fetch_and_explicit(&r->hdr->attach[n / OPREC_PER_ENTRY].op_busy,
+	                          ~(UINT64_C(1) << (n % OPREC_PER_ENTRY)), memory_order_release);
+}
+
+/*
+ * The per-thread cache.  A thread keeps one record per handle it has used
+ * recently (OPREC_CACHE_WAYS of them), its bit left set in the entry's bitmap, so
+ * that a put or get announces with plain stores and no read-modify-write.
+ * The key is (handle serial, entry slot, fork generation): a detached
+ * handle, a re-registration or a fork makes the cached record unusable.
+ * Evicted ones, and all of a thread's at its exit, are given back if their
+ * handle is still live with the same entry.
+ */
+__thread struct op_rec_cached shmring__op_rec_cache[OPREC_CACHE_WAYS] __attribute__((tls_model("initial-exec")));
+static __thread unsigned op_rec_cache_next;
+static pthread_key_t op_rec_cache_key;
+static pthread_once_t op_rec_cache_once = PTHREAD_ONCE_INIT;
+
+struct give_back {
+	int      slot;
+	unsigned fork_gen;
+	unsigned idx;
+};
+
+static void give_back_in(struct shmring *r, void *arg)
+{
+	const struct give_back *g = arg;
+	if (atomic_load_explicit(&r->attach_slot, memory_order_relaxed) != g->slot ||
+	    atomic_load_explicit(&shmring__fork_gen, memory_order_relaxed) != g->fork_gen)
+		return;
+	shmring__op_rec_free(r, &r->hdr->op_recs[g->slot][g->idx]);
+}
+
+static void give_back(struct op_rec_cached *cc)
+{
+	if (!cc->serial)
+		return;
+	struct give_back g = { cc->slot, cc->fork_gen, cc->idx };
+	shmring__with_handle(cc->serial, give_back_in, &g);
+	cc->serial = 0;
+}
+
+static void thread_exit(void *unused)
+{
+	(void)unused;
+	for (int i = 0; i < OPREC_CACHE_WAYS; i++)
+		give_back(&shmring__op_rec_cache[i]);
+}
+
+static void cache_key_init(void)
+{
+	pthread_key_create(&op_rec_cache_key, thread_exit);
+}
+
+int shmring__op_rec_mine_new(struct shmring *r, struct op_rec **out)
+{
+	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
+	unsigned gen = atomic_load_explicit(&shmring__fork_gen, memory_order_relaxed);
+	/* A new record, in the way after the last one filled. */
+	int rc = shmring__op_rec_alloc(r, out);
+	if (rc)
+		return rc;
+	pthread_once(&op_rec_cache_once, cache_key_init);
+	pthread_setspecific(op_rec_cache_key, shmring__op_rec_cache); /* arms thread_exit */
+	struct op_rec_cached *cc = &shmring__op_rec_cache[op_rec_cache_next++ % OPREC_CACHE_WAYS];
+	give_back(cc);
+	cc->serial = r->serial;
+	cc->slot = slot;
+	cc->fork_gen = gen;
+	cc->idx = (unsigned)(*out - r->hdr->op_recs[slot]);
+	return 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * oprec.h - op records (private): each operation in flight announces what
+ * it claims or takes in a record of its attachment entry, so that a sweep
+ * can finish it if the process dies (oprec.c, recover.c; docs/design.md
+ * section 7).
+ */
+#ifndef SHMRING_OPREC_H
+#define SHMRING_OPREC_H
+
+#include "attach.h"
+
+/* oprec.c: a record from the handle's entry, for an operation that outlives
+ * the call (a reservation, a peeked span); give it back with op_rec_free. */
+int  shmring__op_rec_alloc(struct shmring *r, struct op_rec **out);
+void shmring__op_rec_free(struct shmring *r, struct op_rec *c);
+
+/* For an operation that ends within the call (put, get, batches): the
+ * calling thread's own record for this handle, kept between calls (in a
+ * per-thread cache, oprec.c); the operation ends with op_rec_clear. */
+#define OPREC_CACHE_WAYS 4
+struct op_rec_cached {
+	uint64_t serial;     /* 0: empty */
+	int      slot;
+	unsigned fork_gen;
+	unsigned idx;
+};
+/* initial-exec: a plain %fs-relative access, also from the shared library
+ * (the cache is 100 bytes, well within the static TLS glibc sets aside for
+ * libraries loaded later). */
+extern __thread struct op_rec_cached shmring__op_rec_cache[OPREC_CACHE_WAYS]
+	__attribute__((tls_model("initial-exec")));
+int shmring__op_rec_mine_new(struct shmring *r, struct op_rec **out);
+static inline int op_rec_mine(struct shmring *r, struct op_rec **out)
+{
+	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
+	unsigned gen = atomic_load_explicit(&shmring__fork_gen, memory_order_relaxed);
+	for (int i = 0; i < OPREC_CACHE_WAYS; i++) {
+		const struct op_rec_cached *cc = &shmring__op_rec_cache[i];
+		if (cc->serial == r->serial && cc->slot == slot && cc->fork_gen == gen) {
+			*out = &r->hdr->op_recs[slot][cc->idx];
+			return 0;
+		}
+	}
+	return shmring__op_rec_mine_new(r, out);
+}
+/* Announce before the claiming CAS (which is a release, so a sweep that
+ * sees the CAS's effect sees the announcement). */
+static inline void op_rec_announce(struct op_rec *c, uint64_t pos, unsigned kind,
+                                   uint64_t slots, uint64_t records)
+{
+	atomic_store_explicit(&c->extent, OPREC_EXTENT(slots, records), memory_order_relaxed);
+	atomic_store_explicit(&c->word, OPREC_WORD(pos, kind), memory_order_release);
+}
+/* The operation is over (published, released, or its CAS lost). */
+static inline void op_rec_clear(struct op_rec *c)
+{
+	atomic_store_explicit(&c->word, 0, memory_order_release);
+}
+/* The claim's records are now counted in join: a sweep that finds them
+ * unpublished forgives them. */
+static inline void op_rec_counted(struct op_rec *c, uint64_t pos)
+{
+	atomic_store_explicit(&c->word, OPREC_WORD(pos, OPREC_COUNTED), memory_order_release);
+}
+
+#endif /* SHMRING_OPREC_H */
