@@ -41,8 +41,7 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 			memcpy(data_at(r, p), recs[i].iov_base, recs[i].iov_len);
 		p += slots[i];
 	}
-	ring_count_tasks(r, taken);
-	op_rec_counted(c, pos);
+	claim_count_tasks(r, c, pos, taken);
 	shmring__publish_many(r, pos, slots, taken);
 	op_rec_clear(c);
 	ring_notify_consumers(r);
@@ -98,7 +97,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		}
 		size_t off = 0, got = 0;
 		for (size_t i = 0; i < n; i++) {
-			if (run[i].len == UINT32_MAX)
+			if (run[i].len == TAKE_SKIP)
 				continue; /* a skip record */
 			off = align8(off);
 			unsigned char *dst = (unsigned char *)buf + off;
@@ -109,13 +108,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 			off += run[i].len;
 			got++;
 		}
-		for (size_t i = 0; i < n; i++)
-			atomic_store_explicit(&meta_at(ring, run[i].pos)->seq,
-			                      SLOT_SEQ(run[i].pos, SLOT_RELEASED),
-			                      memory_order_release);
-		/* The fence orders the releases before the read of not_full's
-		 * waiters, as ring_release's seq_cst store does for one. */
-		atomic_thread_fence(memory_order_seq_cst);
+		shmring__release_many(ring, run, n);
 		op_rec_clear(c);
 		ring_notify_producers(ring);
 		(void)end;

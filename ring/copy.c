@@ -34,11 +34,8 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	}
 	/* Count the task first: the fetch_add is a full barrier on x86, and
 	 * after the record's stores it would wait for their lines to arrive,
-	 * which a spinning consumer then pulls away again before the publish.
-	 * (A single-record claim needs no length to be forgiven: recover.c.) */
-	ring_count_tasks(ring, 1);
-	op_rec_counted(c, pos);
-	ring_write_meta(ring, pos, (uint32_t)len, 0);
+	 * which a spinning consumer then pulls away again before the publish. */
+	claim_count_one(ring, c, pos, (uint32_t)len, 0);
 	unsigned char *dst = data_at(ring, pos);
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len)

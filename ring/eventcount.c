@@ -24,7 +24,6 @@
  * (a missed wake), a sleeper looks again on that interval.
  */
 #include <errno.h>
-#include <urcu/arch.h>
 
 #include "wait.h"
 
@@ -76,6 +75,22 @@ void shmring__ec_sleep_until(struct timespec *until, const struct deadline *dl)
 		*until = dl->at;
 }
 
+bool shmring__spin_until(unsigned spin, ready_fn ready, const void *arg)
+{
+	/* Exponential backoff between looks: each look pulls a line the other
+	 * side is about to write. */
+	unsigned gap = 1;
+	for (unsigned i = 0; i < spin; i += gap) {
+		if (ready(arg))
+			return true;
+		for (unsigned j = 0; j < gap; j++)
+			cpu_relax();
+		if (gap < SPIN_GAP_MAX)
+			gap <<= 1;
+	}
+	return false;
+}
+
 int shmring__ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct waiter *w)
 {
 	if (w->timeout_ns == 0)
@@ -85,18 +100,9 @@ int shmring__ec_block(struct eventcount *ec, ready_fn ready, const void *arg, st
 		w->started = true;
 	}
 	if (!w->spun) {
-		/* Spin with exponential backoff between looks: each look pulls
-		 * a line the other side is about to write. */
 		w->spun = true;
-		unsigned gap = 1;
-		for (unsigned i = 0; i < w->spin; i += gap) {
-			if (ready(arg))
-				return 0;
-			for (unsigned j = 0; j < gap; j++)
-				caa_cpu_relax();
-			if (gap < SPIN_GAP_MAX)
-				gap <<= 1;
-		}
+		if (shmring__spin_until(w->spin, ready, arg))
+			return 0;
 	}
 	if (shmring__deadline_passed(&w->dl))
 		return -ETIMEDOUT;

@@ -30,7 +30,6 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <urcu/arch.h>
 
 #include "queue.h"
 #include "shmring_poll.h"
@@ -54,7 +53,6 @@ struct futex_waitv {
 
 #define POLL_MAX_EC     (2 * SHMRING_POLL_MAX)
 #define FALLBACK_NS     1000000L /* 1 ms: the fallback's longest sleep */
-#define SPIN_GAP_MAX    16u
 
 _Static_assert(POLL_MAX_EC <= FUTEX_WAITV_MAX, "one futex_waitv covers every eventcount");
 
@@ -105,6 +103,20 @@ static int check_all(struct shmring_pollitem *items, size_t n)
 		ready += items[i].revents != 0;
 	}
 	return ready;
+}
+
+/* check_all as a waiter's re-check (a ready_fn), for the spin. */
+struct poll_set {
+	struct shmring_pollitem *items;
+	size_t                   n;
+	int                      ready;
+};
+
+static bool poll_ready(const void *arg)
+{
+	struct poll_set *set = (struct poll_set *)arg;
+	set->ready = check_all(set->items, set->n);
+	return set->ready != 0;
 }
 
 /* ------------------------------------------------------------ eventcounts */
@@ -248,16 +260,10 @@ int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns)
 	struct deadline dl;
 	shmring__deadline_init(&dl, timeout_ns);
 
-	/* Spin with backoff, as shmring__ec_block does, before the first sleep. */
-	unsigned spin = poll_spin(items, n), gap = 1;
-	for (unsigned i = 0; i < spin; i += gap) {
-		for (unsigned j = 0; j < gap; j++)
-			caa_cpu_relax();
-		if (gap < SPIN_GAP_MAX)
-			gap <<= 1;
-		if ((ready = check_all(items, n)) != 0)
-			return ready;
-	}
+	/* Spin before the first sleep: the policy of every waiter (wait.h). */
+	struct poll_set set = { items, n, 0 };
+	if (shmring__spin_until(poll_spin(items, n), poll_ready, &set))
+		return set.ready;
 
 	struct watch ws[POLL_MAX_EC];
 	size_t nw = collect_watches(items, n, ws);

@@ -20,11 +20,27 @@ bool     shmring__has_room(struct shmring *r, uint64_t slots);
 int      shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
                               uint64_t *pos, int64_t timeout_ns, struct op_rec *c);
 
+/* The tasks of a claim's n records: join += n, then the op record marked
+ * COUNTED.  The one order crash recovery depends on (recover.c forgives the
+ * tasks of a COUNTED claim's unpublished records, and only of a COUNTED
+ * one's).  A claim of several records writes every record's meta first: the
+ * sweep walks their lengths to count them.  A one-record claim needs no
+ * length (the sweep does not read it): claim_count_one counts first and
+ * writes the meta after, so that the locked add, a full barrier on x86, does
+ * not wait for the lines of the record's stores (copy.c). */
+static inline void claim_count_tasks(struct shmring *r, struct op_rec *c, uint64_t pos, uint64_t n)
+{
+	ring_count_tasks(r, n);
+	op_rec_counted(c, pos);
+}
+static inline void claim_count_one(struct shmring *r, struct op_rec *c, uint64_t pos, uint32_t len,
+                                   uint16_t flags)
+{
+	claim_count_tasks(r, c, pos, 1);
+	ring_write_meta(r, pos, len, flags);
+}
+
 /* take.c: the consumer side. */
-struct take {
-	uint64_t pos;
-	uint32_t len;  /* UINT32_MAX: a skip record (shmring__take_run only) */
-};
 ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
                       struct op_rec *c);
 /* Is a record ready at cons_head (or is the ring closed)?  arg: the ring.

@@ -70,19 +70,15 @@ static bool live_claim_covers(struct shmring *r, uint64_t live, bool producer, u
 /* The slot at p starts a record of this lap (published, or released). */
 static bool is_start(struct shmring *r, uint64_t p)
 {
-	uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
-	return s == SLOT_SEQ(p, SLOT_COMMITTED) || s == SLOT_SEQ(p, SLOT_RELEASED);
+	return seq_is_start(atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire), p);
 }
 
+/* The slots of the record at p (its seq read with acquire), or 0 if its
+ * length is not credible: stop. */
 static uint64_t record_slots(struct shmring *r, uint64_t p)
 {
-	struct slot_meta *m = meta_at(r, p);
-	uint64_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-	bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-	uint64_t n = slots_for(len);
-	if ((skip ? len > r->capacity : len > r->max_record) || n == 0)
-		return 0; /* corrupt: stop */
-	return n;
+	struct record rec;
+	return record_at(r, p, &rec) ? rec.slots : 0;
 }
 
 /* Join tasks that will never be done: take them off (not below zero). */
@@ -163,7 +159,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
 		uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
 		if ((s >> 2) > p)
 			break; /* reused in a later lap: it all went through long ago */
-		if (s == SLOT_SEQ(p, SLOT_COMMITTED) || s == SLOT_SEQ(p, SLOT_RELEASED)) {
+		if (seq_is_start(s, p)) {
 			uint64_t n = record_slots(r, p);
 			if (!n)
 				break;
@@ -189,14 +185,8 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
 		 * died before clearing it) has slots already reused, and the walk
 		 * above cannot count what it stepped over then. */
 		uint64_t unpub = counted && !forgiven ? unpublished_records(r, p, e, records) : 0;
-		struct slot_meta *m = meta_at(r, p);
-		atomic_store_explicit(&m->len, (uint32_t)((q - p) << RING_SLOT_SHIFT), memory_order_relaxed);
-		atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
-		atomic_store_explicit(&m->flags, SLOT_F_SKIP, memory_order_relaxed);
-		/* seq_cst: publishes the skip record like ring_publish does */
-		if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_COMMITTED),
-		                                            memory_order_seq_cst,
-		                                            memory_order_relaxed)) {
+		ring_write_meta(r, p, (uint32_t)((q - p) << RING_SLOT_SHIFT), SLOT_F_SKIP);
+		if (ring_publish_from(r, p, s)) {
 			recovered++;
 			if (unpub) {
 				forgive_tasks(r, unpub);
@@ -223,29 +213,19 @@ static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64
 		e = ch; /* beyond cons_head nothing is taken: never release that */
 	uint64_t lost = 0;
 	bool released = false, complete = true;
-	for (uint64_t p = t; p < e;) {
-		struct slot_meta *m = meta_at(r, p);
-		uint64_t s = atomic_load_explicit(&m->seq, memory_order_acquire);
-		if ((s >> 2) > p)
-			break; /* reused in a later lap */
-		if (s != SLOT_SEQ(p, SLOT_COMMITTED) && s != SLOT_SEQ(p, SLOT_RELEASED))
-			break;
-		uint64_t n = record_slots(r, p);
-		if (!n)
-			break;
-		if (s == SLOT_SEQ(p, SLOT_COMMITTED) && live_claim_covers(r, live, false, p)) {
+	/* Stops at a slot reused in a later lap (or not a start: corrupt). */
+	struct slot_walk w = slot_walk_starts(r, t, e, memory_order_acquire);
+	struct record rec;
+	for (; slot_walk_look(&w, &rec); slot_walk_step(&w, &rec)) {
+		uint64_t p = w.pos;
+		if (rec.seq != SLOT_SEQ(p, SLOT_COMMITTED))
+			continue; /* released already */
+		if (live_claim_covers(r, live, false, p)) {
 			complete = false; /* a live consumer's (or about to lose its CAS) */
-		} else if (s == SLOT_SEQ(p, SLOT_COMMITTED)) {
-			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-			/* seq_cst: a release, as ring_release's */
-			if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
-			                                            memory_order_seq_cst,
-			                                            memory_order_relaxed)) {
-				released = true;
-				lost += !skip;
-			}
+		} else if (ring_release_from(r, p, rec.seq)) {
+			released = true;
+			lost += !rec.skip;
 		}
-		p += n;
 	}
 	if (lost) {
 		atomic_fetch_add_explicit(&hdr->lost_records, lost, memory_order_relaxed);

@@ -35,6 +35,8 @@ static inline void prefetch_for_write(const void *p)
 #endif
 }
 
+/* --- state changes ------------------------------------------------------- */
+
 /* Fill a claimed record's meta entry (before publication, so relaxed: the
  * seq store that publishes it is a release). */
 static inline void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len, uint16_t flags)
@@ -44,28 +46,141 @@ static inline void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len
 	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->flags, flags, memory_order_relaxed);
 }
-/* Publish the record at pos.  seq_cst, not just release: it is N1 of the
- * eventcount protocol (eventcount.c), ordered before the read of waiters. */
-static inline void ring_publish(struct shmring *r, uint64_t pos)
-{
-	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_COMMITTED),
-	                      memory_order_seq_cst);
-}
-/* publish.c: n consecutive records from pos at once. */
-void shmring__publish_many(struct shmring *r, uint64_t pos, const uint32_t *slots, size_t n);
 /* Unfinished tasks += n, before the records are published (relaxed: the
  * publishing release store orders it before any consumer's task_done). */
 static inline void ring_count_tasks(struct shmring *r, uint64_t n)
 {
 	atomic_fetch_add_explicit(&r->hdr->join.count, (int64_t)n, memory_order_relaxed);
 }
-/* Release a taken record: its slots may be reused.  seq_cst: this store and
- * the read of not_full's waiters in ring_notify_producers are C1/C2 of the
- * room Dekker pair (space.c). */
+/* Publish the record at pos.  seq_cst, not just release: it is N1 of the
+ * eventcount protocol on not_empty (eventcount.c), ordered before the read
+ * of its waiters (N2, ring_notify_consumers). */
+static inline void ring_publish(struct shmring *r, uint64_t pos)
+{
+	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_COMMITTED),
+	                      memory_order_seq_cst);
+}
+/* Release a taken record: its slots may be reused.  seq_cst: it is N1 of
+ * the eventcount protocol on not_full, ordered before the read of its
+ * waiters (N2, ring_notify_producers); a waiting producer's re-check (W2)
+ * is the seq_cst load of seq in space.c's reclaim. */
 static inline void ring_release(struct shmring *r, uint64_t pos)
 {
 	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_RELEASED),
 	                      memory_order_seq_cst);
+}
+/* The same two, for a sweep finishing a dead process's record (recover.c):
+ * a CAS from the seq just read, so that a racing owner, or a slot reused
+ * meanwhile, makes it a no-op.  seq_cst, as the owner's store. */
+static inline bool ring_publish_from(struct shmring *r, uint64_t pos, uint64_t seen)
+{
+	return atomic_compare_exchange_strong_explicit(&meta_at(r, pos)->seq, &seen,
+	                                               SLOT_SEQ(pos, SLOT_COMMITTED),
+	                                               memory_order_seq_cst, memory_order_relaxed);
+}
+static inline bool ring_release_from(struct shmring *r, uint64_t pos, uint64_t seen)
+{
+	return atomic_compare_exchange_strong_explicit(&meta_at(r, pos)->seq, &seen,
+	                                               SLOT_SEQ(pos, SLOT_RELEASED),
+	                                               memory_order_seq_cst, memory_order_relaxed);
+}
+
+/* A record taken by a consumer: where, and how long. */
+struct take {
+	uint64_t pos;
+	uint32_t len;  /* TAKE_SKIP: a skip record (shmring__take_run only) */
+};
+#define TAKE_SKIP UINT32_MAX
+
+/* slot.c: the batch forms, release stores and one seq_cst fence.  Publish
+ * n consecutive records from pos (of slots[i] slots each); release the n
+ * records of a run taken at once. */
+void shmring__publish_many(struct shmring *r, uint64_t pos, const uint32_t *slots, size_t n);
+void shmring__release_many(struct shmring *r, const struct take *run, size_t n);
+
+/* --- reading records ----------------------------------------------------- */
+
+/* Does seq, read at pos, start a record of this lap (published, or
+ * released)? */
+static inline bool seq_is_start(uint64_t seq, uint64_t pos)
+{
+	return seq == SLOT_SEQ(pos, SLOT_COMMITTED) || seq == SLOT_SEQ(pos, SLOT_RELEASED);
+}
+
+/* A record as a reader sees it. */
+struct record {
+	uint64_t seq;    /* as the walker read it (slot_walk_look only) */
+	uint32_t len;    /* payload bytes (a skip record: bytes it spans) */
+	bool     skip;
+	uint64_t slots;  /* slots it covers */
+};
+
+/* The record-length check, the one every reader applies before it uses a
+ * length from shared memory (docs/design.md section 8): a record holds at
+ * most max_record bytes, a skip record spans at most the ring.  Reads the
+ * meta of the record at pos, whose seq the caller has loaded with acquire or
+ * stronger (len and flags are relaxed: ordered by it).  false: the length is
+ * not credible (corrupt), *rec holds what was read. */
+static inline bool record_at(const struct shmring *r, uint64_t pos, struct record *rec)
+{
+	const struct slot_meta *m = meta_at(r, pos);
+	rec->len = atomic_load_explicit(&m->len, memory_order_relaxed);
+	rec->skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
+	rec->slots = slots_for(rec->len);
+	return rec->skip ? rec->len <= r->capacity : rec->len <= r->max_record;
+}
+
+/* The slot walker, for every reader that steps over records: from pos, the
+ * records whose seq reads (a given state, their position), up to end, and
+ * never more than the ring's slot count whatever the shared words say.
+ *
+ *   struct slot_walk w = slot_walk_from(r, from, end, SLOT_COMMITTED, memory_order_acquire);
+ *   struct record rec;
+ *   while (slot_walk_look(&w, &rec)) { ... slot_walk_step(&w, &rec); }
+ *
+ * After the loop w.pos is where the walk stopped (the first record not in
+ * that state, or end), and w.corrupt says whether a length failed the check
+ * there.  slot_walk_starts walks every start of this lap, published or
+ * released (rec.seq says which). */
+struct slot_walk {
+	const struct shmring *r;
+	uint64_t pos, end, walked;
+	unsigned states;         /* 1 << enum slot_state, for each state walked */
+	memory_order order;      /* of the seq loads */
+	bool corrupt;
+};
+static inline struct slot_walk slot_walk_from(const struct shmring *r, uint64_t from,
+                                              uint64_t end, enum slot_state state,
+                                              memory_order order)
+{
+	return (struct slot_walk){ r, from, end, 0, 1u << state, order, false };
+}
+static inline struct slot_walk slot_walk_starts(const struct shmring *r, uint64_t from,
+                                                uint64_t end, memory_order order)
+{
+	return (struct slot_walk){ r, from, end, 0,
+	                           1u << SLOT_COMMITTED | 1u << SLOT_RELEASED, order, false };
+}
+/* The record at w->pos, if the walk goes on there. */
+static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
+{
+	if (w->pos >= w->end || w->walked >= w->r->nslots)
+		return false;
+	uint64_t seq = atomic_load_explicit(&meta_at(w->r, w->pos)->seq, w->order);
+	if (seq >> 2 != w->pos || !(w->states & 1u << (seq & 3)))
+		return false;
+	rec->seq = seq;
+	if (!record_at(w->r, w->pos, rec)) {
+		w->corrupt = true;
+		return false;
+	}
+	return true;
+}
+/* Past the record slot_walk_look returned. */
+static inline void slot_walk_step(struct slot_walk *w, const struct record *rec)
+{
+	w->pos += rec->slots;
+	w->walked += rec->slots;
 }
 
 #endif /* SHMRING_SLOT_H */

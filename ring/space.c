@@ -21,23 +21,17 @@ static uint64_t reclaim_free_tail(struct shmring *r)
 	 * consumers' reads of what we are about to overwrite happen before it. */
 	uint64_t start = atomic_load_explicit(&hdr->free_tail, memory_order_acquire);
 	for (;;) {
-		uint64_t f = start;
-		for (uint64_t scanned = 0; scanned < r->nslots;) {
-			struct slot_meta *m = meta_at(r, f);
-			/* seq_cst: the other half of the release/notify Dekker pair
-			 * (a consumer stores RELEASED then reads not_full.waiters;
-			 * a waiting producer counts itself in, then reads here). */
-			if (atomic_load_explicit(&m->seq, memory_order_seq_cst) !=
-			    SLOT_SEQ(f, SLOT_RELEASED))
-				break;
-			uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-			if (skip ? len > r->capacity : len > r->max_record)
-				break; /* corrupt: leave it for the consumer to report */
-			uint64_t n = slots_for(len);
-			f += n;
-			scanned += n;
-		}
+		/* seq_cst: W2 of the eventcount protocol on not_full, paired
+		 * with a consumer's release (N1, ring_release) and its read of
+		 * the waiters (N2); acquire at least, so that the consumers'
+		 * reads of what we are about to overwrite happen before it.  A
+		 * corrupt length stops the walk: the consumer reports it. */
+		struct slot_walk w = slot_walk_from(r, start, UINT64_MAX, SLOT_RELEASED,
+		                                    memory_order_seq_cst);
+		struct record rec;
+		while (slot_walk_look(&w, &rec))
+			slot_walk_step(&w, &rec);
+		uint64_t f = w.pos;
 		if (f == start)
 			break;
 		/* release: hands the consumers' happens-before on to the next

@@ -31,25 +31,20 @@ ssize_t shmring_next_len(struct shmring *ring)
 	struct ring_header *hdr = ring->hdr;
 	for (int tries = 0; tries < 64; tries++) {
 		uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
-		uint64_t p = t;
 		ssize_t rc = -EAGAIN;
-		for (uint64_t walked = 0; walked < ring->nslots;) {
-			struct slot_meta *m = meta_at(ring, p);
-			if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
-				break; /* nothing ready at p */
-			uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-			if (skip ? len > ring->capacity : len > ring->max_record) {
-				rc = -EBADMSG;
+		struct slot_walk w = slot_walk_from(ring, t, UINT64_MAX, SLOT_COMMITTED,
+		                                    memory_order_acquire);
+		struct record rec;
+		while (slot_walk_look(&w, &rec)) {
+			if (!rec.skip) {
+				rc = (ssize_t)rec.len;
 				break;
 			}
-			if (!skip) {
-				rc = (ssize_t)len;
-				break;
-			}
-			p += slots_for(len);
-			walked += slots_for(len);
+			slot_walk_step(&w, &rec);
 		}
+		if (w.corrupt)
+			rc = -EBADMSG;
+		uint64_t p = w.pos;
 		uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
 		uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
 		if (atomic_load_explicit(&hdr->cons_head, memory_order_acquire) != t)
@@ -85,29 +80,18 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->closed = (h & RING_CLOSED) != 0;
 	h &= RING_POS_MASK;
 
-	for (uint64_t p = f, walked = 0; p < t && walked < ring->nslots;) {
-		struct slot_meta *m = meta_at(ring, p);
-		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_RELEASED) ||
-		    len > ring->capacity)
-			break;
-		p += slots_for(len);
-		walked += slots_for(len);
-		f = p;
-	}
-	for (uint64_t p = t, walked = 0; p < h && walked < ring->nslots;) {
-		struct slot_meta *m = meta_at(ring, p);
-		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
-			break;
-		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-		if (len > ring->capacity)
-			break;
-		if (!(atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP)) {
+	struct record rec;
+	struct slot_walk w = slot_walk_from(ring, f, t, SLOT_RELEASED, memory_order_acquire);
+	while (slot_walk_look(&w, &rec))
+		slot_walk_step(&w, &rec);
+	f = w.pos;
+	w = slot_walk_from(ring, t, h, SLOT_COMMITTED, memory_order_acquire);
+	while (slot_walk_look(&w, &rec)) {
+		if (!rec.skip) {
 			info->records++;
-			info->bytes += len;
+			info->bytes += rec.len;
 		}
-		p += slots_for(len);
-		walked += slots_for(len);
+		slot_walk_step(&w, &rec);
 	}
 	uint64_t used = h >= f ? h - f : 0;
 	info->used = (size_t)((used > ring->nslots ? ring->nslots : used) << RING_SLOT_SHIFT);

@@ -11,7 +11,6 @@
 
 #include "queue.h"
 
-#define TAKE_SKIP UINT32_MAX /* take.len of a skip record: deliver nothing */
 
 /* A consumer polling an empty ring also reads the payload line of the record
  * it waits for.  Most such reads fetch a line the producer has yet to write
@@ -29,7 +28,7 @@ bool shmring__readable(const void *arg)
 	const struct shmring *r = arg;
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
-	/* seq_cst: W3 of the eventcount protocol (eventcount.c). */
+	/* seq_cst: W2 of the eventcount protocol (eventcount.c). */
 	if (atomic_load_explicit(&meta_at(r, t)->seq, memory_order_seq_cst) ==
 	    SLOT_SEQ(t, SLOT_COMMITTED))
 		return true;
@@ -65,35 +64,29 @@ static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, st
                        uint64_t *end, int *stop, uint32_t *first_len)
 {
 	size_t n = 0, off = 0;
-	uint64_t p = t;
+	/* acquire: pairs with the producer's publishing store; its meta and
+	 * payload writes are visible from here on. */
+	struct slot_walk w = slot_walk_from(r, t, UINT64_MAX, SLOT_COMMITTED, memory_order_acquire);
+	struct record rec;
 	*stop = 0;
-	while (n < max) {
-		struct slot_meta *m = meta_at(r, p);
-		/* acquire: pairs with the producer's publishing store; its meta
-		 * and payload writes are visible from here on. */
-		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
-			break;
-		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-		bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-		if (skip ? len > r->capacity : len > r->max_record) {
-			*stop = -EBADMSG;
-			break;
-		}
-		if (!skip) {
-			size_t need = align8(off) + len;
+	while (n < max && slot_walk_look(&w, &rec)) {
+		if (!rec.skip) {
+			size_t need = align8(off) + rec.len;
 			if (need > cap) {
 				*stop = -EMSGSIZE;
-				*first_len = len;
+				*first_len = rec.len;
 				break;
 			}
 			off = need;
 		}
-		out[n].pos = p;
-		out[n].len = skip ? TAKE_SKIP : len;
+		out[n].pos = w.pos;
+		out[n].len = rec.skip ? TAKE_SKIP : rec.len;
 		n++;
-		p += slots_for(len);
+		slot_walk_step(&w, &rec);
 	}
-	*end = p;
+	if (w.corrupt)
+		*stop = -EBADMSG;
+	*end = w.pos;
 	return n;
 }
 

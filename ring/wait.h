@@ -31,11 +31,31 @@ static inline uint64_t mono_ns(void)
 int  shmring__futex_wait_until(_Atomic uint32_t *word, uint32_t expected, const struct timespec *abs);
 void shmring__futex_wake_all(_Atomic uint32_t *word);
 
+/* --- spinning: the one policy --------------------------------------------- */
+
+/* A ring's default spin (shmring_set_spin): about 0.1 ms of pauses here. */
 #define RING_DEFAULT_SPIN 2000u
+
+/* One pause of a spin loop: PAUSE on x86 (what liburcu's caa_cpu_relax was),
+ * YIELD on arm64, elsewhere a compiler barrier so the loop re-reads memory. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__) || defined(__arm__)
+	__asm__ volatile("yield" ::: "memory");
+#else
+	__asm__ volatile("" ::: "memory");
+#endif
+}
+
+typedef bool (*ready_fn)(const void *arg);
+/* eventcount.c: before a first sleep, look at ready() with a growing gap of
+ * pauses between looks, spin pauses in all; true as soon as it says so. */
+bool shmring__spin_until(unsigned spin, ready_fn ready, const void *arg);
 
 /* eventcount.c: sleep until ready() or a deadline; wake sleepers.  Usable
  * on any eventcount in shared memory, with or without a ring around it. */
-typedef bool (*ready_fn)(const void *arg);
 struct ec_stats {                 /* counters to bump, or NULL */
 	_Atomic uint64_t *waits;
 	_Atomic uint64_t *wakes;

@@ -45,15 +45,13 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 	if (len > span->len)
 		return -EMSGSIZE;
 	uint64_t reserved = slots_for(span->len), used = slots_for(len);
-	ring_count_tasks(ring, 1);
-	op_rec_counted(span->claim_, span->pos_);
+	claim_count_one(ring, span->claim_, span->pos_, (uint32_t)len, 0);
 	if (used < reserved) {
 		uint64_t tail = span->pos_ + used;
 		ring_write_meta(ring, tail, (uint32_t)((reserved - used) << RING_SLOT_SHIFT),
 		                SLOT_F_SKIP);
 		ring_publish(ring, tail);
 	}
-	ring_write_meta(ring, span->pos_, (uint32_t)len, 0);
 	ring_publish(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring);
