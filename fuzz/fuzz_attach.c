@@ -13,7 +13,7 @@
  * Every attach that succeeds is exercised: info, next_len, get, peek and
  * release, get_many, put, putv, reserve/commit/abort, put_many, task_done,
  * join, poll, a liveness sweep over the file's attachment table (whose dead
- * entries' claim records are recovered), close, and the calls again after
+ * entries' op records are recovered), close, and the calls again after
  * the close; all with timeout 0 (one get waits 1 ms when the input's size
  * is odd, to cover the sleeping path and its sweep).  Then detach.
  *

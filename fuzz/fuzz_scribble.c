@@ -4,7 +4,7 @@
  * Each input is a program (scribble.h): a small anonymous ring is made, and
  * the program interleaves a peer's writes into the shared mapping (raw bytes
  * anywhere in the file; header words, slot meta entries, attachment entries
- * and claim records built from the ring's current indices so that they are
+ * and op records built from the ring's current indices so that they are
  * plausible enough to get past the first check) with library calls by one or
  * two victim handles, every wait bounded (timeout 0, 1 ms or 2 ms).
  *

@@ -411,7 +411,7 @@ static void gen_scribble(void)
 		save_prog(wild ? "dead-claims-wild" : "dead-claims", &p);
 	}
 
-	/* our own entry: every claim record busy, and the id of someone else */
+	/* our own entry: every op record busy, and the id of someone else */
 	p = (struct prog){ .n = 0 };
 	E(&p, 0x38);
 	traffic(&p);

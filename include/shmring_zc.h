@@ -25,7 +25,7 @@ struct shmring_span {
 	void    *data;     /* first byte of the record, in the shared mapping */
 	size_t   len;      /* reserve: bytes reserved; peek: the record's length */
 	uint64_t pos_;     /* private: the record's position in the ring        */
-	void    *claim_;   /* private: the claim record announcing it           */
+	void    *claim_;   /* private: the op record announcing it           */
 };
 
 /* Reserve room for a record of up to len bytes (len <= max_record). */

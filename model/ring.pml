@@ -18,7 +18,7 @@
  *              W4 unregister), ec_wake (N2 load, N3 CAS epoch+1 and
  *              waiters 0, N4 wake all);
  *   attach.c   leave and reap: census - roles, then wake both eventcounts;
- *   claim.c, recover.c  claim records announced before the claiming CAS,
+ *   claim.c, recover.c  op records announced before the claiming CAS,
  *              recover_produce and live_claim_covers.
  *
  * Every access to a shared word is one Promela step, except where
@@ -51,7 +51,7 @@
  *                  there); a recoverer finishes its claim.  Implies EOF
  *   CRASH_WIDE     CRASH, and the stop may also fall between announcing
  *                  the claim and the CAS (also after a lost CAS), or after
- *                  publication before the claim record is cleared
+ *                  publication before the op record is cleared
  *   FIX_READABLE   proposed fix to shmring__readable (finding 1)
  *   FIX_RECOVER    proposed fix to recover_produce (findings 2, 3)
  *   BUG_NO_RECHECK       consumers sleep without W2          (must fail)
@@ -126,8 +126,8 @@ eventcount not_full;                 /* producers sleep here */
 byte live_prod = NPROD;              /* census: live producers */
 
 #ifdef CRASH
-byte cl_word[NPROD];                 /* claim record: pos << 2 | kind, 0 free */
-byte cl_ext[NPROD];                  /* claim record: slots */
+byte cl_word[NPROD];                 /* op record: pos << 2 | kind, 0 free */
+byte cl_ext[NPROD];                  /* op record: slots */
 bool dead;                           /* producer CR has stopped for good */
 #endif
 
@@ -285,7 +285,7 @@ proctype Producer(byte me)
 claim:
 		skip;
 #ifndef CRASH
-		/* Without claim records, the load of prod_head, the room check
+		/* Without op records, the load of prod_head, the room check
 		 * against the hint and the CAS are one step when the hint
 		 * shows room: a CAS that succeeds saw prod_head unchanged since
 		 * the load, and one that fails only sends the producer back
@@ -319,7 +319,7 @@ claim:
 		:: else -> goto no_room                    /* -EAGAIN */
 		fi;
 #else
-		/* With claim records: as try_slots_claim, step by step, because the
+		/* With op records: as try_slots_claim, step by step, because the
 		 * announcement sits between the load and the CAS. */
 		h = prod_head;                                     /* relaxed */
 retry:
@@ -616,7 +616,7 @@ progress_take:
 /* ---- crash recovery ---------------------------------------------------- */
 
 #ifdef CRASH
-/* live_claim_covers(p): does a claim record of a live producer (any but
+/* live_claim_covers(p): does an op record of a live producer (any but
  * CR) cover position p?  Reads word (acquire), then extent.  Remembers the
  * covering record (ci, cw) for FIX_RECOVER. */
 inline live_claim_covers(p, cov, i, lw, lx, cw, ci)
@@ -644,15 +644,15 @@ inline live_claim_covers(p, cov, i, lw, lx, cw, ci)
 }
 
 /* A sweep that found producer CR dead: shmring__reap -> shmring__recover_entry ->
- * recover_produce on its claim record; when that is complete, census - 1
+ * recover_produce on its op record; when that is complete, census - 1
  * and wake everyone; when a live claim covered part of it, the entry stays
  * marked and a later sweep retries (attach.c).  In the library sweeps run
  * after a sleeper's 50 ms re-check; here the recoverer runs once CR has
- * stopped, and retries once the covering claim record has changed (a retry
+ * stopped, and retries once the covering op record has changed (a retry
  * before that would find the same).
  *
  * FIX_RECOVER is the proposed change to recover_produce (docs/model.md,
- * findings 2 and 3): (2) look at the live claim records *before* loading
+ * findings 2 and 3): (2) look at the live op records *before* loading
  * seq (of p, and of each q the skip record would extend over), not after,
  * so that a stale seq with no live cover means no live owner can publish
  * there while the skip record's meta is written; (3) at a slot a live
@@ -666,7 +666,7 @@ proctype Recoverer()
 	bool cov, rec, complete;
 
 	(dead);
-	/* the dead producer's claim record (nobody writes it any more) */
+	/* the dead producer's op record (nobody writes it any more) */
 	d_step { w = cl_word[CR]; x = cl_ext[CR] };
 	if
 	:: w == 0 -> goto reaped                                  /* no claim */
@@ -689,7 +689,7 @@ sweep:
 		if
 		:: cov ->
 			/* stop here, and let the retry start here (the
-			 * library would rewrite the dead claim record to
+			 * library would rewrite the dead op record to
 			 * [p, e)): no hole is left behind that a retry
 			 * starting at h could miss */
 			complete = false; wcw = cw; wci = ci; h = p; cov = false; break

@@ -67,13 +67,7 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 			break;
 		done += more;
 	}
-	op_rec_clear(c);
 	return done;
-}
-
-static size_t align8(size_t x)
-{
-	return (x + 7) & ~(size_t)7;
 }
 
 ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iovec *recs,
@@ -88,13 +82,10 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 	for (;;) {
 		struct take run[BATCH_CHUNK];
 		size_t n;
-		uint64_t end;
 		size_t want = max_recs < BATCH_CHUNK ? max_recs : BATCH_CHUNK;
-		ssize_t rc = shmring__take_run(ring, cap, want, run, &n, &end, timeout_ns, c);
-		if (rc < 0) {
-			op_rec_clear(c);
+		ssize_t rc = shmring__take_run(ring, cap, want, run, &n, timeout_ns, c);
+		if (rc < 0)
 			return rc;
-		}
 		size_t off = 0, got = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (run[i].len == TAKE_SKIP)
@@ -111,9 +102,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		shmring__release_many(ring, run, n);
 		op_rec_clear(c);
 		ring_notify_producers(ring);
-		(void)end;
 		if (got) {
-			op_rec_clear(c);
 			count_got(ring, got);
 			return (ssize_t)got;
 		}

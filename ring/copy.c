@@ -21,17 +21,10 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 		len += iov[i].iov_len;
 	}
 	struct op_rec *c;
-	int rc = ring_enter(ring, SHMRING_PRODUCER, &c);
+	uint64_t pos;
+	int rc = claim_one(ring, false, len, timeout_ns, &c, &pos);
 	if (rc)
 		return rc;
-	uint32_t slots = (uint32_t)slots_for(len);
-	uint64_t pos;
-	size_t taken;
-	rc = shmring__slots_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
-	if (rc) {
-		op_rec_clear(c);
-		return rc;
-	}
 	/* Count the task first: the fetch_add is a full barrier on x86, and
 	 * after the record's stores it would wait for their lines to arrive,
 	 * which a spinning consumer then pulls away again before the publish. */
@@ -58,21 +51,16 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 {
 	if (!ring || (cap && !buf))
 		return -EINVAL;
-	struct op_rec *c;
-	int role = ring_enter(ring, SHMRING_CONSUMER, &c);
-	if (role)
-		return role;
 	struct take tk;
-	ssize_t rc = shmring__take(ring, cap, &tk, timeout_ns, c);
-	if (rc < 0) {
+	struct op_rec *c;
+	ssize_t rc = take_one(ring, false, cap, timeout_ns, &c, &tk);
+	if (rc >= 0) {
+		if (tk.len)
+			memcpy(buf, data_at(ring, tk.pos), tk.len);
+		ring_release(ring, tk.pos);
 		op_rec_clear(c);
-		return rc;
+		count_got(ring, 1);
+		ring_notify_producers(ring);
 	}
-	if (tk.len)
-		memcpy(buf, data_at(ring, tk.pos), tk.len);
-	ring_release(ring, tk.pos);
-	op_rec_clear(c);
-	count_got(ring, 1);
-	ring_notify_producers(ring);
 	return rc;
 }

@@ -6,7 +6,7 @@
  *   offset 0            struct ring_header     17 pages: identity, indices,
  *                                              eventcounts, census, join
  *                                              counter, attachment table,
- *                                              claim records
+ *                                              op records
  *   meta_offset         struct slot_meta[n]    one 16-byte entry per slot
  *   data_offset         data[n * 64]           record payloads, 64-byte slots
  *
@@ -98,7 +98,7 @@ struct attach_entry {
 	_Atomic uint32_t roles;    /* SHMRING_PRODUCER | SHMRING_CONSUMER */
 	_Atomic uint32_t reserved; /* (pending is the ATTACH_PENDING_TAG bit of id) */
 	_Atomic uint64_t since_ns; /* when pending was set (CLOCK_MONOTONIC) */
-	_Atomic uint64_t op_busy; /* bitmap: which of the entry's claim records are in use */
+	_Atomic uint64_t op_busy; /* bitmap: which of the entry's op records are in use */
 	/* Join accounting once the ring's join counter is in use (CENSUS_JOIN):
 	 * records this attachment took, task_done calls it made.  A dead
 	 * consumer's got - done tasks are forgiven (recover.c). */
@@ -106,7 +106,7 @@ struct attach_entry {
 	_Atomic uint64_t done;
 };
 
-/* A claim record: announced in shared memory before the CAS that claims
+/* An op record: announced in shared memory before the CAS that claims
  * slots (producer) or takes records (consumer), cleared when the claim is
  * published or released; what a sweep reads to finish a dead process's
  * claims (recover.c).  word = (pos << 2) | kind; end = the claim's end. */

@@ -16,7 +16,8 @@
  * waiter's re-check for producers; reclaims as it looks. */
 bool     shmring__has_room(struct shmring *r, uint64_t slots);
 /* Claim room for records 0..*taken of n (as many as fit, at least the first,
- * waiting up to timeout_ns for that), announcing it in c; *pos = the first. */
+ * waiting up to timeout_ns for that), announcing it in c; *pos = the first.
+ * On failure c is clear again (as after every lost CAS). */
 int      shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
                               uint64_t *pos, int64_t timeout_ns, struct op_rec *c);
 
@@ -40,14 +41,23 @@ static inline void claim_count_one(struct shmring *r, struct op_rec *c, uint64_t
 	ring_write_meta(r, pos, len, flags);
 }
 
-/* take.c: the consumer side. */
+/* take.c: the consumer side.  shmring__take_run takes a run of up to
+ * max_recs records whose payloads pack into cap (*nout of them, skip records
+ * included); shmring__take one record that is not a skip record (it
+ * releases those it meets).  Both announce in c; on failure c is clear
+ * again. */
 ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
                       struct op_rec *c);
 /* Is a record ready at cons_head (or is the ring closed)?  arg: the ring.
  * The waiter's re-check for consumers. */
 bool    shmring__readable(const void *arg);
 ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
-                          size_t *nout, uint64_t *end, int64_t timeout_ns, struct op_rec *c);
+                          size_t *nout, int64_t timeout_ns, struct op_rec *c);
+/* Payloads of a run are packed 8-byte aligned into the caller's buffer. */
+static inline size_t align8(size_t x)
+{
+	return (x + 7) & ~(size_t)7;
+}
 
 /* The start of every put or get that ends within the call: take the role
  * on first use, then this thread's op record for the handle. */
@@ -55,6 +65,46 @@ static inline int ring_enter(struct shmring *r, unsigned role, struct op_rec **c
 {
 	int rc = ring_need_role(r, role);
 	return rc ? rc : op_rec_mine(r, c);
+}
+/* The same for an operation that outlives the call (reserve, peek): an op
+ * record of its own, given back with shmring__op_rec_free. */
+static inline int ring_enter_span(struct shmring *r, unsigned role, struct op_rec **c)
+{
+	int rc = ring_need_role(r, role);
+	return rc ? rc : shmring__op_rec_alloc(r, c);
+}
+
+/* The first half of a one-record put (span false) or reserve (span true):
+ * enter, then claim the slots of a record of len bytes at *pos.  On failure
+ * nothing is left announced or held. */
+static inline int claim_one(struct shmring *r, bool span, size_t len, int64_t timeout_ns,
+                            struct op_rec **c, uint64_t *pos)
+{
+	int rc = span ? ring_enter_span(r, SHMRING_PRODUCER, c)
+	              : ring_enter(r, SHMRING_PRODUCER, c);
+	if (rc)
+		return rc;
+	uint32_t slots = (uint32_t)slots_for(len);
+	size_t taken;
+	rc = shmring__slots_claim(r, &slots, 1, &taken, pos, timeout_ns, *c);
+	if (rc && span)
+		shmring__op_rec_free(r, *c);
+	return rc;
+}
+/* The first half of a get (span false) or peek (span true): enter, then
+ * take one record that fits cap.  On failure nothing is left announced or
+ * held. */
+static inline ssize_t take_one(struct shmring *r, bool span, size_t cap, int64_t timeout_ns,
+                               struct op_rec **c, struct take *tk)
+{
+	int rc = span ? ring_enter_span(r, SHMRING_CONSUMER, c)
+	              : ring_enter(r, SHMRING_CONSUMER, c);
+	if (rc)
+		return rc;
+	ssize_t len = shmring__take(r, cap, tk, timeout_ns, *c);
+	if (len < 0 && span)
+		shmring__op_rec_free(r, *c);
+	return len;
 }
 
 #endif /* SHMRING_QUEUE_H */

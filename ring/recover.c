@@ -6,7 +6,7 @@
  * An entry whose recovery waits on a live process stays marked and is
  * retried by a later sweep (attach.c); every step is safe to redo.
  *
- * A dead producer's claim record says "slots [h, h + n)".  What it claimed
+ * A dead producer's op record says "slots [h, h + n)".  What it claimed
  * and never published becomes skip records: consumers pass over them and
  * the room is reclaimed as usual.  A dead consumer's record says "records
  * from t": what it took and never released is released, counted in
@@ -15,7 +15,7 @@
  * Three rules keep this safe against the living:
  *  - only positions below prod_head (cons_head) are touched: someone claimed
  *    (took) them, and an unsuccessful CAS of the dead process did not;
- *  - never a position a live process's claim record covers: the live owner
+ *  - never a position a live process's op record covers: the live owner
  *    will finish it (a stale record of the dead one may overlap it);
  *  - every state change is a CAS from the state just seen, so a racing owner
  *    or a slot already reused makes it a no-op.
@@ -42,7 +42,7 @@ static uint64_t live_entries(struct shmring *r, int dead)
 	return mask;
 }
 
-/* Does a claim record of a live attachment, of that side, cover p? */
+/* Does an op record of a live attachment, of that side, cover p? */
 static bool live_claim_covers(struct shmring *r, uint64_t live, bool producer, uint64_t p)
 {
 	struct ring_header *hdr = r->hdr;
@@ -125,6 +125,26 @@ static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e, u
 	return n;
 }
 
+/* A claim recovery must stop at p: rewrite its op record to say [p, e), so
+ * that the retry resumes there. */
+static void resume_from(struct op_rec *c, uint64_t p, uint64_t e, uint64_t records, bool counted)
+{
+	atomic_store_explicit(&c->extent, OPREC_EXTENT(e - p, records), memory_order_relaxed);
+	atomic_store_explicit(&c->word, OPREC_WORD(p, counted ? OPREC_COUNTED : OPREC_PRODUCE),
+	                      memory_order_relaxed);
+}
+
+/* The end of the dead territory from p (an unpublished slot no live claim
+ * covers): the next slot a live claim covers or a published start, checked
+ * in that order (see recover_produce), at most e and SKIP_CHUNK slots on. */
+static uint64_t dead_stretch_end(struct shmring *r, uint64_t live, uint64_t p, uint64_t e)
+{
+	uint64_t q = p + 1;
+	while (q < e && q - p < SKIP_CHUNK && !live_claim_covers(r, live, true, q) && !is_start(r, q))
+		q++;
+	return q;
+}
+
 /* Returns false if part of the claim is covered by a live one (retry). */
 static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
                             uint64_t h, uint64_t slots, uint64_t records, bool counted)
@@ -148,11 +168,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
 			 * a retry from h could meet a slot already reused in a
 			 * later lap first and stop for good (found by the spin
 			 * model). */
-			atomic_store_explicit(&c->extent, OPREC_EXTENT(e - p, p == h ? records : 0),
-			                      memory_order_relaxed);
-			atomic_store_explicit(&c->word,
-			                      OPREC_WORD(p, counted && !forgiven ? OPREC_COUNTED : OPREC_PRODUCE),
-			                      memory_order_relaxed);
+			resume_from(c, p, e, p == h ? records : 0, counted && !forgiven);
 			complete = false;
 			break;
 		}
@@ -174,10 +190,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
 			break;
 		/* Dead territory, up to the next live claim or published start
 		 * (checked in that order, as above). */
-		uint64_t q = p + 1;
-		while (q < e && q - p < SKIP_CHUNK && !live_claim_covers(r, live, true, q) &&
-		       !is_start(r, q))
-			q++;
+		uint64_t q = dead_stretch_end(r, live, p, e);
 		/* Its join tasks: counted from the records themselves, once per
 		 * claim (the unpublished ones are a suffix, so the first stretch
 		 * of dead territory starts them all).  Not "records - published":

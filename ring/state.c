@@ -22,7 +22,7 @@ int shmring_close(struct shmring *ring)
 }
 
 /* Read-only: skip records at the head are looked past, never taken (taking
- * needs a claim record, and a consumer that died holding one must be
+ * needs an op record, and a consumer that died holding one must be
  * recoverable). */
 ssize_t shmring_next_len(struct shmring *ring)
 {

@@ -51,11 +51,6 @@ bool shmring__readable(const void *arg)
 	return (atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK) == t;
 }
 
-static size_t align8(size_t x)
-{
-	return (x + 7) & ~(size_t)7;
-}
-
 /* Scan the committed records from t: up to max of them whose payloads pack
  * (8-byte aligned) into cap.  Returns how many; *stop says why it stopped
  * early at the first record (0: not committed, -EMSGSIZE, -EBADMSG) and
@@ -144,12 +139,13 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 }
 
 ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
-                      size_t *nout, uint64_t *end, int64_t timeout_ns, struct op_rec *c)
+                          size_t *nout, int64_t timeout_ns, struct op_rec *c)
 {
+	uint64_t end;
 	struct waiter w;
 	ring_waiter_init(r, &w, timeout_ns);
 	for (;;) {
-		ssize_t rc = try_take_run(r, cap, max_recs, out, end, c);
+		ssize_t rc = try_take_run(r, cap, max_recs, out, &end, c);
 		if (rc > 0) {
 			*nout = (size_t)rc;
 			return rc;
@@ -165,12 +161,11 @@ ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct
 }
 
 ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
-                  struct op_rec *c)
+                      struct op_rec *c)
 {
 	for (;;) {
 		size_t n;
-		uint64_t end;
-		ssize_t rc = shmring__take_run(r, cap, 1, out, &n, &end, timeout_ns, c);
+		ssize_t rc = shmring__take_run(r, cap, 1, out, &n, timeout_ns, c);
 		if (rc < 0)
 			return rc;
 		if (out->len != TAKE_SKIP)

@@ -13,21 +13,11 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
 		return -EINVAL;
 	if (len > ring->max_record)
 		return -EMSGSIZE;
-	int rc = ring_need_role(ring, SHMRING_PRODUCER);
-	if (rc)
-		return rc;
 	struct op_rec *c;
-	rc = shmring__op_rec_alloc(ring, &c);
+	uint64_t pos;
+	int rc = claim_one(ring, true, len, timeout_ns, &c, &pos);
 	if (rc)
 		return rc;
-	uint32_t slots = (uint32_t)slots_for(len);
-	uint64_t pos;
-	size_t taken;
-	rc = shmring__slots_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
-	if (rc) {
-		shmring__op_rec_free(ring, c);
-		return rc;
-	}
 	ring_write_meta(ring, pos, (uint32_t)len, 0);
 	span->data = data_at(ring, pos);
 	span->len = len;
@@ -76,19 +66,11 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 {
 	if (!ring || !span)
 		return -EINVAL;
-	int role = ring_need_role(ring, SHMRING_CONSUMER);
-	if (role)
-		return role;
 	struct op_rec *c;
-	role = shmring__op_rec_alloc(ring, &c);
-	if (role)
-		return role;
 	struct take tk;
-	ssize_t rc = shmring__take(ring, SIZE_MAX, &tk, timeout_ns, c);
-	if (rc < 0) {
-		shmring__op_rec_free(ring, c);
+	ssize_t rc = take_one(ring, true, SIZE_MAX, timeout_ns, &c, &tk);
+	if (rc < 0)
 		return rc;
-	}
 	span->data = data_at(ring, tk.pos);
 	span->len = tk.len;
 	span->pos_ = tk.pos;

@@ -339,7 +339,7 @@ Test(hostile, eventcount_waiters_max)
 
 /* ------------------------------------------------------------ attachment table */
 
-/* Wild claim records in the entry of a dead process: the sweep that reaps it
+/* Wild op records in the entry of a dead process: the sweep that reaps it
  * stays inside the ring (positions masked, walks bounded by the slot count),
  * does not loop, and leaves a ring that still works. */
 Test(hostile, wild_claims_of_dead_entry_are_swept_safely)
@@ -401,7 +401,7 @@ Test(hostile, wild_claims_of_dead_entry_are_swept_safely)
 }
 
 /* A producer that died after publishing but before clearing its COUNTED
- * claim record, swept only after its slots were reused a lap later: its
+ * op record, swept only after its slots were reused a lap later: its
  * records were delivered, so none of its join tasks may be forgiven.  (The
  * sweep used to forgive "records - published seen", and the walk stops at
  * the first reused slot: the CI stress's join ledger came out short.) */
@@ -582,7 +582,7 @@ static int put_after_truncate(void *arg)
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGBUS, &sa, NULL);
 	/* the named file was cut to one page under our mapping: the put takes
-	 * an attachment entry and writes its claim records, past that page */
+	 * an attachment entry and writes its op records, past that page */
 	return shmring_put(r, "x", 1, 0) == 0 ? 1 : 2;
 }
 
