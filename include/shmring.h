@@ -7,6 +7,8 @@
  *   <shmring_zc.h>     zero-copy: reserve/commit/abort, peek/release
  *   <shmring_batch.h>  scatter-gather put and batches (put_many/get_many)
  *   <shmring_fdpass.h> passing a ring's fd over a Unix socket (SCM_RIGHTS)
+ *   <shmring_poll.h>   waiting on many rings at once; a ring as an eventfd
+ *   <shmring_latch.h>  a futex counter in shared memory (latch, gate, barrier)
  *
  * ERROR CONVENTION (the whole API)
  *   Every call returns 0, or a non-negative count or length, on success and a

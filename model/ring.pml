@@ -4,22 +4,28 @@
  * what is modelled and what is not, lists the configurations that
  * model/check.sh runs, and records the results.
  *
- * What it follows (docs/design.md sections 2, 4, 5, 7):
+ * What it follows (docs/design.md sections 2, 4, 5, 7; files under ring/):
  *   space.c    try_slots_claim (prod_head CAS, room check against free_tail,
  *              the handle's free_tail hint), reclaim_free_tail (helping: any
  *              producer advances free_tail over RELEASED records by CAS),
  *              shmring__has_room (the producer's re-check);
- *   publish.c  ring_write_meta, ring_publish (seq = COMMITTED(pos));
+ *   slot.h     ring_write_meta, ring_publish (seq = COMMITTED(pos)),
+ *              ring_release (seq = RELEASED(pos)), the slot walker;
+ *   copy.c     shmring_putv: claim, meta and payload, publish, notify (the
+ *              join count and COUNTED mark, queue.h claim_count_one, are
+ *              not modelled);
  *   take.c     scan_run + try_take_run (seq at cons_head, cons_head CAS,
  *              the empty / in progress / end-of-stream verdict),
- *              shmring__readable (the consumer's re-check), ring_release,
+ *              shmring__readable (the consumer's re-check),
  *              shmring__take's loop over skip records;
  *   eventcount.c  shmring__ec_block (W1 register, W2 re-check, W3 futex wait,
- *              W4 unregister), ec_wake (N2 load, N3 CAS epoch+1 and
- *              waiters 0, N4 wake all);
- *   attach.c   leave and reap: census - roles, then wake both eventcounts;
- *   claim.c, recover.c  op records announced before the claiming CAS,
- *              recover_produce and live_claim_covers.
+ *              W4 unregister), wait.h ec_wake (N2 load), eventcount.c
+ *              shmring__ec_wake_sleepers (N3 CAS epoch+1 and waiters 0,
+ *              N4 wake all);
+ *   attach.c, reap.c  leave and reap: census - roles, then wake both
+ *              eventcounts;
+ *   oprec.h, recover.c  op records announced before the claiming CAS,
+ *              recover_produce, dead_stretch_end and live_claim_covers.
  *
  * Every access to a shared word is one Promela step, except where
  * docs/model.md ("Merged steps") shows that joining a few loose steps into
@@ -646,7 +652,7 @@ inline live_claim_covers(p, cov, i, lw, lx, cw, ci)
 /* A sweep that found producer CR dead: shmring__reap -> shmring__recover_entry ->
  * recover_produce on its op record; when that is complete, census - 1
  * and wake everyone; when a live claim covered part of it, the entry stays
- * marked and a later sweep retries (attach.c).  In the library sweeps run
+ * marked and a later sweep retries (reap.c).  In the library sweeps run
  * after a sleeper's 50 ms re-check; here the recoverer runs once CR has
  * stopped, and retries once the covering op record has changed (a retry
  * before that would find the same).
