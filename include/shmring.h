@@ -90,17 +90,32 @@ struct shmring_config {
 	size_t   max_record;  /* largest record, bytes; 0 = a documented default   */
 	unsigned mode;        /* permission bits of a named ring; 0 = 0600         */
 	unsigned flags;       /* SHMRING_PRODUCER / SHMRING_CONSUMER: the creating
-	                         handle's declared roles; other bits: -EINVAL      */
+	                         handle's declared roles; SHMRING_NO_RESERVE;
+	                         other bits: -EINVAL                               */
 };
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
- *   value is -EINVAL).  Memory is committed only as it is touched.
+ *   value is -EINVAL).  The whole file (capacity, plus 1/4 of it for slot
+ *   metadata, plus a 68 KiB header) is allocated by shmring_create, so that a full
+ *   /dev/shm (or memory cgroup) is -ENOSPC there, never a SIGBUS later, and
+ *   the pages stay the ring's however full the filesystem gets afterwards.
  * max_record: 0 means capacity / SHMRING_DEFAULT_MAX_RECORD_DIVISOR; must not
  *   exceed the (rounded) capacity. */
 
+/* shmring_config.flags: do not allocate the storage at create (a sparse
+ * file; pages are allocated on first touch, as for any tmpfs file).  For a
+ * huge ring that will only ever use a small part of its capacity.  RISK: a
+ * page touched for the first time when /dev/shm (for an anonymous ring, the
+ * memory cgroup or the machine) has no room left raises SIGBUS in the process
+ * that touches it, at any put, get or span access, and a peer or another
+ * user filling /dev/shm causes it.  shmring_prefault() allocates every page
+ * later, reporting an error instead of a signal when there is no room. */
+#define SHMRING_NO_RESERVE 0x200u
+
 /* Make a ring and attach to it.  name NULL: anonymous (memfd, sealed against
  * shrinking and growing; share it by fork() or by passing shmring_fd()).
- * Otherwise a named ring under /dev/shm, created with O_EXCL. */
+ * Otherwise a named ring under /dev/shm, created with O_EXCL.  -ENOSPC (no
+ * file left behind) if its storage does not fit (see SHMRING_NO_RESERVE). */
 int     shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
 /* Attach to a named ring made by shmring_create, from any process. */
 int     shmring_open(struct shmring **ring, const char *name);

@@ -47,7 +47,8 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 	                                         : pow2 / SHMRING_DEFAULT_MAX_RECORD_DIVISOR;
 	if (maxrec > pow2 || maxrec > UINT32_MAX - RING_SLOT)
 		return -EINVAL;
-	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER)) || (cfg->mode & ~0777u)))
+	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE)) ||
+	            (cfg->mode & ~0777u)))
 		return -EINVAL;
 	geometry_for(pow2, maxrec, g);
 	return 0;
@@ -128,14 +129,35 @@ int shmring_prefault(struct shmring *ring)
 	return errno == EINVAL ? -EOPNOTSUPP : -errno;
 }
 
-static int init_file(int fd, const struct geometry *g, bool named, struct shmring **out)
+/* Give the file its size and, unless the caller opted out, allocate all of
+ * it now: tmpfs (and a memfd) allocate a page on first touch, and a touch
+ * that finds the filesystem full raises SIGBUS in whoever makes it, at any
+ * later put or get.  Allocated here, a full /dev/shm is -ENOSPC from create
+ * and the pages stay ours however full it gets later (tmpfs counts
+ * fallocated pages as used: shmem_fallocate in mm/shmem.c). */
+static int size_file(int fd, const struct geometry *g, bool reserve)
 {
 	if (ftruncate(fd, (off_t)g->file_size) < 0)
 		return -errno;
+	if (!reserve)
+		return 0;
+	/* posix_fallocate returns the error; glibc uses fallocate(2), which
+	 * tmpfs supports since Linux 3.5, and only emulates it by writing where
+	 * the filesystem has none. */
+	int err = posix_fallocate(fd, 0, (off_t)g->file_size);
+	return -err;
+}
+
+static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
+                     struct shmring **out)
+{
+	int rc = size_file(fd, g, reserve);
+	if (rc)
+		return rc;
 	struct shmring *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	int rc = map_ring(fd, g, r);
+	rc = map_ring(fd, g, r);
 	if (rc) {
 		free(r);
 		return rc;
@@ -165,9 +187,10 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 int shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg)
 {
 	int rc = create_ring(ring, name, cfg);
-	if (rc || !cfg || !cfg->flags)
+	unsigned roles = cfg ? cfg->flags & (SHMRING_PRODUCER | SHMRING_CONSUMER) : 0;
+	if (rc || !roles)
 		return rc;
-	rc = shmring_declare(*ring, cfg->flags);
+	rc = shmring_declare(*ring, roles);
 	if (rc) {
 		shmring_detach(*ring);
 		*ring = NULL;
@@ -185,11 +208,12 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 	int rc = geometry_from_config(cfg, &g);
 	if (rc)
 		return rc;
+	bool reserve = !(cfg && (cfg->flags & SHMRING_NO_RESERVE));
 	if (!name) {
 		int fd = memfd_create("shmring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (fd < 0)
 			return -errno;
-		rc = init_file(fd, &g, false, ring);
+		rc = init_file(fd, &g, false, reserve, ring);
 		if (rc) {
 			close(fd);
 			return rc;
@@ -211,7 +235,7 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 	if (fd < 0)
 		return -errno;
 	/* shm_open's mode is filtered by the umask; the caller asked for mode. */
-	if (fchmod(fd, mode) < 0 || (rc = init_file(fd, &g, true, ring)) != 0) {
+	if (fchmod(fd, mode) < 0 || (rc = init_file(fd, &g, true, reserve, ring)) != 0) {
 		if (!rc)
 			rc = -errno;
 		close(fd);
