@@ -29,6 +29,9 @@
  *     -EBADMSG      a shmring file whose geometry or metadata is inconsistent
  *                   (truncated, corrupt); the handle should be detached
  *     -ERANGE       task_done with no unfinished task; a latch counted below 0
+ *     -EPERM        shmring_attach_fd: an fd its sender could shrink under
+ *                   us (neither sealed against shrinking and growing, nor a
+ *                   file in /dev/shm); shmring_unlink: see there
  *     -EUSERS       the attachment table is full (SHMRING_MAX_ATTACH live)
  *     -ENOBUFS      SHMRING_MAX_INFLIGHT operations already in flight on this
  *                   handle (calls running in its threads, plus spans reserved
@@ -120,7 +123,13 @@ int     shmring_create(struct shmring **ring, const char *name, const struct shm
 /* Attach to a named ring made by shmring_create, from any process. */
 int     shmring_open(struct shmring **ring, const char *name);
 /* Attach to the ring behind fd (inherited, or received with
- * shmring_recv_fd()).  The fd is duplicated; the caller keeps its own. */
+ * shmring_recv_fd()).  The fd is duplicated; the caller keeps its own.
+ * Only an fd that cannot be shrunk under our mapping (which would raise
+ * SIGBUS here) is accepted: a memfd carrying F_SEAL_SHRINK and F_SEAL_GROW
+ * (what shmring_create makes for an anonymous ring), or a file of the
+ * filesystem mounted on /dev/shm (a named ring: trusted as by shmring_open,
+ * i.e. whoever may write the file may cut it).  Anything else (an unsealed
+ * memfd, a regular file elsewhere) is -EPERM, before a byte is read. */
 int     shmring_attach_fd(struct shmring **ring, int fd);
 /* The handle's file descriptor (owned by the handle; dup it to keep it). */
 int     shmring_fd(const struct shmring *ring);

@@ -315,6 +315,29 @@ int shmring_open(struct shmring **ring, const char *name)
 	return attach_owned_fd(ring, fd, true);
 }
 
+/* May we map fd without its owner being able to kill us with SIGBUS by
+ * shrinking it?  Yes if it is sealed against shrinking and growing (an
+ * anonymous ring: create seals its memfd).  A file of the filesystem mounted
+ * on /dev/shm (a named ring, shm_open's directory) gets the trust documented
+ * for shmring_open: whoever may write it may cut it.  Anything else (an
+ * unsealed memfd, a file on another filesystem) is -EPERM.  Every tmpfs file
+ * answers F_GET_SEALS (F_SEAL_SEAL unless made by memfd_create with
+ * MFD_ALLOW_SEALING); other filesystems say EINVAL. */
+static int check_fd_trust(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals >= 0 && (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW))
+		return 0;
+	struct stat st, shm;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EPERM;
+	if (stat("/dev/shm", &shm) == 0 && S_ISDIR(shm.st_mode) && st.st_dev == shm.st_dev)
+		return 0;
+	return -EPERM;
+}
+
 int shmring_attach_fd(struct shmring **ring, int fd)
 {
 	if (!ring || fd < 0)
@@ -322,6 +345,11 @@ int shmring_attach_fd(struct shmring **ring, int fd)
 	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (own < 0)
 		return -errno;
+	int rc = check_fd_trust(own);
+	if (rc) {
+		close(own);
+		return rc;
+	}
 	return attach_owned_fd(ring, own, false);
 }
 
