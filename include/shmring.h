@@ -75,6 +75,10 @@ extern "C" {
 #define SHMRING_DEFAULT_MAX_RECORD_DIVISOR 4u   /* max_record = capacity / 4     */
 #define SHMRING_MIN_CAPACITY       4096u       /* one page                      */
 #define SHMRING_MAX_CAPACITY       ((size_t)1 << 36) /* 64 GiB                  */
+/* The largest max_record a ring can have, default or explicit: a record's
+ * length is a 32-bit field (4 GiB - 65 bytes, so that its slots' byte count
+ * fits one too). */
+#define SHMRING_MAX_RECORD_LIMIT   ((size_t)UINT32_MAX - SHMRING_SLOT_SIZE)
 
 /* A ring name: 1 to SHMRING_NAME_MAX bytes of [A-Za-z0-9._-], optionally with
  * one leading '/', not "." or "..", no other '/'. */
@@ -102,8 +106,11 @@ struct shmring_config {
  *   metadata, plus a 68 KiB header) is allocated by shmring_create, so that a full
  *   /dev/shm (or memory cgroup) is -ENOSPC there, never a SIGBUS later, and
  *   the pages stay the ring's however full the filesystem gets afterwards.
- * max_record: 0 means capacity / SHMRING_DEFAULT_MAX_RECORD_DIVISOR; must not
- *   exceed the (rounded) capacity. */
+ * max_record: 0 means capacity / SHMRING_DEFAULT_MAX_RECORD_DIVISOR, or
+ *   SHMRING_MAX_RECORD_LIMIT if that is smaller (a rounded capacity of 16 GiB
+ *   or more, i.e. any capacity above 8 GiB);
+ *   must not exceed the (rounded) capacity nor SHMRING_MAX_RECORD_LIMIT
+ *   (-EINVAL). */
 
 /* shmring_config.flags: do not allocate the storage at create (a sparse
  * file; pages are allocated on first touch, as for any tmpfs file).  For a

@@ -16,6 +16,9 @@
 
 #include "handle.h"
 
+/* A record's length and its slots' byte count are 32-bit meta fields. */
+_Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record length limit");
+
 struct geometry {
 	uint64_t capacity, max_record, meta_offset, data_offset, file_size;
 };
@@ -45,7 +48,9 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 		pow2 <<= 1;
 	uint64_t maxrec = cfg && cfg->max_record ? cfg->max_record
 	                                         : pow2 / SHMRING_DEFAULT_MAX_RECORD_DIVISOR;
-	if (maxrec > pow2 || maxrec > UINT32_MAX - RING_SLOT)
+	if (!(cfg && cfg->max_record) && maxrec > SHMRING_MAX_RECORD_LIMIT)
+		maxrec = SHMRING_MAX_RECORD_LIMIT;
+	if (maxrec > pow2 || maxrec > SHMRING_MAX_RECORD_LIMIT)
 		return -EINVAL;
 	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE)) ||
 	            (cfg->mode & ~0777u)))
@@ -67,7 +72,7 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 	uint64_t cap = h->capacity;
 	if (cap < SHMRING_MIN_CAPACITY || cap > SHMRING_MAX_CAPACITY || (cap & (cap - 1)))
 		return -EBADMSG;
-	if (h->max_record > cap || h->max_record > UINT32_MAX - RING_SLOT)
+	if (h->max_record > cap || h->max_record > SHMRING_MAX_RECORD_LIMIT)
 		return -EBADMSG;
 	geometry_for(cap, h->max_record, g);
 	if (h->meta_offset != g->meta_offset || h->data_offset != g->data_offset ||
