@@ -25,13 +25,14 @@
  *     -EPIPE        put on a closed ring, or once every consumer has gone;
  *                   get on a closed ring that is empty, or once every
  *                   producer has gone and the ring is empty
- *     -EPROTO       not a shmring file (bad magic) or an unsupported ABI version
+ *     -EPROTO       not a shmring file (bad magic) or an unsupported ABI version;
+ *                   shmring_unlink: the name is not a ring
  *     -EBADMSG      a shmring file whose geometry or metadata is inconsistent
  *                   (truncated, corrupt); the handle should be detached
  *     -ERANGE       task_done with no unfinished task; a latch counted below 0
  *     -EPERM        shmring_attach_fd: an fd its sender could shrink under
  *                   us (neither sealed against shrinking and growing, nor a
- *                   file in /dev/shm); shmring_unlink: see there
+ *                   file in /dev/shm)
  *     -EUSERS       the attachment table is full (SHMRING_MAX_ATTACH live)
  *     -ENOBUFS      SHMRING_MAX_INFLIGHT operations already in flight on this
  *                   handle (calls running in its threads, plus spans reserved
@@ -143,8 +144,21 @@ int     shmring_fd(const struct shmring *ring);
 /* Drop this process's handle: unmaps and closes the fd.  Does not close the
  * ring for others.  NULL is allowed. */
 void    shmring_detach(struct shmring *ring);
-/* Remove a named ring's name; attached handles keep working. */
+/* Remove a named ring's name; attached handles keep working.  Only a ring:
+ * the file must be a regular file of at least 8 bytes starting with the
+ * shmring magic (read with pread; never waits, never follows a symbolic
+ * link, never maps it), else -EPROTO and nothing is removed.  A truncated
+ * or corrupt ring is removed (its magic is there); a ring whose creator died
+ * before writing its header (magic still 0) is -EPROTO: remove it with
+ * shmring_unlink_any.  -EACCES if the file cannot be read (the check needs
+ * to).  The check and the removal are two steps: a name replaced in between
+ * by someone who may write /dev/shm is removed; this guards against
+ * mistakes, not against such a peer. */
 int     shmring_unlink(const char *name);
+/* Remove whatever file has that name in /dev/shm (shm_unlink), ring or not,
+ * after the same name validation.  For debris: a half-made ring, a file a
+ * test or a crashed program left. */
+int     shmring_unlink_any(const char *name);
 
 /* Append one record of len bytes (len may be 0). */
 int     shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns);

@@ -375,7 +375,47 @@ void shmring_detach(struct shmring *ring)
 	free(ring);
 }
 
+/* Is the file at path a shmring ring (its magic, whatever the rest holds:
+ * a truncated or corrupt ring is still one to remove)?  Never waits (a FIFO
+ * is opened O_NONBLOCK and is not a regular file), never follows a link,
+ * never maps: pread within the size fstat gave.  0, -EPROTO, or the error
+ * of open/fstat/pread (-ENOENT, -EACCES, ...). */
+static int is_ring_file(const char *path)
+{
+	int fd = shm_open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == ELOOP ? -EPROTO : -errno;
+	struct stat st;
+	int rc = 0;
+	uint64_t magic = 0;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(magic))
+		rc = -EPROTO;
+	else {
+		ssize_t got = pread(fd, &magic, sizeof(magic), 0);
+		if (got < 0)
+			rc = -errno;
+		else if (got != (ssize_t)sizeof(magic) || magic != RING_MAGIC)
+			rc = -EPROTO;
+	}
+	close(fd);
+	return rc;
+}
+
 int shmring_unlink(const char *name)
+{
+	char path[SHMRING_NAME_MAX + 2];
+	int rc = ring_shm_name(name, path);
+	if (rc)
+		return rc;
+	rc = is_ring_file(path);
+	if (rc)
+		return rc;
+	return shm_unlink(path) < 0 ? -errno : 0;
+}
+
+int shmring_unlink_any(const char *name)
 {
 	char path[SHMRING_NAME_MAX + 2];
 	int rc = ring_shm_name(name, path);
