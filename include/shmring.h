@@ -106,7 +106,9 @@ struct shmring_config {
  *   value is -EINVAL).  The whole file (capacity, plus 1/4 of it for slot
  *   metadata, plus a 68 KiB header) is allocated by shmring_create, so that a full
  *   /dev/shm (or memory cgroup) is -ENOSPC there, never a SIGBUS later, and
- *   the pages stay the ring's however full the filesystem gets afterwards.
+ *   the pages stay the ring's however full the filesystem gets afterwards
+ *   (measured on a 2-core VM: create takes 0.6 ms for a 4 MiB ring, 73 ms
+ *   for 256 MiB).
  * max_record: 0 means capacity / SHMRING_DEFAULT_MAX_RECORD_DIVISOR, or
  *   SHMRING_MAX_RECORD_LIMIT if that is smaller (a rounded capacity of 16 GiB
  *   or more, i.e. any capacity above 8 GiB);
@@ -181,8 +183,9 @@ void    shmring_set_spin(struct shmring *ring, unsigned iterations);
  * untouched), so that no put or get takes a page fault later.  Without it
  * each process faults each page in on first touch, the first time round the
  * ring: a 4 MiB ring has 1280 pages (meta included), about 4 us each on the
- * reference VM.  Costs about 5 ms for a fresh 4 MiB ring there (its pages
- * are allocated then, for every process), and makes the whole ring resident.
+ * reference VM.  Costs about 1.5 ms for a fresh 4 MiB ring there (more
+ * with SHMRING_NO_RESERVE: its pages are allocated then, for every
+ * process), and makes the whole ring resident.
  * Per handle; call it after create, open or attach_fd.  -EFAULT if the file
  * has been shrunk under the mapping (nothing was touched outside it),
  * -EOPNOTSUPP before Linux 5.14 (no MADV_POPULATE_WRITE). */
