@@ -23,6 +23,7 @@
  * Build and run: fuzz/run.sh fuzz_attach SECONDS.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,9 +206,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int fd = -1;
 	if (fd < 0) {
-		fd = memfd_create("fuzz_attach", MFD_CLOEXEC);
+		/* A /dev/shm file (attach_fd trusts it as a named ring's), not
+		 * a memfd: an unsealed memfd is refused, and this one is
+		 * resized for every input.  Unlinked at once: nothing is left. */
+		char name[64];
+		snprintf(name, sizeof name, "/shmring-fuzz-attach-%ld", (long)getpid());
+		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
-			fail("memfd_create", -errno);
+			fail("shm_open", -errno);
+		shm_unlink(name);
 		for (size_t i = 0; i < sizeof src; i++)
 			src[i] = (unsigned char)(i * 13 + 5);
 	}

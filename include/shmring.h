@@ -27,10 +27,14 @@
  *     -EPIPE        put on a closed ring, or once every consumer has gone;
  *                   get on a closed ring that is empty, or once every
  *                   producer has gone and the ring is empty
- *     -EPROTO       not a shmring file (bad magic) or an unsupported ABI version
+ *     -EPROTO       not a shmring file (bad magic) or an unsupported ABI version;
+ *                   shmring_unlink: the name is not a ring
  *     -EBADMSG      a shmring file whose geometry or metadata is inconsistent
  *                   (truncated, corrupt); the handle should be detached
  *     -ERANGE       task_done with no unfinished task; a latch counted below 0
+ *     -EPERM        shmring_attach_fd: an fd its sender could shrink under
+ *                   us (neither sealed against shrinking and growing, nor a
+ *                   file in /dev/shm)
  *     -EUSERS       the attachment table is full (SHMRING_MAX_ATTACH live)
  *     -ENOBUFS      SHMRING_MAX_INFLIGHT operations already in flight on this
  *                   handle (calls running in its threads, plus spans reserved
@@ -74,6 +78,10 @@ extern "C" {
 #define SHMRING_DEFAULT_MAX_RECORD_DIVISOR 4u   /* max_record = capacity / 4     */
 #define SHMRING_MIN_CAPACITY       4096u       /* one page                      */
 #define SHMRING_MAX_CAPACITY       ((size_t)1 << 36) /* 64 GiB                  */
+/* The largest max_record a ring can have, default or explicit: a record's
+ * length is a 32-bit field (4 GiB - 65 bytes, so that its slots' byte count
+ * fits one too). */
+#define SHMRING_MAX_RECORD_LIMIT   ((size_t)UINT32_MAX - SHMRING_SLOT_SIZE)
 
 /* A ring name: 1 to SHMRING_NAME_MAX bytes of [A-Za-z0-9._-], optionally with
  * one leading '/', not "." or "..", no other '/'. */
@@ -92,30 +100,69 @@ struct shmring_config {
 	size_t   max_record;  /* largest record, bytes; 0 = a documented default   */
 	unsigned mode;        /* permission bits of a named ring; 0 = 0600         */
 	unsigned flags;       /* SHMRING_PRODUCER / SHMRING_CONSUMER: the creating
-	                         handle's declared roles; other bits: -EINVAL      */
+	                         handle's declared roles; SHMRING_NO_RESERVE;
+	                         other bits: -EINVAL                               */
 };
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
- *   value is -EINVAL).  Memory is committed only as it is touched.
- * max_record: 0 means capacity / SHMRING_DEFAULT_MAX_RECORD_DIVISOR; must not
- *   exceed the (rounded) capacity. */
+ *   value is -EINVAL).  The whole file (capacity, plus 1/4 of it for slot
+ *   metadata, plus a 68 KiB header) is allocated by shmring_create, so that a full
+ *   /dev/shm (or memory cgroup) is -ENOSPC there, never a SIGBUS later, and
+ *   the pages stay the ring's however full the filesystem gets afterwards
+ *   (measured on a 2-core VM: create takes 0.6 ms for a 4 MiB ring, 73 ms
+ *   for 256 MiB).
+ * max_record: 0 means capacity / SHMRING_DEFAULT_MAX_RECORD_DIVISOR, or
+ *   SHMRING_MAX_RECORD_LIMIT if that is smaller (a rounded capacity of 16 GiB
+ *   or more, i.e. any capacity above 8 GiB);
+ *   must not exceed the (rounded) capacity nor SHMRING_MAX_RECORD_LIMIT
+ *   (-EINVAL). */
+
+/* shmring_config.flags: do not allocate the storage at create (a sparse
+ * file; pages are allocated on first touch, as for any tmpfs file).  For a
+ * huge ring that will only ever use a small part of its capacity.  RISK: a
+ * page touched for the first time when /dev/shm (for an anonymous ring, the
+ * memory cgroup or the machine) has no room left raises SIGBUS in the process
+ * that touches it, at any put, get or span access, and a peer or another
+ * user filling /dev/shm causes it.  shmring_prefault() allocates every page
+ * later, reporting an error instead of a signal when there is no room. */
+#define SHMRING_NO_RESERVE 0x200u
 
 /* Make a ring and attach to it.  name NULL: anonymous (memfd, sealed against
  * shrinking and growing; share it by fork() or by passing shmring_fd()).
- * Otherwise a named ring under /dev/shm, created with O_EXCL. */
+ * Otherwise a named ring under /dev/shm, created with O_EXCL.  -ENOSPC (no
+ * file left behind) if its storage does not fit (see SHMRING_NO_RESERVE). */
 int     shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
 /* Attach to a named ring made by shmring_create, from any process. */
 int     shmring_open(struct shmring **ring, const char *name);
 /* Attach to the ring behind fd (inherited, or received with
- * shmring_recv_fd()).  The fd is duplicated; the caller keeps its own. */
+ * shmring_recv_fd()).  The fd is duplicated; the caller keeps its own.
+ * Only an fd that cannot be shrunk under our mapping (which would raise
+ * SIGBUS here) is accepted: a memfd carrying F_SEAL_SHRINK and F_SEAL_GROW
+ * (what shmring_create makes for an anonymous ring), or a file of the
+ * filesystem mounted on /dev/shm (a named ring: trusted as by shmring_open,
+ * i.e. whoever may write the file may cut it).  Anything else (an unsealed
+ * memfd, a regular file elsewhere) is -EPERM, before a byte is read. */
 int     shmring_attach_fd(struct shmring **ring, int fd);
 /* The handle's file descriptor (owned by the handle; dup it to keep it). */
 int     shmring_fd(const struct shmring *ring);
 /* Drop this process's handle: unmaps and closes the fd.  Does not close the
  * ring for others.  NULL is allowed. */
 void    shmring_detach(struct shmring *ring);
-/* Remove a named ring's name; attached handles keep working. */
+/* Remove a named ring's name; attached handles keep working.  Only a ring:
+ * the file must be a regular file of at least 8 bytes starting with the
+ * shmring magic (read with pread; never waits, never follows a symbolic
+ * link, never maps it), else -EPROTO and nothing is removed.  A truncated
+ * or corrupt ring is removed (its magic is there); a ring whose creator died
+ * before writing its header (magic still 0) is -EPROTO: remove it with
+ * shmring_unlink_any.  -EACCES if the file cannot be read (the check needs
+ * to).  The check and the removal are two steps: a name replaced in between
+ * by someone who may write /dev/shm is removed; this guards against
+ * mistakes, not against such a peer. */
 int     shmring_unlink(const char *name);
+/* Remove whatever file has that name in /dev/shm (shm_unlink), ring or not,
+ * after the same name validation.  For debris: a half-made ring, a file a
+ * test or a crashed program left. */
+int     shmring_unlink_any(const char *name);
 
 /* Append one record of len bytes (len may be 0). */
 int     shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns);
@@ -138,8 +185,9 @@ void    shmring_set_spin(struct shmring *ring, unsigned iterations);
  * untouched), so that no put or get takes a page fault later.  Without it
  * each process faults each page in on first touch, the first time round the
  * ring: a 4 MiB ring has 1280 pages (meta included), about 4 us each on the
- * reference VM.  Costs about 5 ms for a fresh 4 MiB ring there (its pages
- * are allocated then, for every process), and makes the whole ring resident.
+ * reference VM.  Costs about 1.5 ms for a fresh 4 MiB ring there (more
+ * with SHMRING_NO_RESERVE: its pages are allocated then, for every
+ * process), and makes the whole ring resident.
  * Per handle; call it after create, open or attach_fd.  -EFAULT if the file
  * has been shrunk under the mapping (nothing was touched outside it),
  * -EOPNOTSUPP before Linux 5.14 (no MADV_POPULATE_WRITE). */

@@ -11,6 +11,13 @@
  * Until it is committed or released, a span holds back the storage after it
  * for every process (records behind it stay readable; space does not free up
  * past it), so keep spans short-lived.  Errors follow <shmring.h>.
+ *
+ * SPAN VALIDITY: reserve and peek first clear the span (data NULL), then
+ * fill it only on success; commit, abort and release clear it when done.
+ * So a span whose reserve or peek failed, or that was already committed,
+ * aborted or released, is refused by those calls with -EINVAL, whatever it
+ * held before.  (A span never passed to reserve/peek is the caller's bug:
+ * zero it, or the calls may act on what it holds.)
  */
 #ifndef SHMRING_ZC_H
 #define SHMRING_ZC_H

@@ -4,10 +4,14 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include "wait.h"
 #include "shmring_fdpass.h"
+
+/* fds one receive can see at once (only one is ever accepted). */
+#define RECV_FD_ROOM 16
 
 int shmring_send_fd(int sock, int fd)
 {
@@ -61,8 +65,11 @@ int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns)
 	}
 	char byte;
 	struct iovec iov = { &byte, 1 };
+	/* Room for more fds than we accept, so that a message carrying several
+	 * is seen whole and each of its fds closed; whatever did not fit
+	 * (MSG_CTRUNC) the kernel never installed (scm_detach_fds). */
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(RECV_FD_ROOM * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
@@ -73,14 +80,31 @@ int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	if (n == 0)
-		return -EPIPE;
+	/* Every fd the message brought, wherever it sits: one is the answer,
+	 * more (or a truncated message) is an error and all are closed. */
+	int got = -1, count = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int))) {
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
-			return 0;
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfds; i++) {
+			int one;
+			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (count++ == 0)
+				got = one;
+			else
+				close(one);
 		}
 	}
-	return (msg.msg_flags & MSG_CTRUNC) ? -EMSGSIZE : -EBADMSG;
+	bool truncated = msg.msg_flags & MSG_CTRUNC;
+	if (n > 0 && count == 1 && !truncated) {
+		*fd = got;
+		return 0;
+	}
+	if (count >= 1)
+		close(got);
+	if (n == 0)
+		return -EPIPE;
+	return truncated ? -EMSGSIZE : -EBADMSG;
 }

@@ -16,6 +16,9 @@
 
 #include "attach.h"
 
+/* A record's length and its slots' byte count are 32-bit meta fields. */
+_Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record length limit");
+
 struct geometry {
 	uint64_t capacity, max_record, meta_offset, data_offset, file_size;
 };
@@ -45,9 +48,12 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 		pow2 <<= 1;
 	uint64_t maxrec = cfg && cfg->max_record ? cfg->max_record
 	                                         : pow2 / SHMRING_DEFAULT_MAX_RECORD_DIVISOR;
-	if (maxrec > pow2 || maxrec > UINT32_MAX - RING_SLOT)
+	if (!(cfg && cfg->max_record) && maxrec > SHMRING_MAX_RECORD_LIMIT)
+		maxrec = SHMRING_MAX_RECORD_LIMIT;
+	if (maxrec > pow2 || maxrec > SHMRING_MAX_RECORD_LIMIT)
 		return -EINVAL;
-	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER)) || (cfg->mode & ~0777u)))
+	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE)) ||
+	            (cfg->mode & ~0777u)))
 		return -EINVAL;
 	geometry_for(pow2, maxrec, g);
 	return 0;
@@ -66,7 +72,7 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 	uint64_t cap = h->capacity;
 	if (cap < SHMRING_MIN_CAPACITY || cap > SHMRING_MAX_CAPACITY || (cap & (cap - 1)))
 		return -EBADMSG;
-	if (h->max_record > cap || h->max_record > UINT32_MAX - RING_SLOT)
+	if (h->max_record > cap || h->max_record > SHMRING_MAX_RECORD_LIMIT)
 		return -EBADMSG;
 	geometry_for(cap, h->max_record, g);
 	if (h->meta_offset != g->meta_offset || h->data_offset != g->data_offset ||
@@ -128,14 +134,35 @@ int shmring_prefault(struct shmring *ring)
 	return errno == EINVAL ? -EOPNOTSUPP : -errno;
 }
 
-static int init_file(int fd, const struct geometry *g, bool named, struct shmring **out)
+/* Give the file its size and, unless the caller opted out, allocate all of
+ * it now: tmpfs (and a memfd) allocate a page on first touch, and a touch
+ * that finds the filesystem full raises SIGBUS in whoever makes it, at any
+ * later put or get.  Allocated here, a full /dev/shm is -ENOSPC from create
+ * and the pages stay ours however full it gets later (tmpfs counts
+ * fallocated pages as used: shmem_fallocate in mm/shmem.c). */
+static int size_file(int fd, const struct geometry *g, bool reserve)
 {
 	if (ftruncate(fd, (off_t)g->file_size) < 0)
 		return -errno;
+	if (!reserve)
+		return 0;
+	/* posix_fallocate returns the error; glibc uses fallocate(2), which
+	 * tmpfs supports since Linux 3.5, and only emulates it by writing where
+	 * the filesystem has none. */
+	int err = posix_fallocate(fd, 0, (off_t)g->file_size);
+	return -err;
+}
+
+static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
+                     struct shmring **out)
+{
+	int rc = size_file(fd, g, reserve);
+	if (rc)
+		return rc;
 	struct shmring *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	int rc = map_ring(fd, g, r);
+	rc = map_ring(fd, g, r);
 	if (rc) {
 		free(r);
 		return rc;
@@ -165,9 +192,10 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 int shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg)
 {
 	int rc = create_ring(ring, name, cfg);
-	if (rc || !cfg || !cfg->flags)
+	unsigned roles = cfg ? cfg->flags & (SHMRING_PRODUCER | SHMRING_CONSUMER) : 0;
+	if (rc || !roles)
 		return rc;
-	rc = shmring_declare(*ring, cfg->flags);
+	rc = shmring_declare(*ring, roles);
 	if (rc) {
 		shmring_detach(*ring);
 		*ring = NULL;
@@ -185,11 +213,12 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 	int rc = geometry_from_config(cfg, &g);
 	if (rc)
 		return rc;
+	bool reserve = !(cfg && (cfg->flags & SHMRING_NO_RESERVE));
 	if (!name) {
 		int fd = memfd_create("shmring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (fd < 0)
 			return -errno;
-		rc = init_file(fd, &g, false, ring);
+		rc = init_file(fd, &g, false, reserve, ring);
 		if (rc) {
 			close(fd);
 			return rc;
@@ -211,7 +240,7 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 	if (fd < 0)
 		return -errno;
 	/* shm_open's mode is filtered by the umask; the caller asked for mode. */
-	if (fchmod(fd, mode) < 0 || (rc = init_file(fd, &g, true, ring)) != 0) {
+	if (fchmod(fd, mode) < 0 || (rc = init_file(fd, &g, true, reserve, ring)) != 0) {
 		if (!rc)
 			rc = -errno;
 		close(fd);
@@ -291,6 +320,29 @@ int shmring_open(struct shmring **ring, const char *name)
 	return attach_owned_fd(ring, fd, true);
 }
 
+/* May we map fd without its owner being able to kill us with SIGBUS by
+ * shrinking it?  Yes if it is sealed against shrinking and growing (an
+ * anonymous ring: create seals its memfd).  A file of the filesystem mounted
+ * on /dev/shm (a named ring, shm_open's directory) gets the trust documented
+ * for shmring_open: whoever may write it may cut it.  Anything else (an
+ * unsealed memfd, a file on another filesystem) is -EPERM.  Every tmpfs file
+ * answers F_GET_SEALS (F_SEAL_SEAL unless made by memfd_create with
+ * MFD_ALLOW_SEALING); other filesystems say EINVAL. */
+static int check_fd_trust(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals >= 0 && (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW))
+		return 0;
+	struct stat st, shm;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EPERM;
+	if (stat("/dev/shm", &shm) == 0 && S_ISDIR(shm.st_mode) && st.st_dev == shm.st_dev)
+		return 0;
+	return -EPERM;
+}
+
 int shmring_attach_fd(struct shmring **ring, int fd)
 {
 	if (!ring || fd < 0)
@@ -298,6 +350,11 @@ int shmring_attach_fd(struct shmring **ring, int fd)
 	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (own < 0)
 		return -errno;
+	int rc = check_fd_trust(own);
+	if (rc) {
+		close(own);
+		return rc;
+	}
 	return attach_owned_fd(ring, own, false);
 }
 
@@ -318,10 +375,50 @@ void shmring_detach(struct shmring *ring)
 	free(ring);
 }
 
+/* Is the file at path a shmring ring (its magic, whatever the rest holds:
+ * a truncated or corrupt ring is still one to remove)?  Never waits (a FIFO
+ * is opened O_NONBLOCK and is not a regular file), never follows a link,
+ * never maps: pread within the size fstat gave.  0, -EPROTO, or the error
+ * of open/fstat/pread (-ENOENT, -EACCES, ...). */
+static int is_ring_file(const char *path)
+{
+	int fd = shm_open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == ELOOP ? -EPROTO : -errno;
+	struct stat st;
+	int rc = 0;
+	uint64_t magic = 0;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(magic))
+		rc = -EPROTO;
+	else {
+		ssize_t got = pread(fd, &magic, sizeof(magic), 0);
+		if (got < 0)
+			rc = -errno;
+		else if (got != (ssize_t)sizeof(magic) || magic != RING_MAGIC)
+			rc = -EPROTO;
+	}
+	close(fd);
+	return rc;
+}
+
 int shmring_unlink(const char *name)
 {
 	char path[SHMRING_NAME_MAX + 2];
 	int rc = shmring__shm_name(name, path);
+	if (rc)
+		return rc;
+	rc = is_ring_file(path);
+	if (rc)
+		return rc;
+	return shm_unlink(path) < 0 ? -errno : 0;
+}
+
+int shmring_unlink_any(const char *name)
+{
+	char path[SHMRING_NAME_MAX + 2];
+	int rc = ring_shm_name(name, path);
 	if (rc)
 		return rc;
 	return shm_unlink(path) < 0 ? -errno : 0;

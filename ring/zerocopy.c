@@ -6,10 +6,25 @@
 #include "queue.h"
 #include "shmring_zc.h"
 
+/* A span no call will act on (data NULL: commit/abort/release say -EINVAL).
+ * Every reserve and peek starts with it, so a span whose reserve or peek
+ * failed, whatever it held before, is refused instead of being trusted
+ * (its pos_ and claim_ would otherwise be garbage used as a claim record). */
+static void span_invalidate(struct shmring_span *span)
+{
+	span->data = NULL;
+	span->len = 0;
+	span->pos_ = 0;
+	span->claim_ = NULL;
+}
+
 int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
                     int64_t timeout_ns)
 {
-	if (!ring || !span)
+	if (!span)
+		return -EINVAL;
+	span_invalidate(span);
+	if (!ring)
 		return -EINVAL;
 	if (len > ring->max_record)
 		return -EMSGSIZE;
@@ -30,7 +45,7 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
  * published first: no consumer can reach it before the record itself. */
 int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 {
-	if (!ring || !span || !span->data)
+	if (!ring || !span || !span->data || !span->claim_)
 		return -EINVAL;
 	if (len > span->len)
 		return -EMSGSIZE;
@@ -45,26 +60,29 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 	ring_publish(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring);
-	span->data = NULL;
+	span_invalidate(span);
 	return 0;
 }
 
 int shmring_abort(struct shmring *ring, struct shmring_span *span)
 {
-	if (!ring || !span || !span->data)
+	if (!ring || !span || !span->data || !span->claim_)
 		return -EINVAL;
 	ring_write_meta(ring, span->pos_, (uint32_t)(slots_for(span->len) << RING_SLOT_SHIFT),
 	                SLOT_F_SKIP);
 	ring_publish(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring); /* consumers waiting behind it may go on */
-	span->data = NULL;
+	span_invalidate(span);
 	return 0;
 }
 
 ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns)
 {
-	if (!ring || !span)
+	if (!span)
+		return -EINVAL;
+	span_invalidate(span);
+	if (!ring)
 		return -EINVAL;
 	struct op_rec *c;
 	struct take tk;
@@ -81,11 +99,11 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 
 int shmring_release(struct shmring *ring, struct shmring_span *span)
 {
-	if (!ring || !span || !span->data)
+	if (!ring || !span || !span->data || !span->claim_)
 		return -EINVAL;
 	ring_release(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_producers(ring);
-	span->data = NULL;
+	span_invalidate(span);
 	return 0;
 }

@@ -39,13 +39,17 @@ _Static_assert(offsetof(struct ring_header, header_size) == OFF_HEADER_SIZE, "he
 
 TestSuite(validate, .timeout = T_TIMEOUT, .fini = t_cleanup);
 
+/* A memfd with these contents, sealed against shrinking and growing as
+ * attach_fd requires (test_attach_trust.c checks unsealed ones): what is
+ * checked here is the contents. */
 static int memfd_with(const void *data, size_t len, size_t size)
 {
-	int fd = memfd_create("shmring-test", MFD_CLOEXEC);
+	int fd = memfd_create("shmring-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	cr_assert_geq(fd, 0, "memfd_create: %s", strerror(errno));
 	cr_assert_eq(ftruncate(fd, (off_t)size), 0);
 	if (len)
 		cr_assert_eq(pwrite(fd, data, len, 0), (ssize_t)len);
+	cr_assert_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
 	return fd;
 }
 
