@@ -418,7 +418,7 @@ int shmring_unlink(const char *name)
 int shmring_unlink_any(const char *name)
 {
 	char path[SHMRING_NAME_MAX + 2];
-	int rc = ring_shm_name(name, path);
+	int rc = shmring__shm_name(name, path);
 	if (rc)
 		return rc;
 	return shm_unlink(path) < 0 ? -errno : 0;
