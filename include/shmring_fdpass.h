@@ -16,10 +16,10 @@ extern "C" {
 #endif
 
 /* Send fd (typically shmring_fd(ring)) with one byte of payload. */
-int shmring_send_fd(int sock, int fd);
+SHMRING_API int shmring_send_fd(int sock, int fd);
 /* Receive one fd sent by shmring_send_fd; the new descriptor is O_CLOEXEC.
  * timeout_ns as everywhere; -EPIPE if the peer closed the socket. */
-int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns);
+SHMRING_API int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns);
 
 #ifdef __cplusplus
 }
