@@ -482,11 +482,12 @@ n.newline()
 # --- Python extension (python/; see docs/python.md) --------------------------
 # The `shmring` package for the interpreter given by --python (python3 on
 # PATH): python/shmring/*.c compiled like the release library and linked with
-# build/release/libshmring-internal.a into build/python/shmring/_shmring.so
-# (a plain .so, which every CPython imports, so that build.ninja names no
-# Python version; the include directory is asked of the interpreter when
-# compiling), beside a symlink to python/shmring/__init__.py, so that
-# PYTHONPATH=build/python imports it.  `ninja python` builds it (the default
+# build/release/libshmring-internal.a into build/python/obj/_shmring.so,
+# which build/python/shmring/_shmring<EXT_SUFFIX> links to, beside a symlink
+# to python/shmring/__init__.py, so that PYTHONPATH=build/python imports it.
+# The interpreter's include directory and EXT_SUFFIX are asked of it when
+# building, not written here, so build.ninja names no Python version or path
+# and a fresh machine with another Python builds from it as it is.  `ninja python` builds it (the default
 # build does too), `ninja test-python` runs the unittest suite in
 # python/tests, and `ninja test` runs that suite after the Criterion suite.
 # (`pip install --no-build-isolation .` builds the same package via setup.py.)
@@ -526,16 +527,18 @@ if py_ext_ok and py_srcs and lib_srcs:
            '-I"$$($python_bin -c \'import sysconfig; '
            'print(sysconfig.get_paths()["include"])\')" -c $in -o $out',
            depfile='$out.d', deps='gcc', description='CC python $in')
-    # (an older build's _shmring.cpython-*.so would be imported first)
     n.rule('link_pyext',
-           'rm -f $$(dirname $out)/_shmring.*.so && '
-           '$cc -shared -o $out $in $lib_libs',
+           '$cc -shared -o $out $in $lib_libs && '
+           'sfx="$$($python_bin -c \'import sysconfig; '
+           'print(sysconfig.get_config_var("EXT_SUFFIX"))\')" && '
+           'rm -f %s/_shmring.*so && '
+           'ln -sfn ../obj/_shmring.so "%s/_shmring$$sfx"' % (py_dir, py_dir),
            description='LINK $out')
     py_objs = []
     for src in py_srcs:
         py_objs.append('build/python/obj/%s.o' % stem(src))
         n.build(py_objs[-1], 'cc_pyext', src)
-    py_so = '%s/_shmring.so' % py_dir
+    py_so = 'build/python/obj/_shmring.so'
     n.build(py_so, 'link_pyext',
             py_objs + ['build/release/libshmring-internal.a'])
     n.build(py_dir + '/__init__.py', 'symlink', 'python/shmring/__init__.py',
