@@ -249,9 +249,12 @@ lib_srcs = libflags.sources()
 all_tests = sources('tests/*.c')
 helper_srcs = [s for s in all_tests if os.path.basename(s).startswith('helper_')]
 test_srcs = [s for s in all_tests if s not in helper_srcs]
-# Folders with one program per .c file.
+# Folders with one program per .c file: <dir>/<prog>.c holds its main();
+# a program of more files keeps the others in <dir>/<prog>/*.c.
 program_dirs = ['stress', 'perf', 'demo']
 programs = {d: sources(d + '/*.c') for d in program_dirs}
+program_parts = {src: sources(os.path.splitext(src)[0] + '/*.c')
+                 for d in program_dirs for src in programs[d]}
 # perf/harness/*.c: the benchmark harness, all linked into one program,
 # build/<variant>/perf/shmring-bench (docs/perf.md).
 harness_srcs = sources('perf/harness/*.c')
@@ -259,7 +262,9 @@ harness_srcs = sources('perf/harness/*.c')
 # empty folder, so a fresh clone would not have one).
 link_test_srcs = sources('tests/link/*.c')
 source_dirs = [d for d in ['ring', 'tests', 'tests/link'] + program_dirs
-               + ['perf/harness']
+               + ['perf/harness'] + sorted(
+                   os.path.dirname(parts[0])
+                   for parts in program_parts.values() if parts)
                if os.path.isdir(d) and os.listdir(d)]
 
 if not lib_srcs:
@@ -425,7 +430,8 @@ for v in VARIANTS:
             continue
         for src in programs[d]:
             # demo/ is an application: the public library only.
-            program('build/%s/%s/%s' % (v, d, stem(src)), [src],
+            program('build/%s/%s/%s' % (v, d, stem(src)),
+                    [src] + program_parts[src],
                     archive=lib if d == 'demo' else internal)
     # tests/link/: programs that define the library's internal names
     # themselves, linked with the public static library (tests/link/check.sh).
