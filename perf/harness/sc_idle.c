@@ -79,16 +79,8 @@ void sc_idle(void)
 		m->reps = 1;
 		int rc = oneway_run(&s[t], &r);
 		progress_step();
-		if (r.na) {
-			m->na = 1;
-			snprintf(m->note, sizeof m->note, "%s", r.why);
+		if (!meas_rep_ok(m, &r, rc, 0))
 			continue;
-		}
-		if (rc) {
-			m->ok = 0;
-			snprintf(m->note, sizeof m->note, "%s", r.why);
-			continue;
-		}
 		cpu[t] = sh->cpu_ns;
 		wall[t] = sh->wall_ns;
 		m->rep[m->nrep++] = wall[t] > 0 ? 100.0 * (double)cpu[t] / (double)wall[t] : 0;

@@ -10,50 +10,24 @@
 static int ow_setup(struct run *r)
 {
 	struct oneway *s = r->scen;
-	int rc = s->tp->setup(&s->ch, &s->cfg, r->why, sizeof r->why);
-
-	if (rc)
-		return rc;
-	if (s->tp->prefault)
-		s->tp->prefault(s->ch, &s->cfg);
-	if (s->tp->describe)
-		s->tp->describe(s->ch, &s->cfg, r->sh->desc, sizeof r->sh->desc);
-	return 0;
+	return channel_setup(r, s->tp, &s->ch, &s->cfg);
 }
 
 static void ow_teardown(struct run *r)
 {
 	struct oneway *s = r->scen;
-
-	s->tp->teardown(s->ch, &s->cfg);
-	s->ch = NULL;
+	channel_teardown(s->tp, &s->ch, &s->cfg);
 }
 
 static int ow_prep(struct party *p)
 {
 	struct oneway *s = p->run->scen;
-	struct endpoint *ep = xcalloc(1, sizeof *ep);
-
-	p->local = ep;
-	ep->tp = s->tp;
-	ep->ch = s->ch;
-	ep->cfg = &s->cfg;
-	ep->role = p->role;
-	int rc = s->tp->open(ep, p->role);
-	if (rc)
-		party_fail(p, "open: %s", ep->err[0] ? ep->err : "failed");
-	return rc;
+	return endpoint_open(p, s->tp, s->ch, &s->cfg);
 }
 
 static void ow_fini(struct party *p)
 {
-	struct oneway *s = p->run->scen;
-
-	if (p->local) {
-		s->tp->close(p->local);
-		free(p->local);
-	}
-	p->local = NULL;
+	endpoint_close(p);
 }
 
 static int ow_main(struct party *p)
@@ -120,6 +94,29 @@ int oneway_check(struct party *p, struct oneway *s, const void *rec, ssize_t n, 
 		return -1;
 	}
 	return 0;
+}
+
+int oneway_take(struct party *p, struct oneway *s, struct endpoint *ep, uint64_t seq,
+		int64_t *t, int64_t *ts)
+{
+	const void *rec;
+	ssize_t n = recv_record(ep, &rec);
+
+	*t = now_ns();
+	if (n < 0) {
+		party_fail(p, "receive: %s", ep->err);
+		return -1;
+	}
+	int c = oneway_check(p, s, rec, n, seq);
+	if (c < 0)
+		return -1;
+	if (c == 0)
+		*ts = rec_ts(rec);
+	if (ep->tp->recv_end(ep)) {
+		party_fail(p, "release: %s", ep->err);
+		return -1;
+	}
+	return c;
 }
 
 int oneway_marker(struct party *p, struct endpoint *ep)

@@ -66,22 +66,12 @@ static int paced_consumer(struct party *p, struct oneway *s, struct endpoint *ep
 	struct paced_shared *sh = s->sh;
 
 	for (uint64_t seq = 0;; seq++) {
-		const void *rec;
-		ssize_t n = recv_record(ep, &rec);
-		int64_t t = now_ns();
-		if (n < 0) {
-			party_fail(p, "receive: %s", ep->err);
-			return -1;
-		}
-		int c = oneway_check(p, s, rec, n, seq);
+		int64_t t, ts;
+		int c = oneway_take(p, s, ep, seq, &t, &ts);
 		if (c < 0)
 			return -1;
 		if (c == 0)
-			hist_add(&sh->h, t - rec_ts(rec));
-		if (ep->tp->recv_end(ep)) {
-			party_fail(p, "release: %s", ep->err);
-			return -1;
-		}
+			hist_add(&sh->h, t - ts);
 		if (c == 1) {
 			party_out(p)->records = seq;
 			return 0;
@@ -145,17 +135,8 @@ void sc_paced(void)
 			memset(sh, 0, sizeof *sh);
 			m->reps++;
 			int rc = oneway_run(&s[t], &r);
-			if (r.na) {
-				m->na = 1;
-				snprintf(m->note, sizeof m->note, "%s", r.why);
+			if (!meas_rep_ok(m, &r, rc, 1))
 				continue;
-			}
-			if (rc) {
-				m->ok = 0;
-				snprintf(m->note, sizeof m->note, "%s", r.why);
-				m->rep[m->nrep++] = 0;
-				continue;
-			}
 			hist_merge(m->hist, &sh->h);
 			m->rep[m->nrep++] = hist_quantile(&sh->h, 0.5);
 			double lag = meas_get(m, "producer_max_lag_ns");

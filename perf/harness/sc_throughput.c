@@ -41,51 +41,24 @@ struct tput {
 static int tput_setup(struct run *r)
 {
 	struct tput *s = r->scen;
-	int rc = s->tp->setup(&s->ch, &s->cfg, r->why, sizeof r->why);
-
-	if (rc)
-		return rc;
-	if (s->tp->prefault)
-		s->tp->prefault(s->ch, &s->cfg);
-	if (s->tp->describe)
-		s->tp->describe(s->ch, &s->cfg, r->sh->desc, sizeof r->sh->desc);
-	return 0;
+	return channel_setup(r, s->tp, &s->ch, &s->cfg);
 }
 
 static void tput_teardown(struct run *r)
 {
 	struct tput *s = r->scen;
-
-	s->tp->teardown(s->ch, &s->cfg);
-	s->ch = NULL;
+	channel_teardown(s->tp, &s->ch, &s->cfg);
 }
 
 static int tput_prep(struct party *p)
 {
 	struct tput *s = p->run->scen;
-	struct endpoint *ep = xcalloc(1, sizeof *ep);
-
-	p->local = ep;
-	ep->tp = s->tp;
-	ep->ch = s->ch;
-	ep->cfg = &s->cfg;
-	ep->role = p->role;
-	int rc = s->tp->open(ep, p->role);
-	if (rc)
-		party_fail(p, "open: %s", ep->err[0] ? ep->err : "failed");
-	return rc;
+	return endpoint_open(p, s->tp, s->ch, &s->cfg);
 }
 
 static void tput_fini(struct party *p)
 {
-	struct endpoint *ep = p->local;
-	struct tput *s = p->run->scen;
-
-	if (ep) {
-		s->tp->close(ep);
-		free(ep);
-	}
-	p->local = NULL;
+	endpoint_close(p);
 }
 
 static uint64_t share(uint64_t count, int parts, int i)
