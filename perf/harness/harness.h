@@ -418,6 +418,17 @@ uint64_t throughput_count(size_t size, int P, int C);
  * r->why set. */
 int channel_setup(struct run *r, const struct transport *tp, void **ch,
 		  const struct chan_cfg *cfg);
+/* A scenario of one channel whose r->scen begins with this (struct oneway,
+ * the throughput scenario's) sets, tears down and opens it with the
+ * channel_scen_* ops below, and closes with endpoint_close. */
+struct channel {
+	const struct transport *tp;
+	struct chan_cfg cfg;
+	void *ch;		/* from setup */
+};
+int channel_scen_setup(struct run *r);
+void channel_scen_teardown(struct run *r);
+int channel_scen_prep(struct party *p);
 void channel_teardown(const struct transport *tp, void **ch, const struct chan_cfg *cfg);
 /* A party's endpoint on the channel, in its role, as p->local; 0, or -1
  * with the party failed ("open: <the transport's reason>"). */
@@ -426,9 +437,7 @@ int endpoint_open(struct party *p, const struct transport *tp, void *ch,
 void endpoint_close(struct party *p);	/* and free p->local */
 
 struct oneway {
-	const struct transport *tp;
-	struct chan_cfg cfg;
-	void *ch;
+	struct channel chan;	/* first: the channel_scen_* ops use it */
 	char desc[240];
 	int (*producer)(struct party *p, struct oneway *s, struct endpoint *ep);
 	int (*consumer)(struct party *p, struct oneway *s, struct endpoint *ep);

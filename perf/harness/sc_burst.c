@@ -25,7 +25,7 @@ static int burst_producer(struct party *p, struct oneway *s, struct endpoint *ep
 	sleep_ns(100000000);
 	sh->t0 = now_ns();
 	for (uint64_t i = 0; i < n; i++) {
-		if (send_record(ep, s->cfg.rec_size, make_tag(0, i), 0)) {
+		if (send_record(ep, s->chan.cfg.rec_size, make_tag(0, i), 0)) {
 			party_fail(p, "send record %llu: %s", (unsigned long long)i, ep->err);
 			return -1;
 		}
@@ -90,7 +90,7 @@ void sc_burst(void)
 			if (m->na)
 				continue;
 			progress("burst of %llu %s: %s, rep %d/%d", (unsigned long long)n, sz,
-				 s[t].tp->name, rep + 1, g_opt.reps);
+				 s[t].chan.tp->name, rep + 1, g_opt.reps);
 			memset(sh, 0, sizeof *sh);
 			m->reps++;
 			int rc = oneway_run(&s[t], &r);

@@ -74,7 +74,7 @@ void sc_idle(void)
 	for (int t = 0; t < ntp; t++) {
 		struct meas *m = ms[t];
 		struct run r;
-		progress("idle consumer, %.1f s: %s", g_opt.idle_s, s[t].tp->name);
+		progress("idle consumer, %.1f s: %s", g_opt.idle_s, s[t].chan.tp->name);
 		memset(sh, 0, sizeof *sh);
 		m->reps = 1;
 		int rc = oneway_run(&s[t], &r);

@@ -7,29 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int ow_setup(struct run *r)
-{
-	struct oneway *s = r->scen;
-	return channel_setup(r, s->tp, &s->ch, &s->cfg);
-}
-
-static void ow_teardown(struct run *r)
-{
-	struct oneway *s = r->scen;
-	channel_teardown(s->tp, &s->ch, &s->cfg);
-}
-
-static int ow_prep(struct party *p)
-{
-	struct oneway *s = p->run->scen;
-	return endpoint_open(p, s->tp, s->ch, &s->cfg);
-}
-
-static void ow_fini(struct party *p)
-{
-	endpoint_close(p);
-}
-
 static int ow_main(struct party *p)
 {
 	struct oneway *s = p->run->scen;
@@ -37,18 +14,18 @@ static int ow_main(struct party *p)
 }
 
 static const struct scen_ops ow_ops = {
-	.setup = ow_setup,
-	.teardown = ow_teardown,
-	.prep = ow_prep,
+	.setup = channel_scen_setup,
+	.teardown = channel_scen_teardown,
+	.prep = channel_scen_prep,
 	.main = ow_main,
-	.fini = ow_fini,
+	.fini = endpoint_close,
 };
 
 void oneway_init(struct oneway *s, const struct transport *tp, size_t size)
 {
 	memset(s, 0, sizeof *s);
-	s->tp = tp;
-	s->cfg = (struct chan_cfg){ .rec_size = size,
+	s->chan.tp = tp;
+	s->chan.cfg = (struct chan_cfg){ .rec_size = size,
 				    .queue_bytes = g_opt.queue_bytes > 4 * size ? g_opt.queue_bytes
 										 : 4 * size,
 				    .producers = 1, .consumers = 1,
@@ -58,11 +35,11 @@ void oneway_init(struct oneway *s, const struct transport *tp, size_t size)
 int oneway_run(struct oneway *s, struct run *r)
 {
 	memset(r, 0, sizeof *r);
-	r->tp = s->tp;
+	r->tp = s->chan.tp;
 	r->ops = &ow_ops;
 	r->nparties = 2;
 	r->producers = 1;
-	r->inproc = !!(s->tp->flags & TP_INPROC);
+	r->inproc = !!(s->chan.tp->flags & TP_INPROC);
 	r->scen = s;
 	r->timeout_ns = g_opt.run_timeout_ns;
 	r->role[0] = ROLE_PRODUCER;
@@ -89,7 +66,7 @@ int oneway_check(struct party *p, struct oneway *s, const void *rec, ssize_t n, 
 			   (unsigned long long)rec_tag(rec));
 		return -1;
 	}
-	if (rec_check(rec, (size_t)n, s->cfg.rec_size, why, sizeof why)) {
+	if (rec_check(rec, (size_t)n, s->chan.cfg.rec_size, why, sizeof why)) {
 		party_fail(p, "%s", why);
 		return -1;
 	}

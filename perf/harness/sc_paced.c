@@ -51,7 +51,7 @@ static int paced_producer(struct party *p, struct oneway *s, struct endpoint *ep
 		}
 		if (-d > lag)
 			lag = -d;
-		if (send_record(ep, s->cfg.rec_size, make_tag(0, i), ti) || ep_flush(ep)) {
+		if (send_record(ep, s->chan.cfg.rec_size, make_tag(0, i), ti) || ep_flush(ep)) {
 			party_fail(p, "send record %llu: %s", (unsigned long long)i, ep->err);
 			return -1;
 		}
@@ -130,7 +130,7 @@ void sc_paced(void)
 			struct run r;
 			if (m->na)
 				continue;
-			progress("paced %.0f/s %s: %s, rep %d/%d", g_opt.rate, sz, s[t].tp->name, rep + 1,
+			progress("paced %.0f/s %s: %s, rep %d/%d", g_opt.rate, sz, s[t].chan.tp->name, rep + 1,
 				 reps);
 			memset(sh, 0, sizeof *sh);
 			m->reps++;

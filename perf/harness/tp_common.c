@@ -128,3 +128,21 @@ void endpoint_close(struct party *p)
 	}
 	p->local = NULL;
 }
+
+int channel_scen_setup(struct run *r)
+{
+	struct channel *c = r->scen;
+	return channel_setup(r, c->tp, &c->ch, &c->cfg);
+}
+
+void channel_scen_teardown(struct run *r)
+{
+	struct channel *c = r->scen;
+	channel_teardown(c->tp, &c->ch, &c->cfg);
+}
+
+int channel_scen_prep(struct party *p)
+{
+	struct channel *c = p->run->scen;
+	return endpoint_open(p, c->tp, c->ch, &c->cfg);
+}
