@@ -69,15 +69,10 @@ static void parse(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[++i] : NULL;
 		if (!v)
 			usage();
-		if (!strcmp(a, "--producers"))
-			opt.producers = atoi(v);
-		else if (!strcmp(a, "--consumers"))
-			opt.consumers = atoi(v);
-		else if (!strcmp(a, "--seconds"))
-			opt.seconds = atof(v);
-		else if (!strcmp(a, "--capacity"))
-			opt.capacity = strtoull(v, NULL, 0);
-		else if (!strcmp(a, "--max-record"))
+		if (stress_common_opt(a, v, &opt.producers, &opt.consumers, &opt.seconds,
+				      &opt.capacity))
+			continue;
+		if (!strcmp(a, "--max-record"))
 			opt.max_record = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--kill-ms")) {
 			if (sscanf(v, "%u:%u", &opt.kill_min_ms, &opt.kill_max_ms) != 2)

@@ -522,15 +522,10 @@ static void parse(int argc, char **argv)
 		if (!v)
 			usage();
 		i++;
-		if (!strcmp(a, "--producers"))
-			opt.producers = atoi(v);
-		else if (!strcmp(a, "--consumers"))
-			opt.consumers = atoi(v);
-		else if (!strcmp(a, "--seconds"))
-			opt.seconds = atof(v);
-		else if (!strcmp(a, "--capacity"))
-			opt.capacity = strtoull(v, NULL, 0);
-		else if (!strcmp(a, "--spin"))
+		if (stress_common_opt(a, v, &opt.producers, &opt.consumers, &opt.seconds,
+				      &opt.capacity))
+			continue;
+		if (!strcmp(a, "--spin"))
 			opt.spin = atol(v);
 		else if (!strcmp(a, "--seed"))
 			opt.seed = strtoull(v, NULL, 0);

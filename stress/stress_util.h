@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static inline uint64_t rnd(uint64_t *s)	/* xorshift64* */
@@ -58,6 +60,25 @@ static inline void sleep_ms(double ms)
 			      (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6) };
 	while (nanosleep(&d, &d) != 0 && errno == EINTR)
 		;
+}
+
+/* The options every stress program takes: --producers P, --consumers C,
+ * --seconds S, --capacity BYTES.  1 if `a` is one of them (its value `v`
+ * stored), 0 if not. */
+static inline int stress_common_opt(const char *a, const char *v, int *producers,
+				    int *consumers, double *seconds, size_t *capacity)
+{
+	if (!strcmp(a, "--producers"))
+		*producers = atoi(v);
+	else if (!strcmp(a, "--consumers"))
+		*consumers = atoi(v);
+	else if (!strcmp(a, "--seconds"))
+		*seconds = atof(v);
+	else if (!strcmp(a, "--capacity"))
+		*capacity = strtoull(v, NULL, 0);
+	else
+		return 0;
+	return 1;
 }
 
 #endif /* STRESS_UTIL_H */
