@@ -76,13 +76,7 @@ static void consume(struct shmring *r, int64_t timeout)
 	struct iovec recs[16];
 	size_t cap = min_sz(sizeof buf, 3 * r->max_record + 64);
 	rc = shmring_get_many(r, buf, cap, recs, 16, 0);
-	check_err("get_many", rc);
-	for (long i = 0; i < rc; i++) {
-		unsigned char *b = recs[i].iov_base;
-		if (b < buf || recs[i].iov_len > r->max_record ||
-		    (size_t)(b - buf) + recs[i].iov_len > cap)
-			fail("get_many: record outside the caller's buffer", i);
-	}
+	check_many(r, rc, buf, cap, recs, 16);
 }
 
 static void produce(struct shmring *r)

@@ -298,15 +298,7 @@ static void victim(struct input *in, unsigned op)
 		size_t max = u8(in) % 32 + 1;
 		struct iovec recs[32];
 		rc = shmring_get_many(r, buf, cap, recs, max, tmo(in));
-		check_err("get_many", rc);
-		if (rc > (long)max)
-			fail("get_many: more records than asked", rc);
-		for (long i = 0; i < rc; i++) {
-			unsigned char *b = recs[i].iov_base;
-			if (b < buf || recs[i].iov_len > r->max_record ||
-			    (size_t)(b - buf) + recs[i].iov_len > cap)
-				fail("get_many: record outside the caller's buffer", i);
-		}
+		check_many(r, rc, buf, cap, recs, max);
 		break;
 	}
 	case OP_PUT_MANY: {

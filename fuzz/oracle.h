@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 
 static inline void fail(const char *what, long rc)
 {
@@ -55,6 +56,22 @@ static inline void check_len(const char *what, struct shmring *r, long rc, size_
 	check_err(what, rc);
 	if (rc >= 0 && ((size_t)rc > cap || (size_t)rc > r->max_record))
 		fail(what, rc);
+}
+
+/* What shmring_get_many(r, buf, cap, recs, max, ...) returned: an allowed
+ * error, or at most max records, each inside buf[0, cap) and max_record. */
+static inline void check_many(struct shmring *r, long rc, const unsigned char *buf, size_t cap,
+			      const struct iovec *recs, size_t max)
+{
+	check_err("get_many", rc);
+	if (rc > (long)max)
+		fail("get_many: more records than asked", rc);
+	for (long i = 0; i < rc; i++) {
+		const unsigned char *b = recs[i].iov_base;
+		if (b < buf || recs[i].iov_len > r->max_record ||
+		    (size_t)(b - buf) + recs[i].iov_len > cap)
+			fail("get_many: record outside the caller's buffer", i);
+	}
 }
 
 #endif /* FUZZ_ORACLE_H */
