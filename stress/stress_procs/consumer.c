@@ -111,79 +111,100 @@ static void record_taken(struct consumer *c, enum cstate st, const uint64_t *key
 }
 
 /* One call; returns 1 at the end of the stream. */
-static int consume_one(struct consumer *c)
+/* next_len: a hint only (and it takes skip records). */
+static int take_next_len(struct consumer *c)
+{
+	struct cinc *me = c->me;
+	ssize_t n;
+
+	begin_call(c, CO_NEXT_LEN, 0);
+	n = shmring_next_len(ring);
+	to_idle(c);
+	if (n > (ssize_t)max_record || (n < 0 && n != -EAGAIN && n != -EPIPE) ||
+	    (n == -EPIPE && !epipe_ok()))
+		violation("next_len: %zd", n);
+	INC(me->calls[CO_NEXT_LEN], 1);
+	return 0;
+}
+
+/* get; (small) with a small buffer sometimes. */
+static int take_get(struct consumer *c, bool small, int64_t to)
 {
 	struct cinc *me = c->me;
 	uint64_t *rng = &c->rng;
-	int64_t to = rand_timeout(rng);
-	uint64_t op = rnd(rng) % 100;
+	uint64_t keys[1];
+	uint32_t lens[1], stamps[1];
+	ssize_t n;
+
+	size_t cap = small ? rnd(rng) % 64 : max_record;
+	begin_call(c, small ? CO_GET_SMALL : CO_GET, 1);
+	n = shmring_get(ring, c->buf, cap, to);
+	if (n == -EMSGSIZE && small) {	/* the record stays in the ring */
+		to_idle(c);
+		INC(me->emsgsize, 1);
+		return 0;
+	}
+	if (n < 0)
+		return get_error(c, n, to, "get");
+	if ((size_t)n > cap)
+		violation("get: %zd bytes into a %zu-byte buffer", n, cap);
+	keys[0] = check_record(c->buf, (size_t)n, &stamps[0]);
+	lens[0] = (uint32_t)n;
+	record_taken(c, C_RECORD, keys, lens, stamps, 1);
+	INC(me->calls[small ? CO_GET_SMALL : CO_GET], 1);
+	to_idle(c);
+	return 0;
+}
+
+/* get_many. */
+static int take_many(struct consumer *c, int64_t to)
+{
+	struct cinc *me = c->me;
+	uint64_t *rng = &c->rng;
 	uint64_t keys[MAX_TAKE];
 	uint32_t lens[MAX_TAKE], stamps[MAX_TAKE];
 	ssize_t n;
 
-	if (op < 5) {		/* next_len: a hint only (and it takes skip records) */
-		begin_call(c, CO_NEXT_LEN, 0);
-		n = shmring_next_len(ring);
-		to_idle(c);
-		if (n > (ssize_t)max_record || (n < 0 && n != -EAGAIN && n != -EPIPE) ||
-		    (n == -EPIPE && !epipe_ok()))
-			violation("next_len: %zd", n);
-		INC(me->calls[CO_NEXT_LEN], 1);
-		return 0;
+	struct iovec recs[MAX_TAKE];
+	size_t max = 1 + rnd(rng) % MAX_TAKE;
+	size_t cap = max_record + rnd(rng) % (MAX_TAKE * max_record - max_record + 1);
+	begin_call(c, CO_GET_MANY, (uint32_t)max);
+	n = shmring_get_many(ring, c->buf, cap, recs, max, to);
+	if (n < 0)
+		return get_error(c, n, to, "get_many");
+	if (n == 0 || (size_t)n > max) {
+		violation("get_many(max %zu): returned %zd", max, n);
+		n = n > 0 ? (ssize_t)max : 0;
 	}
-	if (op < 40) {		/* get; sometimes with a small buffer */
-		bool small = op < 12;
-		size_t cap = small ? rnd(rng) % 64 : max_record;
-		begin_call(c, small ? CO_GET_SMALL : CO_GET, 1);
-		n = shmring_get(ring, c->buf, cap, to);
-		if (n == -EMSGSIZE && small) {	/* the record stays in the ring */
-			to_idle(c);
-			INC(me->emsgsize, 1);
-			return 0;
+	size_t end = 0;
+	for (ssize_t i = 0; i < n; i++) {
+		size_t off = (size_t)((unsigned char *)recs[i].iov_base - c->buf);
+		lens[i] = (uint32_t)recs[i].iov_len;
+		if (off % 8 || off < end || off + recs[i].iov_len > cap) {
+			violation("get_many: record %zd at offset %zu (+%zu) of %zu", i, off,
+				  recs[i].iov_len, cap);
+			keys[i] = BAD_KEY;
+			stamps[i] = 0;
+			continue;
 		}
-		if (n < 0)
-			return get_error(c, n, to, "get");
-		if ((size_t)n > cap)
-			violation("get: %zd bytes into a %zu-byte buffer", n, cap);
-		keys[0] = check_record(c->buf, (size_t)n, &stamps[0]);
-		lens[0] = (uint32_t)n;
-		record_taken(c, C_RECORD, keys, lens, stamps, 1);
-		INC(me->calls[small ? CO_GET_SMALL : CO_GET], 1);
-		to_idle(c);
-		return 0;
+		end = off + recs[i].iov_len;
+		keys[i] = check_record(recs[i].iov_base, recs[i].iov_len, &stamps[i]);
 	}
-	if (op < 70) {		/* get_many */
-		struct iovec recs[MAX_TAKE];
-		size_t max = 1 + rnd(rng) % MAX_TAKE;
-		size_t cap = max_record + rnd(rng) % (MAX_TAKE * max_record - max_record + 1);
-		begin_call(c, CO_GET_MANY, (uint32_t)max);
-		n = shmring_get_many(ring, c->buf, cap, recs, max, to);
-		if (n < 0)
-			return get_error(c, n, to, "get_many");
-		if (n == 0 || (size_t)n > max) {
-			violation("get_many(max %zu): returned %zd", max, n);
-			n = n > 0 ? (ssize_t)max : 0;
-		}
-		size_t end = 0;
-		for (ssize_t i = 0; i < n; i++) {
-			size_t off = (size_t)((unsigned char *)recs[i].iov_base - c->buf);
-			lens[i] = (uint32_t)recs[i].iov_len;
-			if (off % 8 || off < end || off + recs[i].iov_len > cap) {
-				violation("get_many: record %zd at offset %zu (+%zu) of %zu", i, off,
-					  recs[i].iov_len, cap);
-				keys[i] = BAD_KEY;
-				stamps[i] = 0;
-				continue;
-			}
-			end = off + recs[i].iov_len;
-			keys[i] = check_record(recs[i].iov_base, recs[i].iov_len, &stamps[i]);
-		}
-		record_taken(c, C_RECORD, keys, lens, stamps, (int)n);
-		INC(me->calls[CO_GET_MANY], 1);
-		to_idle(c);
-		return 0;
-	}
-	/* peek, check in place, record, release */
+	record_taken(c, C_RECORD, keys, lens, stamps, (int)n);
+	INC(me->calls[CO_GET_MANY], 1);
+	to_idle(c);
+	return 0;
+}
+
+/* peek, check in place, record, release. */
+static int take_peek(struct consumer *c, int64_t to)
+{
+	struct cinc *me = c->me;
+	uint64_t *rng = &c->rng;
+	uint64_t keys[1];
+	uint32_t lens[1], stamps[1];
+	ssize_t n;
+
 	struct shmring_span sp;
 	begin_call(c, CO_PEEK, 1);
 	n = shmring_peek(ring, &sp, to);
@@ -201,6 +222,21 @@ static int consume_one(struct consumer *c)
 	INC(me->calls[CO_PEEK], 1);
 	to_idle(c);
 	return 0;
+}
+
+/* One call, picked at random. */
+static int consume_one(struct consumer *c)
+{
+	int64_t to = rand_timeout(&c->rng);
+	uint64_t op = rnd(&c->rng) % 100;
+
+	if (op < 5)
+		return take_next_len(c);
+	if (op < 40)
+		return take_get(c, op < 12, to);
+	if (op < 70)
+		return take_many(c, to);
+	return take_peek(c, to);
 }
 
 void consumer_main(uint32_t inc)

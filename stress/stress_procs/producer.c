@@ -103,83 +103,96 @@ static void put_error(struct producer *p, int rc, int64_t to, const char *api)
 }
 
 /* One operation; false when the id space has run out. */
-static bool produce_one(struct producer *p)
+/* A record too large: refused by put and reserve, nothing put. */
+static void put_oversize(struct producer *p, int64_t to)
+{
+	struct pinc *me = p->me;
+	struct shmring_span sp;
+	int rc = shmring_put(ring, p->buf, max_record + 1, to);
+
+	if (rc != -EMSGSIZE)
+		violation("put of max_record + 1 bytes: %d, not -EMSGSIZE", rc);
+	rc = shmring_reserve(ring, max_record + 1, &sp, to);
+	if (rc != -EMSGSIZE)
+		violation("reserve of max_record + 1 bytes: %d, not -EMSGSIZE", rc);
+	INC(me->calls[PO_OVERSIZE], 1);
+}
+
+/* put or (vec) putv: one record. */
+static void put_one(struct producer *p, bool vec, int64_t to)
 {
 	struct pinc *me = p->me;
 	uint64_t *rng = &p->rng;
-	int64_t to = rand_timeout(rng);
-	uint64_t op = rnd(rng) % 100;
-	uint64_t keys[MAX_BATCH];
-	size_t lens[MAX_BATCH];
+	uint64_t keys[1];
+	size_t lens[1];
 	int rc;
 
-	if (!ids_fill(p, MAX_BATCH))
-		return false;
-	if (op < 1) {		/* too large: refused, nothing put */
-		struct shmring_span sp;
-		rc = shmring_put(ring, p->buf, max_record + 1, to);
-		if (rc != -EMSGSIZE)
-			violation("put of max_record + 1 bytes: %d, not -EMSGSIZE", rc);
-		rc = shmring_reserve(ring, max_record + 1, &sp, to);
-		if (rc != -EMSGSIZE)
-			violation("reserve of max_record + 1 bytes: %d, not -EMSGSIZE", rc);
-		INC(me->calls[PO_OVERSIZE], 1);
-		return true;
+	lens[0] = rand_len(rng);
+	keys[0] = key_for(lens[0], p->pool[0]);
+	make_record(p->buf, lens[0], keys[0], p->inc, me->slot, vec ? PO_PUTV : PO_PUT, rng);
+	begin_op(p, vec ? PO_PUTV : PO_PUT, keys, lens, 1);
+	if (!vec) {
+		rc = shmring_put(ring, p->buf, lens[0], to);
+	} else {	/* the same record in up to 4 pieces */
+		struct iovec iov[4];
+		int cnt = 1 + (int)(rnd(rng) % 4);
+		size_t at = 0;
+		for (int i = 0; i < cnt; i++) {
+			size_t piece = i == cnt - 1 ? lens[0] - at : rnd(rng) % (lens[0] - at + 1);
+			iov[i] = (struct iovec){ p->buf + at, piece };
+			at += piece;
+		}
+		rc = shmring_putv(ring, iov, cnt, to);
 	}
-	if (op < 41) {		/* put, putv: one record */
-		bool vec = op >= 21;
-		lens[0] = rand_len(rng);
-		keys[0] = key_for(lens[0], p->pool[0]);
-		make_record(p->buf, lens[0], keys[0], p->inc, me->slot, vec ? PO_PUTV : PO_PUT, rng);
-		begin_op(p, vec ? PO_PUTV : PO_PUT, keys, lens, 1);
-		if (!vec) {
-			rc = shmring_put(ring, p->buf, lens[0], to);
-		} else {	/* the same record in up to 4 pieces */
-			struct iovec iov[4];
-			int cnt = 1 + (int)(rnd(rng) % 4);
-			size_t at = 0;
-			for (int i = 0; i < cnt; i++) {
-				size_t piece = i == cnt - 1 ? lens[0] - at : rnd(rng) % (lens[0] - at + 1);
-				iov[i] = (struct iovec){ p->buf + at, piece };
-				at += piece;
-			}
-			rc = shmring_putv(ring, iov, cnt, to);
-		}
-		if (rc == 0) {
-			INC(me->calls[vec ? PO_PUTV : PO_PUT], 1);
-			record_put(p, 1);
-		} else {
-			put_error(p, rc, to, vec ? "putv" : "put");
-		}
-		return true;
+	if (rc == 0) {
+		INC(me->calls[vec ? PO_PUTV : PO_PUT], 1);
+		record_put(p, 1);
+	} else {
+		put_error(p, rc, to, vec ? "putv" : "put");
 	}
-	if (op < 61) {		/* put_many: ids of records not put are used again */
-		struct iovec recs[MAX_BATCH];
-		int n = 1 + (int)(rnd(rng) % MAX_BATCH), used = 0;
-		for (int i = 0; i < n; i++) {
-			unsigned char *dst = p->buf + (size_t)i * max_record;
-			lens[i] = rand_len(rng);
-			keys[i] = key_for(lens[i], p->pool[used]);
-			used += lens[i] >= COMPACT;
-			make_record(dst, lens[i], keys[i], p->inc, me->slot, PO_PUT_MANY, rng);
-			recs[i] = (struct iovec){ dst, lens[i] };
-		}
-		begin_op(p, PO_PUT_MANY, keys, lens, n);
-		ssize_t k = shmring_put_many(ring, recs, (size_t)n, to);
-		if (k > 0 && k <= n) {
-			INC(me->calls[PO_PUT_MANY], 1);
-			record_put(p, (int)k);
-		} else if (k >= 0) {
-			violation("put_many of %d: returned %zd", n, k);
-			atomic_store_explicit(&me->state, P_IDLE, memory_order_release);
-		} else {
-			put_error(p, (int)k, to, "put_many");
-		}
-		return true;
+}
+
+/* put_many: ids of records not put are used again. */
+static void put_batch(struct producer *p, int64_t to)
+{
+	struct pinc *me = p->me;
+	uint64_t *rng = &p->rng;
+	uint64_t keys[MAX_BATCH];
+	size_t lens[MAX_BATCH];
+	struct iovec recs[MAX_BATCH];
+
+	int n = 1 + (int)(rnd(rng) % MAX_BATCH), used = 0;
+	for (int i = 0; i < n; i++) {
+		unsigned char *dst = p->buf + (size_t)i * max_record;
+		lens[i] = rand_len(rng);
+		keys[i] = key_for(lens[i], p->pool[used]);
+		used += lens[i] >= COMPACT;
+		make_record(dst, lens[i], keys[i], p->inc, me->slot, PO_PUT_MANY, rng);
+		recs[i] = (struct iovec){ dst, lens[i] };
 	}
-	/* reserve, then commit (maybe shorter) or abort */
+	begin_op(p, PO_PUT_MANY, keys, lens, n);
+	ssize_t k = shmring_put_many(ring, recs, (size_t)n, to);
+	if (k > 0 && k <= n) {
+		INC(me->calls[PO_PUT_MANY], 1);
+		record_put(p, (int)k);
+	} else if (k >= 0) {
+		violation("put_many of %d: returned %zd", n, k);
+		atomic_store_explicit(&me->state, P_IDLE, memory_order_release);
+	} else {
+		put_error(p, (int)k, to, "put_many");
+	}
+}
+
+/* reserve, then commit (maybe shorter) or (abort_it) abort. */
+static void put_reserved(struct producer *p, bool abort_it, int64_t to)
+{
+	struct pinc *me = p->me;
+	uint64_t *rng = &p->rng;
+	uint64_t keys[1];
+	size_t lens[1];
 	struct shmring_span sp;
-	bool abort_it = op >= 88;
+	int rc;
+
 	size_t len = rand_len(rng);
 	size_t fin = abort_it || rnd(rng) % 2 ? len : rnd(rng) % (len + 1);
 	lens[0] = fin;
@@ -188,7 +201,7 @@ static bool produce_one(struct producer *p)
 	rc = shmring_reserve(ring, len, &sp, to);
 	if (rc) {
 		put_error(p, rc, to, "reserve");
-		return true;
+		return;
 	}
 	set_state(me, P_RESERVED, PO_RESERVE);
 	if (sp.len < len || ((uintptr_t)sp.data % SHMRING_SLOT_SIZE) != 0)
@@ -204,19 +217,37 @@ static bool produce_one(struct producer *p)
 		if (!(keys[0] & TINY_KEY))
 			ids_used(p, 1);		/* this id must never arrive */
 		atomic_store_explicit(&me->state, P_IDLE, memory_order_release);
-		return true;
+		return;
 	}
 	set_state(me, P_CALL, PO_COMMIT);
 	rc = shmring_commit(ring, &sp, fin);
 	if (rc) {
 		violation("commit(%zu of %zu): %d", fin, len, rc);
 		atomic_store_explicit(&me->state, P_IDLE, memory_order_release);
-		return true;
+		return;
 	}
 	INC(me->calls[PO_COMMIT], 1);
 	if (fin < len)
 		INC(me->short_commits, 1);
 	record_put(p, 1);
+}
+
+/* One operation, picked at random: false when the ids have run out. */
+static bool produce_one(struct producer *p)
+{
+	int64_t to = rand_timeout(&p->rng);
+	uint64_t op = rnd(&p->rng) % 100;
+
+	if (!ids_fill(p, MAX_BATCH))
+		return false;
+	if (op < 1)
+		put_oversize(p, to);
+	else if (op < 41)
+		put_one(p, op >= 21, to);
+	else if (op < 61)
+		put_batch(p, to);
+	else
+		put_reserved(p, op >= 88, to);
 	return true;
 }
 

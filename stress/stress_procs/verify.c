@@ -14,9 +14,10 @@ static bool is_maybe(uint64_t id)
 	return nmaybe && bsearch(&id, maybe_ids, nmaybe, sizeof *maybe_ids, cmp_u64) != NULL;
 }
 
-void verify(const struct shmring_info *info, struct verdict *v)
+/* Every id: committed (put returned success) and delivered (tagged) agree;
+ * returns how many committed ids were never delivered. */
+static uint64_t verify_ids(struct verdict *v)
 {
-	memset(v, 0, sizeof *v);
 	if (nmaybe)
 		qsort(maybe_ids, nmaybe, sizeof *maybe_ids, cmp_u64);
 	uint64_t blocks = atomic_load(&sh->next_block);
@@ -61,8 +62,12 @@ void verify(const struct shmring_info *info, struct verdict *v)
 	if (never_put > 5)
 		violation("%llu records delivered whose put never returned success",
 			  (unsigned long long)never_put);
+	return undelivered;
+}
 
-	/* tiny records, per length */
+/* Tiny records, counted per length; sets undelivered_min..max. */
+static void verify_tiny(struct verdict *v, uint64_t undelivered)
+{
 	uint64_t tmin = 0, tmax = 0;
 	for (int l = 0; l < NTINY; l++) {
 		uint64_t put = 0, got = 0;
@@ -83,11 +88,11 @@ void verify(const struct shmring_info *info, struct verdict *v)
 	}
 	v->undelivered_min = undelivered + tmin;
 	v->undelivered_max = undelivered + tmax;
+}
 
-	for (uint32_t i = 0; i < next_inc[CONS]; i++)
-		v->bytes += LD(sh->cinc[i].bytes);
-
-	/* the deaths: every lost record and recovered claim attributed */
+/* The deaths: every lost record and recovered claim attributed. */
+static void verify_deaths(const struct shmring_info *info, struct verdict *v)
+{
 	for (size_t i = 0; i < ndeaths; i++) {
 		struct death *d = &deaths[i];
 		if (d->kind == PROD) {
@@ -120,6 +125,11 @@ void verify(const struct shmring_info *info, struct verdict *v)
 		violation("the ring lost %llu records to consumers killed inside a take, but only "
 			  "%llu records are missing", (unsigned long long)v->lost_in_calls,
 			  (unsigned long long)(v->undelivered_max + v->maybe_undelivered));
+}
+
+/* The ring's own ledger agrees with the account. */
+static void verify_ledger(const struct shmring_info *info, struct verdict *v)
+{
 	/* The ring's own ledger: every put adds a join task before it publishes,
 	 * nobody calls task_done, and a reap forgives the tasks of records it
 	 * loses (and of counted records it never saw published).  So, drained,
@@ -138,4 +148,14 @@ void verify(const struct shmring_info *info, struct verdict *v)
 			  (unsigned long long)v->undelivered_min,
 			  (unsigned long long)(v->undelivered_max + v->maybe_undelivered),
 			  (unsigned long long)v->lost_in_calls, (unsigned long long)v->window_max);
+}
+
+void verify(const struct shmring_info *info, struct verdict *v)
+{
+	memset(v, 0, sizeof *v);
+	verify_tiny(v, verify_ids(v));
+	for (uint32_t i = 0; i < next_inc[CONS]; i++)
+		v->bytes += LD(sh->cinc[i].bytes);
+	verify_deaths(info, v);
+	verify_ledger(info, v);
 }
