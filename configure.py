@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 os.chdir(os.path.dirname(os.path.abspath(__file__)))
+import libflags   # how the library is compiled: the one place (libflags.py)
 argv = sys.argv[1:]
 
 
@@ -214,8 +215,6 @@ try:
     else:
         warn('liburcu not found: apt-get install liburcu-dev')
 
-    have_lrt = try_link('int main(void) { return 0; }\n', libs=['-lrt'])
-
     # Sanitizer runtimes come with gcc on Debian; say so early if not.
     for name, flag in (('asan', '-fsanitize=address,undefined'),
                        ('tsan', '-fsanitize=thread')):
@@ -246,19 +245,26 @@ def stem(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-lib_srcs = sources('ring/*.c')
+lib_srcs = libflags.sources()
 all_tests = sources('tests/*.c')
 helper_srcs = [s for s in all_tests if os.path.basename(s).startswith('helper_')]
 test_srcs = [s for s in all_tests if s not in helper_srcs]
-# Folders with one program per .c file.
+# Folders with one program per .c file: <dir>/<prog>.c holds its main();
+# a program of more files keeps the others in <dir>/<prog>/*.c.
 program_dirs = ['stress', 'perf', 'demo']
 programs = {d: sources(d + '/*.c') for d in program_dirs}
+program_parts = {src: sources(os.path.splitext(src)[0] + '/*.c')
+                 for d in program_dirs for src in programs[d]}
 # perf/harness/*.c: the benchmark harness, all linked into one program,
 # build/<variant>/perf/shmring-bench (docs/perf.md).
 harness_srcs = sources('perf/harness/*.c')
 # The folders to watch: those that exist and are not empty (git keeps no
 # empty folder, so a fresh clone would not have one).
-source_dirs = [d for d in ['ring', 'tests'] + program_dirs + ['perf/harness']
+link_test_srcs = sources('tests/link/*.c')
+source_dirs = [d for d in ['ring', 'tests', 'tests/link'] + program_dirs
+               + ['perf/harness'] + sorted(
+                   os.path.dirname(parts[0])
+                   for parts in program_parts.values() if parts)
                if os.path.isdir(d) and os.listdir(d)]
 
 if not lib_srcs:
@@ -279,24 +285,22 @@ n.variable('configure_args',
            escape(' '.join(shlex.quote(a) for a in configure_args)))
 n.variable('cc', escape(options.cc))
 n.variable('ar', 'ar')
+n.variable('ld', 'ld')
+n.variable('objcopy', 'objcopy')
 n.variable('prefix', escape(options.prefix))
 n.newline()
 
-common_cflags = ['-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Wshadow',
-                 '-Wstrict-prototypes', '-Wmissing-prototypes', '-fPIC',
-                 '-pthread', '-Iinclude', '-Iring'] + urcu_cflags
-common_libs = ['-pthread'] + urcu_libs + (['-lrt'] if have_lrt else [])
-n.variable('cflags', escape(' '.join(common_cflags)))
-n.variable('libs', escape(' '.join(common_libs)))
+# The library's flags come from libflags.py (so do setup.py's and
+# fuzz/build.sh's); the programs (perf, stress, ...) add liburcu, for perf's
+# wfcqueue baseline.  The library itself needs only -pthread -lrt.
+n.variable('cflags', escape(' '.join(libflags.CFLAGS + libflags.WARNINGS)))
+n.variable('lib_libs', escape(' '.join(libflags.LIBS)))
+n.variable('prog_cflags', escape(' '.join(urcu_cflags)))
+n.variable('libs', escape(' '.join(urcu_libs + libflags.LIBS)))
 n.newline()
 
-VARIANTS = {
-    'release': ('-O2 -g -DNDEBUG', ''),
-    'debug': ('-O0 -g3 -DSHMRING_DEBUG', ''),
-    'asan': ('-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer '
-             '-fno-sanitize-recover=undefined', '-fsanitize=address,undefined'),
-    'tsan': ('-O1 -g -fsanitize=thread', '-fsanitize=thread'),
-}
+VARIANTS = {v: (' '.join(c), ' '.join(l))
+            for v, (c, l) in libflags.VARIANTS.items()}
 for v, (cflags, ldflags) in VARIANTS.items():
     n.variable('cflags_' + v, cflags)
     n.variable('ldflags_' + v, ldflags)
@@ -305,15 +309,25 @@ n.newline()
 n.comment('Rules.')
 for v in VARIANTS:
     n.rule('cc_' + v,
-           '$cc -MMD -MF $out.d $cflags $cflags_%s -c $in -o $out' % v,
+           '$cc -MMD -MF $out.d $cflags $cflags_%s $extra_cflags -c $in -o $out'
+           % v,
            depfile='$out.d', deps='gcc', description='CC %s $in' % v)
     n.rule('link_' + v,
            '$cc $ldflags_%s -o $out $in $extra_libs $libs' % v,
            description='LINK $out')
 n.rule('ar', 'rm -f $out && $ar crs $out $in', description='AR $out')
+# The static library's one object: the ring objects linked into one
+# relocatable object whose hidden symbols (everything but SHMRING_API) are
+# then made local, so libshmring.a defines no global symbol but the public
+# API, as libshmring.so exports none (issue 10; tests/link/check.sh).
+n.rule('relocatable',
+       '$ld -r -o $out.tmp $in && $objcopy --localize-hidden $out.tmp $out '
+       '&& rm -f $out.tmp',
+       description='LD -r $out')
 n.rule('solink',
-       '$cc -shared -Wl,-soname,$soname -Wl,--no-undefined -o $out $in '
-       '-Wl,--as-needed $libs',
+       '$cc -shared -Wl,-soname,$soname -Wl,--no-undefined '
+       '-Wl,--version-script=%s -o $out $in -Wl,--as-needed $lib_libs'
+       % libflags.VERSION_SCRIPT,
        description='SOLINK $out')
 n.rule('symlink', 'ln -sfn $target $out', description='SYMLINK $out')
 n.rule('pkgconfig',
@@ -356,26 +370,46 @@ def obj(v, src):
     return 'build/%s/obj/%s.o' % (v, os.path.splitext(src)[0])
 
 
-def compile_all(v, srcs):
+def compile_all(v, srcs, extra_cflags=''):
     objs = []
     for src in srcs:
         objs.append(obj(v, src))
-        n.build(objs[-1], 'cc_' + v, src)
+        n.build(objs[-1], 'cc_' + v, src,
+                variables=[('extra_cflags', extra_cflags)] if extra_cflags
+                else [])
     return objs
 
 
+# Two archives per variant:
+#   build/<v>/libshmring.a           the public static library: one object,
+#                                    its internals local (rule relocatable);
+#                                    demo/ and tests/link/ link it, as an
+#                                    application would;
+#   build/<v>/libshmring-internal.a  the ring objects as they are (internal
+#                                    symbols hidden but global): the tests,
+#                                    stress, perf and the Python extension
+#                                    link it, because some of them call the
+#                                    library's internals (ring/*.h).
 targets = {}   # variant -> what `ninja <variant>` builds
+lib_objs = {}  # variant -> the ring objects
 for v in VARIANTS:
     n.comment('Variant %s: build/%s/' % (v, v))
     lib = 'build/%s/libshmring.a' % v
+    internal = 'build/%s/libshmring-internal.a' % v
     if lib_srcs:
-        n.build(lib, 'ar', compile_all(v, lib_srcs))
+        lib_objs[v] = compile_all(v, lib_srcs)
+        one = 'build/%s/obj/libshmring.o' % v
+        n.build(one, 'relocatable', lib_objs[v])
+        n.build(lib, 'ar', one)
+        n.build(internal, 'ar', lib_objs[v])
     else:
         fail(lib, 'no library sources (ring/*.c)')
-    targets[v] = [lib]
+        fail(internal, 'no library sources (ring/*.c)')
+    targets[v] = [lib, internal]
 
-    def program(out, srcs, extra_libs=()):
-        n.build(out, 'link_' + v, compile_all(v, srcs) + [lib],
+    def program(out, srcs, extra_libs=(), archive=internal):
+        n.build(out, 'link_' + v,
+                compile_all(v, srcs, '$prog_cflags') + [archive],
                 variables=[('extra_libs', ' '.join(extra_libs))] if extra_libs
                 else [])
         targets[v].append(out)
@@ -395,18 +429,27 @@ for v in VARIANTS:
         if v == 'tsan' and d == 'demo':
             continue
         for src in programs[d]:
-            program('build/%s/%s/%s' % (v, d, stem(src)), [src])
+            # demo/ is an application: the public library only.
+            program('build/%s/%s/%s' % (v, d, stem(src)),
+                    [src] + program_parts[src],
+                    archive=lib if d == 'demo' else internal)
+    # tests/link/: programs that define the library's internal names
+    # themselves, linked with the public static library (tests/link/check.sh).
+    for src in link_test_srcs:
+        program('build/%s/tests/link/%s-static' % (v, stem(src)), [src],
+                archive=lib)
     if harness_srcs:
         # (liburcu, its wfcqueue, -lrt for mq_open and -pthread come with
         # $libs, as for every program)
         program('build/%s/perf/shmring-bench' % v, harness_srcs, ['-lm'])
     n.newline()
 
-n.comment('Release extras: shared library and pkg-config file.')
+n.comment('Release extras: shared library and pkg-config files.')
 so_real = 'build/release/libshmring.so.%s' % version
 so_name = 'libshmring.so.%s' % soversion
 if lib_srcs:
-    n.build(so_real, 'solink', [obj('release', s) for s in lib_srcs],
+    n.build(so_real, 'solink', lib_objs['release'],
+            implicit=libflags.VERSION_SCRIPT,
             variables=[('soname', so_name)])
 else:
     fail(so_real, 'no library sources (ring/*.c)')
@@ -416,17 +459,41 @@ n.build('build/release/libshmring.so', 'symlink', 'build/release/' + so_name,
         variables=[('target', so_name)])
 n.build('build/release/shmring.pc', 'pkgconfig', 'shmring.pc.in',
         variables=[('version', version)])
+# For use before installing (PKG_CONFIG_PATH=build/release): absolute paths
+# into this tree, found when it is built, so build.ninja names no machine.
+n.rule('pkgconfig_uninstalled',
+       'top="$$(pwd -P)"; sed -e "s|@srcdir@|$$top|g" '
+       '-e "s|@libdir@|$$top/build/release|g" -e "s|@version@|$version|g" '
+       '$in > $out',
+       description='GEN $out')
+n.build('build/release/shmring-uninstalled.pc', 'pkgconfig_uninstalled',
+        'shmring-uninstalled.pc.in', variables=[('version', version)])
 release_lib = ['build/release/libshmring.a', so_real, 'build/release/' + so_name,
                'build/release/libshmring.so', 'build/release/shmring.pc']
-targets['release'] += release_lib[1:]
+targets['release'] += release_lib[1:] + [
+    'build/release/shmring-uninstalled.pc']
+# tests/link/ against the shared library (the static builds are above).
+n.rule('link_shared_release',
+       '$cc -o $out $in -Lbuild/release -lshmring '
+       "'-Wl,-rpath,$$ORIGIN/../..' $lib_libs",
+       description='LINK $out')
+link_shared = []
+for src in link_test_srcs:
+    link_shared.append('build/release/tests/link/%s-shared' % stem(src))
+    n.build(link_shared[-1], 'link_shared_release', obj('release', src),
+            implicit='build/release/libshmring.so')
+targets['release'] += link_shared
 n.newline()
 
 # --- Python extension (python/; see docs/python.md) --------------------------
 # The `shmring` package for the interpreter given by --python (python3 on
 # PATH): python/shmring/*.c compiled like the release library and linked with
-# build/release/libshmring.a into build/python/shmring/_shmring<EXT_SUFFIX>,
-# beside a symlink to python/shmring/__init__.py, so that
-# PYTHONPATH=build/python imports it.  `ninja python` builds it (the default
+# build/release/libshmring-internal.a into build/python/obj/_shmring.so,
+# which build/python/shmring/_shmring<EXT_SUFFIX> links to, beside a symlink
+# to python/shmring/__init__.py, so that PYTHONPATH=build/python imports it.
+# The interpreter's include directory and EXT_SUFFIX are asked of it when
+# building, not written here, so build.ninja names no Python version or path
+# and a fresh machine with another Python builds from it as it is.  `ninja python` builds it (the default
 # build does too), `ninja test-python` runs the unittest suite in
 # python/tests, and `ninja test` runs that suite after the Criterion suite.
 # (`pip install --no-build-isolation .` builds the same package via setup.py.)
@@ -459,22 +526,27 @@ py_dir = 'build/python/shmring'
 py_targets = []
 n.comment('Python extension: build/python/shmring/.')
 if py_ext_ok and py_srcs and lib_srcs:
-    py_inc, py_suffix = py_cfg[0], py_cfg[1]
     n.variable('python_bin', escape(options.python))
-    n.variable('pyext_cflags', escape(
-        '-I%s -Wno-unused-parameter -Wno-missing-field-initializers'
-        % shlex.quote(py_inc)))
+    n.variable('pyext_cflags', escape(' '.join(libflags.PYEXT_CFLAGS)))
     n.rule('cc_pyext',
-           '$cc -MMD -MF $out.d $cflags $cflags_release $pyext_cflags -c $in -o $out',
+           '$cc -MMD -MF $out.d $cflags $cflags_release $pyext_cflags '
+           '-I"$$($python_bin -c \'import sysconfig; '
+           'print(sysconfig.get_paths()["include"])\')" -c $in -o $out',
            depfile='$out.d', deps='gcc', description='CC python $in')
-    n.rule('link_pyext', '$cc -shared -o $out $in $libs',
+    n.rule('link_pyext',
+           '$cc -shared -o $out $in $lib_libs && '
+           'sfx="$$($python_bin -c \'import sysconfig; '
+           'print(sysconfig.get_config_var("EXT_SUFFIX"))\')" && '
+           'rm -f %s/_shmring.*so && '
+           'ln -sfn ../obj/_shmring.so "%s/_shmring$$sfx"' % (py_dir, py_dir),
            description='LINK $out')
     py_objs = []
     for src in py_srcs:
         py_objs.append('build/python/obj/%s.o' % stem(src))
         n.build(py_objs[-1], 'cc_pyext', src)
-    py_so = '%s/_shmring%s' % (py_dir, py_suffix)
-    n.build(py_so, 'link_pyext', py_objs + ['build/release/libshmring.a'])
+    py_so = 'build/python/obj/_shmring.so'
+    n.build(py_so, 'link_pyext',
+            py_objs + ['build/release/libshmring-internal.a'])
     n.build(py_dir + '/__init__.py', 'symlink', 'python/shmring/__init__.py',
             variables=[('target', '../../../python/shmring/__init__.py')])
     py_targets = [py_so, py_dir + '/__init__.py']
@@ -497,7 +569,8 @@ else:
 phony('python', py_targets)
 phony('test-python', 'build/.run/test-python')
 if py_ext_ok and py_srcs and lib_srcs:
-    extra_phony_inputs['test'] = ['build/.run/test-python-after-c']
+    extra_phony_inputs.setdefault('test', []).append(
+        'build/.run/test-python-after-c')
 n.newline()
 
 n.comment('Build a variant: ninja release|debug|asan|tsan|all.')
@@ -520,6 +593,25 @@ def run_target(name, binary, args='', env='', implicit=(), missing=None):
         n.build(stamp, 'run', binary, implicit=implicit,
                 variables=[('env', env), ('args', args)])
     phony(name, stamp)
+
+
+# tests/link/check.sh: the library's boundary (exports, collisions,
+# pkg-config before installing), with `ninja test` and `ninja test-asan`.
+if lib_srcs and link_test_srcs:
+    for v in ('release', 'asan'):
+        deps = ['build/%s/libshmring.a' % v] + [
+            'build/%s/tests/link/%s-static' % (v, stem(s))
+            for s in link_test_srcs]
+        if v == 'release':
+            deps += release_lib + link_shared + [
+                'build/release/shmring-uninstalled.pc']
+        stamp = 'build/.run/test-link-' + v
+        n.build(stamp, 'run', 'tests/link/check.sh', implicit=deps,
+                variables=[('env', san_env['asan'] if v == 'asan' else ''),
+                           ('args', 'build/' + v)])
+        extra_phony_inputs.setdefault(
+            'test' if v == 'release' else 'test-' + v, []).append(stamp)
+    phony('test-link', 'build/.run/test-link-release')
 
 
 for v in ('release', 'debug', 'asan'):

@@ -20,14 +20,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 clang=${FUZZ_CLANG:-clang}
 mode=fuzz
+# The library's flags and sources: libflags.py, the one place that says how
+# ring/*.c is compiled (configure.py and setup.py read it too).  Only the
+# sanitizers, the optimisation level and -Ifuzz are this script's own.
+read -r -a libcflags <<<"$(python3 libflags.py --cflags)"
+read -r -a libsrcs <<<"$(python3 libflags.py --sources)"
+read -r -a libs <<<"$(python3 libflags.py --libs)"
 case "${1:-}" in
 --replay) mode=replay; shift ;;
 --corpus)
 	# (Re)write the seed corpus: tests/fuzz-corpus/<target>/.
 	mkdir -p build/fuzz
 	read -r -a cc <<<"${CC:-cc}"
-	"${cc[@]}" -std=c11 -D_GNU_SOURCE -O1 -g -pthread -Iinclude -Iring -Ifuzz \
-		fuzz/gen_corpus.c ring/*.c -o build/fuzz/gen_corpus -pthread
+	"${cc[@]}" "${libcflags[@]}" -O1 -g -Ifuzz \
+		fuzz/gen_corpus.c "${libsrcs[@]}" -o build/fuzz/gen_corpus "${libs[@]}"
 	for d in tests/fuzz-corpus/fuzz_attach tests/fuzz-corpus/fuzz_scribble; do
 		[ -d "$d" ] && find "$d" -type f ! -name 'regress-*' -delete
 	done
@@ -53,9 +59,8 @@ if [ ${#targets[@]} -eq 0 ]; then
 	done
 fi
 
-common=(-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -pthread
-        -Iinclude -Iring -Ifuzz -Wall -Wextra -Wno-unused-parameter)
-libs=(-pthread)
+common=("${libcflags[@]}" -O1 -g -fno-omit-frame-pointer -Ifuzz
+        -Wno-unused-parameter)
 if [ "$mode" = fuzz ]; then
 	cc=("$clang")
 	san=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
@@ -73,10 +78,10 @@ for t in "${targets[@]}"; do
 	out=build/fuzz/$t$suffix
 	extra=()
 	[ "$mode" = replay ] && extra=(fuzz/replay.c)
-	if [ -x "$out" ] && [ -z "$(find fuzz ring include -newer "$out" -name '*.[ch]' -print -quit)" ]; then
+	if [ -x "$out" ] && [ -z "$(find fuzz ring include libflags.py -newer "$out" \( -name '*.[ch]' -o -name libflags.py \) -print -quit)" ]; then
 		continue
 	fi
 	echo "fuzz/build.sh: building $out"
-	"${cc[@]}" "${common[@]}" "${san[@]}" "$src" "${extra[@]}" ring/*.c -o "$out.tmp" "${libs[@]}"
+	"${cc[@]}" "${common[@]}" "${san[@]}" "$src" "${extra[@]}" "${libsrcs[@]}" -o "$out.tmp" "${libs[@]}"
 	mv "$out.tmp" "$out"
 done

@@ -35,49 +35,14 @@
 #include "shmring_poll.h"
 #include "shmring_zc.h"
 
+#define FUZZ_NAME "fuzz_attach"
+#include "oracle.h"
+
 #define FILE_LIMIT ((uint64_t)64 << 20) /* grow a file to its claimed size up to this */
 #define MS 1000000LL
 
 static unsigned char buf[1 << 20];
 static unsigned char src[1 << 20];
-
-static void fail(const char *what, long rc)
-{
-	fprintf(stderr, "fuzz_attach: %s: %ld (%s)\n", what, rc,
-	        rc < 0 ? shmring_strerror((int)rc) : "");
-	abort();
-}
-
-static void check_err(const char *what, long rc)
-{
-	switch (rc) {
-	case -EAGAIN: case -ETIMEDOUT: case -EPIPE: case -EMSGSIZE: case -EBADMSG:
-	case -EPROTO: case -ENOBUFS: case -EUSERS: case -ERANGE:
-		return;
-	default:
-		if (rc < 0)
-			fail(what, rc);
-	}
-}
-
-static void check_span(struct shmring *r, const struct shmring_span *sp, size_t len)
-{
-	unsigned char *d = sp->data;
-	if (d < r->data || d >= r->data + r->capacity || len > r->max_record ||
-	    d + len > r->data + 2 * r->capacity)
-		fail("span outside the data mapping", (long)len);
-	volatile unsigned char sum = 0;
-	for (size_t i = 0; i < len; i += 61)
-		sum ^= d[i];
-	(void)sum;
-}
-
-static void check_len(const char *what, struct shmring *r, long rc, size_t cap)
-{
-	check_err(what, rc);
-	if (rc >= 0 && ((size_t)rc > cap || (size_t)rc > r->max_record))
-		fail(what, rc);
-}
 
 static size_t min_sz(size_t a, size_t b)
 {
@@ -112,13 +77,7 @@ static void consume(struct shmring *r, int64_t timeout)
 	struct iovec recs[16];
 	size_t cap = min_sz(sizeof buf, 3 * r->max_record + 64);
 	rc = shmring_get_many(r, buf, cap, recs, 16, 0);
-	check_err("get_many", rc);
-	for (long i = 0; i < rc; i++) {
-		unsigned char *b = recs[i].iov_base;
-		if (b < buf || recs[i].iov_len > r->max_record ||
-		    (size_t)(b - buf) + recs[i].iov_len > cap)
-			fail("get_many: record outside the caller's buffer", i);
-	}
+	check_many(r, rc, buf, cap, recs, 16);
 }
 
 static void produce(struct shmring *r)

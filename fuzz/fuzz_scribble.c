@@ -36,6 +36,9 @@
 #include "shmring_batch.h"
 #include "shmring_poll.h"
 #include "shmring_zc.h"
+
+#define FUZZ_NAME "fuzz_scribble"
+#include "oracle.h"
 #include "scribble.h"
 
 #define MAX_OPS   256
@@ -150,41 +153,7 @@ static uint32_t len32(struct input *in)
 	}
 }
 
-/* --- oracles -------------------------------------------------------------- */
-
-static void fail(const char *what, long rc)
-{
-	fprintf(stderr, "fuzz_scribble: %s: %ld (%s)\n", what, rc,
-	        rc < 0 ? shmring_strerror((int)rc) : "");
-	abort();
-}
-
-/* The error codes a call may return on a ring a peer scribbles on. */
-static void check_err(const char *what, long rc)
-{
-	switch (rc) {
-	case -EAGAIN: case -ETIMEDOUT: case -EPIPE: case -EMSGSIZE: case -EBADMSG:
-	case -EPROTO: case -ENOBUFS: case -EUSERS: case -ERANGE:
-		return;
-	default:
-		if (rc < 0)
-			fail(what, rc);
-	}
-}
-
-/* A span the library handed out must lie inside the double-mapped data. */
-static void check_span(struct shmring *r, const struct shmring_span *sp, size_t len)
-{
-	unsigned char *d = sp->data;
-	if (d < r->data || d >= r->data + r->capacity || len > r->max_record ||
-	    d + len > r->data + 2 * r->capacity)
-		fail("span outside the data mapping", (long)len);
-	/* touch it all: reading through a bad mapping faults here */
-	volatile unsigned char sum = 0;
-	for (size_t i = 0; i < len; i += 61)
-		sum ^= d[i];
-	(void)sum;
-}
+/* (The oracles every call is checked with: oracle.h.) */
 
 /* --- the victim ----------------------------------------------------------- */
 
@@ -329,15 +298,7 @@ static void victim(struct input *in, unsigned op)
 		size_t max = u8(in) % 32 + 1;
 		struct iovec recs[32];
 		rc = shmring_get_many(r, buf, cap, recs, max, tmo(in));
-		check_err("get_many", rc);
-		if (rc > (long)max)
-			fail("get_many: more records than asked", rc);
-		for (long i = 0; i < rc; i++) {
-			unsigned char *b = recs[i].iov_base;
-			if (b < buf || recs[i].iov_len > r->max_record ||
-			    (size_t)(b - buf) + recs[i].iov_len > cap)
-				fail("get_many: record outside the caller's buffer", i);
-		}
+		check_many(r, rc, buf, cap, recs, max);
 		break;
 	}
 	case OP_PUT_MANY: {

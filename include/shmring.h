@@ -62,6 +62,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "shmring_export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -131,9 +133,9 @@ struct shmring_config {
  * shrinking and growing; share it by fork() or by passing shmring_fd()).
  * Otherwise a named ring under /dev/shm, created with O_EXCL.  -ENOSPC (no
  * file left behind) if its storage does not fit (see SHMRING_NO_RESERVE). */
-int     shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
+SHMRING_API int     shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
 /* Attach to a named ring made by shmring_create, from any process. */
-int     shmring_open(struct shmring **ring, const char *name);
+SHMRING_API int     shmring_open(struct shmring **ring, const char *name);
 /* Attach to the ring behind fd (inherited, or received with
  * shmring_recv_fd()).  The fd is duplicated; the caller keeps its own.
  * Only an fd that cannot be shrunk under our mapping (which would raise
@@ -142,12 +144,12 @@ int     shmring_open(struct shmring **ring, const char *name);
  * filesystem mounted on /dev/shm (a named ring: trusted as by shmring_open,
  * i.e. whoever may write the file may cut it).  Anything else (an unsealed
  * memfd, a regular file elsewhere) is -EPERM, before a byte is read. */
-int     shmring_attach_fd(struct shmring **ring, int fd);
+SHMRING_API int     shmring_attach_fd(struct shmring **ring, int fd);
 /* The handle's file descriptor (owned by the handle; dup it to keep it). */
-int     shmring_fd(const struct shmring *ring);
+SHMRING_API int     shmring_fd(const struct shmring *ring);
 /* Drop this process's handle: unmaps and closes the fd.  Does not close the
  * ring for others.  NULL is allowed. */
-void    shmring_detach(struct shmring *ring);
+SHMRING_API void    shmring_detach(struct shmring *ring);
 /* Remove a named ring's name; attached handles keep working.  Only a ring:
  * the file must be a regular file of at least 8 bytes starting with the
  * shmring magic (read with pread; never waits, never follows a symbolic
@@ -158,28 +160,28 @@ void    shmring_detach(struct shmring *ring);
  * to).  The check and the removal are two steps: a name replaced in between
  * by someone who may write /dev/shm is removed; this guards against
  * mistakes, not against such a peer. */
-int     shmring_unlink(const char *name);
+SHMRING_API int     shmring_unlink(const char *name);
 /* Remove whatever file has that name in /dev/shm (shm_unlink), ring or not,
  * after the same name validation.  For debris: a half-made ring, a file a
  * test or a crashed program left. */
-int     shmring_unlink_any(const char *name);
+SHMRING_API int     shmring_unlink_any(const char *name);
 
 /* Append one record of len bytes (len may be 0). */
-int     shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns);
+SHMRING_API int     shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns);
 /* Take the next record into buf; returns its length. */
-ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns);
+SHMRING_API ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns);
 /* Close the ring for every process: later puts get -EPIPE, gets drain what is
  * left and then get -EPIPE, and every sleeper wakes at once.  Idempotent. */
-int     shmring_close(struct shmring *ring);
+SHMRING_API int     shmring_close(struct shmring *ring);
 
 /* Length of the record a get would take now, without taking it: -EAGAIN if
  * none is ready, -EPIPE if the ring is closed and empty.  With several
  * consumers the answer may be stale by the time you act on it. */
-ssize_t shmring_next_len(struct shmring *ring);
+SHMRING_API ssize_t shmring_next_len(struct shmring *ring);
 
 /* How long a waiting call spins (pause instructions, re-checking) before it
  * sleeps on a futex; per handle.  0 sleeps at once. */
-void    shmring_set_spin(struct shmring *ring, unsigned iterations);
+SHMRING_API void    shmring_set_spin(struct shmring *ring, unsigned iterations);
 
 /* Map every page of the ring into this process now (writable, contents
  * untouched), so that no put or get takes a page fault later.  Without it
@@ -191,7 +193,7 @@ void    shmring_set_spin(struct shmring *ring, unsigned iterations);
  * Per handle; call it after create, open or attach_fd.  -EFAULT if the file
  * has been shrunk under the mapping (nothing was touched outside it),
  * -EOPNOTSUPP before Linux 5.14 (no MADV_POPULATE_WRITE). */
-int     shmring_prefault(struct shmring *ring);
+SHMRING_API int     shmring_prefault(struct shmring *ring);
 
 /*
  * ROLES AND END OF STREAM (as with a pipe)
@@ -220,13 +222,13 @@ int     shmring_prefault(struct shmring *ring);
 #define SHMRING_PRODUCER 0x1u
 #define SHMRING_CONSUMER 0x2u
 /* Add roles to this handle's attachment (bits above; 0 is -EINVAL). */
-int     shmring_declare(struct shmring *ring, unsigned roles);
+SHMRING_API int     shmring_declare(struct shmring *ring, unsigned roles);
 /* Give roles up, as closing one end of a pipe: the usual fork pool declares
  * SHMRING_PRODUCER, forks its producers (who inherit the role at fork, so the
  * count of producers never drops to zero in between), then leaves the role
  * in the parent.  Peers are woken to re-check end of stream / broken pipe.
  * A later put or get takes the role again. */
-int     shmring_leave(struct shmring *ring, unsigned roles);
+SHMRING_API int     shmring_leave(struct shmring *ring, unsigned roles);
 
 /*
  * JOIN COUNTERS (JoinableQueue semantics)
@@ -235,10 +237,10 @@ int     shmring_leave(struct shmring *ring, unsigned roles);
  * shmring_task_done removes one (-ERANGE, count unchanged, if there is none);
  * shmring_join waits until the count is zero (timeouts as everywhere).
  */
-int     shmring_task_done(struct shmring *ring);
-int     shmring_join(struct shmring *ring, int64_t timeout_ns);
+SHMRING_API int     shmring_task_done(struct shmring *ring);
+SHMRING_API int     shmring_join(struct shmring *ring, int64_t timeout_ns);
 /* Unfinished tasks now. */
-uint64_t shmring_unfinished(const struct shmring *ring);
+SHMRING_API uint64_t shmring_unfinished(const struct shmring *ring);
 
 /* A snapshot of the ring; with concurrent traffic every figure may be stale. */
 struct shmring_info {
@@ -259,11 +261,11 @@ struct shmring_info {
 	uint64_t lost_records;     /* records dead consumers took, never released   */
 	uint64_t lost_tasks;       /* join tasks forgiven with dead peers           */
 };
-int     shmring_info(const struct shmring *ring, struct shmring_info *info);
+SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 
 /* A static string naming an error returned by this API (like strerror, but
  * for a negative value, and with shmring's meanings). */
-const char *shmring_strerror(int err);
+SHMRING_API const char *shmring_strerror(int err);
 
 #ifdef __cplusplus
 }

@@ -16,13 +16,13 @@ extern "C" {
 #endif
 
 /* Send fd (typically shmring_fd(ring)) with one byte of payload. */
-int shmring_send_fd(int sock, int fd);
+SHMRING_API int shmring_send_fd(int sock, int fd);
 /* Receive one fd sent by shmring_send_fd; the new descriptor is O_CLOEXEC.
  * timeout_ns as everywhere; -EPIPE if the peer closed the socket.  A message
  * that carries no fd, or more than one, is -EBADMSG (-EMSGSIZE if it carried
  * more than 16, MSG_CTRUNC); either way every fd it brought is closed and
  * *fd is left as it was, so a peer cannot fill our fd table. */
-int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns);
+SHMRING_API int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns);
 
 #ifdef __cplusplus
 }

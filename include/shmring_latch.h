@@ -29,17 +29,17 @@ struct shmring_latch {
 };
 
 /* count >= 0.  Not concurrent with other calls on the same latch. */
-int     shmring_latch_init(struct shmring_latch *latch, int64_t count);
+SHMRING_API int     shmring_latch_init(struct shmring_latch *latch, int64_t count);
 /* count += delta, atomically.  -ERANGE (unchanged) if it would go below 0.
  * Wakes the waiters when it reaches 0. */
-int     shmring_latch_add(struct shmring_latch *latch, int64_t delta);
+SHMRING_API int     shmring_latch_add(struct shmring_latch *latch, int64_t delta);
 /* count -= 1. */
-int     shmring_latch_arrive(struct shmring_latch *latch);
+SHMRING_API int     shmring_latch_arrive(struct shmring_latch *latch);
 /* Wait until count == 0. */
-int     shmring_latch_wait(struct shmring_latch *latch, int64_t timeout_ns);
+SHMRING_API int     shmring_latch_wait(struct shmring_latch *latch, int64_t timeout_ns);
 /* arrive, then wait. */
-int     shmring_latch_arrive_and_wait(struct shmring_latch *latch, int64_t timeout_ns);
-int64_t shmring_latch_count(const struct shmring_latch *latch);
+SHMRING_API int     shmring_latch_arrive_and_wait(struct shmring_latch *latch, int64_t timeout_ns);
+SHMRING_API int64_t shmring_latch_count(const struct shmring_latch *latch);
 
 /* A start gate is a latch of one. */
 static inline int shmring_gate_init(struct shmring_latch *gate) { return shmring_latch_init(gate, 1); }

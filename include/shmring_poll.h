@@ -49,13 +49,13 @@ struct shmring_pollitem {
 
 /* Returns how many items have revents != 0 (0 only if timeout_ns == 0),
  * -ETIMEDOUT, -EINVAL (n == 0 or > SHMRING_POLL_MAX, NULL ring). */
-int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns);
+SHMRING_API int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns);
 
 /* The ring's eventfd for this handle (made on first call, owned by the
  * handle, closed by shmring_detach), or a negative errno. */
-int shmring_event_fd(struct shmring *ring);
+SHMRING_API int shmring_event_fd(struct shmring *ring);
 /* Consume the eventfd's readiness and re-arm it. */
-int shmring_event_ack(struct shmring *ring);
+SHMRING_API int shmring_event_ack(struct shmring *ring);
 
 #ifdef __cplusplus
 }

@@ -36,17 +36,17 @@ struct shmring_span {
 };
 
 /* Reserve room for a record of up to len bytes (len <= max_record). */
-int     shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
+SHMRING_API int     shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
                         int64_t timeout_ns);
 /* Publish the reserved record with its final length (len <= span->len). */
-int     shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len);
+SHMRING_API int     shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len);
 /* Give the reservation up: consumers skip it; nothing is delivered. */
-int     shmring_abort(struct shmring *ring, struct shmring_span *span);
+SHMRING_API int     shmring_abort(struct shmring *ring, struct shmring_span *span);
 
 /* Take the next record in place; returns its length (also in span->len). */
-ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns);
+SHMRING_API ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns);
 /* Done with a peeked record: its storage may be reused. */
-int     shmring_release(struct shmring *ring, struct shmring_span *span);
+SHMRING_API int     shmring_release(struct shmring *ring, struct shmring_span *span);
 
 #ifdef __cplusplus
 }

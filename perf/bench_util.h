@@ -21,23 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CACHE_LINE 64
-
-static inline int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
+#include "perf_common.h"	/* CACHE_LINE, now_ns, cpu_relax */
 
 /* Zeroed memory that stays shared with children forked after this call. */
 static inline void *shared_alloc(size_t size)

@@ -55,6 +55,8 @@
 #include "shmring_batch.h"
 #include "shmring_zc.h"
 
+#include "stress_util.h"
+
 #define HDR       24		/* checksum 8, seq 8, producer 4, len 4 */
 #define MAX_THR   64
 #define MAX_SEQ   (UINT64_C(1) << 28)	/* per producer; it stops there */
@@ -141,28 +143,8 @@ static void *zalloc(size_t size)	/* zeroed, committed as touched */
 
 /* ---- records --------------------------------------------------------- */
 
-static uint64_t rnd(uint64_t *s)	/* xorshift64* */
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1du;
-}
 
-static uint64_t fnv1a(const unsigned char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325u;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3u;
-	}
-	return h;
-}
 
-static unsigned char tiny_byte(size_t len, size_t i)
-{
-	return (unsigned char)(0x5a + len * 31 + i * 7);
-}
 
 /* A random length in 0..max_record, biased to small records. */
 static size_t rand_len(uint64_t *rng)
@@ -540,15 +522,10 @@ static void parse(int argc, char **argv)
 		if (!v)
 			usage();
 		i++;
-		if (!strcmp(a, "--producers"))
-			opt.producers = atoi(v);
-		else if (!strcmp(a, "--consumers"))
-			opt.consumers = atoi(v);
-		else if (!strcmp(a, "--seconds"))
-			opt.seconds = atof(v);
-		else if (!strcmp(a, "--capacity"))
-			opt.capacity = strtoull(v, NULL, 0);
-		else if (!strcmp(a, "--spin"))
+		if (stress_common_opt(a, v, &opt.producers, &opt.consumers, &opt.seconds,
+				      &opt.capacity))
+			continue;
+		if (!strcmp(a, "--spin"))
 			opt.spin = atol(v);
 		else if (!strcmp(a, "--seed"))
 			opt.seed = strtoull(v, NULL, 0);
@@ -676,10 +653,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < opt.producers; i++)
 		pthread_create(&prod[i].thr, NULL, producer_main, &prod[i]);
 
-	struct timespec d = { (time_t)opt.seconds,
-			      (long)((opt.seconds - (double)(time_t)opt.seconds) * 1e9) };
-	while (nanosleep(&d, &d) != 0 && errno == EINTR)
-		;
+	sleep_ms(opt.seconds * 1000);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < opt.producers; i++)
 		pthread_join(prod[i].thr, NULL);

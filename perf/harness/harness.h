@@ -30,7 +30,8 @@
 
 #include "shmring_latch.h"
 
-#define CACHE_LINE 64
+#include "../perf_common.h"	/* CACHE_LINE, now_ns, cpu_relax */
+
 #define MAX_PARTIES 64		/* producers + consumers of one run */
 #define MAX_REPS 16
 #define MARKER_TAG UINT64_MAX	/* the tag of an end-of-run marker record */
@@ -38,24 +39,6 @@
 #define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
 
 /* ---- util.c -------------------------------------------------------------- */
-
-static inline int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
 
 /* Zeroed MAP_SHARED memory (survives fork); exits on failure. */
 void *shared_alloc(size_t size);
@@ -375,6 +358,12 @@ extern struct meas **g_meas;
 extern int g_nmeas;
 
 double median_of(const double *v, int n);
+/* After one rep of a measurement: 1 if the run worked and its figures may
+ * be taken; 0 if it did not, the measurement then marked n/a (r->na: the
+ * transport cannot run here) or failed, with the run's reason as its note
+ * (and, if zero_rep, a 0 recorded for the rep). */
+struct run;
+int meas_rep_ok(struct meas *m, const struct run *r, int rc, int zero_rep);
 /* Median over reps of a->rep[i] / b->rep[i]. */
 double rep_ratio(const struct meas *a, const struct meas *b);
 
@@ -423,10 +412,32 @@ void sc_burst(void);
 uint64_t throughput_count(size_t size, int P, int C);
 
 /* sc_oneway.c: one channel, one producer, one consumer. */
-struct oneway {
+/* ---- tp_common.c: a scenario's channel and its parties' endpoints --------- */
+/* A scenario's setup: the channel made (*ch), its pages mapped and its
+ * description in the run's shared results; 0, or the transport's error with
+ * r->why set. */
+int channel_setup(struct run *r, const struct transport *tp, void **ch,
+		  const struct chan_cfg *cfg);
+/* A scenario of one channel whose r->scen begins with this (struct oneway,
+ * the throughput scenario's) sets, tears down and opens it with the
+ * channel_scen_* ops below, and closes with endpoint_close. */
+struct channel {
 	const struct transport *tp;
 	struct chan_cfg cfg;
-	void *ch;
+	void *ch;		/* from setup */
+};
+int channel_scen_setup(struct run *r);
+void channel_scen_teardown(struct run *r);
+int channel_scen_prep(struct party *p);
+void channel_teardown(const struct transport *tp, void **ch, const struct chan_cfg *cfg);
+/* A party's endpoint on the channel, in its role, as p->local; 0, or -1
+ * with the party failed ("open: <the transport's reason>"). */
+int endpoint_open(struct party *p, const struct transport *tp, void *ch,
+		  const struct chan_cfg *cfg);
+void endpoint_close(struct party *p);	/* and free p->local */
+
+struct oneway {
+	struct channel chan;	/* first: the channel_scen_* ops use it */
 	char desc[240];
 	int (*producer)(struct party *p, struct oneway *s, struct endpoint *ep);
 	int (*consumer)(struct party *p, struct oneway *s, struct endpoint *ep);
@@ -438,6 +449,12 @@ int oneway_run(struct oneway *s, struct run *r);
 /* 0: record seq of producer 0, checked; 1: a marker; -1: failed. */
 int oneway_check(struct party *p, struct oneway *s, const void *rec, ssize_t n, uint64_t seq);
 int oneway_marker(struct party *p, struct endpoint *ep);
+/* A consumer's next record, expected to be producer 0's record seq or a
+ * marker: received, checked and released, with the time it arrived (*t) and
+ * the timestamp it carries (*ts, for a record); 0: a record, 1: the marker,
+ * -1: failed (the party says why). */
+int oneway_take(struct party *p, struct oneway *s, struct endpoint *ep, uint64_t seq,
+		int64_t *t, int64_t *ts);
 
 /* floor.c */
 double floor_memcpy_bps(size_t size);	/* bytes per second, one core */

@@ -75,6 +75,23 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+int meas_rep_ok(struct meas *m, const struct run *r, int rc, int zero_rep)
+{
+	if (r->na) {
+		m->na = 1;
+		snprintf(m->note, sizeof m->note, "%s", r->why);
+		return 0;
+	}
+	if (rc) {
+		m->ok = 0;
+		snprintf(m->note, sizeof m->note, "%s", r->why);
+		if (zero_rep)
+			m->rep[m->nrep++] = 0;
+		return 0;
+	}
+	return 1;
+}
+
 double median_of(const double *v, int n)
 {
 	double t[MAX_REPS * 8];

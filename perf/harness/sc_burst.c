@@ -25,7 +25,7 @@ static int burst_producer(struct party *p, struct oneway *s, struct endpoint *ep
 	sleep_ns(100000000);
 	sh->t0 = now_ns();
 	for (uint64_t i = 0; i < n; i++) {
-		if (send_record(ep, s->cfg.rec_size, make_tag(0, i), 0)) {
+		if (send_record(ep, s->chan.cfg.rec_size, make_tag(0, i), 0)) {
 			party_fail(p, "send record %llu: %s", (unsigned long long)i, ep->err);
 			return -1;
 		}
@@ -43,20 +43,10 @@ static int burst_consumer(struct party *p, struct oneway *s, struct endpoint *ep
 	struct burst_shared *sh = s->sh;
 
 	for (uint64_t seq = 0;; seq++) {
-		const void *rec;
-		ssize_t n = recv_record(ep, &rec);
-		int64_t t = now_ns();
-		if (n < 0) {
-			party_fail(p, "receive: %s", ep->err);
-			return -1;
-		}
-		int c = oneway_check(p, s, rec, n, seq);
+		int64_t t, ts;
+		int c = oneway_take(p, s, ep, seq, &t, &ts);
 		if (c < 0)
 			return -1;
-		if (ep->tp->recv_end(ep)) {
-			party_fail(p, "release: %s", ep->err);
-			return -1;
-		}
 		if (c == 1) {
 			party_out(p)->records = seq;
 			if (seq != (uint64_t)s->arg[0]) {
@@ -100,21 +90,12 @@ void sc_burst(void)
 			if (m->na)
 				continue;
 			progress("burst of %llu %s: %s, rep %d/%d", (unsigned long long)n, sz,
-				 s[t].tp->name, rep + 1, g_opt.reps);
+				 s[t].chan.tp->name, rep + 1, g_opt.reps);
 			memset(sh, 0, sizeof *sh);
 			m->reps++;
 			int rc = oneway_run(&s[t], &r);
-			if (r.na) {
-				m->na = 1;
-				snprintf(m->note, sizeof m->note, "%s", r.why);
+			if (!meas_rep_ok(m, &r, rc, 1))
 				continue;
-			}
-			if (rc) {
-				m->ok = 0;
-				snprintf(m->note, sizeof m->note, "%s", r.why);
-				m->rep[m->nrep++] = 0;
-				continue;
-			}
 			first[t][m->nrep] = (double)(sh->t_first - sh->t0);
 			m->rep[m->nrep++] = (double)(sh->t_last - sh->t0);
 			m->cpu_ns += r.cpu_ns;

@@ -74,21 +74,13 @@ void sc_idle(void)
 	for (int t = 0; t < ntp; t++) {
 		struct meas *m = ms[t];
 		struct run r;
-		progress("idle consumer, %.1f s: %s", g_opt.idle_s, s[t].tp->name);
+		progress("idle consumer, %.1f s: %s", g_opt.idle_s, s[t].chan.tp->name);
 		memset(sh, 0, sizeof *sh);
 		m->reps = 1;
 		int rc = oneway_run(&s[t], &r);
 		progress_step();
-		if (r.na) {
-			m->na = 1;
-			snprintf(m->note, sizeof m->note, "%s", r.why);
+		if (!meas_rep_ok(m, &r, rc, 0))
 			continue;
-		}
-		if (rc) {
-			m->ok = 0;
-			snprintf(m->note, sizeof m->note, "%s", r.why);
-			continue;
-		}
 		cpu[t] = sh->cpu_ns;
 		wall[t] = sh->wall_ns;
 		m->rep[m->nrep++] = wall[t] > 0 ? 100.0 * (double)cpu[t] / (double)wall[t] : 0;

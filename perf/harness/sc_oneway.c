@@ -7,55 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int ow_setup(struct run *r)
-{
-	struct oneway *s = r->scen;
-	int rc = s->tp->setup(&s->ch, &s->cfg, r->why, sizeof r->why);
-
-	if (rc)
-		return rc;
-	if (s->tp->prefault)
-		s->tp->prefault(s->ch, &s->cfg);
-	if (s->tp->describe)
-		s->tp->describe(s->ch, &s->cfg, r->sh->desc, sizeof r->sh->desc);
-	return 0;
-}
-
-static void ow_teardown(struct run *r)
-{
-	struct oneway *s = r->scen;
-
-	s->tp->teardown(s->ch, &s->cfg);
-	s->ch = NULL;
-}
-
-static int ow_prep(struct party *p)
-{
-	struct oneway *s = p->run->scen;
-	struct endpoint *ep = xcalloc(1, sizeof *ep);
-
-	p->local = ep;
-	ep->tp = s->tp;
-	ep->ch = s->ch;
-	ep->cfg = &s->cfg;
-	ep->role = p->role;
-	int rc = s->tp->open(ep, p->role);
-	if (rc)
-		party_fail(p, "open: %s", ep->err[0] ? ep->err : "failed");
-	return rc;
-}
-
-static void ow_fini(struct party *p)
-{
-	struct oneway *s = p->run->scen;
-
-	if (p->local) {
-		s->tp->close(p->local);
-		free(p->local);
-	}
-	p->local = NULL;
-}
-
 static int ow_main(struct party *p)
 {
 	struct oneway *s = p->run->scen;
@@ -63,18 +14,18 @@ static int ow_main(struct party *p)
 }
 
 static const struct scen_ops ow_ops = {
-	.setup = ow_setup,
-	.teardown = ow_teardown,
-	.prep = ow_prep,
+	.setup = channel_scen_setup,
+	.teardown = channel_scen_teardown,
+	.prep = channel_scen_prep,
 	.main = ow_main,
-	.fini = ow_fini,
+	.fini = endpoint_close,
 };
 
 void oneway_init(struct oneway *s, const struct transport *tp, size_t size)
 {
 	memset(s, 0, sizeof *s);
-	s->tp = tp;
-	s->cfg = (struct chan_cfg){ .rec_size = size,
+	s->chan.tp = tp;
+	s->chan.cfg = (struct chan_cfg){ .rec_size = size,
 				    .queue_bytes = g_opt.queue_bytes > 4 * size ? g_opt.queue_bytes
 										 : 4 * size,
 				    .producers = 1, .consumers = 1,
@@ -84,11 +35,11 @@ void oneway_init(struct oneway *s, const struct transport *tp, size_t size)
 int oneway_run(struct oneway *s, struct run *r)
 {
 	memset(r, 0, sizeof *r);
-	r->tp = s->tp;
+	r->tp = s->chan.tp;
 	r->ops = &ow_ops;
 	r->nparties = 2;
 	r->producers = 1;
-	r->inproc = !!(s->tp->flags & TP_INPROC);
+	r->inproc = !!(s->chan.tp->flags & TP_INPROC);
 	r->scen = s;
 	r->timeout_ns = g_opt.run_timeout_ns;
 	r->role[0] = ROLE_PRODUCER;
@@ -115,11 +66,34 @@ int oneway_check(struct party *p, struct oneway *s, const void *rec, ssize_t n, 
 			   (unsigned long long)rec_tag(rec));
 		return -1;
 	}
-	if (rec_check(rec, (size_t)n, s->cfg.rec_size, why, sizeof why)) {
+	if (rec_check(rec, (size_t)n, s->chan.cfg.rec_size, why, sizeof why)) {
 		party_fail(p, "%s", why);
 		return -1;
 	}
 	return 0;
+}
+
+int oneway_take(struct party *p, struct oneway *s, struct endpoint *ep, uint64_t seq,
+		int64_t *t, int64_t *ts)
+{
+	const void *rec;
+	ssize_t n = recv_record(ep, &rec);
+
+	*t = now_ns();
+	if (n < 0) {
+		party_fail(p, "receive: %s", ep->err);
+		return -1;
+	}
+	int c = oneway_check(p, s, rec, n, seq);
+	if (c < 0)
+		return -1;
+	if (c == 0)
+		*ts = rec_ts(rec);
+	if (ep->tp->recv_end(ep)) {
+		party_fail(p, "release: %s", ep->err);
+		return -1;
+	}
+	return c;
 }
 
 int oneway_marker(struct party *p, struct endpoint *ep)

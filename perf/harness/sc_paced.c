@@ -51,7 +51,7 @@ static int paced_producer(struct party *p, struct oneway *s, struct endpoint *ep
 		}
 		if (-d > lag)
 			lag = -d;
-		if (send_record(ep, s->cfg.rec_size, make_tag(0, i), ti) || ep_flush(ep)) {
+		if (send_record(ep, s->chan.cfg.rec_size, make_tag(0, i), ti) || ep_flush(ep)) {
 			party_fail(p, "send record %llu: %s", (unsigned long long)i, ep->err);
 			return -1;
 		}
@@ -66,22 +66,12 @@ static int paced_consumer(struct party *p, struct oneway *s, struct endpoint *ep
 	struct paced_shared *sh = s->sh;
 
 	for (uint64_t seq = 0;; seq++) {
-		const void *rec;
-		ssize_t n = recv_record(ep, &rec);
-		int64_t t = now_ns();
-		if (n < 0) {
-			party_fail(p, "receive: %s", ep->err);
-			return -1;
-		}
-		int c = oneway_check(p, s, rec, n, seq);
+		int64_t t, ts;
+		int c = oneway_take(p, s, ep, seq, &t, &ts);
 		if (c < 0)
 			return -1;
 		if (c == 0)
-			hist_add(&sh->h, t - rec_ts(rec));
-		if (ep->tp->recv_end(ep)) {
-			party_fail(p, "release: %s", ep->err);
-			return -1;
-		}
+			hist_add(&sh->h, t - ts);
 		if (c == 1) {
 			party_out(p)->records = seq;
 			return 0;
@@ -140,22 +130,13 @@ void sc_paced(void)
 			struct run r;
 			if (m->na)
 				continue;
-			progress("paced %.0f/s %s: %s, rep %d/%d", g_opt.rate, sz, s[t].tp->name, rep + 1,
+			progress("paced %.0f/s %s: %s, rep %d/%d", g_opt.rate, sz, s[t].chan.tp->name, rep + 1,
 				 reps);
 			memset(sh, 0, sizeof *sh);
 			m->reps++;
 			int rc = oneway_run(&s[t], &r);
-			if (r.na) {
-				m->na = 1;
-				snprintf(m->note, sizeof m->note, "%s", r.why);
+			if (!meas_rep_ok(m, &r, rc, 1))
 				continue;
-			}
-			if (rc) {
-				m->ok = 0;
-				snprintf(m->note, sizeof m->note, "%s", r.why);
-				m->rep[m->nrep++] = 0;
-				continue;
-			}
 			hist_merge(m->hist, &sh->h);
 			m->rep[m->nrep++] = hist_quantile(&sh->h, 0.5);
 			double lag = meas_get(m, "producer_max_lag_ns");

@@ -315,17 +315,8 @@ void sc_pingpong(int spin)
 			rc = run_parties(&r);
 			if (!s[t].desc[0] && r.sh->desc[0])
 				snprintf(s[t].desc, sizeof s[t].desc, "%s", r.sh->desc);
-			if (r.na) {
-				m->na = 1;
-				snprintf(m->note, sizeof m->note, "%s", r.why);
+			if (!meas_rep_ok(m, &r, rc, 1))
 				continue;
-			}
-			if (rc) {
-				m->ok = 0;
-				snprintf(m->note, sizeof m->note, "%s", r.why);
-				m->rep[m->nrep++] = 0;
-				continue;
-			}
 			m->rep[m->nrep++] = median_of(s[t].sh->batch_ns, nbatches);
 			hist_merge(m->hist, &s[t].sh->h);
 			m->cpu_ns += r.cpu_ns;

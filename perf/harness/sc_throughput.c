@@ -29,64 +29,12 @@ struct tput_shared {
 };
 
 struct tput {
-	const struct transport *tp;
-	struct chan_cfg cfg;
-	void *ch;
+	struct channel chan;	/* first: the channel_scen_* ops use it */
 	uint64_t count;
 	int P, C;
 	struct tput_shared *sh;
 	char desc[240];
 };
-
-static int tput_setup(struct run *r)
-{
-	struct tput *s = r->scen;
-	int rc = s->tp->setup(&s->ch, &s->cfg, r->why, sizeof r->why);
-
-	if (rc)
-		return rc;
-	if (s->tp->prefault)
-		s->tp->prefault(s->ch, &s->cfg);
-	if (s->tp->describe)
-		s->tp->describe(s->ch, &s->cfg, r->sh->desc, sizeof r->sh->desc);
-	return 0;
-}
-
-static void tput_teardown(struct run *r)
-{
-	struct tput *s = r->scen;
-
-	s->tp->teardown(s->ch, &s->cfg);
-	s->ch = NULL;
-}
-
-static int tput_prep(struct party *p)
-{
-	struct tput *s = p->run->scen;
-	struct endpoint *ep = xcalloc(1, sizeof *ep);
-
-	p->local = ep;
-	ep->tp = s->tp;
-	ep->ch = s->ch;
-	ep->cfg = &s->cfg;
-	ep->role = p->role;
-	int rc = s->tp->open(ep, p->role);
-	if (rc)
-		party_fail(p, "open: %s", ep->err[0] ? ep->err : "failed");
-	return rc;
-}
-
-static void tput_fini(struct party *p)
-{
-	struct endpoint *ep = p->local;
-	struct tput *s = p->run->scen;
-
-	if (ep) {
-		s->tp->close(ep);
-		free(ep);
-	}
-	p->local = NULL;
-}
 
 static uint64_t share(uint64_t count, int parts, int i)
 {
@@ -97,7 +45,7 @@ static int producer(struct party *p, struct tput *s, struct endpoint *ep)
 {
 	struct party_out *o = party_out(p);
 	uint64_t n = share(s->count, s->P, p->index);
-	size_t size = s->cfg.rec_size;
+	size_t size = s->chan.cfg.rec_size;
 	int rc;
 
 	o->t_begin = now_ns();
@@ -135,27 +83,27 @@ static int forward_markers(struct party *p, struct tput *s, struct endpoint *ep)
 {
 	int extra = 0, rc = 0;
 
-	while (s->tp->buffered && s->tp->buffered(ep) > 0) {
+	while (s->chan.tp->buffered && s->chan.tp->buffered(ep) > 0) {
 		const void *rec;
 		ssize_t n = recv_record(ep, &rec);
 		if (n < 8 || rec_tag(rec) != MARKER_TAG) {
 			party_fail(p, "a record after the end marker");
 			return -1;
 		}
-		s->tp->recv_end(ep);
+		s->chan.tp->recv_end(ep);
 		extra++;
 	}
 	if (!extra)
 		return 0;
-	struct endpoint out = { .tp = s->tp, .ch = s->ch, .cfg = &s->cfg, .role = ROLE_PRODUCER };
-	rc = s->tp->open(&out, ROLE_PRODUCER);
+	struct endpoint out = { .tp = s->chan.tp, .ch = s->chan.ch, .cfg = &s->chan.cfg, .role = ROLE_PRODUCER };
+	rc = s->chan.tp->open(&out, ROLE_PRODUCER);
 	for (int i = 0; i < extra && !rc; i++)
-		rc = send_record(&out, s->cfg.rec_size, MARKER_TAG, 0);
+		rc = send_record(&out, s->chan.cfg.rec_size, MARKER_TAG, 0);
 	if (!rc)
 		rc = ep_flush(&out);
 	if (rc)
 		party_fail(p, "forward markers: %s", out.err);
-	s->tp->close(&out);
+	s->chan.tp->close(&out);
 	return rc;
 }
 
@@ -184,7 +132,7 @@ static int consumer(struct party *p, struct tput *s, struct endpoint *ep)
 		}
 		uint64_t tag = rec_tag(rec);
 		if (tag == MARKER_TAG) {
-			s->tp->recv_end(ep);
+			s->chan.tp->recv_end(ep);
 			if (forward_markers(p, s, ep))
 				return -1;
 			break;
@@ -201,7 +149,7 @@ static int consumer(struct party *p, struct tput *s, struct endpoint *ep)
 				   (unsigned long long)next[prod]);
 			return -1;
 		}
-		if (rec_check(rec, (size_t)n, s->cfg.rec_size, why, sizeof why)) {
+		if (rec_check(rec, (size_t)n, s->chan.cfg.rec_size, why, sizeof why)) {
 			party_fail(p, "%s", why);
 			return -1;
 		}
@@ -209,7 +157,7 @@ static int consumer(struct party *p, struct tput *s, struct endpoint *ep)
 		cnt[prod]++;
 		hsum[prod] += mix64(tag);
 		total++;
-		int rc = s->tp->recv_end(ep);
+		int rc = s->chan.tp->recv_end(ep);
 		if (rc) {
 			party_fail(p, "release: %s", ep->err);
 			return rc;
@@ -231,11 +179,11 @@ static int tput_main(struct party *p)
 }
 
 static const struct scen_ops tput_ops = {
-	.setup = tput_setup,
-	.teardown = tput_teardown,
-	.prep = tput_prep,
+	.setup = channel_scen_setup,
+	.teardown = channel_scen_teardown,
+	.prep = channel_scen_prep,
 	.main = tput_main,
-	.fini = tput_fini,
+	.fini = endpoint_close,
 };
 
 /* Every producer's records arrived exactly once? */
@@ -308,11 +256,11 @@ void sc_throughput(struct pc pc, size_t size)
 		if (tp == &tp_pipe)
 			ipipe = t;
 		memset(&s[t], 0, sizeof s[t]);
-		s[t].tp = tp;
+		s[t].chan.tp = tp;
 		s[t].count = count;
 		s[t].P = pc.P;
 		s[t].C = pc.C;
-		s[t].cfg = (struct chan_cfg){ .rec_size = size,
+		s[t].chan.cfg = (struct chan_cfg){ .rec_size = size,
 					      .queue_bytes = g_opt.queue_bytes > 4 * size
 								     ? g_opt.queue_bytes : 4 * size,
 					      .producers = pc.P, .consumers = pc.C,
@@ -329,7 +277,7 @@ void sc_throughput(struct pc pc, size_t size)
 			char why[240];
 			progress("throughput 1x1 %s: bare SPSC ring (reference), rep %d/%d", sz, rep + 1,
 				 g_opt.reps);
-			double rate = floor_spsc(size, count, s[0].cfg.queue_bytes, why, sizeof why);
+			double rate = floor_spsc(size, count, s[0].chan.cfg.queue_bytes, why, sizeof why);
 			sp->reps++;
 			if (rate < 0 && g_ncpus < 2) {
 				sp->na = 1;
@@ -348,13 +296,13 @@ void sc_throughput(struct pc pc, size_t size)
 			struct run r = { 0 };
 			if (m->na)
 				continue;
-			progress("throughput %dx%d %s: %s, rep %d/%d", pc.P, pc.C, sz, s[t].tp->name,
+			progress("throughput %dx%d %s: %s, rep %d/%d", pc.P, pc.C, sz, s[t].chan.tp->name,
 				 rep + 1, g_opt.reps);
 			memset(s[t].sh, 0, sizeof *s[t].sh);
-			r.tp = s[t].tp;
+			r.tp = s[t].chan.tp;
 			r.ops = &tput_ops;
 			r.nparties = pc.P + pc.C;
-			r.inproc = !!(s[t].tp->flags & TP_INPROC);
+			r.inproc = !!(s[t].chan.tp->flags & TP_INPROC);
 			r.scen = &s[t];
 			r.timeout_ns = g_opt.run_timeout_ns;
 			run_default_pins(&r, r.nparties);

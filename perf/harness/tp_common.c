@@ -81,3 +81,68 @@ int ep_flush(struct endpoint *ep)
 		cpu_relax();
 	return rc;
 }
+
+int channel_setup(struct run *r, const struct transport *tp, void **ch,
+		  const struct chan_cfg *cfg)
+{
+	int rc = tp->setup(ch, cfg, r->why, sizeof r->why);
+
+	if (rc)
+		return rc;
+	if (tp->prefault)
+		tp->prefault(*ch, cfg);
+	if (tp->describe)
+		tp->describe(*ch, cfg, r->sh->desc, sizeof r->sh->desc);
+	return 0;
+}
+
+void channel_teardown(const struct transport *tp, void **ch, const struct chan_cfg *cfg)
+{
+	tp->teardown(*ch, cfg);
+	*ch = NULL;
+}
+
+int endpoint_open(struct party *p, const struct transport *tp, void *ch,
+		  const struct chan_cfg *cfg)
+{
+	struct endpoint *ep = xcalloc(1, sizeof *ep);
+
+	p->local = ep;
+	ep->tp = tp;
+	ep->ch = ch;
+	ep->cfg = cfg;
+	ep->role = p->role;
+	int rc = tp->open(ep, p->role);
+	if (rc)
+		party_fail(p, "open: %s", ep->err[0] ? ep->err : "failed");
+	return rc;
+}
+
+void endpoint_close(struct party *p)
+{
+	struct endpoint *ep = p->local;
+
+	if (ep) {
+		ep->tp->close(ep);
+		free(ep);
+	}
+	p->local = NULL;
+}
+
+int channel_scen_setup(struct run *r)
+{
+	struct channel *c = r->scen;
+	return channel_setup(r, c->tp, &c->ch, &c->cfg);
+}
+
+void channel_scen_teardown(struct run *r)
+{
+	struct channel *c = r->scen;
+	channel_teardown(c->tp, &c->ch, &c->cfg);
+}
+
+int channel_scen_prep(struct party *p)
+{
+	struct channel *c = p->run->scen;
+	return endpoint_open(p, c->tp, c->ch, &c->cfg);
+}

@@ -318,52 +318,44 @@ static size_t batch_buffered(struct endpoint *ep)
 	return e->n - e->next;
 }
 
+/* What the three shmring transports share: one ring per channel, made,
+ * mapped, described and closed alike; they differ in the calls that move
+ * records. */
+#define SHM_CHANNEL \
+	.flags = TP_SHMRING, .setup = shm_setup, .prefault = shm_prefault, \
+	.close = shm_close, .teardown = shm_teardown, .describe = shm_describe
+
 const struct transport tp_shmring = {
 	.name = "shmring",
 	.desc = "shmring put/get (copy)",
-	.flags = TP_SHMRING,
-	.setup = shm_setup,
-	.prefault = shm_prefault,
+	SHM_CHANNEL,
 	.open = shm_open,
-	.close = shm_close,
-	.teardown = shm_teardown,
 	.send_begin = copy_send_begin,
 	.send_end = copy_send_end,
 	.recv_begin = copy_recv_begin,
 	.recv_end = nop_recv_end,
-	.describe = shm_describe,
 };
 
 const struct transport tp_shmring_zc = {
 	.name = "shmring-zc",
 	.desc = "shmring reserve/commit, peek/release",
-	.flags = TP_SHMRING,
-	.setup = shm_setup,
-	.prefault = shm_prefault,
+	SHM_CHANNEL,
 	.open = shm_open,
-	.close = shm_close,
-	.teardown = shm_teardown,
 	.send_begin = zc_send_begin,
 	.send_end = zc_send_end,
 	.recv_begin = zc_recv_begin,
 	.recv_end = zc_recv_end,
-	.describe = shm_describe,
 };
 
 const struct transport tp_shmring_batch = {
 	.name = "shmring-batch",
 	.desc = "shmring put_many/get_many",
-	.flags = TP_SHMRING,
-	.setup = shm_setup,
-	.prefault = shm_prefault,
+	SHM_CHANNEL,
 	.open = batch_open,
-	.close = shm_close,
-	.teardown = shm_teardown,
 	.send_begin = batch_send_begin,
 	.send_end = batch_send_end,
 	.flush = batch_flush,
 	.recv_begin = batch_recv_begin,
 	.recv_end = nop_recv_end,
 	.buffered = batch_buffered,
-	.describe = shm_describe,
 };
