@@ -4,7 +4,7 @@
  * own (id = its own id | ATTACH_REAPING_TAG), so never twice at once.
  *
  * An entry whose recovery waits on a live process stays marked and is
- * retried by a later sweep (attach.c); every step is safe to redo.
+ * retried by a later sweep (reap.c); every step is safe to redo.
  *
  * A dead producer's op record says "slots [h, h + n)".  What it claimed
  * and never published becomes skip records: consumers pass over them and

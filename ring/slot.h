@@ -118,16 +118,21 @@ struct record {
 /* The record-length check, the one every reader applies before it uses a
  * length from shared memory (docs/design.md section 8): a record holds at
  * most max_record bytes, a skip record spans at most the ring.  Reads the
- * meta of the record at pos, whose seq the caller has loaded with acquire or
- * stronger (len and flags are relaxed: ordered by it).  false: the length is
- * not credible (corrupt), *rec holds what was read. */
-static inline bool record_at(const struct shmring *r, uint64_t pos, struct record *rec)
+ * meta entry m, whose seq the caller has loaded with acquire or stronger
+ * (len and flags are relaxed: ordered by it).  false: the length is not
+ * credible (corrupt), *rec holds what was read. */
+static inline bool record_of(const struct shmring *r, const struct slot_meta *m,
+                             struct record *rec)
 {
-	const struct slot_meta *m = meta_at(r, pos);
 	rec->len = atomic_load_explicit(&m->len, memory_order_relaxed);
 	rec->skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
 	rec->slots = slots_for(rec->len);
 	return rec->skip ? rec->len <= r->capacity : rec->len <= r->max_record;
+}
+/* The same, for the record at pos. */
+static inline bool record_at(const struct shmring *r, uint64_t pos, struct record *rec)
+{
+	return record_of(r, meta_at(r, pos), rec);
 }
 
 /* The slot walker, for every reader that steps over records: from pos, the
@@ -144,33 +149,43 @@ static inline bool record_at(const struct shmring *r, uint64_t pos, struct recor
  * released (rec.seq says which). */
 struct slot_walk {
 	const struct shmring *r;
-	uint64_t pos, end, walked;
-	unsigned states;         /* 1 << enum slot_state, for each state walked */
+	uint64_t pos;
+	uint64_t end;            /* min(end, from + nslots) */
+	uint64_t state;          /* enum slot_state walked, unless any_start */
+	bool any_start;          /* walk published and released records alike */
 	memory_order order;      /* of the seq loads */
 	bool corrupt;
 };
+static inline struct slot_walk slot_walk_init(const struct shmring *r, uint64_t from, uint64_t end,
+                                              uint64_t state, bool any_start, memory_order order)
+{
+	/* (A from so large that from + nslots wraps, a hostile shared word,
+	 * makes the limit small: the walk stops at once.) */
+	uint64_t limit = from + r->nslots;
+	return (struct slot_walk){ r, from, end < limit ? end : limit, state, any_start, order, false };
+}
 static inline struct slot_walk slot_walk_from(const struct shmring *r, uint64_t from,
                                               uint64_t end, enum slot_state state,
                                               memory_order order)
 {
-	return (struct slot_walk){ r, from, end, 0, 1u << state, order, false };
+	return slot_walk_init(r, from, end, state, false, order);
 }
 static inline struct slot_walk slot_walk_starts(const struct shmring *r, uint64_t from,
                                                 uint64_t end, memory_order order)
 {
-	return (struct slot_walk){ r, from, end, 0,
-	                           1u << SLOT_COMMITTED | 1u << SLOT_RELEASED, order, false };
+	return slot_walk_init(r, from, end, 0, true, order);
 }
 /* The record at w->pos, if the walk goes on there. */
 static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
 {
-	if (w->pos >= w->end || w->walked >= w->r->nslots)
+	if (w->pos >= w->end)
 		return false;
-	uint64_t seq = atomic_load_explicit(&meta_at(w->r, w->pos)->seq, w->order);
-	if (seq >> 2 != w->pos || !(w->states & 1u << (seq & 3)))
+	const struct slot_meta *m = meta_at(w->r, w->pos);
+	uint64_t seq = atomic_load_explicit(&m->seq, w->order);
+	if (w->any_start ? !seq_is_start(seq, w->pos) : seq != SLOT_SEQ(w->pos, w->state))
 		return false;
 	rec->seq = seq;
-	if (!record_at(w->r, w->pos, rec)) {
+	if (!record_of(w->r, m, rec)) {
 		w->corrupt = true;
 		return false;
 	}
@@ -180,7 +195,6 @@ static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
 static inline void slot_walk_step(struct slot_walk *w, const struct record *rec)
 {
 	w->pos += rec->slots;
-	w->walked += rec->slots;
 }
 
 #endif /* SHMRING_SLOT_H */

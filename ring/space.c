@@ -116,7 +116,7 @@ static int try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, s
 		                                          memory_order_acq_rel,
 		                                          memory_order_relaxed)) {
 			/* The lines the record's stores need, on their way
-			 * during the task count (handle.h). */
+			 * during the task count (slot.h, prefetch_for_write). */
 			prefetch_for_write(meta_at(r, h));
 			prefetch_for_write(data_at(r, h));
 			*pos = h;
