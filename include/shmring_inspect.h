@@ -99,6 +99,18 @@ int shmring_attachments(struct shmring *ring, struct shmring_attachment *out, si
  * from any handle at any time, concurrently with traffic and other sweeps. */
 int shmring_check_peers(struct shmring *ring);
 
+/* Storage traffic since the ring was made, in SHMRING_SLOT_SIZE slots: what
+ * producers have claimed and consumers have taken (a record of len bytes is
+ * max(1, ceil(len / SHMRING_SLOT_SIZE)) slots; aborted reservations and
+ * recovered claims count too).  Two reads a little apart give rates: for
+ * records of up to SHMRING_SLOT_SIZE bytes, slots are records.  Each figure
+ * only grows; they are read one after the other, not as one snapshot. */
+struct shmring_traffic {
+	uint64_t put_slots;   /* claimed by producers */
+	uint64_t taken_slots; /* taken by consumers   */
+};
+int shmring_traffic(struct shmring *ring, struct shmring_traffic *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,8 @@
  * everything past "it starts with the magic" is left to shmring_attach_fd,
  * the one place that validates a header against its file before mapping it
  * (map.c).  From the internals it reads only the attachment table (layout.h)
- * and calls ring_shm_name, ring_id_alive and ring_reap.
+ * and the two claim indices, and calls ring_shm_name, ring_id_alive and
+ * ring_reap.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,4 +152,16 @@ int shmring_check_peers(struct shmring *ring)
 	if (!ring)
 		return -EINVAL;
 	return ring_reap(ring);
+}
+
+int shmring_traffic(struct shmring *ring, struct shmring_traffic *out)
+{
+	if (!ring || !out)
+		return -EINVAL;
+	/* relaxed: counters for display; each is a position that only grows */
+	uint64_t t = atomic_load_explicit(&ring->hdr->cons_head, memory_order_relaxed);
+	uint64_t h = atomic_load_explicit(&ring->hdr->prod_head, memory_order_relaxed);
+	out->put_slots = h & RING_POS_MASK;
+	out->taken_slots = t;
+	return 0;
 }
