@@ -572,10 +572,11 @@ if cli_srcs and man_pages:
     stage_env = 'SHMRING_INSTALLED="$$(pwd -P)/build/stage"%s' % escape(
         shlex.quote(options.prefix))
     for script in sources('tests/cli/*.py'):
-        run = 'build/.run/test-' + stem(script)
+        target = stem(script).replace('test_', 'test-', 1)  # test-cli, test-man
+        run = 'build/.run/' + target
         n.build(run, 'run', script, implicit=[stage],
                 variables=[('env', stage_env), ('args', '')])
-        phony('test-' + stem(script), run)
+        phony(target, run)
         extra_phony_inputs.setdefault('test', []).append(run)
 n.newline()
 
