@@ -568,7 +568,7 @@ if cli_srcs and man_pages:
     n.build(stage, 'install_cli', implicit=cli_install_inputs,
             variables=[('before', 'rm -rf build/stage;'),
                        ('destdir', '$$(pwd -P)/build/stage'),
-                       ('pages', ' '.join(man_pages)), ('after', 'touch $out')])
+                       ('pages', ' '.join(man_pages)), ('after', 'touch ' + stage)])
     stage_env = 'SHMRING_INSTALLED="$$(pwd -P)/build/stage"%s' % escape(
         shlex.quote(options.prefix))
     for script in sources('tests/cli/*.py'):
