@@ -513,7 +513,7 @@ n.newline()
 # shmring_put(3).  `ninja install` also installs build/release/cli/shmring in
 # PREFIX/bin and the pages in PREFIX/share/man.  `ninja test` runs that same
 # install into build/stage (DESTDIR) and then tests/cli/*.py against what it
-# installed: the tool against real rings, and every page (tests/cli/README).
+# installed: the tool against real rings, and every page.
 
 def man_names(path):
     """The names a page's NAME section lists: 'a, b - what' gives [a, b]."""
