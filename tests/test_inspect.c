@@ -160,3 +160,34 @@ Test(inspect, bad_arguments)
 	cr_assert_eq(shmring_attachments(r, NULL, 0), 0);
 	shmring_detach(r);
 }
+
+Test(inspect, traffic_counts_slots_put_and_taken_and_inspection_takes_no_entry)
+{
+	const char *name = t_name("traffic");
+	struct shmring *r;
+	struct shmring_config cfg = { .capacity = 8192 };
+	cr_assert_eq(shmring_create(&r, name, &cfg), 0);
+	struct shmring *v;
+	cr_assert_eq(shmring_inspect_open(&v, name), 0);
+	struct shmring_traffic t;
+	cr_assert_eq(shmring_traffic(v, &t), 0);
+	cr_assert_eq(t.put_slots, 0);
+	cr_assert_eq(t.taken_slots, 0);
+	char buf[200] = { 0 };
+	cr_assert_eq(shmring_put(r, buf, 10, 0), 0);   /* 1 slot */
+	cr_assert_eq(shmring_put(r, buf, 0, 0), 0);    /* 1 slot */
+	cr_assert_eq(shmring_put(r, buf, 130, 0), 0);  /* 3 slots */
+	cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 10);
+	cr_assert_eq(shmring_traffic(v, &t), 0);
+	cr_assert_eq(t.put_slots, 5);
+	cr_assert_eq(t.taken_slots, 1);
+	/* the creator's handle is the only entry: inspecting added none */
+	struct shmring_attachment a[4];
+	cr_assert_eq(shmring_attachments(v, a, 4), 1);
+	cr_assert_eq(a[0].pid, getpid());
+	cr_assert_eq(a[0].roles, SHMRING_PRODUCER | SHMRING_CONSUMER);
+	cr_assert_eq(shmring_traffic(v, NULL), -EINVAL);
+	shmring_detach(v);
+	shmring_detach(r);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
