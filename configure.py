@@ -262,7 +262,8 @@ cli_srcs = sources('cli/*.c')
 man_srcs = sources('man/*.scd')
 # The folders to watch: those that exist and are not empty (git keeps no
 # empty folder, so a fresh clone would not have one).
-source_dirs = [d for d in ['ring', 'tests'] + program_dirs + ['perf/harness', 'cli', 'man', 'tests/cli']
+source_dirs = [d for d in ['ring', 'tests'] + program_dirs +
+               ['perf/harness', 'cli', 'man', 'tests/cli']
                if os.path.isdir(d) and os.listdir(d)]
 
 if not lib_srcs:
@@ -578,6 +579,10 @@ if cli_srcs and man_pages:
                 variables=[('env', stage_env), ('args', '')])
         phony(target, run)
         extra_phony_inputs.setdefault('test', []).append(run)
+elif cli_srcs:
+    fail('build/.run/install-cli', 'the manual pages cannot be built: '
+         'apt-get install scdoc, then ./configure.py')
+    extra_phony_inputs['install'] = ['build/.run/install-cli']
 n.newline()
 
 n.comment('Build a variant: ninja release|debug|asan|tsan|all.')

@@ -113,8 +113,17 @@ static int put_delimited(struct putter *p, FILE *in, int delim)
 			}
 			break;
 		}
-		if (n > 0 && line[n - 1] == (char)delim)
+		if (n > 0 && line[n - 1] == (char)delim) {
 			n--;
+		} else if (ferror(in)) {
+			/* a read cut short (a signal): the part read is not a
+			 * record; a last line without a delimiter (EOF) is */
+			if (!cli_stop) {
+				warnx_("stdin: %s", strerror(errno));
+				rc = 1;
+			}
+			break;
+		}
 		if ((rc = put_one(p, line, (size_t)n)) != 0)
 			break;
 	}

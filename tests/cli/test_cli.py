@@ -406,6 +406,18 @@ class Signals(ToolTest):
         self.assertEqual((e['records'], e['producers']), (64, 0))
         self.assertEqual(self.ok('cat', n).stdout, (b'x' + b' ' * 98 + b'\n') * 64)
 
+    def test_sigint_mid_line_puts_no_partial_record(self):
+        n = self.pipe_ring('partial', '--capacity', '8K')
+        put = self.start('put', n, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        put.stdin.write(b'whole\npart')
+        put.stdin.flush()
+        self.wait_for('the whole line', lambda: self.ls_entry(n)['records'] == 1)
+        time.sleep(0.3)                       # put is reading, 'part' in hand
+        put.send_signal(signal.SIGINT)
+        _, err = put.communicate(timeout=T)
+        self.assertEqual((put.returncode, err), (128 + signal.SIGINT, b''))
+        self.assertEqual(self.ok('cat', n).stdout, b'whole\n')
+
     def test_broken_pipe_on_stdout_ends_cat(self):
         n = self.pipe_ring('epipe', '--capacity', '64K')
         prod = self.start('put', n, stdin=subprocess.PIPE)
