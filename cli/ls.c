@@ -42,7 +42,8 @@ static const struct column columns[] = {
 	{ "FILESIZE",   "size of the file",                            true,  true  },
 };
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
-static const char default_columns[] = "NAME,CAPACITY,RECORDS,BYTES,PROD,CONS,PIDS,STATE,LOST";
+static const char default_columns[] =
+	"NAME,CAPACITY,RECORDS,BYTES,PROD,CONS,PIDS,STATE,LOST,RECOVERED";
 
 static int column_index(const char *name)
 {
