@@ -258,11 +258,15 @@ program_parts = {src: sources(os.path.splitext(src)[0] + '/*.c')
 # perf/harness/*.c: the benchmark harness, all linked into one program,
 # build/<variant>/perf/shmring-bench (docs/perf.md).
 harness_srcs = sources('perf/harness/*.c')
+# cli/*.c: the shmring(1) command, all linked into one program,
+# build/<variant>/cli/shmring; man/*.scd: the manual pages (scdoc).
+cli_srcs = sources('cli/*.c')
+man_srcs = sources('man/*.scd')
 # The folders to watch: those that exist and are not empty (git keeps no
 # empty folder, so a fresh clone would not have one).
 link_test_srcs = sources('tests/link/*.c')
 source_dirs = [d for d in ['ring', 'tests', 'tests/link'] + program_dirs
-               + ['perf/harness'] + sorted(
+               + ['perf/harness', 'cli', 'man', 'tests/cli'] + sorted(
                    os.path.dirname(parts[0])
                    for parts in program_parts.values() if parts)
                if os.path.isdir(d) and os.listdir(d)]
@@ -442,6 +446,8 @@ for v in VARIANTS:
         # (liburcu, its wfcqueue, -lrt for mq_open and -pthread come with
         # $libs, as for every program)
         program('build/%s/perf/shmring-bench' % v, harness_srcs, ['-lm'])
+    if cli_srcs:
+        program('build/%s/cli/shmring' % v, cli_srcs)
     n.newline()
 
 n.comment('Release extras: shared library and pkg-config files.')
@@ -571,6 +577,84 @@ phony('test-python', 'build/.run/test-python')
 if py_ext_ok and py_srcs and lib_srcs:
     extra_phony_inputs.setdefault('test', []).append(
         'build/.run/test-python-after-c')
+n.newline()
+
+# --- the shmring command and the manual (cli/, man/) -------------------------
+# `ninja man` turns each man/NAME.N.scd into build/man/NAME.N with scdoc, and
+# writes a one-line `.so` page for every other name its NAME section lists
+# (`shmring_put, shmring_get - ...`), so that `man shmring_get` finds
+# shmring_put(3).  `ninja install` also installs build/release/cli/shmring in
+# PREFIX/bin and the pages in PREFIX/share/man.  `ninja test` runs that same
+# install into build/stage (DESTDIR) and then tests/cli/*.py against what it
+# installed: the tool against real rings, and every page.
+
+def man_names(path):
+    """The names a page's NAME section lists: 'a, b - what' gives [a, b]."""
+    with open(path) as f:
+        m = re.search(r'^# NAME\s*\n+(.+?)\s+-\s', f.read(), re.M)
+    return [x.strip() for x in m.group(1).split(',')] if m else []
+
+
+scdoc = shutil.which('scdoc')
+if man_srcs and not scdoc:
+    warn('scdoc not found: apt-get install scdoc (ninja man, install and '
+         'test need it)')
+man_pages = []
+n.comment('Manual pages: build/man/.')
+if man_srcs and scdoc:
+    n.rule('scdoc', 'scdoc < $in > $out', description='SCDOC $out')
+    n.rule('man_so', "echo '.so $target' > $out", description='MAN-SO $out')
+    for src in man_srcs:
+        page = os.path.basename(src)[:-len('.scd')]       # shmring_put.3
+        name, section = page.rsplit('.', 1)
+        man_pages.append('build/man/' + page)
+        n.build(man_pages[-1], 'scdoc', src)
+        for alias in man_names(src):
+            if alias != name:
+                man_pages.append('build/man/%s.%s' % (alias, section))
+                n.build(man_pages[-1], 'man_so',
+                        variables=[('target', 'man%s/%s' % (section, page))])
+    phony('man', man_pages)
+else:
+    fail('build/.run/man', 'no man/*.scd, or scdoc not installed')
+    phony('man', 'build/.run/man')
+
+cli_bin = 'build/release/cli/shmring'
+if cli_srcs and man_pages:
+    # $destdir: the environment's DESTDIR for `ninja install`, build/stage
+    # for the tests.
+    n.rule('install_cli',
+           'set -e; $before d="$destdir"%s; '
+           'install -d "$$d/bin" "$$d/share/man/man1" "$$d/share/man/man3" '
+           '"$$d/share/man/man7"; '
+           'install -m 755 %s "$$d/bin/"; '
+           'for p in $pages; do install -m 644 "$$p" "$$d/share/man/man$${p##*.}/"; done; '
+           '$after' % (escape(shlex.quote(options.prefix)), cli_bin),
+           description='INSTALL shmring(1) and the manual $out')
+    cli_install_inputs = [cli_bin] + man_pages
+    n.build('build/.run/install-cli', 'install_cli', implicit=cli_install_inputs,
+            variables=[('destdir', '$${DESTDIR:-}'), ('pages', ' '.join(man_pages)),
+                       ('after', 'echo "installed shmring(1) and %d pages in $$d"'
+                        % len(man_pages))])
+    extra_phony_inputs['install'] = ['build/.run/install-cli']
+    stage = 'build/stage/installed'
+    n.build(stage, 'install_cli', implicit=cli_install_inputs,
+            variables=[('before', 'rm -rf build/stage;'),
+                       ('destdir', '$$(pwd -P)/build/stage'),
+                       ('pages', ' '.join(man_pages)), ('after', 'touch ' + stage)])
+    stage_env = 'SHMRING_INSTALLED="$$(pwd -P)/build/stage"%s' % escape(
+        shlex.quote(options.prefix))
+    for script in sources('tests/cli/*.py'):
+        target = stem(script).replace('test_', 'test-', 1)  # test-cli, test-man
+        run = 'build/.run/' + target
+        n.build(run, 'run', script, implicit=[stage],
+                variables=[('env', stage_env), ('args', '')])
+        phony(target, run)
+        extra_phony_inputs.setdefault('test', []).append(run)
+elif cli_srcs:
+    fail('build/.run/install-cli', 'the manual pages cannot be built: '
+         'apt-get install scdoc, then ./configure.py')
+    extra_phony_inputs['install'] = ['build/.run/install-cli']
 n.newline()
 
 n.comment('Build a variant: ninja release|debug|asan|tsan|all.')

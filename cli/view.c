@@ -1,0 +1,117 @@
+/*
+ * view.c - one ring as ls and stat show it: probed without waiting, swept
+ * for the dead now, then read (shmring_inspect.h).
+ *
+ * A file shrunk by someone while we have it mapped raises SIGBUS at the next
+ * access to a lost page (docs/threat-model.md, "Truncation").  The reads here
+ * hold no claim and no lock, so the tool catches that one signal around
+ * them, reports the ring as corrupt, and goes on to the next.  (A sweep
+ * interrupted that way leaves its entry marked; the next sweep redoes it.)
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <string.h>
+
+#include "cli.h"
+
+static sigjmp_buf bus_jump;
+static volatile sig_atomic_t bus_armed;
+
+static void on_sigbus(int sig)
+{
+	if (!bus_armed) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	siglongjmp(bus_jump, 1);
+}
+
+static void catch_sigbus(void)
+{
+	static bool installed;
+	if (installed)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigbus;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	installed = true;
+}
+
+/* Reads through a mapping that may be cut; -EBADMSG if it was. */
+static int read_ring(struct shmring *ring, struct ring_view *v)
+{
+	catch_sigbus();
+	if (sigsetjmp(bus_jump, 1)) {
+		bus_armed = 0;
+		return -EBADMSG;
+	}
+	bus_armed = 1;
+	int rc = shmring_check_peers(ring);
+	if (rc >= 0) {
+		v->swept = rc;
+		rc = shmring_info(ring, &v->info);
+	}
+	if (rc >= 0)
+		rc = shmring_traffic(ring, &v->traffic);
+	if (rc >= 0)
+		rc = v->natt = shmring_attachments(ring, v->att, SHMRING_MAX_ATTACH);
+	bus_armed = 0;
+	return rc < 0 ? rc : 0;
+}
+
+int view_load(const char *name, struct ring_view *v)
+{
+	memset(v, 0, sizeof *v);
+	v->name = name;
+	/* probe first: it fills uid, mode and size for whatever the file is */
+	v->status = shmring_probe(name, &v->probe);
+	if (v->status)
+		return v->status;
+	struct shmring *ring;
+	int rc = shmring_inspect_open(&ring, name);
+	if (rc == 0) {
+		rc = read_ring(ring, v);
+		shmring_detach(ring);
+	}
+	if (rc) {
+		v->status = rc;
+		return rc;
+	}
+	if (v->natt > SHMRING_MAX_ATTACH)
+		v->natt = SHMRING_MAX_ATTACH;
+	/* live now: what the sweep left, checked during the listing itself */
+	for (int i = 0; i < v->natt; i++) {
+		const struct shmring_attachment *a = &v->att[i];
+		if (a->state != SHMRING_ATTACH_LIVE && a->state != SHMRING_ATTACH_PENDING)
+			continue;
+		if (a->roles & SHMRING_PRODUCER)
+			v->live_producers++;
+		if (a->roles & SHMRING_CONSUMER)
+			v->live_consumers++;
+	}
+	return 0;
+}
+
+const char *view_state(const struct ring_view *v)
+{
+	if (v->info.closed)
+		return "closed";
+	if (v->info.eof)
+		return "eof";
+	return "open";
+}
+
+const char *status_word(int status)
+{
+	switch (status) {
+	case 0:        return "ring";
+	case -EAGAIN:  return "being-made";
+	case -EBADMSG: return "corrupt";
+	case -EACCES:  return "no-access";
+	case -ENOENT:  return "gone";
+	default:       return "not-a-ring";
+	}
+}

@@ -1,0 +1,168 @@
+/*
+ * inspect.c - shmring_inspect.h: probing a file, opening a ring to look at
+ * it, listing its attachments, sweeping it on demand.
+ *
+ * Self-contained on purpose: the file is opened here (never waiting), and
+ * everything past "it starts with the magic" is left to shmring_attach_fd,
+ * the one place that validates a header against its file before mapping it
+ * (map.c).  From the internals it reads only the attachment table (layout.h)
+ * and the two claim indices, and calls ring_shm_name, ring_id_alive and
+ * ring_reap.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "liveness.h"
+#include "shmring_inspect.h"
+
+static void fill_stat(const struct stat *st, struct shmring_probe *out)
+{
+	if (!out)
+		return;
+	out->file_size = st->st_size > 0 ? (uint64_t)st->st_size : 0;
+	out->uid = st->st_uid;
+	out->mode = (unsigned)st->st_mode & 07777u;
+}
+
+/* The file's state before anything is mapped: 0 if it starts with a ring's
+ * magic, else the error shmring_probe documents.  Reads at most 8 bytes. */
+static int look_before_mapping(int fd, struct shmring_probe *out)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	fill_stat(&st, out);
+	if (!S_ISREG(st.st_mode))
+		return -EPROTO;
+	if (st.st_size == 0)
+		return -EAGAIN;
+	uint64_t magic = 0;
+	ssize_t got = pread(fd, &magic, sizeof(magic), 0);
+	if (got < 0)
+		return -errno;
+	/* shmring_create writes the magic last (map.c, init_file): all zero
+	 * is a header not written yet. */
+	if (magic == 0)
+		return got == (ssize_t)sizeof(magic) || got == st.st_size ? -EAGAIN : -EPROTO;
+	if (got != (ssize_t)sizeof(magic) || magic != RING_MAGIC)
+		return -EPROTO;
+	return 0;
+}
+
+/* Open name without waiting; on success *ring is attached (no role). */
+static int open_for_inspection(const char *name, struct shmring_probe *out, struct shmring **ring)
+{
+	char path[SHMRING_NAME_MAX + 2];
+	int rc = shmring__shm_name(name, path);
+	if (rc)
+		return rc;
+	if (out)
+		memset(out, 0, sizeof(*out));
+	/* O_NONBLOCK: a fifo (or anything else odd) placed there never blocks
+	 * the open.  O_NOFOLLOW: glibc adds it too; said here for the reader. */
+	int fd = shm_open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		if (rc == -EACCES) {
+			/* still say whose it is, if we may read it */
+			int ro = shm_open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
+			if (ro >= 0) {
+				struct stat st;
+				if (fstat(ro, &st) == 0)
+					fill_stat(&st, out);
+				close(ro);
+			}
+		}
+		/* ENXIO: a socket; EISDIR, ENODEV...: nothing a ring can be */
+		if (rc == -ENXIO || rc == -EISDIR || rc == -ENODEV)
+			rc = -EPROTO;
+		return rc;
+	}
+	rc = look_before_mapping(fd, out);
+	if (rc == 0) {
+		/* Validates geometry against the file's size before mapping,
+		 * and does not wait (map.c, attach_owned_fd, not patient). */
+		rc = shmring_attach_fd(ring, fd);
+		if (rc == 0 && out) {
+			out->capacity = (*ring)->capacity;
+			out->max_record = (*ring)->max_record;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+int shmring_probe(const char *name, struct shmring_probe *out)
+{
+	struct shmring *ring = NULL;
+	int rc = open_for_inspection(name, out, &ring);
+	if (rc == 0)
+		shmring_detach(ring);
+	return rc;
+}
+
+int shmring_inspect_open(struct shmring **ring, const char *name)
+{
+	if (!ring)
+		return -EINVAL;
+	*ring = NULL;
+	return open_for_inspection(name, NULL, ring);
+}
+
+int shmring_attachments(struct shmring *ring, struct shmring_attachment *out, size_t n)
+{
+	if (!ring || (n && !out))
+		return -EINVAL;
+	int count = 0;
+	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
+		struct attach_entry *e = &ring->hdr->attach[i];
+		/* acquire: the roles written before the id was published (a
+		 * claim's CAS is acq_rel) are seen with it */
+		uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);
+		if (id == 0)
+			continue;
+		if ((size_t)count < n) {
+			struct shmring_attachment *a = &out[count];
+			uint64_t who = id & ATTACH_ID_MASK;
+			a->pid = (pid_t)(who & ATTACH_PID_MASK);
+			a->start_time = who >> ATTACH_PID_BITS;
+			a->roles = atomic_load_explicit(&e->roles, memory_order_relaxed) &
+			           (SHMRING_PRODUCER | SHMRING_CONSUMER);
+			a->taken = atomic_load_explicit(&e->got, memory_order_relaxed);
+			a->done = atomic_load_explicit(&e->done, memory_order_relaxed);
+			if (id & ATTACH_REAPING_TAG)
+				a->state = SHMRING_ATTACH_REAPING;
+			else if (id & ATTACH_PENDING_TAG)
+				a->state = SHMRING_ATTACH_PENDING;
+			else
+				a->state = shmring__id_alive(id) ? SHMRING_ATTACH_LIVE : SHMRING_ATTACH_DEAD;
+		}
+		count++;
+	}
+	return count;
+}
+
+int shmring_check_peers(struct shmring *ring)
+{
+	if (!ring)
+		return -EINVAL;
+	return shmring__reap(ring);
+}
+
+int shmring_traffic(struct shmring *ring, struct shmring_traffic *out)
+{
+	if (!ring || !out)
+		return -EINVAL;
+	/* relaxed: counters for display; each is a position that only grows */
+	uint64_t t = atomic_load_explicit(&ring->hdr->cons_head, memory_order_relaxed);
+	uint64_t h = atomic_load_explicit(&ring->hdr->prod_head, memory_order_relaxed);
+	out->put_slots = h & RING_POS_MASK;
+	out->taken_slots = t;
+	return 0;
+}
