@@ -27,7 +27,7 @@ def public_functions():
         with open(h) as f:
             text = re.sub(r'/\*.*?\*/', ' ', f.read(), flags=re.S)
         text = re.sub(r'^\s*#.*$', ' ', text, flags=re.M)
-        for m in re.finditer(r'^[ \t]*(?:static\s+inline\s+)?(?:const\s+)?'
+        for m in re.finditer(r'^[ \t]*(?:SHMRING_API\s+)?(?:static\s+inline\s+)?(?:const\s+)?'
                              r'(?:struct\s+\w+|\w+)[\s*]+(shmring_\w+)\s*\(', text, re.M):
             names.add(m.group(1))
     return sorted(names)
