@@ -80,6 +80,9 @@ void bridge_disconnect(struct bridge_nats *bn);
  * 0, or -1 on stop or on a stream that cannot serve (error printed). */
 int  bridge_ensure_stream(struct bridge_nats *bn, const struct bridge_args *a,
                           struct bridge_stats *st);
+/* Wait of a JetStream API request (stream info, last message, consumer
+ * info): short, so that a resync during a leader election asks again soon. */
+#define BRIDGE_API_WAIT_MS 1000
 /* Sleep ms milliseconds, in pieces, returning early on stop_forced. */
 void bridge_nap(int64_t ms);
 

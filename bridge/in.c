@@ -175,7 +175,7 @@ int run_in(const struct bridge_args *a)
 		        uncertain, a->ring);
 	jsOptions jo;
 	jsOptions_Init(&jo);
-	jo.Wait = a->ack_wait_ms;
+	jo.Wait = BRIDGE_API_WAIT_MS;
 	if (bridge_connect(&in->bn, a, &jo, &in->st) || bridge_ensure_stream(&in->bn, a, &in->st) ||
 	    setup_consumer(in))
 		goto out;

@@ -44,8 +44,9 @@ static void usage(FILE *f)
 "  --replicas N         replicas of a stream this bridge creates (default 1)\n"
 "  --max-pending N      out: publishes awaiting acknowledgement (default 256)\n"
 "  --batch N            in: messages per fetch at most (default 256)\n"
-"  --ack-wait MS        out: publish ack timeout; in: consumer AckWait\n"
-"                       (default 5000)\n"
+"  --ack-wait MS        out: how long a publish waits for its ack before the\n"
+"                       bridge resyncs (default 2000); in: the consumer's\n"
+"                       AckWait (default 30000)\n"
 "  --dup-window MS      Duplicates window of a stream this bridge creates\n"
 "                       (default 600000: 10 minutes)\n"
 "  --stats-interval S   seconds between stats lines on stderr (default 5; 0: off)\n"
@@ -73,7 +74,7 @@ static int parse_num(const char *opt, const char *s, long long lo, long long hi,
 int main(int argc, char **argv)
 {
 	struct bridge_args a = {
-		.replicas = 1, .max_pending = 256, .batch = 256, .ack_wait_ms = 5000,
+		.replicas = 1, .max_pending = 256, .batch = 256, .ack_wait_ms = -1,
 		.dup_window_ms = 600000, .stats_interval = 5,
 	};
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -170,6 +171,9 @@ int main(int argc, char **argv)
 		        "name without '.', '*', '>' or spaces\n");
 		return 2;
 	}
+
+	if (a.ack_wait_ms < 0)
+		a.ack_wait_ms = !strcmp(a.mode, "out") ? 2000 : 30000;
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);

@@ -300,7 +300,7 @@ int run_out(const struct bridge_args *a)
 
 	jsOptions jo;
 	jsOptions_Init(&jo);
-	jo.Wait = a->ack_wait_ms;
+	jo.Wait = BRIDGE_API_WAIT_MS;
 	jo.PublishAsync.MaxPending = (int64_t)o->cap + 16; /* our window stalls first */
 	jo.PublishAsync.AckHandler = on_ack;
 	jo.PublishAsync.AckHandlerClosure = o;
@@ -362,7 +362,6 @@ int run_out(const struct bridge_args *a)
 			continue;
 		if (n < 0) {
 			if (n == -EPIPE) {     /* closed and drained, or no producer left */
-				stats_error(&o->st, "ring: %s", shmring_strerror((int)n));
 				bridge_nap(20);
 				continue;
 			}
