@@ -5,6 +5,7 @@
  *   bridge_tool create  --ring NAME [--capacity BYTES]
  *   bridge_tool produce --ring NAME --producer P --count N [--size MIN[:MAX]] [--rate R]
  *   bridge_tool check   --ring NAME --producers P --count N [--timeout S] [--stall-ms MS]
+ *                       [--progress FILE]  (records so far, rewritten every 100 ms)
  *   bridge_tool info    --ring NAME
  *   bridge_tool unlink  --ring NAME
  *
@@ -139,8 +140,22 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static void progress(const char *path, uint64_t distinct)
+{
+	if (!path)
+		return;
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (f) {
+		fprintf(f, "%" PRIu64 "\n", distinct);
+		fclose(f);
+		rename(tmp, path);
+	}
+}
+
 static int check(const char *ring, uint32_t producers, uint64_t count, double timeout_s,
-                 double stall_ms)
+                 double stall_ms, const char *progress_path)
 {
 	struct shmring *r;
 	int rc = open_wait(&r, ring, 60);
@@ -163,10 +178,14 @@ static int check(const char *ring, uint32_t producers, uint64_t count, double ti
 	char stalls[8192] = "";
 	size_t sl = 0;
 	unsigned nstalls = 0;
-	uint64_t done_at = 0;
+	uint64_t done_at = 0, progress_at = 0;
 	for (;;) {
 		ssize_t n = shmring_get(r, buf, cap, 50 * 1000000LL);
 		uint64_t now = realtime_ns();
+		if (now - progress_at > 100000000u) {
+			progress(progress_path, distinct);
+			progress_at = now;
+		}
 		if (n == -ETIMEDOUT || n == -EAGAIN || n == -EPIPE) {
 			if (n == -EPIPE)
 				nap_ms(10);  /* no producer now: the in bridge restarts */
@@ -288,7 +307,8 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "check"))
 		return check(ring, (uint32_t)strtoul(arg(argc, argv, "--producers", "1"), NULL, 0),
 		             count, strtod(arg(argc, argv, "--timeout", "600"), NULL),
-		             strtod(arg(argc, argv, "--stall-ms", "250"), NULL));
+		             strtod(arg(argc, argv, "--stall-ms", "250"), NULL),
+		             arg(argc, argv, "--progress", NULL));
 	fprintf(stderr, "bridge_tool: unknown command %s\n", cmd);
 	return 2;
 }

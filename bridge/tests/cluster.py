@@ -37,6 +37,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -211,10 +212,20 @@ def run(args, procs, tmp):
     in_argv = [bridge, 'in', '--ring', ring_b, '--durable', durable] + common
 
     producers, per = 4, args.records // 4
+    progress_file = os.path.join(tmp, 'progress')
+
+    def progress():
+        try:
+            with open(progress_file) as f:
+                return int(f.read())
+        except (OSError, ValueError):
+            return 0
+
     total = producers * per
     checker = procs.start('check', [tool, 'check', '--ring', ring_b, '--producers',
                                     str(producers), '--count', str(per),
-                                    '--timeout', str(args.timeout)],
+                                    '--timeout', str(args.timeout),
+                                    '--progress', progress_file],
                           stdout=subprocess.PIPE)
     procs.start('out', out_argv)
     procs.start('in', in_argv)
@@ -222,6 +233,18 @@ def run(args, procs, tmp):
     for p in range(producers):
         procs.start('produce-%d' % p, [tool, 'produce', '--ring', ring_a, '--producer',
                                       str(p), '--count', str(per)])
+
+    # Sample the stream's count and ring B's every 50 ms: each outage's stall
+    # is the longest time the counter of the side it hit did not move.
+    samples = []   # (time, stored in the stream, arrived in ring B)
+    sampling = [True]
+
+    def sample():
+        while sampling[0]:
+            samples.append((time.time(), cluster.stream(stream)[1], progress()))
+            time.sleep(0.05)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
 
     faults = [] if args.no_faults else [
         (0.10, 'SIGTERM out (clean stop), restart'),
@@ -236,8 +259,8 @@ def run(args, procs, tmp):
         # the next fault once the flow is this far and the last one is
         # behind it at both ends (ring B has what the stream had then)
         while True:
-            _, stored, acked = cluster.stream(stream)
-            if (stored >= frac * total and acked >= resume_at) or \
+            _, stored, _ = cluster.stream(stream)
+            if (stored >= frac * total and progress() >= resume_at) or \
                     checker.poll() is not None:
                 break
             time.sleep(0.1)
@@ -281,6 +304,8 @@ def run(args, procs, tmp):
         resume_at = cluster.stream(stream)[1]
 
     out, _ = checker.communicate(timeout=args.timeout + 60)
+    sampling[0] = False
+    sampler.join()
     elapsed = time.time() - t_start
     result = json.loads(out)
     info_a = json.loads(subprocess.run([tool, 'info', '--ring', ring_a],
@@ -291,12 +316,28 @@ def run(args, procs, tmp):
     log('%d records in %.1f s end to end (%.0f records/s in ring B), latency p50 %.2f ms, '
         'p99 %.2f ms' % (result['distinct'], elapsed, result['records_per_s'],
                          result['latency_ms_p50'], result['latency_ms_p99']))
-    stalls = result['stalls']
+    def stall(t0, t1, col):
+        """The longest time in [t0, t1) during which counter col stood still
+        (while it still had records to come)."""
+        best, since, last = 0.0, None, None
+        for row in samples:
+            t, v = row[0], row[col]
+            if t < t0 - 0.2 or t >= t1 or v >= total:
+                continue
+            if last is None or v != last:
+                since, last = t, v
+            elif t >= t0:
+                best = max(best, t - max(since, t0 - 0.2))
+        return best
+
     for i, (t, what) in enumerate(events):
         t_next = events[i + 1][0] if i + 1 < len(events) else float('inf')
-        hit = [d for s, d in stalls if s <= t + 0.05 < s + d or t <= s < t_next]
-        log('outage "%s": flow stalled %s' % (
-            what, '%.2f s' % max(hit) if hit else 'less than 0.25 s'))
+        parts = []
+        if ' out' in what or 'leader' in what:
+            parts.append('stream stood still %.2f s' % stall(t, t_next, 1))
+        if 'SIGKILL in' in what or 'leader' in what:
+            parts.append('ring B stood still %.2f s' % stall(t, t_next, 2))
+        log('outage "%s": %s' % (what, ', '.join(parts)))
     log('check: %s' % json.dumps(result))
     log('ring A lost_records (peeked by a killed out bridge): %d; in bridge declared %d '
         'possible duplicate(s)' % (info_a['lost_records'], declared))
