@@ -253,6 +253,10 @@ static int check(const char *ring, uint32_t producers, uint64_t count, double ti
 	       received, distinct, nbits, nbits - (size_t)distinct, dup, dup_adjacent, order,
 	       corrupt, p50, p99, span, span > 0 ? (double)distinct / span : 0, stalls);
 	shmring_detach(r);
+	free(seen);
+	free(next);
+	free(lat);
+	free(buf);
 	return 0;
 }
 
