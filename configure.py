@@ -418,8 +418,13 @@ for v in VARIANTS:
     if v != 'tsan':   # (libnats is not instrumented)
         if bridge_srcs and have_nats:
             program('build/%s/bridge/shmring-nats' % v, bridge_srcs, ['-lnats'])
-        for src in bridge_test_srcs:
-            program('build/%s/bridge/tests/%s' % (v, stem(src)), [src])
+        for src in bridge_test_srcs:   # nats_*.c: the NATS baselines
+            if stem(src).startswith('nats_'):
+                if have_nats:
+                    program('build/%s/bridge/tests/%s' % (v, stem(src)), [src],
+                            ['-lnats'])
+            else:
+                program('build/%s/bridge/tests/%s' % (v, stem(src)), [src])
     n.newline()
 
 n.comment('Release extras: shared library and pkg-config file.')
@@ -524,7 +529,8 @@ n.newline()
 # cluster it starts on loopback (skips, saying why, without nats-server);
 # `ninja test` runs it after the Criterion suite with a CI-sized count.
 bridge_test_deps = (['build/release/bridge/shmring-nats'] if have_nats else []) + \
-    ['build/release/bridge/tests/%s' % stem(s) for s in bridge_test_srcs]
+    ['build/release/bridge/tests/%s' % stem(s) for s in bridge_test_srcs
+     if have_nats or not stem(s).startswith('nats_')]
 if bridge_srcs and os.path.exists('bridge/tests/cluster.py'):
     n.rule('run_bridge_test', '$python bridge/tests/cluster.py --build build/release $args',
            description='BRIDGE cluster test', pool='console')
