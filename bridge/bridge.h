@@ -25,6 +25,10 @@
 
 #include "shmring.h"
 
+/* The out bridge holds a ring handle per SHMRING_MAX_INFLIGHT peeked records,
+ * each an attachment (SHMRING_MAX_ATTACH per ring): at most 16 of them. */
+#define BRIDGE_MAX_PENDING 1024
+
 struct bridge_args {
 	const char *mode;        /* "out" or "in" */
 	const char *ring;

@@ -125,9 +125,9 @@ static int room(struct in *in)
 	return n > in->a->batch ? in->a->batch : (int)n;
 }
 
-/* Put one message; waits while the ring is full (bounded steps, so that a
- * forced stop is seen).  0, 1 if abandoned on a forced stop, -1 on a
- * message the ring can never take. */
+/* Put one message; waits while the ring is full (in steps of 100 ms, so that
+ * a stop is seen).  0, 1 if abandoned on a stop (not put, not acked: the next
+ * run puts it), -1 on a message the ring can never take. */
 static int put_one(struct in *in, const void *data, size_t len, uint64_t seq)
 {
 	for (;;) {
@@ -145,7 +145,7 @@ static int put_one(struct in *in, const void *data, size_t len, uint64_t seq)
 			stats_error(&in->st, "put: %s", shmring_strerror(rc));
 			bridge_nap(20);
 		}
-		if (stop_forced)
+		if (stop_requested)   /* left unacked: the next run puts it */
 			return 1;
 		stats_maybe_print(&in->st, "in", in->a->stats_interval, false);
 	}

@@ -42,7 +42,8 @@ static void usage(FILE *f)
 "\n"
 "options:\n"
 "  --replicas N         replicas of a stream this bridge creates (default 1)\n"
-"  --max-pending N      out: publishes awaiting acknowledgement (default 256)\n"
+"  --max-pending N      out: records published and awaiting their ack\n"
+"                       (default 256, at most 1024)\n"
 "  --batch N            in: messages per fetch at most (default 256)\n"
 "  --ack-wait MS        out: how long a publish waits for its ack before the\n"
 "                       bridge resyncs (default 2000); in: the consumer's\n"
@@ -134,7 +135,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			static const long long lo[] = { 1, 1, 1, 1, 1000, 0, 0 };
-			static const long long hi[] = { 5, 1 << 20, 1 << 16, 3600000,
+			static const long long hi[] = { 5, BRIDGE_MAX_PENDING, 1 << 16, 3600000,
 			                                 7LL * 24 * 3600 * 1000, 0, 0 };
 			int i = c - O_REPLICAS;
 			long long h = c >= O_CAP ? (1LL << 36) : hi[i];

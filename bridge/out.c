@@ -309,6 +309,18 @@ int run_out(const struct bridge_args *a)
 	uint64_t last_seq;
 	if (query_stream(o, &last_seq, &o->have_start_pos, &o->start_pos))
 		goto out;
+	/* A record over the server's max_payload could never be published:
+	 * say so now, before taking any record. */
+	struct shmring_info info;
+	int64_t max_payload = natsConnection_GetMaxPayload(o->bn.nc);
+	if (shmring_info(o->h[0], &info) == 0 && max_payload > 0 &&
+	    (int64_t)info.max_record + 1024 > max_payload) {
+		fprintf(stderr, "shmring-nats out: ring %s takes records of up to %zu bytes, over "
+		        "the NATS server's max_payload (%lld bytes, less 1 KiB for headers): raise "
+		        "max_payload in the server configuration, or make the ring with a smaller "
+		        "max_record\n", a->ring, info.max_record, (long long)max_payload);
+		goto out;
+	}
 	o->last_seq = last_seq;
 	fprintf(stderr, "shmring-nats out: ring %s (id %016" PRIx64 ") -> stream %s, last "
 	        "sequence %" PRIu64 "%s\n", a->ring, o->ring_id, a->stream, last_seq,

@@ -26,10 +26,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'bridge', 'tests'))
 import cluster as cl  # noqa: E402  (the cluster set-up, shared with the test)
+
+
+def log_text(procs, name):
+    try:
+        with open(os.path.join(procs.tmp, name + '.log'), errors='replace') as f:
+            return f.read()
+    except OSError:
+        return ''
 
 
 def bridge_case(build, urls, procs, tag, size, replicas, count, rate):
@@ -49,6 +58,12 @@ def bridge_case(build, urls, procs, tag, size, replicas, count, rate):
         procs.start('out-' + tag, [bridge, 'out', '--ring', ring_a] + common)
         procs.start('in-' + tag, [bridge, 'in', '--ring', ring_b, '--durable', 'd' + tag]
                     + common)
+        # time the records, not the start: wait until both bridges are set up
+        deadline = time.time() + 60
+        while time.time() < deadline and not (
+                'last sequence' in log_text(procs, 'out-' + tag) and
+                'committed through' in log_text(procs, 'in-' + tag)):
+            time.sleep(0.05)
         procs.start('produce-' + tag, [tool, 'produce', '--ring', ring_a, '--producer', '0',
                                        '--count', str(count), '--size', '%d:%d' % (size, size),
                                        '--rate', str(rate)])

@@ -201,6 +201,10 @@ int main(int argc, char **argv)
 	       js_mode ? "js" : "core", r.n, span > 0 ? (double)n / span : 0,
 	       n ? (double)r.lat[n / 2] / 1e6 : 0, n ? (double)r.lat[n * 99 / 100] / 1e6 : 0);
 	if (js_mode) {
+		jsPubOptions po;   /* no ack handler may run once the context is gone */
+		jsPubOptions_Init(&po);
+		po.MaxWait = 10000;
+		js_PublishAsyncComplete(pjs, &po);
 		js_DeleteConsumer(sjs, stream, "nats_bench", NULL, NULL);
 		jsCtx_Destroy(pjs);
 		jsCtx_Destroy(sjs);
