@@ -87,6 +87,8 @@ int  bridge_ensure_stream(struct bridge_nats *bn, const struct bridge_args *a,
 /* Wait of a JetStream API request (stream info, last message, consumer
  * info): short, so that a resync during a leader election asks again soon. */
 #define BRIDGE_API_WAIT_MS 1000
+/* Room left in a message for its headers (Nats-Msg-Id, expected sequence). */
+#define BRIDGE_HEADER_ROOM 256
 /* Sleep ms milliseconds, in pieces, returning early on stop_forced. */
 void bridge_nap(int64_t ms);
 

@@ -65,6 +65,8 @@ struct out {
 	unsigned           outstanding; /* published, ack handler not yet run */
 	bool               resync;
 	uint64_t           last_seq; /* the stream's last sequence once all sent are stored */
+	int64_t            max_len;  /* the largest payload the server takes */
+	bool               blocked;  /* the next record to publish is over it */
 	bool               have_start_pos;
 	uint64_t           start_pos; /* from the start query: stored by an earlier run */
 };
@@ -265,6 +267,11 @@ static void wait_outstanding(struct out *o)
 	}
 }
 
+static bool too_large(const struct out *o, const struct entry *e)
+{
+	return o->max_len > 0 && (int64_t)e->span.len > o->max_len;
+}
+
 static void cond_wait_ms(struct out *o, long ms)
 {
 	struct timespec ts;
@@ -309,18 +316,16 @@ int run_out(const struct bridge_args *a)
 	uint64_t last_seq;
 	if (query_stream(o, &last_seq, &o->have_start_pos, &o->start_pos))
 		goto out;
-	/* A record over the server's max_payload could never be published:
-	 * say so now, before taking any record. */
+	/* A record over the server's max_payload cannot be published (see
+	 * too_large): warn now if the ring can hold one. */
 	struct shmring_info info;
-	int64_t max_payload = natsConnection_GetMaxPayload(o->bn.nc);
-	if (shmring_info(o->h[0], &info) == 0 && max_payload > 0 &&
-	    (int64_t)info.max_record + 1024 > max_payload) {
-		fprintf(stderr, "shmring-nats out: ring %s takes records of up to %zu bytes, over "
-		        "the NATS server's max_payload (%lld bytes, less 1 KiB for headers): raise "
-		        "max_payload in the server configuration, or make the ring with a smaller "
-		        "max_record\n", a->ring, info.max_record, (long long)max_payload);
-		goto out;
-	}
+	o->max_len = natsConnection_GetMaxPayload(o->bn.nc) - BRIDGE_HEADER_ROOM;
+	if (shmring_info(o->h[0], &info) == 0 && o->max_len > 0 &&
+	    (int64_t)info.max_record > o->max_len)
+		fprintf(stderr, "shmring-nats out: warning: ring %s takes records of up to %zu "
+		        "bytes, the NATS server at most %lld (max_payload less %d for headers): a "
+		        "larger record stops the bridge (docs/bridge.md)\n", a->ring,
+		        info.max_record, (long long)o->max_len, BRIDGE_HEADER_ROOM);
 	o->last_seq = last_seq;
 	fprintf(stderr, "shmring-nats out: ring %s (id %016" PRIx64 ") -> stream %s, last "
 	        "sequence %" PRIu64 "%s\n", a->ring, o->ring_id, a->stream, last_seq,
@@ -349,7 +354,25 @@ int run_out(const struct bridge_args *a)
 			rc = 0;
 			break;
 		}
-		if (o->sent < o->count) {     /* publish the next entry */
+		if (o->sent < o->count && too_large(o, at(o, o->sent))) {
+			/* Never published, never released: the flow stops here,
+			 * with a clear error, and loses nothing while it runs. */
+			struct entry *e = at(o, o->sent);
+			if (!o->blocked)
+				fprintf(stderr, "shmring-nats out: the record at position %" PRIu64
+				        " is %zu bytes, over the NATS server's max_payload less %d "
+				        "bytes for headers (%lld): it cannot be published; the bridge "
+				        "stops taking records (raise max_payload in the server "
+				        "configuration)\n", e->pos, e->span.len, BRIDGE_HEADER_ROOM,
+				        (long long)o->max_len);
+			o->blocked = true;
+			stats_error(&o->st, "record at position %" PRIu64 " over max_payload: stopped",
+			            e->pos);
+			if (draining && o->sent == 0) {   /* all before it are acked */
+				pthread_mutex_unlock(&o->lock);
+				break;
+			}
+		} else if (o->sent < o->count) {     /* publish the next entry */
 			struct entry *e = at(o, o->sent);
 			uint64_t expect = o->last_seq;
 			o->sent++;
@@ -358,7 +381,7 @@ int run_out(const struct bridge_args *a)
 			publish(o, e, expect);
 			continue;
 		}
-		if (draining || o->count == o->cap) {
+		if (draining || o->blocked || o->count == o->cap) {
 			cond_wait_ms(o, 20);
 			pthread_mutex_unlock(&o->lock);
 			continue;

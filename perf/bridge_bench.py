@@ -46,8 +46,8 @@ def bridge_case(build, urls, procs, tag, size, replicas, count, rate):
     bridge = os.path.join(build, 'bridge', 'shmring-nats')
     ring_a, ring_b = 'bridge-bench-%s-A' % tag, 'bridge-bench-%s-B' % tag
     for ring in (ring_a, ring_b):
-        subprocess.run([tool, 'create', '--ring', ring, '--capacity', str(16 << 20)],
-                       check=True)
+        subprocess.run([tool, 'create', '--ring', ring, '--capacity', str(16 << 20),
+                        '--max-record', str(64 << 10)], check=True)
     common = ['--servers', urls, '--stream', 'BB' + tag, '--subject', 'bb.' + tag,
               '--replicas', str(replicas), '--stats-interval', '0']
     try:
@@ -63,6 +63,10 @@ def bridge_case(build, urls, procs, tag, size, replicas, count, rate):
         while time.time() < deadline and not (
                 'last sequence' in log_text(procs, 'out-' + tag) and
                 'committed through' in log_text(procs, 'in-' + tag)):
+            for name in ('out-', 'in-'):
+                if procs.live[name + tag].poll() is not None:
+                    raise RuntimeError('%s exited: %s' % (name + tag,
+                                                          log_text(procs, name + tag)))
             time.sleep(0.05)
         procs.start('produce-' + tag, [tool, 'produce', '--ring', ring_a, '--producer', '0',
                                        '--count', str(count), '--size', '%d:%d' % (size, size),

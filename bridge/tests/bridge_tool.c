@@ -2,7 +2,7 @@
  * bridge_tool.c - the ring ends of the bridge's cluster test (cluster.py)
  * and of perf/bridge_bench.py.
  *
- *   bridge_tool create  --ring NAME [--capacity BYTES]
+ *   bridge_tool create  --ring NAME [--capacity BYTES] [--max-record BYTES]
  *   bridge_tool produce --ring NAME --producer P --count N [--size MIN[:MAX]] [--rate R]
  *   bridge_tool check   --ring NAME --producers P --count N [--timeout S] [--stall-ms MS]
  *                       [--progress FILE]  (records so far, rewritten every 100 ms)
@@ -274,6 +274,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "create")) {
 		struct shmring_config cfg = {
 			.capacity = strtoull(arg(argc, argv, "--capacity", "0"), NULL, 0),
+			.max_record = strtoull(arg(argc, argv, "--max-record", "0"), NULL, 0),
 		};
 		struct shmring *r;
 		int rc = shmring_create(&r, ring, &cfg);

@@ -203,8 +203,8 @@ def run(args, procs, tmp):
     stream, subject, durable = 'BT%s' % tag, 'bt.%s' % tag, 'bt%s' % tag
     args.cleanup_rings = (ring_a, ring_b, durable)
     for ring in (ring_a, ring_b):
-        subprocess.run([tool, 'create', '--ring', ring, '--capacity', str(4 << 20)],
-                       check=True)
+        subprocess.run([tool, 'create', '--ring', ring, '--capacity', str(4 << 20),
+                        '--max-record', str(64 << 10)], check=True)
     common = ['--servers', cluster.urls(), '--stream', stream, '--subject', subject,
               '--stats-interval', '2']
     out_argv = [bridge, 'out', '--ring', ring_a, '--replicas', '3',
@@ -303,6 +303,13 @@ def run(args, procs, tmp):
         events.append((t, what))
         resume_at = cluster.stream(stream)[1]
 
+    # a bridge that exits by itself fails the test now, not at the timeout
+    while checker.poll() is None:
+        for name in ('out', 'in'):
+            if procs.live[name].poll() is not None:
+                raise RuntimeError('the %s bridge exited by itself (status %s)'
+                                   % (name, procs.live[name].returncode))
+        time.sleep(0.2)
     out, _ = checker.communicate(timeout=args.timeout + 60)
     sampling[0] = False
     sampler.join()
