@@ -201,7 +201,7 @@ def run(args, procs, tmp):
     tag = '%d' % os.getpid()
     ring_a, ring_b = 'bridge-test-%s-A' % tag, 'bridge-test-%s-B' % tag
     stream, subject, durable = 'BT%s' % tag, 'bt.%s' % tag, 'bt%s' % tag
-    args.cleanup_rings = (ring_a, ring_b, durable)
+    args.cleanup_rings += ((ring_a, ring_b, durable),)
     for ring in (ring_a, ring_b):
         subprocess.run([tool, 'create', '--ring', ring, '--capacity', str(4 << 20),
                         '--max-record', str(64 << 10)], check=True)
@@ -365,7 +365,65 @@ def run(args, procs, tmp):
                          ' (the ring has SHMRING_REDELIVER)' if redeliver else ''))
     if result['distinct'] + result['missing'] != total:
         errors.append('count mismatch')
-    return errors
+    return errors + python_objects(args, procs, cluster, tool, bridge)
+
+
+PY_SCENARIO = r"""
+import sys, time
+import shmring
+ring_a, ring_b, max_record = sys.argv[1], sys.argv[2], int(sys.argv[3])
+a = shmring.Queue.open(ring_a)
+items = [None, True, False, 0, -1, 2**63 - 1, 2**200, 1.5, float('inf'), '', 'x' * 10,
+         'é' * 1000, b'', b'y' * 100, bytearray(5000), (1, 'a', (2, (3, None))),
+         [1, 2, 3], {'k': [1], 2: (3,)}, {1, 2}, list(range(3000)),
+         'z' * (max_record - 100)]
+for it in items:
+    a.put(it)
+deadline = time.time() + 60
+while True:
+    try:
+        b = shmring.Queue.open(ring_b)
+        break
+    except FileNotFoundError:
+        if time.time() > deadline:
+            raise
+        time.sleep(0.1)
+got = [b.get(timeout=60) for _ in items]
+bad = [i for i, (x, y) in enumerate(zip(items, got)) if x != y or type(x) is not type(y)]
+print('python: %d objects through the bridges, %d differ %s' % (len(items), len(bad), bad))
+sys.exit(1 if bad else 0)
+"""
+
+
+def python_objects(args, procs, cluster, tool, bridge):
+    """shmring.Queue(name=...) -> out -> stream -> in -> Queue.open(...):
+    objects of every kind the binding encodes, up to the largest record."""
+    pydir = os.path.join(ROOT, 'build', 'python')
+    if not os.path.isdir(os.path.join(pydir, 'shmring')):
+        log('python: SKIP: build/python/shmring is not built (ninja python)')
+        return []
+    tag = 'py%d' % os.getpid()
+    ring_a, ring_b = 'bridge-test-%s-A' % tag, 'bridge-test-%s-B' % tag
+    args.cleanup_rings += ((ring_a, ring_b, 'd' + tag),)
+    env = dict(os.environ, PYTHONPATH=pydir)
+    max_record = 64 << 10
+    subprocess.run([sys.executable, '-c', 'import shmring, sys; '
+                    'shmring.Queue(name=sys.argv[1], capacity=%d, max_record=%d)'
+                    % (4 << 20, max_record), ring_a], env=env, check=True)
+    common = ['--servers', cluster.urls(), '--stream', 'BTP' + tag, '--subject',
+              'btp.' + tag, '--replicas', '3', '--stats-interval', '0']
+    procs.start('py-out', [bridge, 'out', '--ring', ring_a] + common)
+    procs.start('py-in', [bridge, 'in', '--ring', ring_b, '--durable', 'd' + tag,
+                          '--max-record', str(max_record)] + common)
+    r = subprocess.run([sys.executable, '-c', PY_SCENARIO, ring_a, ring_b, str(max_record)],
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=180)
+    log(r.stdout.decode(errors='replace').strip())
+    for name in ('py-out', 'py-in'):
+        procs.signal(name, signal.SIGTERM)
+        if procs.wait(name, 30) != 0:
+            return ['the %s bridge did not stop cleanly' % name]
+    return [] if r.returncode == 0 else ['python objects did not arrive intact']
 
 
 def main():
@@ -393,8 +451,7 @@ def main():
     finally:
         procs.stop_all()
         tool = os.path.join(os.path.abspath(args.build), 'bridge', 'tests', 'bridge_tool')
-        if args.cleanup_rings:
-            ring_a, ring_b, durable = args.cleanup_rings
+        for ring_a, ring_b, durable in args.cleanup_rings:
             for ring in (ring_a, ring_b):
                 subprocess.run([tool, 'unlink', '--ring', ring])
             try:
