@@ -118,6 +118,11 @@ int      inpos_open(struct inpos **p, uint64_t ring_id, const char *ring,
 uint64_t inpos_committed(struct inpos *p, uint64_t *uncertain);
 void     inpos_begin(struct inpos *p, uint64_t seq);   /* before the put */
 void     inpos_commit(struct inpos *p, uint64_t seq);  /* after the put */
+/* The stream's creation time (jsStreamInfo.Created) names the stream
+ * instance the sequences belong to: a stream deleted and made again numbers
+ * from 1 again.  Returns true if the file was for another instance (and is
+ * now reset to nothing committed, for this one). */
+bool     inpos_stream_instance(struct inpos *p, int64_t created);
 void     inpos_close(struct inpos *p);
 
 int run_out(const struct bridge_args *a);

@@ -52,7 +52,18 @@ static int setup_consumer(struct in *in)
 	while (!stop_requested) {
 		jsErrCode jerr = 0;
 		jsConsumerInfo *ci = NULL;
-		natsStatus s = js_GetConsumerInfo(&ci, in->bn.js, a->stream, a->durable, NULL, &jerr);
+		jsStreamInfo *si = NULL;
+		natsStatus s = js_GetStreamInfo(&si, in->bn.js, a->stream, NULL, &jerr);
+		if (s != NATS_OK)
+			goto retry;
+		if (inpos_stream_instance(in->pos, si->Created)) {
+			fprintf(stderr, "shmring-nats in: stream %s was made again: its sequences "
+			        "start afresh (committed %" PRIu64 " was the old stream's)\n",
+			        a->stream, in->committed);
+			in->committed = 0;
+		}
+		jsStreamInfo_Destroy(si);
+		s = js_GetConsumerInfo(&ci, in->bn.js, a->stream, a->durable, NULL, &jerr);
 		bool make = false;
 		uint64_t start = in->committed + 1;
 		if (s == NATS_OK) {

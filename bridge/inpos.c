@@ -33,6 +33,7 @@ struct inpos_file {
 	char             durable[128];
 	_Atomic uint64_t committed;
 	_Atomic uint64_t pending;
+	_Atomic int64_t  stream_created;  /* ns since the epoch; 0: not yet known */
 };
 
 struct inpos {
@@ -91,6 +92,19 @@ void inpos_begin(struct inpos *p, uint64_t seq)
 void inpos_commit(struct inpos *p, uint64_t seq)
 {
 	atomic_store(&p->f->committed, seq);
+}
+
+bool inpos_stream_instance(struct inpos *p, int64_t created)
+{
+	int64_t had = atomic_load(&p->f->stream_created);
+	if (had == created)
+		return false;
+	if (had != 0) {   /* sequences of another stream: start afresh */
+		atomic_store(&p->f->pending, 0);
+		atomic_store(&p->f->committed, 0);
+	}
+	atomic_store(&p->f->stream_created, created);
+	return had != 0;
 }
 
 void inpos_close(struct inpos *p)

@@ -167,6 +167,11 @@ static int query_stream(struct out *o, uint64_t *last_seq, bool *have_pos, uint6
 			}
 		}
 		stats_error(&o->st, "resync: %s (jerr %d)", natsStatus_GetText(s), (int)jerr);
+		if (jerr == JSStreamNotFoundErr) {   /* deleted under us: make it again */
+			if (bridge_ensure_stream(&o->bn, o->a, &o->st))
+				return -1;
+			continue;
+		}
 		bridge_nap(nap);
 		nap = nap < 1000 ? nap * 2 : 1000;
 		stats_maybe_print(&o->st, "out", o->a->stats_interval, false);
