@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,9 @@ struct in {
 	uint64_t           committed;
 	bool               take_any;  /* the first message after (re)making the consumer */
 	double             avg_slot_bytes;
+	/* Test hook (bridge/tests/cluster.py): SHMRING_NATS_TEST_DIE_AFTER_PUTS=N
+	 * kills the bridge after its N-th put, before recording it. */
+	unsigned long      die_after_puts;
 };
 
 /* Make the consumer start at committed + 1 (keeping it if it already would),
@@ -168,6 +172,8 @@ int run_in(const struct bridge_args *a)
 	int rc = 1;
 	in->a = a;
 	in->avg_slot_bytes = SHMRING_SLOT_SIZE;
+	const char *die = getenv("SHMRING_NATS_TEST_DIE_AFTER_PUTS");
+	in->die_after_puts = die ? strtoul(die, NULL, 10) : 0;
 	stats_init(&in->st);
 	if (bridge_ring_open(&in->ring, a, SHMRING_PRODUCER) < 0)
 		goto out;
@@ -245,6 +251,8 @@ int run_in(const struct bridge_args *a)
 				reset = prc > 0;
 				break;
 			}
+			if (in->die_after_puts && --in->die_after_puts == 0)
+				raise(SIGKILL);   /* test hook: the one-duplicate window */
 			inpos_commit(in->pos, seq);
 			in->committed = seq;
 			in->take_any = false;

@@ -68,10 +68,10 @@ class Procs:
         self.tmp = tmp
         self.live = {}
 
-    def start(self, name, argv, stdout=None):
+    def start(self, name, argv, stdout=None, env=None):
         logf = open(os.path.join(self.tmp, name + '.log'), 'ab')
         p = subprocess.Popen(argv, stdout=stdout or logf, stderr=logf,
-                             start_new_session=True)
+                             start_new_session=True, env=env)
         self.live[name] = p
         return p
 
@@ -251,9 +251,11 @@ def run(args, procs, tmp):
         (0.25, 'SIGKILL out, restart'),
         (0.45, 'SIGKILL in, restart'),
         (0.65, 'SIGKILL the stream leader node, restart'),
+        (0.80, 'in dies between a put and its position (test hook), restart'),
     ]
     events = []
     lost_before = None
+    expect_declared = 0
     resume_at = 0   # the stream's count when the last fault was undone
     for frac, what in faults:
         # the next fault once the flow is this far and the last one is
@@ -290,6 +292,16 @@ def run(args, procs, tmp):
             procs.wait('in', 10)
             time.sleep(0.5)
             procs.start('in', in_argv)
+        elif what.startswith('in dies'):
+            procs.signal('in', signal.SIGTERM)
+            if procs.wait('in', 60) != 0:
+                raise RuntimeError('in bridge exit status after SIGTERM')
+            procs.start('in', in_argv, env=dict(os.environ,
+                                                SHMRING_NATS_TEST_DIE_AFTER_PUTS='500'))
+            if procs.wait('in', 120) != -signal.SIGKILL:
+                raise RuntimeError('the in bridge did not die at its 500th put')
+            procs.start('in', in_argv)
+            expect_declared = 1
         else:
             leader = cluster.stream(stream)[0]
             if not leader:
@@ -342,7 +354,7 @@ def run(args, procs, tmp):
         parts = []
         if ' out' in what or 'leader' in what:
             parts.append('stream stood still %.2f s' % stall(t, t_next, 1))
-        if 'SIGKILL in' in what or 'leader' in what:
+        if 'SIGKILL in' in what or 'in dies' in what or 'leader' in what:
             parts.append('ring B stood still %.2f s' % stall(t, t_next, 2))
         log('outage "%s": %s' % (what, ', '.join(parts)))
     log('check: %s' % json.dumps(result))
@@ -354,6 +366,8 @@ def run(args, procs, tmp):
         errors.append('%d corrupt records' % result['corrupt'])
     if result['order_violations']:
         errors.append('%d per-producer order violations' % result['order_violations'])
+    if declared < expect_declared:
+        errors.append('the in bridge did not declare the put it died in')
     if result['duplicates'] != result['duplicates_adjacent'] or \
             result['duplicates_adjacent'] > declared:
         errors.append('%d duplicates (%d adjacent, %d declared by the in bridge)'
