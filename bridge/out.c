@@ -1,10 +1,10 @@
 /*
  * out.c - ring -> JetStream: peek, publish, ack, release.
  *
- * The window.  Records are peeked in ring order (positions increase) into a
- * window of at most --max-pending entries; each is published asynchronously
- * with Nats-Msg-Id = msgid_format(ring identity, position) and released from
- * the ring only once its publish is acknowledged, in window order.
+ * The window.  Records are peeked in ring order into a window of at most
+ * --max-pending entries; each is published asynchronously with Nats-Msg-Id =
+ * msgid_format(ring identity, position) and released from the ring only once
+ * its publish is acknowledged, in window order.
  *
  * Order across retries.  Every publish carries an expected last stream
  * sequence (Nats-Expected-Last-Sequence): the sequence the stream would have
@@ -12,23 +12,24 @@
  * stored only right after its predecessor: if record k is lost (a leader
  * dies with it, a connection breaks under it) then k+1, k+2 ... are refused
  * ("wrong last sequence") instead of being stored ahead of it, and what the
- * stream holds of the window is always a prefix of it.  (The server checks
- * Nats-Msg-Id duplicates before the expected sequence, so a republished record
- * that was stored is acknowledged as a duplicate, not refused.)
+ * stream holds of the window is always a prefix of it.
  *
- * Resync.  On any failed publish (error reply, no responders, MaxWait
- * timeout) the bridge stops publishing, waits for every outstanding ack (or
- * its timeout), then asks the stream for its last message and last sequence.
- * Because the stored part is a prefix, every window entry up to the last
- * message's position (when that message comes from this ring) is stored:
- * those are released; the rest are published again, in order, expecting the
- * stream's real last sequence.  No reliance on the duplicate window here;
- * the msg-id is the second line of defence (a restart that re-publishes).
+ * Resync.  On any failure (error reply, no responders, MaxWait timeout) the
+ * bridge stops publishing, waits for every outstanding ack (or its timeout),
+ * then asks the stream for its last sequence and its last message.  The
+ * stored part of the window being a prefix of it, the last message's msg-id
+ * names where that prefix ends (when this run published it): those entries
+ * are released, the rest published again, in order, expecting the stream's
+ * real last sequence.  No reliance on the duplicate window, nor on positions
+ * increasing through the window.
  *
- * The same query runs at start: a record peeked then whose position is at or
- * below the stream's last record from this ring was stored by an earlier run
- * (possible once SHMRING_REDELIVER gives a killed bridge's records back) and
- * is released without publishing.
+ * Start.  A record peeked at start may have been stored by an earlier run
+ * (once SHMRING_REDELIVER gives a killed bridge's records back, in whatever
+ * order): it is published like any other, and the stream's duplicate window
+ * drops it if it is there (the server checks Nats-Msg-Id before the expected
+ * sequence, and acknowledges it as a duplicate).  A duplicate does not
+ * advance the stream, so the next publish's expectation fails and costs a
+ * resync.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -67,8 +68,6 @@ struct out {
 	uint64_t           last_seq; /* the stream's last sequence once all sent are stored */
 	int64_t            max_len;  /* the largest payload the server takes */
 	bool               blocked;  /* the next record to publish is over it */
-	bool               have_start_pos;
-	uint64_t           start_pos; /* from the start query: stored by an earlier run */
 };
 
 static struct entry *at(struct out *o, size_t i)
@@ -92,20 +91,13 @@ static void pop_acked(struct out *o)
 	atomic_store(&o->st.in_flight, o->count);
 }
 
-/* Under lock: the window entry holding pos, or NULL. */
+/* Under lock: the window entry holding pos, or NULL.  From the front: acks
+ * come back mostly in publish order, so the entry is near it. */
 static struct entry *find(struct out *o, uint64_t pos)
 {
-	size_t lo = 0, hi = o->count;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		uint64_t p = at(o, mid)->pos;
-		if (p == pos)
-			return at(o, mid);
-		if (p < pos)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	for (size_t i = 0; i < o->count; i++)
+		if (at(o, i)->pos == pos)
+			return at(o, i);
 	return NULL;
 }
 
@@ -187,11 +179,20 @@ static int resync(struct out *o)
 	if (query_stream(o, &last_seq, &have_pos, &pos))
 		return -1;
 	pthread_mutex_lock(&o->lock);
+	/* The stored part of the window is a prefix of it (publish order):
+	 * through the entry the stream's last message names, if this run
+	 * published that entry. */
+	size_t stored = 0;
+	for (size_t i = 0; have_pos && i < o->count; i++)
+		if (at(o, i)->pos == pos && at(o, i)->state != E_UNSENT) {
+			stored = i + 1;
+			break;
+		}
 	for (size_t i = 0; i < o->count; i++) {
 		struct entry *e = at(o, i);
 		if (e->state == E_ACKED)
 			continue;
-		if (have_pos && e->pos <= pos) {
+		if (i < stored) {
 			e->state = E_ACKED;    /* stored; its ack was lost */
 			atomic_fetch_add(&o->st.duplicates, 1);
 		} else {
@@ -318,8 +319,9 @@ int run_out(const struct bridge_args *a)
 	jo.PublishAsync.AckHandlerClosure = o;
 	if (bridge_connect(&o->bn, a, &jo, &o->st) || bridge_ensure_stream(&o->bn, a, &o->st))
 		goto out;
-	uint64_t last_seq;
-	if (query_stream(o, &last_seq, &o->have_start_pos, &o->start_pos))
+	uint64_t last_seq, last_pos;
+	bool ours;
+	if (query_stream(o, &last_seq, &ours, &last_pos))
 		goto out;
 	/* A record over the server's max_payload cannot be published (see
 	 * too_large): warn now if the ring can hold one. */
@@ -334,7 +336,7 @@ int run_out(const struct bridge_args *a)
 	o->last_seq = last_seq;
 	fprintf(stderr, "shmring-nats out: ring %s (id %016" PRIx64 ") -> stream %s, last "
 	        "sequence %" PRIu64 "%s\n", a->ring, o->ring_id, a->stream, last_seq,
-	        o->have_start_pos ? ", holds records of this ring" : "");
+	        ours ? ", its last record from this ring" : "");
 
 	bool draining = false;
 	for (;;) {
@@ -412,12 +414,6 @@ int run_out(const struct bridge_args *a)
 		o->peeks++;
 		e->h = h;
 		e->pos = shmring_span_position(&e->span);
-		if (o->have_start_pos && e->pos <= o->start_pos) {
-			/* stored by an earlier run (a redelivered record) */
-			shmring_release(h, &e->span);
-			atomic_fetch_add(&o->st.duplicates, 1);
-			continue;
-		}
 		e->state = E_UNSENT;
 		pthread_mutex_lock(&o->lock);
 		o->count++;
