@@ -64,7 +64,7 @@ static int parse_num(const char *opt, const char *s, long long lo, long long hi,
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "shmring-nats: %s: expected an integer in [%lld, %lld], got '%s'\n",
+		fprintf(stderr, "shmring-nats: --%s: expected an integer in [%lld, %lld], got '%s'\n",
 		        opt, lo, hi, s);
 		return -1;
 	}

@@ -33,6 +33,14 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	fprintf(stderr, "shmring-nats: reconnected to %s\n", url);
 }
 
+static void on_connected(natsConnection *nc, void *closure)
+{
+	(void)closure;
+	char url[256] = "";
+	natsConnection_GetConnectedUrl(nc, url, sizeof url);
+	fprintf(stderr, "shmring-nats: connected to %s\n", url);
+}
+
 static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
 {
 	(void)nc;
@@ -54,7 +62,9 @@ int bridge_connect(struct bridge_nats *bn, const struct bridge_args *a,
 	if (s == NATS_OK) s = natsOptions_SetServers(o, urls, n);
 	if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);        /* forever */
 	if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 250);
-	if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+	/* with a callback, a first connect that fails goes on in the background
+	 * (without one it would block, for ever with unlimited reconnects) */
+	if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, st);
 	if (s == NATS_OK) s = natsOptions_SetPingInterval(o, 2000);      /* a dead server is */
 	if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(o, 2);          /* noticed in ~4-6 s */
 	if (s == NATS_OK) s = natsOptions_SetTimeout(o, 2000);
@@ -135,6 +145,7 @@ int bridge_ensure_stream(struct bridge_nats *bn, const struct bridge_args *a,
 			/* lost a race with the other bridge: look again */
 		}
 		stats_error(st, "stream %s: %s (jerr %d)", a->stream, natsStatus_GetText(s), (int)jerr);
+		stats_maybe_print(st, a->mode, a->stats_interval, false);
 		bridge_nap(nap);
 		nap = nap < 1000 ? nap * 2 : 1000;
 	}
