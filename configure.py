@@ -215,6 +215,16 @@ try:
     else:
         warn('liburcu not found: apt-get install liburcu-dev')
 
+    # libnats (nats.c): only the bridge/ program links it (docs/bridge.md).
+    have_nats = try_link('#include <nats/nats.h>\n'
+                         'int main(void) { jsPubOptions o; jsPubOptions_Init(&o);'
+                         ' return nats_Open(-1) != NATS_OK; }\n', libs=['-lnats'])
+    if have_nats:
+        found.append('libnats %s' % (pkg('--modversion', 'libnats') or ''))
+    else:
+        warn('libnats not found: apt-get install libnats-dev (the shmring-nats '
+             'bridge will not build)')
+
     # Sanitizer runtimes come with gcc on Debian; say so early if not.
     for name, flag in (('asan', '-fsanitize=address,undefined'),
                        ('tsan', '-fsanitize=thread')):
@@ -258,6 +268,10 @@ program_parts = {src: sources(os.path.splitext(src)[0] + '/*.c')
 # perf/harness/*.c: the benchmark harness, all linked into one program,
 # build/<variant>/perf/shmring-bench (docs/perf.md).
 harness_srcs = sources('perf/harness/*.c')
+# bridge/*.c: shmring-nats, one program, the only one linking libnats;
+# bridge/tests/*.c: programs its cluster test drives (docs/bridge.md).
+bridge_srcs = sources('bridge/*.c')
+bridge_test_srcs = sources('bridge/tests/*.c')
 # cli/*.c: the shmring(1) command, all linked into one program,
 # build/<variant>/cli/shmring; man/*.scd: the manual pages (scdoc).
 cli_srcs = sources('cli/*.c')
@@ -266,7 +280,7 @@ man_srcs = sources('man/*.scd')
 # empty folder, so a fresh clone would not have one).
 link_test_srcs = sources('tests/link/*.c')
 source_dirs = [d for d in ['ring', 'tests', 'tests/link'] + program_dirs
-               + ['perf/harness', 'cli', 'man', 'tests/cli'] + sorted(
+               + ['perf/harness', 'cli', 'man', 'tests/cli', 'bridge', 'bridge/tests'] + sorted(
                    os.path.dirname(parts[0])
                    for parts in program_parts.values() if parts)
                if os.path.isdir(d) and os.listdir(d)]
@@ -448,6 +462,16 @@ for v in VARIANTS:
         program('build/%s/perf/shmring-bench' % v, harness_srcs, ['-lm'])
     if cli_srcs:
         program('build/%s/cli/shmring' % v, cli_srcs)
+    if v != 'tsan':   # (libnats is not instrumented)
+        if bridge_srcs and have_nats:
+            program('build/%s/bridge/shmring-nats' % v, bridge_srcs, ['-lnats'])
+        for src in bridge_test_srcs:   # nats_*.c: the NATS baselines
+            if stem(src).startswith('nats_'):
+                if have_nats:
+                    program('build/%s/bridge/tests/%s' % (v, stem(src)), [src],
+                            ['-lnats'])
+            else:
+                program('build/%s/bridge/tests/%s' % (v, stem(src)), [src])
     n.newline()
 
 n.comment('Release extras: shared library and pkg-config files.')
@@ -657,6 +681,23 @@ elif cli_srcs:
     extra_phony_inputs['install'] = ['build/.run/install-cli']
 n.newline()
 
+# `ninja test-bridge`: bridge/tests/cluster.py against a 3-node JetStream
+# cluster it starts on loopback (skips, saying why, without nats-server);
+# `ninja test` runs it after the Criterion suite with a CI-sized count.
+bridge_test_deps = (['build/release/bridge/shmring-nats'] if have_nats else []) + \
+    ['build/release/bridge/tests/%s' % stem(s) for s in bridge_test_srcs
+     if have_nats or not stem(s).startswith('nats_')]
+if bridge_srcs and os.path.exists('bridge/tests/cluster.py'):
+    n.rule('run_bridge_test', '$python bridge/tests/cluster.py --build build/release $args',
+           description='BRIDGE cluster test', pool='console')
+    n.build('build/.run/test-bridge', 'run_bridge_test', implicit=bridge_test_deps)
+    n.build('build/.run/test-bridge-after-c', 'run_bridge_test',
+            implicit=bridge_test_deps + ['build/.run/test'],
+            variables=[('args', '--records 100000')])
+    phony('test-bridge', 'build/.run/test-bridge')
+    extra_phony_inputs.setdefault('test', []).append('build/.run/test-bridge-after-c')
+n.newline()
+
 n.comment('Build a variant: ninja release|debug|asan|tsan|all.')
 for v in VARIANTS:
     phony(v, targets[v])
@@ -744,11 +785,15 @@ n.rule('install',
        'ln -sfn %s "$$d/lib/%s"; '
        'ln -sfn %s "$$d/lib/libshmring.so"; '
        'install -m 644 build/release/shmring.pc "$$d/lib/pkgconfig/"; '
+       '%s'
        'echo "installed shmring %s in $$d"'
        % (escape(shlex.quote(options.prefix)), so_real,
-          os.path.basename(so_real), so_name, so_name, version),
+          os.path.basename(so_real), so_name, so_name,
+          'install -d "$$d/bin"; install -m 755 build/release/bridge/shmring-nats '
+          '"$$d/bin/"; ' if bridge_srcs and have_nats else '', version),
        description='INSTALL', pool='console')
-n.build('build/.run/install', 'install', implicit=release_lib)
+n.build('build/.run/install', 'install', implicit=release_lib +
+        (['build/release/bridge/shmring-nats'] if bridge_srcs and have_nats else []))
 phony('install', 'build/.run/install')
 n.newline()
 

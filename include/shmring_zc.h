@@ -48,6 +48,15 @@ SHMRING_API ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span
 /* Done with a peeked record: its storage may be reused. */
 SHMRING_API int     shmring_release(struct shmring *ring, struct shmring_span *span);
 
+/* The position of a reserved or peeked record: a 64-bit slot counter that
+ * only grows over the ring's lifetime, so it names one record of this ring
+ * file for good (a later record, in any lap, has a larger position).  Records
+ * are taken in position order, so a single consumer sees its positions
+ * increase.  A record delivered again (a redelivery) keeps its position.
+ * Valid from a successful reserve or peek until the commit, abort or
+ * release.  (shmring-nats derives its Nats-Msg-Id from it: docs/bridge.md.) */
+SHMRING_API uint64_t shmring_span_position(const struct shmring_span *span);
+
 #ifdef __cplusplus
 }
 #endif

@@ -107,3 +107,8 @@ int shmring_release(struct shmring *ring, struct shmring_span *span)
 	span_invalidate(span);
 	return 0;
 }
+
+uint64_t shmring_span_position(const struct shmring_span *span)
+{
+	return span->pos_;
+}

@@ -2,6 +2,8 @@
  * test_zc.c - zero-copy: reserve/commit/abort, peek/release, spans that are
  * contiguous across the wrap-around and aligned to SHMRING_SLOT_SIZE.
  */
+#include <inttypes.h>
+
 #include "common.h"
 
 TestSuite(zc, .timeout = T_TIMEOUT);
@@ -373,4 +375,30 @@ Test(zc, aborts_with_a_sleeping_consumer_do_not_fill_the_ring)
 	cr_assert_eq(shmring_put(ab_ring, "end", 3, 5 * T_SEC), 0);
 	t_expect_exit(pid, 0, 10 * T_SEC);
 	shmring_detach(ab_ring);
+}
+
+/* shmring_span_position names a record for good: the reserve and the peek of
+ * one record give the same position, positions grow in the order records are
+ * taken, and never repeat over many laps (shmring-nats builds its Nats-Msg-Id
+ * from it: docs/bridge.md). */
+Test(zc, span_position_names_a_record)
+{
+	struct shmring *r = t_ring(4096, 0);
+	uint64_t last = 0;
+	for (int i = 0; i < 1000; i++) {   /* 4096 / 64 = 64 slots: ~30 laps */
+		struct shmring_span w, p;
+		size_t len = (size_t)(i % 150);
+		cr_assert_eq(shmring_reserve(r, len, &w, 0), 0);
+		uint64_t pos = shmring_span_position(&w);
+		cr_assert_eq(shmring_commit(r, &w, len), 0);
+		cr_assert_eq(shmring_peek(r, &p, 0), (ssize_t)len);
+		cr_assert_eq(shmring_span_position(&p), pos, "record %d: reserved at %" PRIu64
+		             ", peeked at %" PRIu64, i, pos, shmring_span_position(&p));
+		cr_assert(i == 0 || pos > last, "record %d at %" PRIu64 " after %" PRIu64,
+		          i, pos, last);
+		last = pos;
+		cr_assert_eq(shmring_release(r, &p), 0);
+	}
+	cr_assert_geq(last, 1000, "positions count slots across laps, not indices");
+	shmring_detach(r);
 }

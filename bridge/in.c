@@ -1,0 +1,286 @@
+/*
+ * in.c - JetStream -> ring: fetch, put, ack.
+ *
+ * A durable pull consumer (AckAll, filtered on the subject) feeds the ring in
+ * stream order.  Each fetch asks for no more messages than the ring has room
+ * for now (free bytes / the average slot bytes of the messages so far), so a
+ * full ring stops the fetching, not the puts.  Each message is put, its
+ * stream sequence recorded as committed (inpos.c), and the last message of
+ * the batch is acknowledged (AckAll: all before it too).
+ *
+ * Exactly once into the ring: a message whose stream sequence is at or below
+ * the committed one was put already (its ack was lost, or the bridge died
+ * before acking) and is acknowledged without a put.  A crash leaves the
+ * consumer with messages delivered and unacknowledged, which JetStream would
+ * hand out again only after AckWait, behind newer ones: so at start, and
+ * whenever a message arrives past a gap (seq > committed + 1), the bridge
+ * makes the consumer again to start at committed + 1, and the order holds.
+ * The first message after that may be past a gap for good (messages removed
+ * from the stream by its limits): it is taken.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge.h"
+
+struct in {
+	const struct bridge_args *a;
+	struct shmring    *ring;
+	uint64_t           ring_id;
+	struct inpos      *pos;
+	struct bridge_nats bn;
+	struct bridge_stats st;
+	natsSubscription  *sub;
+	uint64_t           committed;
+	bool               take_any;  /* the first message after (re)making the consumer */
+	double             avg_slot_bytes;
+	/* Test hook (bridge/tests/cluster.py): SHMRING_NATS_TEST_DIE_AFTER_PUTS=N
+	 * kills the bridge after its N-th put, before recording it. */
+	unsigned long      die_after_puts;
+};
+
+/* Make the consumer start at committed + 1 (keeping it if it already would),
+ * and subscribe to it.  Retries until stop; -1 on stop. */
+static int setup_consumer(struct in *in)
+{
+	const struct bridge_args *a = in->a;
+	int64_t nap = 100;
+	if (in->sub) {
+		natsSubscription_Destroy(in->sub);   /* not Unsubscribe: keep the durable */
+		in->sub = NULL;
+	}
+	while (!stop_requested) {
+		jsErrCode jerr = 0;
+		jsConsumerInfo *ci = NULL;
+		jsStreamInfo *si = NULL;
+		natsStatus s = js_GetStreamInfo(&si, in->bn.js, a->stream, NULL, &jerr);
+		if (s != NATS_OK)
+			goto retry;
+		if (inpos_stream_instance(in->pos, si->Created)) {
+			fprintf(stderr, "shmring-nats in: stream %s was made again: its sequences "
+			        "start afresh (committed %" PRIu64 " was the old stream's)\n",
+			        a->stream, in->committed);
+			in->committed = 0;
+		}
+		jsStreamInfo_Destroy(si);
+		s = js_GetConsumerInfo(&ci, in->bn.js, a->stream, a->durable, NULL, &jerr);
+		bool make = false;
+		uint64_t start = in->committed + 1;
+		if (s == NATS_OK) {
+			uint64_t floor = ci->AckFloor.Stream;
+			bool idle = ci->NumAckPending == 0 && ci->Delivered.Stream == floor;
+			bool cfg_ok = ci->Config && ci->Config->AckPolicy == js_AckAll &&
+			              ci->Config->FilterSubject &&
+			              !strcmp(ci->Config->FilterSubject, a->subject);
+			if (floor > in->committed)
+				start = floor + 1;
+			jsConsumerInfo_Destroy(ci);
+			if (!idle || !cfg_ok || floor < in->committed) {
+				s = js_DeleteConsumer(in->bn.js, a->stream, a->durable, NULL, &jerr);
+				if (s != NATS_OK && jerr != JSConsumerNotFoundErr)
+					goto retry;
+				make = true;
+			}
+		} else if (jerr == JSConsumerNotFoundErr) {
+			make = true;
+		} else {
+			goto retry;
+		}
+		if (make) {
+			jsConsumerConfig cc;
+			jsConsumerConfig_Init(&cc);
+			cc.Durable = a->durable;
+			cc.AckPolicy = js_AckAll;
+			cc.AckWait = a->ack_wait_ms * 1000000;
+			cc.FilterSubject = a->subject;
+			cc.MaxAckPending = 4 * (int64_t)a->batch;
+			if (start > 1) {
+				cc.DeliverPolicy = js_DeliverByStartSequence;
+				cc.OptStartSeq = start;
+			}
+			s = js_AddConsumer(&ci, in->bn.js, a->stream, &cc, NULL, &jerr);
+			if (s != NATS_OK)
+				goto retry;
+			jsConsumerInfo_Destroy(ci);
+			fprintf(stderr, "shmring-nats in: consumer %s starts at stream sequence %"
+			        PRIu64 "\n", a->durable, start);
+			atomic_fetch_add(&in->st.resyncs, 1);
+		}
+		jsSubOptions so;
+		jsSubOptions_Init(&so);
+		so.Stream = a->stream;
+		so.Consumer = a->durable;
+		s = js_PullSubscribe(&in->sub, in->bn.js, a->subject, a->durable, NULL, &so, &jerr);
+		if (s == NATS_OK) {
+			in->take_any = true;
+			return 0;
+		}
+retry:
+		stats_error(&in->st, "consumer %s: %s (jerr %d)", a->durable, natsStatus_GetText(s),
+		            (int)jerr);
+		stats_maybe_print(&in->st, "in", a->stats_interval, false);
+		bridge_nap(nap);
+		nap = nap < 1000 ? nap * 2 : 1000;
+	}
+	return -1;
+}
+
+/* How many messages the ring has room for now. */
+static int room(struct in *in)
+{
+	struct shmring_info info;
+	if (shmring_info(in->ring, &info) < 0)
+		return 1;
+	size_t free_bytes = info.capacity > info.used ? info.capacity - info.used : 0;
+	double n = (double)free_bytes / in->avg_slot_bytes;
+	return n > in->a->batch ? in->a->batch : (int)n;
+}
+
+/* Put one message; waits while the ring is full (in steps of 100 ms, so that
+ * a stop is seen).  0, 1 if abandoned on a stop (not put, not acked: the next
+ * run puts it), -1 on a message the ring can never take. */
+static int put_one(struct in *in, const void *data, size_t len, uint64_t seq)
+{
+	for (;;) {
+		int rc = shmring_put(in->ring, data, len, 100 * 1000000LL);
+		if (rc == 0)
+			return 0;
+		if (rc == -EMSGSIZE || rc == -EINVAL) {
+			fprintf(stderr, "shmring-nats in: stream sequence %" PRIu64 " (%zu bytes): "
+			        "%s; stopping with it unacknowledged\n", seq, len, shmring_strerror(rc));
+			return -1;
+		}
+		if (rc != -ETIMEDOUT && rc != -EAGAIN) {
+			/* -EPIPE: closed, or every consumer gone (a ring without
+			 * SHMRING_PERSISTENT); wait for one */
+			stats_error(&in->st, "put: %s", shmring_strerror(rc));
+			bridge_nap(20);
+		}
+		if (stop_requested)   /* left unacked: the next run puts it */
+			return 1;
+		stats_maybe_print(&in->st, "in", in->a->stats_interval, false);
+	}
+}
+
+int run_in(const struct bridge_args *a)
+{
+	struct in *in = calloc(1, sizeof *in);
+	int rc = 1;
+	in->a = a;
+	in->avg_slot_bytes = SHMRING_SLOT_SIZE;
+	const char *die = getenv("SHMRING_NATS_TEST_DIE_AFTER_PUTS");
+	in->die_after_puts = die ? strtoul(die, NULL, 10) : 0;
+	stats_init(&in->st);
+	if (bridge_ring_open(&in->ring, a, SHMRING_PRODUCER) < 0)
+		goto out;
+	int err = ring_identity(in->ring, a->ring, &in->ring_id);
+	if (!err)
+		err = inpos_open(&in->pos, in->ring_id, a->ring, a->stream, a->durable);
+	if (err < 0) {
+		fprintf(stderr, "shmring-nats in: position file: %s\n", shmring_strerror(err));
+		goto out;
+	}
+	uint64_t uncertain;
+	in->committed = inpos_committed(in->pos, &uncertain);
+	if (uncertain)
+		fprintf(stderr, "shmring-nats in: the last run died putting stream sequence %"
+		        PRIu64 ": it may be in ring %s already, and is put again (once)\n",
+		        uncertain, a->ring);
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = BRIDGE_API_WAIT_MS;
+	if (bridge_connect(&in->bn, a, &jo, &in->st) || bridge_ensure_stream(&in->bn, a, &in->st) ||
+	    setup_consumer(in))
+		goto out;
+	fprintf(stderr, "shmring-nats in: stream %s -> ring %s, committed through stream "
+	        "sequence %" PRIu64 "\n", a->stream, a->ring, in->committed);
+
+	while (!stop_requested) {
+		stats_maybe_print(&in->st, "in", a->stats_interval, false);
+		int n = room(in);
+		if (n < 1) {
+			bridge_nap(2);
+			continue;
+		}
+		natsMsgList list = { 0 };
+		jsErrCode jerr = 0;
+		natsStatus s = natsSubscription_Fetch(&list, in->sub, n, 500, &jerr);
+		if (s == NATS_TIMEOUT)
+			continue;
+		if (s != NATS_OK) {
+			atomic_fetch_add(&in->st.retries, 1);
+			stats_error(&in->st, "fetch: %s (jerr %d)", natsStatus_GetText(s), (int)jerr);
+			natsMsgList_Destroy(&list);
+			bridge_nap(100);
+			/* a consumer lost with its stream, or a subscription gone bad */
+			if (s != NATS_CONNECTION_DISCONNECTED && setup_consumer(in))
+				break;
+			continue;
+		}
+		atomic_store(&in->st.in_flight, (uint64_t)list.Count);
+		natsMsg *to_ack = NULL;
+		bool reset = false, fatal = false;
+		for (int i = 0; i < list.Count && !reset && !fatal; i++) {
+			natsMsg *m = list.Msgs[i];
+			jsMsgMetaData *md = NULL;
+			if (natsMsg_GetMetaData(&md, m) != NATS_OK)
+				continue;   /* not a consumer delivery: ignore */
+			uint64_t seq = md->Sequence.Stream;
+			jsMsgMetaData_Destroy(md);
+			if (seq <= in->committed) {
+				atomic_fetch_add(&in->st.duplicates, 1);
+				to_ack = m;
+				continue;
+			}
+			if (seq != in->committed + 1 && !in->take_any) {
+				stats_error(&in->st, "gap: got stream sequence %" PRIu64 " after %"
+				            PRIu64 "; restarting the consumer there", seq, in->committed);
+				reset = true;
+				break;
+			}
+			size_t len = (size_t)natsMsg_GetDataLength(m);
+			inpos_begin(in->pos, seq);
+			int prc = put_one(in, natsMsg_GetData(m), len, seq);
+			if (prc) {
+				inpos_begin(in->pos, in->committed);  /* not put: nothing uncertain */
+				fatal = prc < 0;
+				reset = prc > 0;
+				break;
+			}
+			if (in->die_after_puts && --in->die_after_puts == 0)
+				raise(SIGKILL);   /* test hook: the one-duplicate window */
+			inpos_commit(in->pos, seq);
+			in->committed = seq;
+			in->take_any = false;
+			to_ack = m;
+			atomic_fetch_add(&in->st.records, 1);
+			double slot_bytes = (double)((len + SHMRING_SLOT_SIZE - 1) / SHMRING_SLOT_SIZE *
+			                             SHMRING_SLOT_SIZE);
+			if (slot_bytes < SHMRING_SLOT_SIZE)
+				slot_bytes = SHMRING_SLOT_SIZE;
+			in->avg_slot_bytes += (slot_bytes - in->avg_slot_bytes) / 16;
+		}
+		if (to_ack)
+			natsMsg_Ack(to_ack, NULL);   /* AckAll: everything before it too */
+		natsMsgList_Destroy(&list);
+		atomic_store(&in->st.in_flight, 0);
+		if (fatal)
+			goto out;
+		if (reset && !stop_forced && setup_consumer(in))
+			break;
+	}
+	rc = 0;
+	stats_maybe_print(&in->st, "in", a->stats_interval, true);
+out:
+	if (in->sub)
+		natsSubscription_Destroy(in->sub);
+	bridge_disconnect(&in->bn);
+	inpos_close(in->pos);
+	shmring_detach(in->ring);
+	free(in);
+	return rc;
+}
