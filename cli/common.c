@@ -67,6 +67,7 @@ const char *ring_error_text(int err)
 	case -EPROTO:  return "not a ring";
 	case -EAGAIN:  return "not a ring (empty, or still being made)";
 	case -EBADMSG: return "corrupt ring (its size or geometry does not match its header)";
+	case -EFAULT:  return "corrupt ring (its file was cut short while being read)";
 	case -ELOOP:   return "not a ring (a symbolic link)";
 	case -EACCES:  return "permission denied";
 	case -EINVAL:  return "not a valid ring name";

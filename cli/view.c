@@ -5,7 +5,8 @@
  * A file shrunk by someone while we have it mapped raises SIGBUS at the next
  * access to a lost page (docs/threat-model.md, "Truncation").  The reads here
  * hold no claim and no lock, so the tool catches that one signal around
- * them, reports the ring as corrupt, and goes on to the next.  (A sweep
+ * them, reports the ring as corrupt (-EFAULT: cut while being read), and
+ * goes on to the next.  (A sweep
  * interrupted that way leaves its entry marked; the next sweep redoes it.)
  */
 #include <errno.h>
@@ -40,13 +41,13 @@ static void catch_sigbus(void)
 	installed = true;
 }
 
-/* Reads through a mapping that may be cut; -EBADMSG if it was. */
+/* Reads through a mapping that may be cut; -EFAULT if it was. */
 static int read_ring(struct shmring *ring, struct ring_view *v)
 {
 	catch_sigbus();
 	if (sigsetjmp(bus_jump, 1)) {
 		bus_armed = 0;
-		return -EBADMSG;
+		return -EFAULT;
 	}
 	bus_armed = 1;
 	int rc = shmring_check_peers(ring);
@@ -109,7 +110,8 @@ const char *status_word(int status)
 	switch (status) {
 	case 0:        return "ring";
 	case -EAGAIN:  return "being-made";
-	case -EBADMSG: return "corrupt";
+	case -EBADMSG:
+	case -EFAULT:  return "corrupt";
 	case -EACCES:  return "no-access";
 	case -ENOENT:  return "gone";
 	default:       return "not-a-ring";

@@ -219,17 +219,21 @@ class Liveness(ToolTest):
     def test_stat_watch_shows_rates(self):
         n = self.pipe_ring('watch', '--capacity', '64K')
         w = self.start('stat', '--json', '-w', '0.2', n, stdout=subprocess.PIPE)
-        time.sleep(0.3)
+        first = json.loads(w.stdout.readline())   # a line before the puts
+        self.assertEqual(first['ring']['put_slots'], 0)
         self.ok('put', n, *['r%d' % i for i in range(100)])
-        time.sleep(0.5)
+        lines = [first]
+        end = time.monotonic() + T
+        while lines[-1]['ring']['records'] < 100 and time.monotonic() < end:
+            lines.append(json.loads(w.stdout.readline()))
         w.send_signal(signal.SIGINT)
-        out, _ = w.communicate(timeout=T)
+        w.communicate(timeout=T)
         self.assertEqual(w.returncode, 0)
-        lines = [json.loads(l) for l in out.decode().splitlines()]
-        self.assertGreaterEqual(len(lines), 2)
-        self.assertTrue(any(l['in_slots_per_s'] > 0 for l in lines), lines)
         self.assertEqual(lines[-1]['ring']['records'], 100)
         self.assertEqual(lines[-1]['ring']['put_slots'], 100)
+        # the line that saw the puts shows a rate in
+        self.assertGreater(lines[-1]['in_slots_per_s'], 0, lines)
+        self.assertEqual(lines[-1]['out_slots_per_s'], 0)
 
 
 class Stale(ToolTest):
@@ -425,6 +429,9 @@ class Signals(ToolTest):
         prod = self.start('put', n, stdin=subprocess.PIPE)
         prod.stdin.write(b''.join(b'%d\n' % i for i in range(10)))
         prod.stdin.flush()
+        # all ten in the ring first: cat takes them in one go, so the pipe
+        # holds them all before head has gone
+        self.wait_for('ten records', lambda: self.ls_entry(n)['records'] == 10)
         r = subprocess.run(['sh', '-c', '"$0" cat -f "$1" | head -n 3', TOOL, n],
                            capture_output=True, timeout=T)
         self.assertEqual(r.stdout, b'0\n1\n2\n')
@@ -499,6 +506,39 @@ class Garbage(ToolTest):
                 continue   # root: a real (stale) ring, removed
             self.assertTrue(os.path.lexists(os.path.join(SHM, n)), n)
         self.assertLess(time.monotonic() - t0, 60)
+
+    def test_a_ring_cut_while_stat_reads_it_is_an_error_not_a_crash(self):
+        # Another process shrinks the ring's file to one page and restores
+        # it, over and over, while stat maps and reads it: a read of a lost
+        # page raises SIGBUS, which stat must catch and report.  Measured
+        # here: without the catch about 1 run in 100 died of SIGBUS; with
+        # it, 2 in 600 said "cut short while being read" and none died.
+        n = self.pipe_ring('cut', '--capacity', '64K')
+        self.ok('put', n, *['x' * 100] * 200)   # records: info walks the metadata
+        path = os.path.join(SHM, n)
+        size = os.stat(path).st_size
+        # the cutter: another process, so that it never waits for this one
+        cutter = subprocess.Popen([sys.executable, '-c', '''
+import os, sys
+path, size = sys.argv[1], int(sys.argv[2])
+saved = open(path, "rb").read()
+fd = os.open(path, os.O_RDWR)
+while True:
+    os.ftruncate(fd, 4096)
+    os.ftruncate(fd, size)
+    os.pwrite(fd, saved[4096:], 4096)
+''', path, str(size)])
+        self.procs.append(cutter)
+        codes = {}
+        for _ in range(600):
+            r = tool('stat', '--json', n, timeout=10)
+            key = r.returncode if r.returncode <= 0 else r.stderr[len(n) + 11:]
+            codes[key] = codes.get(key, 0) + 1
+        cutter.kill()
+        cutter.wait()
+        self.assertTrue(all(not isinstance(k, int) or k == 0 for k in codes), codes)
+        self.assertTrue(all(isinstance(k, int) or k.startswith(b'corrupt ring') or
+                            k.startswith(b'not a ring') for k in codes), codes)
 
     def test_other_users_files_are_skipped(self):
         if os.geteuid() != 0 or not shutil.which('setpriv'):
