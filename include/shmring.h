@@ -103,7 +103,7 @@ struct shmring_config {
 	unsigned mode;        /* permission bits of a named ring; 0 = 0600         */
 	unsigned flags;       /* SHMRING_PRODUCER / SHMRING_CONSUMER: the creating
 	                         handle's declared roles; SHMRING_NO_RESERVE;
-	                         other bits: -EINVAL                               */
+	                         SHMRING_PERSISTENT; other bits: -EINVAL           */
 };
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
@@ -128,6 +128,10 @@ struct shmring_config {
  * user filling /dev/shm causes it.  shmring_prefault() allocates every page
  * later, reporting an error instead of a signal when there is no room. */
 #define SHMRING_NO_RESERVE 0x200u
+/* shmring_config.flags: a persistent ring: no end of stream, no broken pipe
+ * (ROLES AND END OF STREAM below); only shmring_close ends it.  Stored in the
+ * ring: every handle on it sees it. */
+#define SHMRING_PERSISTENT 0x100u
 
 /* Make a ring and attach to it.  name NULL: anonymous (memfd, sealed against
  * shrinking and growing; share it by fork() or by passing shmring_fd()).
@@ -210,6 +214,19 @@ SHMRING_API int     shmring_prefault(struct shmring *ring);
  *  - Broken pipe: once a consumer has existed, when every consumer has
  *    detached or died, puts return -EPIPE.  A ring nobody has consumed from
  *    yet accepts puts.
+ *  - Both are states, as with a FIFO, not tombstones: when a producer
+ *    attaches again (declare, put), gets work again; when a consumer does,
+ *    puts work again.  Only shmring_close is final.  And a handle made
+ *    (open, attach_fd, create) when no producer was live and the ring was
+ *    empty does not see that old end of stream: its gets wait for the next
+ *    producer, as on a new ring; likewise a handle made when no consumer was
+ *    live accepts puts until a consumer has come and gone.  So a leftover
+ *    named ring, reopened, works like a new one (records left in it are
+ *    delivered, then end of stream).
+ *  - SHMRING_PERSISTENT rings (a shmring_config.flags bit, fixed at create):
+ *    neither state ever happens.  Producers or consumers leaving never ends
+ *    the stream: a consumer waits for the next producer, a producer fills the
+ *    ring and then waits for a consumer.  Only shmring_close ends it.
  *  - A dead process is noticed without anyone calling anything: sleepers
  *    re-check liveness at least every 50 ms, and so does a caller that keeps
  *    getting -EAGAIN.
@@ -229,6 +246,16 @@ SHMRING_API int     shmring_declare(struct shmring *ring, unsigned roles);
  * in the parent.  Peers are woken to re-check end of stream / broken pipe.
  * A later put or get takes the role again. */
 SHMRING_API int     shmring_leave(struct shmring *ring, unsigned roles);
+/* Wait until a live attachment other than this handle holds any of roles
+ * (SHMRING_PRODUCER and/or SHMRING_CONSUMER; 0 or other bits: -EINVAL).
+ * Returns 0 at once if there is one; else waits (timeouts as everywhere:
+ * -EAGAIN for 0, -ETIMEDOUT), woken by every arrival, departure and reap.
+ * -EPIPE if the ring is closed.  A dead peer does not count: the call sweeps
+ * the table at entry, and while it waits at least every 50 ms.  Another
+ * handle of the same process counts as a peer.  Ordering: a 0 return
+ * happens after the peer's role was counted (seq_cst on the census), i.e.
+ * after its shmring_declare began, before its first put/get completes. */
+SHMRING_API int     shmring_wait_peer(struct shmring *ring, unsigned roles, int64_t timeout_ns);
 
 /*
  * JOIN COUNTERS (JoinableQueue semantics)

@@ -23,16 +23,45 @@
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void census_add(struct ring_header *hdr, unsigned roles)
+void shmring__census_add(struct shmring *r, unsigned roles)
 {
-	uint64_t ever = ((roles & SHMRING_PRODUCER) ? CENSUS_EVER_PRODUCER : 0) |
+	struct ring_header *hdr = r->hdr;
+	uint64_t delta = census_delta(roles);
+	if (!delta)
+		return;
+	uint64_t ever = r->persistent ? 0 :
+	                ((roles & SHMRING_PRODUCER) ? CENSUS_EVER_PRODUCER : 0) |
 	                ((roles & SHMRING_CONSUMER) ? CENSUS_EVER_CONSUMER : 0);
-	/* seq_cst: a joining producer or consumer must be counted before its
-	 * first put/get can be seen, and before anyone decides EOF/EPIPE. */
-	/* the count before the ever bits: "ever, and none left" must never be
-	 * seen while a first producer (consumer) is joining */
-	atomic_fetch_add_explicit(&hdr->census, census_delta(roles), memory_order_seq_cst);
-	atomic_fetch_or_explicit(&hdr->census, ever, memory_order_seq_cst);
+	/* One CAS: the count, the ever bits and the arrival generation change
+	 * together, so a reader never sees "ever, and none left" while a first
+	 * producer (consumer) joins, nor a new count with an old generation.
+	 * seq_cst: a joining producer or consumer is counted before its first
+	 * put/get can be seen, and before anyone decides EOF/EPIPE. */
+	uint64_t c = atomic_load_explicit(&hdr->census, memory_order_relaxed), n;
+	do {
+		uint64_t pgen = CENSUS_PGEN(c) + ((roles & SHMRING_PRODUCER) ? 1 : 0);
+		uint64_t cgen = CENSUS_CGEN(c) + ((roles & SHMRING_CONSUMER) ? 1 : 0);
+		n = (c & ~((CENSUS_GEN_MASK << CENSUS_PGEN_SHIFT) | (CENSUS_GEN_MASK << CENSUS_CGEN_SHIFT)));
+		n = ((n + delta) | ever) |
+		    ((pgen & CENSUS_GEN_MASK) << CENSUS_PGEN_SHIFT) |
+		    ((cgen & CENSUS_GEN_MASK) << CENSUS_CGEN_SHIFT);
+	} while (!atomic_compare_exchange_weak_explicit(&hdr->census, &c, n, memory_order_seq_cst,
+	                                                memory_order_relaxed));
+	/* shmring_wait_peer sleepers (and nobody else) care about an arrival */
+	wake_everyone(r);
+}
+
+void shmring__census_look(struct shmring *r)
+{
+	struct ring_header *hdr = r->hdr;
+	/* The census first, the heads after: any producer arriving after this
+	 * load moves the generation on, whatever the heads then say. */
+	uint64_t c = atomic_load_explicit(&hdr->census, memory_order_seq_cst);
+	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK;
+	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
+	r->born_census = c;
+	r->fresh_prod = CENSUS_PRODUCERS(c) == 0 && h == t;
+	r->fresh_cons = CENSUS_CONSUMERS(c) == 0;
 }
 
 /* --- entries ------------------------------------------------------------- */
@@ -117,7 +146,7 @@ static void before_fork(void)
 		struct attach_entry *e = &r->hdr->attach[r->attach_slot];
 		atomic_store_explicit(&e->since_ns, mono_ns(), memory_order_relaxed);
 		atomic_store_explicit(&e->roles, r->declared, memory_order_relaxed);
-		census_add(r->hdr, r->declared);
+		shmring__census_add(r, r->declared);
 		r->fork_slot = r->attach_slot;
 		r->fork_id = shmring__self_id() | ATTACH_PENDING_TAG;
 		r->attach_slot = parent_slot;
@@ -173,6 +202,7 @@ void shmring__attach_new(struct shmring *r)
 	pthread_once(&atfork_once, atfork_init);
 	r->attach_slot = -1;
 	r->fork_slot = -1;
+	shmring__census_look(r);
 	shmring__registry_lock();
 	shmring__registry_add(r);
 	shmring__registry_unlock();
@@ -197,7 +227,7 @@ int shmring__take_role(struct shmring *r, unsigned roles)
 		if (rc == 0) {
 			struct attach_entry *e = &r->hdr->attach[r->attach_slot];
 			unsigned old = atomic_fetch_or_explicit(&e->roles, roles, memory_order_seq_cst);
-			census_add(r->hdr, roles & ~old);
+			shmring__census_add(r, roles & ~old);
 			/* release: pairs with ring_need_role's acquire */
 			atomic_store_explicit(&r->roles, have | roles, memory_order_release);
 		}

@@ -43,13 +43,20 @@ static inline uint64_t census_delta(unsigned roles)
 	return ((roles & SHMRING_PRODUCER) ? CENSUS_PRODUCER : 0) |
 	       ((roles & SHMRING_CONSUMER) ? CENSUS_CONSUMER : 0);
 }
+/* census.c (attach.c): count roles in, with the arrival generations and
+ * (unless the ring is persistent) the "ever" bits, and wake waiters; count
+ * them out. */
+void shmring__census_add(struct shmring *r, unsigned roles);
 static inline void census_sub(struct ring_header *hdr, unsigned roles)
 {
 	/* seq_cst (release at least): a leaving producer's puts happen before
 	 * a consumer that reads the lower count and then looks at prod_head. */
 	atomic_fetch_sub_explicit(&hdr->census, census_delta(roles), memory_order_seq_cst);
 }
-/* End of stream: producers came and all went.  Broken pipe: consumers did. */
+/* A new handle looks at the census and the heads (attach.c). */
+void shmring__census_look(struct shmring *r);
+/* End of stream: producers came and all went.  Broken pipe: consumers did.
+ * (A persistent ring never sets the "ever" bits: neither ever holds.) */
 static inline bool census_eof(uint64_t c)
 {
 	return (c & CENSUS_EVER_PRODUCER) && CENSUS_PRODUCERS(c) == 0;
@@ -57,6 +64,21 @@ static inline bool census_eof(uint64_t c)
 static inline bool census_broken(uint64_t c)
 {
 	return (c & CENSUS_EVER_CONSUMER) && CENSUS_CONSUMERS(c) == 0;
+}
+/* The same for this handle: a state, not a tombstone.  An end of stream
+ * that was already there, on an empty ring, when the handle was made (a
+ * leftover ring, reopened) is not the handle's own until a producer has
+ * come since; likewise a broken pipe with no consumer then.  Evaluated only
+ * once census_eof/broken holds: the fast path pays nothing. */
+static inline bool ring_eof(const struct shmring *r, uint64_t c)
+{
+	return census_eof(c) &&
+	       !(r->fresh_prod && CENSUS_PGEN(c) == CENSUS_PGEN(r->born_census));
+}
+static inline bool ring_broken(const struct shmring *r, uint64_t c)
+{
+	return census_broken(c) &&
+	       !(r->fresh_cons && CENSUS_CGEN(c) == CENSUS_CGEN(r->born_census));
 }
 /* Roles changed: sleepers on both sides re-check (EOF, EPIPE). */
 static inline void wake_everyone(struct shmring *r)

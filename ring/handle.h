@@ -38,6 +38,14 @@ struct shmring {
 	size_t              map_len;
 	int                 fd;
 	bool                named;
+	bool                persistent; /* RING_HDR_PERSISTENT */
+	/* The census when this handle was made (attach.c shmring__census_look):
+	 * if no producer was live and the ring was empty then, an end of stream
+	 * older than the handle is not its own (fresh_prod), and likewise a
+	 * broken pipe with no consumer then (fresh_cons): until the arrival
+	 * generation moves on. */
+	bool                fresh_prod, fresh_cons;
+	uint64_t            born_census;
 	unsigned            spin;
 	/* Producer-side hint: a free_tail value seen earlier (only ever behind
 	 * the real one, since free_tail only grows).  Release/acquire so that a

@@ -137,6 +137,15 @@ struct op_rec {
 #define CENSUS_EVER_PRODUCER (UINT64_C(1) << 32)
 #define CENSUS_EVER_CONSUMER (UINT64_C(1) << 33)
 #define CENSUS_JOIN          (UINT64_C(1) << 34) /* task_done or join was used */
+/* Arrival generations: + 1 (mod 2^14) each time a producer (consumer) role
+ * is counted, in the same CAS as the count, so that a handle can tell
+ * whether a producer (consumer) has come since it looked (shmring_open:
+ * history before it is not its end of stream; attach.h ring_eof). */
+#define CENSUS_PGEN_SHIFT    35
+#define CENSUS_CGEN_SHIFT    49
+#define CENSUS_GEN_MASK      UINT64_C(0x3fff)
+#define CENSUS_PGEN(c)       (((c) >> CENSUS_PGEN_SHIFT) & CENSUS_GEN_MASK)
+#define CENSUS_CGEN(c)       (((c) >> CENSUS_CGEN_SHIFT) & CENSUS_GEN_MASK)
 
 /* A futex counter: the join counter here, struct shmring_latch outside
  * (latch.c); waiters sleep on ec until count is 0. */
@@ -193,7 +202,8 @@ struct ring_header {
 	struct op_rec op_recs[SHMRING_MAX_ATTACH][OPREC_PER_ENTRY];
 };
 
-#define RING_HDR_NAMED 0x1u
+#define RING_HDR_NAMED      0x1u
+#define RING_HDR_PERSISTENT 0x2u /* SHMRING_PERSISTENT: no end of stream, no broken pipe */
 
 /* The layout is ABI: pin it. */
 _Static_assert(sizeof(struct slot_meta) == 16, "slot_meta is 16 bytes");

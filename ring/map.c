@@ -52,7 +52,8 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 		maxrec = SHMRING_MAX_RECORD_LIMIT;
 	if (maxrec > pow2 || maxrec > SHMRING_MAX_RECORD_LIMIT)
 		return -EINVAL;
-	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE)) ||
+	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE |
+	                               SHMRING_PERSISTENT)) ||
 	            (cfg->mode & ~0777u)))
 		return -EINVAL;
 	geometry_for(pow2, maxrec, g);
@@ -154,7 +155,7 @@ static int size_file(int fd, const struct geometry *g, bool reserve)
 }
 
 static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
-                     struct shmring **out)
+                     bool persistent, struct shmring **out)
 {
 	int rc = size_file(fd, g, reserve);
 	if (rc)
@@ -176,12 +177,13 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	h->data_offset = g->data_offset;
 	h->file_size = g->file_size;
 	h->header_size = RING_HEADER_SIZE;
-	h->flags = named ? RING_HDR_NAMED : 0;
+	h->flags = (named ? RING_HDR_NAMED : 0) | (persistent ? RING_HDR_PERSISTENT : 0);
 	/* The file is zero-filled: indices 0, every slot SLOT_EMPTY.  The magic
 	 * goes last, with release, so whoever sees it sees a whole header. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
 	r->fd = fd;
 	r->named = named;
+	r->persistent = persistent;
 	shmring__attach_new(r);
 	*out = r;
 	return 0;
@@ -214,11 +216,12 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 	if (rc)
 		return rc;
 	bool reserve = !(cfg && (cfg->flags & SHMRING_NO_RESERVE));
+	bool persistent = cfg && (cfg->flags & SHMRING_PERSISTENT);
 	if (!name) {
 		int fd = memfd_create("shmring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (fd < 0)
 			return -errno;
-		rc = init_file(fd, &g, false, reserve, ring);
+		rc = init_file(fd, &g, false, reserve, persistent, ring);
 		if (rc) {
 			close(fd);
 			return rc;
@@ -240,7 +243,7 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 	if (fd < 0)
 		return -errno;
 	/* shm_open's mode is filtered by the umask; the caller asked for mode. */
-	if (fchmod(fd, mode) < 0 || (rc = init_file(fd, &g, true, reserve, ring)) != 0) {
+	if (fchmod(fd, mode) < 0 || (rc = init_file(fd, &g, true, reserve, persistent, ring)) != 0) {
 		if (!rc)
 			rc = -errno;
 		close(fd);
@@ -298,6 +301,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
 	}
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
+	r->persistent = hdr.flags & RING_HDR_PERSISTENT;
 	shmring__attach_new(r);
 	*ring = r;
 	return 0;

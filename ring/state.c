@@ -51,7 +51,7 @@ ssize_t shmring_next_len(struct shmring *ring)
 			continue; /* a consumer moved meanwhile: look again */
 		if (rc != -EAGAIN)
 			return rc;
-		bool ended = (h & RING_CLOSED) || census_eof(census);
+		bool ended = (h & RING_CLOSED) || ring_eof(ring, census);
 		return ((h & RING_POS_MASK) == p && ended) ? -EPIPE : -EAGAIN;
 	}
 	return -EAGAIN;
@@ -98,7 +98,7 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
 	info->producers = CENSUS_PRODUCERS(census);
 	info->consumers = CENSUS_CONSUMERS(census);
-	info->eof = census_eof(census);
+	info->eof = ring_eof(ring, census);
 	int64_t unfinished = atomic_load_explicit(&hdr->join.count, memory_order_acquire);
 	info->unfinished = unfinished > 0 ? (uint64_t)unfinished : 0;
 	info->recovered_claims = atomic_load_explicit(&hdr->recovered_claims, memory_order_relaxed);

@@ -88,8 +88,10 @@ static int craft_producer(struct ring_header *hdr, uint64_t id, int pending)
 		/* a pending entry is one whose id carries ATTACH_PENDING_TAG */
 		cr_assert(atomic_compare_exchange_strong(&e->id, &expect,
 		                                         pending ? id | ATTACH_PENDING_TAG : id));
-		/* the count first, then the ever bit: never "ever, and none" */
-		atomic_fetch_add(&hdr->census, CENSUS_PRODUCER);
+		/* the count (and the arrival generation, as shmring__census_add
+		 * moves it: a consumer made before this producer came sees its
+		 * end of stream), then the ever bit: never "ever, and none" */
+		atomic_fetch_add(&hdr->census, CENSUS_PRODUCER | (UINT64_C(1) << CENSUS_PGEN_SHIFT));
 		atomic_fetch_or(&hdr->census, CENSUS_EVER_PRODUCER);
 		return i;
 	}
