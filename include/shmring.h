@@ -135,11 +135,27 @@ struct shmring_config {
 
 /* Make a ring and attach to it.  name NULL: anonymous (memfd, sealed against
  * shrinking and growing; share it by fork() or by passing shmring_fd()).
- * Otherwise a named ring under /dev/shm, created with O_EXCL.  -ENOSPC (no
- * file left behind) if its storage does not fit (see SHMRING_NO_RESERVE). */
+ * Otherwise a named ring under /dev/shm, -EEXIST if the name exists.  A named
+ * ring is made whole (size, storage, header) in an unnamed file (O_TMPFILE)
+ * and then given its name in one step (linkat), so no process ever opens a
+ * half-made ring and a creator that dies half way leaves nothing behind.
+ * (Where /dev/shm has no O_TMPFILE, before Linux 3.11, it is made under its
+ * name, locked with flock while blank.)  -ENOSPC (no file left behind) if
+ * its storage does not fit (see SHMRING_NO_RESERVE). */
 SHMRING_API int     shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
 /* Attach to a named ring made by shmring_create, from any process. */
 SHMRING_API int     shmring_open(struct shmring **ring, const char *name);
+/* Open the named ring, or create it (with cfg) if there is none: race-free
+ * among any number of concurrent callers, exactly one of whom creates it.
+ * Returns 1 if this call created the ring, 0 if it opened an existing one,
+ * or a negative error.  cfg is checked in both cases (-EINVAL) but its
+ * geometry, mode and SHMRING_PERSISTENT apply only to a ring this call
+ * creates: an existing ring keeps its own (see shmring_info).  Its role bits
+ * are declared in both cases.  A blank file at the name (magic 0: a creator
+ * that died half way, under an earlier version or without O_TMPFILE, and
+ * whose flock is gone) is removed and the ring created in its place; any
+ * other file that is not a ring is -EPROTO / -EBADMSG, and is left alone. */
+SHMRING_API int     shmring_open_or_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
 /* Attach to the ring behind fd (inherited, or received with
  * shmring_recv_fd()).  The fd is duplicated; the caller keeps its own.
  * Only an fd that cannot be shrunk under our mapping (which would raise
