@@ -35,7 +35,8 @@
  *     -EPERM        shmring_attach_fd: an fd its sender could shrink under
  *                   us (neither sealed against shrinking and growing, nor a
  *                   file in /dev/shm)
- *     -EUSERS       the attachment table is full (SHMRING_MAX_ATTACH live)
+ *     -EUSERS       the attachment table is full (shmring_config.max_attach
+ *                   live attachments)
  *     -ENOBUFS      SHMRING_MAX_INFLIGHT operations already in flight on this
  *                   handle (calls running in its threads, plus spans reserved
  *                   or peeked and not yet committed/aborted/released)
@@ -89,8 +90,14 @@ extern "C" {
  * one leading '/', not "." or "..", no other '/'. */
 #define SHMRING_NAME_MAX 200
 
-/* Live attachments a ring can track at once. */
-#define SHMRING_MAX_ATTACH 64
+/* Live attachments a ring can track at once: shmring_config.max_attach, by
+ * default SHMRING_DEFAULT_MAX_ATTACH, at most SHMRING_MAX_ATTACH_LIMIT.  Each
+ * costs 1072 bytes of the ring file (its entry and SHMRING_MAX_INFLIGHT op
+ * records), nothing on the fast path. */
+#define SHMRING_DEFAULT_MAX_ATTACH 256
+#define SHMRING_MAX_ATTACH_LIMIT   65535
+/* The default table size (the name predates max_attach). */
+#define SHMRING_MAX_ATTACH SHMRING_DEFAULT_MAX_ATTACH
 /* Operations in flight on one handle at once (see -ENOBUFS); each is
  * announced in shared memory so that a crash can be recovered from. */
 #define SHMRING_MAX_INFLIGHT 64
@@ -104,11 +111,16 @@ struct shmring_config {
 	unsigned flags;       /* SHMRING_PRODUCER / SHMRING_CONSUMER: the creating
 	                         handle's declared roles; SHMRING_NO_RESERVE;
 	                         SHMRING_PERSISTENT; other bits: -EINVAL           */
+	size_t   max_attach;  /* live attachments (processes' handles holding a
+	                         role) the ring can track; 0 = SHMRING_DEFAULT_MAX_ATTACH;
+	                         above SHMRING_MAX_ATTACH_LIMIT: -EINVAL; one more
+	                         is -EUSERS                                        */
 };
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
  *   value is -EINVAL).  The whole file (capacity, plus 1/4 of it for slot
- *   metadata, plus a 68 KiB header) is allocated by shmring_create, so that a full
+ *   metadata, plus a 4 KiB header, plus 1072 bytes per max_attach: 272 KiB
+ *   by default) is allocated by shmring_create, so that a full
  *   /dev/shm (or memory cgroup) is -ENOSPC there, never a SIGBUS later, and
  *   the pages stay the ring's however full the filesystem gets afterwards
  *   (measured on a 2-core VM: create takes 0.6 ms for a 4 MiB ring, 73 ms
@@ -303,6 +315,8 @@ struct shmring_info {
 	uint64_t recovered_claims; /* dead producers' unpublished claims skipped    */
 	uint64_t lost_records;     /* records dead consumers took, never released   */
 	uint64_t lost_tasks;       /* join tasks forgiven with dead peers           */
+	size_t   max_attach;       /* size of the attachment table                  */
+	int      persistent;       /* 1 for a SHMRING_PERSISTENT ring               */
 };
 SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

@@ -68,23 +68,23 @@ void shmring__census_look(struct shmring *r)
 
 /* A fresh entry (taken, or converted after fork) starts with no op records
  * in use and no join accounting. */
-static void attach_entry_reset(struct ring_header *hdr, int slot)
+static void attach_entry_reset(struct shmring *r, int slot)
 {
 	for (int i = 0; i < OPREC_PER_ENTRY; i++) {
-		atomic_store_explicit(&hdr->op_recs[slot][i].word, 0, memory_order_relaxed);
-		atomic_store_explicit(&hdr->op_recs[slot][i].extent, 0, memory_order_relaxed);
+		atomic_store_explicit(&ring_op_rec(r, slot, i)->word, 0, memory_order_relaxed);
+		atomic_store_explicit(&ring_op_rec(r, slot, i)->extent, 0, memory_order_relaxed);
 	}
-	atomic_store_explicit(&hdr->attach[slot].op_busy, 0, memory_order_relaxed);
-	atomic_store_explicit(&hdr->attach[slot].got, 0, memory_order_relaxed);
-	atomic_store_explicit(&hdr->attach[slot].done, 0, memory_order_relaxed);
+	atomic_store_explicit(&ring_attach(r, slot)->op_busy, 0, memory_order_relaxed);
+	atomic_store_explicit(&ring_attach(r, slot)->got, 0, memory_order_relaxed);
+	atomic_store_explicit(&ring_attach(r, slot)->done, 0, memory_order_relaxed);
 }
 
 /* One pass over the table: CAS a free entry's id from 0 to id.  fast: skip
  * entries that a plain load shows taken. */
 static int attach_entry_cas(struct shmring *r, uint64_t id, bool fast)
 {
-	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
-		struct attach_entry *e = &r->hdr->attach[i];
+	for (int i = 0; i < (int)r->nattach; i++) {
+		struct attach_entry *e = ring_attach(r, i);
 		uint64_t expect = 0;
 		if ((!fast || atomic_load_explicit(&e->id, memory_order_relaxed) == 0) &&
 		    atomic_compare_exchange_strong_explicit(&e->id, &expect, id,
@@ -92,7 +92,7 @@ static int attach_entry_cas(struct shmring *r, uint64_t id, bool fast)
 		                                            memory_order_relaxed)) {
 			r->attach_slot = i;
 			r->attach_pid = (pid_t)(id & ATTACH_PID_MASK);
-			attach_entry_reset(r->hdr, i);
+			attach_entry_reset(r, i);
 			return 0;
 		}
 	}
@@ -114,7 +114,7 @@ static void attach_entry_leave(struct shmring *r)
 {
 	if (r->attach_slot < 0 || r->attach_pid != getpid())
 		return;
-	struct attach_entry *e = &r->hdr->attach[r->attach_slot];
+	struct attach_entry *e = ring_attach(r, r->attach_slot);
 	/* Spans still reserved or peeked die with the handle: finish them as a
 	 * sweep would for a dead process. */
 	if (atomic_load_explicit(&e->op_busy, memory_order_relaxed))
@@ -143,7 +143,7 @@ static void before_fork(void)
 		pid_t parent_pid = r->attach_pid;
 		if (attach_entry_take(r, shmring__self_id() | ATTACH_PENDING_TAG) != 0)
 			continue;
-		struct attach_entry *e = &r->hdr->attach[r->attach_slot];
+		struct attach_entry *e = ring_attach(r, r->attach_slot);
 		atomic_store_explicit(&e->since_ns, mono_ns(), memory_order_relaxed);
 		atomic_store_explicit(&e->roles, r->declared, memory_order_relaxed);
 		shmring__census_add(r, r->declared);
@@ -170,7 +170,7 @@ static void after_fork_child(void)
 		atomic_store_explicit(&r->roles, 0, memory_order_relaxed);
 		if (r->fork_slot < 0)
 			continue;
-		struct attach_entry *e = &r->hdr->attach[r->fork_slot];
+		struct attach_entry *e = ring_attach(r, r->fork_slot);
 		/* CAS from the exact pending id: a reaper may have taken the
 		 * stale entry meanwhile (REAPING, 0, or someone else's id now). */
 		uint64_t parent_id = r->fork_id;
@@ -225,7 +225,7 @@ int shmring__take_role(struct shmring *r, unsigned roles)
 		if (r->attach_slot < 0)
 			rc = attach_entry_take(r, shmring__self_id());
 		if (rc == 0) {
-			struct attach_entry *e = &r->hdr->attach[r->attach_slot];
+			struct attach_entry *e = ring_attach(r, r->attach_slot);
 			unsigned old = atomic_fetch_or_explicit(&e->roles, roles, memory_order_seq_cst);
 			shmring__census_add(r, roles & ~old);
 			/* release: pairs with ring_need_role's acquire */
@@ -254,7 +254,7 @@ int shmring_leave(struct shmring *ring, unsigned roles)
 	ring->declared &= ~roles;
 	unsigned dropped = 0;
 	if (ring->attach_slot >= 0 && ring->attach_pid == getpid()) {
-		struct attach_entry *e = &ring->hdr->attach[ring->attach_slot];
+		struct attach_entry *e = ring_attach(ring, ring->attach_slot);
 		dropped = atomic_fetch_and_explicit(&e->roles, ~roles, memory_order_seq_cst) & roles;
 		census_sub(ring->hdr, dropped);
 	}

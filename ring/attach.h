@@ -91,7 +91,7 @@ static inline void count_got(struct shmring *r, uint64_t n)
 {
 	if (__builtin_expect(atomic_load_explicit(&r->hdr->census, memory_order_relaxed) & CENSUS_JOIN, 0) &&
 	    r->attach_slot >= 0)
-		atomic_fetch_add_explicit(&r->hdr->attach[r->attach_slot].got, n, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ring_attach(r, r->attach_slot)->got, n, memory_order_relaxed);
 }
 
 /* A pending entry (taken by a parent for a child being forked) that the

@@ -29,6 +29,9 @@ struct shmring {
 	struct ring_header *hdr;
 	struct slot_meta   *meta;
 	unsigned char      *data;      /* first of the two data mappings */
+	struct attach_entry *attach;   /* the attachment table: nattach entries */
+	struct op_rec      *op_recs;   /* nattach x OPREC_PER_ENTRY op records  */
+	unsigned            nattach;
 	uint64_t            nslots;
 	uint64_t            mask;      /* nslots - 1 */
 	unsigned            quarter_shift; /* log2(nslots) - 2 */
@@ -67,6 +70,16 @@ struct shmring {
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */
 };
+
+/* Entry i of the attachment table; op record k of entry i. */
+static inline struct attach_entry *ring_attach(const struct shmring *r, int i)
+{
+	return &r->attach[i];
+}
+static inline struct op_rec *ring_op_rec(const struct shmring *r, int i, unsigned k)
+{
+	return &r->op_recs[(size_t)i * OPREC_PER_ENTRY + k];
+}
 
 /* name.c: the shm_open path for a ring name. */
 int shmring__shm_name(const char *name, char out[SHMRING_NAME_MAX + 2]);

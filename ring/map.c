@@ -25,7 +25,8 @@ _Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record lengt
 #define SHM_DIR "/dev/shm"
 
 struct geometry {
-	uint64_t capacity, max_record, meta_offset, data_offset, file_size;
+	uint64_t capacity, max_record, attach_count, attach_offset, meta_offset, data_offset,
+	         file_size;
 };
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -33,11 +34,14 @@ static uint64_t round_up(uint64_t x, uint64_t to)
 	return (x + to - 1) / to * to;
 }
 
-static void geometry_for(uint64_t capacity, uint64_t max_record, struct geometry *g)
+static void geometry_for(uint64_t capacity, uint64_t max_record, uint64_t attach_count,
+                         struct geometry *g)
 {
 	g->capacity = capacity;
 	g->max_record = max_record;
-	g->meta_offset = RING_HEADER_SIZE;
+	g->attach_count = attach_count;
+	g->attach_offset = RING_HEADER_SIZE;
+	g->meta_offset = g->attach_offset + ring_attach_bytes(attach_count);
 	g->data_offset = g->meta_offset +
 	                 round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta), RING_PAGE);
 	g->file_size = g->data_offset + capacity;
@@ -57,11 +61,14 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 		maxrec = SHMRING_MAX_RECORD_LIMIT;
 	if (maxrec > pow2 || maxrec > SHMRING_MAX_RECORD_LIMIT)
 		return -EINVAL;
+	uint64_t nattach = cfg && cfg->max_attach ? cfg->max_attach : SHMRING_DEFAULT_MAX_ATTACH;
+	if (nattach > SHMRING_MAX_ATTACH_LIMIT)
+		return -EINVAL;
 	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE |
 	                               SHMRING_PERSISTENT)) ||
 	            (cfg->mode & ~0777u)))
 		return -EINVAL;
-	geometry_for(pow2, maxrec, g);
+	geometry_for(pow2, maxrec, nattach, g);
 	return 0;
 }
 
@@ -80,8 +87,10 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 		return -EBADMSG;
 	if (h->max_record > cap || h->max_record > SHMRING_MAX_RECORD_LIMIT)
 		return -EBADMSG;
-	geometry_for(cap, h->max_record, g);
-	if (h->meta_offset != g->meta_offset || h->data_offset != g->data_offset ||
+	if (h->attach_count < 1 || h->attach_count > SHMRING_MAX_ATTACH_LIMIT)
+		return -EBADMSG;
+	geometry_for(cap, h->max_record, h->attach_count, g);
+	if (h->attach_offset != g->attach_offset || h->meta_offset != g->meta_offset || h->data_offset != g->data_offset ||
 	    h->file_size != g->file_size || file_size != g->file_size)
 		return -EBADMSG;
 	return 0;
@@ -115,6 +124,10 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 	r->map = base;
 	r->map_len = total;
 	r->hdr = base;
+	r->attach = (struct attach_entry *)(b + g->attach_offset);
+	r->op_recs = (struct op_rec *)(b + g->attach_offset +
+	                               g->attach_count * sizeof(struct attach_entry));
+	r->nattach = (unsigned)g->attach_count;
 	r->meta = (struct slot_meta *)(b + g->meta_offset);
 	r->data = b + g->data_offset;
 	r->capacity = g->capacity;
@@ -178,6 +191,8 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	h->slot_size = RING_SLOT;
 	h->capacity = g->capacity;
 	h->max_record = g->max_record;
+	h->attach_offset = g->attach_offset;
+	h->attach_count = (uint32_t)g->attach_count;
 	h->meta_offset = g->meta_offset;
 	h->data_offset = g->data_offset;
 	h->file_size = g->file_size;

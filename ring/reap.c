@@ -12,8 +12,8 @@ int shmring__reap(struct shmring *r)
 {
 	struct ring_header *hdr = r->hdr;
 	int reaped = 0;
-	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
-		struct attach_entry *e = &hdr->attach[i];
+	for (int i = 0; i < (int)r->nattach; i++) {
+		struct attach_entry *e = ring_attach(r, i);
 		uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);
 		if (id == 0)
 			continue;

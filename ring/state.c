@@ -74,6 +74,8 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->capacity = ring->capacity;
 	info->max_record = ring->max_record;
 	info->named = ring->named;
+	info->persistent = ring->persistent;
+	info->max_attach = ring->nattach;
 	uint64_t f = atomic_load_explicit(&hdr->free_tail, memory_order_acquire);
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
 	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
