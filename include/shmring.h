@@ -35,6 +35,9 @@
  *     -EPERM        shmring_attach_fd: an fd its sender could shrink under
  *                   us (neither sealed against shrinking and growing, nor a
  *                   file in /dev/shm)
+ *     -EXDEV        open/attach_fd: the ring was made in another PID namespace
+ *                   (a container sharing /dev/shm): liveness is pid + start
+ *                   time, which cannot be tracked across them, so it is refused
  *     -EUSERS       the attachment table is full (shmring_config.max_attach
  *                   live attachments)
  *     -ENOBUFS      SHMRING_MAX_INFLIGHT operations already in flight on this

@@ -141,14 +141,16 @@ static void before_fork(void)
 			continue;
 		int parent_slot = r->attach_slot;
 		pid_t parent_pid = r->attach_pid;
-		if (attach_entry_take(r, shmring__self_id() | ATTACH_PENDING_TAG) != 0)
+		uint64_t self;
+		if (shmring__self_id(&self) != 0 ||
+		    attach_entry_take(r, self | ATTACH_PENDING_TAG) != 0)
 			continue;
 		struct attach_entry *e = ring_attach(r, r->attach_slot);
 		atomic_store_explicit(&e->since_ns, mono_ns(), memory_order_relaxed);
 		atomic_store_explicit(&e->roles, r->declared, memory_order_relaxed);
 		shmring__census_add(r, r->declared);
 		r->fork_slot = r->attach_slot;
-		r->fork_id = shmring__self_id() | ATTACH_PENDING_TAG;
+		r->fork_id = self | ATTACH_PENDING_TAG;
 		r->attach_slot = parent_slot;
 		r->attach_pid = parent_pid;
 	}
@@ -164,12 +166,17 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
 	atomic_fetch_add_explicit(&shmring__fork_gen, 1, memory_order_relaxed);
-	uint64_t id = shmring__self_id();
+	uint64_t id;
+	bool known = shmring__self_id(&id) == 0; /* else: take_role below retries */
 	for (struct shmring *r = shmring__registry_first(); r; r = r->reg_next) {
 		r->attach_slot = -1;
 		atomic_store_explicit(&r->roles, 0, memory_order_relaxed);
 		if (r->fork_slot < 0)
 			continue;
+		if (!known) { /* the pending entry times out; take_role below */
+			r->fork_slot = -1;
+			continue;
+		}
 		struct attach_entry *e = ring_attach(r, r->fork_slot);
 		/* CAS from the exact pending id: a reaper may have taken the
 		 * stale entry meanwhile (REAPING, 0, or someone else's id now). */
@@ -202,6 +209,8 @@ void shmring__attach_new(struct shmring *r)
 	pthread_once(&atfork_once, atfork_init);
 	r->attach_slot = -1;
 	r->fork_slot = -1;
+	uint64_t self;
+	(void)shmring__self_id(&self); /* the identity now, while fds are to be had */
 	shmring__census_look(r);
 	shmring__registry_lock();
 	shmring__registry_add(r);
@@ -222,8 +231,9 @@ int shmring__take_role(struct shmring *r, unsigned roles)
 	int rc = 0;
 	unsigned have = atomic_load_explicit(&r->roles, memory_order_relaxed);
 	if ((have & roles) != roles) {
-		if (r->attach_slot < 0)
-			rc = attach_entry_take(r, shmring__self_id());
+		uint64_t self;
+		if (r->attach_slot < 0 && (rc = shmring__self_id(&self)) == 0)
+			rc = attach_entry_take(r, self);
 		if (rc == 0) {
 			struct attach_entry *e = ring_attach(r, r->attach_slot);
 			unsigned old = atomic_fetch_or_explicit(&e->roles, roles, memory_order_seq_cst);

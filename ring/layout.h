@@ -170,6 +170,7 @@ struct ring_header {
 	uint64_t attach_offset; /* the attachment region: attach_count entries, */
 	uint32_t attach_count;  /* then their op records (ring_attach_bytes) */
 	uint32_t pad_id;
+	uint64_t pid_ns;        /* the creator's PID namespace (0: unknown) */
 
 	/* Producers' claim index (+ RING_CLOSED).  Written by producers only. */
 	alignas(RING_LINE) _Atomic uint64_t prod_head;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "liveness.h"
 
 /* A record's length and its slots' byte count are 32-bit meta fields. */
 _Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record length limit");
@@ -191,6 +192,7 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	h->slot_size = RING_SLOT;
 	h->capacity = g->capacity;
 	h->max_record = g->max_record;
+	h->pid_ns = shmring__pid_ns();
 	h->attach_offset = g->attach_offset;
 	h->attach_count = (uint32_t)g->attach_count;
 	h->meta_offset = g->meta_offset;
@@ -463,6 +465,15 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 	rc = validate_header(&hdr, (uint64_t)st.st_size, &g);
 	if (rc)
 		goto fail;
+	/* Liveness is pid + start time, read from /proc: meaningless across PID
+	 * namespaces (another namespace's pids name other processes here, and
+	 * ours none there), so a peer there would be reaped alive or a dead one
+	 * kept.  Refused rather than tracked wrong. */
+	uint64_t ns = shmring__pid_ns();
+	if (hdr.pid_ns && ns && hdr.pid_ns != ns) {
+		rc = -EXDEV;
+		goto fail;
+	}
 	struct shmring *r = calloc(1, sizeof(*r));
 	if (!r) {
 		rc = -ENOMEM;

@@ -128,6 +128,7 @@ const char *shmring_strerror(int err)
 	case -ENOBUFS:      return "too many operations in flight on this handle";
 	case -EPROTO:       return "not a shmring file, or an unsupported ABI version";
 	case -EBADMSG:      return "corrupt shmring file or record metadata";
+	case -EXDEV:        return "ring made in another PID namespace (liveness cannot be tracked)";
 	default:            return err < 0 ? strerror(-err) : "not an error code";
 	}
 }
