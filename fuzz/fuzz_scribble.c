@@ -458,27 +458,27 @@ static void peer(struct input *in, unsigned op)
 		break;
 	}
 	case OP_ENTRY: {
-		struct attach_entry *e = &hdr->attach[u8(in) % SHMRING_MAX_ATTACH];
+		struct attach_entry *e = ring_attach(w.h[0], (int)(u8(in) % w.h[0]->nattach));
 		unsigned f = u8(in) % EF_COUNT;
 		store((unsigned char *)e + efields[f].off, value(in), efields[f].width);
 		break;
 	}
 	case OP_CLAIM: {
-		unsigned ei = u8(in) % SHMRING_MAX_ATTACH, ci = u8(in) % OPREC_PER_ENTRY;
+		unsigned ei = u8(in) % w.h[0]->nattach, ci = u8(in) % OPREC_PER_ENTRY;
 		unsigned kind = u8(in) & 3;
 		uint64_t pos = value(in);
 		uint32_t slots = len32(in);
 		uint32_t records = u8(in);
-		struct op_rec *c = &hdr->op_recs[ei][ci];
+		struct op_rec *c = ring_op_rec(w.h[0], (int)ei, ci);
 		store(&c->extent, OPREC_EXTENT(slots, records), 8);
 		store(&c->word, OPREC_WORD(pos, kind), 8);
 		if (!dry)
-			atomic_fetch_or_explicit(&hdr->attach[ei].op_busy, UINT64_C(1) << ci,
+			atomic_fetch_or_explicit(&ring_attach(w.h[0], (int)ei)->op_busy, UINT64_C(1) << ci,
 			                         memory_order_relaxed);
 		break;
 	}
 	case OP_KILL: {
-		struct attach_entry *e = &hdr->attach[u8(in) % SHMRING_MAX_ATTACH];
+		struct attach_entry *e = ring_attach(w.h[0], (int)(u8(in) % w.h[0]->nattach));
 		unsigned how = u8(in);
 		/* a pid no process has (the top of the 22-bit range), or our own
 		 * pid with another start time (a recycled pid): both are dead */

@@ -71,11 +71,12 @@ static struct image capture(struct shmring *r)
 	/* Deterministic seeds: the pids and start times of the processes that
 	 * made them become fixed ids no live process has; the sweep clock too. */
 	struct ring_header *h = (struct ring_header *)im.b;
-	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
-		if (h->attach[i].id)
-			h->attach[i].id = (ATTACH_PID_MASK - (uint64_t)i) | ((uint64_t)4242 << ATTACH_PID_BITS) |
-			                  (h->attach[i].id & ATTACH_PENDING_TAG);
-		h->attach[i].since_ns = 0;
+	for (uint32_t i = 0; i < h->attach_count; i++) {
+		struct attach_entry *e = layout_attach(h, i);
+		if (e->id)
+			e->id = (ATTACH_PID_MASK - (uint64_t)i) | ((uint64_t)4242 << ATTACH_PID_BITS) |
+			        (e->id & ATTACH_PENDING_TAG);
+		e->since_ns = 0;
 	}
 	h->reap_ns = 0;
 	return im;
@@ -251,14 +252,15 @@ static void gen_attach(void)
 	save("dead-claims-4096", &im, true);
 	/* and a table of nothing but dead entries with wild claims */
 	struct ring_header *hd = (struct ring_header *)im.b;
-	for (int e = 0; e < SHMRING_MAX_ATTACH; e++) {
-		hd->attach[e].id = ATTACH_PID_MASK - (uint64_t)e;
-		hd->attach[e].roles = (uint32_t)(e & 3);
-		hd->attach[e].op_busy = UINT64_C(0x8000000000000003) << (e % 4);
-		hd->attach[e].got = (uint64_t)e << 58;
-		for (int k = 0; k < OPREC_PER_ENTRY; k++) {
-			hd->op_recs[e][k].word = OPREC_WORD((uint64_t)(e * k) * 977 % 10000, (e + k) & 3);
-			hd->op_recs[e][k].extent = OPREC_EXTENT((e + 1) * (k + 1) * 13, k);
+	for (uint32_t e = 0; e < hd->attach_count; e++) {
+		struct attach_entry *a = layout_attach(hd, e);
+		a->id = ATTACH_PID_MASK - (uint64_t)e;
+		a->roles = (uint32_t)(e & 3);
+		a->op_busy = UINT64_C(0x8000000000000003) << (e % 4);
+		a->got = (uint64_t)e << 58;
+		for (unsigned k = 0; k < OPREC_PER_ENTRY; k++) {
+			layout_op_rec(hd, e, k)->word = OPREC_WORD((uint64_t)(e * k) * 977 % 10000, (e + k) & 3);
+			layout_op_rec(hd, e, k)->extent = OPREC_EXTENT((e + 1) * (k + 1) * 13, k);
 		}
 	}
 	hd->census = CENSUS_JOIN | CENSUS_EVER_PRODUCER | CENSUS_EVER_CONSUMER | 0x00050005;

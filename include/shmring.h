@@ -35,7 +35,11 @@
  *     -EPERM        shmring_attach_fd: an fd its sender could shrink under
  *                   us (neither sealed against shrinking and growing, nor a
  *                   file in /dev/shm)
- *     -EUSERS       the attachment table is full (SHMRING_MAX_ATTACH live)
+ *     -EXDEV        open/attach_fd: the ring was made in another PID namespace
+ *                   (a container sharing /dev/shm): liveness is pid + start
+ *                   time, which cannot be tracked across them, so it is refused
+ *     -EUSERS       the attachment table is full (shmring_config.max_attach
+ *                   live attachments)
  *     -ENOBUFS      SHMRING_MAX_INFLIGHT operations already in flight on this
  *                   handle (calls running in its threads, plus spans reserved
  *                   or peeked and not yet committed/aborted/released)
@@ -89,8 +93,14 @@ extern "C" {
  * one leading '/', not "." or "..", no other '/'. */
 #define SHMRING_NAME_MAX 200
 
-/* Live attachments a ring can track at once. */
-#define SHMRING_MAX_ATTACH 64
+/* Live attachments a ring can track at once: shmring_config.max_attach, by
+ * default SHMRING_DEFAULT_MAX_ATTACH, at most SHMRING_MAX_ATTACH_LIMIT.  Each
+ * costs 1072 bytes of the ring file (its entry and SHMRING_MAX_INFLIGHT op
+ * records), nothing on the fast path. */
+#define SHMRING_DEFAULT_MAX_ATTACH 256
+#define SHMRING_MAX_ATTACH_LIMIT   65535
+/* The default table size (the name predates max_attach). */
+#define SHMRING_MAX_ATTACH SHMRING_DEFAULT_MAX_ATTACH
 /* Operations in flight on one handle at once (see -ENOBUFS); each is
  * announced in shared memory so that a crash can be recovered from. */
 #define SHMRING_MAX_INFLIGHT 64
@@ -103,12 +113,17 @@ struct shmring_config {
 	unsigned mode;        /* permission bits of a named ring; 0 = 0600         */
 	unsigned flags;       /* SHMRING_PRODUCER / SHMRING_CONSUMER: the creating
 	                         handle's declared roles; SHMRING_NO_RESERVE;
-	                         other bits: -EINVAL                               */
+	                         SHMRING_PERSISTENT; other bits: -EINVAL           */
+	size_t   max_attach;  /* live attachments (processes' handles holding a
+	                         role) the ring can track; 0 = SHMRING_DEFAULT_MAX_ATTACH;
+	                         above SHMRING_MAX_ATTACH_LIMIT: -EINVAL; one more
+	                         is -EUSERS                                        */
 };
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
  *   value is -EINVAL).  The whole file (capacity, plus 1/4 of it for slot
- *   metadata, plus a 68 KiB header) is allocated by shmring_create, so that a full
+ *   metadata, plus a 4 KiB header, plus 1072 bytes per max_attach: 272 KiB
+ *   by default) is allocated by shmring_create, so that a full
  *   /dev/shm (or memory cgroup) is -ENOSPC there, never a SIGBUS later, and
  *   the pages stay the ring's however full the filesystem gets afterwards
  *   (measured on a 2-core VM: create takes 0.6 ms for a 4 MiB ring, 73 ms
@@ -128,14 +143,34 @@ struct shmring_config {
  * user filling /dev/shm causes it.  shmring_prefault() allocates every page
  * later, reporting an error instead of a signal when there is no room. */
 #define SHMRING_NO_RESERVE 0x200u
+/* shmring_config.flags: a persistent ring: no end of stream, no broken pipe
+ * (ROLES AND END OF STREAM below); only shmring_close ends it.  Stored in the
+ * ring: every handle on it sees it. */
+#define SHMRING_PERSISTENT 0x100u
 
 /* Make a ring and attach to it.  name NULL: anonymous (memfd, sealed against
  * shrinking and growing; share it by fork() or by passing shmring_fd()).
- * Otherwise a named ring under /dev/shm, created with O_EXCL.  -ENOSPC (no
- * file left behind) if its storage does not fit (see SHMRING_NO_RESERVE). */
+ * Otherwise a named ring under /dev/shm, -EEXIST if the name exists.  A named
+ * ring is made whole (size, storage, header) in an unnamed file (O_TMPFILE)
+ * and then given its name in one step (linkat), so no process ever opens a
+ * half-made ring and a creator that dies half way leaves nothing behind.
+ * (Where /dev/shm has no O_TMPFILE, before Linux 3.11, it is made under its
+ * name, locked with flock while blank.)  -ENOSPC (no file left behind) if
+ * its storage does not fit (see SHMRING_NO_RESERVE). */
 SHMRING_API int     shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
 /* Attach to a named ring made by shmring_create, from any process. */
 SHMRING_API int     shmring_open(struct shmring **ring, const char *name);
+/* Open the named ring, or create it (with cfg) if there is none: race-free
+ * among any number of concurrent callers, exactly one of whom creates it.
+ * Returns 1 if this call created the ring, 0 if it opened an existing one,
+ * or a negative error.  cfg is checked in both cases (-EINVAL) but its
+ * geometry, mode and SHMRING_PERSISTENT apply only to a ring this call
+ * creates: an existing ring keeps its own (see shmring_info).  Its role bits
+ * are declared in both cases.  A blank file at the name (magic 0: a creator
+ * that died half way, under an earlier version or without O_TMPFILE, and
+ * whose flock is gone) is removed and the ring created in its place; any
+ * other file that is not a ring is -EPROTO / -EBADMSG, and is left alone. */
+SHMRING_API int     shmring_open_or_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
 /* Attach to the ring behind fd (inherited, or received with
  * shmring_recv_fd()).  The fd is duplicated; the caller keeps its own.
  * Only an fd that cannot be shrunk under our mapping (which would raise
@@ -210,6 +245,19 @@ SHMRING_API int     shmring_prefault(struct shmring *ring);
  *  - Broken pipe: once a consumer has existed, when every consumer has
  *    detached or died, puts return -EPIPE.  A ring nobody has consumed from
  *    yet accepts puts.
+ *  - Both are states, as with a FIFO, not tombstones: when a producer
+ *    attaches again (declare, put), gets work again; when a consumer does,
+ *    puts work again.  Only shmring_close is final.  And a handle made
+ *    (open, attach_fd, create) when no producer was live and the ring was
+ *    empty does not see that old end of stream: its gets wait for the next
+ *    producer, as on a new ring; likewise a handle made when no consumer was
+ *    live accepts puts until a consumer has come and gone.  So a leftover
+ *    named ring, reopened, works like a new one (records left in it are
+ *    delivered, then end of stream).
+ *  - SHMRING_PERSISTENT rings (a shmring_config.flags bit, fixed at create):
+ *    neither state ever happens.  Producers or consumers leaving never ends
+ *    the stream: a consumer waits for the next producer, a producer fills the
+ *    ring and then waits for a consumer.  Only shmring_close ends it.
  *  - A dead process is noticed without anyone calling anything: sleepers
  *    re-check liveness at least every 50 ms, and so does a caller that keeps
  *    getting -EAGAIN.
@@ -229,6 +277,16 @@ SHMRING_API int     shmring_declare(struct shmring *ring, unsigned roles);
  * in the parent.  Peers are woken to re-check end of stream / broken pipe.
  * A later put or get takes the role again. */
 SHMRING_API int     shmring_leave(struct shmring *ring, unsigned roles);
+/* Wait until a live attachment other than this handle holds any of roles
+ * (SHMRING_PRODUCER and/or SHMRING_CONSUMER; 0 or other bits: -EINVAL).
+ * Returns 0 at once if there is one; else waits (timeouts as everywhere:
+ * -EAGAIN for 0, -ETIMEDOUT), woken by every arrival, departure and reap.
+ * -EPIPE if the ring is closed.  A dead peer does not count: the call sweeps
+ * the table at entry, and while it waits at least every 50 ms.  Another
+ * handle of the same process counts as a peer.  Ordering: a 0 return
+ * happens after the peer's role was counted (seq_cst on the census), i.e.
+ * after its shmring_declare began, before its first put/get completes. */
+SHMRING_API int     shmring_wait_peer(struct shmring *ring, unsigned roles, int64_t timeout_ns);
 
 /*
  * JOIN COUNTERS (JoinableQueue semantics)
@@ -260,6 +318,8 @@ struct shmring_info {
 	uint64_t recovered_claims; /* dead producers' unpublished claims skipped    */
 	uint64_t lost_records;     /* records dead consumers took, never released   */
 	uint64_t lost_tasks;       /* join tasks forgiven with dead peers           */
+	size_t   max_attach;       /* size of the attachment table                  */
+	int      persistent;       /* 1 for a SHMRING_PERSISTENT ring               */
 };
 SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

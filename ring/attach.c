@@ -23,39 +23,68 @@
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void census_add(struct ring_header *hdr, unsigned roles)
+void shmring__census_add(struct shmring *r, unsigned roles)
 {
-	uint64_t ever = ((roles & SHMRING_PRODUCER) ? CENSUS_EVER_PRODUCER : 0) |
+	struct ring_header *hdr = r->hdr;
+	uint64_t delta = census_delta(roles);
+	if (!delta)
+		return;
+	uint64_t ever = r->persistent ? 0 :
+	                ((roles & SHMRING_PRODUCER) ? CENSUS_EVER_PRODUCER : 0) |
 	                ((roles & SHMRING_CONSUMER) ? CENSUS_EVER_CONSUMER : 0);
-	/* seq_cst: a joining producer or consumer must be counted before its
-	 * first put/get can be seen, and before anyone decides EOF/EPIPE. */
-	/* the count before the ever bits: "ever, and none left" must never be
-	 * seen while a first producer (consumer) is joining */
-	atomic_fetch_add_explicit(&hdr->census, census_delta(roles), memory_order_seq_cst);
-	atomic_fetch_or_explicit(&hdr->census, ever, memory_order_seq_cst);
+	/* One CAS: the count, the ever bits and the arrival generation change
+	 * together, so a reader never sees "ever, and none left" while a first
+	 * producer (consumer) joins, nor a new count with an old generation.
+	 * seq_cst: a joining producer or consumer is counted before its first
+	 * put/get can be seen, and before anyone decides EOF/EPIPE. */
+	uint64_t c = atomic_load_explicit(&hdr->census, memory_order_relaxed), n;
+	do {
+		uint64_t pgen = CENSUS_PGEN(c) + ((roles & SHMRING_PRODUCER) ? 1 : 0);
+		uint64_t cgen = CENSUS_CGEN(c) + ((roles & SHMRING_CONSUMER) ? 1 : 0);
+		n = (c & ~((CENSUS_GEN_MASK << CENSUS_PGEN_SHIFT) | (CENSUS_GEN_MASK << CENSUS_CGEN_SHIFT)));
+		n = ((n + delta) | ever) |
+		    ((pgen & CENSUS_GEN_MASK) << CENSUS_PGEN_SHIFT) |
+		    ((cgen & CENSUS_GEN_MASK) << CENSUS_CGEN_SHIFT);
+	} while (!atomic_compare_exchange_weak_explicit(&hdr->census, &c, n, memory_order_seq_cst,
+	                                                memory_order_relaxed));
+	/* shmring_wait_peer sleepers (and nobody else) care about an arrival */
+	wake_everyone(r);
+}
+
+void shmring__census_look(struct shmring *r)
+{
+	struct ring_header *hdr = r->hdr;
+	/* The census first, the heads after: any producer arriving after this
+	 * load moves the generation on, whatever the heads then say. */
+	uint64_t c = atomic_load_explicit(&hdr->census, memory_order_seq_cst);
+	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK;
+	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
+	r->born_census = c;
+	r->fresh_prod = CENSUS_PRODUCERS(c) == 0 && h == t;
+	r->fresh_cons = CENSUS_CONSUMERS(c) == 0;
 }
 
 /* --- entries ------------------------------------------------------------- */
 
 /* A fresh entry (taken, or converted after fork) starts with no op records
  * in use and no join accounting. */
-static void attach_entry_reset(struct ring_header *hdr, int slot)
+static void attach_entry_reset(struct shmring *r, int slot)
 {
 	for (int i = 0; i < OPREC_PER_ENTRY; i++) {
-		atomic_store_explicit(&hdr->op_recs[slot][i].word, 0, memory_order_relaxed);
-		atomic_store_explicit(&hdr->op_recs[slot][i].extent, 0, memory_order_relaxed);
+		atomic_store_explicit(&ring_op_rec(r, slot, i)->word, 0, memory_order_relaxed);
+		atomic_store_explicit(&ring_op_rec(r, slot, i)->extent, 0, memory_order_relaxed);
 	}
-	atomic_store_explicit(&hdr->attach[slot].op_busy, 0, memory_order_relaxed);
-	atomic_store_explicit(&hdr->attach[slot].got, 0, memory_order_relaxed);
-	atomic_store_explicit(&hdr->attach[slot].done, 0, memory_order_relaxed);
+	atomic_store_explicit(&ring_attach(r, slot)->op_busy, 0, memory_order_relaxed);
+	atomic_store_explicit(&ring_attach(r, slot)->got, 0, memory_order_relaxed);
+	atomic_store_explicit(&ring_attach(r, slot)->done, 0, memory_order_relaxed);
 }
 
 /* One pass over the table: CAS a free entry's id from 0 to id.  fast: skip
  * entries that a plain load shows taken. */
 static int attach_entry_cas(struct shmring *r, uint64_t id, bool fast)
 {
-	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
-		struct attach_entry *e = &r->hdr->attach[i];
+	for (int i = 0; i < (int)r->nattach; i++) {
+		struct attach_entry *e = ring_attach(r, i);
 		uint64_t expect = 0;
 		if ((!fast || atomic_load_explicit(&e->id, memory_order_relaxed) == 0) &&
 		    atomic_compare_exchange_strong_explicit(&e->id, &expect, id,
@@ -63,7 +92,7 @@ static int attach_entry_cas(struct shmring *r, uint64_t id, bool fast)
 		                                            memory_order_relaxed)) {
 			r->attach_slot = i;
 			r->attach_pid = (pid_t)(id & ATTACH_PID_MASK);
-			attach_entry_reset(r->hdr, i);
+			attach_entry_reset(r, i);
 			return 0;
 		}
 	}
@@ -85,7 +114,7 @@ static void attach_entry_leave(struct shmring *r)
 {
 	if (r->attach_slot < 0 || r->attach_pid != getpid())
 		return;
-	struct attach_entry *e = &r->hdr->attach[r->attach_slot];
+	struct attach_entry *e = ring_attach(r, r->attach_slot);
 	/* Spans still reserved or peeked die with the handle: finish them as a
 	 * sweep would for a dead process. */
 	if (atomic_load_explicit(&e->op_busy, memory_order_relaxed))
@@ -112,14 +141,16 @@ static void before_fork(void)
 			continue;
 		int parent_slot = r->attach_slot;
 		pid_t parent_pid = r->attach_pid;
-		if (attach_entry_take(r, shmring__self_id() | ATTACH_PENDING_TAG) != 0)
+		uint64_t self;
+		if (shmring__self_id(&self) != 0 ||
+		    attach_entry_take(r, self | ATTACH_PENDING_TAG) != 0)
 			continue;
-		struct attach_entry *e = &r->hdr->attach[r->attach_slot];
+		struct attach_entry *e = ring_attach(r, r->attach_slot);
 		atomic_store_explicit(&e->since_ns, mono_ns(), memory_order_relaxed);
 		atomic_store_explicit(&e->roles, r->declared, memory_order_relaxed);
-		census_add(r->hdr, r->declared);
+		shmring__census_add(r, r->declared);
 		r->fork_slot = r->attach_slot;
-		r->fork_id = shmring__self_id() | ATTACH_PENDING_TAG;
+		r->fork_id = self | ATTACH_PENDING_TAG;
 		r->attach_slot = parent_slot;
 		r->attach_pid = parent_pid;
 	}
@@ -135,13 +166,18 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
 	atomic_fetch_add_explicit(&shmring__fork_gen, 1, memory_order_relaxed);
-	uint64_t id = shmring__self_id();
+	uint64_t id;
+	bool known = shmring__self_id(&id) == 0; /* else: take_role below retries */
 	for (struct shmring *r = shmring__registry_first(); r; r = r->reg_next) {
 		r->attach_slot = -1;
 		atomic_store_explicit(&r->roles, 0, memory_order_relaxed);
 		if (r->fork_slot < 0)
 			continue;
-		struct attach_entry *e = &r->hdr->attach[r->fork_slot];
+		if (!known) { /* the pending entry times out; take_role below */
+			r->fork_slot = -1;
+			continue;
+		}
+		struct attach_entry *e = ring_attach(r, r->fork_slot);
 		/* CAS from the exact pending id: a reaper may have taken the
 		 * stale entry meanwhile (REAPING, 0, or someone else's id now). */
 		uint64_t parent_id = r->fork_id;
@@ -173,6 +209,9 @@ void shmring__attach_new(struct shmring *r)
 	pthread_once(&atfork_once, atfork_init);
 	r->attach_slot = -1;
 	r->fork_slot = -1;
+	uint64_t self;
+	(void)shmring__self_id(&self); /* the identity now, while fds are to be had */
+	shmring__census_look(r);
 	shmring__registry_lock();
 	shmring__registry_add(r);
 	shmring__registry_unlock();
@@ -192,12 +231,13 @@ int shmring__take_role(struct shmring *r, unsigned roles)
 	int rc = 0;
 	unsigned have = atomic_load_explicit(&r->roles, memory_order_relaxed);
 	if ((have & roles) != roles) {
-		if (r->attach_slot < 0)
-			rc = attach_entry_take(r, shmring__self_id());
+		uint64_t self;
+		if (r->attach_slot < 0 && (rc = shmring__self_id(&self)) == 0)
+			rc = attach_entry_take(r, self);
 		if (rc == 0) {
-			struct attach_entry *e = &r->hdr->attach[r->attach_slot];
+			struct attach_entry *e = ring_attach(r, r->attach_slot);
 			unsigned old = atomic_fetch_or_explicit(&e->roles, roles, memory_order_seq_cst);
-			census_add(r->hdr, roles & ~old);
+			shmring__census_add(r, roles & ~old);
 			/* release: pairs with ring_need_role's acquire */
 			atomic_store_explicit(&r->roles, have | roles, memory_order_release);
 		}
@@ -224,7 +264,7 @@ int shmring_leave(struct shmring *ring, unsigned roles)
 	ring->declared &= ~roles;
 	unsigned dropped = 0;
 	if (ring->attach_slot >= 0 && ring->attach_pid == getpid()) {
-		struct attach_entry *e = &ring->hdr->attach[ring->attach_slot];
+		struct attach_entry *e = ring_attach(ring, ring->attach_slot);
 		dropped = atomic_fetch_and_explicit(&e->roles, ~roles, memory_order_seq_cst) & roles;
 		census_sub(ring->hdr, dropped);
 	}

@@ -29,6 +29,9 @@ struct shmring {
 	struct ring_header *hdr;
 	struct slot_meta   *meta;
 	unsigned char      *data;      /* first of the two data mappings */
+	struct attach_entry *attach;   /* the attachment table: nattach entries */
+	struct op_rec      *op_recs;   /* nattach x OPREC_PER_ENTRY op records  */
+	unsigned            nattach;
 	uint64_t            nslots;
 	uint64_t            mask;      /* nslots - 1 */
 	unsigned            quarter_shift; /* log2(nslots) - 2 */
@@ -38,6 +41,14 @@ struct shmring {
 	size_t              map_len;
 	int                 fd;
 	bool                named;
+	bool                persistent; /* RING_HDR_PERSISTENT */
+	/* The census when this handle was made (attach.c shmring__census_look):
+	 * if no producer was live and the ring was empty then, an end of stream
+	 * older than the handle is not its own (fresh_prod), and likewise a
+	 * broken pipe with no consumer then (fresh_cons): until the arrival
+	 * generation moves on. */
+	bool                fresh_prod, fresh_cons;
+	uint64_t            born_census;
 	unsigned            spin;
 	/* Producer-side hint: a free_tail value seen earlier (only ever behind
 	 * the real one, since free_tail only grows).  Release/acquire so that a
@@ -56,9 +67,26 @@ struct shmring {
 	int                 fork_slot;    /* entry taken for a child being forked */
 	uint64_t            fork_id;      /* its pending id (parent id | ATTACH_PENDING_TAG) */
 	_Atomic unsigned    eagain_count; /* rate-limits sweeps from -EAGAIN */
+	/* attach.h ring_liveness_tick: calls since the last look at the clock,
+	 * how many calls between looks (a mask), when that look was (coarse
+	 * CLOCK_MONOTONIC ns).  Relaxed: threads racing here only shift when
+	 * the next look happens. */
+	_Atomic unsigned    tick_count;
+	_Atomic unsigned    tick_mask;
+	_Atomic uint64_t    tick_ns;
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */
 };
+
+/* Entry i of the attachment table; op record k of entry i. */
+static inline struct attach_entry *ring_attach(const struct shmring *r, int i)
+{
+	return &r->attach[i];
+}
+static inline struct op_rec *ring_op_rec(const struct shmring *r, int i, unsigned k)
+{
+	return &r->op_recs[(size_t)i * OPREC_PER_ENTRY + k];
+}
 
 /* name.c: the shm_open path for a ring name. */
 int shmring__shm_name(const char *name, char out[SHMRING_NAME_MAX + 2]);

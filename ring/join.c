@@ -24,7 +24,7 @@ int shmring_task_done(struct shmring *ring)
 	join_in_use(ring);
 	int rc = shmring__latch_add(&ring->hdr->join, -1, ring_stats(ring));
 	if (rc == 0 && ring->attach_slot >= 0)
-		atomic_fetch_add_explicit(&ring->hdr->attach[ring->attach_slot].done, 1,
+		atomic_fetch_add_explicit(&ring_attach(ring, ring->attach_slot)->done, 1,
 		                          memory_order_relaxed);
 	return rc;
 }

@@ -1,12 +1,13 @@
 /*
- * layout.h - the shared-memory layout of a ring (private; ABI version 1).
+ * layout.h - the shared-memory layout of a ring (private; ABI version 2).
  *
- * A ring file is three regions, each page-aligned:
+ * A ring file is four regions, each page-aligned:
  *
- *   offset 0            struct ring_header     17 pages: identity, indices,
- *                                              eventcounts, census, join
- *                                              counter, attachment table,
- *                                              op records
+ *   offset 0            struct ring_header     identity, indices, eventcounts,
+ *                                              census, join counter
+ *   attach_offset       struct attach_entry[m] the attachment table (m =
+ *                       struct op_rec[m][64]   attach_count), then each
+ *                                              entry's op records
  *   meta_offset         struct slot_meta[n]    one 16-byte entry per slot
  *   data_offset         data[n * 64]           record payloads, 64-byte slots
  *
@@ -29,7 +30,7 @@
 #include "shmring.h"
 
 #define RING_MAGIC      UINT64_C(0x31474e49524d4853) /* "SHMRING1", little-endian */
-#define RING_ABI        1u
+#define RING_ABI        2u
 #define RING_PAGE       4096u
 #define RING_HEADER_SIZE \
 	((sizeof(struct ring_header) + RING_PAGE - 1) / RING_PAGE * RING_PAGE)
@@ -137,6 +138,15 @@ struct op_rec {
 #define CENSUS_EVER_PRODUCER (UINT64_C(1) << 32)
 #define CENSUS_EVER_CONSUMER (UINT64_C(1) << 33)
 #define CENSUS_JOIN          (UINT64_C(1) << 34) /* task_done or join was used */
+/* Arrival generations: + 1 (mod 2^14) each time a producer (consumer) role
+ * is counted, in the same CAS as the count, so that a handle can tell
+ * whether a producer (consumer) has come since it looked (shmring_open:
+ * history before it is not its end of stream; attach.h ring_eof). */
+#define CENSUS_PGEN_SHIFT    35
+#define CENSUS_CGEN_SHIFT    49
+#define CENSUS_GEN_MASK      UINT64_C(0x3fff)
+#define CENSUS_PGEN(c)       (((c) >> CENSUS_PGEN_SHIFT) & CENSUS_GEN_MASK)
+#define CENSUS_CGEN(c)       (((c) >> CENSUS_CGEN_SHIFT) & CENSUS_GEN_MASK)
 
 /* A futex counter: the join counter here, struct shmring_latch outside
  * (latch.c); waiters sleep on ec until count is 0. */
@@ -156,7 +166,11 @@ struct ring_header {
 	uint64_t data_offset;
 	uint64_t file_size;
 	uint32_t header_size;
-	uint32_t flags;        /* RING_HDR_NAMED */
+	uint32_t flags;        /* RING_HDR_NAMED, RING_HDR_PERSISTENT */
+	uint64_t attach_offset; /* the attachment region: attach_count entries, */
+	uint32_t attach_count;  /* then their op records (ring_attach_bytes) */
+	uint32_t pad_id;
+	uint64_t pid_ns;        /* the creator's PID namespace (0: unknown) */
 
 	/* Producers' claim index (+ RING_CLOSED).  Written by producers only. */
 	alignas(RING_LINE) _Atomic uint64_t prod_head;
@@ -188,16 +202,36 @@ struct ring_header {
 
 	/* Unfinished tasks: + per put, - per task_done; join waits for 0. */
 	alignas(RING_LINE) struct latch join;
-
-	alignas(RING_LINE) struct attach_entry attach[SHMRING_MAX_ATTACH];
-	struct op_rec op_recs[SHMRING_MAX_ATTACH][OPREC_PER_ENTRY];
 };
 
-#define RING_HDR_NAMED 0x1u
+/* Entry i and its op record k, located through the header's own geometry:
+ * for tests and tools holding a raw mapping of a ring they made.  The
+ * library never uses these (it locates the region once, from a validated
+ * copy: handle.h ring_attach, ring_op_rec). */
+static inline struct attach_entry *layout_attach(struct ring_header *h, uint64_t i)
+{
+	return (struct attach_entry *)((char *)h + h->attach_offset) + i;
+}
+static inline struct op_rec *layout_op_rec(struct ring_header *h, uint64_t i, unsigned k)
+{
+	struct op_rec *first = (struct op_rec *)layout_attach(h, h->attach_count);
+	return first + i * OPREC_PER_ENTRY + k;
+}
+
+/* Bytes of the attachment region for m entries: the table, then each
+ * entry's OPREC_PER_ENTRY op records, to a whole page. */
+static inline uint64_t ring_attach_bytes(uint64_t m)
+{
+	uint64_t b = m * (sizeof(struct attach_entry) + OPREC_PER_ENTRY * sizeof(struct op_rec));
+	return (b + RING_PAGE - 1) / RING_PAGE * RING_PAGE;
+}
+
+#define RING_HDR_NAMED      0x1u
+#define RING_HDR_PERSISTENT 0x2u /* SHMRING_PERSISTENT: no end of stream, no broken pipe */
 
 /* The layout is ABI: pin it. */
 _Static_assert(sizeof(struct slot_meta) == 16, "slot_meta is 16 bytes");
-_Static_assert(RING_HEADER_SIZE == 17 * RING_PAGE, "header size is ABI");
+_Static_assert(RING_HEADER_SIZE == RING_PAGE, "header size is ABI");
 _Static_assert(offsetof(struct ring_header, magic) == 0, "magic first");
 _Static_assert(offsetof(struct ring_header, abi) == 8, "abi at 8");
 _Static_assert(offsetof(struct ring_header, prod_head) == 128, "prod_head line");
@@ -209,10 +243,11 @@ _Static_assert(offsetof(struct ring_header, closed) == 768, "read-mostly line");
 _Static_assert(offsetof(struct ring_header, census) == 776, "census");
 _Static_assert(offsetof(struct ring_header, futex_waits) == 784, "stats");
 _Static_assert(offsetof(struct ring_header, lost_records) == 816, "recovery stats");
-_Static_assert(offsetof(struct ring_header, op_recs) == 1024 + 48 * SHMRING_MAX_ATTACH, "claims");
+_Static_assert(offsetof(struct ring_header, attach_offset) == 64, "attachment region geometry");
 _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
-_Static_assert(offsetof(struct ring_header, attach) == 1024, "attach table");
 _Static_assert(sizeof(struct attach_entry) == 48, "attach entry");
+_Static_assert(sizeof(struct op_rec) == 16, "op record");
+_Static_assert(SHMRING_MAX_ATTACH_LIMIT <= 0xffff, "the census counts 16 bits per role");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
 _Static_assert(OPREC_PER_ENTRY == SHMRING_MAX_INFLIGHT, "public in-flight limit");
 _Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "layout.h"
@@ -49,23 +50,43 @@ static uint64_t make_id(pid_t pid, uint64_t start)
 	return (uint64_t)pid | (start << ATTACH_PID_BITS);
 }
 
-uint64_t shmring__self_id(void)
+/* Our identity needs our start time: without it, every other process would
+ * take our entry for a dead one (start time 0 matches no live process) and
+ * reap it while we run.  So a failed read (the fd table full, /proc not
+ * mounted) is an error for the caller, never an id with start time 0, and
+ * the next call tries again.  Cached per process (a fork child has its own
+ * pid, so it reads its own). */
+int shmring__self_id(uint64_t *id)
 {
 	pid_t pid = getpid();
 	if (pid != self_pid) {
 		char state;
 		uint64_t start = 0;
-		proc_stat(pid, &state, &start); /* without /proc, start 0: pid only */
+		int rc = proc_stat(pid, &state, &start);
+		if (rc == 0 && start == 0)
+			rc = -EIO;
+		if (rc)
+			return rc;
 		self_id = make_id(pid, start);
 		self_pid = pid;
 	}
-	return self_id;
+	*id = self_id;
+	return 0;
+}
+
+/* The PID namespace this process lives in: the inode of /proc/self/ns/pid
+ * (0 if unknown: no /proc, or too old a kernel). */
+uint64_t shmring__pid_ns(void)
+{
+	struct stat st;
+	return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 bool shmring__id_alive(uint64_t id)
 {
 	pid_t pid = (pid_t)(id & ATTACH_PID_MASK);
-	if (id == shmring__self_id())
+	uint64_t self;
+	if (shmring__self_id(&self) == 0 && id == self)
 		return true;
 	char state;
 	uint64_t start;

@@ -10,8 +10,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* This process's id (a getpid and, once per process, /proc). */
-uint64_t shmring__self_id(void);
+/* This process's id (a getpid and, once per process, /proc): 0, or the
+ * error reading its start time (then nothing may be registered). */
+int shmring__self_id(uint64_t *id);
+/* This process's PID namespace (an inode number; 0 if unknown). */
+uint64_t shmring__pid_ns(void);
 /* Is the process behind an attachment id alive?  A zombie is dead. */
 bool shmring__id_alive(uint64_t id);
 

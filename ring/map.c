@@ -8,19 +8,26 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "attach.h"
+#include "liveness.h"
 
 /* A record's length and its slots' byte count are 32-bit meta fields. */
 _Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record length limit");
 
+/* Where shm_open keeps its files (glibc: __shm_directory). */
+#define SHM_DIR "/dev/shm"
+
 struct geometry {
-	uint64_t capacity, max_record, meta_offset, data_offset, file_size;
+	uint64_t capacity, max_record, attach_count, attach_offset, meta_offset, data_offset,
+	         file_size;
 };
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -28,11 +35,14 @@ static uint64_t round_up(uint64_t x, uint64_t to)
 	return (x + to - 1) / to * to;
 }
 
-static void geometry_for(uint64_t capacity, uint64_t max_record, struct geometry *g)
+static void geometry_for(uint64_t capacity, uint64_t max_record, uint64_t attach_count,
+                         struct geometry *g)
 {
 	g->capacity = capacity;
 	g->max_record = max_record;
-	g->meta_offset = RING_HEADER_SIZE;
+	g->attach_count = attach_count;
+	g->attach_offset = RING_HEADER_SIZE;
+	g->meta_offset = g->attach_offset + ring_attach_bytes(attach_count);
 	g->data_offset = g->meta_offset +
 	                 round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta), RING_PAGE);
 	g->file_size = g->data_offset + capacity;
@@ -52,10 +62,14 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 		maxrec = SHMRING_MAX_RECORD_LIMIT;
 	if (maxrec > pow2 || maxrec > SHMRING_MAX_RECORD_LIMIT)
 		return -EINVAL;
-	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE)) ||
+	uint64_t nattach = cfg && cfg->max_attach ? cfg->max_attach : SHMRING_DEFAULT_MAX_ATTACH;
+	if (nattach > SHMRING_MAX_ATTACH_LIMIT)
+		return -EINVAL;
+	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE |
+	                               SHMRING_PERSISTENT)) ||
 	            (cfg->mode & ~0777u)))
 		return -EINVAL;
-	geometry_for(pow2, maxrec, g);
+	geometry_for(pow2, maxrec, nattach, g);
 	return 0;
 }
 
@@ -74,8 +88,10 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 		return -EBADMSG;
 	if (h->max_record > cap || h->max_record > SHMRING_MAX_RECORD_LIMIT)
 		return -EBADMSG;
-	geometry_for(cap, h->max_record, g);
-	if (h->meta_offset != g->meta_offset || h->data_offset != g->data_offset ||
+	if (h->attach_count < 1 || h->attach_count > SHMRING_MAX_ATTACH_LIMIT)
+		return -EBADMSG;
+	geometry_for(cap, h->max_record, h->attach_count, g);
+	if (h->attach_offset != g->attach_offset || h->meta_offset != g->meta_offset || h->data_offset != g->data_offset ||
 	    h->file_size != g->file_size || file_size != g->file_size)
 		return -EBADMSG;
 	return 0;
@@ -109,6 +125,10 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 	r->map = base;
 	r->map_len = total;
 	r->hdr = base;
+	r->attach = (struct attach_entry *)(b + g->attach_offset);
+	r->op_recs = (struct op_rec *)(b + g->attach_offset +
+	                               g->attach_count * sizeof(struct attach_entry));
+	r->nattach = (unsigned)g->attach_count;
 	r->meta = (struct slot_meta *)(b + g->meta_offset);
 	r->data = b + g->data_offset;
 	r->capacity = g->capacity;
@@ -154,7 +174,7 @@ static int size_file(int fd, const struct geometry *g, bool reserve)
 }
 
 static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
-                     struct shmring **out)
+                     bool persistent, struct shmring **out)
 {
 	int rc = size_file(fd, g, reserve);
 	if (rc)
@@ -172,22 +192,82 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	h->slot_size = RING_SLOT;
 	h->capacity = g->capacity;
 	h->max_record = g->max_record;
+	h->pid_ns = shmring__pid_ns();
+	h->attach_offset = g->attach_offset;
+	h->attach_count = (uint32_t)g->attach_count;
 	h->meta_offset = g->meta_offset;
 	h->data_offset = g->data_offset;
 	h->file_size = g->file_size;
 	h->header_size = RING_HEADER_SIZE;
-	h->flags = named ? RING_HDR_NAMED : 0;
+	h->flags = (named ? RING_HDR_NAMED : 0) | (persistent ? RING_HDR_PERSISTENT : 0);
 	/* The file is zero-filled: indices 0, every slot SLOT_EMPTY.  The magic
 	 * goes last, with release, so whoever sees it sees a whole header. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
 	r->fd = fd;
 	r->named = named;
+	r->persistent = persistent;
 	shmring__attach_new(r);
 	*out = r;
 	return 0;
 }
 
 static int create_ring(struct shmring **ring, const char *name, const struct shmring_config *cfg);
+static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *blank_out);
+
+/* Give the unnamed file fd the name final, in one step: EEXIST if the name
+ * exists (linkat never replaces).  Through /proc/self/fd (any user);
+ * without /proc, AT_EMPTY_PATH (needs CAP_DAC_READ_SEARCH). */
+static int publish_file(int fd, const char *final)
+{
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT || access("/proc/self/fd", F_OK) == 0)
+		return -errno;
+	return linkat(fd, "", AT_FDCWD, final, AT_EMPTY_PATH) == 0 ? 0 : -errno;
+}
+
+/* A named ring is made whole where nobody can see it (an O_TMPFILE in
+ * /dev/shm: size, storage, header, magic), then named in one step.  So no
+ * process ever opens a half-made ring, and a creator that dies half way
+ * leaves nothing behind (the kernel frees an unnamed file with its last
+ * fd).  Of concurrent creators exactly one wins the name; the others get
+ * -EEXIST (shmring_open_or_create then opens the winner's ring).
+ * -EOPNOTSUPP: no O_TMPFILE here. */
+static int create_named(struct shmring **ring, const char *path, const struct geometry *g,
+                        mode_t mode, bool reserve, bool persistent)
+{
+	char final[sizeof(SHM_DIR) + SHMRING_NAME_MAX + 2];
+	snprintf(final, sizeof(final), "%s%s", SHM_DIR, path);
+	int fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+	if (fd < 0)
+		return errno == EISDIR || errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
+	/* open's mode is filtered by the umask; the caller asked for mode. */
+	int rc = fchmod(fd, mode) < 0 ? -errno : init_file(fd, g, true, reserve, persistent, ring);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	rc = publish_file(fd, final);
+	if (rc) {
+		shmring_detach(*ring); /* closes fd: the file goes with it */
+		*ring = NULL;
+		return rc;
+	}
+	/* The fd of an O_TMPFILE keeps its unnamed path ("/dev/shm/#123
+	 * (deleted)" in /proc/self/fd) after linkat: swap in one opened by name,
+	 * if the name still leads to our file, so shmring_fd() looks like any
+	 * named ring's. */
+	int by_name = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	struct stat a, b;
+	if (by_name >= 0 && fstat(by_name, &a) == 0 && fstat(fd, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		dup3(by_name, fd, O_CLOEXEC);
+	if (by_name >= 0)
+		close(by_name);
+	return 0;
+}
 
 int shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg)
 {
@@ -214,11 +294,12 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 	if (rc)
 		return rc;
 	bool reserve = !(cfg && (cfg->flags & SHMRING_NO_RESERVE));
+	bool persistent = cfg && (cfg->flags & SHMRING_PERSISTENT);
 	if (!name) {
 		int fd = memfd_create("shmring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (fd < 0)
 			return -errno;
-		rc = init_file(fd, &g, false, reserve, ring);
+		rc = init_file(fd, &g, false, reserve, persistent, ring);
 		if (rc) {
 			close(fd);
 			return rc;
@@ -236,23 +317,119 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 	if (rc)
 		return rc;
 	mode_t mode = cfg && cfg->mode ? (mode_t)cfg->mode : 0600;
+	rc = create_named(ring, path, &g, mode, reserve, persistent);
+	if (rc != -EOPNOTSUPP)
+		return rc;
+	/* No O_TMPFILE on this /dev/shm (Linux < 3.11): made under its name,
+	 * magic last; an opener may meanwhile see it blank (attach_owned_fd). */
 	int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
+	/* Locked while blank: shmring_open_or_create replaces a blank file only
+	 * if nobody holds its lock, i.e. its creator died (flock locks die with
+	 * their holder). */
+	flock(fd, LOCK_EX);
 	/* shm_open's mode is filtered by the umask; the caller asked for mode. */
-	if (fchmod(fd, mode) < 0 || (rc = init_file(fd, &g, true, reserve, ring)) != 0) {
+	if (fchmod(fd, mode) < 0 || (rc = init_file(fd, &g, true, reserve, persistent, ring)) != 0) {
 		if (!rc)
 			rc = -errno;
 		close(fd);
 		shm_unlink(path);
 		return rc;
 	}
+	flock(fd, LOCK_UN);
 	return 0;
 }
 
+/* A blank file at path (magic 0: its creator died half way, under the
+ * no-O_TMPFILE path or an earlier version of this library) that nobody is
+ * making any more: remove it, if the name still leads to that same file.
+ * The flock serializes removers, so one that looked at the blank file
+ * before another replaced it never removes the replacement.  0: removed or
+ * gone (try again); -EBUSY: its creator is still at work. */
+static int remove_blank(const char *path)
+{
+	int fd = shm_open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return err;
+	}
+	struct stat mine, now;
+	uint64_t magic = 0;
+	int rc = 0;
+	if (fstat(fd, &mine) < 0 || !S_ISREG(mine.st_mode))
+		rc = -EPROTO;
+	else if (pread(fd, &magic, sizeof(magic), 0) < 0 || magic != 0)
+		rc = 0; /* finished meanwhile (or foreign): the next attempt sees */
+	else {
+		char final[sizeof(SHM_DIR) + SHMRING_NAME_MAX + 2];
+		snprintf(final, sizeof(final), "%s%s", SHM_DIR, path);
+		if (stat(final, &now) == 0 && now.st_dev == mine.st_dev && now.st_ino == mine.st_ino &&
+		    unlink(final) < 0 && errno != ENOENT)
+			rc = -errno;
+	}
+	close(fd); /* drops the lock */
+	return rc;
+}
+
+int shmring_open_or_create(struct shmring **ring, const char *name, const struct shmring_config *cfg)
+{
+	if (!ring)
+		return -EINVAL;
+	struct geometry g;
+	char path[SHMRING_NAME_MAX + 2];
+	int rc = geometry_from_config(cfg, &g);
+	if (rc || (rc = shmring__shm_name(name, path)) != 0)
+		return rc;
+	unsigned roles = cfg ? cfg->flags & (SHMRING_PRODUCER | SHMRING_CONSUMER) : 0;
+	/* Bounded: each round either creates, opens, or sees the name change
+	 * (removed by someone, a blank file replaced); -EBUSY only while a
+	 * creator without O_TMPFILE is at work (1 ms a round). */
+	for (int tries = 0; tries < 2000; tries++) {
+		int made = 1;
+		rc = create_ring(ring, name, cfg);
+		if (rc == -EEXIST) {
+			made = 0;
+			int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+			if (fd < 0) {
+				rc = -errno;
+				if (rc == -ENOENT)
+					continue; /* removed meanwhile: create again */
+				return rc;
+			}
+			bool blank = false;
+			rc = attach_owned_fd(ring, fd, false, &blank);
+			if (rc && blank) {
+				rc = remove_blank(path);
+				if (rc == -EBUSY) {
+					usleep(1000);
+					continue;
+				}
+				if (rc)
+					return rc;
+				continue;
+			}
+		}
+		if (rc)
+			return rc;
+		if (roles && (rc = shmring_declare(*ring, roles)) != 0) {
+			shmring_detach(*ring);
+			*ring = NULL;
+			return rc;
+		}
+		return made;
+	}
+	return rc;
+}
+
 /* Attach to fd (owned by us from here on).  patient: the file may still be
- * being made by shmring_create in another process; give it a moment. */
-static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
+ * being made by shmring_create in another process (only where /dev/shm has
+ * no O_TMPFILE: create_ring); give it a moment.  *blank (if not NULL): the
+ * failure was a blank file (magic 0, or too short to hold one). */
+static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *blank_out)
 {
 	struct ring_header hdr;
 	struct stat st;
@@ -278,6 +455,8 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
 		bool blank = got == 0 || hdr.magic == 0;
 		if (!patient || !blank || tries >= 1000) {
 			rc = blank && got < (ssize_t)sizeof(hdr) ? -EBADMSG : -EPROTO;
+			if (blank_out)
+				*blank_out = blank;
 			goto fail;
 		}
 		usleep(1000); /* creation in progress: up to ~1 s in all */
@@ -286,6 +465,15 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
 	rc = validate_header(&hdr, (uint64_t)st.st_size, &g);
 	if (rc)
 		goto fail;
+	/* Liveness is pid + start time, read from /proc: meaningless across PID
+	 * namespaces (another namespace's pids name other processes here, and
+	 * ours none there), so a peer there would be reaped alive or a dead one
+	 * kept.  Refused rather than tracked wrong. */
+	uint64_t ns = shmring__pid_ns();
+	if (hdr.pid_ns && ns && hdr.pid_ns != ns) {
+		rc = -EXDEV;
+		goto fail;
+	}
 	struct shmring *r = calloc(1, sizeof(*r));
 	if (!r) {
 		rc = -ENOMEM;
@@ -298,6 +486,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
 	}
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
+	r->persistent = hdr.flags & RING_HDR_PERSISTENT;
 	shmring__attach_new(r);
 	*ring = r;
 	return 0;
@@ -317,7 +506,7 @@ int shmring_open(struct shmring **ring, const char *name)
 	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	return attach_owned_fd(ring, fd, true);
+	return attach_owned_fd(ring, fd, true, NULL);
 }
 
 /* May we map fd without its owner being able to kill us with SIGBUS by
@@ -355,7 +544,7 @@ int shmring_attach_fd(struct shmring **ring, int fd)
 		close(own);
 		return rc;
 	}
-	return attach_owned_fd(ring, own, false);
+	return attach_owned_fd(ring, own, false, NULL);
 }
 
 int shmring_fd(const struct shmring *ring)

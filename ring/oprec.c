@@ -20,7 +20,7 @@ int shmring__op_rec_alloc(struct shmring *r, struct op_rec **out)
 	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
 	if (slot < 0)
 		return -EUSERS;
-	struct attach_entry *e = &r->hdr->attach[slot];
+	struct attach_entry *e = ring_attach(r, slot);
 	uint64_t busy = atomic_load_explicit(&e->op_busy, memory_order_relaxed);
 	for (;;) {
 		if (~busy == 0) /* OPREC_PER_ENTRY operations in flight on this handle */
@@ -29,7 +29,7 @@ int shmring__op_rec_alloc(struct shmring *r, struct op_rec **out)
 		if (atomic_compare_exchange_weak_explicit(&e->op_busy, &busy, busy | (UINT64_C(1) << i),
 		                                          memory_order_acquire,
 		                                          memory_order_relaxed)) {
-			*out = &r->hdr->op_recs[slot][i];
+			*out = ring_op_rec(r, slot, i);
 			return 0;
 		}
 	}
@@ -37,9 +37,9 @@ int shmring__op_rec_alloc(struct shmring *r, struct op_rec **out)
 
 void shmring__op_rec_free(struct shmring *r, struct op_rec *c)
 {
-	size_t n = (size_t)(c - &r->hdr->op_recs[0][0]);
+	size_t n = (size_t)(c - r->op_recs);
 	atomic_store_explicit(&c->word, 0, memory_order_release);
-	atomic_fetch_and_explicit(&r->hdr->attach[n / OPREC_PER_ENTRY].op_busy,
+	atomic_fetch_and_explicit(&ring_attach(r, (int)(n / OPREC_PER_ENTRY))->op_busy,
 	                          ~(UINT64_C(1) << (n % OPREC_PER_ENTRY)), memory_order_release);
 }
 
@@ -69,7 +69,7 @@ static void give_back_in(struct shmring *r, void *arg)
 	if (atomic_load_explicit(&r->attach_slot, memory_order_relaxed) != g->slot ||
 	    atomic_load_explicit(&shmring__fork_gen, memory_order_relaxed) != g->fork_gen)
 		return;
-	shmring__op_rec_free(r, &r->hdr->op_recs[g->slot][g->idx]);
+	shmring__op_rec_free(r, ring_op_rec(r, g->slot, g->idx));
 }
 
 static void give_back(struct op_rec_cached *cc)
@@ -108,6 +108,6 @@ int shmring__op_rec_mine_new(struct shmring *r, struct op_rec **out)
 	cc->serial = r->serial;
 	cc->slot = slot;
 	cc->fork_gen = gen;
-	cc->idx = (unsigned)(*out - r->hdr->op_recs[slot]);
+	cc->idx = (unsigned)(*out - ring_op_rec(r, slot, 0));
 	return 0;
 }

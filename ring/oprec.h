@@ -37,7 +37,7 @@ static inline int op_rec_mine(struct shmring *r, struct op_rec **out)
 	for (int i = 0; i < OPREC_CACHE_WAYS; i++) {
 		const struct op_rec_cached *cc = &shmring__op_rec_cache[i];
 		if (cc->serial == r->serial && cc->slot == slot && cc->fork_gen == gen) {
-			*out = &r->hdr->op_recs[slot][cc->idx];
+			*out = ring_op_rec(r, slot, cc->idx);
 			return 0;
 		}
 	}

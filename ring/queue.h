@@ -63,6 +63,7 @@ static inline size_t align8(size_t x)
  * on first use, then this thread's op record for the handle. */
 static inline int ring_enter(struct shmring *r, unsigned role, struct op_rec **c)
 {
+	ring_liveness_tick(r);
 	int rc = ring_need_role(r, role);
 	return rc ? rc : op_rec_mine(r, c);
 }
@@ -70,6 +71,7 @@ static inline int ring_enter(struct shmring *r, unsigned role, struct op_rec **c
  * record of its own, given back with shmring__op_rec_free. */
 static inline int ring_enter_span(struct shmring *r, unsigned role, struct op_rec **c)
 {
+	ring_liveness_tick(r);
 	int rc = ring_need_role(r, role);
 	return rc ? rc : shmring__op_rec_alloc(r, c);
 }

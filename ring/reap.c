@@ -12,8 +12,11 @@ int shmring__reap(struct shmring *r)
 {
 	struct ring_header *hdr = r->hdr;
 	int reaped = 0;
-	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
-		struct attach_entry *e = &hdr->attach[i];
+	uint64_t self;
+	if (shmring__self_id(&self) != 0)
+		return 0; /* a reaper must be known by its id (takeover below) */
+	for (int i = 0; i < (int)r->nattach; i++) {
+		struct attach_entry *e = ring_attach(r, i);
 		uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);
 		if (id == 0)
 			continue;
@@ -34,7 +37,7 @@ int shmring__reap(struct shmring *r)
 		}
 		/* The CAS makes one reaper, known by its id, the owner. */
 		if (!atomic_compare_exchange_strong_explicit(&e->id, &id,
-		                                             shmring__self_id() | ATTACH_REAPING_TAG,
+		                                             self | ATTACH_REAPING_TAG,
 		                                             memory_order_acq_rel,
 		                                             memory_order_relaxed))
 			continue;
@@ -54,6 +57,29 @@ int shmring__reap(struct shmring *r)
 	if (reaped)
 		wake_everyone(r);
 	return reaped;
+}
+
+#define SLOW_CALLER_NS 5000000ull /* calls this far apart: look on every one */
+
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void shmring__liveness_look(struct shmring *r)
+{
+	uint64_t now = coarse_ns();
+	uint64_t prev = atomic_load_explicit(&r->tick_ns, memory_order_relaxed);
+	atomic_store_explicit(&r->tick_ns, now, memory_order_relaxed);
+	atomic_store_explicit(&r->tick_mask, now - prev > SLOW_CALLER_NS ? 0 : LIVENESS_TICK_MASK,
+	                      memory_order_relaxed);
+	/* The coarse clock lags the precise one reap_ns is set from by up to a
+	 * tick: a last sweep "in the future" is a recent one. */
+	uint64_t last = atomic_load_explicit(&r->hdr->reap_ns, memory_order_relaxed);
+	if (last <= now && now - last >= REAP_INTERVAL_NS)
+		shmring__maybe_reap(r);
 }
 
 /* Sweep at most every REAP_INTERVAL_NS per ring, whoever calls. */

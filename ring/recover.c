@@ -28,40 +28,51 @@
 /* The entries whose claims count as live: taken, not being reaped, and
  * (unless pending for a child being forked) of a live process.  Computed
  * once per recovery: two dead processes' overlapping announcements must not
- * wait for each other. */
-static uint64_t live_entries(struct shmring *r, int dead)
+ * wait for each other.  A bitmap over the table (8 KiB at the largest). */
+struct live_set {
+	unsigned words;
+	uint64_t bits[(SHMRING_MAX_ATTACH_LIMIT + 63) / 64];
+};
+
+static void live_entries(struct shmring *r, int dead, struct live_set *live)
 {
-	uint64_t mask = 0;
-	for (int j = 0; j < SHMRING_MAX_ATTACH; j++) {
-		uint64_t id = atomic_load_explicit(&r->hdr->attach[j].id, memory_order_acquire);
+	live->words = (r->nattach + 63) / 64;
+	for (unsigned w = 0; w < live->words; w++)
+		live->bits[w] = 0;
+	for (int j = 0; j < (int)r->nattach; j++) {
+		uint64_t id = atomic_load_explicit(&ring_attach(r, j)->id, memory_order_acquire);
 		if (j == dead || id == 0 || (id & ATTACH_REAPING_TAG))
 			continue;
 		if ((id & ATTACH_PENDING_TAG) || shmring__id_alive(id))
-			mask |= UINT64_C(1) << j;
+			live->bits[j / 64] |= UINT64_C(1) << (j % 64);
 	}
-	return mask;
 }
 
 /* Does an op record of a live attachment, of that side, cover p? */
-static bool live_claim_covers(struct shmring *r, uint64_t live, bool producer, uint64_t p)
+static bool live_claim_covers(struct shmring *r, const struct live_set *live, bool producer,
+                              uint64_t p)
 {
-	struct ring_header *hdr = r->hdr;
-	while (live) {
-		int j = __builtin_ctzll(live);
-		live &= live - 1;
-		uint64_t busy = atomic_load_explicit(&hdr->attach[j].op_busy, memory_order_acquire);
-		while (busy) {
-			int i = __builtin_ctzll(busy);
-			busy &= busy - 1;
-			const struct op_rec *c = &hdr->op_recs[j][i];
-			uint64_t w = atomic_load_explicit(&c->word, memory_order_acquire);
-			unsigned kind = OPREC_KIND(w);
-			if (kind == OPREC_FREE || (kind == OPREC_CONSUME) == producer)
-				continue;
-			uint64_t q = OPREC_POS(w);
-			uint64_t n = OPREC_SLOTS(atomic_load_explicit(&c->extent, memory_order_relaxed));
-			if (q <= p && p - q < n)
-				return true;
+	for (unsigned w = 0; w < live->words; w++) {
+		uint64_t m = live->bits[w];
+		while (m) {
+			int j = (int)(w * 64) + __builtin_ctzll(m);
+			m &= m - 1;
+			uint64_t busy = atomic_load_explicit(&ring_attach(r, j)->op_busy,
+			                                     memory_order_acquire);
+			while (busy) {
+				unsigned i = (unsigned)__builtin_ctzll(busy);
+				busy &= busy - 1;
+				const struct op_rec *c = ring_op_rec(r, j, i);
+				uint64_t wd = atomic_load_explicit(&c->word, memory_order_acquire);
+				unsigned kind = OPREC_KIND(wd);
+				if (kind == OPREC_FREE || (kind == OPREC_CONSUME) == producer)
+					continue;
+				uint64_t q = OPREC_POS(wd);
+				uint64_t n = OPREC_SLOTS(atomic_load_explicit(&c->extent,
+				                                              memory_order_relaxed));
+				if (q <= p && p - q < n)
+					return true;
+			}
 		}
 	}
 	return false;
@@ -137,7 +148,7 @@ static void resume_from(struct op_rec *c, uint64_t p, uint64_t e, uint64_t recor
 /* The end of the dead territory from p (an unpublished slot no live claim
  * covers): the next slot a live claim covers or a published start, checked
  * in that order (see recover_produce), at most e and SKIP_CHUNK slots on. */
-static uint64_t dead_stretch_end(struct shmring *r, uint64_t live, uint64_t p, uint64_t e)
+static uint64_t dead_stretch_end(struct shmring *r, const struct live_set *live, uint64_t p, uint64_t e)
 {
 	uint64_t q = p + 1;
 	while (q < e && q - p < SKIP_CHUNK && !live_claim_covers(r, live, true, q) && !is_start(r, q))
@@ -146,7 +157,7 @@ static uint64_t dead_stretch_end(struct shmring *r, uint64_t live, uint64_t p, u
 }
 
 /* Returns false if part of the claim is covered by a live one (retry). */
-static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
+static bool recover_produce(struct shmring *r, const struct live_set *live, struct op_rec *c,
                             uint64_t h, uint64_t slots, uint64_t records, bool counted)
 {
 	struct ring_header *hdr = r->hdr;
@@ -215,7 +226,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
 	return complete;
 }
 
-static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64_t slots)
+static bool recover_consume(struct shmring *r, const struct live_set *live, uint64_t t, uint64_t slots)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t ch = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
@@ -252,25 +263,26 @@ static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64
 bool shmring__recover_entry(struct shmring *r, int slot)
 {
 	struct ring_header *hdr = r->hdr;
-	struct attach_entry *e = &hdr->attach[slot];
-	uint64_t live = live_entries(r, slot);
+	struct attach_entry *e = ring_attach(r, slot);
+	struct live_set live;
+	live_entries(r, slot, &live);
 	uint64_t busy = atomic_load_explicit(&e->op_busy, memory_order_acquire);
 	uint64_t left = 0; /* records to look at again */
 	while (busy) {
 		int i = __builtin_ctzll(busy);
 		busy &= busy - 1;
-		struct op_rec *c = &hdr->op_recs[slot][i];
+		struct op_rec *c = ring_op_rec(r, slot, i);
 		uint64_t w = atomic_load_explicit(&c->word, memory_order_acquire);
 		uint64_t x = atomic_load_explicit(&c->extent, memory_order_relaxed);
 		bool done = true;
 		switch (OPREC_KIND(w)) {
 		case OPREC_PRODUCE:
 		case OPREC_COUNTED:
-			done = recover_produce(r, live, c, OPREC_POS(w), OPREC_SLOTS(x),
+			done = recover_produce(r, &live, c, OPREC_POS(w), OPREC_SLOTS(x),
 			                       OPREC_RECORDS(x), OPREC_KIND(w) == OPREC_COUNTED);
 			break;
 		case OPREC_CONSUME:
-			done = recover_consume(r, live, OPREC_POS(w), OPREC_SLOTS(x));
+			done = recover_consume(r, &live, OPREC_POS(w), OPREC_SLOTS(x));
 			break;
 		default:
 			break;

@@ -62,7 +62,7 @@ static bool room_ready(const void *arg)
 bool shmring__has_room(struct shmring *r, uint64_t slots)
 {
 	if (atomic_load_explicit(&r->hdr->closed, memory_order_seq_cst) ||
-	    census_broken(atomic_load_explicit(&r->hdr->census, memory_order_seq_cst)))
+	    ring_broken(r, atomic_load_explicit(&r->hdr->census, memory_order_seq_cst)))
 		return true;
 	uint64_t h = atomic_load_explicit(&r->hdr->prod_head, memory_order_seq_cst);
 	uint64_t f = reclaim_free_tail(r);
@@ -75,7 +75,7 @@ static int try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, s
                      uint64_t *pos, struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
-	if (census_broken(atomic_load_explicit(&hdr->census, memory_order_acquire)))
+	if (ring_broken(r, atomic_load_explicit(&hdr->census, memory_order_acquire)))
 		return -EPIPE; /* every consumer has gone */
 	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
 	for (;;) {

@@ -51,7 +51,7 @@ ssize_t shmring_next_len(struct shmring *ring)
 			continue; /* a consumer moved meanwhile: look again */
 		if (rc != -EAGAIN)
 			return rc;
-		bool ended = (h & RING_CLOSED) || census_eof(census);
+		bool ended = (h & RING_CLOSED) || ring_eof(ring, census);
 		return ((h & RING_POS_MASK) == p && ended) ? -EPIPE : -EAGAIN;
 	}
 	return -EAGAIN;
@@ -74,6 +74,8 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->capacity = ring->capacity;
 	info->max_record = ring->max_record;
 	info->named = ring->named;
+	info->persistent = ring->persistent;
+	info->max_attach = ring->nattach;
 	uint64_t f = atomic_load_explicit(&hdr->free_tail, memory_order_acquire);
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
 	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
@@ -98,7 +100,7 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
 	info->producers = CENSUS_PRODUCERS(census);
 	info->consumers = CENSUS_CONSUMERS(census);
-	info->eof = census_eof(census);
+	info->eof = ring_eof(ring, census);
 	int64_t unfinished = atomic_load_explicit(&hdr->join.count, memory_order_acquire);
 	info->unfinished = unfinished > 0 ? (uint64_t)unfinished : 0;
 	info->recovered_claims = atomic_load_explicit(&hdr->recovered_claims, memory_order_relaxed);
@@ -126,6 +128,7 @@ const char *shmring_strerror(int err)
 	case -ENOBUFS:      return "too many operations in flight on this handle";
 	case -EPROTO:       return "not a shmring file, or an unsupported ABI version";
 	case -EBADMSG:      return "corrupt shmring file or record metadata";
+	case -EXDEV:        return "ring made in another PID namespace (liveness cannot be tracked)";
 	default:            return err < 0 ? strerror(-err) : "not an error code";
 	}
 }

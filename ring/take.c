@@ -45,7 +45,7 @@ bool shmring__readable(const void *arg)
 	 * stream may have ended: polling prod_head would pull the line every
 	 * producer writes away from them while we spin. */
 	if (!atomic_load_explicit(&hdr->closed, memory_order_seq_cst) &&
-	    !census_eof(atomic_load_explicit(&hdr->census, memory_order_seq_cst)))
+	    !ring_eof(r, atomic_load_explicit(&hdr->census, memory_order_seq_cst)))
 		return false;
 	/* Ended, and empty?  (Not if a claimed record is still being written.) */
 	return (atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK) == t;
@@ -119,7 +119,7 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 		 * producer's claims happen before it leaves. */
 		uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
 		bool ended = atomic_load_explicit(&hdr->closed, memory_order_acquire) ||
-		             census_eof(census);
+		             ring_eof(r, census);
 		uint64_t h = ended ? atomic_load_explicit(&hdr->prod_head, memory_order_acquire) : 0;
 		uint64_t t2 = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
 		if (t2 != t) {

@@ -295,9 +295,11 @@ Test(hostile, census_huge_counts)
 	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 6);
 	cr_assert_eq(shmring_put(s.r, b, 1, 0), 0);
 	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
-	atomic_store(&s.hdr->census, CENSUS_EVER_CONSUMER);
+	/* with the arrival generations moved on: a consumer (producer) came
+	 * since this handle was made, and went */
+	atomic_store(&s.hdr->census, CENSUS_EVER_CONSUMER | (UINT64_C(1) << CENSUS_CGEN_SHIFT));
 	cr_assert_eq(shmring_put(s.r, b, 1, 0), -EPIPE, "no consumer left: broken pipe");
-	atomic_store(&s.hdr->census, CENSUS_EVER_PRODUCER);
+	atomic_store(&s.hdr->census, CENSUS_EVER_PRODUCER | (UINT64_C(1) << CENSUS_PGEN_SHIFT));
 	cr_assert_eq(shmring_get(s.r, b, sizeof b, 5 * T_MS), -EPIPE, "no producer left, empty");
 	cr_assert_eq(shmring_next_len(s.r), -EPIPE);
 	scrib_done(&s);
@@ -355,8 +357,8 @@ Test(hostile, wild_claims_of_dead_entry_are_swept_safely)
 	cr_assert_eq(h, t);
 
 	const int dead = 40;
-	struct attach_entry *e = &s.hdr->attach[dead];
-	struct op_rec *c = s.hdr->op_recs[dead];
+	struct attach_entry *e = layout_attach(s.hdr, dead);
+	struct op_rec *c = layout_op_rec(s.hdr, dead, 0);
 	const uint64_t pos[] = {
 		0, h, h - 1, h - 3, t, h + 1, h - s.nslots, h - s.nslots - 1, h - 2 * s.nslots,
 		UINT64_C(1) << 61, (UINT64_MAX >> 2) - 1, h - 100,
@@ -424,9 +426,9 @@ Test(hostile, dead_producers_published_counted_claim_forgives_nothing)
 	cr_assert_eq(unfinished, (int64_t)(3 + s.nslots));
 
 	const int dead = 40;
-	struct attach_entry *e = &s.hdr->attach[dead];
-	atomic_store(&s.hdr->op_recs[dead][0].extent, OPREC_EXTENT(3, 3));
-	atomic_store(&s.hdr->op_recs[dead][0].word, OPREC_WORD(h0, OPREC_COUNTED));
+	struct attach_entry *e = layout_attach(s.hdr, dead);
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->extent, OPREC_EXTENT(3, 3));
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->word, OPREC_WORD(h0, OPREC_COUNTED));
 	atomic_store(&e->op_busy, 1);
 	atomic_store(&e->roles, SHMRING_PRODUCER);
 	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER); /* its role */
@@ -467,11 +469,11 @@ Test(hostile, dead_producers_counted_put_without_length_forgives_one)
 	const int dead = 40;
 	uint64_t h = ld(&s.hdr->prod_head);
 	atomic_store(&s.hdr->free_tail, h);
-	atomic_store(&s.hdr->op_recs[dead][0].extent, OPREC_EXTENT(3, 1));
-	atomic_store(&s.hdr->op_recs[dead][0].word, OPREC_WORD(h, OPREC_COUNTED));
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->extent, OPREC_EXTENT(3, 1));
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->word, OPREC_WORD(h, OPREC_COUNTED));
 	atomic_store(&s.hdr->prod_head, h + 3);
 	atomic_fetch_add(&s.hdr->join.count, 1);
-	struct attach_entry *e = &s.hdr->attach[dead];
+	struct attach_entry *e = layout_attach(s.hdr, dead);
 	atomic_store(&e->op_busy, 1);
 	atomic_store(&e->roles, SHMRING_PRODUCER);
 	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER); /* its role */
@@ -512,7 +514,7 @@ Test(hostile, dead_entry_huge_got_is_forgiven_without_overflow)
 	static const uint64_t gots[] = { UINT64_MAX, UINT64_C(1) << 63, (UINT64_C(1) << 63) + 1 };
 	for (size_t i = 0; i < sizeof gots / sizeof gots[0]; i++) {
 		atomic_store((_Atomic int64_t *)&s.hdr->join.count, 5);
-		struct attach_entry *e = &s.hdr->attach[50];
+		struct attach_entry *e = layout_attach(s.hdr, 50);
 		atomic_store(&e->got, gots[i]);
 		atomic_store(&e->done, 0);
 		atomic_store(&e->roles, SHMRING_CONSUMER);
@@ -555,16 +557,16 @@ Test(hostile, attach_table_full_of_forged_ids)
 {
 	struct scrib s = scrib_ring(4096, 0);
 	uint64_t me = my_attach_id();
-	for (int i = 0; i < SHMRING_MAX_ATTACH; i++)
-		atomic_store(&s.hdr->attach[i].id, me);
+	for (int i = 0; i < (int)s.hdr->attach_count; i++)
+		atomic_store(&layout_attach(s.hdr, i)->id, me);
 	unsigned char b[4] = { 1, 2, 3, 4 };
 	int64_t t0 = t_now_ns();
 	cr_assert_eq(shmring_put(s.r, b, 4, 0), -EUSERS);
 	cr_assert_lt(t_now_ns() - t0, PROMPT_NS);
-	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
+	for (int i = 0; i < (int)s.hdr->attach_count; i++) {
 		uint64_t id = (i & 1) ? (me ^ ((uint64_t)1 << 40)) : ATTACH_PID_MASK - (uint64_t)i;
-		atomic_store(&s.hdr->attach[i].id, id);
-		atomic_store(&s.hdr->attach[i].op_busy, (uint64_t)i * 0x0101010101010101u);
+		atomic_store(&layout_attach(s.hdr, i)->id, id);
+		atomic_store(&layout_attach(s.hdr, i)->op_busy, (uint64_t)i * 0x0101010101010101u);
 	}
 	cr_assert_eq(shmring_put(s.r, b, 4, 0), 0);
 	cr_assert_eq(shmring_get(s.r, b, 4, 0), 4);

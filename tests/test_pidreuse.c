@@ -58,10 +58,14 @@ static int sleeper(void *arg)
 	return 0; /* not reached */
 }
 
+static size_t mapped; /* the whole file: the header and the attachment table */
+
 static struct ring_header *map_header(struct shmring *r)
 {
-	void *p = mmap(NULL, sizeof(struct ring_header), PROT_READ | PROT_WRITE, MAP_SHARED,
-	               shmring_fd(r), 0);
+	struct stat st;
+	cr_assert_eq(fstat(shmring_fd(r), &st), 0);
+	mapped = (size_t)st.st_size;
+	void *p = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, shmring_fd(r), 0);
 	cr_assert_neq(p, MAP_FAILED, "mmap header: %s", strerror(errno));
 	struct ring_header *hdr = p;
 	cr_assert_eq(hdr->magic, RING_MAGIC);
@@ -70,7 +74,7 @@ static struct ring_header *map_header(struct shmring *r)
 
 static void unmap_header(struct ring_header *hdr)
 {
-	munmap(hdr, sizeof(struct ring_header));
+	munmap(hdr, mapped);
 }
 
 /* Write a producer entry with the given id into a free slot, and count it
@@ -78,8 +82,8 @@ static void unmap_header(struct ring_header *hdr)
  * Returns the slot. */
 static int craft_producer(struct ring_header *hdr, uint64_t id, int pending)
 {
-	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
-		struct attach_entry *e = &hdr->attach[i];
+	for (int i = 0; i < (int)hdr->attach_count; i++) {
+		struct attach_entry *e = layout_attach(hdr, i);
 		if (atomic_load(&e->id) != 0)
 			continue;
 		atomic_store(&e->roles, SHMRING_PRODUCER);
@@ -88,8 +92,10 @@ static int craft_producer(struct ring_header *hdr, uint64_t id, int pending)
 		/* a pending entry is one whose id carries ATTACH_PENDING_TAG */
 		cr_assert(atomic_compare_exchange_strong(&e->id, &expect,
 		                                         pending ? id | ATTACH_PENDING_TAG : id));
-		/* the count first, then the ever bit: never "ever, and none" */
-		atomic_fetch_add(&hdr->census, CENSUS_PRODUCER);
+		/* the count (and the arrival generation, as shmring__census_add
+		 * moves it: a consumer made before this producer came sees its
+		 * end of stream), then the ever bit: never "ever, and none" */
+		atomic_fetch_add(&hdr->census, CENSUS_PRODUCER | (UINT64_C(1) << CENSUS_PGEN_SHIFT));
 		atomic_fetch_or(&hdr->census, CENSUS_EVER_PRODUCER);
 		return i;
 	}
@@ -141,7 +147,7 @@ static void wrong_start_is_dead(uint64_t (*wrong)(uint64_t), const char *what)
 	cr_assert_eq(in.producers, 0);
 	cr_assert_eq(in.eof, 1);
 	cr_assert_eq(in.consumers, 1, "our own entry survives the sweep");
-	cr_assert_eq(atomic_load(&hdr->attach[slot].id), 0, "the dead entry is freed");
+	cr_assert_eq(atomic_load(&layout_attach(hdr, slot)->id), 0, "the dead entry is freed");
 	/* and the child it resembled is untouched */
 	cr_assert_eq(waitpid(child, NULL, WNOHANG), 0);
 	kill(child, SIGKILL);
@@ -193,7 +199,7 @@ Test(pidreuse, live_pid_with_right_start_time_is_alive_until_killed)
 	ssize_t n = timed_get(r, 300 * T_MS, &el);
 	cr_assert_eq(n, -ETIMEDOUT, "live pid, right start time: get = %zd", n);
 	cr_assert_geq(el, 300 * T_MS);
-	cr_assert_eq(atomic_load(&hdr->attach[slot].id), id, "the live entry stays");
+	cr_assert_eq(atomic_load(&layout_attach(hdr, slot)->id), id, "the live entry stays");
 	struct shmring_info in = t_info(r);
 	cr_assert_eq(in.producers, 1);
 	cr_assert_eq(in.eof, 0);
@@ -217,7 +223,7 @@ Test(pidreuse, live_pid_with_right_start_time_is_alive_until_killed)
 	cr_assert_lt(t_now_ns() - t0, 2 * T_SEC);
 	cr_log_info("pidreuse: zombie producer swept %.1f ms after the kill\n",
 	            (t_now_ns() - t0) / 1e6);
-	cr_assert_eq(atomic_load(&hdr->attach[slot].id), 0);
+	cr_assert_eq(atomic_load(&layout_attach(hdr, slot)->id), 0);
 	cr_assert_eq(t_info(r).producers, 0);
 	cr_assert_eq(waitpid(child, NULL, 0), child);
 	unmap_header(hdr);
@@ -270,7 +276,7 @@ Test(pidreuse, stale_pending_entry_is_dropped_after_a_second)
 	cr_assert_eq(n, -EPIPE, "stale pending entry: get = %zd", n);
 	cr_assert_geq(age, 900 * T_MS, "dropped after %lld ns", (long long)age);
 	cr_assert_lt(age, 3 * T_SEC, "dropped after %lld ns", (long long)age);
-	cr_assert_eq(atomic_load(&hdr->attach[slot].id), 0);
+	cr_assert_eq(atomic_load(&layout_attach(hdr, slot)->id), 0);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	unmap_header(hdr);

@@ -21,6 +21,8 @@
 #define OFF_DATA_OFFSET 40
 #define OFF_FILE_SIZE   48
 #define OFF_HEADER_SIZE 56
+#define OFF_ATTACH_OFFSET 64
+#define OFF_ATTACH_COUNT  72
 
 #if defined(__has_include)
 #if __has_include("layout.h")
@@ -34,6 +36,8 @@ _Static_assert(offsetof(struct ring_header, meta_offset) == OFF_META_OFFSET, "me
 _Static_assert(offsetof(struct ring_header, data_offset) == OFF_DATA_OFFSET, "data_offset");
 _Static_assert(offsetof(struct ring_header, file_size) == OFF_FILE_SIZE, "file_size");
 _Static_assert(offsetof(struct ring_header, header_size) == OFF_HEADER_SIZE, "header_size");
+_Static_assert(offsetof(struct ring_header, attach_offset) == OFF_ATTACH_OFFSET, "attach_offset");
+_Static_assert(offsetof(struct ring_header, attach_count) == OFF_ATTACH_COUNT, "attach_count");
 #endif
 #endif
 
@@ -238,7 +242,7 @@ Test(validate, other_abi_version_is_eproto)
 	struct victim v = make_victim("abi", 4096);
 	uint32_t abi;
 	cr_assert_eq(pread(v.fd, &abi, 4, OFF_ABI), 4);
-	cr_assert_eq(abi, 1, "ABI version 1 expected in a fresh ring, found %u", abi);
+	cr_assert_eq(abi, 2, "ABI version 2 expected in a fresh ring, found %u", abi);
 	poke32(v.fd, OFF_ABI, abi + 1);
 	expect_both(&v, -EPROTO, "ABI + 1");
 	poke32(v.fd, OFF_ABI, 0);
@@ -301,6 +305,8 @@ static uint64_t v_huge(uint64_t o) { (void)o; return UINT64_MAX - 4095; }
 static uint64_t v_not_pow2(uint64_t o) { return o + o / 2; }
 static uint64_t v_32(uint64_t o) { (void)o; return 32; }
 static uint64_t v_capacity_plus1(uint64_t o) { (void)o; return 16384 + 1; }
+static uint64_t v_65536(uint64_t o) { (void)o; return 65536; }
+static uint64_t v_max32(uint64_t o) { (void)o; return UINT32_MAX; }
 
 Test(validate, inconsistent_geometry_is_ebadmsg)
 {
@@ -322,6 +328,14 @@ Test(validate, inconsistent_geometry_is_ebadmsg)
 		{ "file_size 0", OFF_FILE_SIZE, 8, v_zero },
 		{ "header_size 0", OFF_HEADER_SIZE, 4, v_zero },
 		{ "header_size doubled", OFF_HEADER_SIZE, 4, v_double },
+		{ "attach_offset 0", OFF_ATTACH_OFFSET, 8, v_zero },
+		{ "attach_offset + page", OFF_ATTACH_OFFSET, 8, v_plus_page },
+		{ "attach_offset huge", OFF_ATTACH_OFFSET, 8, v_huge },
+		{ "attach_count 0", OFF_ATTACH_COUNT, 4, v_zero },
+		{ "attach_count + 1", OFF_ATTACH_COUNT, 4, v_plus1 },
+		{ "attach_count doubled", OFF_ATTACH_COUNT, 4, v_double },
+		{ "attach_count 65536", OFF_ATTACH_COUNT, 4, v_65536 },
+		{ "attach_count ~0", OFF_ATTACH_COUNT, 4, v_max32 },
 	};
 	struct victim v = make_victim("geo", 16384);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
