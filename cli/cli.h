@@ -13,12 +13,6 @@
 #include "shmring.h"
 #include "shmring_inspect.h"
 
-/* Reserved for issue 11 (BRIEF.md); the library rejects the bit with -EINVAL
- * until it implements it, and `shmring create` says so. */
-#ifndef SHMRING_PERSISTENT
-#define SHMRING_PERSISTENT 0x100u
-#endif
-
 #define EXIT_USAGE 2            /* exit status of a usage error */
 #define SHM_DIR "/dev/shm"      /* where shm_open keeps named rings */
 #define WAIT_SLICE_NS 100000000LL /* a bounded wait between looks at cli_stop */

@@ -52,18 +52,6 @@ int cmd_create(int argc, char **argv)
 	const char *name = argv[optind];
 	struct shmring *ring;
 	int rc = shmring_create(&ring, name, &cfg);
-	if (rc == -EINVAL && (cfg.flags & SHMRING_PERSISTENT)) {
-		/* Is it the flag?  The same request without it tells. */
-		struct shmring_config plain = cfg;
-		plain.flags &= ~SHMRING_PERSISTENT;
-		if (shmring_create(&ring, name, &plain) == 0) {
-			shmring_detach(ring);
-			shmring_unlink(name);
-			warnx_("%s: this libshmring cannot make persistent rings "
-			       "(SHMRING_PERSISTENT); --pipe makes a ring with pipe semantics", name);
-			return 1;
-		}
-	}
 	if (rc == -EINVAL) {
 		warnx_("%s: invalid ring name or geometry (capacity 4K..64G, "
 		       "max record at most the capacity)", name);

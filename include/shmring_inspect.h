@@ -85,7 +85,7 @@ struct shmring_attachment {
  * table order, each checked for liveness during this call (a SIGKILLed
  * process shows as SHMRING_ATTACH_DEAD at once, not after a sweep).
  * Returns how many entries are in use, which may exceed n (then only the
- * first n are written; at most SHMRING_MAX_ATTACH).  n 0 with out NULL
+ * first n are written; at most the ring's max_attach).  n 0 with out NULL
  * counts.  Read-only: changes nothing in the ring.  A snapshot: entries may
  * come and go while it is taken. */
 SHMRING_API int shmring_attachments(struct shmring *ring, struct shmring_attachment *out, size_t n);

@@ -120,8 +120,8 @@ int shmring_attachments(struct shmring *ring, struct shmring_attachment *out, si
 	if (!ring || (n && !out))
 		return -EINVAL;
 	int count = 0;
-	for (int i = 0; i < SHMRING_MAX_ATTACH; i++) {
-		struct attach_entry *e = &ring->hdr->attach[i];
+	for (int i = 0; i < (int)ring->nattach; i++) {
+		struct attach_entry *e = ring_attach(ring, i);
 		/* acquire: the roles written before the id was published (a
 		 * claim's CAS is acq_rel) are seen with it */
 		uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);

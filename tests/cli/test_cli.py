@@ -136,17 +136,38 @@ class Basics(ToolTest):
         self.ok('--help')
         self.ok('ls', '--list-columns')
 
-    def test_create_persistent_needs_the_library(self):
-        n = self.name('persistent')
-        r = tool('create', n)
-        if r.returncode != 0 and b'cannot make persistent rings' in r.stderr:
-            # exactly one clear message, and no ring left behind
-            self.assertEqual(r.returncode, 1)
-            self.assertFalse(os.path.exists(os.path.join(SHM, n)))
-            self.skipTest('pending: libshmring does not implement SHMRING_PERSISTENT '
-                          '(issue 11); create --pipe works')
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(self.ls_entry(n)['status'], 'ring')
+    def test_create_makes_a_persistent_ring(self):
+        # Without --pipe the ring is SHMRING_PERSISTENT: the last producer
+        # leaving does not end the stream, so a follower waits for the next
+        # one (a shell pipeline's producers come and go).  On a --pipe ring
+        # the same follower ends at end of stream.
+        for pipe in (False, True):
+            n = self.pipe_ring('pipe') if pipe else self.name('persistent')
+            if not pipe:
+                self.ok('create', n)
+            cat = popen('cat', '-f', n, stdout=subprocess.PIPE)
+            try:
+                deadline = time.monotonic() + T   # the follower is a consumer first
+                while self.ls_entry(n)['consumers'] < 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.ok('put', n, 'one')          # a producer comes and goes
+                deadline = time.monotonic() + 3
+                while cat.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if pipe:
+                    self.assertEqual(cat.wait(timeout=T), 0)
+                    self.assertEqual(cat.stdout.read(), b'one\n')
+                    continue
+                self.assertIsNone(cat.poll(), 'cat -f ended on a persistent ring')
+                self.ok('put', n, 'two')
+                cat.send_signal(signal.SIGTERM)
+                cat.wait(timeout=T)
+                self.assertEqual(cat.stdout.read(), b'one\ntwo\n')
+            finally:
+                if cat.poll() is None:
+                    cat.kill()
+                    cat.wait()
+                cat.stdout.close()
 
     def test_create_options_and_exists(self):
         n = self.pipe_ring('opts', '--capacity', '64K', '--max-record', '1000',
