@@ -21,7 +21,7 @@ if not ring_sources:
 
 ext = Extension(
     'shmring._shmring',
-    sources=['python/shmring/_shmring.c'] + ring_sources,
+    sources=sorted(glob.glob('python/shmring/*.c')) + ring_sources,
     include_dirs=['include', 'ring'],
     define_macros=[('_GNU_SOURCE', '1'), ('NDEBUG', '1')],
     extra_compile_args=['-std=c11', '-O2', '-pthread', '-fno-strict-aliasing'],

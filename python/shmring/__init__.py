@@ -430,6 +430,47 @@ def _rebuild(cls, name, key, holders):
     return q
 
 
+# An event loop keeps one reader callback per fd: the get_async calls of
+# one loop waiting on the same ring share one, which wakes them all (each
+# then tries get_nowait; those that find nothing wait again).  It watches a
+# dup() of the ring's event fd, closed when the last waiter leaves: a ring
+# this process lets go of (a drained overflow ring) cannot have its fd
+# number reused under the loop's selector.
+_loop_readers = weakref.WeakKeyDictionary()  # loop -> {(ring key, gen): (fd, futures)}
+
+
+def _reader_add(loop, key, fd, fut):
+    readers = _loop_readers.setdefault(loop, {})
+    entry = readers.get(key)
+    if entry is None:
+        dfd = os.dup(fd)
+        futs = set()
+
+        def wake():
+            for f in list(futs):
+                if not f.done():
+                    f.set_result(None)
+        try:
+            loop.add_reader(dfd, wake)
+        except BaseException:
+            os.close(dfd)
+            raise
+        entry = readers[key] = (dfd, futs)
+    entry[1].add(fut)
+
+
+def _reader_remove(loop, key, fut):
+    readers = _loop_readers.get(loop, {})
+    entry = readers.get(key)
+    if entry is None:
+        return
+    entry[1].discard(fut)
+    if not entry[1]:
+        del readers[key]
+        loop.remove_reader(entry[0])
+        os.close(entry[0])
+
+
 class _QueueMixin:
     """What every shmring queue adds to the C core: construction, naming,
     pickling, shutdown, introspection."""
@@ -531,7 +572,7 @@ class _QueueMixin:
         event fd (shmring_event_fd) of the ring gets take from now; a get
         that finds the queue empty re-arms it.  Ask again after each wait:
         when an unbounded queue has grown, the number changes."""
-        return self._ring.event_fd()
+        return self._ring.event_fd()[0]
 
     async def get_async(self, timeout=None):
         """get() for asyncio: waits without blocking the event loop (on
@@ -546,22 +587,19 @@ class _QueueMixin:
             except Empty:
                 if deadline is not None and loop.time() >= deadline:
                     raise
-            fd = self.fileno()
+            fd, gen = self._ring.event_fd()
+            key = (self._ring.key(), gen)
             fut = loop.create_future()
-
-            def ready(fut=fut):
-                if not fut.done():
-                    fut.set_result(None)
-            loop.add_reader(fd, ready)
+            _reader_add(loop, key, fd, fut)
             try:
-                if deadline is None:
-                    await fut
-                else:
-                    await asyncio.wait_for(fut, max(deadline - loop.time(), 0))
+                # at most 1 s between looks: a safety net only (a drained
+                # ring's fd is readable until this process lets it go)
+                left = 1.0 if deadline is None else min(1.0, deadline - loop.time())
+                await asyncio.wait_for(fut, max(left, 0))
             except asyncio.TimeoutError:
-                pass                          # one last look, then Empty
+                pass                          # look again (then Empty, if late)
             finally:
-                loop.remove_reader(fd)
+                _reader_remove(loop, key, fut)
 
     async def put_async(self, obj, timeout=None):
         """put() for asyncio.  An unbounded queue never waits; one with a

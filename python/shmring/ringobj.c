@@ -240,11 +240,12 @@ static PyObject *Ring_event_fd(RingObject *self, PyObject *unused)
 	if (!g)
 		return NULL;
 	int fd = shmring_event_fd(g->r);
+	unsigned long long gen = g->g;
 	gen_unpin(g);
 	self->evfd = 1;
 	if (fd < 0)
 		return set_errno_error(fd);
-	return PyLong_FromLong(fd);
+	return Py_BuildValue("(iK)", fd, gen);
 }
 
 static PyObject *Ring_event_ack(RingObject *self, PyObject *unused)
@@ -271,7 +272,7 @@ static PyMethodDef Ring_methods[] = {
 	{"holders", (PyCFunction)Ring_holders, METH_NOARGS, "[(pid, ring_fd, ctl_fd), ...]"},
 	{"unlink_generations", (PyCFunction)Ring_unlink_generations, METH_NOARGS,
 	 "Remove the names of the queue's overflow rings."},
-	{"event_fd", (PyCFunction)Ring_event_fd, METH_NOARGS, "Readable when a get may succeed."},
+	{"event_fd", (PyCFunction)Ring_event_fd, METH_NOARGS, "(fd, generation): fd readable when a get may succeed."},
 	{"event_ack", (PyCFunction)Ring_event_ack, METH_NOARGS, "Re-arm event_fd()."},
 	{NULL}
 };
