@@ -348,6 +348,7 @@ int ctl_register_holder(RingObject *ring)
 			return 0;
 		}
 	}
+	atomic_store(&ring->ctl->holders_overflow, 1);
 	return -EUSERS;
 }
 

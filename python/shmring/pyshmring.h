@@ -114,6 +114,7 @@ struct qctl {
 	alignas(64) _Atomic uint64_t     head;    /* generation gets take from */
 	alignas(64) _Atomic uint64_t     tail;    /* generation puts go to */
 	_Atomic uint32_t                 shut;    /* shutdown() was called */
+	_Atomic uint32_t                 holders_overflow; /* a process found holders[] full */
 	alignas(64) struct ctl_holder    holders[CTL_HOLDERS];
 };
 _Static_assert(sizeof(struct qctl) <= CTL_SIZE, "the control page fits a page");

@@ -19,10 +19,14 @@ static void Ring_dealloc(RingObject *self)
 	if (self->weakreflist)
 		PyObject_ClearWeakRefs((PyObject *)self);
 	if (self->ctl) {
+		int listed = self->holder >= 0 && self->pid == getpid();
 		ctl_unregister_holder(self);
 		/* The last process of an anonymous queue takes its overflow
-		 * rings' names with it (a named queue's go with unlink()). */
-		if (self->name == Py_None && !ctl_live_holders(self))
+		 * rings' names with it (a named queue's go with unlink()); only
+		 * if every process that had it was listed (the table never
+		 * overflowed), or one not listed could still need a name. */
+		if (self->name == Py_None && listed && !atomic_load(&self->ctl->holders_overflow) &&
+		    !ctl_live_holders(self))
 			gens_unlink_names(self);
 		gens_free(self);
 		munmap(self->ctl, CTL_SIZE);
