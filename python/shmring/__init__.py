@@ -193,6 +193,45 @@ def _new_ring(name, maxsize, capacity, max_record, mode, joinable):
     return _remember(ring)
 
 
+#: How long Queue(name=..., exist_ok=True) waits for a creator that is
+#: between its two files before it takes what it finds for a crash's leftover.
+EXIST_OK_GRACE = 2.0
+
+
+def _create_or_open(name, maxsize, capacity, max_record, mode, joinable):
+    """exist_ok=True: the queue of that name, made now or opened.
+
+    The library's shmring_open_or_create (issue 11) is not on this branch,
+    so this is the Python side's own loop: create (O_EXCL); on
+    FileExistsError open; on FileNotFoundError (the creator is between its
+    control page and its ring, or the opener raced an unlink) try again.
+    Half a queue that stays half for EXIST_OK_GRACE seconds is a crash's
+    leftover: its files are removed and the queue made afresh."""
+    import time
+    bare = _check_name(name)
+    deadline = None
+    while True:
+        try:
+            return _new_ring(bare, maxsize, capacity, max_record, mode, joinable)
+        except FileExistsError:
+            pass
+        try:
+            return _open_named(bare)
+        except FileNotFoundError:
+            pass
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + EXIST_OK_GRACE
+        elif now > deadline:
+            _unlink_shm(bare + META_SUFFIX)     # a stale half: start again
+            try:
+                _shmring.unlink(bare)
+            except FileNotFoundError:
+                pass
+            deadline = None
+        time.sleep(0.001)
+
+
 def _open_named(name, key=None):
     bare = _check_name(name)
     if key is None:
@@ -659,14 +698,22 @@ class Queue(_QueueMixin, _shmring.QueueBase):
       bigger objects go through a side segment.
     mode: permissions of a named queue's files (and of its side segments
       and overflow rings).
+    exist_ok: with a name, open the queue if it exists instead of raising
+      FileExistsError (race-free among processes doing the same; a half
+      queue a crash left behind is replaced).
     ctx: accepted for compatibility with multiprocessing and ignored.
     """
 
     def __init__(self, maxsize=0, *, ctx=None, name=None, capacity=None,
-                 max_record=None, mode=0o600):
-        _shmring.QueueBase.__init__(
-            self, _new_ring(name, maxsize, capacity, max_record, mode,
-                            isinstance(self, JoinableQueue)))
+                 max_record=None, mode=0o600, exist_ok=False):
+        joinable = isinstance(self, JoinableQueue)
+        if exist_ok and name is not None:
+            ring = _create_or_open(name, maxsize, capacity, max_record, mode, joinable)
+            if joinable and not ring.joinable:
+                raise ValueError('%r exists and is not a JoinableQueue' % name)
+        else:
+            ring = _new_ring(name, maxsize, capacity, max_record, mode, joinable)
+        _shmring.QueueBase.__init__(self, ring)
 
 
 class JoinableQueue(Queue):
@@ -687,6 +734,8 @@ class SimpleQueue(_QueueMixin, _shmring.QueueBase):
     close), with every Queue method available as well."""
 
     def __init__(self, *, ctx=None, name=None, capacity=None, max_record=None,
-                 mode=0o600):
+                 mode=0o600, exist_ok=False):
         _shmring.QueueBase.__init__(
-            self, _new_ring(name, 0, capacity, max_record, mode, False))
+            self, _create_or_open(name, 0, capacity, max_record, mode, False)
+            if exist_ok and name is not None else
+            _new_ring(name, 0, capacity, max_record, mode, False))

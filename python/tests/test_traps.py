@@ -183,6 +183,49 @@ class PickleTwiceTest(ShmLeakMixin, unittest.TestCase):
             n.unlink()
 
 
+def open_or_create_many(name, n, out):
+    for i in range(n):
+        q = shmring.Queue(name=name, exist_ok=True)
+        q.put((os.getpid(), i))
+    out.put('done')
+
+
+class ExistOkTest(ShmLeakMixin, unittest.TestCase):
+
+    def test_create_or_open_race(self):
+        # issue 16: try Queue(name) except FileExistsError: Queue.open(name)
+        # got FileNotFoundError in 3 of 60 opens
+        ctx = multiprocessing.get_context('fork')
+        name = unique_name()
+        out = shmring.Queue()
+        try:
+            ps = [ctx.Process(target=open_or_create_many, args=(name, 30, out))
+                  for _ in range(2)]
+            for p in ps:
+                p.start()
+            self.assertEqual([out.get(timeout=60) for _ in ps], ['done', 'done'])
+            for p in ps:
+                p.join(30)
+                self.assertEqual(p.exitcode, 0)
+            q = shmring.Queue.open(name)
+            self.assertEqual(len(q.get_many(max_items=100)), 60)
+        finally:
+            shmring.unlink(name)
+
+    def test_stale_half_queue_does_not_stop_a_restart(self):
+        name = unique_name()
+        fd = os.open('/dev/shm/%s.pyq' % name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        os.close(fd)                       # a creator that died after its first file
+        t0 = time.monotonic()
+        q = shmring.Queue(name=name, exist_ok=True)
+        try:
+            self.assertGreaterEqual(time.monotonic() - t0, shmring.EXIST_OK_GRACE * 0.9)
+            q.put('fresh')
+            self.assertEqual(shmring.Queue(name=name, exist_ok=True).get(timeout=5), 'fresh')
+        finally:
+            q.unlink()
+
+
 class SafetyTest(ShmLeakMixin, unittest.TestCase):
 
     @unittest.skipUnless(os.geteuid() == 0, 'needs root to plant a file as another user')
