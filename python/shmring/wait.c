@@ -84,6 +84,13 @@ ssize_t run_op(QueueObject *q, struct gen *g, ring_op op, void *ctx, const struc
 			eof_poll = 1;   /* could not declare (table full?): poll */
 			rc = -EAGAIN;
 		}
+		if (rc == -ENOBUFS) {
+			/* SHMRING_MAX_INFLIGHT calls of this process's threads are
+			 * already in the library on this handle (each sleeping one
+			 * holds a slot): wait outside it this slice, polling. */
+			eof_poll = 1;
+			rc = -EAGAIN;
+		}
 		if (rc != -EAGAIN && rc != -ETIMEDOUT)
 			return rc;
 		if (t->mode == TMO_NONBLOCK)
@@ -110,6 +117,10 @@ ssize_t run_op(QueueObject *q, struct gen *g, ring_op op, void *ctx, const struc
 			nanosleep(&ts, NULL);
 			rc = op(ctx, 0);
 			Py_END_ALLOW_THREADS
+			if (rc == -ENOBUFS)
+				rc = -EAGAIN;
+			else if (rc != -EPIPE)
+				eof_poll = 0;   /* the library may take the next slice again */
 		} else {
 			Py_BEGIN_ALLOW_THREADS
 			rc = op(ctx, slice);

@@ -129,6 +129,32 @@ class ArgumentTest(ShmLeakMixin, unittest.TestCase):
         self.assertEqual(p.exitcode, 0)
 
 
+class ManyThreadsTest(ShmLeakMixin, unittest.TestCase):
+
+    def test_more_waiting_threads_than_the_library_has_slots(self):
+        # CPython's test_many_threads got OSError(ENOBUFS): more than
+        # SHMRING_MAX_INFLIGHT threads of one process in the library on one
+        # handle; the extra ones now wait outside it
+        import threading
+        q = shmring.SimpleQueue()
+        errors = []
+
+        def getter():
+            try:
+                q.get(timeout=30)
+            except Exception as e:      # noqa: BLE001 - collected for the assertion
+                errors.append(e)
+        ts = [threading.Thread(target=getter) for _ in range(200)]
+        for t in ts:
+            t.start()
+        time.sleep(0.3)
+        for i in range(200):
+            q.put(i)
+        for t in ts:
+            t.join(60)
+        self.assertEqual(errors, [])
+
+
 class PickleTwiceTest(ShmLeakMixin, unittest.TestCase):
 
     def test_load_the_same_pickle_twice(self):
