@@ -114,6 +114,8 @@ def _stem():
 
 _rings = weakref.WeakValueDictionary()
 _recently_pickled = collections.deque(maxlen=8)
+_recently_loaded = collections.deque(maxlen=8)
+_attaches = 0          # queues this process attached from a pickle or a name
 _rings_lock = threading.Lock()
 
 
@@ -245,6 +247,8 @@ def _open_named(name, key=None):
             known = _rings.get(key)
         if known is not None:
             return known
+    global _attaches
+    _attaches += 1
     fd = _open_shm(bare + META_SUFFIX, os.O_RDWR)
     try:
         ring = _shmring.open(bare, fd)
@@ -261,6 +265,8 @@ def _attach_anonymous(key, holders):
         known = _rings.get(key)
     if known is not None:
         return known
+    global _attaches
+    _attaches += 1
     for pid, ring_fd, ctl_fd in holders:
         try:
             rfd = os.open('/proc/%d/fd/%d' % (pid, ring_fd), os.O_RDWR | os.O_CLOEXEC)
@@ -464,6 +470,10 @@ def _rebuild(cls, name, key, holders):
         ring = _open_named(name, key)
     else:
         ring = _attach_anonymous(key, holders)
+    # A worker that gets the queue with every task and drops it after each
+    # (spawn, forkserver) keeps the last few attached, so that the next
+    # task finds it in the cache instead of attaching again.
+    _recently_loaded.append(ring)
     q = cls.__new__(cls)
     _shmring.QueueBase.__init__(q, ring)
     return q

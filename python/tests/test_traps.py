@@ -41,6 +41,10 @@ def put_square(q, i):
     return os.getpid()
 
 
+def attaches(q):
+    return shmring._attaches
+
+
 def make_queue_and_put():
     q = shmring.Queue()
     q.put('from the worker')
@@ -195,6 +199,22 @@ class PickleTwiceTest(ShmLeakMixin, unittest.TestCase):
         with ctx.Pool(1) as pool:
             q = pool.apply(make_queue_and_put)
             self.assertEqual(q.get(timeout=10), 'from the worker')
+
+    def test_spawn_worker_attaches_once_for_many_tasks(self):
+        # issue 16: a queue passed with every task was attached again for
+        # each (spawn: 891 tasks/s against 25,918 without it)
+        ctx = multiprocessing.get_context('spawn')
+        q = shmring.Queue()
+        name = unique_name()
+        n = shmring.Queue(name=name)
+        try:
+            with ctx.Pool(1) as pool:
+                a = [pool.apply(attaches, (q,)) for _ in range(10)]
+                b = [pool.apply(attaches, (n,)) for _ in range(10)]
+            self.assertEqual(a, [1] * 10)
+            self.assertEqual(b, [2] * 10)
+        finally:
+            n.unlink()
 
     def test_loaded_handle_is_the_cached_one(self):
         # passing a queue with every task costs a dict lookup, not a mapping
