@@ -110,6 +110,11 @@ parser.add_argument('--prefix', default='/usr/local',
 parser.add_argument('--python', default='python3',
                     help='Python interpreter to build the shmring extension '
                          'for (default: python3 on PATH)')
+parser.add_argument('--also-python', default='/usr/bin/python3',
+                    help='a second interpreter that `ninja test-python` runs the '
+                         'suite under too, against the same build, if it exists, '
+                         'is another one and has the same EXT_SUFFIX (default: '
+                         '/usr/bin/python3; "" for none)')
 options = parser.parse_args(argv)
 
 # Store what a re-run needs: the arguments as given, plus CC from the
@@ -554,6 +559,7 @@ else:
 py_srcs = sources('python/shmring/*.c')
 py_dir = 'build/python/shmring'
 py_targets = []
+also_ok = False
 n.comment('Python extension: build/python/shmring/.')
 if py_ext_ok and py_srcs and lib_srcs:
     n.variable('python_bin', escape(options.python))
@@ -583,11 +589,25 @@ if py_ext_ok and py_srcs and lib_srcs:
     n.rule('run_python',
            'PYTHONPATH="$$(pwd -P)/build/python" $python_bin -m unittest '
            'discover -s python/tests -t python/tests $args',
-           description='PYTHON unittest python/tests', pool='console')
-    # standalone, and (for `ninja test`) after the Criterion suite's run
+           description='PYTHON unittest python/tests ($python_bin)', pool='console')
+    # standalone, and (for `ninja test`) after the Criterion suite's run;
+    # then under the second interpreter, if it can load the same build
     n.build('build/.run/test-python', 'run_python', implicit=py_targets)
     n.build('build/.run/test-python-after-c', 'run_python',
             implicit=py_targets + ['build/.run/test'])
+    also = options.also_python
+    also_cfg = python_config(also) if also and os.path.exists(also) and \
+        os.path.realpath(also) != os.path.realpath(shutil.which(options.python) or '') \
+        else None
+    if also_cfg and also_cfg[1] == py_cfg[1]:
+        also_ok = True
+        found.append('also python %s' % also_cfg[2])
+        for t in ('build/.run/test-python', 'build/.run/test-python-after-c'):
+            n.build(t + '-also', 'run_python', implicit=py_targets + [t],
+                    variables=[('python_bin', escape(also))])
+    elif also_cfg:
+        warn('%s has another EXT_SUFFIX (%s): the suite runs under %s only'
+             % (also, also_cfg[1], options.python))
 else:
     why = ('no python/shmring/*.c' if not py_srcs else
            'no library sources (ring/*.c)' if not lib_srcs else
@@ -597,10 +617,12 @@ else:
     fail('build/.run/test-python', why)
     py_targets = ['build/.run/python']
 phony('python', py_targets)
-phony('test-python', 'build/.run/test-python')
+phony('test-python', ['build/.run/test-python'] +
+      (['build/.run/test-python-also'] if also_ok else []))
 if py_ext_ok and py_srcs and lib_srcs:
-    extra_phony_inputs.setdefault('test', []).append(
-        'build/.run/test-python-after-c')
+    extra_phony_inputs.setdefault('test', []).extend(
+        ['build/.run/test-python-after-c'] + (
+            ['build/.run/test-python-after-c-also'] if also_ok else []))
 n.newline()
 
 # --- the shmring command and the manual (cli/, man/) -------------------------

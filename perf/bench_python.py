@@ -178,6 +178,34 @@ def ping_pong(kind, manager, seconds, mode='plain', msg=MSG):
             'n': len(rtts)}
 
 
+def noop_task(i, q=None):
+    return i
+
+
+def task_cost(method, n):
+    """apply_async x n of a trivial function on a 2-worker Pool: tasks/s
+    without a queue argument, with an anonymous shmring queue, and with a
+    named one (issue 16: passing the queue must cost at most half the rate)."""
+    ctx = mp.get_context(method)
+    name = 'shmring-bench-task-%d' % os.getpid()
+    anon, named = shmring.Queue(), shmring.Queue(name=name)
+    rates = {}
+    try:
+        with ctx.Pool(2) as pool:
+            pool.apply(noop_task, (0, anon))     # warm: workers up, queue cached
+            pool.apply(noop_task, (0, named))
+            for label, arg in (('none', None), ('anonymous', anon), ('named', named),
+                               ('none again', None)):
+                t0 = time.perf_counter()
+                rs = [pool.apply_async(noop_task, (i, arg)) for i in range(n)]
+                for r in rs:
+                    r.get(60)
+                rates[label] = n / (time.perf_counter() - t0)
+    finally:
+        named.unlink()
+    return rates
+
+
 def fmt_rate(r):
     if r is None:
         return '-'
@@ -202,7 +230,18 @@ def main():
     ap.add_argument('--latency-rounds', type=int, default=5,
                     help='split it into this many interleaved rounds (default 5)')
     ap.add_argument('--json', help='also write the raw figures to this file')
+    ap.add_argument('--per-task', type=int, metavar='N', default=0,
+                    help='only measure the cost of passing a queue with each of N '
+                         'Pool.apply_async tasks (fork and spawn), and exit')
     args = ap.parse_args()
+    if args.per_task:
+        for method in ('fork', 'spawn'):
+            r = task_cost(method, args.per_task)
+            print('%-6s tasks/s: %s; with the queue / without: anonymous %.2f, named %.2f'
+                  % (method, ', '.join('%s %s' % (k, fmt_rate(v)) for k, v in r.items()),
+                     r['anonymous'] / max(r['none'], r['none again']),
+                     r['named'] / max(r['none'], r['none again'])))
+        return
     kinds = args.kinds.split(',')
     mp.set_start_method('fork')
     N = max(1000, int(args.messages * args.scale))

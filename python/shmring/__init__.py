@@ -28,6 +28,9 @@ Differences from multiprocessing that you can rely on:
 See docs/python.md for the full semantics.
 """
 
+import collections
+import fcntl
+import operator
 import os
 import pickle
 import secrets
@@ -45,11 +48,6 @@ except ImportError:                    # pragma: no cover - version dependent
     class ShutDown(Exception):
         """Raised by put() and get() on a queue that has been shut down
         (get() only once it is empty)."""
-
-try:
-    import _posixshmem
-except ImportError:                    # pragma: no cover
-    _posixshmem = None
 
 __all__ = ['Queue', 'SimpleQueue', 'JoinableQueue', 'Empty', 'Full',
            'ShutDown', 'unlink', 'DEFAULT_CAPACITY']
@@ -70,24 +68,15 @@ if not all(c.isascii() and (c.isalnum() or c in '._-') for c in SEGMENT_PREFIX) 
         or len(SEGMENT_PREFIX) > 100:
     raise ImportError('SHMRING_SEGMENT_PREFIX must be at most 100 characters '
                       'of [A-Za-z0-9._-], not %r' % SEGMENT_PREFIX)
-#: A named queue with maxsize > 0 keeps its item counter in /dev/shm/<name>.pyq.
+#: A named queue keeps its control page (item limit, join counter, chain of
+#: rings) in /dev/shm/<name>.pyq.
 META_SUFFIX = '.pyq'
+#: The smallest max_record: a side segment's reference record must fit.
+MIN_MAX_RECORD = 256
+_MAXSIZE_MAX = (1 << 63) - 1
 
 
 # --- shared-memory helpers ---------------------------------------------------
-
-def _shm_open(name, flags, mode=0o600):
-    if _posixshmem is not None:
-        return _posixshmem.shm_open(name, flags, mode)
-    return os.open('/dev/shm/' + name.lstrip('/'), flags | os.O_CLOEXEC, mode)
-
-
-def _shm_unlink(name):
-    if _posixshmem is not None:
-        _posixshmem.shm_unlink(name)
-    else:
-        os.unlink('/dev/shm/' + name.lstrip('/'))
-
 
 def _check_name(name):
     if not isinstance(name, str):
@@ -100,19 +89,33 @@ def _check_name(name):
     return bare
 
 
-def _init_meta(fd, maxsize, mode=None):
-    if mode is not None:
-        os.fchmod(fd, mode)
-    os.ftruncate(fd, _shmring.META_SIZE)
-    os.pwrite(fd, struct.pack('<8sQQ', _shmring.META_MAGIC.encode(), maxsize, 1), 0)
+def _open_shm(bare, flags, mode=0o600):
+    """A file in /dev/shm, never through a symbolic link."""
+    return os.open('/dev/shm/' + bare, flags | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+
+
+def _unlink_shm(bare):
+    try:
+        os.unlink('/dev/shm/' + bare)
+    except FileNotFoundError:
+        pass
+
+
+def _stem():
+    """Names of a new queue's overflow rings: <stem><generation>."""
+    return '%sq%s-' % (SEGMENT_PREFIX, secrets.token_hex(8))
 
 
 # --- the rings of this process -------------------------------------------------
-# One C handle per ring per process, shared by every queue object on it (a
+# One C handle per queue per process, shared by every queue object on it (a
 # queue passed to a Pool worker with every task is attached once, not once
-# per task).  Keyed by the file's (st_dev, st_ino).
+# per task).  Keyed by the (st_dev, st_ino) of the queue's first ring, which
+# travels in the pickle: a handle already here is found with no system call.
 
 _rings = weakref.WeakValueDictionary()
+_recently_pickled = collections.deque(maxlen=8)
+_recently_loaded = collections.deque(maxlen=8)
+_attaches = 0          # queues this process attached from a pickle or a name
 _rings_lock = threading.Lock()
 
 
@@ -120,99 +123,192 @@ def _after_fork_in_child():
     # a fork while another thread held the lock must not leave it held
     global _rings_lock
     _rings_lock = threading.Lock()
+    # this process now holds the anonymous queues it inherited
+    for ring in list(_rings.values()):
+        if ring.name is None:
+            try:
+                ring.register_holder()
+            except OSError:
+                pass
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _new_ring(name, maxsize, capacity, max_record, mode):
-    if maxsize is None:
-        maxsize = 0
-    maxsize = int(maxsize)
-    capacity = DEFAULT_CAPACITY if capacity is None else int(capacity)
-    max_record = 0 if max_record is None else int(max_record)
-    if name is None:
-        ring = _shmring.create(None, capacity, max_record, 0)
-        if maxsize > 0:
-            fd = os.memfd_create('shmring-pyq', os.MFD_CLOEXEC)
-            try:
-                _init_meta(fd, maxsize)
-                ring.set_meta(fd)
-            finally:
-                os.close(fd)
-    else:
-        bare = _check_name(name)
-        meta_fd = None
-        if maxsize > 0:
-            # The counter first: an opener that finds the ring finds it too.
-            meta_fd = _shm_open('/' + bare + META_SUFFIX,
-                                os.O_CREAT | os.O_EXCL | os.O_RDWR, mode)
-            try:
-                _init_meta(meta_fd, maxsize, mode)
-            except BaseException:
-                os.close(meta_fd)
-                _shm_unlink('/' + bare + META_SUFFIX)
-                raise
-        ring = None
-        try:
-            ring = _shmring.create(bare, capacity, max_record, mode)
-            if meta_fd is not None:
-                ring.set_meta(meta_fd)
-        except BaseException:
-            if meta_fd is not None:
-                _shm_unlink('/' + bare + META_SUFFIX)
-            if ring is not None:          # made it, but cannot finish: undo
-                _shmring.unlink(bare)
-            raise
-        finally:
-            if meta_fd is not None:
-                os.close(meta_fd)
+def _remember(ring):
     with _rings_lock:
-        _rings[ring.key()] = ring
+        ring = _rings.setdefault(ring.key(), ring)
+    if ring.name is None:
+        try:
+            ring.register_holder()        # so that other processes can load it
+        except OSError:
+            pass
     return ring
 
 
-def _open_named(name):
-    bare = _check_name(name)
-    ring = _shmring.open(bare)
-    with _rings_lock:
-        known = _rings.get(ring.key())
-        if known is not None:
-            return known
-    try:
-        fd = _shm_open('/' + bare + META_SUFFIX, os.O_RDWR)
-    except FileNotFoundError:
-        pass
-    else:
+def _sizes(maxsize, capacity, max_record):
+    if maxsize is None:
+        maxsize = 0
+    maxsize = operator.index(maxsize)   # Queue(1.5) is a TypeError, as in multiprocessing
+    if maxsize < 0:
+        maxsize = 0
+    if maxsize > _MAXSIZE_MAX:
+        raise OverflowError('maxsize must be at most 2**63 - 1')
+    capacity = DEFAULT_CAPACITY if not capacity else operator.index(capacity)
+    max_record = 0 if max_record is None else operator.index(max_record)
+    if capacity < 0 or max_record < 0:
+        raise ValueError('capacity and max_record must be >= 0')
+    if 0 < max_record < MIN_MAX_RECORD:
+        raise ValueError('max_record must be 0 (the default) or at least %d'
+                         % MIN_MAX_RECORD)
+    return maxsize, capacity, max_record
+
+
+def _new_ring(name, maxsize, capacity, max_record, mode, joinable):
+    maxsize, capacity, max_record = _sizes(maxsize, capacity, max_record)
+    if name is None:
+        fd = os.memfd_create('shmring-pyq', os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
-            ring.set_meta(fd)
+            _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, 0o600, _stem())
+            # sealed: nobody can shrink it under a mapping (SIGBUS)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                        fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+            ring = _shmring.create(None, capacity, max_record, 0, fd)
         finally:
             os.close(fd)
-    with _rings_lock:
-        return _rings.setdefault(ring.key(), ring)
+        return _remember(ring)
+    bare = _check_name(name)
+    # The control page first: an opener that finds the ring finds it too.
+    fd = _open_shm(bare + META_SUFFIX, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode)
+    ring = None
+    try:
+        os.fchmod(fd, mode)
+        _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, mode, _stem())
+        ring = _shmring.create(bare, capacity, max_record, mode, fd)
+    except BaseException:
+        _unlink_shm(bare + META_SUFFIX)
+        if ring is not None:              # made it, but cannot finish: undo
+            _shmring.unlink(bare)
+        raise
+    finally:
+        os.close(fd)
+    return _remember(ring)
 
 
-def _attach_fd(fd, meta_fd):
-    st = os.fstat(fd)
-    with _rings_lock:
-        known = _rings.get((st.st_dev, st.st_ino))
+#: How long Queue(name=..., exist_ok=True) waits for a creator that is
+#: between its two files before it takes what it finds for a crash's leftover.
+EXIST_OK_GRACE = 2.0
+
+
+def _create_or_open(name, maxsize, capacity, max_record, mode, joinable):
+    """exist_ok=True: the queue of that name, made now or opened.
+
+    The library's shmring_open_or_create (issue 11) is not on this branch,
+    so this is the Python side's own loop: create (O_EXCL); on
+    FileExistsError open; on FileNotFoundError (the creator is between its
+    control page and its ring, or the opener raced an unlink) try again.
+    Half a queue that stays half for EXIST_OK_GRACE seconds is a crash's
+    leftover: its files are removed and the queue made afresh."""
+    import time
+    bare = _check_name(name)
+    deadline = None
+    while True:
+        try:
+            return _new_ring(bare, maxsize, capacity, max_record, mode, joinable)
+        except FileExistsError:
+            pass
+        try:
+            return _open_named(bare)
+        except FileNotFoundError:
+            pass
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + EXIST_OK_GRACE
+        elif now > deadline:
+            _unlink_shm(bare + META_SUFFIX)     # a stale half: start again
+            try:
+                _shmring.unlink(bare)
+            except FileNotFoundError:
+                pass
+            deadline = None
+        time.sleep(0.001)
+
+
+def _open_named(name, key=None):
+    bare = _check_name(name)
+    if key is None:
+        try:
+            st = os.stat('/dev/shm/' + bare)
+            key = (st.st_dev, st.st_ino)
+        except OSError:
+            pass
+    if key is not None:
+        with _rings_lock:
+            known = _rings.get(key)
         if known is not None:
             return known
-    ring = _shmring.attach_fd(fd)
-    if meta_fd >= 0:
-        ring.set_meta(meta_fd)
+    global _attaches
+    _attaches += 1
+    fd = _open_shm(bare + META_SUFFIX, os.O_RDWR)
+    try:
+        ring = _shmring.open(bare, fd)
+    finally:
+        os.close(fd)
+    return _remember(ring)
+
+
+def _attach_anonymous(key, holders):
+    """An anonymous queue's handle in this process: the one already here, or
+    its files opened through /proc/<pid>/fd/<n> of a live process that holds
+    them (and checked to be the same file: pid and fd numbers are reused)."""
     with _rings_lock:
-        return _rings.setdefault(ring.key(), ring)
+        known = _rings.get(key)
+    if known is not None:
+        return known
+    global _attaches
+    _attaches += 1
+    for pid, ring_fd, ctl_fd in holders:
+        try:
+            rfd = os.open('/proc/%d/fd/%d' % (pid, ring_fd), os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(rfd)
+            if (st.st_dev, st.st_ino) != tuple(key):
+                continue
+            cfd = os.open('/proc/%d/fd/%d' % (pid, ctl_fd), os.O_RDWR | os.O_CLOEXEC)
+            try:
+                ring = _shmring.attach_fd(rfd, cfd)
+            finally:
+                os.close(cfd)
+        except OSError:
+            continue
+        finally:
+            os.close(rfd)
+        ring = _remember(ring)
+        try:
+            ring.register_holder()        # this process can hand it on too
+        except OSError:
+            pass
+        return ring
+    raise FileNotFoundError(
+        'no live process holds this anonymous shmring queue any more (an '
+        'anonymous queue lives as long as some process has it; use a named '
+        'queue to outlive them all)')
 
 
 def unlink(name):
-    """Remove a named queue's name (and its item counter) from /dev/shm.
-    Handles already open keep working; the memory goes with the last one."""
+    """Remove a named queue's name (and its control page and overflow rings)
+    from /dev/shm.  Handles already open keep working; the memory goes with
+    the last one."""
     bare = _check_name(name)
     try:
-        _shm_unlink('/' + bare + META_SUFFIX)
-    except FileNotFoundError:
-        pass
+        ring = _open_named(bare)
+    except (OSError, ValueError):
+        ring = None
+    if ring is not None:
+        ring.unlink_generations()
+    _unlink_shm(bare + META_SUFFIX)
     _shmring.unlink(bare)
 
 
@@ -235,7 +331,7 @@ def _align(x):
     return (x + _ALIGN - 1) & ~(_ALIGN - 1)
 
 
-def _put_large(kind, data, buffers):
+def _put_large(kind, data, buffers, mode=0o600):
     """kind 0: data is a pickle stream, buffers its out-of-band PickleBuffers
     (or None); kind 1: data is a bytes object.  Returns the reference record."""
     import mmap
@@ -250,9 +346,10 @@ def _put_large(kind, data, buffers):
         offsets.append(off)
         off += v.nbytes
     total = max(off, 1)
-    name = '/%s%d-%s' % (SEGMENT_PREFIX, os.getpid(), secrets.token_hex(8))
-    fd = _shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    name = '%s%d-%s' % (SEGMENT_PREFIX, os.getpid(), secrets.token_hex(8))
+    fd = _open_shm(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode)
     try:
+        os.fchmod(fd, mode)               # the queue's mode, not the umask's
         try:
             # Allocate now: a full /dev/shm is an OSError here, not a
             # SIGBUS when the mapping is written.
@@ -270,7 +367,7 @@ def _put_large(kind, data, buffers):
                 mm[o:o + v.nbytes] = v
     except BaseException:
         try:
-            _shm_unlink(name)
+            _unlink_shm(name)
         except OSError:
             pass
         raise
@@ -280,21 +377,37 @@ def _put_large(kind, data, buffers):
 
 
 def _ref_name(record):
-    return bytes(record[_REF.size:]).decode()
+    name = bytes(record[_REF.size:]).decode()
+    return name[1:] if name.startswith('/') else name
 
 
 def _get_large(record):
     import mmap
     tag, total = _REF.unpack_from(record)
     name = _ref_name(record)
-    fd = _shm_open(name, os.O_RDWR)
+    if '/' in name or name in ('', '.', '..'):
+        raise ValueError('bad side segment name %r' % name)
+    fd = _open_shm(name, os.O_RDWR)
     try:
-        _shm_unlink(name)
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        size = st.st_size
         if size != total or size < _SEG_HDR.size:
             raise ValueError('side segment %s has %d bytes, expected %d'
                              % (name, size, total))
+        try:
+            os.unlink('/dev/shm/' + name)
+            mine = True
+        except PermissionError:
+            # another user's segment in a shared-mode queue: /dev/shm is
+            # sticky, only its owner may unlink it.  Copy out, then free its
+            # memory (truncate) so that only an empty name stays behind.
+            mine = False
         mm = mmap.mmap(fd, size)
+        if not mine:
+            data = bytes(mm)
+            mm.close()
+            os.ftruncate(fd, 0)
+            mm = bytearray(data)
     finally:
         os.close(fd)
     mv = memoryview(mm)
@@ -304,7 +417,8 @@ def _get_large(record):
     if kind == 1:
         obj = bytes(mv[data_off:data_off + data_len])
         mv.release()
-        mm.close()
+        if hasattr(mm, 'close'):
+            mm.close()
         return obj
     lens = struct.unpack_from('<%dQ' % nbuf, mv, _SEG_HDR.size)
     bufs = []
@@ -320,7 +434,8 @@ def _get_large(record):
         stream.release()
     if not bufs:
         mv.release()
-        mm.close()
+        if hasattr(mm, 'close'):
+            mm.close()
     # else: objects built on the buffers keep the mapping alive
     return obj
 
@@ -328,8 +443,8 @@ def _get_large(record):
 def _discard_large(record):
     """A reference record that will never be delivered: remove its segment."""
     try:
-        _shm_unlink(_ref_name(record))
-    except FileNotFoundError:
+        _unlink_shm(_ref_name(record))
+    except OSError:
         pass
 
 
@@ -349,22 +464,60 @@ _shmring._setup(Empty, Full, ShutDown, _put_large, _get_large, _discard_large)
 
 # --- the queues --------------------------------------------------------------
 
-def _rebuild(cls, name, ring_fd, meta_fd):
-    """Unpickle a queue: by name, or from fds passed by multiprocessing."""
+def _rebuild(cls, name, key, holders):
+    """Unpickle a queue: by name, or from a process that holds it."""
     if name is not None:
-        ring = _open_named(name)
+        ring = _open_named(name, key)
     else:
-        fd = ring_fd.detach()
-        mfd = meta_fd.detach() if meta_fd is not None else -1
-        try:
-            ring = _attach_fd(fd, mfd)
-        finally:
-            os.close(fd)
-            if mfd >= 0:
-                os.close(mfd)
+        ring = _attach_anonymous(key, holders)
+    # A worker that gets the queue with every task and drops it after each
+    # (spawn, forkserver) keeps the last few attached, so that the next
+    # task finds it in the cache instead of attaching again.
+    _recently_loaded.append(ring)
     q = cls.__new__(cls)
     _shmring.QueueBase.__init__(q, ring)
     return q
+
+
+# An event loop keeps one reader callback per fd: the get_async calls of
+# one loop waiting on the same ring share one, which wakes them all (each
+# then tries get_nowait; those that find nothing wait again).  It watches a
+# dup() of the ring's event fd, closed when the last waiter leaves: a ring
+# this process lets go of (a drained overflow ring) cannot have its fd
+# number reused under the loop's selector.
+_loop_readers = weakref.WeakKeyDictionary()  # loop -> {(ring key, gen): (fd, futures)}
+
+
+def _reader_add(loop, key, fd, fut):
+    readers = _loop_readers.setdefault(loop, {})
+    entry = readers.get(key)
+    if entry is None:
+        dfd = os.dup(fd)
+        futs = set()
+
+        def wake():
+            for f in list(futs):
+                if not f.done():
+                    f.set_result(None)
+        try:
+            loop.add_reader(dfd, wake)
+        except BaseException:
+            os.close(dfd)
+            raise
+        entry = readers[key] = (dfd, futs)
+    entry[1].add(fut)
+
+
+def _reader_remove(loop, key, fut):
+    readers = _loop_readers.get(loop, {})
+    entry = readers.get(key)
+    if entry is None:
+        return
+    entry[1].discard(fut)
+    if not entry[1]:
+        del readers[key]
+        loop.remove_reader(entry[0])
+        os.close(entry[0])
 
 
 class _QueueMixin:
@@ -376,9 +529,13 @@ class _QueueMixin:
     @classmethod
     def open(cls, name):
         """Attach to the named queue made by cls(name=...) (in any process).
-        FileNotFoundError if there is none."""
+        FileNotFoundError if there is none; ValueError for
+        JoinableQueue.open() of a queue that is not joinable."""
+        ring = _open_named(name)
+        if issubclass(cls, JoinableQueue) and not ring.joinable:
+            raise ValueError('%r is not a JoinableQueue: its puts are not tasks' % name)
         q = cls.__new__(cls)
-        _shmring.QueueBase.__init__(q, _open_named(name))
+        _shmring.QueueBase.__init__(q, ring)
         return q
 
     @property
@@ -432,27 +589,85 @@ class _QueueMixin:
         return self._ring.info()
 
     def set_yield(self, ns, pause_ns=-1):
-        """How long a waiting call polls before it sleeps: spinning for the
-        first pause_ns, then with sched_yield() between looks, for ns in
-        all (per ring, per process; defaults 50000 and 5000)."""
-        self._ring.set_yield(ns, pause_ns)
+        """Deprecated, and does nothing: waiting is the library's own
+        (spin, then sleep on a futex); set_spin() tunes it."""
 
     def set_spin(self, iterations):
-        """How many pause instructions the library spins before it sleeps,
-        after the yield phase (per ring, per process; default 0)."""
+        """How many pause instructions the library spins before it sleeps
+        (per queue, per process; the library's default otherwise)."""
         self._ring.set_spin(iterations)
 
     def __reduce__(self):
         ring = self._ring
         if ring.name is not None:
-            return (_rebuild, (type(self), ring.name, None, None))
-        # multiprocessing's own fd passing: to a child being spawned
-        # (spawn/forkserver: popen.DupFd), or through the resource sharer
-        # (Pool, ProcessPoolExecutor, loky: anything else).
-        from multiprocessing.reduction import DupFd
-        mfd = ring.meta_fileno()
-        return (_rebuild, (type(self), None, DupFd(ring.fileno()),
-                           DupFd(mfd) if mfd >= 0 else None))
+            return (_rebuild, (type(self), ring.name, ring.key(), None))
+        # An anonymous queue travels as the identity of its file plus the
+        # processes that hold it: the loader opens /proc/<pid>/fd/<n> of a
+        # live one.  Nothing is held for the pickle itself, so it can be
+        # loaded any number of times, by any number of processes, and one
+        # never loaded costs nothing.
+        # The last few rings pickled stay attached here (a bounded cost,
+        # not one per pickle), so that a pickle of a queue dropped at once
+        # (pickle.loads(pickle.dumps(Queue()))) still loads.
+        _recently_pickled.append(ring)
+        return (_rebuild, (type(self), None, ring.key(), ring.holders()))
+
+    # --- event loops -------------------------------------------------------
+
+    def fileno(self):
+        """A file descriptor that polls readable when a get may succeed (a
+        record is ready, or the queue is shut down): for loop.add_reader,
+        selectors and multiprocessing.connection.wait.  It is the library's
+        event fd (shmring_event_fd) of the ring gets take from now; a get
+        that finds the queue empty re-arms it.  Ask again after each wait:
+        when an unbounded queue has grown, the number changes."""
+        return self._ring.event_fd()[0]
+
+    async def get_async(self, timeout=None):
+        """get() for asyncio: waits without blocking the event loop (on
+        fileno()), raises queue.Empty after timeout seconds.  Cancelling it
+        never loses an item: an item is only taken by a get that returns."""
+        import asyncio
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + max(timeout, 0)
+        while True:
+            try:
+                return self.get_nowait()      # an Empty here re-arms fileno()
+            except Empty:
+                if deadline is not None and loop.time() >= deadline:
+                    raise
+            fd, gen = self._ring.event_fd()
+            key = (self._ring.key(), gen)
+            fut = loop.create_future()
+            _reader_add(loop, key, fd, fut)
+            try:
+                # at most 1 s between looks: a safety net only (a drained
+                # ring's fd is readable until this process lets it go)
+                left = 1.0 if deadline is None else min(1.0, deadline - loop.time())
+                await asyncio.wait_for(fut, max(left, 0))
+            except asyncio.TimeoutError:
+                pass                          # look again (then Empty, if late)
+            finally:
+                _reader_remove(loop, key, fut)
+
+    async def put_async(self, obj, timeout=None):
+        """put() for asyncio.  An unbounded queue never waits; one with a
+        maxsize that is full is retried on a timer (50 us, doubling to 20
+        ms) until there is room, raising queue.Full after timeout seconds.
+        Cancelling it puts nothing."""
+        import asyncio
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + max(timeout, 0)
+        pause = 0.00005
+        while True:
+            try:
+                return self.put(obj, block=False)
+            except Full:
+                if deadline is not None and loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(pause if deadline is None
+                                else min(pause, max(deadline - loop.time(), 0)))
+            pause = min(pause * 2, 0.02)
 
     def __copy__(self):
         q = type(self).__new__(type(self))
@@ -481,22 +696,34 @@ class Queue(_QueueMixin, _shmring.QueueBase):
     Queue(maxsize=0, *, ctx=None, name=None, capacity=None, max_record=None,
           mode=0o600)
 
-    maxsize: most items queued at once (<= 0: no limit but the capacity).
+    maxsize: most items queued at once (<= 0: no limit; put() never waits
+      nor raises Full then, memory is the only bound, as in multiprocessing).
     name: make a named queue (/dev/shm/<name>) that Queue.open(name) attaches
       to from any process; FileExistsError if it exists.  Remove the name
       with q.unlink() or shmring.unlink(name).
-    capacity: bytes of record storage (default 8 MiB, rounded up to a power
-      of two); a put waits while the ring has no room, whatever maxsize says.
+    capacity: bytes of record storage of each ring (default 8 MiB, rounded
+      up to a power of two).  A put that finds the ring full adds another
+      ring of the same size (FIFO per producer is kept); drained rings go.
     max_record: the largest record kept in the ring (default capacity / 4);
       bigger objects go through a side segment.
-    mode: permissions of a named queue's files.
+    mode: permissions of a named queue's files (and of its side segments
+      and overflow rings).
+    exist_ok: with a name, open the queue if it exists instead of raising
+      FileExistsError (race-free among processes doing the same; a half
+      queue a crash left behind is replaced).
     ctx: accepted for compatibility with multiprocessing and ignored.
     """
 
     def __init__(self, maxsize=0, *, ctx=None, name=None, capacity=None,
-                 max_record=None, mode=0o600):
-        _shmring.QueueBase.__init__(
-            self, _new_ring(name, maxsize, capacity, max_record, mode))
+                 max_record=None, mode=0o600, exist_ok=False):
+        joinable = isinstance(self, JoinableQueue)
+        if exist_ok and name is not None:
+            ring = _create_or_open(name, maxsize, capacity, max_record, mode, joinable)
+            if joinable and not ring.joinable:
+                raise ValueError('%r exists and is not a JoinableQueue' % name)
+        else:
+            ring = _new_ring(name, maxsize, capacity, max_record, mode, joinable)
+        _shmring.QueueBase.__init__(self, ring)
 
 
 class JoinableQueue(Queue):
@@ -517,6 +744,8 @@ class SimpleQueue(_QueueMixin, _shmring.QueueBase):
     close), with every Queue method available as well."""
 
     def __init__(self, *, ctx=None, name=None, capacity=None, max_record=None,
-                 mode=0o600):
+                 mode=0o600, exist_ok=False):
         _shmring.QueueBase.__init__(
-            self, _new_ring(name, 0, capacity, max_record, mode))
+            self, _create_or_open(name, 0, capacity, max_record, mode, False)
+            if exist_ok and name is not None else
+            _new_ring(name, 0, capacity, max_record, mode, False))

@@ -21,8 +21,11 @@ import shmring
 
 from support import ShmLeakMixin, other_pythons
 
-HAVE_CLOUDPICKLE = importlib.util.find_spec('cloudpickle') is not None
 HAVE_JOBLIB = importlib.util.find_spec('joblib') is not None
+# cloudpickle itself, or the copy joblib ships (Debian's python3-joblib)
+CLOUDPICKLE = 'cloudpickle' if importlib.util.find_spec('cloudpickle') else \
+    'joblib.externals.cloudpickle' if HAVE_JOBLIB else None
+HAVE_CLOUDPICKLE = CLOUDPICKLE is not None
 
 LOKY_SCRIPT = textwrap.dedent('''
     import sys
@@ -53,7 +56,7 @@ LOKY_SCRIPT = textwrap.dedent('''
 
 
 def cloud_child(blob, out):
-    import cloudpickle
+    cloudpickle = importlib.import_module(CLOUDPICKLE)
     fn = cloudpickle.loads(blob)
     out.put(fn())
 
@@ -63,13 +66,13 @@ class CloudpickleTest(ShmLeakMixin, unittest.TestCase):
     @unittest.skipUnless(HAVE_CLOUDPICKLE, 'cloudpickle is not installed for %s'
                          % sys.executable)
     def test_cloudpickle_closure(self):
-        import cloudpickle
+        cloudpickle = importlib.import_module(CLOUDPICKLE)
         q = shmring.Queue(3)
         q.put('x')
         blob = cloudpickle.dumps(lambda: (q.get(timeout=10), q.maxsize))
         # loaded in this process ...
         self.assertEqual(cloudpickle.loads(blob)(), ('x', 3))
-        # ... and in another one (the fd comes through the resource sharer)
+        # ... and in another one (through /proc/<pid>/fd of this process)
         q.put('y')
         blob = cloudpickle.dumps(lambda: (q.get(timeout=10), q.maxsize))
         out = shmring.Queue()

@@ -233,7 +233,7 @@ class LifecycleTest(ShmLeakMixin, unittest.TestCase):
 
     def test_producer_killed_while_blocked_in_put(self):
         ctx = multiprocessing.get_context('fork')
-        q = shmring.Queue(capacity=1 << 16)
+        q = shmring.Queue(500, capacity=1 << 16)
         p = ctx.Process(target=fill_then_block, args=(q,))
         p.start()
         deadline = time.monotonic() + 30

@@ -201,20 +201,31 @@ class BasicTest(ShmLeakMixin, unittest.TestCase):
             self.assertFalse(q.full())
             self.assertEqual(q.qsize(), 2000)
 
-    def test_capacity_bounds_an_unbounded_queue(self):
+    def test_unbounded_queue_never_blocks(self):
+        # issue 16: it stopped at item 131,072 (Full, or blocked forever)
         q = shmring.Queue(capacity=4096)
         self.assertEqual(q.capacity, 4096)
         self.assertEqual(q.max_record, 1024)
-        n = 0
-        with self.assertRaises(Full):
-            while True:
-                q.put_nowait(b'x' * 100)
-                n += 1
-        self.assertTrue(q.full())
-        self.assertGreater(n, 10)
-        self.assertRaises(Full, q.put, b'x', timeout=0.05)
-        q.get()
-        q.put_nowait(b'y')
+        for i in range(3000):
+            q.put_nowait((i, b'x' * 100))     # 4096 bytes hold about 30
+        self.assertFalse(q.full())
+        q.put(b'last', timeout=0.05)
+        self.assertGreater(q._ring.info()['tail'], 10)
+        for i in range(3000):
+            self.assertEqual(q.get_nowait(), (i, b'x' * 100))
+        self.assertEqual(q.get_nowait(), b'last')
+        self.assertTrue(q.empty())
+        self.assertRaises(Empty, q.get_nowait)
+
+    def test_fill_300000_before_any_get(self):
+        q = shmring.Queue()
+        for i in range(300_000):
+            q.put(i)
+        self.assertEqual(q.qsize(), 300_000)
+        got = q.get_many(max_items=1000)
+        while len(got) < 300_000:
+            got += q.get_many(max_items=100_000)
+        self.assertEqual(got, list(range(300_000)))
 
     def test_qsize_empty_full_never_raise(self):
         q = shmring.Queue()
@@ -631,8 +642,10 @@ class NamedTest(ShmLeakMixin, unittest.TestCase):
             self.assertIn(name, args)
             q3 = pickle.loads(pickle.dumps(q))
             self.assertEqual(q3.name, name)
-            j = shmring.JoinableQueue.open(name)
-            self.assertIs(type(j), shmring.JoinableQueue)
+            # issue 16: JoinableQueue.open() of a plain queue counted its
+            # puts as tasks; now it says it is not joinable
+            with self.assertRaises(ValueError):
+                shmring.JoinableQueue.open(name)
         finally:
             q.unlink()
         self.assertFalse(os.path.exists('/dev/shm/' + name))
@@ -648,7 +661,7 @@ class NamedTest(ShmLeakMixin, unittest.TestCase):
         name = '/' + unique_name()
         q = shmring.SimpleQueue(name=name)
         try:
-            self.assertFalse(os.path.exists('/dev/shm/' + name[1:] + '.pyq'))
+            self.assertTrue(os.path.exists('/dev/shm/' + name[1:] + '.pyq'))
             self.assertEqual(shmring.Queue.open(name).maxsize, 0)
         finally:
             shmring.unlink(name)
