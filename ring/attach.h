@@ -86,12 +86,16 @@ static inline void wake_everyone(struct shmring *r)
 	ec_notify(r, &r->hdr->not_empty);
 	ec_notify(r, &r->hdr->not_full);
 }
-/* Join accounting for a consumer's attachment, once join is in use. */
-static inline void count_got(struct shmring *r, uint64_t n)
+/* Join accounting for a consumer's attachment, once join is in use: the
+ * entry whose got counts what this handle takes, or NULL.  Decided once per
+ * take, before its announcement (take.c), so that the op record says
+ * whether its records' tasks are counted there (OPREC_R_GOT). */
+static inline struct attach_entry *join_ledger(struct shmring *r)
 {
-	if (__builtin_expect(atomic_load_explicit(&r->hdr->census, memory_order_relaxed) & CENSUS_JOIN, 0) &&
-	    r->attach_slot >= 0)
-		atomic_fetch_add_explicit(&ring_attach(r, r->attach_slot)->got, n, memory_order_relaxed);
+	if (__builtin_expect(!(atomic_load_explicit(&r->hdr->census, memory_order_relaxed) & CENSUS_JOIN), 1))
+		return NULL;
+	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
+	return slot >= 0 ? ring_attach(r, slot) : NULL;
 }
 
 /* A pending entry (taken by a parent for a child being forked) that the

@@ -102,10 +102,8 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		shmring__release_many(ring, run, n);
 		op_rec_clear(c);
 		ring_notify_producers(ring);
-		if (got) {
-			count_got(ring, got);
+		if (got)
 			return (ssize_t)got;
-		}
 		/* only skip records: look again */
 	}
 }

@@ -59,7 +59,6 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 			memcpy(buf, data_at(ring, tk.pos), tk.len);
 		ring_release(ring, tk.pos);
 		op_rec_clear(c);
-		count_got(ring, 1);
 		ring_notify_producers(ring);
 	}
 	return rc;

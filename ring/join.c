@@ -22,10 +22,17 @@ int shmring_task_done(struct shmring *ring)
 	if (!ring)
 		return -EINVAL;
 	join_in_use(ring);
+	/* done first, then the count (undone if the count refuses): a death
+	 * between the two leaves a task unforgiven (join waits, within its
+	 * timeout), never forgives one twice, as a take does (docs/design.md,
+	 * "Join fate"). */
+	int slot = atomic_load_explicit(&ring->attach_slot, memory_order_relaxed);
+	_Atomic uint64_t *done = slot >= 0 ? &ring_attach(ring, slot)->done : NULL;
+	if (done)
+		atomic_fetch_add_explicit(done, 1, memory_order_relaxed);
 	int rc = shmring__latch_add(&ring->hdr->join, -1, ring_stats(ring));
-	if (rc == 0 && ring->attach_slot >= 0)
-		atomic_fetch_add_explicit(&ring_attach(ring, ring->attach_slot)->done, 1,
-		                          memory_order_relaxed);
+	if (rc && done)
+		atomic_fetch_sub_explicit(done, 1, memory_order_relaxed);
 	return rc;
 }
 

@@ -123,7 +123,12 @@ enum op_kind {
 #define OPREC_KIND(w)         ((unsigned)((w) & 3))
 #define OPREC_EXTENT(slots, records) ((uint64_t)(slots) | ((uint64_t)(records) << 32))
 #define OPREC_SLOTS(x)   ((uint32_t)(x))
-#define OPREC_RECORDS(x) ((uint32_t)((x) >> 32))
+/* In a CONSUME record's records field: the tasks of the records it took are
+ * counted in attach.got (join was in use when it announced), so a sweep
+ * that releases them as lost does not forgive them again (recover.c). */
+#define OPREC_R_GOT      (UINT32_C(1) << 31)
+#define OPREC_RECORDS(x) ((uint32_t)((x) >> 32) & ~OPREC_R_GOT)
+#define OPREC_GOT(x)     (((uint32_t)((x) >> 32) & OPREC_R_GOT) != 0)
 struct op_rec {
 	_Atomic uint64_t word;
 	_Atomic uint64_t extent; /* slots covered, and how many records in them */

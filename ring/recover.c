@@ -226,7 +226,10 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 	return complete;
 }
 
-static bool recover_consume(struct shmring *r, const struct live_set *live, uint64_t t, uint64_t slots)
+/* got: the claim's tasks are counted in the entry's got (OPREC_R_GOT), to
+ * be forgiven from there (shmring__recover_entry), not here. */
+static bool recover_consume(struct shmring *r, const struct live_set *live, uint64_t t,
+                            uint64_t slots, bool got)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t ch = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
@@ -253,7 +256,8 @@ static bool recover_consume(struct shmring *r, const struct live_set *live, uint
 	}
 	if (lost) {
 		atomic_fetch_add_explicit(&hdr->lost_records, lost, memory_order_relaxed);
-		forgive_tasks(r, lost);
+		if (!got)
+			forgive_tasks(r, lost);
 	}
 	if (released)
 		ec_notify(r, &hdr->not_full);
@@ -282,7 +286,7 @@ bool shmring__recover_entry(struct shmring *r, int slot)
 			                       OPREC_RECORDS(x), OPREC_KIND(w) == OPREC_COUNTED);
 			break;
 		case OPREC_CONSUME:
-			done = recover_consume(r, &live, OPREC_POS(w), OPREC_SLOTS(x));
+			done = recover_consume(r, &live, OPREC_POS(w), OPREC_SLOTS(x), OPREC_GOT(x));
 			break;
 		default:
 			break;
@@ -295,7 +299,8 @@ bool shmring__recover_entry(struct shmring *r, int slot)
 	atomic_store_explicit(&e->op_busy, left, memory_order_relaxed);
 	if (left)
 		return false;
-	/* Tasks it took (get returned them) and never marked done. */
+	/* Tasks it took (counted right after each take's CAS, see take.c) and
+	 * never marked done: those of records released above included. */
 	if (atomic_load_explicit(&hdr->census, memory_order_acquire) & CENSUS_JOIN) {
 		uint64_t got = atomic_load_explicit(&e->got, memory_order_relaxed);
 		uint64_t done = atomic_load_explicit(&e->done, memory_order_relaxed);

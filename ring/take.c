@@ -85,6 +85,18 @@ static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, st
 	return n;
 }
 
+/* The tasks of a run just taken (its records but skip records), counted in
+ * the taker's entry: relaxed, only a sweep after this process's death reads
+ * it (recover.c). */
+static void count_taken_tasks(struct attach_entry *ledger, const struct take *run, size_t n)
+{
+	uint64_t tasks = 0;
+	for (size_t i = 0; i < n; i++)
+		tasks += run[i].len != TAKE_SKIP;
+	if (tasks)
+		atomic_fetch_add_explicit(&ledger->got, tasks, memory_order_relaxed);
+}
+
 /* One attempt: take a run of records.  Returns how many (>= 1), or -EAGAIN
  * (nothing ready), -EPIPE (closed and empty), -EMSGSIZE (the first record
  * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
@@ -103,13 +115,22 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 			 * fetched during the claim, not after it. */
 			prefetch_next_payload(r, t);
 			prefetch_for_write(meta_at(r, t));
-			op_rec_announce(c, t, OPREC_CONSUME, *end - t, n);
+			/* Join in use: the tasks of what is taken are counted in
+			 * the entry's got right after the CAS, and the
+			 * announcement says so, so that a sweep finding them
+			 * unreleased does not forgive them a second time
+			 * (docs/design.md, "Join fate"). */
+			struct attach_entry *ledger = join_ledger(r);
+			op_rec_announce(c, t, OPREC_CONSUME, *end - t, n | (ledger ? OPREC_R_GOT : 0));
 			/* acq_rel on success: release publishes the announcement to
 			 * a sweep; acquire keeps the payload reads after the take. */
 			if (atomic_compare_exchange_weak_explicit(&hdr->cons_head, &t, *end,
 			                                          memory_order_acq_rel,
-			                                          memory_order_relaxed))
+			                                          memory_order_relaxed)) {
+				if (ledger)
+					count_taken_tasks(ledger, out, n);
 				return (ssize_t)n;
+			}
 			continue;
 		}
 		/* Nothing taken: is that still the truth at cons_head?  prod_head

@@ -93,7 +93,6 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 	span->len = tk.len;
 	span->pos_ = tk.pos;
 	span->claim_ = c;
-	count_got(ring, 1);
 	return rc;
 }
 

@@ -196,3 +196,101 @@ Test(recover, dead_consumers_unfinished_tasks_are_forgiven)
 	cr_assert_eq(in.lost_records, 0, "the records were released: none lost");
 	shmring_detach(rr);
 }
+
+#define T_CHILD_FAILED 77 /* a child that did not reach its death */
+
+/* Peek one record (join in use) and die where the test says: holding the
+ * peek, or after task_done for it (still holding it). */
+static int peek_and_die(void *arg)
+{
+	const int *finish = arg;
+	struct shmring_span sp;
+	if (shmring_peek(rr, &sp, 5 * T_SEC) < 0)
+		return T_CHILD_FAILED;
+	if (*finish && shmring_task_done(rr) != 0)
+		return T_CHILD_FAILED;
+	raise(SIGKILL);
+	return T_CHILD_FAILED;
+}
+
+/* Get one record into a buffer that cannot be written: the copy faults
+ * after the take and before the release, and the process dies there (by
+ * SIGSEGV; under a sanitizer, by its handler's _exit). */
+static int get_and_fault(void *arg)
+{
+	(void)arg;
+	signal(SIGSEGV, SIG_DFL);
+	void *buf = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return T_CHILD_FAILED;
+	shmring_get(rr, buf, 4096, 5 * T_SEC);
+	return T_CHILD_FAILED; /* the copy did not fault */
+}
+
+/* Three puts, join in use; a child takes one and dies by fn; a live
+ * consumer's joins sweep until the dead one is recovered.  Returns the
+ * ring's counts then. */
+static struct shmring_info three_puts_one_death(int (*fn)(void *), void *arg)
+{
+	rr = t_ring(4096, 0);
+	cr_assert_eq(shmring_join(rr, 0), 0, "join in use (nothing unfinished yet)");
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(shmring_put(rr, "t", 1, 0), 0);
+	pid_t pid = t_fork(fn, arg);
+	int st = t_wait_status(pid, 10 * T_SEC);
+	char buf[96];
+	cr_assert(st >= 0 && (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != 0 &&
+	                                          WEXITSTATUS(st) != T_CHILD_FAILED)),
+	          "child did not die where it should: %s", t_status_str(st, buf, sizeof buf));
+	struct shmring *live = NULL;
+	cr_assert_eq(shmring_attach_fd(&live, shmring_fd(rr)), 0);
+	cr_assert_eq(shmring_declare(live, SHMRING_CONSUMER), 0);
+	int64_t t0 = t_now_ns();
+	while (t_info(rr).lost_records == 0 && t_now_ns() - t0 < 10 * T_SEC)
+		shmring_join(rr, 60 * T_MS); /* its sweeps find the dead child */
+	shmring_detach(live);
+	return t_info(rr);
+}
+
+/* A consumer dies holding a peeked record it has not finished: the record
+ * is lost and its task forgiven once; the two records still in the ring
+ * keep theirs (the peek's task used to be forgiven twice: as a lost record
+ * and again as got - done). */
+Test(recover, dead_consumer_holding_a_peek_forgives_its_task_once)
+{
+	int finish = 0;
+	struct shmring_info in = three_puts_one_death(peek_and_die, &finish);
+	cr_assert_eq(in.lost_records, 1);
+	cr_assert_eq(in.records, 2);
+	cr_assert_eq(in.unfinished, 2, "unfinished %llu: two records still in the ring",
+	             (unsigned long long)in.unfinished);
+	cr_assert_eq(in.lost_tasks, 1);
+	shmring_detach(rr);
+}
+
+/* The same, but it called task_done for the peeked record before dying
+ * with it: that task is done, nothing is left to forgive. */
+Test(recover, dead_consumer_with_a_finished_peek_forgives_nothing)
+{
+	int finish = 1;
+	struct shmring_info in = three_puts_one_death(peek_and_die, &finish);
+	cr_assert_eq(in.lost_records, 1);
+	cr_assert_eq(in.records, 2);
+	cr_assert_eq(in.unfinished, 2, "unfinished %llu: two records still in the ring",
+	             (unsigned long long)in.unfinished);
+	cr_assert_eq(in.lost_tasks, 0);
+	shmring_detach(rr);
+}
+
+/* A consumer dies inside shmring_get, between its take and its release:
+ * the record is lost, its task forgiven once. */
+Test(recover, dead_consumer_inside_get_forgives_its_task_once)
+{
+	struct shmring_info in = three_puts_one_death(get_and_fault, NULL);
+	cr_assert_eq(in.lost_records, 1);
+	cr_assert_eq(in.records, 2);
+	cr_assert_eq(in.unfinished, 2, "unfinished %llu: two records still in the ring",
+	             (unsigned long long)in.unfinished);
+	cr_assert_eq(in.lost_tasks, 1);
+	shmring_detach(rr);
+}
