@@ -202,11 +202,10 @@ def run(args, procs, tmp):
     ring_a, ring_b = 'bridge-test-%s-A' % tag, 'bridge-test-%s-B' % tag
     stream, subject, durable = 'BT%s' % tag, 'bt.%s' % tag, 'bt%s' % tag
     args.cleanup_rings += ((ring_a, ring_b, durable),)
-    for ring in (ring_a, ring_b):
-        subprocess.run([tool, 'create', '--ring', ring, '--capacity', str(4 << 20),
-                        '--max-record', str(64 << 10)], check=True)
+    # the bridges make both rings (persistent where the library has it)
     common = ['--servers', cluster.urls(), '--stream', stream, '--subject', subject,
-              '--stats-interval', '2']
+              '--stats-interval', '2', '--capacity', str(4 << 20),
+              '--max-record', str(64 << 10)]
     out_argv = [bridge, 'out', '--ring', ring_a, '--replicas', '3',
                 '--max-pending', str(args.max_pending)] + common
     in_argv = [bridge, 'in', '--ring', ring_b, '--durable', durable] + common
