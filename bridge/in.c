@@ -120,33 +120,35 @@ retry:
 	return -1;
 }
 
-/* Up to n messages from the consumer, waiting at most timeout_ms: a pull
- * request ($JS.API.CONSUMER.MSG.NEXT) answered on the bridge's own inbox.
- * (Not natsSubscription_Fetch: in libnats 3.4.1 it can collect more messages
- * than the batch it was asked for, when deliveries left over from an earlier
- * request are waiting, and write past its array: a heap overflow, seen here
- * as "double free or corruption" under load.  Here the array is the
- * caller's, and full is full.)  A delivery left over from an earlier request
- * is taken like any other: the sequence checks in run_in sort it out.
- * Returns the count (0 on timeout or "no messages"), or -1 on an error. */
-static int pull(struct in *in, natsMsg **msgs, int n, int64_t timeout_ms)
+/* Send one pull request for n messages: no_wait (answered at once with what
+ * there is, then a 404), or waiting up to timeout_ms. */
+static int pull_request(struct in *in, int n, bool no_wait, int64_t timeout_ms)
 {
 	char req[96];
-	snprintf(req, sizeof req, "{\"batch\":%d,\"expires\":%lld}", n,
-	         (long long)(timeout_ms - 10) * 1000000LL);
+	if (no_wait)
+		snprintf(req, sizeof req, "{\"batch\":%d,\"no_wait\":true}", n);
+	else
+		snprintf(req, sizeof req, "{\"batch\":%d,\"expires\":%lld}", n,
+		         (long long)(timeout_ms - 10) * 1000000LL);
 	natsStatus s = natsConnection_PublishRequestString(in->bn.nc, in->next_subj, in->inbox, req);
 	if (s != NATS_OK) {
 		stats_error(&in->st, "pull: %s", natsStatus_GetText(s));
 		return -1;
 	}
-	int count = 0;
-	double deadline = now_seconds() + (double)timeout_ms / 1000;
+	return 0;
+}
+
+/* Collect deliveries from the inbox into msgs[count..n), waiting at most
+ * wait_ms for the first and gap_ms for each next one.  Stops at a status
+ * message (404 no messages, 408 expired: *ended set) unless skip_status
+ * (deliveries left from earlier requests, whose statuses mean nothing
+ * now).  Returns the new count, or -1 on an error with nothing collected. */
+static int collect(struct in *in, natsMsg **msgs, int count, int n, int64_t wait_ms,
+                   int64_t gap_ms, bool skip_status, bool *ended)
+{
 	while (count < n) {
-		int64_t left = (int64_t)((deadline - now_seconds()) * 1000);
-		if (left <= 0)
-			break;
 		natsMsg *m = NULL;
-		s = natsSubscription_NextMsg(&m, in->inbox_sub, left);
+		natsStatus s = natsSubscription_NextMsg(&m, in->inbox_sub, count ? gap_ms : wait_ms);
 		if (s == NATS_TIMEOUT)
 			break;
 		if (s != NATS_OK) {
@@ -155,22 +157,51 @@ static int pull(struct in *in, natsMsg **msgs, int n, int64_t timeout_ms)
 		}
 		const char *status = NULL;
 		if (natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status) {
-			/* 404 no messages, 408 request expired, 409 limits: this
-			 * request (or an earlier one) is over */
 			bool other = strncmp(status, "404", 3) && strncmp(status, "408", 3);
-			if (other) {
+			if (other && !skip_status) {
 				const char *desc = NULL;
 				natsMsgHeader_Get(m, "Description", &desc);
 				stats_error(&in->st, "pull: %s %s", status, desc ? desc : "");
 			}
 			natsMsg_Destroy(m);
-			if (count || other)
-				break;
-			continue;   /* possibly an earlier request's end: wait on */
+			if (skip_status)
+				continue;
+			*ended = true;
+			if (other && !count)
+				return -1;
+			break;
 		}
 		msgs[count++] = m;
 	}
 	return count;
+}
+
+/* Up to n messages from the consumer, waiting at most timeout_ms for the
+ * first: our own pull requests ($JS.API.CONSUMER.MSG.NEXT) answered on the
+ * bridge's inbox, as nats.c's Fetch does it (deliveries already waiting;
+ * else a no_wait request; else one that waits), but into the caller's array
+ * of n.  (Not natsSubscription_Fetch: in libnats 3.4.1 it can collect more
+ * messages than the batch it was asked for, when deliveries left over from
+ * an earlier request are waiting, and write past its array: a heap overflow,
+ * seen here as "double free or corruption" under load.)  A delivery left
+ * over from an earlier request is taken like any other: the sequence checks
+ * in run_in sort it out.  Returns the count (0: none), or -1 on an error. */
+static int pull(struct in *in, natsMsg **msgs, int n, int64_t timeout_ms)
+{
+	bool ended = false;
+	int count = collect(in, msgs, 0, n, 0, 0, true, &ended);   /* already here */
+	if (count != 0)
+		return count;
+	if (pull_request(in, n, true, 0))
+		return -1;
+	count = collect(in, msgs, 0, n, timeout_ms, 2, false, &ended);
+	if (count != 0 || !ended)
+		return count;
+	/* nothing there now: wait for the first, then take what follows it */
+	if (pull_request(in, n, false, timeout_ms))
+		return -1;
+	ended = false;
+	return collect(in, msgs, 0, n, timeout_ms, 2, false, &ended);
 }
 
 /* How many messages the ring has room for now. */
