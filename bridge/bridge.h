@@ -78,6 +78,8 @@ struct bridge_nats {
  * unlimited reconnects.  js_opts may set PublishAsync fields. */
 int  bridge_connect(struct bridge_nats *bn, const struct bridge_args *a,
                     jsOptions *js_opts, struct bridge_stats *st);
+/* Destroys both and waits for libnats's threads to end (nats_CloseAndWait):
+ * no callback runs after it. */
 void bridge_disconnect(struct bridge_nats *bn);
 /* The stream exists afterwards (created if missing: file storage,
  * a->replicas, a->subject, the Duplicates window); retries until stop.

@@ -34,7 +34,9 @@ struct in {
 	struct inpos      *pos;
 	struct bridge_nats bn;
 	struct bridge_stats st;
-	natsSubscription  *sub;
+	natsSubscription  *inbox_sub; /* where pull requests deliver (pull()) */
+	natsInbox         *inbox;
+	char              *next_subj; /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<durable> */
 	uint64_t           committed;
 	bool               take_any;  /* the first message after (re)making the consumer */
 	double             avg_slot_bytes;
@@ -49,10 +51,6 @@ static int setup_consumer(struct in *in)
 {
 	const struct bridge_args *a = in->a;
 	int64_t nap = 100;
-	if (in->sub) {
-		natsSubscription_Destroy(in->sub);   /* not Unsubscribe: keep the durable */
-		in->sub = NULL;
-	}
 	while (!stop_requested) {
 		jsErrCode jerr = 0;
 		jsConsumerInfo *ci = NULL;
@@ -110,15 +108,8 @@ static int setup_consumer(struct in *in)
 			        PRIu64 "\n", a->durable, start);
 			atomic_fetch_add(&in->st.resyncs, 1);
 		}
-		jsSubOptions so;
-		jsSubOptions_Init(&so);
-		so.Stream = a->stream;
-		so.Consumer = a->durable;
-		s = js_PullSubscribe(&in->sub, in->bn.js, a->subject, a->durable, NULL, &so, &jerr);
-		if (s == NATS_OK) {
-			in->take_any = true;
-			return 0;
-		}
+		in->take_any = true;
+		return 0;
 retry:
 		stats_error(&in->st, "consumer %s: %s (jerr %d)", a->durable, natsStatus_GetText(s),
 		            (int)jerr);
@@ -127,6 +118,90 @@ retry:
 		nap = nap < 1000 ? nap * 2 : 1000;
 	}
 	return -1;
+}
+
+/* Send one pull request for n messages: no_wait (answered at once with what
+ * there is, then a 404), or waiting up to timeout_ms. */
+static int pull_request(struct in *in, int n, bool no_wait, int64_t timeout_ms)
+{
+	char req[96];
+	if (no_wait)
+		snprintf(req, sizeof req, "{\"batch\":%d,\"no_wait\":true}", n);
+	else
+		snprintf(req, sizeof req, "{\"batch\":%d,\"expires\":%lld}", n,
+		         (long long)(timeout_ms - 10) * 1000000LL);
+	natsStatus s = natsConnection_PublishRequestString(in->bn.nc, in->next_subj, in->inbox, req);
+	if (s != NATS_OK) {
+		stats_error(&in->st, "pull: %s", natsStatus_GetText(s));
+		return -1;
+	}
+	return 0;
+}
+
+/* Collect deliveries from the inbox into msgs[count..n), waiting at most
+ * wait_ms for the first and gap_ms for each next one.  Stops at a status
+ * message (404 no messages, 408 expired: *ended set) unless skip_status
+ * (deliveries left from earlier requests, whose statuses mean nothing
+ * now).  Returns the new count, or -1 on an error with nothing collected. */
+static int collect(struct in *in, natsMsg **msgs, int count, int n, int64_t wait_ms,
+                   int64_t gap_ms, bool skip_status, bool *ended)
+{
+	while (count < n) {
+		natsMsg *m = NULL;
+		natsStatus s = natsSubscription_NextMsg(&m, in->inbox_sub, count ? gap_ms : wait_ms);
+		if (s == NATS_TIMEOUT)
+			break;
+		if (s != NATS_OK) {
+			stats_error(&in->st, "pull: %s", natsStatus_GetText(s));
+			return count ? count : -1;
+		}
+		const char *status = NULL;
+		if (natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status) {
+			bool other = strncmp(status, "404", 3) && strncmp(status, "408", 3);
+			if (other && !skip_status) {
+				const char *desc = NULL;
+				natsMsgHeader_Get(m, "Description", &desc);
+				stats_error(&in->st, "pull: %s %s", status, desc ? desc : "");
+			}
+			natsMsg_Destroy(m);
+			if (skip_status)
+				continue;
+			*ended = true;
+			if (other && !count)
+				return -1;
+			break;
+		}
+		msgs[count++] = m;
+	}
+	return count;
+}
+
+/* Up to n messages from the consumer, waiting at most timeout_ms for the
+ * first: our own pull requests ($JS.API.CONSUMER.MSG.NEXT) answered on the
+ * bridge's inbox, as nats.c's Fetch does it (deliveries already waiting;
+ * else a no_wait request; else one that waits), but into the caller's array
+ * of n.  (Not natsSubscription_Fetch: in libnats 3.4.1 it can collect more
+ * messages than the batch it was asked for, when deliveries left over from
+ * an earlier request are waiting, and write past its array: a heap overflow,
+ * seen here as "double free or corruption" under load.)  A delivery left
+ * over from an earlier request is taken like any other: the sequence checks
+ * in run_in sort it out.  Returns the count (0: none), or -1 on an error. */
+static int pull(struct in *in, natsMsg **msgs, int n, int64_t timeout_ms)
+{
+	bool ended = false;
+	int count = collect(in, msgs, 0, n, 0, 0, true, &ended);   /* already here */
+	if (count != 0)
+		return count;
+	if (pull_request(in, n, true, 0))
+		return -1;
+	count = collect(in, msgs, 0, n, timeout_ms, 2, false, &ended);
+	if (count != 0 || !ended)
+		return count;
+	/* nothing there now: wait for the first, then take what follows it */
+	if (pull_request(in, n, false, timeout_ms))
+		return -1;
+	ended = false;
+	return collect(in, msgs, 0, n, timeout_ms, 2, false, &ended);
 }
 
 /* How many messages the ring has room for now. */
@@ -169,6 +244,7 @@ static int put_one(struct in *in, const void *data, size_t len, uint64_t seq)
 int run_in(const struct bridge_args *a)
 {
 	struct in *in = calloc(1, sizeof *in);
+	natsMsg **msgs = NULL;   /* one pull's messages, --batch at most */
 	int rc = 1;
 	in->a = a;
 	in->avg_slot_bytes = SHMRING_SLOT_SIZE;
@@ -193,9 +269,22 @@ int run_in(const struct bridge_args *a)
 	jsOptions jo;
 	jsOptions_Init(&jo);
 	jo.Wait = BRIDGE_API_WAIT_MS;
-	if (bridge_connect(&in->bn, a, &jo, &in->st) || bridge_ensure_stream(&in->bn, a, &in->st) ||
-	    setup_consumer(in))
+	if (bridge_connect(&in->bn, a, &jo, &in->st) || bridge_ensure_stream(&in->bn, a, &in->st))
 		goto out;
+	natsStatus ns = natsInbox_Create(&in->inbox);
+	if (ns == NATS_OK)
+		ns = natsConnection_SubscribeSync(&in->inbox_sub, in->bn.nc, in->inbox);
+	if (ns == NATS_OK)   /* never drop a delivery for being slow: a gap costs a reset */
+		ns = natsSubscription_SetPendingLimits(in->inbox_sub, -1, -1);
+	if (ns != NATS_OK || asprintf(&in->next_subj, "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+	                              a->stream, a->durable) < 0) {
+		fprintf(stderr, "shmring-nats in: inbox: %s\n", natsStatus_GetText(ns));
+		goto out;
+	}
+	if (setup_consumer(in))
+		goto out;
+	msgs = calloc((size_t)a->batch, sizeof *msgs);
+	unsigned idle_pulls = 0;
 	fprintf(stderr, "shmring-nats in: stream %s -> ring %s, committed through stream "
 	        "sequence %" PRIu64 "\n", a->stream, a->ring, in->committed);
 
@@ -206,26 +295,27 @@ int run_in(const struct bridge_args *a)
 			bridge_nap(2);
 			continue;
 		}
-		natsMsgList list = { 0 };
-		jsErrCode jerr = 0;
-		natsStatus s = natsSubscription_Fetch(&list, in->sub, n, 500, &jerr);
-		if (s == NATS_TIMEOUT)
+		int count = pull(in, msgs, n, 500);
+		if (count == 0) {
+			if (++idle_pulls % 20 == 0 && setup_consumer(in))  /* ~10 s idle: */
+				break;   /* is the consumer still there? (it may be made again) */
 			continue;
-		if (s != NATS_OK) {
+		}
+		idle_pulls = 0;
+		if (count < 0) {
 			atomic_fetch_add(&in->st.retries, 1);
-			stats_error(&in->st, "fetch: %s (jerr %d)", natsStatus_GetText(s), (int)jerr);
-			natsMsgList_Destroy(&list);
 			bridge_nap(100);
-			/* a consumer lost with its stream, or a subscription gone bad */
-			if (s != NATS_CONNECTION_DISCONNECTED && setup_consumer(in))
+			/* a consumer lost with its stream, for instance */
+			if (natsConnection_Status(in->bn.nc) == NATS_CONN_STATUS_CONNECTED &&
+			    setup_consumer(in))
 				break;
 			continue;
 		}
-		atomic_store(&in->st.in_flight, (uint64_t)list.Count);
+		atomic_store(&in->st.in_flight, (uint64_t)count);
 		natsMsg *to_ack = NULL;
 		bool reset = false, fatal = false;
-		for (int i = 0; i < list.Count && !reset && !fatal; i++) {
-			natsMsg *m = list.Msgs[i];
+		for (int i = 0; i < count && !reset && !fatal; i++) {
+			natsMsg *m = msgs[i];
 			jsMsgMetaData *md = NULL;
 			if (natsMsg_GetMetaData(&md, m) != NATS_OK)
 				continue;   /* not a consumer delivery: ignore */
@@ -264,9 +354,10 @@ int run_in(const struct bridge_args *a)
 				slot_bytes = SHMRING_SLOT_SIZE;
 			in->avg_slot_bytes += (slot_bytes - in->avg_slot_bytes) / 16;
 		}
-		if (to_ack)
-			natsMsg_Ack(to_ack, NULL);   /* AckAll: everything before it too */
-		natsMsgList_Destroy(&list);
+		if (to_ack && natsMsg_GetReply(to_ack))   /* AckAll: everything before it too */
+			natsConnection_PublishString(in->bn.nc, natsMsg_GetReply(to_ack), "+ACK");
+		for (int i = 0; i < count; i++)
+			natsMsg_Destroy(msgs[i]);
 		atomic_store(&in->st.in_flight, 0);
 		if (fatal)
 			goto out;
@@ -276,8 +367,11 @@ int run_in(const struct bridge_args *a)
 	rc = 0;
 	stats_maybe_print(&in->st, "in", a->stats_interval, true);
 out:
-	if (in->sub)
-		natsSubscription_Destroy(in->sub);
+	free(msgs);
+	if (in->inbox_sub)
+		natsSubscription_Destroy(in->inbox_sub);
+	natsInbox_Destroy(in->inbox);
+	free(in->next_subj);
 	bridge_disconnect(&in->bn);
 	inpos_close(in->pos);
 	shmring_detach(in->ring);

@@ -182,7 +182,5 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	int rc = !strcmp(a.mode, "out") ? run_out(&a) : run_in(&a);
-	nats_CloseAndWait(2000);
-	return rc;
+	return !strcmp(a.mode, "out") ? run_out(&a) : run_in(&a);
 }

@@ -97,6 +97,11 @@ void bridge_disconnect(struct bridge_nats *bn)
 		natsConnection_Destroy(bn->nc);
 	bn->js = NULL;
 	bn->nc = NULL;
+	/* The connection's callbacks (disconnected, acks) run on libnats's own
+	 * threads and may still come after the destroy: wait for those threads
+	 * to end before the caller frees what the callbacks use (ASan saw a
+	 * disconnected callback write into freed stats). */
+	nats_CloseAndWait(2000);
 }
 
 int bridge_ensure_stream(struct bridge_nats *bn, const struct bridge_args *a,

@@ -1,11 +1,11 @@
 /*
  * ringopen.c - open the bridge's ring, or create it.
  *
- * Issue 11 brings shmring_open_or_create and SHMRING_PERSISTENT (a ring whose
- * last producer or consumer going away is not end of stream or broken pipe).
- * Until both are in the library this file does the same by hand: open, else
- * create with O_EXCL, else (another process created it in between) open.
- * Where SHMRING_PERSISTENT is defined the ring is created with it.
+ * Where the library has SHMRING_PERSISTENT (issue 11: a ring whose last
+ * producer or consumer going away is not end of stream or broken pipe), it
+ * has shmring_open_or_create too, and a ring the bridge makes is persistent.
+ * Without them this file does the same by hand: open, else create with
+ * O_EXCL, else (another process created it in between) open.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,10 +17,18 @@ int bridge_ring_open(struct shmring **ring, const struct bridge_args *a, unsigne
 	struct shmring_config cfg = {
 		.capacity = a->capacity, .max_record = a->max_record, .flags = roles,
 	};
-#ifdef SHMRING_PERSISTENT
+	int rc;
+#ifdef SHMRING_PERSISTENT   /* issue 11: both came together */
 	cfg.flags |= SHMRING_PERSISTENT;
-#endif
-	int rc = -ENOENT;
+	rc = shmring_open_or_create(ring, a->ring, &cfg);   /* roles declared either way */
+	if (rc < 0) {
+		fprintf(stderr, "shmring-nats %s: ring '%s': %s\n", a->mode, a->ring,
+		        shmring_strerror(rc));
+		return rc;
+	}
+	return 0;
+#else
+	rc = -ENOENT;
 	for (int tries = 0; tries < 3 && rc < 0; tries++) {
 		rc = shmring_open(ring, a->ring);
 		if (rc == -ENOENT) {
@@ -46,4 +54,5 @@ int bridge_ring_open(struct shmring **ring, const struct bridge_args *a, unsigne
 		*ring = NULL;
 	}
 	return rc;
+#endif
 }

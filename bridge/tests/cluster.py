@@ -202,11 +202,10 @@ def run(args, procs, tmp):
     ring_a, ring_b = 'bridge-test-%s-A' % tag, 'bridge-test-%s-B' % tag
     stream, subject, durable = 'BT%s' % tag, 'bt.%s' % tag, 'bt%s' % tag
     args.cleanup_rings += ((ring_a, ring_b, durable),)
-    for ring in (ring_a, ring_b):
-        subprocess.run([tool, 'create', '--ring', ring, '--capacity', str(4 << 20),
-                        '--max-record', str(64 << 10)], check=True)
+    # the bridges make both rings (persistent where the library has it)
     common = ['--servers', cluster.urls(), '--stream', stream, '--subject', subject,
-              '--stats-interval', '2']
+              '--stats-interval', '2', '--capacity', str(4 << 20),
+              '--max-record', str(64 << 10)]
     out_argv = [bridge, 'out', '--ring', ring_a, '--replicas', '3',
                 '--max-pending', str(args.max_pending)] + common
     in_argv = [bridge, 'in', '--ring', ring_b, '--durable', durable] + common
@@ -260,11 +259,18 @@ def run(args, procs, tmp):
     for frac, what in faults:
         # the next fault once the flow is this far and the last one is
         # behind it at both ends (ring B has what the stream had then)
+        deadline = time.time() + args.timeout
         while True:
             _, stored, _ = cluster.stream(stream)
             if (stored >= frac * total and progress() >= resume_at) or \
                     checker.poll() is not None:
                 break
+            for name in ('out', 'in'):
+                if procs.live[name].poll() is not None:
+                    raise RuntimeError('the %s bridge exited by itself (status %s)'
+                                       % (name, procs.live[name].returncode))
+            if time.time() > deadline:
+                raise RuntimeError('no progress to %d%% in %d s' % (100 * frac, args.timeout))
             time.sleep(0.1)
         t = time.time()
         if what.startswith('SIGTERM out'):
@@ -454,6 +460,9 @@ def main():
     if not shutil.which('nats-server'):
         log('SKIP: nats-server is not on PATH (apt-get install nats-server)')
         return 0
+    def on_term(sig, frame):   # cleanup below runs on SIGTERM too (timeout(1))
+        raise SystemExit('cluster.py: signal %d' % sig)
+    signal.signal(signal.SIGTERM, on_term)
     tmp = tempfile.mkdtemp(prefix='shmring-bridge-test-')
     procs = Procs(tmp)
     args.cleanup_rings = ()
