@@ -260,7 +260,18 @@ SHMRING_API int     shmring_prefault(struct shmring *ring);
  *    ring and then waits for a consumer.  Only shmring_close ends it.
  *  - A dead process is noticed without anyone calling anything: sleepers
  *    re-check liveness at least every 50 ms, and so does a caller that keeps
- *    getting -EAGAIN.
+ *    getting -EAGAIN, and a caller whose calls keep succeeding (every 16th
+ *    call, or every call while they come more than 5 ms apart, looks at the
+ *    clock): a producer learns within about 100 ms that its last consumer
+ *    died, as a pipe's writer does.
+ *  - Identity is pid + start time, read from /proc (once per process, at
+ *    open): if it cannot be read (no fd left, no /proc), taking a role fails
+ *    with that error (e.g. -EMFILE) and a later call tries again; a process
+ *    is never registered under an identity that would make it look dead.
+ *  - PID namespaces: a pid means another process in another namespace, so
+ *    open and attach_fd refuse a ring made in another PID namespace
+ *    (-EXDEV): containers sharing /dev/shm must share the PID namespace
+ *    too (docker --pid=host / --pid=container:NAME) to share a ring.
  *  - fork(): a handle inherited by a child is the child's own attachment,
  *    registered at fork (pthread_atfork) with the roles the handle had
  *    declared explicitly; roles picked up implicitly by a first put or get are
