@@ -215,7 +215,12 @@ SHMRING_API int     shmring_close(struct shmring *ring);
 SHMRING_API ssize_t shmring_next_len(struct shmring *ring);
 
 /* How long a waiting call spins (pause instructions, re-checking) before it
- * sleeps on a futex; per handle.  0 sleeps at once. */
+ * sleeps on a futex; per handle.  0 sleeps at once.  Default: about 0.1 ms
+ * (2000 pauses) on a machine with two or more CPUs online, whatever the
+ * caller's affinity (pinned to one CPU each, two processes still run at
+ * once), and 0 with one CPU online.  Adaptive: after 8 waits in a row whose
+ * spin ended in a sleep anyway (a peer on the same CPU, or one slower than
+ * the spin), only one wait in 16 spins, until a spin succeeds again. */
 SHMRING_API void    shmring_set_spin(struct shmring *ring, unsigned iterations);
 
 /* Map every page of the ring into this process now (writable, contents

@@ -50,6 +50,7 @@ struct shmring {
 	bool                fresh_prod, fresh_cons;
 	uint64_t            born_census;
 	unsigned            spin;
+	_Atomic unsigned    spin_misses;   /* wait.h: spins that ended in a sleep */
 	/* Producer-side hint: a free_tail value seen earlier (only ever behind
 	 * the real one, since free_tail only grows).  Release/acquire so that a
 	 * thread using another thread's hint inherits its happens-before. */
