@@ -783,6 +783,7 @@ program_target('stress-tsan', 'tsan', 'stress', 'stress_threads',
                args='--seconds 10', env=san_env['tsan'])
 program_target('demo', 'release', 'demo', 'demo')
 program_target('bench-quick', 'release', 'perf', 'bench_quick')
+program_target('bench-pinned', 'release', 'perf', 'bench_pinned')
 # `ninja bench`: the harness's default suite (docs/perf.md), JSON and plots
 # under build/bench/; `ninja bench-docs` regenerates docs/perf-results.*.
 harness_bin = 'build/release/perf/shmring-bench'

@@ -215,7 +215,12 @@ SHMRING_API int     shmring_close(struct shmring *ring);
 SHMRING_API ssize_t shmring_next_len(struct shmring *ring);
 
 /* How long a waiting call spins (pause instructions, re-checking) before it
- * sleeps on a futex; per handle.  0 sleeps at once. */
+ * sleeps on a futex; per handle.  0 sleeps at once.  Default: about 0.1 ms
+ * (2000 pauses) on a machine with two or more CPUs online, whatever the
+ * caller's affinity (pinned to one CPU each, two processes still run at
+ * once), and 0 with one CPU online.  Adaptive: after 8 waits in a row whose
+ * spin ended in a sleep anyway (a peer on the same CPU, or one slower than
+ * the spin), only one wait in 16 spins, until a spin succeeds again. */
 SHMRING_API void    shmring_set_spin(struct shmring *ring, unsigned iterations);
 
 /* Map every page of the ring into this process now (writable, contents
@@ -260,7 +265,18 @@ SHMRING_API int     shmring_prefault(struct shmring *ring);
  *    ring and then waits for a consumer.  Only shmring_close ends it.
  *  - A dead process is noticed without anyone calling anything: sleepers
  *    re-check liveness at least every 50 ms, and so does a caller that keeps
- *    getting -EAGAIN.
+ *    getting -EAGAIN, and a caller whose calls keep succeeding (every 16th
+ *    call, or every call while they come more than 5 ms apart, looks at the
+ *    clock): a producer learns within about 100 ms that its last consumer
+ *    died, as a pipe's writer does.
+ *  - Identity is pid + start time, read from /proc (once per process, at
+ *    open): if it cannot be read (no fd left, no /proc), taking a role fails
+ *    with that error (e.g. -EMFILE) and a later call tries again; a process
+ *    is never registered under an identity that would make it look dead.
+ *  - PID namespaces: a pid means another process in another namespace, so
+ *    open and attach_fd refuse a ring made in another PID namespace
+ *    (-EXDEV): containers sharing /dev/shm must share the PID namespace
+ *    too (docker --pid=host / --pid=container:NAME) to share a ring.
  *  - fork(): a handle inherited by a child is the child's own attachment,
  *    registered at fork (pthread_atfork) with the roles the handle had
  *    declared explicitly; roles picked up implicitly by a first put or get are

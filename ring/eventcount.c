@@ -91,6 +91,28 @@ bool shmring__spin_until(unsigned spin, ready_fn ready, const void *arg)
 	return false;
 }
 
+/* The spin before a first sleep, adaptive: spinning pays only if the peer
+ * answers meanwhile, from another CPU.  Which CPU the peer runs on cannot be
+ * known here, so whether spins have been succeeding decides: after
+ * SPIN_MISSES_MAX misses in a row, one wait in SPIN_PROBE still spins, and
+ * a success restores spinning.  Relaxed: a per-handle hint. */
+static bool spin_first(struct waiter *w, ready_fn ready, const void *arg)
+{
+	if (!w->spin)
+		return false;
+	_Atomic unsigned *m = w->spin_misses;
+	unsigned misses = m ? atomic_load_explicit(m, memory_order_relaxed) : 0;
+	bool spin = misses < SPIN_MISSES_MAX || misses % SPIN_PROBE == 0;
+	if (spin && shmring__spin_until(w->spin, ready, arg)) {
+		if (misses && m)
+			atomic_store_explicit(m, 0, memory_order_relaxed);
+		return true;
+	}
+	if (m && misses < UINT32_MAX - 1)
+		atomic_store_explicit(m, misses + 1, memory_order_relaxed);
+	return false;
+}
+
 int shmring__ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct waiter *w)
 {
 	if (w->timeout_ns == 0)
@@ -101,7 +123,7 @@ int shmring__ec_block(struct eventcount *ec, ready_fn ready, const void *arg, st
 	}
 	if (!w->spun) {
 		w->spun = true;
-		if (shmring__spin_until(w->spin, ready, arg))
+		if (spin_first(w, ready, arg))
 			return 0;
 	}
 	if (shmring__deadline_passed(&w->dl))

@@ -50,6 +50,7 @@ struct shmring {
 	bool                fresh_prod, fresh_cons;
 	uint64_t            born_census;
 	unsigned            spin;
+	_Atomic unsigned    spin_misses;   /* wait.h: spins that ended in a sleep */
 	/* Producer-side hint: a free_tail value seen earlier (only ever behind
 	 * the real one, since free_tail only grows).  Release/acquire so that a
 	 * thread using another thread's hint inherits its happens-before. */
@@ -67,12 +68,10 @@ struct shmring {
 	int                 fork_slot;    /* entry taken for a child being forked */
 	uint64_t            fork_id;      /* its pending id (parent id | ATTACH_PENDING_TAG) */
 	_Atomic unsigned    eagain_count; /* rate-limits sweeps from -EAGAIN */
-	/* attach.h ring_liveness_tick: calls since the last look at the clock,
-	 * how many calls between looks (a mask), when that look was (coarse
-	 * CLOCK_MONOTONIC ns).  Relaxed: threads racing here only shift when
-	 * the next look happens. */
-	_Atomic unsigned    tick_count;
-	_Atomic unsigned    tick_mask;
+	/* attach.h ring_liveness_tick: calls left before the next look at the
+	 * clock, and when the last look was (coarse CLOCK_MONOTONIC ns).
+	 * Relaxed: threads racing here only shift when the next look happens. */
+	_Atomic int         tick_left;
 	_Atomic uint64_t    tick_ns;
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */

@@ -73,7 +73,7 @@ void shmring__liveness_look(struct shmring *r)
 	uint64_t now = coarse_ns();
 	uint64_t prev = atomic_load_explicit(&r->tick_ns, memory_order_relaxed);
 	atomic_store_explicit(&r->tick_ns, now, memory_order_relaxed);
-	atomic_store_explicit(&r->tick_mask, now - prev > SLOW_CALLER_NS ? 0 : LIVENESS_TICK_MASK,
+	atomic_store_explicit(&r->tick_left, now - prev > SLOW_CALLER_NS ? 1 : LIVENESS_TICK,
 	                      memory_order_relaxed);
 	/* The coarse clock lags the precise one reap_ns is set from by up to a
 	 * tick: a last sweep "in the future" is a recent one. */

@@ -67,7 +67,14 @@ struct waiter {
 	bool            spun;      /* spun once already: later waits sleep at once */
 	struct deadline dl;
 	struct ec_stats stats;
+	/* Spins in a row that ended in a sleep anyway (per handle), or NULL:
+	 * after SPIN_MISSES_MAX of them only one wait in SPIN_PROBE spins (the
+	 * peer is on our CPU, or too slow to answer within a spin), until a
+	 * spin succeeds again. */
+	_Atomic unsigned *spin_misses;
 };
+#define SPIN_MISSES_MAX 8u
+#define SPIN_PROBE      16u
 static inline void waiter_init(struct waiter *w, int64_t timeout_ns, unsigned spin,
                                struct ec_stats stats)
 {
@@ -76,6 +83,7 @@ static inline void waiter_init(struct waiter *w, int64_t timeout_ns, unsigned sp
 	w->started = false;
 	w->spun = false;
 	w->stats = stats;
+	w->spin_misses = NULL;
 }
 /* After an attempt that would block: 0 = try again, -EAGAIN (timeout 0) or
  * -ETIMEDOUT = give up with that error. */
@@ -103,6 +111,7 @@ static inline struct ec_stats ring_stats(struct shmring *r)
 static inline void ring_waiter_init(struct shmring *r, struct waiter *w, int64_t timeout_ns)
 {
 	waiter_init(w, timeout_ns, r->spin, ring_stats(r));
+	w->spin_misses = &r->spin_misses;
 }
 static inline void ec_notify(struct shmring *r, struct eventcount *ec)
 {

@@ -41,7 +41,7 @@ static int ma_producer(void *arg)
 
 Test(max_attach, three_hundred_processes_records_exactly_once)
 {
-	struct shmring_config cfg = { .capacity = 1 << 16, .max_attach = 400,
+	struct shmring_config cfg = { .capacity = 1 << 20, .max_attach = 400, /* never full */
 	                              .flags = SHMRING_CONSUMER };
 	cr_assert_eq(shmring_create(&ma_ring, NULL, &cfg), 0);
 	cr_assert_eq(t_info(ma_ring).max_attach, 400);

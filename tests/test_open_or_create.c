@@ -9,12 +9,14 @@
 #include <stdatomic.h>
 #include <sys/file.h>
 
+#include "shmring_latch.h"
+
 TestSuite(ooc, .timeout = T_TIMEOUT, .fini = t_cleanup);
 
 #define OOC_PROCS 60
 
 struct ooc_shared {
-	_Atomic int go;
+	struct shmring_latch go;
 	_Atomic int ready;
 	_Atomic int stop;
 	_Atomic int blank_seen;
@@ -27,8 +29,10 @@ static int o_racer(void *arg)
 {
 	uint32_t me = (uint32_t)(intptr_t)arg;
 	atomic_fetch_add(&o_sh->ready, 1);
-	while (!atomic_load(&o_sh->go))
-		;
+	/* asleep on a futex, not spinning: 60 spinners would starve the
+	 * machine (and the tests running beside this one) */
+	if (shmring_gate_wait(&o_sh->go, 30 * T_SEC) != 0)
+		return 98;
 	struct shmring_config cfg = { .capacity = 16384, .flags = SHMRING_PRODUCER };
 	struct shmring *r;
 	int rc = shmring_open_or_create(&r, o_name, &cfg);
@@ -44,13 +48,14 @@ Test(ooc, concurrent_callers_one_creates_all_share_it)
 {
 	o_sh = t_shared(4096);
 	o_name = t_name("race");
+	cr_assert_eq(shmring_gate_init(&o_sh->go), 0);
 	pid_t pids[OOC_PROCS];
 	for (int i = 0; i < OOC_PROCS; i++)
 		pids[i] = t_fork(o_racer, (void *)(intptr_t)i);
 	int ok;
 	T_POLL_UNTIL(ok, atomic_load(&o_sh->ready) == OOC_PROCS, 20 * T_SEC);
 	cr_assert(ok, "children did not start");
-	atomic_store(&o_sh->go, 1);
+	shmring_gate_open(&o_sh->go);
 	int created = 0;
 	for (int i = 0; i < OOC_PROCS; i++) {
 		int st = t_wait_status(pids[i], 20 * T_SEC);
