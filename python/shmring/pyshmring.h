@@ -81,7 +81,9 @@ int       check_setup(void);
  * either lands in the old ring before the close, or gets -EPIPE from it and
  * follows tail.  Consumers take from generation `head`; the old ring, once
  * closed, gives its records and then -EPIPE, and only then does a consumer
- * move head on (CAS) and unlink its name.  So every record of one producer
+ * move head on (CAS) and unlink its name.  A producer that read tail == t and
+ * slept past all that reads head after making t + 1 and removes what it made
+ * if head is past it (gen_grow_read).  So every record of one producer
  * in generation g was put before any of its records in g + 1, and a
  * consumer reads g + 1 only after g is drained: FIFO per producer holds.
  */
