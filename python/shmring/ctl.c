@@ -224,42 +224,75 @@ void gen_unpin(struct gen *g)
 	g->pins--;
 }
 
-int gen_grow(RingObject *ring, struct gen *g)
+int gen_grow_read(RingObject *ring, struct gen *g)
 {
 	struct qctl *c = ring->ctl;
 	uint64_t t = g->g;
-	if (atomic_load_explicit(&c->tail, memory_order_acquire) == t &&
-	    !atomic_load_explicit(&c->shut, memory_order_acquire)) {
-		struct gen *x = gen_find(ring, t + 1);
-		if (!x) {
-			char name[CTL_STEM + 24];
-			gen_name(ring, t + 1, name, sizeof name);
-			struct shmring_config cfg = { .capacity = c->capacity,
-			                              .max_record = c->max_record,
-			                              .mode = c->mode };
-			struct shmring *r;
-			int rc;
-			Py_BEGIN_ALLOW_THREADS
-			rc = shmring_create(&r, name, &cfg);
-			Py_END_ALLOW_THREADS
-			if (rc == -EEXIST) {  /* another producer made it (and may have died) */
-				rc = gen_open(ring, t + 1, &x);
-			} else if (rc == 0) {
-				if ((rc = ring_reserve(r)) == 0 && !(x = gen_add(ring, t + 1, r)))
-					rc = -ENOMEM;
-				if (rc < 0) {
-					shmring_detach(r);
-					shmring_unlink(name);
-				}
+	struct gen *x = gen_find(ring, t + 1);
+	if (!x) {
+		char name[CTL_STEM + 24];
+		gen_name(ring, t + 1, name, sizeof name);
+		struct shmring_config cfg = { .capacity = c->capacity,
+		                              .max_record = c->max_record,
+		                              .mode = c->mode };
+		struct shmring *r;
+		int rc;
+		Py_BEGIN_ALLOW_THREADS
+		rc = shmring_create(&r, name, &cfg);
+		Py_END_ALLOW_THREADS
+		int made = rc == 0;
+		if (rc == -EEXIST) {  /* another producer made it (and may have died) */
+			rc = gen_open(ring, t + 1, &x);
+		} else if (rc == 0) {
+			if ((rc = ring_reserve(r)) == 0 && !(x = gen_add(ring, t + 1, r)))
+				rc = -ENOMEM;
+			if (rc < 0) {
+				shmring_detach(r);
+				shmring_unlink(name);
 			}
-			if (rc < 0)
-				return rc;
 		}
-		uint64_t expect = t;
-		atomic_compare_exchange_strong_explicit(&c->tail, &expect, t + 1,
-		                                        memory_order_acq_rel, memory_order_acquire);
-		if (atomic_load_explicit(&c->shut, memory_order_seq_cst))
-			shmring_close(x->r);   /* shutdown() raced with us: close the new tail too */
+		/* We read tail == t before the create, and may have slept since:
+		 * meanwhile another producer can have made t + 1, the chain grown
+		 * past it and a consumer drained it, moved head to t + 2 and
+		 * unlinked its name.  Then our create made a second ring of that
+		 * name that nobody would ever use or unlink (the leak that
+		 * test_traps' rounds and test_stale_grower_leaves_no_ring show),
+		 * or our open found no name (FileNotFoundError from a put).  head
+		 * is read after the create: the kernel serializes the create and
+		 * the unlink of one name (the directory's lock), and that consumer
+		 * moved head before its unlink, so a create that succeeded after
+		 * the unlink sees head > t + 1; one that sees head <= t + 1 made
+		 * the first ring of that name, the real t + 1.  Past head,
+		 * generation t + 1 is finished: what we made goes (no one opens a
+		 * generation below head by name again, so unlinking it harms no
+		 * one), tail is already past t + 1, ring t was drained so is
+		 * closed, and the caller re-reads tail. */
+		if (atomic_load_explicit(&c->head, memory_order_seq_cst) > t + 1) {
+			if (made && rc == 0)
+				shmring_unlink(name);
+			if (x)
+				gens_trim(ring, t + 2);
+			return 0;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	uint64_t expect = t;
+	atomic_compare_exchange_strong_explicit(&c->tail, &expect, t + 1,
+	                                        memory_order_acq_rel, memory_order_acquire);
+	if (atomic_load_explicit(&c->shut, memory_order_seq_cst))
+		shmring_close(x->r);   /* shutdown() raced with us: close the new tail too */
+	return 0;
+}
+
+int gen_grow(RingObject *ring, struct gen *g)
+{
+	struct qctl *c = ring->ctl;
+	if (atomic_load_explicit(&c->tail, memory_order_acquire) == g->g &&
+	    !atomic_load_explicit(&c->shut, memory_order_acquire)) {
+		int rc = gen_grow_read(ring, g);
+		if (rc < 0)
+			return rc;
 	}
 	/* whoever moved tail, the old ring takes no more puts (idempotent) */
 	shmring_close(g->r);

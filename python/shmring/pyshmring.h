@@ -81,7 +81,9 @@ int       check_setup(void);
  * either lands in the old ring before the close, or gets -EPIPE from it and
  * follows tail.  Consumers take from generation `head`; the old ring, once
  * closed, gives its records and then -EPIPE, and only then does a consumer
- * move head on (CAS) and unlink its name.  So every record of one producer
+ * move head on (CAS) and unlink its name.  A producer that read tail == t and
+ * slept past all that reads head after making t + 1 and removes what it made
+ * if head is past it (gen_grow_read).  So every record of one producer
  * in generation g was put before any of its records in g + 1, and a
  * consumer reads g + 1 only after g is drained: FIFO per producer holds.
  */
@@ -163,6 +165,11 @@ struct gen *gen_at(RingObject *ring, uint64_t g);
 /* After a put found gen g full: make g + 1 the tail (unless someone did).
  * 0 or a negative errno; -ENOSPC etc. from making the ring. */
 int         gen_grow(RingObject *ring, struct gen *g);
+/* The part of gen_grow after it read tail == g->g (and no shutdown): make or
+ * open g + 1 and move tail to it, unless head has passed g + 1 meanwhile.
+ * Ring._grow_after_read calls it alone, as a producer preempted right after
+ * that read would (test_traps). */
+int         gen_grow_read(RingObject *ring, struct gen *g);
 /* After a get found gen g closed and drained: 1 if head moved on (retry),
  * 0 if g is the last (the queue is shut down). */
 int         gen_advance(RingObject *ring, struct gen *g);

@@ -235,6 +235,23 @@ static PyObject *Ring_unlink_generations(RingObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* _grow_after_read(t): for tests, what a producer that read tail == t,
+ * found ring t full and was preempted until now does next (gen_grow_read). */
+static PyObject *Ring_grow_after_read(RingObject *self, PyObject *arg)
+{
+	unsigned long long t = PyLong_AsUnsignedLongLong(arg);
+	if (t == (unsigned long long)-1 && PyErr_Occurred())
+		return NULL;
+	struct gen *g = gen_at(self, t);
+	if (!g)
+		return PyErr_Format(PyExc_FileNotFoundError, "generation %llu is gone", t);
+	int rc = gen_grow_read(self, g);
+	gen_unpin(g);
+	if (rc < 0)
+		return set_errno_error(rc);
+	Py_RETURN_NONE;
+}
+
 /* event_fd(): the library's event fd of the generation gets take from now
  * (readable when a get may succeed); it changes when that generation is
  * drained, so ask again after each wait. */
@@ -278,6 +295,8 @@ static PyMethodDef Ring_methods[] = {
 	 "Remove the names of the queue's overflow rings."},
 	{"event_fd", (PyCFunction)Ring_event_fd, METH_NOARGS, "(fd, generation): fd readable when a get may succeed."},
 	{"event_ack", (PyCFunction)Ring_event_ack, METH_NOARGS, "Re-arm event_fd()."},
+	{"_grow_after_read", (PyCFunction)Ring_grow_after_read, METH_O,
+	 "For tests: grow the chain as a producer that read tail == t and slept."},
 	{NULL}
 };
 

@@ -71,20 +71,62 @@ class UnboundedTest(ShmLeakMixin, unittest.TestCase):
         self.assertTrue(q.empty())
 
     def test_fifo_per_producer_across_rings(self):
+        # Rounds of 4 producer processes on 4 KiB rings (about 40 rings a
+        # round): FIFO per producer, every put done, and no overflow ring
+        # left.  A producer that read tail == t and was preempted before
+        # making ring t + 1 made it again after the real t + 1 had been
+        # filled, drained and unlinked: a name nobody unlinked (one round in
+        # ten here, one run in four of the single round this test was), or
+        # its open found no name and a put raised FileNotFoundError.
         ctx = multiprocessing.get_context('fork')
+        chain = shmring.SEGMENT_PREFIX + 'q'
+        before = {f for f in os.listdir('/dev/shm') if f.startswith(chain)}
+        n, producers = 1000, 4
+        for rnd in range(12):
+            q = shmring.Queue(capacity=4096)
+            ps = [ctx.Process(target=put_sequence, args=(q, k, n))
+                  for k in range(producers)]
+            for p in ps:
+                p.start()
+            last = dict.fromkeys(range(producers), -1)
+            for _ in range(producers * n):
+                k, i = q.get(timeout=30 * slow_timeout_factor())
+                self.assertEqual(i, last[k] + 1, 'producer %d out of order' % k)
+                last[k] = i
+            for p in ps:
+                p.join(30 * slow_timeout_factor())
+                self.assertEqual(p.exitcode, 0, 'round %d: a put raised' % rnd)
+            self.assertGreater(q._ring.info()['head'], 1, 'the chain never grew')
+            del q
+            left = sorted(f for f in os.listdir('/dev/shm')
+                          if f.startswith(chain) and f not in before)
+            self.assertEqual(left, [], 'round %d left overflow rings' % rnd)
+
+    def test_stale_grower_leaves_no_ring(self):
+        # The interleaving above, forced: ring 0 full, rings 1 and 2 made,
+        # everything taken (head 2, ring 1's name unlinked), and then the
+        # producer that read tail == 0 long ago makes ring 1.
+        chain = shmring.SEGMENT_PREFIX + 'q'
+        before = {f for f in os.listdir('/dev/shm') if f.startswith(chain)}
         q = shmring.Queue(capacity=4096)
-        n = 4000
-        ps = [ctx.Process(target=put_sequence, args=(q, k, n)) for k in range(3)]
-        for p in ps:
-            p.start()
-        last = {0: -1, 1: -1, 2: -1}
-        for _ in range(3 * n):
-            k, i = q.get(timeout=30)
-            self.assertEqual(i, last[k] + 1, 'producer %d out of order' % k)
-            last[k] = i
-        for p in ps:
-            p.join(30)
-        self.assertGreater(q._ring.info()['head'], 0, 'the chain never grew')
+        ring = q._ring
+        i = 0
+        while ring.info()['tail'] < 2:
+            q.put(i)
+            i += 1
+        for k in range(i):
+            self.assertEqual(q.get(timeout=10), k)
+        self.assertEqual(ring.info()['head'], 2)
+        mine = sorted(f for f in os.listdir('/dev/shm')
+                      if f.startswith(chain) and f not in before)
+        self.assertEqual([f.rsplit('-', 1)[1] for f in mine], ['2'])
+        ring._grow_after_read(0)
+        now = sorted(f for f in os.listdir('/dev/shm')
+                     if f.startswith(chain) and f not in before)
+        self.assertEqual(now, mine, 'the stale grower left a ring')
+        self.assertEqual((ring.info()['head'], ring.info()['tail']), (2, 2))
+        q.put('after')
+        self.assertEqual(q.get(timeout=10), 'after')
 
     def test_maxsize_still_bounds(self):
         q = shmring.Queue(3, capacity=4096)
