@@ -33,6 +33,10 @@
  *     -ENOBUFS      SHMRING_MAX_INFLIGHT operations already in flight on this
  *                   handle (calls running in its threads, plus spans reserved
  *                   or peeked and not yet committed/aborted/released)
+ *     -EOVERFLOW    get/get_many/peek: records were lost before this one
+ *                   (SHMRING_OVERWRITE, or a lossy broadcast subscriber that
+ *                   was lapped; <shmring_broadcast.h>); reported once, the
+ *                   next get goes on from the oldest record left
  *     -ENOMEM, -EMFILE, -EACCES, ...  from the underlying system calls
  *
  * TIMEOUTS (every call that may wait takes int64_t timeout_ns)
@@ -90,8 +94,27 @@ struct shmring_config {
 	size_t   max_record;  /* largest record, bytes; 0 = a documented default   */
 	unsigned mode;        /* permission bits of a named ring; 0 = 0600         */
 	unsigned flags;       /* SHMRING_PRODUCER / SHMRING_CONSUMER: the creating
-	                         handle's declared roles; other bits: -EINVAL      */
+	                         handle's declared roles; SHMRING_BROADCAST,
+	                         SHMRING_OVERWRITE: the ring's delivery mode;
+	                         other bits: -EINVAL                              */
 };
+/* shmring_config.flags: how records are delivered (fixed at create).
+ * SHMRING_BROADCAST: every subscriber receives every record
+ *   (<shmring_broadcast.h>).
+ * SHMRING_OVERWRITE (plain rings): a put on a full ring discards the oldest
+ *   unread records instead of waiting (never a record a consumer holds
+ *   peeked: if those are all that fill the ring, the put waits as usual),
+ *   counted in shmring_info.overwritten; the next get after records were
+ *   discarded, by whichever consumer comes first, returns -EOVERFLOW once,
+ *   and the gets after it go on from the oldest record left.  Records
+ *   discarded are taken off the join counter.
+ * SHMRING_BROADCAST together with SHMRING_OVERWRITE or SHMRING_REDELIVER is
+ * -EINVAL. */
+#ifndef SHMRING_REDELIVER
+#define SHMRING_REDELIVER 0x400u   /* issue 14 */
+#endif
+#define SHMRING_BROADCAST 0x800u
+#define SHMRING_OVERWRITE 0x1000u
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
  *   value is -EINVAL).  Memory is committed only as it is touched.
@@ -208,6 +231,9 @@ struct shmring_info {
 	uint64_t recovered_claims; /* dead producers' unpublished claims skipped    */
 	uint64_t lost_records;     /* records dead consumers took, never released   */
 	uint64_t lost_tasks;       /* join tasks forgiven with dead peers           */
+	uint64_t dropped;      /* records puts refused because the ring was full
+	                          (timeout 0, or the timeout expired), all processes */
+	uint64_t overwritten;  /* records SHMRING_OVERWRITE puts discarded unread    */
 };
 int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

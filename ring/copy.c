@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include "queue.h"
+#include "bcast.h" /* issue 13 hooks */
 #include "shmring_batch.h"
 
 int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int64_t timeout_ns)
@@ -30,6 +31,7 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	rc = shmring__slots_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
 	if (rc) {
 		op_rec_clear(c);
+		ring_note_refused(ring, rc, 1); /* issue 13: dropped */
 		return rc;
 	}
 	/* Count the task first: the fetch_add is a full barrier on x86, and
@@ -61,9 +63,13 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 {
 	if (!ring || (cap && !buf))
 		return -EINVAL;
+	if (ring_is_bcast(ring)) /* issue 13: a subscriber's get */
+		return shmring__bcast_get(ring, buf, cap, timeout_ns);
 	struct op_rec *c;
 	int role = ring_enter(ring, SHMRING_CONSUMER, &c);
 	if (role)
+		return role;
+	if ((role = ring_take_overflow(ring)) != 0) /* issue 13: SHMRING_OVERWRITE */
 		return role;
 	struct take tk;
 	ssize_t rc = shmring__take(ring, cap, &tk, timeout_ns, c);

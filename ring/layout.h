@@ -3,7 +3,7 @@
  *
  * A ring file is three regions, each page-aligned:
  *
- *   offset 0            struct ring_header     17 pages: identity, indices,
+ *   offset 0            struct ring_header     18 pages: identity, indices,
  *                                              eventcounts, census, join
  *                                              counter, attachment table,
  *                                              claim records
@@ -104,7 +104,17 @@ struct attach_entry {
 	 * consumer's got - done tasks are forgiven (recover.c). */
 	_Atomic uint64_t got;
 	_Atomic uint64_t done;
+	/* Broadcast rings (issue 13; broadcast.c): a subscriber's cursor (the
+	 * oldest position it still needs: its next record, or the one it holds
+	 * peeked) and its running lost count.  Meaningful while roles has
+	 * ROLE_SUBSCRIBER; the sweep's exchange of roles to 0 drops them. */
+	_Atomic uint64_t sub_cursor;
+	_Atomic uint64_t sub_lost;
 };
+/* attach_entry.roles bits beyond SHMRING_PRODUCER | SHMRING_CONSUMER (never
+ * in the census): this entry subscribes to a broadcast ring, and how. */
+#define ROLE_SUBSCRIBER 0x100u /* a subscriber: sub_cursor is valid */
+#define ROLE_SUB_LOSSY  0x200u /* producers never wait for it */
 
 /* A claim record: announced in shared memory before the CAS that claims
  * slots (producer) or takes records (consumer), cleared when the claim is
@@ -143,6 +153,28 @@ struct op_rec {
 struct latch {
 	_Atomic int64_t   count;
 	struct eventcount ec;
+};
+
+/* Ring-wide state of lossy delivery (issue 13).
+ * tail, word: the frontier of a broadcast ring (changed together, by a
+ *   16-byte CAS): every position below tail may be overwritten; word =
+ *   recno << 16 | gen, recno = records (skip records excluded) below tail,
+ *   modulo 2^48; gen = + 1 per subscription, so that a frontier advance
+ *   computed before a subscriber joined fails its CAS (broadcast.c).
+ * dropped: puts refused because the ring was full (any ring).
+ * overwritten, overflow: records a put on a SHMRING_OVERWRITE ring took and
+ *   discarded; overflow = 1 until the next get reports -EOVERFLOW. */
+#define BCAST_GEN_BITS 16
+#define BCAST_GEN_MASK ((UINT64_C(1) << BCAST_GEN_BITS) - 1)
+#define BCAST_RECNO(w) ((w) >> BCAST_GEN_BITS)
+#define BCAST_RECNO_MASK (~UINT64_C(0) >> BCAST_GEN_BITS)
+struct bcast_state {
+	alignas(16) _Atomic uint64_t tail;
+	_Atomic uint64_t word;
+	_Atomic uint64_t dropped;
+	_Atomic uint64_t overwritten;
+	_Atomic uint32_t overflow;
+	uint32_t pad;
 };
 
 struct ring_header {
@@ -189,15 +221,21 @@ struct ring_header {
 	/* Unfinished tasks: + per put, - per task_done; join waits for 0. */
 	alignas(RING_LINE) struct latch join;
 
+	/* Broadcast rings and lossy plain rings (issue 13; broadcast.c,
+	 * overwrite.c). */
+	alignas(RING_LINE) struct bcast_state bcast;
+
 	alignas(RING_LINE) struct attach_entry attach[SHMRING_MAX_ATTACH];
 	struct op_rec op_recs[SHMRING_MAX_ATTACH][OPREC_PER_ENTRY];
 };
 
-#define RING_HDR_NAMED 0x1u
+#define RING_HDR_NAMED     0x1u
+#define RING_HDR_BROADCAST 0x2u /* SHMRING_BROADCAST (broadcast.c) */
+#define RING_HDR_OVERWRITE 0x4u /* SHMRING_OVERWRITE (overwrite.c) */
 
 /* The layout is ABI: pin it. */
 _Static_assert(sizeof(struct slot_meta) == 16, "slot_meta is 16 bytes");
-_Static_assert(RING_HEADER_SIZE == 17 * RING_PAGE, "header size is ABI");
+_Static_assert(RING_HEADER_SIZE == 18 * RING_PAGE, "header size is ABI");
 _Static_assert(offsetof(struct ring_header, magic) == 0, "magic first");
 _Static_assert(offsetof(struct ring_header, abi) == 8, "abi at 8");
 _Static_assert(offsetof(struct ring_header, prod_head) == 128, "prod_head line");
@@ -209,10 +247,12 @@ _Static_assert(offsetof(struct ring_header, closed) == 768, "read-mostly line");
 _Static_assert(offsetof(struct ring_header, census) == 776, "census");
 _Static_assert(offsetof(struct ring_header, futex_waits) == 784, "stats");
 _Static_assert(offsetof(struct ring_header, lost_records) == 816, "recovery stats");
-_Static_assert(offsetof(struct ring_header, op_recs) == 1024 + 48 * SHMRING_MAX_ATTACH, "claims");
+_Static_assert(offsetof(struct ring_header, op_recs) == 1152 + 64 * SHMRING_MAX_ATTACH, "claims");
 _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
-_Static_assert(offsetof(struct ring_header, attach) == 1024, "attach table");
-_Static_assert(sizeof(struct attach_entry) == 48, "attach entry");
+_Static_assert(offsetof(struct ring_header, bcast) == 1024, "broadcast line");
+_Static_assert(offsetof(struct ring_header, bcast.tail) % 16 == 0, "16-byte CAS pair");
+_Static_assert(offsetof(struct ring_header, attach) == 1152, "attach table");
+_Static_assert(sizeof(struct attach_entry) == 64, "attach entry");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
 _Static_assert(OPREC_PER_ENTRY == SHMRING_MAX_INFLIGHT, "public in-flight limit");
 _Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");

@@ -17,7 +17,7 @@
 #include "attach.h"
 
 struct geometry {
-	uint64_t capacity, max_record, meta_offset, data_offset, file_size;
+	uint64_t capacity, max_record, meta_offset, data_offset, file_size;	unsigned mode; /* issue 13: RING_HDR_BROADCAST | RING_HDR_OVERWRITE */
 };
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -33,6 +33,7 @@ static void geometry_for(uint64_t capacity, uint64_t max_record, struct geometry
 	g->data_offset = g->meta_offset +
 	                 round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta), RING_PAGE);
 	g->file_size = g->data_offset + capacity;
+	g->mode = 0;
 }
 
 static int geometry_from_config(const struct shmring_config *cfg, struct geometry *g)
@@ -47,9 +48,19 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 	                                         : pow2 / SHMRING_DEFAULT_MAX_RECORD_DIVISOR;
 	if (maxrec > pow2 || maxrec > UINT32_MAX - RING_SLOT)
 		return -EINVAL;
-	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER)) || (cfg->mode & ~0777u)))
+	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_BROADCAST |
+	                            SHMRING_OVERWRITE)) ||
+	            (cfg->mode & ~0777u)))
+		return -EINVAL;
+	/* issue 13: broadcast rings neither overwrite unread records (they
+	 * overwrite what every tethered subscriber has read) nor redeliver */
+	if (cfg && (cfg->flags & SHMRING_BROADCAST) &&
+	    (cfg->flags & (SHMRING_OVERWRITE | SHMRING_REDELIVER)))
 		return -EINVAL;
 	geometry_for(pow2, maxrec, g);
+	g->mode = cfg ? ((cfg->flags & SHMRING_BROADCAST) ? RING_HDR_BROADCAST : 0) |
+	                ((cfg->flags & SHMRING_OVERWRITE) ? RING_HDR_OVERWRITE : 0)
+	              : 0;
 	return 0;
 }
 
@@ -149,12 +160,13 @@ static int init_file(int fd, const struct geometry *g, bool named, struct shmrin
 	h->data_offset = g->data_offset;
 	h->file_size = g->file_size;
 	h->header_size = RING_HEADER_SIZE;
-	h->flags = named ? RING_HDR_NAMED : 0;
+	h->flags = (named ? RING_HDR_NAMED : 0) | g->mode;
 	/* The file is zero-filled: indices 0, every slot SLOT_EMPTY.  The magic
 	 * goes last, with release, so whoever sees it sees a whole header. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
 	r->fd = fd;
 	r->named = named;
+	r->mode = g->mode;
 	shmring__attach_new(r);
 	*out = r;
 	return 0;
@@ -165,9 +177,10 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 int shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg)
 {
 	int rc = create_ring(ring, name, cfg);
-	if (rc || !cfg || !cfg->flags)
+	unsigned roles = cfg ? cfg->flags & (SHMRING_PRODUCER | SHMRING_CONSUMER) : 0;
+	if (rc || !roles)
 		return rc;
-	rc = shmring_declare(*ring, cfg->flags);
+	rc = shmring_declare(*ring, roles);
 	if (rc) {
 		shmring_detach(*ring);
 		*ring = NULL;
@@ -269,6 +282,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
 	}
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
+	r->mode = hdr.flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE);
 	shmring__attach_new(r);
 	*ring = r;
 	return 0;

@@ -10,6 +10,7 @@
 #include <errno.h>
 
 #include "queue.h"
+#include "bcast.h" /* issue 13 hooks */
 
 #define TAKE_SKIP UINT32_MAX /* take.len of a skip record: deliver nothing */
 
@@ -27,6 +28,8 @@ static inline void prefetch_next_payload(const struct shmring *r, uint64_t t)
 bool shmring__readable(const void *arg)
 {
 	const struct shmring *r = arg;
+	if (ring_is_bcast(r)) /* issue 13: this subscriber's stream */
+		return shmring__bcast_readable(r);
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
 	/* seq_cst: W3 of the eventcount protocol (eventcount.c). */

@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "queue.h"
+#include "bcast.h" /* issue 13 hooks */
 #include "shmring_zc.h"
 
 int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
@@ -26,6 +27,7 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
 	rc = shmring__slots_claim(ring, &slots, 1, &taken, &pos, timeout_ns, c);
 	if (rc) {
 		shmring__op_rec_free(ring, c);
+		ring_note_refused(ring, rc, 1); /* issue 13: dropped */
 		return rc;
 	}
 	ring_write_meta(ring, pos, (uint32_t)len, 0);
@@ -78,8 +80,12 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 {
 	if (!ring || !span)
 		return -EINVAL;
+	if (ring_is_bcast(ring)) /* issue 13: a subscriber's peek */
+		return shmring__bcast_peek(ring, span, timeout_ns);
 	int role = ring_need_role(ring, SHMRING_CONSUMER);
 	if (role)
+		return role;
+	if ((role = ring_take_overflow(ring)) != 0) /* issue 13: SHMRING_OVERWRITE */
 		return role;
 	struct op_rec *c;
 	role = shmring__op_rec_alloc(ring, &c);
@@ -103,6 +109,8 @@ int shmring_release(struct shmring *ring, struct shmring_span *span)
 {
 	if (!ring || !span || !span->data)
 		return -EINVAL;
+	if (ring_is_bcast(ring)) /* issue 13: a subscriber's release */
+		return shmring__bcast_release(ring, span);
 	ring_release(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_producers(ring);

@@ -1,0 +1,91 @@
+/*
+ * bcast.h - broadcast rings and lossy plain rings (private; issue 13).
+ *
+ *   broadcast.c   the frontier of a broadcast ring (what producers may
+ *                 overwrite), subscribing, the per-subscriber inspection
+ *   subscriber.c  a subscriber's reads: get, get_many, peek/release, next_len,
+ *                 readiness
+ *   overwrite.c   SHMRING_OVERWRITE on plain rings, and the dropped counter
+ *
+ * The hooks in the files shared with plain rings are the inline functions
+ * below, each one branch on the handle's mode.  docs/design.md section 9.
+ */
+#ifndef SHMRING_BCAST_H
+#define SHMRING_BCAST_H
+
+#include <errno.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "queue.h"
+
+static inline bool ring_is_bcast(const struct shmring *r)
+{
+	return __builtin_expect(r->mode & RING_HDR_BROADCAST, 0);
+}
+
+/* broadcast.c */
+/* Advance the frontier as far as producers need (and tethered subscribers
+ * allow); returns it (stored in the handle's cached_free as reclaim_free_tail
+ * does).  space.c's reclaim_free_tail defers to it on broadcast rings. */
+uint64_t shmring__bcast_reclaim(struct shmring *r);
+/* The frontier: positions below it may be overwritten (acquire). */
+static inline uint64_t bcast_tail(const struct shmring *r)
+{
+	return atomic_load_explicit(&r->hdr->bcast.tail, memory_order_acquire);
+}
+/* Subscribe this handle (shmring_subscribe without the argument checks). */
+int shmring__bcast_subscribe(struct shmring *r, unsigned flags);
+/* Is this handle's subscription live (this process, this entry)? */
+bool shmring__bcast_subscribed(const struct shmring *r);
+
+/* subscriber.c: the consumer calls, on a broadcast ring. */
+ssize_t shmring__bcast_get(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns);
+ssize_t shmring__bcast_get_many(struct shmring *r, void *buf, size_t cap, struct iovec *recs,
+                                size_t max_recs, int64_t timeout_ns);
+struct shmring_span;
+ssize_t shmring__bcast_peek(struct shmring *r, struct shmring_span *span, int64_t timeout_ns);
+int     shmring__bcast_release(struct shmring *r, struct shmring_span *span);
+ssize_t shmring__bcast_next_len(struct shmring *r);
+bool    shmring__bcast_readable(const struct shmring *r);
+
+/* recover.c: a stale slot below this position is not an unpublished claim
+ * (on a plain ring, consumers have passed it; on a broadcast ring, the
+ * frontier, which passes published records only). */
+static inline uint64_t ring_consumed_floor(const struct shmring *r)
+{
+	if (ring_is_bcast(r))
+		return bcast_tail(r);
+	return atomic_load_explicit(&r->hdr->cons_head, memory_order_acquire);
+}
+
+/* overwrite.c */
+/* A SHMRING_OVERWRITE put that found no room: discard the oldest unread
+ * record (taken as a consumer takes it, announced in c, then released);
+ * true if one was discarded (try the claim again). */
+bool shmring__overwrite_oldest(struct shmring *r, struct op_rec *c);
+/* Would discarding free room (free_tail f reclaimed up to cons_head, and a
+ * published record there)?  The waiting producer's re-check (seq_cst). */
+bool shmring__overwrite_possible(struct shmring *r, uint64_t f);
+static inline bool ring_overwrites(const struct shmring *r)
+{
+	return __builtin_expect(r->mode & RING_HDR_OVERWRITE, 0);
+}
+/* A get on a SHMRING_OVERWRITE ring after records were discarded: -EOVERFLOW,
+ * once (whichever consumer comes first). */
+static inline int ring_take_overflow(struct shmring *r)
+{
+	if (!ring_overwrites(r) ||
+	    !atomic_load_explicit(&r->hdr->bcast.overflow, memory_order_relaxed))
+		return 0;
+	return atomic_exchange_explicit(&r->hdr->bcast.overflow, 0, memory_order_acquire)
+	               ? -EOVERFLOW : 0;
+}
+/* A put that ends with rc: n records refused because the ring was full? */
+static inline void ring_note_refused(struct shmring *r, long rc, uint64_t n)
+{
+	if (__builtin_expect(rc == -EAGAIN || rc == -ETIMEDOUT, 0) && n)
+		atomic_fetch_add_explicit(&r->hdr->bcast.dropped, n, memory_order_relaxed);
+}
+
+#endif /* SHMRING_BCAST_H */
