@@ -47,6 +47,7 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 	shmring__publish_many(r, pos, slots, taken);
 	op_rec_clear(c);
 	ring_notify_consumers(r);
+	ring_bcast_published(r); /* issue 13 */
 	return (ssize_t)taken;
 }
 

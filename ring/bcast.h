@@ -23,6 +23,14 @@ static inline bool ring_is_bcast(const struct shmring *r)
 {
 	return __builtin_expect(r->mode & RING_HDR_BROADCAST, 0);
 }
+/* After a publication: on a broadcast ring it may let the frontier move
+ * (it stops at unpublished records), so producers waiting for room re-check
+ * (model/bcast.pml, BUG_NO_PUB_WAKE: without it a producer sleeps on). */
+static inline void ring_bcast_published(struct shmring *r)
+{
+	if (ring_is_bcast(r))
+		ring_notify_producers(r);
+}
 
 /* broadcast.c */
 /* Advance the frontier as far as producers need (and tethered subscribers

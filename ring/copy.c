@@ -50,6 +50,7 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	ring_publish(ring, pos);
 	op_rec_clear(c);
 	ring_notify_consumers(ring);
+	ring_bcast_published(ring); /* issue 13 */
 	return 0;
 }
 

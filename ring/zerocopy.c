@@ -59,6 +59,7 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 	ring_publish(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring);
+	ring_bcast_published(ring); /* issue 13 */
 	span->data = NULL;
 	return 0;
 }
@@ -72,6 +73,7 @@ int shmring_abort(struct shmring *ring, struct shmring_span *span)
 	ring_publish(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring); /* consumers waiting behind it may go on */
+	ring_bcast_published(ring); /* issue 13 */
 	span->data = NULL;
 	return 0;
 }
