@@ -34,6 +34,11 @@
  * latest records (the frontier moves in steps of at least 1/16 of the
  * ring); that history is where a SHMRING_SUB_OLDEST subscriber starts.
  *
+ * shmring_info on a broadcast ring: records and bytes count what is still in
+ * the ring (from the frontier: the history plus what subscribers have yet to
+ * read); dropped counts puts refused (only tethered subscribers can make a
+ * put wait); overwritten stays 0 (see shmring_lost per subscriber).
+ *
  * Ends and failures, as for plain rings: a subscriber counts as a consumer
  * (broken pipe: puts return -EPIPE once subscribers have existed and none is
  * left); end of stream (every producer gone) and shmring_close make a

@@ -127,7 +127,7 @@ static bool readable_fn(const void *arg)
 static int ensure_subscribed(struct shmring *r)
 {
 	if (shmring__bcast_subscribed(r))
-		return 0;
+		return ring_need_role(r, SHMRING_CONSUMER); /* after a shmring_leave */
 	return shmring__bcast_subscribe(r, 0);
 }
 
