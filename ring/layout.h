@@ -247,11 +247,17 @@ _Static_assert(offsetof(struct ring_header, closed) == 768, "read-mostly line");
 _Static_assert(offsetof(struct ring_header, census) == 776, "census");
 _Static_assert(offsetof(struct ring_header, futex_waits) == 784, "stats");
 _Static_assert(offsetof(struct ring_header, lost_records) == 816, "recovery stats");
-_Static_assert(offsetof(struct ring_header, op_recs) == 1152 + 64 * SHMRING_MAX_ATTACH, "claims");
+_Static_assert(offsetof(struct ring_header, op_recs) ==
+               offsetof(struct ring_header, attach) + 64 * SHMRING_MAX_ATTACH, "claims");
 _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
-_Static_assert(offsetof(struct ring_header, bcast) == 1024, "broadcast line");
+/* issue 13: bcast is the last line before the attachment table (1024 + 128
+ * for each ring-wide line added after join: 1152 on this branch alone). */
+_Static_assert(offsetof(struct ring_header, bcast) >= 1024 &&
+               offsetof(struct ring_header, bcast) % RING_LINE == 0, "broadcast line");
 _Static_assert(offsetof(struct ring_header, bcast.tail) % 16 == 0, "16-byte CAS pair");
-_Static_assert(offsetof(struct ring_header, attach) == 1152, "attach table");
+_Static_assert(sizeof(struct bcast_state) <= RING_LINE, "one line");
+_Static_assert(offsetof(struct ring_header, attach) ==
+               offsetof(struct ring_header, bcast) + RING_LINE, "attach table");
 _Static_assert(sizeof(struct attach_entry) == 64, "attach entry");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
 _Static_assert(OPREC_PER_ENTRY == SHMRING_MAX_INFLIGHT, "public in-flight limit");
