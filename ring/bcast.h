@@ -24,11 +24,13 @@ static inline bool ring_is_bcast(const struct shmring *r)
 	return __builtin_expect(r->mode & RING_HDR_BROADCAST, 0);
 }
 /* After a publication: on a broadcast ring it may let the frontier move
- * (it stops at unpublished records), so producers waiting for room re-check
- * (model/bcast.pml, BUG_NO_PUB_WAKE: without it a producer sleeps on). */
+ * (it stops at unpublished records), on a SHMRING_OVERWRITE ring it makes
+ * the record at cons_head one a put may discard; so producers waiting for
+ * room re-check (model/bcast.pml BUG_NO_PUB_WAKE, model/overwrite.pml:
+ * without it a producer sleeps on). */
 static inline void ring_bcast_published(struct shmring *r)
 {
-	if (ring_is_bcast(r))
+	if (__builtin_expect(r->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE), 0))
 		ring_notify_producers(r);
 }
 

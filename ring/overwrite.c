@@ -44,6 +44,7 @@ bool shmring__overwrite_oldest(struct shmring *r, struct op_rec *c)
 	bool skip = tk.len == UINT32_MAX;
 	ring_release(r, tk.pos);
 	op_rec_clear(c);
+	ring_notify_producers(r); /* as a consumer's release: others may discard next */
 	if (!skip) {
 		struct ring_header *hdr = r->hdr;
 		atomic_fetch_add_explicit(&hdr->bcast.overwritten, 1, memory_order_relaxed);
