@@ -60,6 +60,9 @@ bug_bcast_no_gen|bug|safety|@bcast.pml -DJOIN -DBUG_NO_GEN
 bug_bcast_no_recheck|bug|safety|@bcast.pml -DBUG_NO_RECHECK
 bug_bcast_no_gate|bug|safety|@bcast.pml -DBUG_NO_GATE
 bug_bcast_no_pub_wake|bug|safety|@bcast.pml -DDIE -DBUG_NO_PUB_WAKE
+overwrite|pass|safety|@overwrite.pml -DNSLOT=2
+overwrite3|pass|safety|@overwrite.pml -DNSLOT=3
+bug_overwrite_store_take|bug|safety|@overwrite.pml -DBUG_STORE_TAKE
 "
 
 
