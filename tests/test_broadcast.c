@@ -597,3 +597,53 @@ Test(broadcast, event_fd_follows_the_subscribers_stream)
 	shmring_detach(sub);
 	shmring_detach(prod);
 }
+
+/* ------------------------------------------------ states (issue 11) */
+
+/* Issue 11's states on a broadcast ring: a subscriber holds the consumer
+ * role, so the last one leaving is a broken pipe for producers, and the last
+ * producer leaving is end of stream for subscribers (after what is left);
+ * a SHMRING_PERSISTENT broadcast ring has neither. */
+Test(broadcast, subscribers_are_consumers_for_broken_pipe_and_end_of_stream)
+{
+	uint32_t v = 7, got = 0;
+	/* broken pipe */
+	struct shmring *prod = bcast_ring(4096, NULL);
+	struct shmring *sub = second_handle(prod);
+	cr_assert_eq(shmring_subscribe(sub, 0), 0);
+	cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), 0);
+	cr_assert_eq(shmring_get(sub, &got, sizeof got, 0), (ssize_t)sizeof got);
+	cr_assert_eq(t_info(prod).consumers, 1);
+	shmring_detach(sub);
+	cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), -EPIPE);
+	shmring_detach(prod);
+
+	/* end of stream */
+	prod = bcast_ring(4096, NULL);
+	sub = second_handle(prod);
+	cr_assert_eq(shmring_subscribe(sub, 0), 0);
+	cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), 0);
+	cr_assert_eq(shmring_leave(prod, SHMRING_PRODUCER), 0);
+	cr_assert_eq(shmring_get(sub, &got, sizeof got, 0), (ssize_t)sizeof got);
+	cr_assert_eq(got, 7);
+	cr_assert_eq(shmring_get(sub, &got, sizeof got, 100 * T_MS), -EPIPE);
+	shmring_detach(sub);
+	shmring_detach(prod);
+
+	/* persistent: neither */
+	struct shmring_config cfg = { .capacity = 4096, .max_record = REC_MAX,
+	                              .flags = SHMRING_BROADCAST | SHMRING_PERSISTENT };
+	cr_assert_eq(shmring_create(&prod, NULL, &cfg), 0);
+	sub = second_handle(prod);
+	cr_assert_eq(shmring_subscribe(sub, 0), 0);
+	cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), 0);
+	cr_assert_eq(shmring_leave(prod, SHMRING_PRODUCER), 0);
+	cr_assert_eq(shmring_get(sub, &got, sizeof got, 0), (ssize_t)sizeof got);
+	cr_assert_eq(shmring_get(sub, &got, sizeof got, 20 * T_MS), -ETIMEDOUT);
+	struct shmring *sub2 = second_handle(prod);
+	cr_assert_eq(shmring_subscribe(sub2, 0), 0);
+	shmring_detach(sub);
+	shmring_detach(sub2);
+	cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), 0, "no broken pipe on a persistent ring");
+	shmring_detach(prod);
+}
