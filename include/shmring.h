@@ -135,11 +135,8 @@ struct shmring_config {
  *   discarded, by whichever consumer comes first, returns -EOVERFLOW once,
  *   and the gets after it go on from the oldest record left.  Records
  *   discarded are taken off the join counter.
- * SHMRING_BROADCAST together with SHMRING_OVERWRITE or SHMRING_REDELIVER is
- * -EINVAL. */
-#ifndef SHMRING_REDELIVER
-#define SHMRING_REDELIVER 0x400u   /* issue 14 */
-#endif
+ * SHMRING_BROADCAST together with SHMRING_OVERWRITE (or with issue 14's
+ * redelivery flag, 0x400, once there is one) is -EINVAL. */
 #define SHMRING_BROADCAST 0x800u
 #define SHMRING_OVERWRITE 0x1000u
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a

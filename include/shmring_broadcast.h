@@ -42,7 +42,8 @@
  * Ends and failures, as for plain rings: a subscriber counts as a consumer
  * (broken pipe: puts return -EPIPE once subscribers have existed and none is
  * left); end of stream (every producer gone) and shmring_close make a
- * subscriber's get return -EPIPE once it has read everything; every put adds
+ * subscriber's get return -EPIPE once it has read everything (on a
+ * SHMRING_PERSISTENT ring neither happens: only shmring_close ends it); every put adds
  * one task to the join counter (tasks are not per subscriber: shmring_task_done
  * is the application's call); a producer that dies mid-put is recovered as on
  * plain rings (its unpublished claim becomes a skip record).  A subscriber
@@ -93,7 +94,8 @@ struct shmring_subscriber {
 /* Fill out[0..n) with the ring's live subscribers (a snapshot: any figure may
  * be stale); returns how many there are (may be more than n), or -EINVAL
  * (NULL ring, or out NULL with n > 0).  Works on any handle of the ring, in
- * any process, subscriber or not. */
+ * any process, subscriber or not.  Reads every entry of the ring's
+ * attachment table (shmring_config.max_attach of them). */
 SHMRING_API int      shmring_subscribers(const struct shmring *ring, struct shmring_subscriber *out, size_t n);
 
 #ifdef __cplusplus
