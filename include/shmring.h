@@ -43,6 +43,10 @@
  *     -ENOBUFS      SHMRING_MAX_INFLIGHT operations already in flight on this
  *                   handle (calls running in its threads, plus spans reserved
  *                   or peeked and not yet committed/aborted/released)
+ *     -EOVERFLOW    get/get_many/peek: records were lost before this one
+ *                   (SHMRING_OVERWRITE, or a lossy broadcast subscriber that
+ *                   was lapped; <shmring_broadcast.h>); reported once, the
+ *                   next get goes on from the oldest record left
  *     -ENOMEM, -EMFILE, -EACCES, ...  from the underlying system calls
  *
  * TIMEOUTS (every call that may wait takes int64_t timeout_ns)
@@ -95,7 +99,7 @@ extern "C" {
 
 /* Live attachments a ring can track at once: shmring_config.max_attach, by
  * default SHMRING_DEFAULT_MAX_ATTACH, at most SHMRING_MAX_ATTACH_LIMIT.  Each
- * costs 1072 bytes of the ring file (its entry and SHMRING_MAX_INFLIGHT op
+ * costs 1088 bytes of the ring file (its entry and SHMRING_MAX_INFLIGHT op
  * records), nothing on the fast path. */
 #define SHMRING_DEFAULT_MAX_ATTACH 256
 #define SHMRING_MAX_ATTACH_LIMIT   65535
@@ -113,16 +117,32 @@ struct shmring_config {
 	unsigned mode;        /* permission bits of a named ring; 0 = 0600         */
 	unsigned flags;       /* SHMRING_PRODUCER / SHMRING_CONSUMER: the creating
 	                         handle's declared roles; SHMRING_NO_RESERVE;
-	                         SHMRING_PERSISTENT; other bits: -EINVAL           */
+	                         SHMRING_PERSISTENT; SHMRING_BROADCAST,
+	                         SHMRING_OVERWRITE: the ring's delivery mode;
+	                         other bits: -EINVAL                               */
 	size_t   max_attach;  /* live attachments (processes' handles holding a
 	                         role) the ring can track; 0 = SHMRING_DEFAULT_MAX_ATTACH;
 	                         above SHMRING_MAX_ATTACH_LIMIT: -EINVAL; one more
 	                         is -EUSERS                                        */
 };
+/* shmring_config.flags: how records are delivered (fixed at create).
+ * SHMRING_BROADCAST: every subscriber receives every record
+ *   (<shmring_broadcast.h>).
+ * SHMRING_OVERWRITE (plain rings): a put on a full ring discards the oldest
+ *   unread records instead of waiting (never a record a consumer holds
+ *   peeked: if those are all that fill the ring, the put waits as usual),
+ *   counted in shmring_info.overwritten; the next get after records were
+ *   discarded, by whichever consumer comes first, returns -EOVERFLOW once,
+ *   and the gets after it go on from the oldest record left.  Records
+ *   discarded are taken off the join counter.
+ * SHMRING_BROADCAST together with SHMRING_OVERWRITE (or with issue 14's
+ * redelivery flag, 0x400, once there is one) is -EINVAL. */
+#define SHMRING_BROADCAST 0x800u
+#define SHMRING_OVERWRITE 0x1000u
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
  *   value is -EINVAL).  The whole file (capacity, plus 1/4 of it for slot
- *   metadata, plus a 4 KiB header, plus 1072 bytes per max_attach: 272 KiB
+ *   metadata, plus a 4 KiB header, plus 1088 bytes per max_attach: 276 KiB
  *   by default) is allocated by shmring_create, so that a full
  *   /dev/shm (or memory cgroup) is -ENOSPC there, never a SIGBUS later, and
  *   the pages stay the ring's however full the filesystem gets afterwards
@@ -336,6 +356,9 @@ struct shmring_info {
 	uint64_t lost_tasks;       /* join tasks forgiven with dead peers           */
 	size_t   max_attach;       /* size of the attachment table                  */
 	int      persistent;       /* 1 for a SHMRING_PERSISTENT ring               */
+	uint64_t dropped;      /* records puts refused because the ring was full
+	                          (timeout 0, or the timeout expired), all processes */
+	uint64_t overwritten;  /* records SHMRING_OVERWRITE puts discarded unread    */
 };
 SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

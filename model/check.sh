@@ -53,6 +53,16 @@ bug_busy|bug|np|-DRECS0=1 -DRECS1=1 -DBUG_BUSY
 old_readable|bug|safety|-DFIXED_SIZES
 old_recover_order|bug|safety|$R -DCRASH_WIDE -DNCONS=1 -DRECS1=1 -DFIXED_SIZES
 old_recover_retry|bug|safety|$R -DCRASH -DNCONS=1 -DRECS0=3 -DRECS1=1 -DFIXED_SIZES
+bcast_die|pass|safety|@bcast.pml -DDIE
+bcast|pass|safety|@bcast.pml -DNSLOT=4
+bcast_join|pass|safety|@bcast.pml -DJOIN -DRECS1=2
+bug_bcast_no_gen|bug|safety|@bcast.pml -DJOIN -DBUG_NO_GEN
+bug_bcast_no_recheck|bug|safety|@bcast.pml -DBUG_NO_RECHECK
+bug_bcast_no_gate|bug|safety|@bcast.pml -DBUG_NO_GATE
+bug_bcast_no_pub_wake|bug|safety|@bcast.pml -DDIE -DBUG_NO_PUB_WAKE
+overwrite|pass|safety|@overwrite.pml -DNSLOT=2
+overwrite3|pass|safety|@overwrite.pml -DNSLOT=3
+bug_overwrite_store_take|bug|safety|@overwrite.pml -DBUG_STORE_TAKE
 "
 
 
@@ -62,13 +72,15 @@ trap 'rm -rf "$work"' EXIT
 # run NAME EXPECT MODE DEFINES: one spin run; writes $work/NAME.res
 run() {
 	local name=$1 expect=$2 mode=$3 defs=$4 d="$work/$1"
-	local cflags opt pflags t0 t1 out errors states secs result
-	mkdir -p "$d" && cp "$here/ring.pml" "$d/"
+	local cflags opt pflags t0 t1 out errors states secs result pml=ring.pml
+	# "@file.pml -D..." models another file (bcast.pml: issue 13)
+	case "$defs" in @*) pml=${defs%% *}; pml=${pml#@}; defs=${defs#* } ;; esac
+	mkdir -p "$d" && cp "$here/$pml" "$d/"
 	if [ "$mode" = np ]; then cflags="-DNP"; pflags="-l"; else cflags="-DSAFETY"; pflags=""; fi
 	# a run expected to fail stops at its first error: no need to optimise
 	if [ "$expect" = pass ]; then opt=-O2; else opt=-O0; fi
 	t0=$(date +%s.%N)
-	if ! (cd "$d" && $SPIN -a $defs ring.pml >spin.out 2>&1 &&
+	if ! (cd "$d" && $SPIN -a $defs $pml >spin.out 2>&1 &&
 	      $CC $opt -w $cflags -DCOLLAPSE -DMEMLIM=$MEMLIM -o pan pan.c >cc.out 2>&1); then
 		printf '%s|%s|-|BUILD FAILED|-|-|UNEXPECTED|%s\n' "$name" "$expect" "$(cat "$d/spin.out" "$d/cc.out" | head -3 | tr '\n' ' ')" >"$work/$name.res"
 		return
@@ -101,9 +113,9 @@ run() {
 	case "$defs" in *FIX_READABLE*FIX_RECOVER*) model="+fix 1,2,3" ;; *FIX_READABLE*) model="+fix 1" ;; esac
 	printf '%s|%s|%s|%s|%s|%s|%s|%s\n' "$name" "$expect" "$model" "$result" "${states:--}" "$secs" "$verdict" "$what" >"$work/$name.res"
 	if [ -n "${KEEP:-}" ]; then
-		mkdir -p "$KEEP/$name" && cp "$d"/pan.out "$d"/ring.pml "$KEEP/$name/" &&
-		{ [ ! -f "$d/ring.pml.trail" ] || cp "$d/ring.pml.trail" "$KEEP/$name/"; }
-		echo "spin -t -p -g $defs ring.pml" >"$KEEP/$name/replay.txt"
+		mkdir -p "$KEEP/$name" && cp "$d"/pan.out "$d/$pml" "$KEEP/$name/" &&
+		{ [ ! -f "$d/$pml.trail" ] || cp "$d/$pml.trail" "$KEEP/$name/"; }
+		echo "spin -t -p -g $defs $pml" >"$KEEP/$name/replay.txt"
 	fi
 }
 

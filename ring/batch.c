@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "queue.h"
+#include "bcast.h" /* issue 13 hooks */
 #include "shmring_batch.h"
 
 #define BATCH_CHUNK 256 /* records claimed by one CAS */
@@ -45,6 +46,7 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 	shmring__publish_many(r, pos, slots, taken);
 	op_rec_clear(c);
 	ring_notify_consumers(r);
+	ring_bcast_published(r); /* issue 13 */
 	return (ssize_t)taken;
 }
 
@@ -60,13 +62,16 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 	if (role)
 		return role;
 	ssize_t done = put_chunk(ring, recs, n, timeout_ns, c);
+	ssize_t more = 0;
 	/* More only while it fits now: the call waits for the first record only. */
 	while (done > 0 && (size_t)done < n) {
-		ssize_t more = put_chunk(ring, recs + done, n - (size_t)done, 0, c);
+		more = put_chunk(ring, recs + done, n - (size_t)done, 0, c);
 		if (more <= 0)
 			break;
 		done += more;
 	}
+	/* issue 13: dropped counts the records refused for want of room */
+	ring_note_refused(ring, done < 0 ? done : more, n - (size_t)(done > 0 ? done : 0));
 	return done;
 }
 
@@ -75,9 +80,13 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 {
 	if (!ring || !recs || max_recs == 0 || (cap && !buf))
 		return -EINVAL;
+	if (ring_is_bcast(ring)) /* issue 13: a subscriber's get_many */
+		return shmring__bcast_get_many(ring, buf, cap, recs, max_recs, timeout_ns);
 	struct op_rec *c;
 	int role = ring_enter(ring, SHMRING_CONSUMER, &c);
 	if (role)
+		return role;
+	if ((role = ring_take_overflow(ring)) != 0) /* issue 13: SHMRING_OVERWRITE */
 		return role;
 	for (;;) {
 		struct take run[BATCH_CHUNK];

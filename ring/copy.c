@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include "queue.h"
+#include "bcast.h" /* issue 13 hooks */
 #include "shmring_batch.h"
 
 int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int64_t timeout_ns)
@@ -38,6 +39,7 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	ring_publish(ring, pos);
 	op_rec_clear(c);
 	ring_notify_consumers(ring);
+	ring_bcast_published(ring); /* issue 13 */
 	return 0;
 }
 
@@ -51,6 +53,8 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 {
 	if (!ring || (cap && !buf))
 		return -EINVAL;
+	if (ring_is_bcast(ring)) /* issue 13: a subscriber's get */
+		return shmring__bcast_get(ring, buf, cap, timeout_ns);
 	struct take tk;
 	struct op_rec *c;
 	ssize_t rc = take_one(ring, false, cap, timeout_ns, &c, &tk);

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "layout.h"
+#include "bcast_sub.h"
 
 /* Geometry is copied out of the shared header once, after validation, and
  * never re-read from shared memory: a peer cannot change our bounds. */
@@ -75,6 +76,11 @@ struct shmring {
 	_Atomic uint64_t    tick_ns;
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */
+
+	/* Issue 13 (broadcast.c, subscriber.c, overwrite.c): RING_HDR_BROADCAST /
+	 * RING_HDR_OVERWRITE from the header, and this handle's subscription. */
+	unsigned            mode;
+	struct bcast_sub    sub;
 };
 
 /* Entry i of the attachment table; op record k of entry i. */

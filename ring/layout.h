@@ -105,7 +105,17 @@ struct attach_entry {
 	 * consumer's got - done tasks are forgiven (recover.c). */
 	_Atomic uint64_t got;
 	_Atomic uint64_t done;
+	/* Broadcast rings (issue 13; broadcast.c): a subscriber's cursor (the
+	 * oldest position it still needs: its next record, or the one it holds
+	 * peeked) and its running lost count.  Meaningful while roles has
+	 * ROLE_SUBSCRIBER; the sweep's exchange of roles to 0 drops them. */
+	_Atomic uint64_t sub_cursor;
+	_Atomic uint64_t sub_lost;
 };
+/* attach_entry.roles bits beyond SHMRING_PRODUCER | SHMRING_CONSUMER (never
+ * in the census): this entry subscribes to a broadcast ring, and how. */
+#define ROLE_SUBSCRIBER 0x100u /* a subscriber: sub_cursor is valid */
+#define ROLE_SUB_LOSSY  0x200u /* producers never wait for it */
 
 /* An op record: announced in shared memory before the CAS that claims
  * slots (producer) or takes records (consumer), cleared when the claim is
@@ -160,6 +170,28 @@ struct latch {
 	struct eventcount ec;
 };
 
+/* Ring-wide state of lossy delivery (issue 13).
+ * tail, word: the frontier of a broadcast ring (changed together, by a
+ *   16-byte CAS): every position below tail may be overwritten; word =
+ *   recno << 16 | gen, recno = records (skip records excluded) below tail,
+ *   modulo 2^48; gen = + 1 per subscription, so that a frontier advance
+ *   computed before a subscriber joined fails its CAS (broadcast.c).
+ * dropped: puts refused because the ring was full (any ring).
+ * overwritten, overflow: records a put on a SHMRING_OVERWRITE ring took and
+ *   discarded; overflow = 1 until the next get reports -EOVERFLOW. */
+#define BCAST_GEN_BITS 16
+#define BCAST_GEN_MASK ((UINT64_C(1) << BCAST_GEN_BITS) - 1)
+#define BCAST_RECNO(w) ((w) >> BCAST_GEN_BITS)
+#define BCAST_RECNO_MASK (~UINT64_C(0) >> BCAST_GEN_BITS)
+struct bcast_state {
+	alignas(16) _Atomic uint64_t tail;
+	_Atomic uint64_t word;
+	_Atomic uint64_t dropped;
+	_Atomic uint64_t overwritten;
+	_Atomic uint32_t overflow;
+	uint32_t pad;
+};
+
 struct ring_header {
 	/* Identity and geometry: written once by the creator before magic. */
 	uint64_t magic;
@@ -171,7 +203,7 @@ struct ring_header {
 	uint64_t data_offset;
 	uint64_t file_size;
 	uint32_t header_size;
-	uint32_t flags;        /* RING_HDR_NAMED, RING_HDR_PERSISTENT */
+	uint32_t flags;        /* RING_HDR_NAMED, _PERSISTENT, _BROADCAST, _OVERWRITE */
 	uint64_t attach_offset; /* the attachment region: attach_count entries, */
 	uint32_t attach_count;  /* then their op records (ring_attach_bytes) */
 	uint32_t pad_id;
@@ -207,6 +239,12 @@ struct ring_header {
 
 	/* Unfinished tasks: + per put, - per task_done; join waits for 0. */
 	alignas(RING_LINE) struct latch join;
+
+	/* Broadcast rings and lossy plain rings (issue 13; broadcast.c,
+	 * overwrite.c).  The last ring-wide line: after join and after any other
+	 * ring-wide line added after join (issue 14's redeliver area goes between
+	 * join and this one); the header stays one page. */
+	alignas(RING_LINE) struct bcast_state bcast;
 };
 
 /* Entry i and its op record k, located through the header's own geometry:
@@ -233,6 +271,8 @@ static inline uint64_t ring_attach_bytes(uint64_t m)
 
 #define RING_HDR_NAMED      0x1u
 #define RING_HDR_PERSISTENT 0x2u /* SHMRING_PERSISTENT: no end of stream, no broken pipe */
+#define RING_HDR_BROADCAST  0x4u /* SHMRING_BROADCAST (broadcast.c) */
+#define RING_HDR_OVERWRITE  0x8u /* SHMRING_OVERWRITE (overwrite.c) */
 
 /* The layout is ABI: pin it. */
 _Static_assert(sizeof(struct slot_meta) == 16, "slot_meta is 16 bytes");
@@ -250,9 +290,15 @@ _Static_assert(offsetof(struct ring_header, futex_waits) == 784, "stats");
 _Static_assert(offsetof(struct ring_header, lost_records) == 816, "recovery stats");
 _Static_assert(offsetof(struct ring_header, attach_offset) == 64, "attachment region geometry");
 _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
-_Static_assert(sizeof(struct attach_entry) == 48, "attach entry");
 _Static_assert(sizeof(struct op_rec) == 16, "op record");
 _Static_assert(SHMRING_MAX_ATTACH_LIMIT <= 0xffff, "the census counts 16 bits per role");
+/* issue 13: bcast is the last line of the header (1024 + 128 for each
+ * ring-wide line added after join: 1024 on this branch alone). */
+_Static_assert(offsetof(struct ring_header, bcast) >= 1024 &&
+               offsetof(struct ring_header, bcast) % RING_LINE == 0, "broadcast line");
+_Static_assert(offsetof(struct ring_header, bcast.tail) % 16 == 0, "16-byte CAS pair");
+_Static_assert(sizeof(struct bcast_state) <= RING_LINE, "one line");
+_Static_assert(sizeof(struct attach_entry) == 64, "attach entry");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
 _Static_assert(OPREC_PER_ENTRY == SHMRING_MAX_INFLIGHT, "public in-flight limit");
 _Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");

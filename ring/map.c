@@ -24,9 +24,17 @@ _Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record lengt
 /* Where shm_open keeps its files (glibc: __shm_directory). */
 #define SHM_DIR "/dev/shm"
 
+/* Issue 14's flag (bit reserved in the team's brief): not defined in
+ * shmring.h until that issue is merged (bridge/out.c and its test look for
+ * it there), but refused together with SHMRING_BROADCAST either way. */
+#ifndef SHMRING_REDELIVER
+#define SHMRING_REDELIVER 0x400u
+#endif
+
 struct geometry {
 	uint64_t capacity, max_record, attach_count, attach_offset, meta_offset, data_offset,
 	         file_size;
+	unsigned mode; /* issue 13: RING_HDR_BROADCAST | RING_HDR_OVERWRITE */
 };
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -45,6 +53,7 @@ static void geometry_for(uint64_t capacity, uint64_t max_record, uint64_t attach
 	g->data_offset = g->meta_offset +
 	                 round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta), RING_PAGE);
 	g->file_size = g->data_offset + capacity;
+	g->mode = 0;
 }
 
 static int geometry_from_config(const struct shmring_config *cfg, struct geometry *g)
@@ -65,10 +74,18 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 	if (nattach > SHMRING_MAX_ATTACH_LIMIT)
 		return -EINVAL;
 	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE |
-	                               SHMRING_PERSISTENT)) ||
+	                               SHMRING_PERSISTENT | SHMRING_BROADCAST | SHMRING_OVERWRITE)) ||
 	            (cfg->mode & ~0777u)))
 		return -EINVAL;
+	/* issue 13: broadcast rings neither overwrite unread records (they
+	 * overwrite what every tethered subscriber has read) nor redeliver */
+	if (cfg && (cfg->flags & SHMRING_BROADCAST) &&
+	    (cfg->flags & (SHMRING_OVERWRITE | SHMRING_REDELIVER)))
+		return -EINVAL;
 	geometry_for(pow2, maxrec, nattach, g);
+	g->mode = cfg ? ((cfg->flags & SHMRING_BROADCAST) ? RING_HDR_BROADCAST : 0) |
+	                ((cfg->flags & SHMRING_OVERWRITE) ? RING_HDR_OVERWRITE : 0)
+	              : 0;
 	return 0;
 }
 
@@ -201,13 +218,14 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	h->data_offset = g->data_offset;
 	h->file_size = g->file_size;
 	h->header_size = RING_HEADER_SIZE;
-	h->flags = (named ? RING_HDR_NAMED : 0) | (persistent ? RING_HDR_PERSISTENT : 0);
+	h->flags = (named ? RING_HDR_NAMED : 0) | (persistent ? RING_HDR_PERSISTENT : 0) | g->mode;
 	/* The file is zero-filled: indices 0, every slot SLOT_EMPTY.  The magic
 	 * goes last, with release, so whoever sees it sees a whole header. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
 	r->fd = fd;
 	r->named = named;
 	r->persistent = persistent;
+	r->mode = g->mode;
 	shmring__attach_new(r);
 	*out = r;
 	return 0;
@@ -489,6 +507,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
 	r->persistent = hdr.flags & RING_HDR_PERSISTENT;
+	r->mode = hdr.flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE);
 	shmring__attach_new(r);
 	*ring = r;
 	return 0;

@@ -5,6 +5,7 @@
 #ifndef SHMRING_QUEUE_H
 #define SHMRING_QUEUE_H
 
+#include <errno.h>
 #include <sys/types.h>
 
 #include "attach.h"
@@ -76,6 +77,29 @@ static inline int ring_enter_span(struct shmring *r, unsigned role, struct op_re
 	return rc ? rc : shmring__op_rec_alloc(r, c);
 }
 
+/* Issue 13 hooks of the one-record claim and take (overwrite.c).  Here, not
+ * in bcast.h, because claim_one and take_one call them. */
+static inline bool ring_overwrites(const struct shmring *r)
+{
+	return __builtin_expect(r->mode & RING_HDR_OVERWRITE, 0);
+}
+/* A get on a SHMRING_OVERWRITE ring after records were discarded: -EOVERFLOW,
+ * once (whichever consumer comes first). */
+static inline int ring_take_overflow(struct shmring *r)
+{
+	if (!ring_overwrites(r) ||
+	    !atomic_load_explicit(&r->hdr->bcast.overflow, memory_order_relaxed))
+		return 0;
+	return atomic_exchange_explicit(&r->hdr->bcast.overflow, 0, memory_order_acquire)
+	               ? -EOVERFLOW : 0;
+}
+/* A put that ends with rc: n records refused because the ring was full? */
+static inline void ring_note_refused(struct shmring *r, long rc, uint64_t n)
+{
+	if (__builtin_expect(rc == -EAGAIN || rc == -ETIMEDOUT, 0) && n)
+		atomic_fetch_add_explicit(&r->hdr->bcast.dropped, n, memory_order_relaxed);
+}
+
 /* The first half of a one-record put (span false) or reserve (span true):
  * enter, then claim the slots of a record of len bytes at *pos.  On failure
  * nothing is left announced or held. */
@@ -91,6 +115,8 @@ static inline int claim_one(struct shmring *r, bool span, size_t len, int64_t ti
 	rc = shmring__slots_claim(r, &slots, 1, &taken, pos, timeout_ns, *c);
 	if (rc && span)
 		shmring__op_rec_free(r, *c);
+	if (rc)
+		ring_note_refused(r, rc, 1); /* issue 13: dropped */
 	return rc;
 }
 /* The first half of a get (span false) or peek (span true): enter, then
@@ -103,6 +129,11 @@ static inline ssize_t take_one(struct shmring *r, bool span, size_t cap, int64_t
 	              : ring_enter(r, SHMRING_CONSUMER, c);
 	if (rc)
 		return rc;
+	if ((rc = ring_take_overflow(r)) != 0) { /* issue 13: SHMRING_OVERWRITE */
+		if (span)
+			shmring__op_rec_free(r, *c);
+		return rc;
+	}
 	ssize_t len = shmring__take(r, cap, tk, timeout_ns, *c);
 	if (len < 0 && span)
 		shmring__op_rec_free(r, *c);

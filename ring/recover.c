@@ -24,6 +24,7 @@
 #include "latch.h"
 #include "liveness.h"
 #include "slot.h"
+#include "bcast.h" /* issue 13: ring_consumed_floor */
 
 /* The entries whose claims count as live: taken, not being reaped, and
  * (unless pending for a child being forked) of a live process.  Computed
@@ -197,7 +198,7 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 		 * a stale slot below cons_head is not an unpublished claim of this
 		 * lap: the announcement was stale (its CAS lost) and the slot has
 		 * been through its record since.  Never write there. */
-		if (p < atomic_load_explicit(&hdr->cons_head, memory_order_acquire))
+		if (p < ring_consumed_floor(r)) /* issue 13: cons_head, or the broadcast frontier */
 			break;
 		/* Dead territory, up to the next live claim or published start
 		 * (checked in that order, as above). */

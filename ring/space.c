@@ -12,11 +12,14 @@
 #include <errno.h>
 
 #include "queue.h"
+#include "bcast.h" /* issue 13 hooks */
 
 /* Advance free_tail over released records; return the new value. */
 static uint64_t reclaim_free_tail(struct shmring *r)
 {
 	struct ring_header *hdr = r->hdr;
+	if (ring_is_bcast(r)) /* issue 13: the broadcast frontier instead */
+		return shmring__bcast_reclaim(r);
 	/* acquire: pairs with the release CAS below by another producer, so the
 	 * consumers' reads of what we are about to overwrite happen before it. */
 	uint64_t start = atomic_load_explicit(&hdr->free_tail, memory_order_acquire);
@@ -66,7 +69,8 @@ bool shmring__has_room(struct shmring *r, uint64_t slots)
 		return true;
 	uint64_t h = atomic_load_explicit(&r->hdr->prod_head, memory_order_seq_cst);
 	uint64_t f = reclaim_free_tail(r);
-	return (int64_t)(h - f) < 0 || h + slots - f <= r->nslots;
+	return (int64_t)(h - f) < 0 || h + slots - f <= r->nslots ||
+	       (ring_overwrites(r) && shmring__overwrite_possible(r, f)); /* issue 13 */
 }
 
 /* One attempt: claim slots for records 0..*taken of n (as many as fit, at
@@ -140,6 +144,9 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 			return rc;
 		}
 		op_rec_clear(c);
+		/* issue 13: SHMRING_OVERWRITE discards the oldest record instead */
+		if (ring_overwrites(r) && shmring__overwrite_oldest(r, c))
+			continue;
 		rc = shmring__ec_block(&r->hdr->not_full, room_ready, &need, &w);
 		ring_sweep_after_wait(r, rc);
 		if (rc)

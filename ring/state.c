@@ -6,6 +6,7 @@
 
 #include "attach.h"
 #include "slot.h"
+#include "bcast.h" /* issue 13 hooks */
 
 int shmring_close(struct shmring *ring)
 {
@@ -28,6 +29,8 @@ ssize_t shmring_next_len(struct shmring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	if (ring_is_bcast(ring)) /* issue 13: this subscriber's next record */
+		return shmring__bcast_next_len(ring);
 	struct ring_header *hdr = ring->hdr;
 	for (int tries = 0; tries < 64; tries++) {
 		uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
@@ -78,6 +81,8 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->max_attach = ring->nattach;
 	uint64_t f = atomic_load_explicit(&hdr->free_tail, memory_order_acquire);
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
+	if (ring_is_bcast(ring)) /* issue 13: records = what is still in the ring */
+		f = t = bcast_tail(ring);
 	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
 	info->closed = (h & RING_CLOSED) != 0;
 	h &= RING_POS_MASK;
@@ -108,6 +113,8 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->lost_tasks = atomic_load_explicit(&hdr->lost_tasks, memory_order_relaxed);
 	info->futex_waits = atomic_load_explicit(&hdr->futex_waits, memory_order_relaxed);
 	info->futex_wakes = atomic_load_explicit(&hdr->futex_wakes, memory_order_relaxed);
+	info->dropped = atomic_load_explicit(&hdr->bcast.dropped, memory_order_relaxed);
+	info->overwritten = atomic_load_explicit(&hdr->bcast.overwritten, memory_order_relaxed);
 	return 0;
 }
 
@@ -129,6 +136,7 @@ const char *shmring_strerror(int err)
 	case -EPROTO:       return "not a shmring file, or an unsupported ABI version";
 	case -EBADMSG:      return "corrupt shmring file or record metadata";
 	case -EXDEV:        return "ring made in another PID namespace (liveness cannot be tracked)";
+	case -EOVERFLOW:    return "records were lost before this one (overwritten)";
 	default:            return err < 0 ? strerror(-err) : "not an error code";
 	}
 }

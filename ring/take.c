@@ -10,6 +10,7 @@
 #include <errno.h>
 
 #include "queue.h"
+#include "bcast.h" /* issue 13 hooks */
 
 
 /* A consumer polling an empty ring also reads the payload line of the record
@@ -26,6 +27,8 @@ static inline void prefetch_next_payload(const struct shmring *r, uint64_t t)
 bool shmring__readable(const void *arg)
 {
 	const struct shmring *r = arg;
+	if (ring_is_bcast(r)) /* issue 13: this subscriber's stream */
+		return shmring__bcast_readable(r);
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
 	/* seq_cst: W2 of the eventcount protocol (eventcount.c). */

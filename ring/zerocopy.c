@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "queue.h"
+#include "bcast.h" /* issue 13 hooks */
 #include "shmring_zc.h"
 
 /* A span no call will act on (data NULL: commit/abort/release say -EINVAL).
@@ -60,6 +61,7 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 	ring_publish(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring);
+	ring_bcast_published(ring); /* issue 13 */
 	span_invalidate(span);
 	return 0;
 }
@@ -73,6 +75,7 @@ int shmring_abort(struct shmring *ring, struct shmring_span *span)
 	ring_publish(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring); /* consumers waiting behind it may go on */
+	ring_bcast_published(ring); /* issue 13 */
 	span_invalidate(span);
 	return 0;
 }
@@ -84,6 +87,8 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 	span_invalidate(span);
 	if (!ring)
 		return -EINVAL;
+	if (ring_is_bcast(ring)) /* issue 13: a subscriber's peek */
+		return shmring__bcast_peek(ring, span, timeout_ns);
 	struct op_rec *c;
 	struct take tk;
 	ssize_t rc = take_one(ring, true, SIZE_MAX, timeout_ns, &c, &tk);
@@ -98,7 +103,11 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 
 int shmring_release(struct shmring *ring, struct shmring_span *span)
 {
-	if (!ring || !span || !span->data || !span->claim_)
+	if (!ring || !span || !span->data)
+		return -EINVAL;
+	if (ring_is_bcast(ring)) /* issue 13: a subscriber's release (no op record) */
+		return shmring__bcast_release(ring, span);
+	if (!span->claim_)
 		return -EINVAL;
 	ring_release(ring, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
