@@ -104,5 +104,111 @@ class ManyProcessesTest(ShmLeakMixin, unittest.TestCase):
         self.assertEqual(shmring.SimpleQueue(max_attach=2).info()['max_attach'], 2)
 
 
+# Run as root in a private mount namespace with an 8 MiB tmpfs on /dev/shm
+# (as tests/test_reserve.c does): exit 77 if that is refused.
+FULL_SHM_CHILD = r"""if 1:
+    import ctypes, errno, os, sys
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWNS, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV = 0x20000, 0x4000, 1 << 18, 2, 4
+    if libc.unshare(CLONE_NEWNS) != 0 or \
+            libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0 or \
+            libc.mount(b"shmring-test", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV,
+                       b"size=8m,mode=1777") != 0:
+        print("refused", errno.errorcode.get(ctypes.get_errno()))
+        sys.exit(77)
+    sys.path[:0] = %r
+    import shmring
+
+    MiB = 1 << 20
+    def item(q, k):
+        return bytes([q, k]) * (MiB // 2)
+
+    # 10 named queues, 7 x 1 MiB each (side segments): 70 MiB into 8 MiB
+    queues, made_enospc = [], 0
+    for i in range(10):
+        try:
+            queues.append(shmring.Queue(name="full-%%d" %% i, capacity=256 << 10,
+                                        max_attach=16))
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+            made_enospc += 1
+    put, enospc = {}, 0
+    for qi, q in enumerate(queues):
+        put[qi] = []
+        for k in range(7):
+            try:
+                q.put(item(qi, k))
+                put[qi].append(k)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC, e
+                enospc += 1
+    print("queues", len(queues), "refused", made_enospc, "puts", sum(map(len, put.values())),
+          "enospc", enospc)
+    assert enospc > 0, "the test meant /dev/shm to fill up"
+    # every queue still works: what went in comes out, in order; after a
+    # get has freed room, a put that failed succeeds
+    for qi, q in enumerate(queues):
+        got = []
+        while True:
+            try:
+                got.append(q.get(timeout=0))
+            except shmring.Empty:
+                break
+        assert got == [item(qi, k) for k in put[qi]], (qi, len(got))
+        q.put(item(qi, 99))
+        assert q.get(timeout=5) == item(qi, 99)
+    # a queue whose ring must grow (records kept in the ring): the put that
+    # needs a new ring gets ENOSPC, and the queue goes on
+    hog = open("/dev/shm/hog", "wb")
+    g = shmring.Queue(name="grow", capacity=1 << 20, max_record=600 << 10, max_attach=16)
+    n, grow_enospc = 0, 0
+    while True:
+        try:
+            g.put(bytes([n]) * (500 << 10))
+            n += 1
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+            grow_enospc += 1
+            break
+        if n > 40:
+            break
+    assert grow_enospc, n
+    first = g.get(timeout=5)
+    assert first == bytes([0]) * (500 << 10)
+    # fill what is left with a plain file, then: making a queue is ENOSPC,
+    # and leaves nothing behind
+    try:
+        while True:
+            hog.write(b"h" * MiB)
+            hog.flush()
+    except OSError:
+        pass
+    before = sorted(os.listdir("/dev/shm"))
+    for kw in ({}, {"exist_ok": True}):
+        try:
+            shmring.Queue(name="late", **kw)
+            raise AssertionError("made a queue in a full /dev/shm")
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+    assert sorted(os.listdir("/dev/shm")) == before, (before, os.listdir("/dev/shm"))
+    print("grow puts", n, "then ENOSPC; usable")
+"""
+
+
+class FullShmTest(unittest.TestCase):
+
+    @unittest.skipUnless(os.geteuid() == 0, 'needs root for a private tmpfs on /dev/shm')
+    def test_full_dev_shm_is_enospc_never_sigbus(self):
+        # issue 16: 10 named queues with 7 x 1 MiB each in a small /dev/shm
+        # killed the process with a bus error
+        r = subprocess.run([sys.executable, '-c', FULL_SHM_CHILD % (sys.path[:3],)],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode == 77:
+            self.skipTest('no private mount namespace with a tmpfs: ' + r.stdout.strip())
+        self.assertNotEqual(r.returncode, -signal.SIGBUS, 'died of SIGBUS: ' + r.stdout)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('usable', r.stdout)
+
+
 if __name__ == '__main__':
     unittest.main()
