@@ -216,7 +216,6 @@ def _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach=No
 
 #: Longest wait for another process's lock on a named queue's control file.
 LOCK_TIMEOUT = 10.0
-_CTL_MAGIC = b'SHMRPYQ2'
 
 
 def _lock_ctl(bare, how, create=False, mode=0o600):
@@ -269,7 +268,7 @@ def _ctl_state(fd, st):
     """'empty' (nothing written yet), 'whole' (a control page) or 'half'."""
     if st.st_size == 0:
         return 'empty'
-    if st.st_size == _shmring.CTL_SIZE and os.pread(fd, 8, 0) == _CTL_MAGIC:
+    if st.st_size == _shmring.CTL_SIZE and os.pread(fd, 8, 0) == _shmring.CTL_MAGIC:
         return 'whole'
     return 'half'
 

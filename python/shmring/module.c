@@ -306,7 +306,8 @@ PyMODINIT_FUNC PyInit__shmring(void)
 	    PyModule_AddIntConstant(m, "SLOT_SIZE", SHMRING_SLOT_SIZE) < 0 ||
 	    PyModule_AddIntConstant(m, "NAME_MAX", SHMRING_NAME_MAX) < 0 ||
 	    PyModule_AddIntConstant(m, "MAX_ATTACH", SHMRING_MAX_ATTACH) < 0 ||
-	    PyModule_AddIntConstant(m, "MAX_ATTACH_LIMIT", SHMRING_MAX_ATTACH_LIMIT) < 0)
+	    PyModule_AddIntConstant(m, "MAX_ATTACH_LIMIT", SHMRING_MAX_ATTACH_LIMIT) < 0 ||
+	    PyModule_AddObject(m, "CTL_MAGIC", PyBytes_FromStringAndSize(CTL_MAGIC, 8)) < 0)
 		goto fail;
 	return m;
 fail:
