@@ -246,6 +246,20 @@ int gen_grow(RingObject *ring, struct gen *g)
 			Py_END_ALLOW_THREADS
 			if (rc == -EEXIST) {  /* another producer made it (and may have died) */
 				rc = gen_open(ring, t + 1, &x);
+			} else if (rc == 0 &&
+			           atomic_load_explicit(&c->head, memory_order_seq_cst) > t + 1) {
+				/* Stale: we read tail == t, then others grew the chain
+				 * past t + 1, drained t + 1 and removed its name (after
+				 * moving head past it, gen_advance), and our create made
+				 * the name again.  Nobody will drain or remove this one:
+				 * undo it (seen as 4 leaked names under load in
+				 * test_fifo_per_producer_across_rings).  A name that was
+				 * never removed cannot be made again (EEXIST), so head
+				 * <= t + 1 here means ours is the real t + 1. */
+				shmring_detach(r);
+				shmring_unlink(name);
+				shmring_close(g->r);
+				return 0;
 			} else if (rc == 0) {
 				if ((rc = ring_reserve(r)) == 0 && !(x = gen_add(ring, t + 1, r)))
 					rc = -ENOMEM;
