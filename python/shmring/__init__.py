@@ -226,7 +226,18 @@ def _lock_ctl(bare, how, create=False, mode=0o600):
     path = '/dev/shm/' + bare + META_SUFFIX
     deadline = time.monotonic() + LOCK_TIMEOUT
     while True:
-        fd = _open_shm(bare + META_SUFFIX, os.O_RDWR | (os.O_CREAT if create else 0), mode)
+        try:
+            fd = _open_shm(bare + META_SUFFIX, os.O_RDWR)
+        except FileNotFoundError:
+            if not create:
+                raise
+            # O_EXCL only when there is none: an O_CREAT open of another
+            # user's file in sticky /dev/shm is EACCES where
+            # fs.protected_regular is set, even for a group-shared queue
+            try:
+                fd = _open_shm(bare + META_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+            except FileExistsError:
+                continue
         try:
             pause = 0.0002
             while True:

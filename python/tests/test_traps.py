@@ -410,6 +410,28 @@ class ExistOkTest(ShmLeakMixin, unittest.TestCase):
         finally:
             q.unlink()
 
+    @unittest.skipUnless(os.geteuid() == 0, 'needs root to run a child as another user')
+    def test_exist_ok_by_another_user_of_a_shared_queue(self):
+        # Another user of a mode=0o666 queue opens it with exist_ok.  (The
+        # control file is opened without O_CREAT when it exists: with
+        # fs.protected_regular set, an O_CREAT open of another user's file
+        # in sticky /dev/shm is EACCES; see
+        # /proc/sys/fs/protected_regular.)
+        name = unique_name()
+        q = shmring.Queue(name=name, mode=0o666, exist_ok=True)
+        code = ('import os, sys; sys.path[:0] = %r; import shmring; '
+                'os.setgid(65534); os.setuid(65534); '
+                'shmring.LOCK_TIMEOUT = 5; '
+                'shmring.Queue(name=%r, exist_ok=True).put_bytes(b"from nobody")'
+                % (sys.path[:3], name))
+        try:
+            r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(q.get_bytes(timeout=10), b'from nobody')
+        finally:
+            q.unlink()
+
 
 class SafetyTest(ShmLeakMixin, unittest.TestCase):
 
