@@ -5,6 +5,8 @@ multiprocessing.SimpleQueue and multiprocessing.Manager().Queue(), in one run.
     PYTHONPATH=build/python python3 perf/bench_python.py            # ~2 minutes
     PYTHONPATH=build/python python3 perf/bench_python.py --scale 0.2  # quicker
     ... --json results.json                                        # raw figures too
+    ... --sizes --per-task 2000   # issue 16: numpy arrays of 8 B to 100 MiB, 1x1
+                                  # and 4x4, and the per-task passing cost (numpy needed)
 
 Throughput uses faster-fifo's matrix of producer x consumer processes (1x1,
 1x10, 10x1, 3x20, 20x3, 20x20), each message a tuple of five ints; then
@@ -178,6 +180,41 @@ def ping_pong(kind, manager, seconds, mode='plain', msg=MSG):
             'n': len(rtts)}
 
 
+# numpy arrays of these sizes, 1 to 1 and 4 to 4 (--sizes): (label, bytes,
+# messages per case at --scale 1).  The Manager queue gets a quarter (at
+# least 2): it moves every array through its server process.
+SIZES = [('8 B', 8, 20000), ('1 KiB', 1024, 20000), ('1 MiB', 1 << 20, 300),
+         ('100 MiB', 100 << 20, 8)]
+
+
+def sizes_table(kinds, manager, scale):
+    import numpy as np
+    results = {}
+    print('\nnumpy arrays, messages per second (and the ratio of shmring\'s rate to '
+          'each other queue\'s, same run)')
+    print('%-16s' % 'case' + ''.join('%15s' % k for k in kinds) +
+          ''.join('%12s' % ('/' + k) for k in kinds if k != 'shmring'))
+    for P in (1, 4):
+        for label, nbytes, n in SIZES:
+            arr = np.arange(nbytes, dtype=np.uint8)
+            n = max(2 * P, int(n * scale))
+            figs = {}
+            line = '%-16s' % ('%dx%d %s' % (P, P, label))
+            for kind in kinds:
+                nn = max(2 * P, n // 4) if kind == 'Manager' else n
+                figs[kind] = throughput(kind, manager, P, P, nn, arr)
+                line += '%15s' % fmt_rate(figs[kind])
+                if sys.stdout.isatty():
+                    sys.stdout.write('\r' + line)
+                    sys.stdout.flush()
+            if 'shmring' in figs:
+                line += ''.join('%11.1fx' % (figs['shmring'] / figs[k])
+                                for k in kinds if k != 'shmring')
+            print('\r' + line)
+            results['%dx%d %s' % (P, P, label)] = figs
+    return results
+
+
 def noop_task(i, q=None):
     return i
 
@@ -213,7 +250,9 @@ def fmt_rate(r):
         return '%.2fM/s' % (r / 1e6)
     if r >= 1e3:
         return '%.0fk/s' % (r / 1e3)
-    return '%.0f/s' % r
+    if r >= 10:
+        return '%.0f/s' % r
+    return '%.2f/s' % r
 
 
 def main():
@@ -233,16 +272,37 @@ def main():
     ap.add_argument('--per-task', type=int, metavar='N', default=0,
                     help='only measure the cost of passing a queue with each of N '
                          'Pool.apply_async tasks (fork and spawn), and exit')
+    ap.add_argument('--sizes', action='store_true',
+                    help='only the numpy table: arrays of 8 B, 1 KiB, 1 MiB and 100 MiB, '
+                         '1x1 and 4x4, every queue (with --per-task: that too)')
     args = ap.parse_args()
-    if args.per_task:
-        for method in ('fork', 'spawn'):
-            r = task_cost(method, args.per_task)
-            print('%-6s tasks/s: %s; with the queue / without: anonymous %.2f, named %.2f'
-                  % (method, ', '.join('%s %s' % (k, fmt_rate(v)) for k, v in r.items()),
-                     r['anonymous'] / max(r['none'], r['none again']),
-                     r['named'] / max(r['none'], r['none again'])))
-        return
     kinds = args.kinds.split(',')
+    if args.sizes or args.per_task:
+        mp.set_start_method('fork')
+        print('shmring Python benchmark: Python %s, %d CPUs, load average %s'
+              % (platform.python_version(), os.cpu_count(),
+                 ' '.join('%.2f' % x for x in os.getloadavg())))
+        out = {'loadavg_start': os.getloadavg()}
+        if args.sizes:
+            manager = mp.Manager() if 'Manager' in kinds else None
+            out['sizes'] = sizes_table(kinds, manager, args.scale)
+            if manager is not None:
+                manager.shutdown()
+        if args.per_task:
+            print('\npassing a queue with each of %d Pool(2).apply_async tasks' % args.per_task)
+            out['per_task'] = {}
+            for method in ('fork', 'spawn'):
+                r = out['per_task'][method] = task_cost(method, args.per_task)
+                print('%-6s tasks/s: %s; with the queue / without: anonymous %.2f, named %.2f'
+                      % (method, ', '.join('%s %s' % (k, fmt_rate(v)) for k, v in r.items()),
+                         r['anonymous'] / max(r['none'], r['none again']),
+                         r['named'] / max(r['none'], r['none again'])))
+        out['loadavg_end'] = os.getloadavg()
+        print('\nload average at the end: %s' % ' '.join('%.2f' % x for x in os.getloadavg()))
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(out, f, indent=1)
+        return
     mp.set_start_method('fork')
     N = max(1000, int(args.messages * args.scale))
     manager = mp.Manager() if 'Manager' in kinds else None

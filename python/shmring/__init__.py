@@ -50,7 +50,7 @@ except ImportError:                    # pragma: no cover - version dependent
         (get() only once it is empty)."""
 
 __all__ = ['Queue', 'SimpleQueue', 'JoinableQueue', 'Empty', 'Full',
-           'ShutDown', 'unlink', 'DEFAULT_CAPACITY']
+           'ShutDown', 'unlink', 'DEFAULT_CAPACITY', 'DEFAULT_MAX_ATTACH']
 
 __version__ = '0.1'
 
@@ -71,6 +71,15 @@ if not all(c.isascii() and (c.isalnum() or c in '._-') for c in SEGMENT_PREFIX) 
 #: A named queue keeps its control page (item limit, join counter, chain of
 #: rings) in /dev/shm/<name>.pyq.
 META_SUFFIX = '.pyq'
+#: Processes that can use one ring of a new queue at the same time (the
+#: library's attachment table, shmring_config.max_attach): 256, or 4 per
+#: CPU on a machine with more than 64 CPUs, so that a Pool or joblib's
+#: n_jobs=-1 (one worker per CPU) and its parents fit.  Each slot costs
+#: about 1 KiB of shared memory per ring; Queue(max_attach=n) sets it per
+#: queue (1 to MAX_ATTACH_LIMIT, 65535).
+DEFAULT_MAX_ATTACH = min(_shmring.MAX_ATTACH_LIMIT,
+                         max(_shmring.MAX_ATTACH, 4 * (os.cpu_count() or 1)))
+MAX_ATTACH_LIMIT = _shmring.MAX_ATTACH_LIMIT
 #: The smallest max_record: a side segment's reference record must fit.
 MIN_MAX_RECORD = 256
 _MAXSIZE_MAX = (1 << 63) - 1
@@ -164,96 +173,212 @@ def _sizes(maxsize, capacity, max_record):
     return maxsize, capacity, max_record
 
 
-def _new_ring(name, maxsize, capacity, max_record, mode, joinable):
+def _max_attach(max_attach):
+    """The attachment table size of a new queue's rings (shmring_config.
+    max_attach): the processes that can use one ring at the same time."""
+    if max_attach is None:
+        return DEFAULT_MAX_ATTACH
+    max_attach = operator.index(max_attach)
+    if not 1 <= max_attach <= _shmring.MAX_ATTACH_LIMIT:
+        raise ValueError('max_attach must be 1 to %d' % _shmring.MAX_ATTACH_LIMIT)
+    return max_attach
+
+
+def _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach=None):
     maxsize, capacity, max_record = _sizes(maxsize, capacity, max_record)
+    max_attach = _max_attach(max_attach)
     if name is None:
         fd = os.memfd_create('shmring-pyq', os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
-            _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, 0o600, _stem())
+            _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, 0o600, _stem(),
+                              max_attach)
             # sealed: nobody can shrink it under a mapping (SIGBUS)
             fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
                         fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
-            ring = _shmring.create(None, capacity, max_record, 0, fd)
+            ring = _shmring.create(None, capacity, max_record, 0, fd, max_attach)
         finally:
             os.close(fd)
         return _remember(ring)
-    bare = _check_name(name)
-    # The control page first: an opener that finds the ring finds it too.
-    fd = _open_shm(bare + META_SUFFIX, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode)
-    ring = None
-    try:
-        os.fchmod(fd, mode)
-        _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, mode, _stem())
-        ring = _shmring.create(bare, capacity, max_record, mode, fd)
-    except BaseException:
-        _unlink_shm(bare + META_SUFFIX)
-        if ring is not None:              # made it, but cannot finish: undo
-            _shmring.unlink(bare)
-        raise
-    finally:
-        os.close(fd)
-    return _remember(ring)
+    return _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
+                       exist_ok=False)
 
 
-#: How long Queue(name=..., exist_ok=True) waits for a creator that is
-#: between its two files before it takes what it finds for a crash's leftover.
-EXIST_OK_GRACE = 2.0
+# --- named queues: two files, one lock -------------------------------------
+# A named queue is its ring, /dev/shm/<name>, and its control page,
+# /dev/shm/<name>.pyq.  Every change of that pair (making it, replacing
+# what a crash left, removing it) happens under an exclusive flock(2) of the
+# control file, and every open of it under a shared one, so nobody sees the
+# pair half made; flock locks go with their holder, so a creator that dies
+# leaves no lock behind, and what it leaves is recognised and replaced under
+# the lock by the next creator.  The ring itself is made or opened by the
+# library's shmring_open_or_create.  A lock is never waited for longer than
+# LOCK_TIMEOUT seconds (TimeoutError): making the pair takes milliseconds.
+
+#: Longest wait for another process's lock on a named queue's control file.
+LOCK_TIMEOUT = 10.0
 
 
-def _create_or_open(name, maxsize, capacity, max_record, mode, joinable):
-    """exist_ok=True: the queue of that name, made now or opened.
-
-    The library's shmring_open_or_create (issue 11) is not on this branch,
-    so this is the Python side's own loop: create (O_EXCL); on
-    FileExistsError open; on FileNotFoundError (the creator is between its
-    control page and its ring, or the opener raced an unlink) try again.
-    Half a queue that stays half for EXIST_OK_GRACE seconds is a crash's
-    leftover: its files are removed and the queue made afresh."""
+def _lock_ctl(bare, how, create=False, mode=0o600):
+    """The control file of queue `bare`, opened (made empty if create and
+    there is none) and flock()ed (LOCK_EX or LOCK_SH), and still the file at
+    that name once locked: (fd, stat).  FileNotFoundError if there is none."""
     import time
-    bare = _check_name(name)
-    deadline = None
+    path = '/dev/shm/' + bare + META_SUFFIX
+    deadline = time.monotonic() + LOCK_TIMEOUT
     while True:
         try:
-            return _new_ring(bare, maxsize, capacity, max_record, mode, joinable)
-        except FileExistsError:
-            pass
-        try:
-            return _open_named(bare)
+            fd = _open_shm(bare + META_SUFFIX, os.O_RDWR)
         except FileNotFoundError:
-            pass
-        now = time.monotonic()
-        if deadline is None:
-            deadline = now + EXIST_OK_GRACE
-        elif now > deadline:
-            _unlink_shm(bare + META_SUFFIX)     # a stale half: start again
+            if not create:
+                raise
+            # O_EXCL only when there is none: an O_CREAT open of another
+            # user's file in sticky /dev/shm is EACCES where
+            # fs.protected_regular is set, even for a group-shared queue
             try:
-                _shmring.unlink(bare)
+                fd = _open_shm(bare + META_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+            except FileExistsError:
+                continue
+        try:
+            pause = 0.0002
+            while True:
+                try:
+                    fcntl.flock(fd, how | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(
+                            'queue %r: another process has held the lock of %s for '
+                            'more than %g s' % (bare, path, LOCK_TIMEOUT)) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.01)
+            st = os.fstat(fd)
+            try:
+                now = os.stat(path, follow_symlinks=False)
+                same = (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
             except FileNotFoundError:
-                pass
-            deadline = None
-        time.sleep(0.001)
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            return fd, st
+        os.close(fd)          # replaced or removed while we waited: again
 
 
-def _open_named(name, key=None):
+def _unlock_close(fd):
+    # Unlock first: the Ring keeps a dup() of this fd (the same open file
+    # description, which is what a flock belongs to), so a close alone
+    # would keep the lock for as long as the queue is open.
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _ctl_state(fd, st):
+    """'empty' (nothing written yet), 'whole' (a control page) or 'half'."""
+    if st.st_size == 0:
+        return 'empty'
+    if st.st_size == _shmring.CTL_SIZE and os.pread(fd, 8, 0) == _shmring.CTL_MAGIC:
+        return 'whole'
+    return 'half'
+
+
+def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach, exist_ok):
+    """Queue(name=...): make the named queue; with exist_ok, open it if it
+    exists.  Race-free among any number of processes doing either: the
+    pair is made under the control file's exclusive lock.  What a crash
+    left at the name (a control file with no ring, or half written; a ring
+    with no control file) never makes this fail: a control file whose ring
+    is gone is removed and made again, a ring with no control file gets one
+    (exist_ok; without it that is FileExistsError, as for any ring there)."""
     bare = _check_name(name)
+    maxsize, capacity, max_record = _sizes(maxsize, capacity, max_record)
+    max_attach = _max_attach(max_attach)
+    if exist_ok:
+        known = _cached_named(bare)
+        if known is not None:
+            return known
+    for _ in range(1000):      # each round ends, or removes a leftover
+        fd, st = _lock_ctl(bare, fcntl.LOCK_EX, create=True, mode=mode)
+        try:
+            state = _ctl_state(fd, st)
+            if state == 'whole':
+                try:
+                    ring = _shmring.open(bare, fd)
+                except FileNotFoundError:
+                    _unlink_shm(bare + META_SUFFIX)   # its ring is gone: a leftover
+                    continue
+                if not exist_ok:
+                    raise FileExistsError(17, 'File exists', '/dev/shm/' + bare)
+                return _remember(ring)
+            if st.st_uid != os.geteuid():
+                raise PermissionError(
+                    1, 'refused: the control file of queue %r belongs to uid %d and '
+                    'is not a control page' % (bare, st.st_uid), '/dev/shm/' + bare + META_SUFFIX)
+            if state == 'half':                       # its creator died writing it
+                _unlink_shm(bare + META_SUFFIX)
+                continue
+            try:
+                os.fchmod(fd, mode)
+                if exist_ok:
+                    ring, _ = _shmring.open_or_create(bare, capacity, max_record, mode,
+                                                      max_attach, fd, joinable, maxsize,
+                                                      _stem())
+                else:
+                    _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, mode,
+                                      _stem(), max_attach)
+                    ring = _shmring.create(bare, capacity, max_record, mode, fd, max_attach)
+            except BaseException:
+                _unlink_shm(bare + META_SUFFIX)   # ours, and locked: nobody uses it
+                raise
+            return _remember(ring)
+        finally:
+            _unlock_close(fd)
+    raise OSError(11, 'queue %r: its files kept changing under us' % bare)
+
+
+def _adopt_ring(name):
+    """Queue.open() of a ring that has no control file: one made by a C
+    program (shmring_create, `shmring create`, shmring-nats) or left by an
+    interrupted unlink.  It gets a control page (unbounded, not joinable,
+    the ring's own mode and geometry), made race-free under the control
+    file's lock as exist_ok does; FileNotFoundError if there is no ring."""
+    bare = _check_name(name)
+    try:
+        st = os.stat('/dev/shm/' + bare)
+    except FileNotFoundError:
+        raise FileNotFoundError(2, 'no shmring queue named %r' % bare,
+                                '/dev/shm/' + bare) from None
+    return _named_ring(bare, 0, 0, 0, st.st_mode & 0o777, False, 0, True)
+
+
+def _cached_named(bare, key=None):
     if key is None:
         try:
             st = os.stat('/dev/shm/' + bare)
             key = (st.st_dev, st.st_ino)
         except OSError:
-            pass
-    if key is not None:
-        with _rings_lock:
-            known = _rings.get(key)
-        if known is not None:
-            return known
+            return None
+    with _rings_lock:
+        return _rings.get(key)
+
+
+def _open_named(name, key=None):
+    bare = _check_name(name)
+    known = _cached_named(bare, key)
+    if known is not None:
+        return known
     global _attaches
     _attaches += 1
-    fd = _open_shm(bare + META_SUFFIX, os.O_RDWR)
+    fd, st = _lock_ctl(bare, fcntl.LOCK_SH)
     try:
+        if _ctl_state(fd, st) != 'whole':
+            raise FileNotFoundError(2, 'no shmring queue named %r (its control file is '
+                                    'not written)' % bare, '/dev/shm/' + bare + META_SUFFIX)
         ring = _shmring.open(bare, fd)
     finally:
-        os.close(fd)
+        _unlock_close(fd)
     return _remember(ring)
 
 
@@ -308,8 +433,20 @@ def unlink(name):
         ring = None
     if ring is not None:
         ring.unlink_generations()
-    _unlink_shm(bare + META_SUFFIX)
-    _shmring.unlink(bare)
+    try:
+        fd, _ = _lock_ctl(bare, fcntl.LOCK_EX)
+    except FileNotFoundError:
+        _shmring.unlink(bare)
+        return
+    try:
+        # the ring first: a crash in between leaves a control file with no
+        # ring, which the next Queue(name=...) recognises and replaces
+        try:
+            _shmring.unlink(bare)
+        finally:
+            _unlink_shm(bare + META_SUFFIX)
+    finally:
+        _unlock_close(fd)
 
 
 # --- objects bigger than max_record: side segments ---------------------------
@@ -531,7 +668,10 @@ class _QueueMixin:
         """Attach to the named queue made by cls(name=...) (in any process).
         FileNotFoundError if there is none; ValueError for
         JoinableQueue.open() of a queue that is not joinable."""
-        ring = _open_named(name)
+        try:
+            ring = _open_named(name)
+        except FileNotFoundError:
+            ring = _adopt_ring(name)
         if issubclass(cls, JoinableQueue) and not ring.joinable:
             raise ValueError('%r is not a JoinableQueue: its puts are not tasks' % name)
         q = cls.__new__(cls)
@@ -709,20 +849,23 @@ class Queue(_QueueMixin, _shmring.QueueBase):
     mode: permissions of a named queue's files (and of its side segments
       and overflow rings).
     exist_ok: with a name, open the queue if it exists instead of raising
-      FileExistsError (race-free among processes doing the same; a half
-      queue a crash left behind is replaced).
+      FileExistsError (race-free among processes doing the same; what a
+      crash left at the name is replaced, at once).
+    max_attach: processes that can use each ring of the queue at the same
+      time (default DEFAULT_MAX_ATTACH, at least 256; up to 65535).
     ctx: accepted for compatibility with multiprocessing and ignored.
     """
 
     def __init__(self, maxsize=0, *, ctx=None, name=None, capacity=None,
-                 max_record=None, mode=0o600, exist_ok=False):
+                 max_record=None, mode=0o600, exist_ok=False, max_attach=None):
         joinable = isinstance(self, JoinableQueue)
         if exist_ok and name is not None:
-            ring = _create_or_open(name, maxsize, capacity, max_record, mode, joinable)
+            ring = _named_ring(name, maxsize, capacity, max_record, mode, joinable,
+                               max_attach, exist_ok=True)
             if joinable and not ring.joinable:
                 raise ValueError('%r exists and is not a JoinableQueue' % name)
         else:
-            ring = _new_ring(name, maxsize, capacity, max_record, mode, joinable)
+            ring = _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach)
         _shmring.QueueBase.__init__(self, ring)
 
 
@@ -744,8 +887,9 @@ class SimpleQueue(_QueueMixin, _shmring.QueueBase):
     close), with every Queue method available as well."""
 
     def __init__(self, *, ctx=None, name=None, capacity=None, max_record=None,
-                 mode=0o600, exist_ok=False):
+                 mode=0o600, exist_ok=False, max_attach=None):
         _shmring.QueueBase.__init__(
-            self, _create_or_open(name, 0, capacity, max_record, mode, False)
+            self, _named_ring(name, 0, capacity, max_record, mode, False, max_attach,
+                              exist_ok=True)
             if exist_ok and name is not None else
-            _new_ring(name, 0, capacity, max_record, mode, False))
+            _new_ring(name, 0, capacity, max_record, mode, False, max_attach))

@@ -34,7 +34,7 @@ int ctl_check(const struct qctl *c, off_t size)
  * storage is allocated first (posix_fallocate): a full /dev/shm is -ENOSPC
  * here, never a SIGBUS when the page is touched. */
 int ctl_init(int fd, uint32_t kind, int64_t maxsize, size_t capacity, size_t max_record,
-             unsigned mode, const char *stem)
+             unsigned mode, unsigned max_attach, const char *stem)
 {
 	if (strlen(stem) >= CTL_STEM || !stem[0])
 		return -ENAMETOOLONG;
@@ -51,6 +51,7 @@ int ctl_init(int fd, uint32_t kind, int64_t maxsize, size_t capacity, size_t max
 	c->capacity = capacity;
 	c->max_record = max_record;
 	c->mode = mode;
+	c->max_attach = max_attach;
 	strcpy(c->stem, stem);
 	if (maxsize > 0)
 		shmring_sem_init(&c->room, maxsize, maxsize);
@@ -234,7 +235,8 @@ int gen_grow_read(RingObject *ring, struct gen *g)
 		gen_name(ring, t + 1, name, sizeof name);
 		struct shmring_config cfg = { .capacity = c->capacity,
 		                              .max_record = c->max_record,
-		                              .mode = c->mode };
+		                              .mode = c->mode,
+		                              .max_attach = c->max_attach };
 		struct shmring *r;
 		int rc;
 		Py_BEGIN_ALLOW_THREADS

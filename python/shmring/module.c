@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 PyObject *pickle_dumps, *pickle_loads;
@@ -53,25 +55,36 @@ int check_setup(void)
 	return 0;
 }
 
-/* create(name, capacity, max_record, mode, ctl_fd) -> Ring */
+static int check_sizes(Py_ssize_t capacity, Py_ssize_t max_record, unsigned max_attach)
+{
+	if (capacity < 0 || max_record < 0) {
+		PyErr_SetString(PyExc_ValueError, "capacity and max_record must be >= 0");
+		return -1;
+	}
+	if (max_attach > SHMRING_MAX_ATTACH_LIMIT) {
+		PyErr_Format(PyExc_ValueError, "max_attach must be at most %d",
+		             SHMRING_MAX_ATTACH_LIMIT);
+		return -1;
+	}
+	return 0;
+}
+
+/* create(name, capacity, max_record, mode, ctl_fd, max_attach=0) -> Ring */
 static PyObject *mod_create(PyObject *mod, PyObject *args)
 {
 	PyObject *name, *ctl;
 	Py_ssize_t capacity, max_record;
-	unsigned mode;
+	unsigned mode, max_attach = 0;
 	int ctl_fd;
-	if (!PyArg_ParseTuple(args, "OnnIO:create", &name, &capacity, &max_record, &mode, &ctl) ||
-	    fd_arg(ctl, &ctl_fd) < 0)
+	if (!PyArg_ParseTuple(args, "OnnIO|I:create", &name, &capacity, &max_record, &mode, &ctl,
+	                      &max_attach) ||
+	    fd_arg(ctl, &ctl_fd) < 0 || check_sizes(capacity, max_record, max_attach) < 0)
 		return NULL;
-	if (capacity < 0 || max_record < 0) {
-		PyErr_SetString(PyExc_ValueError, "capacity and max_record must be >= 0");
-		return NULL;
-	}
 	const char *cname = NULL;
 	if (name != Py_None && !(cname = PyUnicode_AsUTF8(name)))
 		return NULL;
 	struct shmring_config cfg = { .capacity = (size_t)capacity, .max_record = (size_t)max_record,
-	                              .mode = mode };
+	                              .mode = mode, .max_attach = max_attach };
 	struct shmring *r;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
@@ -85,6 +98,66 @@ static PyObject *mod_create(PyObject *mod, PyObject *args)
 	if (rc < 0)
 		return set_errno_error(rc);
 	return ring_wrap(r, name == Py_None ? NULL : name, ctl_fd);
+}
+
+/* open_or_create(name, capacity, max_record, mode, max_attach, ctl_fd,
+ *                joinable, maxsize, stem) -> (Ring, created)
+ * The named ring, made now or opened (the library's shmring_open_or_create:
+ * race-free, one creator), then its control page written into ctl_fd: an
+ * empty file that the caller holds locked (flock, __init__.py), so nobody
+ * sees the pair half made.  The control page takes the geometry of the
+ * ring as it is (an existing ring keeps its own). */
+static PyObject *mod_open_or_create(PyObject *mod, PyObject *args)
+{
+	PyObject *name, *ctl;
+	Py_ssize_t capacity, max_record;
+	unsigned mode, max_attach;
+	int ctl_fd, joinable;
+	long long maxsize;
+	const char *stem;
+	if (!PyArg_ParseTuple(args, "UnnIIOpLs:open_or_create", &name, &capacity, &max_record,
+	                      &mode, &max_attach, &ctl, &joinable, &maxsize, &stem) ||
+	    fd_arg(ctl, &ctl_fd) < 0 || check_sizes(capacity, max_record, max_attach) < 0)
+		return NULL;
+	if (maxsize < 0) {
+		PyErr_SetString(PyExc_ValueError, "negative maxsize");
+		return NULL;
+	}
+	const char *cname = PyUnicode_AsUTF8(name);
+	if (!cname)
+		return NULL;
+	struct shmring_config cfg = { .capacity = (size_t)capacity, .max_record = (size_t)max_record,
+	                              .mode = mode, .max_attach = max_attach };
+	struct shmring *r;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmring_open_or_create(&r, cname, &cfg);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return set_errno_error(rc);
+	int created = rc;
+	struct shmring_info info;
+	struct stat st;
+	if (created)
+		rc = ring_reserve(r);
+	if (rc == 0)
+		rc = shmring_info(r, &info);
+	if (rc == 0 && fstat(shmring_fd(r), &st) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = ctl_init(ctl_fd, joinable ? QK_JOINABLE : QK_PLAIN, maxsize, info.capacity,
+		              info.max_record, created ? mode : (unsigned)(st.st_mode & 07777),
+		              created ? max_attach : (unsigned)info.max_attach, stem);
+	if (rc < 0) {
+		shmring_detach(r);
+		if (created)
+			shmring_unlink(cname);
+		return set_errno_error(rc);
+	}
+	PyObject *ring = ring_wrap(r, name, ctl_fd);
+	if (!ring)
+		return NULL;
+	return Py_BuildValue("(NO)", ring, created ? Py_True : Py_False);
 }
 
 /* open(name, ctl_fd) -> Ring */
@@ -133,17 +206,17 @@ static PyObject *mod_unlink(PyObject *mod, PyObject *name)
 	Py_RETURN_NONE;
 }
 
-/* ctl_init(fd, joinable, maxsize, capacity, max_record, mode, stem) */
+/* ctl_init(fd, joinable, maxsize, capacity, max_record, mode, stem, max_attach=0) */
 static PyObject *mod_ctl_init(PyObject *mod, PyObject *args)
 {
 	PyObject *fdo;
 	int fd, joinable;
 	long long maxsize;
 	Py_ssize_t capacity, max_record;
-	unsigned mode;
+	unsigned mode, max_attach = 0;
 	const char *stem;
-	if (!PyArg_ParseTuple(args, "OpLnnIs:ctl_init", &fdo, &joinable, &maxsize, &capacity,
-	                      &max_record, &mode, &stem) ||
+	if (!PyArg_ParseTuple(args, "OpLnnIs|I:ctl_init", &fdo, &joinable, &maxsize, &capacity,
+	                      &max_record, &mode, &stem, &max_attach) ||
 	    fd_arg(fdo, &fd) < 0)
 		return NULL;
 	if (maxsize < 0 || capacity < 0 || max_record < 0) {
@@ -151,7 +224,7 @@ static PyObject *mod_ctl_init(PyObject *mod, PyObject *args)
 		return NULL;
 	}
 	int rc = ctl_init(fd, joinable ? QK_JOINABLE : QK_PLAIN, maxsize, (size_t)capacity,
-	                  (size_t)max_record, mode, stem);
+	                  (size_t)max_record, mode, max_attach, stem);
 	if (rc < 0)
 		return set_errno_error(rc);
 	Py_RETURN_NONE;
@@ -176,7 +249,10 @@ static PyObject *mod_setup(PyObject *mod, PyObject *args)
 
 static PyMethodDef mod_methods[] = {
 	{"create", mod_create, METH_VARARGS,
-	 "create(name, capacity, max_record, mode, ctl_fd) -> Ring"},
+	 "create(name, capacity, max_record, mode, ctl_fd, max_attach=0) -> Ring"},
+	{"open_or_create", mod_open_or_create, METH_VARARGS,
+	 "open_or_create(name, capacity, max_record, mode, max_attach, ctl_fd, joinable, maxsize, "
+	 "stem) -> (Ring, created)"},
 	{"open", mod_open, METH_VARARGS, "open(name, ctl_fd) -> Ring"},
 	{"attach_fd", mod_attach_fd, METH_VARARGS,
 	 "attach_fd(ring_fd, ctl_fd) -> Ring (fds are duplicated)"},
@@ -229,7 +305,9 @@ PyMODINIT_FUNC PyInit__shmring(void)
 	    PyModule_AddIntConstant(m, "MIN_CAPACITY", SHMRING_MIN_CAPACITY) < 0 ||
 	    PyModule_AddIntConstant(m, "SLOT_SIZE", SHMRING_SLOT_SIZE) < 0 ||
 	    PyModule_AddIntConstant(m, "NAME_MAX", SHMRING_NAME_MAX) < 0 ||
-	    PyModule_AddIntConstant(m, "MAX_ATTACH", SHMRING_MAX_ATTACH) < 0)
+	    PyModule_AddIntConstant(m, "MAX_ATTACH", SHMRING_MAX_ATTACH) < 0 ||
+	    PyModule_AddIntConstant(m, "MAX_ATTACH_LIMIT", SHMRING_MAX_ATTACH_LIMIT) < 0 ||
+	    PyModule_AddObject(m, "CTL_MAGIC", PyBytes_FromStringAndSize(CTL_MAGIC, 8)) < 0)
 		goto fail;
 	return m;
 fail:

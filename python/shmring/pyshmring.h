@@ -109,7 +109,7 @@ struct qctl {
 	uint64_t capacity;            /* of every generation */
 	uint64_t max_record;
 	uint32_t mode;
-	uint32_t pad0;
+	uint32_t max_attach;           /* of every generation (0: the library's default) */
 	char     stem[CTL_STEM];      /* generation g > 0: /dev/shm/<stem><g> */
 	alignas(64) struct shmring_sem   room;    /* maxsize > 0: free places */
 	alignas(64) struct shmring_latch tasks;   /* QK_JOINABLE: unfinished */
@@ -154,7 +154,7 @@ extern PyTypeObject Ring_Type;
 int  ctl_check(const struct qctl *c, off_t size);
 int  ring_reserve(struct shmring *r);
 int  ctl_init(int fd, uint32_t kind, int64_t maxsize, size_t capacity, size_t max_record,
-              unsigned mode, const char *stem);
+              unsigned mode, unsigned max_attach, const char *stem);
 /* The generation this process should put into / take from now, pinned (the
  * caller unpins it with gen_unpin, GIL held).  NULL with an exception set. */
 struct gen *gen_tail(RingObject *ring);

@@ -153,9 +153,10 @@ static PyObject *Ring_info(RingObject *self, PyObject *unused)
 	struct qctl *c = self->ctl;
 	long long count = self->maxsize ? (long long)(self->maxsize - shmring_sem_value(&c->room))
 	                                : -1;
-	return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:O,s:O,s:K,s:K,s:I,s:I,s:O,s:L,s:L,s:L,s:K,s:K}",
+	return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:O,s:O,s:K,s:K,s:I,s:I,s:O,s:L,s:L,s:L,s:K,s:K}",
 	                     "capacity", (Py_ssize_t)i.capacity,
 	                     "max_record", (Py_ssize_t)i.max_record,
+	                     "max_attach", (Py_ssize_t)i.max_attach,
 	                     "records", (Py_ssize_t)i.records,
 	                     "bytes", (Py_ssize_t)i.bytes,
 	                     "used", (Py_ssize_t)i.used,
