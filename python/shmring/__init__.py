@@ -350,7 +350,7 @@ def _adopt_ring(name):
     except FileNotFoundError:
         raise FileNotFoundError(2, 'no shmring queue named %r' % bare,
                                 '/dev/shm/' + bare) from None
-    return _named_ring(bare, 0, 0, 0, st.st_mode & 0o777, False, 0, True)
+    return _named_ring(bare, 0, 0, 0, st.st_mode & 0o777, False, None, True)
 
 
 def _cached_named(bare, key=None):
