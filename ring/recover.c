@@ -125,50 +125,52 @@ static size_t spans_merge(struct live_span *s, size_t n)
 	return k + 1;
 }
 
-/* The snapshot (after live_entries).  Each side's array is bounded by the
- * busy records seen in a first pass; a second pass fills at most that many
- * (a record announced in between is beyond the heads read before: see
- * design.md), both over the same op_busy words' later values. */
+/* The snapshot (after live_entries).  Each side's array starts at the
+ * busy records seen in a first pass and grows if the second pass finds more
+ * (records announced in between, which lie beyond the heads read before,
+ * or a peer flipping op_busy): never a record left out, since a relevant
+ * one may come after the new ones.  At most max_attach x 64 per side. */
 static void live_snapshot(struct shmring *r, struct live_set *live)
 {
-	size_t cap = 0;
+	size_t cap0 = 0;
 	for (unsigned w = 0; w < live->words; w++) {
 		uint64_t m = live->bits[w];
 		while (m) {
 			int j = (int)(w * 64) + __builtin_ctzll(m);
 			m &= m - 1;
-			cap += (size_t)__builtin_popcountll(atomic_load_explicit(
+			cap0 += (size_t)__builtin_popcountll(atomic_load_explicit(
 				&ring_attach(r, j)->op_busy, memory_order_relaxed));
 		}
 	}
 	live->span[0] = live->span[1] = NULL;
 	live->nspan[0] = live->nspan[1] = 0;
-	if (cap == 0)
-		cap = 1;
-	struct live_span *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
-	if (!a || !b) {
-		free(a);
-		free(b);
-		return; /* the scan answers */
-	}
-	size_t n[2] = { 0, 0 };
-	struct live_span *to[2] = { a, b };
-	bool over = false;
-	FOR_EACH_LIVE_CLAIM(r, live, over, {
+	if (cap0 == 0)
+		cap0 = 1;
+	size_t n[2] = { 0, 0 }, cap[2] = { cap0, cap0 };
+	struct live_span *to[2] = { malloc(cap0 * sizeof(struct live_span)),
+		                    malloc(cap0 * sizeof(struct live_span)) };
+	bool failed = !to[0] || !to[1];
+	FOR_EACH_LIVE_CLAIM(r, live, failed, {
 		if (n_ == 0)
 			continue;
-		if (n[producer_] == cap) {
-			over = true; /* more than counted: let the scan answer */
-			continue;
+		if (n[producer_] == cap[producer_]) {
+			struct live_span *g = realloc(to[producer_], 2 * cap[producer_] *
+			                                                 sizeof(struct live_span));
+			if (!g) {
+				failed = true;
+				continue;
+			}
+			to[producer_] = g;
+			cap[producer_] *= 2;
 		}
 		uint64_t end_ = q_ + n_ < q_ ? UINT64_MAX : q_ + n_;
 		to[producer_][n[producer_]++] = (struct live_span){ q_, end_ };
 	})
-	*live->work += 2 * cap;
-	if (over) {
-		free(a);
-		free(b);
-		return;
+	*live->work += cap[0] + cap[1];
+	if (failed) {
+		free(to[0]);
+		free(to[1]);
+		return; /* the scan answers */
 	}
 	for (int side = 0; side < 2; side++) {
 		live->span[side] = to[side];
