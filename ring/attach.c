@@ -118,7 +118,7 @@ static void attach_entry_leave(struct shmring *r)
 	/* Spans still reserved or peeked die with the handle: finish them as a
 	 * sweep would for a dead process. */
 	if (atomic_load_explicit(&e->op_busy, memory_order_relaxed))
-		shmring__recover_entry(r, r->attach_slot);
+		shmring__recover_entry(r, r->attach_slot, NULL);
 	unsigned roles = atomic_exchange_explicit(&e->roles, 0, memory_order_seq_cst);
 	census_sub(r->hdr, roles);
 	atomic_store_explicit(&e->id, 0, memory_order_release);

@@ -105,9 +105,21 @@ static inline struct attach_entry *join_ledger(struct shmring *r)
  * freed); the same, at most every 50 ms per ring. */
 int  shmring__reap(struct shmring *r);
 void shmring__maybe_reap(struct shmring *r);
+/* One sweep's accounting (reap.c): the work its recoveries did (for its
+ * budget), and the liveness answers it has had, per entry, for the id seen
+ * then (ids[j] == 0: none; NULL arrays: no cache).  A dead id stays dead;
+ * an id answered live may have died since, which only makes a recovery
+ * wait for a later sweep. */
+struct shmring__sweep {
+	uint64_t work;
+	uint64_t *ids;
+	unsigned char *alive;
+};
+bool shmring__sweep_id_alive(struct shmring__sweep *sw, int j, uint64_t id);
 /* recover.c: finish a dead attachment's claims (from a sweep, or detach);
- * false if part must wait for a live process (retry later). */
-bool shmring__recover_entry(struct shmring *r, int slot);
+ * false if part must wait for a live process (retry later).  sw: the
+ * sweep's, or NULL. */
+bool shmring__recover_entry(struct shmring *r, int slot, struct shmring__sweep *sw);
 /* reap.c: a look at the clock from ring_liveness_tick. */
 void shmring__liveness_look(struct shmring *r);
 /* Every put, get, reserve and peek: a caller whose calls keep succeeding

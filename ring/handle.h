@@ -69,6 +69,9 @@ struct shmring {
 	int                 fork_slot;    /* entry taken for a child being forked */
 	uint64_t            fork_id;      /* its pending id (parent id | ATTACH_PENDING_TAG) */
 	_Atomic unsigned    eagain_count; /* rate-limits sweeps from -EAGAIN */
+	/* reap.c: where this handle's next sweep starts (a sweep that ran out
+	 * of its budget left the rest from there).  Relaxed: only a hint. */
+	_Atomic unsigned    reap_from;
 	/* attach.h ring_liveness_tick: calls left before the next look at the
 	 * clock, and when the last look was (coarse CLOCK_MONOTONIC ns).
 	 * Relaxed: threads racing here only shift when the next look happens. */

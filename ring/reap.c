@@ -6,16 +6,58 @@
 #include "attach.h"
 #include "liveness.h"
 
+#include <stdlib.h>
+
 #define REAP_INTERVAL_NS 50000000ull /* 50 ms between liveness sweeps */
+
+/* The work one sweep may spend on recoveries (live-cover looks, slots
+ * walked, table entries and op records read; recover.c counts them) before
+ * it leaves the dead entries it has not taken to the next sweep: a few
+ * walks of the ring.  At least one recovery per sweep, so it always makes
+ * progress.  Bounded by the ring's size whatever a forged table holds
+ * (docs/threat-model.md, "Bounds on loops"; issue 11). */
+#define ID_LOOK_WORK 256 /* the cost of one liveness look (a /proc read) */
+
+static uint64_t sweep_budget(const struct shmring *r)
+{
+	return 64 * (uint64_t)r->nslots + 4 * (ID_LOOK_WORK + 64) * (uint64_t)r->nattach;
+}
+
+bool shmring__sweep_id_alive(struct shmring__sweep *sw, int j, uint64_t id)
+{
+	if (sw->ids && sw->ids[j] == id)
+		return sw->alive[j];
+	bool alive = shmring__id_alive(id);
+	sw->work += ID_LOOK_WORK;
+	if (sw->ids) {
+		sw->ids[j] = id;
+		sw->alive[j] = alive;
+	}
+	return alive;
+}
 
 int shmring__reap(struct shmring *r)
 {
 	struct ring_header *hdr = r->hdr;
 	int reaped = 0;
-	uint64_t self;
+	bool tried = false;
+	uint64_t self, budget = sweep_budget(r);
 	if (shmring__self_id(&self) != 0)
 		return 0; /* a reaper must be known by its id (takeover below) */
-	for (int i = 0; i < (int)r->nattach; i++) {
+	struct shmring__sweep sw = { .ids = calloc(r->nattach, sizeof(uint64_t)),
+	                             .alive = calloc(r->nattach, 1) };
+	if (!sw.ids || !sw.alive) { /* no cache: every look asks /proc */
+		free(sw.ids);
+		free(sw.alive);
+		sw.ids = NULL;
+		sw.alive = NULL;
+	}
+	/* From where the last sweep stopped, so that entries a budget leaves
+	 * (or whose recovery waits on the living) do not keep the ones after
+	 * them waiting. */
+	unsigned from = r->nattach ? atomic_load_explicit(&r->reap_from, memory_order_relaxed) % r->nattach : 0;
+	for (unsigned n = 0; n < r->nattach; n++) {
+		int i = (int)((from + n) % r->nattach);
 		struct attach_entry *e = ring_attach(r, i);
 		uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);
 		if (id == 0)
@@ -32,8 +74,13 @@ int shmring__reap(struct shmring *r)
 			if (mono_ns() - atomic_load_explicit(&e->since_ns, memory_order_relaxed) <
 			    PENDING_TIMEOUT_NS)
 				continue;
-		} else if (shmring__id_alive(id)) {
+		} else if (shmring__sweep_id_alive(&sw, i, id)) {
 			continue;
+		}
+		if (tried && sw.work > budget) {
+			/* the rest is the next sweep's, from here */
+			atomic_store_explicit(&r->reap_from, (unsigned)i, memory_order_relaxed);
+			break;
 		}
 		/* The CAS makes one reaper, known by its id, the owner. */
 		if (!atomic_compare_exchange_strong_explicit(&e->id, &id,
@@ -44,7 +91,8 @@ int shmring__reap(struct shmring *r)
 		/* Finish what it left half done, then let it go.  If a claim of
 		 * a live process still covers part of it, a later sweep retries:
 		 * leave the entry marked with no reaper. */
-		if (!shmring__recover_entry(r, i)) {
+		tried = true;
+		if (!shmring__recover_entry(r, i, &sw)) {
 			atomic_store_explicit(&e->id, ATTACH_REAPING_TAG, memory_order_release);
 			continue;
 		}
@@ -54,6 +102,8 @@ int shmring__reap(struct shmring *r)
 		atomic_store_explicit(&e->id, 0, memory_order_release);
 		reaped++;
 	}
+	free(sw.ids);
+	free(sw.alive);
 	if (reaped)
 		wake_everyone(r);
 	return reaped;

@@ -26,12 +26,32 @@
 #include "slot.h"
 #include "bcast.h" /* issue 13: ring_consumed_floor */
 
+#include <stdlib.h>
+
+/* The live claims' intervals of one side, sorted and merged: [lo, end). */
+struct live_span {
+	uint64_t lo, end;
+};
+
 /* The entries whose claims count as live: taken, not being reaped, and
  * (unless pending for a child being forked) of a live process.  Computed
  * once per recovery: two dead processes' overlapping announcements must not
- * wait for each other.  A bitmap over the table (8 KiB at the largest). */
+ * wait for each other.  A bitmap over the table (8 KiB at the largest).
+ *
+ * With it, a snapshot of their op records' intervals per side, taken once
+ * per recovery AFTER prod_head and cons_head are read (below), so that "is
+ * p covered" is a binary search (docs/design.md, "Crash recovery", "The
+ * live cover, snapshotted"): the old per-slot scan made a sweep over a
+ * forged table cost dead claims x slots x live claims (issue 11).  If the
+ * snapshot cannot be allocated (span == NULL), the scan answers, as before.
+ * work: what the recovery has cost, for the sweep's budget (reap.c). */
 struct live_set {
 	unsigned words;
+	uint64_t prod_head, cons_head; /* read before the entries and the snapshot */
+	struct live_span *span[2];     /* [producer side]: consumer 0, producer 1 */
+	size_t nspan[2];
+	uint64_t *work;
+	struct shmring__sweep *sweep; /* NULL: none (detach) */
 	uint64_t bits[(SHMRING_MAX_ATTACH_LIMIT + 63) / 64];
 };
 
@@ -44,39 +64,158 @@ static void live_entries(struct shmring *r, int dead, struct live_set *live)
 		uint64_t id = atomic_load_explicit(&ring_attach(r, j)->id, memory_order_acquire);
 		if (j == dead || id == 0 || (id & ATTACH_REAPING_TAG))
 			continue;
-		if ((id & ATTACH_PENDING_TAG) || shmring__id_alive(id))
+		bool alive = (id & ATTACH_PENDING_TAG) ||
+		             (live->sweep ? shmring__sweep_id_alive(live->sweep, j, id)
+		                          : shmring__id_alive(id));
+		if (alive)
 			live->bits[j / 64] |= UINT64_C(1) << (j % 64);
 	}
+	*live->work += r->nattach;
 }
 
-/* Does an op record of a live attachment, of that side, cover p? */
-static bool live_claim_covers(struct shmring *r, const struct live_set *live, bool producer,
-                              uint64_t p)
+/* Runs BODY for each op record of a live entry that announces a claim:
+ * producer_ (its side), q_ and n_ (slots [q_, q_ + n_)), until STOP. */
+#define FOR_EACH_LIVE_CLAIM(r, live, STOP, ...)                                                  \
+	for (unsigned w_ = 0; w_ < (live)->words && !(STOP); w_++) {                             \
+		uint64_t m_ = (live)->bits[w_];                                                  \
+		while (m_ && !(STOP)) {                                                          \
+			int j_ = (int)(w_ * 64) + __builtin_ctzll(m_);                           \
+			m_ &= m_ - 1;                                                            \
+			uint64_t busy_ = atomic_load_explicit(&ring_attach(r, j_)->op_busy,      \
+			                                      memory_order_acquire);             \
+			while (busy_ && !(STOP)) {                                               \
+				unsigned i_ = (unsigned)__builtin_ctzll(busy_);                  \
+				busy_ &= busy_ - 1;                                              \
+				const struct op_rec *c_ = ring_op_rec(r, j_, i_);                \
+				uint64_t wd_ = atomic_load_explicit(&c_->word,                   \
+				                                    memory_order_acquire);       \
+				unsigned kind_ = OPREC_KIND(wd_);                                \
+				if (kind_ == OPREC_FREE)                                         \
+					continue;                                                \
+				bool producer_ = kind_ != OPREC_CONSUME;                         \
+				uint64_t q_ = OPREC_POS(wd_);                                    \
+				uint64_t n_ = OPREC_SLOTS(atomic_load_explicit(                  \
+					&c_->extent, memory_order_relaxed));                     \
+				__VA_ARGS__                                                      \
+			}                                                                        \
+		}                                                                                \
+	}
+
+static int span_cmp(const void *a, const void *b)
 {
+	const struct live_span *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Sort and merge: the spans become disjoint, so the one that can hold p is
+ * the last starting at or below it. */
+static size_t spans_merge(struct live_span *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	qsort(s, n, sizeof *s, span_cmp);
+	size_t k = 0;
+	for (size_t i = 1; i < n; i++) {
+		if (s[i].lo <= s[k].end) {
+			if (s[i].end > s[k].end)
+				s[k].end = s[i].end;
+		} else {
+			s[++k] = s[i];
+		}
+	}
+	return k + 1;
+}
+
+/* The snapshot (after live_entries).  Each side's array starts at the
+ * busy records seen in a first pass and grows if the second pass finds more
+ * (records announced in between, which lie beyond the heads read before,
+ * or a peer flipping op_busy): never a record left out, since a relevant
+ * one may come after the new ones.  At most max_attach x 64 per side. */
+static void live_snapshot(struct shmring *r, struct live_set *live)
+{
+	size_t cap0 = 0;
 	for (unsigned w = 0; w < live->words; w++) {
 		uint64_t m = live->bits[w];
 		while (m) {
 			int j = (int)(w * 64) + __builtin_ctzll(m);
 			m &= m - 1;
-			uint64_t busy = atomic_load_explicit(&ring_attach(r, j)->op_busy,
-			                                     memory_order_acquire);
-			while (busy) {
-				unsigned i = (unsigned)__builtin_ctzll(busy);
-				busy &= busy - 1;
-				const struct op_rec *c = ring_op_rec(r, j, i);
-				uint64_t wd = atomic_load_explicit(&c->word, memory_order_acquire);
-				unsigned kind = OPREC_KIND(wd);
-				if (kind == OPREC_FREE || (kind == OPREC_CONSUME) == producer)
-					continue;
-				uint64_t q = OPREC_POS(wd);
-				uint64_t n = OPREC_SLOTS(atomic_load_explicit(&c->extent,
-				                                              memory_order_relaxed));
-				if (q <= p && p - q < n)
-					return true;
-			}
+			cap0 += (size_t)__builtin_popcountll(atomic_load_explicit(
+				&ring_attach(r, j)->op_busy, memory_order_relaxed));
 		}
 	}
-	return false;
+	live->span[0] = live->span[1] = NULL;
+	live->nspan[0] = live->nspan[1] = 0;
+	if (cap0 == 0)
+		cap0 = 1;
+	size_t n[2] = { 0, 0 }, cap[2] = { cap0, cap0 };
+	struct live_span *to[2] = { malloc(cap0 * sizeof(struct live_span)),
+		                    malloc(cap0 * sizeof(struct live_span)) };
+	bool failed = !to[0] || !to[1];
+	FOR_EACH_LIVE_CLAIM(r, live, failed, {
+		if (n_ == 0)
+			continue;
+		if (n[producer_] == cap[producer_]) {
+			struct live_span *g = realloc(to[producer_], 2 * cap[producer_] *
+			                                                 sizeof(struct live_span));
+			if (!g) {
+				failed = true;
+				continue;
+			}
+			to[producer_] = g;
+			cap[producer_] *= 2;
+		}
+		uint64_t end_ = q_ + n_ < q_ ? UINT64_MAX : q_ + n_;
+		to[producer_][n[producer_]++] = (struct live_span){ q_, end_ };
+	})
+	*live->work += cap[0] + cap[1];
+	if (failed) {
+		free(to[0]);
+		free(to[1]);
+		return; /* the scan answers */
+	}
+	for (int side = 0; side < 2; side++) {
+		live->span[side] = to[side];
+		live->nspan[side] = spans_merge(to[side], n[side]);
+		/* n log n of the sort, counted as the work it is */
+		*live->work += n[side] * (uint64_t)(64 - __builtin_clzll(n[side] | 1));
+	}
+}
+
+static void live_release(struct live_set *live)
+{
+	free(live->span[0]);
+	free(live->span[1]);
+}
+
+/* Does an op record of a live attachment, of that side, cover p?  From the
+ * snapshot (binary search), or by the scan if there is none. */
+static bool live_claim_covers(struct shmring *r, const struct live_set *live, bool producer,
+                              uint64_t p)
+{
+	const struct live_span *s = live->span[producer];
+	if (s) {
+		size_t lo = 0, hi = live->nspan[producer]; /* first span with lo > p */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (s[mid].lo <= p)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		*live->work += 1 + (64 - (uint64_t)__builtin_clzll(live->nspan[producer] | 1));
+		return lo > 0 && p < s[lo - 1].end;
+	}
+	uint64_t looked = 0;
+	bool covered = false;
+	FOR_EACH_LIVE_CLAIM(r, live, covered, {
+		looked++;
+		if (producer_ == producer && q_ <= p && p - q_ < n_) {
+			covered = true;
+			continue;
+		}
+	})
+	*live->work += 1 + looked;
+	return covered;
 }
 
 /* The slot at p starts a record of this lap (published, or released). */
@@ -162,7 +301,7 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
                             uint64_t h, uint64_t slots, uint64_t records, bool counted)
 {
 	struct ring_header *hdr = r->hdr;
-	uint64_t ph = atomic_load_explicit(&hdr->prod_head, memory_order_acquire) & RING_POS_MASK;
+	uint64_t ph = live->prod_head; /* read before the live cover: see live_set */
 	uint64_t e = h + slots;
 	if (e > ph || slots > r->nslots)
 		return true; /* its CAS did not succeed (that claim would end by prod_head) */
@@ -233,7 +372,7 @@ static bool recover_consume(struct shmring *r, const struct live_set *live, uint
                             uint64_t slots, bool got)
 {
 	struct ring_header *hdr = r->hdr;
-	uint64_t ch = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
+	uint64_t ch = live->cons_head; /* read before the live cover: see live_set */
 	uint64_t e = t + slots;
 	if (slots > r->nslots)
 		return true;
@@ -265,13 +404,23 @@ static bool recover_consume(struct shmring *r, const struct live_set *live, uint
 	return complete;
 }
 
-bool shmring__recover_entry(struct shmring *r, int slot)
+bool shmring__recover_entry(struct shmring *r, int slot, struct shmring__sweep *sw)
 {
 	struct ring_header *hdr = r->hdr;
 	struct attach_entry *e = ring_attach(r, slot);
-	struct live_set live;
+	uint64_t spent = 0;
+	struct live_set live = { .work = sw ? &sw->work : &spent, .sweep = sw };
+	/* The heads first, then the live entries and their claims (acquire:
+	 * a claim below a head read here was made by a CAS this load
+	 * synchronizes with, so its announcement is in the snapshot or was
+	 * cleared after its publication; one announced later lies at or
+	 * beyond it: docs/design.md, "The live cover, snapshotted"). */
+	live.prod_head = atomic_load_explicit(&hdr->prod_head, memory_order_acquire) & RING_POS_MASK;
+	live.cons_head = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
 	live_entries(r, slot, &live);
 	uint64_t busy = atomic_load_explicit(&e->op_busy, memory_order_acquire);
+	if (busy)
+		live_snapshot(r, &live);
 	uint64_t left = 0; /* records to look at again */
 	while (busy) {
 		int i = __builtin_ctzll(busy);
@@ -297,6 +446,7 @@ bool shmring__recover_entry(struct shmring *r, int slot)
 		else
 			left |= UINT64_C(1) << i;
 	}
+	live_release(&live);
 	atomic_store_explicit(&e->op_busy, left, memory_order_relaxed);
 	if (left)
 		return false;
