@@ -51,7 +51,8 @@ struct ring_view {
 	 * the attachment entry each one's pid has (-1: none seen) */
 	struct shmring_subscriber sub[SHMRING_MAX_ATTACH];
 	int sub_att[SHMRING_MAX_ATTACH];
-	int nsub;
+	int nsub;                         /* entries in sub[] */
+	int subscribers;                  /* all of them (may exceed nsub) */
 };
 /* 0 if it is a ring and was read; else the probe's error (v->status). */
 int view_load(const char *name, struct ring_view *v);

@@ -110,7 +110,7 @@ static void cell(const struct ring_view *v, int c, bool bytes, char *buf, size_t
 		case 14: num = in->recovered_claims; break;
 		case 19: num = in->dropped; break;
 		case 20: num = in->overwritten; break;
-		case 23: num = (unsigned long long)v->nsub; break;
+		case 23: num = (unsigned long long)v->subscribers; break;
 		case 24: num = in->max_attach; break;
 		default: num = (unsigned long long)v->swept; break;
 		}
@@ -160,7 +160,7 @@ void view_json(FILE *f, const struct ring_view *v, bool attachments)
 		        view_kind(v), in->persistent ? "true" : "false",
 		        (in->delivery & SHMRING_BROADCAST) ? "true" : "false",
 		        (in->delivery & SHMRING_OVERWRITE) ? "true" : "false", in->max_attach,
-		        (unsigned long long)in->dropped, (unsigned long long)in->overwritten, v->nsub);
+		        (unsigned long long)in->dropped, (unsigned long long)in->overwritten, v->subscribers);
 		if (attachments) {
 			fputs(", \"attachments\": [", f);
 			for (int i = 0; i < v->natt; i++) {

@@ -50,7 +50,7 @@ static void print_text(const struct ring_view *v)
 	}
 	if (!(in->delivery & SHMRING_BROADCAST))
 		return;
-	printf("subscribers: %d\n", v->nsub);
+	printf("subscribers: %d\n", v->subscribers);
 	if (v->nsub) {
 		printf("  %8s  %-8s  %-7s  %10s  %12s  %10s  %s\n", "PID", "POLICY", "STATE",
 		       "LAG", "LAG BYTES", "LOST", "LAPPED");

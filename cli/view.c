@@ -85,6 +85,7 @@ int view_load(const char *name, struct ring_view *v)
 	}
 	if (v->natt > SHMRING_MAX_ATTACH)
 		v->natt = SHMRING_MAX_ATTACH;
+	v->subscribers = v->nsub;
 	if (v->nsub > SHMRING_MAX_ATTACH)
 		v->nsub = SHMRING_MAX_ATTACH;
 	/* a subscriber's liveness: its pid's consumer entry in the table just
