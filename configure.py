@@ -280,6 +280,8 @@ bridge_test_srcs = sources('bridge/tests/*.c')
 # cli/*.c: the shmring(1) command, all linked into one program,
 # build/<variant>/cli/shmring; man/*.scd: the manual pages (scdoc).
 cli_srcs = sources('cli/*.c')
+# tests/cli/helper_*.c: programs test_cli.py drives (what the tool cannot do).
+cli_helper_srcs = sources('tests/cli/helper_*.c')
 man_srcs = sources('man/*.scd')
 # The folders to watch: those that exist and are not empty (git keeps no
 # empty folder, so a fresh clone would not have one).
@@ -467,6 +469,8 @@ for v in VARIANTS:
         program('build/%s/perf/shmring-bench' % v, harness_srcs, ['-lm'])
     if cli_srcs:
         program('build/%s/cli/shmring' % v, cli_srcs)
+        for src in cli_helper_srcs:
+            program('build/%s/tests/cli/%s' % (v, stem(src)), [src])
     if v != 'tsan':   # (libnats is not instrumented)
         if bridge_srcs and have_nats:
             program('build/%s/bridge/shmring-nats' % v, bridge_srcs, ['-lnats'])
@@ -693,8 +697,10 @@ if cli_srcs and man_pages:
     for script in sources('tests/cli/*.py'):
         target = stem(script).replace('test_', 'test-', 1)  # test-cli, test-man
         run = 'build/.run/' + target
-        n.build(run, 'run', script, implicit=[stage],
-                variables=[('env', stage_env), ('args', '')])
+        n.build(run, 'run', script, implicit=[stage] + [
+                    'build/release/tests/cli/' + stem(h) for h in cli_helper_srcs],
+                variables=[('env', stage_env + ' SHMRING_CLI_HELPERS='
+                            '"$$(pwd -P)/build/release/tests/cli"'), ('args', '')])
         phony(target, run)
         extra_phony_inputs.setdefault('test', []).append(run)
 elif cli_srcs:

@@ -12,6 +12,7 @@
 
 #include "shmring.h"
 #include "shmring_inspect.h"
+#include "shmring_broadcast.h"
 
 #define EXIT_USAGE 2            /* exit status of a usage error */
 #define SHM_DIR "/dev/shm"      /* where shm_open keeps named rings */
@@ -46,10 +47,19 @@ struct ring_view {
 	unsigned live_producers, live_consumers;
 	int swept;                        /* entries shmring_check_peers freed */
 	struct shmring_traffic traffic;
+	/* broadcast rings: the live subscribers (shmring_subscribers), and
+	 * the attachment entry each one's pid has (-1: none seen) */
+	struct shmring_subscriber sub[SHMRING_MAX_ATTACH];
+	int sub_att[SHMRING_MAX_ATTACH];
+	int nsub;                         /* entries in sub[] */
+	int subscribers;                  /* all of them (may exceed nsub) */
 };
 /* 0 if it is a ring and was read; else the probe's error (v->status). */
 int view_load(const char *name, struct ring_view *v);
 const char *view_state(const struct ring_view *v); /* open, closed, eof */
+const char *view_kind(const struct ring_view *v);  /* pipe, persistent, broadcast, ... */
+const char *sub_policy(const struct shmring_subscriber *s); /* tethered, lossy */
+const char *sub_liveness(const struct ring_view *v, int i); /* live, dead, ... */
 const char *status_word(int status);  /* ring, not-a-ring, being-made, ... */
 /* ls.c: one view as a JSON object (stat adds the attachment table). */
 void view_json(FILE *f, const struct ring_view *v, bool attachments);

@@ -40,10 +40,16 @@ static const struct column columns[] = {
 	{ "OWNER",      "owner's uid",                                 true,  false },
 	{ "MODE",       "permission bits",                             false, false },
 	{ "FILESIZE",   "size of the file",                            true,  true  },
+	{ "DROPPED",    "records puts refused because the ring was full", true, false },
+	{ "OVERWRITTEN", "records overwrite puts discarded unread",    true,  false },
+	{ "KIND",       "pipe, persistent, broadcast, overwrite (-persistent)", false, false },
+	{ "PERSISTENT", "yes for a persistent ring (no end of stream)", false, false },
+	{ "SUBS",       "live subscribers (broadcast rings)",          true,  false },
+	{ "MAXATTACH",  "size of the attachment table",                true,  false },
 };
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
 static const char default_columns[] =
-	"NAME,CAPACITY,RECORDS,BYTES,PROD,CONS,PIDS,STATE,LOST,RECOVERED";
+	"NAME,KIND,CAPACITY,RECORDS,BYTES,PROD,CONS,PIDS,STATE,LOST,DROPPED,OVERWRITTEN,RECOVERED";
 
 static int column_index(const char *name)
 {
@@ -83,6 +89,8 @@ static void cell(const struct ring_view *v, int c, bool bytes, char *buf, size_t
 	case 16: snprintf(buf, n, "%u", (unsigned)v->probe.uid); return;
 	case 17: snprintf(buf, n, "%04o", v->probe.mode); return;
 	case 18: num = v->probe.file_size; break;
+	case 21: snprintf(buf, n, "%s", ring ? view_kind(v) : "-"); return;
+	case 22: snprintf(buf, n, "%s", ring ? (in->persistent ? "yes" : "no") : "-"); return;
 	default:
 		if (!ring) {
 			snprintf(buf, n, "-");
@@ -100,6 +108,10 @@ static void cell(const struct ring_view *v, int c, bool bytes, char *buf, size_t
 		case 12: num = in->lost_records; break;
 		case 13: num = in->lost_tasks; break;
 		case 14: num = in->recovered_claims; break;
+		case 19: num = in->dropped; break;
+		case 20: num = in->overwritten; break;
+		case 23: num = (unsigned long long)v->subscribers; break;
+		case 24: num = in->max_attach; break;
 		default: num = (unsigned long long)v->swept; break;
 		}
 	}
@@ -142,6 +154,13 @@ void view_json(FILE *f, const struct ring_view *v, bool attachments)
 			first = false;
 		}
 		fputc(']', f);
+		fprintf(f, ", \"kind\": \"%s\", \"persistent\": %s, \"broadcast\": %s, "
+		           "\"overwrite\": %s, \"max_attach\": %zu, \"dropped\": %llu, "
+		           "\"overwritten\": %llu, \"subscribers\": %d",
+		        view_kind(v), in->persistent ? "true" : "false",
+		        (in->delivery & SHMRING_BROADCAST) ? "true" : "false",
+		        (in->delivery & SHMRING_OVERWRITE) ? "true" : "false", in->max_attach,
+		        (unsigned long long)in->dropped, (unsigned long long)in->overwritten, v->subscribers);
 		if (attachments) {
 			fputs(", \"attachments\": [", f);
 			for (int i = 0; i < v->natt; i++) {
@@ -154,6 +173,18 @@ void view_json(FILE *f, const struct ring_view *v, bool attachments)
 				        (a->roles & SHMRING_CONSUMER) ? "true" : "false",
 				        attach_state_text(a->state), (unsigned long long)a->start_time,
 				        (unsigned long long)a->taken, (unsigned long long)a->done);
+			}
+			fputc(']', f);
+			fputs(", \"subscriptions\": [", f);
+			for (int i = 0; i < v->nsub; i++) {
+				const struct shmring_subscriber *b = &v->sub[i];
+				fprintf(f, "%s{\"pid\": %d, \"policy\": \"%s\", \"lag_records\": %llu, "
+				           "\"lag_bytes\": %llu, \"lapped\": %s, \"lost\": %llu, "
+				           "\"state\": \"%s\"}",
+				        i ? ", " : "", (int)b->pid, sub_policy(b),
+				        (unsigned long long)b->lag_records, (unsigned long long)b->lag_bytes,
+				        b->lapped ? "true" : "false", (unsigned long long)b->lost,
+				        sub_liveness(v, i));
 			}
 			fputc(']', f);
 		}

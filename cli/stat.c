@@ -21,12 +21,16 @@ static void print_text(const struct ring_view *v)
 	printf("waiting:     %zu records, %zu bytes (%zu bytes of storage in use)\n",
 	       in->records, in->bytes, in->used);
 	printf("state:       %s\n", view_state(v));
+	printf("kind:        %s (persistent: %s); attachment table %zu entries\n", view_kind(v),
+	       in->persistent ? "yes" : "no", in->max_attach);
 	printf("producers:   %u live\n", v->live_producers);
 	printf("consumers:   %u live\n", v->live_consumers);
 	printf("unfinished:  %llu\n", (unsigned long long)in->unfinished);
 	printf("lost:        %llu records, %llu tasks; recovered claims %llu\n",
 	       (unsigned long long)in->lost_records, (unsigned long long)in->lost_tasks,
 	       (unsigned long long)in->recovered_claims);
+	printf("dropped:     %llu records (puts refused, ring full); overwritten %llu\n",
+	       (unsigned long long)in->dropped, (unsigned long long)in->overwritten);
 	printf("traffic:     %llu slots put, %llu taken; futex waits %llu, wakes %llu\n",
 	       (unsigned long long)v->traffic.put_slots, (unsigned long long)v->traffic.taken_slots,
 	       (unsigned long long)in->futex_waits, (unsigned long long)in->futex_wakes);
@@ -42,6 +46,20 @@ static void print_text(const struct ring_view *v)
 			printf("  %8d  %-17s  %-7s  %10llu  %10llu\n", (int)t->pid, roles_text(t->roles),
 			       attach_state_text(t->state), (unsigned long long)t->taken,
 			       (unsigned long long)t->done);
+		}
+	}
+	if (!(in->delivery & SHMRING_BROADCAST))
+		return;
+	printf("subscribers: %d\n", v->subscribers);
+	if (v->nsub) {
+		printf("  %8s  %-8s  %-7s  %10s  %12s  %10s  %s\n", "PID", "POLICY", "STATE",
+		       "LAG", "LAG BYTES", "LOST", "LAPPED");
+		for (int i = 0; i < v->nsub; i++) {
+			const struct shmring_subscriber *sub = &v->sub[i];
+			printf("  %8d  %-8s  %-7s  %10llu  %12llu  %10llu  %s\n", (int)sub->pid,
+			       sub_policy(sub), sub_liveness(v, i), (unsigned long long)sub->lag_records,
+			       (unsigned long long)sub->lag_bytes, (unsigned long long)sub->lost,
+			       sub->lapped ? "yes" : "no");
 		}
 	}
 }

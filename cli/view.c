@@ -59,6 +59,8 @@ static int read_ring(struct shmring *ring, struct ring_view *v)
 		rc = shmring_traffic(ring, &v->traffic);
 	if (rc >= 0)
 		rc = v->natt = shmring_attachments(ring, v->att, SHMRING_MAX_ATTACH);
+	if (rc >= 0 && (v->info.delivery & SHMRING_BROADCAST))
+		rc = v->nsub = shmring_subscribers(ring, v->sub, SHMRING_MAX_ATTACH);
 	bus_armed = 0;
 	return rc < 0 ? rc : 0;
 }
@@ -83,6 +85,17 @@ int view_load(const char *name, struct ring_view *v)
 	}
 	if (v->natt > SHMRING_MAX_ATTACH)
 		v->natt = SHMRING_MAX_ATTACH;
+	v->subscribers = v->nsub;
+	if (v->nsub > SHMRING_MAX_ATTACH)
+		v->nsub = SHMRING_MAX_ATTACH;
+	/* a subscriber's liveness: its pid's consumer entry in the table just
+	 * checked (shmring_subscribers reads the table, not the processes) */
+	for (int s = 0; s < v->nsub; s++) {
+		v->sub_att[s] = -1;
+		for (int i = 0; i < v->natt && v->sub_att[s] < 0; i++)
+			if (v->att[i].pid == v->sub[s].pid && (v->att[i].roles & SHMRING_CONSUMER))
+				v->sub_att[s] = i;
+	}
 	/* live now: what the sweep left, checked during the listing itself */
 	for (int i = 0; i < v->natt; i++) {
 		const struct shmring_attachment *a = &v->att[i];
@@ -103,6 +116,26 @@ const char *view_state(const struct ring_view *v)
 	if (v->info.eof)
 		return "eof";
 	return "open";
+}
+
+/* The ring's kind: its delivery mode, else whether it is persistent. */
+const char *view_kind(const struct ring_view *v)
+{
+	if (v->info.delivery & SHMRING_BROADCAST)
+		return v->info.persistent ? "broadcast-persistent" : "broadcast";
+	if (v->info.delivery & SHMRING_OVERWRITE)
+		return v->info.persistent ? "overwrite-persistent" : "overwrite";
+	return v->info.persistent ? "persistent" : "pipe";
+}
+
+const char *sub_policy(const struct shmring_subscriber *s)
+{
+	return (s->flags & SHMRING_SUB_LOSSY) ? "lossy" : "tethered";
+}
+
+const char *sub_liveness(const struct ring_view *v, int i)
+{
+	return v->sub_att[i] < 0 ? "gone" : attach_state_text(v->att[v->sub_att[i]].state);
 }
 
 const char *status_word(int status)

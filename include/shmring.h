@@ -359,6 +359,8 @@ struct shmring_info {
 	uint64_t dropped;      /* records puts refused because the ring was full
 	                          (timeout 0, or the timeout expired), all processes */
 	uint64_t overwritten;  /* records SHMRING_OVERWRITE puts discarded unread    */
+	unsigned delivery;     /* the ring's delivery mode, fixed at create:
+	                          SHMRING_BROADCAST, SHMRING_OVERWRITE or 0 (plain) */
 };
 SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

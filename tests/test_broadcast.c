@@ -188,6 +188,7 @@ Test(broadcast, sleeping_lossy_subscriber_gets_eoverflow_and_exact_lost_count)
 {
 	struct lossy *l = t_shared(sizeof *l);
 	l->r = bcast_ring(16 << 10, NULL);
+	cr_assert_eq(t_info(l->r).delivery, SHMRING_BROADCAST, "info tells a broadcast ring");
 	cr_assert_eq(shmring_subscribe(l->r, SHMRING_SUB_LOSSY), 0);
 	cr_assert_eq(shmring_declare(l->r, SHMRING_PRODUCER), 0);
 	pid_t p = t_fork(lossy_producer, l);

@@ -125,6 +125,7 @@ Test(lossy, dropped_counts_batches_and_reservations)
 		n++;
 	cr_assert_eq(n, 64);
 	cr_assert_eq(t_info(r).dropped, 1);
+	cr_assert_eq(t_info(r).delivery, 0, "a plain ring");
 	struct iovec v[5];
 	for (int i = 0; i < 5; i++)
 		v[i] = (struct iovec){ rec, sizeof rec };
@@ -152,6 +153,7 @@ Test(lossy, overwrite_discards_oldest_reports_eoverflow_once_then_goes_on)
 		cr_assert_eq(shmring_put(r, &i, sizeof i, 0), 0, "put %u waited", i);
 	struct shmring_info info = t_info(r);
 	cr_assert_eq(info.overwritten, 10);
+	cr_assert_eq(info.delivery, SHMRING_OVERWRITE, "info tells an overwrite ring");
 	cr_assert_eq(info.dropped, 0);
 	cr_assert_eq(info.unfinished, 64, "discarded records' tasks are forgiven");
 	uint32_t v;

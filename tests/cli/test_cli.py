@@ -257,6 +257,112 @@ class Liveness(ToolTest):
         self.assertEqual(lines[-1]['out_slots_per_s'], 0)
 
 
+HELPERS = os.environ.get('SHMRING_CLI_HELPERS') or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), '..', '..', 'build', 'release', 'tests', 'cli')
+HELPER = os.path.join(HELPERS, 'helper_bcast')
+
+
+class Counters(ToolTest):
+    """What the library counts per ring and per subscriber, as ls and stat show it
+    (tests/cli/helper_bcast.c does what the tool cannot: subscribe, put at timeout 0)."""
+
+    def helper(self, *args):
+        r = subprocess.run([HELPER] + list(args), capture_output=True, timeout=T)
+        self.assertEqual(r.returncode, 0, 'helper_bcast %s: %r' % (' '.join(args), r.stderr))
+        return r.stdout.decode().split()
+
+    def subscriber(self, name, policy):
+        p = subprocess.Popen([HELPER, 'sub', name, policy], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+        self.procs.append(p)
+        self.assertEqual(p.stdout.readline(), b'ready\n')
+        return p
+
+    def drain(self, p):
+        p.stdin.write(b'drain\n')
+        p.stdin.flush()
+        w = p.stdout.readline().decode().split()   # got G overflow O lost L
+        self.assertEqual(w[0::2], ['got', 'overflow', 'lost'], w)
+        return [int(x) for x in w[1::2]]
+
+    def test_dropped_counts_puts_refused_at_timeout_0(self):
+        n = self.pipe_ring('dropped', '--capacity', '4K')
+        w = self.helper('put', n, '100', '100')     # no consumer: the ring fills
+        put, refused = int(w[1]), int(w[3])
+        self.assertEqual(put + refused, 100)
+        self.assertGreater(put, 0)
+        self.assertGreater(refused, 0)
+        e = self.ls_entry(n)
+        self.assertEqual((e['dropped'], e['overwritten'], e['records']), (refused, 0, put))
+        self.assertEqual((e['kind'], e['persistent'], e['broadcast']), ('pipe', False, False))
+        w = self.helper('put', n, '7', '100')       # still full: all 7 refused
+        self.assertEqual(w, ['put', '0', 'refused', '7'])
+        self.assertEqual(self.ls_entry(n)['dropped'], refused + 7)
+        self.assertEqual(self.stat_json(n)['dropped'], refused + 7)
+        r = self.ok('ls', '-o', 'NAME,KIND,PERSISTENT,DROPPED,OVERWRITTEN', '--no-headings')
+        line = [l.split() for l in r.stdout.decode().splitlines() if l.split()[0] == n]
+        self.assertEqual(line, [[n, 'pipe', 'no', str(refused + 7), '0']])
+        head = self.ok('ls').stdout.decode().splitlines()[0].split()
+        for col in ('KIND', 'LOST', 'DROPPED', 'OVERWRITTEN'):
+            self.assertIn(col, head)
+        self.assertIn('dropped:     %d records' % (refused + 7),
+                      self.ok('stat', n).stdout.decode())
+
+    def test_broadcast_subscribers_policy_lag_and_exact_lost(self):
+        n = self.name('bcast')
+        self.helper('create', n, '8192')
+        teth = self.subscriber(n, 'tethered')
+        lossy = self.subscriber(n, 'lossy')
+        s = self.stat_json(n)
+        self.assertEqual((s['kind'], s['persistent'], s['broadcast'], s['subscribers']),
+                         ('broadcast-persistent', True, True, 2))
+        self.assertEqual(sorted((b['pid'], b['policy'], b['state'], b['lag_records'], b['lost'])
+                                for b in s['subscriptions']),
+                         sorted([(teth.pid, 'tethered', 'live', 0, 0),
+                                 (lossy.pid, 'lossy', 'live', 0, 0)]))
+        # 25 rounds of 20 records of 100 bytes (2 slots each): several laps of an
+        # 8 KiB ring; the tethered subscriber keeps up, the lossy one reads nothing
+        total = 0
+        for _ in range(25):
+            self.assertEqual(self.helper('put', n, '20', '100'), ['put', '20', 'refused', '0'])
+            total += 20
+            self.assertEqual(self.drain(teth), [20, 0, 0])
+        s = self.stat_json(n)
+        by_pid = {b['pid']: b for b in s['subscriptions']}
+        self.assertEqual((by_pid[teth.pid]['lag_records'], by_pid[teth.pid]['lapped']), (0, False))
+        lag = by_pid[lossy.pid]
+        self.assertTrue(lag['lapped'], lag)
+        self.assertGreater(lag['lag_records'], 0)
+        self.assertLess(lag['lag_records'], total)
+        self.assertGreater(lag['lag_bytes'], 0)
+        got, overflow, lost = self.drain(lossy)
+        self.assertEqual(overflow, 1)
+        self.assertEqual(got + lost, total, 'every record received or counted lost')
+        self.assertEqual(got, lag['lag_records'], 'stat showed its lag in records')
+        s = self.stat_json(n)
+        by_pid = {b['pid']: b for b in s['subscriptions']}
+        self.assertEqual((by_pid[lossy.pid]['policy'], by_pid[lossy.pid]['lost'],
+                          by_pid[lossy.pid]['lag_records'], by_pid[lossy.pid]['lapped']),
+                         ('lossy', lost, 0, False))
+        self.assertEqual((by_pid[teth.pid]['policy'], by_pid[teth.pid]['lost']), ('tethered', 0))
+        self.assertEqual(s['dropped'], 0)
+        text = self.ok('stat', n).stdout.decode()
+        self.assertIn('subscribers: 2', text)
+        self.assertTrue(any(l.split()[:3] == [str(lossy.pid), 'lossy', 'live'] and
+                            l.split()[5] == str(lost) for l in text.splitlines()), text)
+        # a subscriber killed shows as dead at once, not live
+        lossy.kill()
+        lossy.wait()
+        s = self.stat_json(n)
+        states = {b['pid']: b['state'] for b in s['subscriptions']}
+        self.assertNotEqual(states.get(lossy.pid, 'gone'), 'live')
+        self.assertEqual(states[teth.pid], 'live')
+        e = self.ls_entry(n)
+        self.assertEqual((e['kind'], e['subscribers']), ('broadcast-persistent', 1))
+        teth.stdin.close()
+        self.assertEqual(teth.wait(timeout=T), 0)
+
+
 class Stale(ToolTest):
     def setUp(self):
         super().setUp()

@@ -1,0 +1,117 @@
+/*
+ * helper_bcast.c - a process for tests/cli/test_cli.py that does what the
+ * shmring(1) tool cannot: make a broadcast ring, subscribe, and put at
+ * timeout 0 counting refusals.  (The Python binding has no subscribe.)
+ *
+ *   helper_bcast create NAME CAPACITY   make a persistent broadcast ring, detach
+ *   helper_bcast put NAME COUNT LEN     put COUNT records of LEN bytes, timeout 0;
+ *                                       prints "put P refused R" (R: -EAGAIN)
+ *   helper_bcast sub NAME lossy|tethered
+ *       subscribe, print "ready", then for each stdin line "drain": get
+ *       (timeout 0) until -EAGAIN, print "got G overflow O lost L" (G: records
+ *       received by this drain, O: -EOVERFLOW seen, L: shmring_lost());
+ *       at end of stdin detach and exit 0.
+ * Exit: 0 ok, 2 usage, 1 a library error (printed).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shmring.h"
+#include "shmring_broadcast.h"
+
+static int fail(const char *what, int rc)
+{
+	fprintf(stderr, "helper_bcast: %s: %s\n", what, shmring_strerror(rc));
+	return 1;
+}
+
+static int create(const char *name, size_t capacity)
+{
+	struct shmring_config cfg = { .capacity = capacity, .max_record = 256, .mode = 0600,
+	                              .flags = SHMRING_BROADCAST | SHMRING_PERSISTENT };
+	struct shmring *r;
+	int rc = shmring_create(&r, name, &cfg);
+	if (rc)
+		return fail("create", rc);
+	shmring_detach(r);
+	return 0;
+}
+
+static int put(const char *name, unsigned long count, size_t len)
+{
+	struct shmring *r;
+	int rc = shmring_open(&r, name);
+	if (rc)
+		return fail("open", rc);
+	char buf[4096];
+	if (len > sizeof buf)
+		len = sizeof buf;
+	unsigned long ok = 0, refused = 0;
+	for (unsigned long i = 0; i < count; i++) {
+		memset(buf, 'a' + (int)(i % 26), len);
+		rc = shmring_put(r, buf, len, 0);
+		if (rc == 0)
+			ok++;
+		else if (rc == -EAGAIN)
+			refused++;
+		else {
+			shmring_detach(r);
+			return fail("put", rc);
+		}
+	}
+	printf("put %lu refused %lu\n", ok, refused);
+	shmring_detach(r);
+	return 0;
+}
+
+static int sub(const char *name, unsigned flags)
+{
+	struct shmring *r;
+	int rc = shmring_open(&r, name);
+	if (rc)
+		return fail("open", rc);
+	if ((rc = shmring_subscribe(r, flags)) != 0) {
+		shmring_detach(r);
+		return fail("subscribe", rc);
+	}
+	printf("ready\n");
+	fflush(stdout);
+	char line[64], buf[4096];
+	while (fgets(line, sizeof line, stdin)) {
+		unsigned long got = 0, overflow = 0;
+		for (;;) {
+			rc = shmring_get(r, buf, sizeof buf, 0);
+			if (rc >= 0)
+				got++;
+			else if (rc == -EOVERFLOW)
+				overflow++;
+			else
+				break;
+		}
+		if (rc != -EAGAIN) {
+			shmring_detach(r);
+			return fail("get", rc);
+		}
+		printf("got %lu overflow %lu lost %llu\n", got, overflow,
+		       (unsigned long long)shmring_lost(r));
+		fflush(stdout);
+	}
+	shmring_detach(r);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[1], "create"))
+		return create(argv[2], strtoul(argv[3], NULL, 0));
+	if (argc == 5 && !strcmp(argv[1], "put"))
+		return put(argv[2], strtoul(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
+	if (argc == 4 && !strcmp(argv[1], "sub") &&
+	    (!strcmp(argv[3], "lossy") || !strcmp(argv[3], "tethered")))
+		return sub(argv[2], !strcmp(argv[3], "lossy") ? SHMRING_SUB_LOSSY : 0);
+	fputs("usage: helper_bcast create NAME CAPACITY | put NAME COUNT LEN | "
+	      "sub NAME lossy|tethered\n", stderr);
+	return 2;
+}
