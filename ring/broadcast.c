@@ -160,23 +160,18 @@ bool shmring__bcast_subscribed(const struct shmring *r)
 	       r->sub.fork_gen == atomic_load_explicit(&shmring__fork_gen, memory_order_relaxed);
 }
 
-/* Walk the published records from p: the first position not yet published
- * (bounded by the ring's size); *recs += the records passed. */
-static uint64_t walk_published(const struct shmring *r, uint64_t p, uint64_t *recs)
+/* Walk the published records from p up to h (bounded by the ring's size,
+ * and by the one record-length check: slot.h's walker): the first position
+ * not published, or h; *recs += the records passed (skips excluded). */
+static uint64_t walk_published(const struct shmring *r, uint64_t p, uint64_t h, uint64_t *recs)
 {
-	for (uint64_t scanned = 0; scanned < r->nslots;) {
-		struct slot_meta *m = meta_at(r, p);
-		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
-			break;
-		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-		bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-		if (skip ? len > r->capacity : len > r->max_record)
-			break;
-		p += slots_for(len);
-		scanned += slots_for(len);
-		*recs += !skip;
+	struct slot_walk w = slot_walk_from(r, p, h, SLOT_COMMITTED, memory_order_acquire);
+	struct record rec;
+	while (slot_walk_look(&w, &rec)) {
+		*recs += !rec.skip;
+		slot_walk_step(&w, &rec);
 	}
-	return p;
+	return w.pos;
 }
 
 int shmring__bcast_subscribe(struct shmring *r, unsigned flags)
@@ -209,7 +204,7 @@ int shmring__bcast_subscribe(struct shmring *r, unsigned flags)
 		recno = BCAST_RECNO(w);
 		start = t;
 		if (!(flags & SHMRING_SUB_OLDEST))
-			start = walk_published(r, t, &recno); /* the next record published */
+			start = walk_published(r, t, UINT64_MAX, &recno); /* the next record published */
 		if (!lossy)
 			break;
 		/* A lossy joiner holds nothing back: if the frontier passed t
@@ -253,18 +248,7 @@ uint64_t shmring_lost(const struct shmring *ring)
 static uint64_t count_records(const struct shmring *r, uint64_t p, uint64_t h)
 {
 	uint64_t n = 0;
-	for (uint64_t scanned = 0; p < h && scanned < r->nslots;) {
-		struct slot_meta *m = meta_at(r, p);
-		if (atomic_load_explicit(&m->seq, memory_order_acquire) != SLOT_SEQ(p, SLOT_COMMITTED))
-			break;
-		uint32_t len = atomic_load_explicit(&m->len, memory_order_relaxed);
-		bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-		if (skip ? len > r->capacity : len > r->max_record)
-			break;
-		p += slots_for(len);
-		scanned += slots_for(len);
-		n += !skip;
-	}
+	walk_published(r, p, h, &n);
 	return n;
 }
 
