@@ -141,7 +141,8 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 		}
 		op_rec_clear(c);
 		rc = shmring__ec_block(&r->hdr->not_full, room_ready, &need, &w);
-		ring_sweep_after_wait(r, rc);
+		ring_sweep_after_wait(r, rc, &w, STALL_CLAIM,
+		                      atomic_load_explicit(&r->cached_free, memory_order_relaxed));
 		if (rc)
 			return rc;
 	}

@@ -154,7 +154,8 @@ ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct
 		if (rc != -EAGAIN)
 			return rc;
 		int brc = shmring__ec_block(&r->hdr->not_empty, shmring__readable, r, &w);
-		ring_sweep_after_wait(r, brc);
+		/* on -EAGAIN, end is t: where the ring stands */
+		ring_sweep_after_wait(r, brc, &w, STALL_TAKE, end);
 		if (brc)
 			return brc;
 	}
