@@ -121,13 +121,17 @@ struct record {
  * meta of the record at pos, whose seq the caller has loaded with acquire or
  * stronger (len and flags are relaxed: ordered by it).  false: the length is
  * not credible (corrupt), *rec holds what was read. */
-static inline bool record_at(const struct shmring *r, uint64_t pos, struct record *rec)
+static inline bool record_in(const struct shmring *r, const struct slot_meta *m,
+                             struct record *rec)
 {
-	const struct slot_meta *m = meta_at(r, pos);
 	rec->len = atomic_load_explicit(&m->len, memory_order_relaxed);
 	rec->skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
 	rec->slots = slots_for(rec->len);
 	return rec->skip ? rec->len <= r->capacity : rec->len <= r->max_record;
+}
+static inline bool record_at(const struct shmring *r, uint64_t pos, struct record *rec)
+{
+	return record_in(r, meta_at(r, pos), rec);
 }
 
 /* The slot walker, for every reader that steps over records: from pos, the
@@ -166,11 +170,12 @@ static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
 {
 	if (w->pos >= w->end || w->walked >= w->r->nslots)
 		return false;
-	uint64_t seq = atomic_load_explicit(&meta_at(w->r, w->pos)->seq, w->order);
+	const struct slot_meta *m = meta_at(w->r, w->pos);
+	uint64_t seq = atomic_load_explicit(&m->seq, w->order);
 	if (seq >> 2 != w->pos || !(w->states & 1u << (seq & 3)))
 		return false;
 	rec->seq = seq;
-	if (!record_at(w->r, w->pos, rec)) {
+	if (!record_in(w->r, m, rec)) {
 		w->corrupt = true;
 		return false;
 	}
