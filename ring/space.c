@@ -130,7 +130,7 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
                int64_t timeout_ns, struct op_rec *c)
 {
 	struct waiter w;
-	ring_waiter_init(r, &w, timeout_ns);
+	bool waiting = false; /* w made on the first miss: a claim that succeeds at once never needs it */
 	struct room_need need = { r, slots[0] };
 	for (;;) {
 		int rc = try_slots_claim(r, slots, n, taken, pos, c);
@@ -140,6 +140,10 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 			return rc;
 		}
 		op_rec_clear(c);
+		if (!waiting) {
+			ring_waiter_init(r, &w, timeout_ns);
+			waiting = true;
+		}
 		rc = shmring__ec_block(&r->hdr->not_full, room_ready, &need, &w);
 		ring_sweep_after_wait(r, rc, &w, STALL_CLAIM,
 		                      atomic_load_explicit(&r->cached_free, memory_order_relaxed));

@@ -143,7 +143,7 @@ ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct
 {
 	uint64_t end;
 	struct waiter w;
-	ring_waiter_init(r, &w, timeout_ns);
+	bool waiting = false; /* w made on the first miss: a take that succeeds at once never needs it */
 	for (;;) {
 		ssize_t rc = try_take_run(r, cap, max_recs, out, &end, c);
 		if (rc > 0) {
@@ -153,6 +153,10 @@ ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct
 		op_rec_clear(c); /* an announcement whose CAS lost */
 		if (rc != -EAGAIN)
 			return rc;
+		if (!waiting) {
+			ring_waiter_init(r, &w, timeout_ns);
+			waiting = true;
+		}
 		int brc = shmring__ec_block(&r->hdr->not_empty, shmring__readable, r, &w);
 		/* on -EAGAIN, end is t: where the ring stands */
 		ring_sweep_after_wait(r, brc, &w, STALL_TAKE, end);
