@@ -138,8 +138,11 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 	}
 }
 
-ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
-                          size_t *nout, int64_t timeout_ns, struct op_rec *c)
+/* shmring__take_run's body, inlined into shmring__take too (one call less
+ * per get). */
+static inline __attribute__((always_inline)) ssize_t
+take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_t *nout,
+         int64_t timeout_ns, struct op_rec *c)
 {
 	uint64_t end;
 	struct waiter w;
@@ -165,12 +168,18 @@ ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct
 	}
 }
 
+ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
+                          size_t *nout, int64_t timeout_ns, struct op_rec *c)
+{
+	return take_run(r, cap, max_recs, out, nout, timeout_ns, c);
+}
+
 ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
                       struct op_rec *c)
 {
 	for (;;) {
 		size_t n;
-		ssize_t rc = shmring__take_run(r, cap, 1, out, &n, timeout_ns, c);
+		ssize_t rc = take_run(r, cap, 1, out, &n, timeout_ns, c);
 		if (rc < 0)
 			return rc;
 		if (out->len != TAKE_SKIP)
