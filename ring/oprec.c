@@ -109,5 +109,6 @@ int shmring__op_rec_mine_new(struct shmring *r, struct op_rec **out)
 	cc->slot = slot;
 	cc->fork_gen = gen;
 	cc->idx = (unsigned)(*out - r->hdr->op_recs[slot]);
+	cc->rec = *out;
 	return 0;
 }
