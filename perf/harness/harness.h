@@ -232,6 +232,10 @@ extern const struct transport tp_shmring, tp_shmring_zc, tp_shmring_batch, tp_pi
 	tp_seqpacket, tp_mq, tp_mutex_ring, tp_wfcqueue;
 extern const struct transport *const all_transports[];
 extern const int n_transports;
+/* tp_epoll.c: consumers waiting in epoll_wait; only with -t. */
+extern const struct transport tp_shmring_efd, tp_seqpacket_epoll;
+extern const struct transport *const extra_transports[];
+extern const int n_extra_transports;
 const struct transport *transport_by_name(const char *name);
 
 /* Helpers shared by the transports (tp_common.c). */

@@ -81,6 +81,9 @@ static void list_transports(void)
 {
 	for (int i = 0; i < n_transports; i++)
 		printf("  %-14s %s\n", all_transports[i]->name, all_transports[i]->desc);
+	for (int i = 0; i < n_extra_transports; i++)
+		printf("  %-14s %s (only with -t)\n", extra_transports[i]->name,
+		       extra_transports[i]->desc);
 }
 
 static int parse_list(const char *s, char items[][64], int max)
