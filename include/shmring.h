@@ -260,7 +260,13 @@ SHMRING_API int     shmring_prefault(struct shmring *ring);
  *    ring and then waits for a consumer.  Only shmring_close ends it.
  *  - A dead process is noticed without anyone calling anything: sleepers
  *    re-check liveness at least every 50 ms, and so does a caller that keeps
- *    getting -EAGAIN.
+ *    getting -EAGAIN once the ring has stood still for 50 ms.  A caller whose
+ *    puts (or gets) keep succeeding re-checks once the other side's index
+ *    (the consumers' head for a producer, the producers' head for a
+ *    consumer) has not moved for 50 ms: a producer whose last consumer died
+ *    gets -EPIPE within about 100 ms.  While the other side moves, its
+ *    progress proves a live peer and no call makes a system call for it
+ *    (a polling stream makes none at all).
  *  - fork(): a handle inherited by a child is the child's own attachment,
  *    registered at fork (pthread_atfork) with the roles the handle had
  *    declared explicitly; roles picked up implicitly by a first put or get are

@@ -8,18 +8,12 @@
 #include "queue.h"
 #include "shmring_batch.h"
 
-int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int64_t timeout_ns)
+/* A put of iov's len bytes, checked by the caller: one body for shmring_put
+ * (inlined with iovcnt 1, so its copy loop is one memcpy) and shmring_putv. */
+static inline __attribute__((always_inline)) int put_checked(struct shmring *ring,
+                                                             const struct iovec *iov, int iovcnt,
+                                                             size_t len, int64_t timeout_ns)
 {
-	if (!ring || iovcnt < 0 || (iovcnt > 0 && !iov))
-		return -EINVAL;
-	size_t len = 0;
-	for (int i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len && !iov[i].iov_base)
-			return -EINVAL;
-		if (iov[i].iov_len > ring->max_record - len)
-			return -EMSGSIZE;
-		len += iov[i].iov_len;
-	}
 	struct op_rec *c;
 	uint64_t pos;
 	int rc = claim_one(ring, false, len, timeout_ns, &c, &pos);
@@ -41,10 +35,30 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	return 0;
 }
 
+int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int64_t timeout_ns)
+{
+	if (!ring || iovcnt < 0 || (iovcnt > 0 && !iov))
+		return -EINVAL;
+	size_t len = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len && !iov[i].iov_base)
+			return -EINVAL;
+		if (iov[i].iov_len > ring->max_record - len)
+			return -EMSGSIZE;
+		len += iov[i].iov_len;
+	}
+	return put_checked(ring, iov, iovcnt, len, timeout_ns);
+}
+
 int shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns)
 {
+	/* the checks of shmring_putv for one iovec */
+	if (!ring || (len && !data))
+		return -EINVAL;
+	if (len > ring->max_record)
+		return -EMSGSIZE;
 	struct iovec iov = { (void *)data, len };
-	return shmring_putv(ring, &iov, 1, timeout_ns);
+	return put_checked(ring, &iov, 1, len, timeout_ns);
 }
 
 ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns)

@@ -121,7 +121,7 @@ struct record {
  * meta entry m, whose seq the caller has loaded with acquire or stronger
  * (len and flags are relaxed: ordered by it).  false: the length is not
  * credible (corrupt), *rec holds what was read. */
-static inline bool record_of(const struct shmring *r, const struct slot_meta *m,
+static inline bool record_in(const struct shmring *r, const struct slot_meta *m,
                              struct record *rec)
 {
 	rec->len = atomic_load_explicit(&m->len, memory_order_relaxed);
@@ -132,7 +132,7 @@ static inline bool record_of(const struct shmring *r, const struct slot_meta *m,
 /* The same, for the record at pos. */
 static inline bool record_at(const struct shmring *r, uint64_t pos, struct record *rec)
 {
-	return record_of(r, meta_at(r, pos), rec);
+	return record_in(r, meta_at(r, pos), rec);
 }
 
 /* The slot walker, for every reader that steps over records: from pos, the
@@ -185,7 +185,7 @@ static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
 	if (w->any_start ? !seq_is_start(seq, w->pos) : seq != SLOT_SEQ(w->pos, w->state))
 		return false;
 	rec->seq = seq;
-	if (!record_of(w->r, m, rec)) {
+	if (!record_in(w->r, m, rec)) {
 		w->corrupt = true;
 		return false;
 	}

@@ -55,8 +55,9 @@ bool shmring__readable(const void *arg)
  * (8-byte aligned) into cap.  Returns how many; *stop says why it stopped
  * early at the first record (0: not committed, -EMSGSIZE, -EBADMSG) and
  * *first_len the length of a record that did not fit. */
-static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, struct take *out,
-                       uint64_t *end, int *stop, uint32_t *first_len)
+static inline __attribute__((always_inline)) size_t
+scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, struct take *out, uint64_t *end,
+         int *stop, uint32_t *first_len)
 {
 	size_t n = 0, off = 0;
 	/* acquire: pairs with the producer's publishing store; its meta and
@@ -101,8 +102,9 @@ static void count_taken_tasks(struct attach_entry *ledger, const struct take *ru
  * (nothing ready), -EPIPE (closed and empty), -EMSGSIZE (the first record
  * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
  * (corrupt meta). */
-static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out,
-                            uint64_t *end, struct op_rec *c)
+static inline __attribute__((always_inline)) ssize_t
+try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64_t *end,
+             struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
@@ -159,12 +161,15 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 	}
 }
 
-ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
-                          size_t *nout, int64_t timeout_ns, struct op_rec *c)
+/* shmring__take_run's body, inlined into shmring__take too (one call less
+ * per get). */
+static inline __attribute__((always_inline)) ssize_t
+take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_t *nout,
+         int64_t timeout_ns, struct op_rec *c)
 {
 	uint64_t end;
 	struct waiter w;
-	ring_waiter_init(r, &w, timeout_ns);
+	bool waiting = false; /* w made on the first miss: a take that succeeds at once never needs it */
 	for (;;) {
 		ssize_t rc = try_take_run(r, cap, max_recs, out, &end, c);
 		if (rc > 0) {
@@ -174,21 +179,41 @@ ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct
 		op_rec_clear(c); /* an announcement whose CAS lost */
 		if (rc != -EAGAIN)
 			return rc;
+		if (!waiting) {
+			ring_waiter_init(r, &w, timeout_ns);
+			waiting = true;
+		}
 		int brc = shmring__ec_block(&r->hdr->not_empty, shmring__readable, r, &w);
-		ring_sweep_after_wait(r, brc);
+		/* on -EAGAIN, end is t: where the ring stands */
+		ring_sweep_after_wait(r, brc, &w, STALL_TAKE, end);
 		if (brc)
 			return brc;
 	}
+}
+
+ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
+                          size_t *nout, int64_t timeout_ns, struct op_rec *c)
+{
+	return take_run(r, cap, max_recs, out, nout, timeout_ns, c);
 }
 
 ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
                       struct op_rec *c)
 {
 	for (;;) {
-		size_t n;
-		ssize_t rc = shmring__take_run(r, cap, 1, out, &n, timeout_ns, c);
-		if (rc < 0)
-			return rc;
+		/* One attempt compiled for one record (no waiter), then the
+		 * general loop. */
+		uint64_t end;
+		ssize_t rc = try_take_run(r, cap, 1, out, &end, c);
+		if (__builtin_expect(rc <= 0, 0)) {
+			op_rec_clear(c);
+			if (rc != -EAGAIN)
+				return rc;
+			size_t n;
+			rc = shmring__take_run(r, cap, 1, out, &n, timeout_ns, c);
+			if (rc < 0)
+				return rc;
+		}
 		if (out->len != TAKE_SKIP)
 			return (ssize_t)out->len;
 		ring_release(r, out->pos);
