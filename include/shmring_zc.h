@@ -25,7 +25,10 @@ struct shmring_span {
 	void    *data;     /* first byte of the record, in the shared mapping */
 	size_t   len;      /* reserve: bytes reserved; peek: the record's length */
 	uint64_t pos_;     /* private: the record's position in the ring        */
-	void    *claim_;   /* private: the claim record announcing it           */
+	void    *claim_;   /* private: the op record announcing it              */
+	uint32_t deliveries; /* peek: 1 the first time this record is delivered,
+	                        n its n-th delivery (SHMRING_REDELIVER rings)   */
+	uint32_t redeliver_; /* private: its redelivery list entry + 1, or 0    */
 };
 
 /* Reserve room for a record of up to len bytes (len <= max_record). */
@@ -38,8 +41,26 @@ int     shmring_abort(struct shmring *ring, struct shmring_span *span);
 
 /* Take the next record in place; returns its length (also in span->len). */
 ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns);
-/* Done with a peeked record: its storage may be reused. */
+/* Done with a peeked record: its storage may be reused.  On a
+ * SHMRING_REDELIVER ring this is the ack: the record is never delivered again. */
 int     shmring_release(struct shmring *ring, struct shmring_span *span);
+
+/* SHMRING_REDELIVER rings only (elsewhere -EOPNOTSUPP).  Their guarantee is
+ * in <shmring.h>, "AT-LEAST-ONCE DELIVERY"; docs/lifecycle.md. */
+/* Negative ack: give a peeked record back for another delivery (to any
+ * consumer, this one included); the span is spent.  If it has now been
+ * delivered max_deliveries times it becomes a dead letter instead.
+ * -ENOBUFS (span untouched, still held) if the redelivery list is full. */
+int     shmring_requeue(struct shmring *ring, struct shmring_span *span);
+/* Take a dead letter in place (span->deliveries: how often it was delivered);
+ * release it with shmring_release when done with it.  Waits per timeout_ns;
+ * -EPIPE once the stream has ended with no dead letter left.  Takes the
+ * consumer role.  A dead letter nobody reads keeps its storage: the ring
+ * cannot reuse room past it, so read or drop dead letters. */
+ssize_t shmring_peek_dead(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns);
+/* Release every dead letter nobody is reading now, unread; returns how many.
+ * Takes the consumer role. */
+ssize_t shmring_drop_dead(struct shmring *ring);
 
 #ifdef __cplusplus
 }

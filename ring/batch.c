@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "queue.h"
+#include "redeliver.h"
 #include "shmring_batch.h"
 
 #define BATCH_CHUNK 256 /* records claimed by one CAS */
@@ -116,6 +117,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		/* The fence orders the releases before the read of not_full's
 		 * waiters, as ring_release's seq_cst store does for one. */
 		atomic_thread_fence(memory_order_seq_cst);
+		redeliver_after_release(ring, run[0].rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);
 		(void)end;

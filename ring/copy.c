@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include "queue.h"
+#include "redeliver.h"
 #include "shmring_batch.h"
 
 int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int64_t timeout_ns)
@@ -74,6 +75,7 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 	if (tk.len)
 		memcpy(buf, data_at(ring, tk.pos), tk.len);
 	ring_release(ring, tk.pos);
+	redeliver_after_release(ring, tk.rl); /* redeliver hook */
 	op_rec_clear(c);
 	count_got(ring, 1);
 	ring_notify_producers(ring);

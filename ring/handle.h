@@ -38,6 +38,7 @@ struct shmring {
 	size_t              map_len;
 	int                 fd;
 	bool                named;
+	bool                redeliver; /* SHMRING_REDELIVER ring (header flags, at attach) */
 	unsigned            spin;
 	/* Producer-side hint: a free_tail value seen earlier (only ever behind
 	 * the real one, since free_tail only grows).  Release/acquire so that a

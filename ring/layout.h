@@ -3,10 +3,10 @@
  *
  * A ring file is three regions, each page-aligned:
  *
- *   offset 0            struct ring_header     17 pages: identity, indices,
+ *   offset 0            struct ring_header     22 pages: identity, indices,
  *                                              eventcounts, census, join
- *                                              counter, attachment table,
- *                                              claim records
+ *                                              counter, redelivery list,
+ *                                              attachment table, op records
  *   meta_offset         struct slot_meta[n]    one 16-byte entry per slot
  *   data_offset         data[n * 64]           record payloads, 64-byte slots
  *
@@ -52,6 +52,8 @@ enum slot_state {
 	SLOT_EMPTY     = 0, /* never written (the file starts zeroed)      */
 	SLOT_COMMITTED = 1, /* the record at pos is complete, may be taken */
 	SLOT_RELEASED  = 2, /* taken and done with: storage may be reused  */
+	SLOT_REDELIVER = 3, /* SHMRING_REDELIVER: taken, not released, owned by
+	                       an entry of the redelivery list (redeliver.h) */
 };
 #define SLOT_SEQ(pos, state) (((uint64_t)(pos) << 2) | (uint64_t)(state))
 
@@ -145,6 +147,27 @@ struct latch {
 	struct eventcount ec;
 };
 
+/* SHMRING_REDELIVER: the redelivery list (redeliver.h, docs/design.md
+ * section 9).  One cache-line-aligned member of the header. */
+#define REDELIVER_ENTRIES 1024 /* records parked, held again or dead-lettered at once */
+struct redeliver_entry {
+	_Atomic uint64_t word; /* RDL_WORD(version, holder, deliveries, state) */
+	_Atomic uint64_t pos;  /* the record's position (valid unless FREE) */
+};
+struct redeliver_area {
+	/* Read-mostly: written when a record is parked, taken from the list or
+	 * dead-lettered, never on a plain take.  pending is the one word a
+	 * consumer's take loads (relaxed) on a redelivery ring. */
+	alignas(RING_LINE) _Atomic int64_t pending; /* WAITING entries */
+	_Atomic uint32_t max_deliveries;  /* creator, before magic; 0: unlimited */
+	uint32_t pad0;
+	_Atomic uint64_t high;            /* every entry in use is below this */
+	_Atomic uint64_t dead_waiting;    /* DEAD entries (not being read) */
+	_Atomic uint64_t dead_letters;    /* statistics: records dead-lettered */
+	_Atomic uint64_t redelivered;     /* statistics: records parked for redelivery */
+	alignas(RING_LINE) struct redeliver_entry list[REDELIVER_ENTRIES];
+};
+
 struct ring_header {
 	/* Identity and geometry: written once by the creator before magic. */
 	uint64_t magic;
@@ -189,15 +212,19 @@ struct ring_header {
 	/* Unfinished tasks: + per put, - per task_done; join waits for 0. */
 	alignas(RING_LINE) struct latch join;
 
+	/* SHMRING_REDELIVER (redeliver.c): zero on other rings. */
+	alignas(RING_LINE) struct redeliver_area rdl;
+
 	alignas(RING_LINE) struct attach_entry attach[SHMRING_MAX_ATTACH];
 	struct op_rec op_recs[SHMRING_MAX_ATTACH][OPREC_PER_ENTRY];
 };
 
 #define RING_HDR_NAMED 0x1u
+#define RING_HDR_REDELIVER 0x2u /* made with SHMRING_REDELIVER */
 
 /* The layout is ABI: pin it. */
 _Static_assert(sizeof(struct slot_meta) == 16, "slot_meta is 16 bytes");
-_Static_assert(RING_HEADER_SIZE == 17 * RING_PAGE, "header size is ABI");
+_Static_assert(RING_HEADER_SIZE == 22 * RING_PAGE, "header size is ABI");
 _Static_assert(offsetof(struct ring_header, magic) == 0, "magic first");
 _Static_assert(offsetof(struct ring_header, abi) == 8, "abi at 8");
 _Static_assert(offsetof(struct ring_header, prod_head) == 128, "prod_head line");
@@ -209,9 +236,11 @@ _Static_assert(offsetof(struct ring_header, closed) == 768, "read-mostly line");
 _Static_assert(offsetof(struct ring_header, census) == 776, "census");
 _Static_assert(offsetof(struct ring_header, futex_waits) == 784, "stats");
 _Static_assert(offsetof(struct ring_header, lost_records) == 816, "recovery stats");
-_Static_assert(offsetof(struct ring_header, op_recs) == 1024 + 48 * SHMRING_MAX_ATTACH, "claims");
+_Static_assert(offsetof(struct ring_header, op_recs) == 17536 + 48 * SHMRING_MAX_ATTACH, "claims");
 _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
-_Static_assert(offsetof(struct ring_header, attach) == 1024, "attach table");
+_Static_assert(offsetof(struct ring_header, rdl) == 1024, "redelivery area");
+_Static_assert(sizeof(struct redeliver_area) == 128 + 16 * REDELIVER_ENTRIES, "redelivery area size");
+_Static_assert(offsetof(struct ring_header, attach) == 17536, "attach table");
 _Static_assert(sizeof(struct attach_entry) == 48, "attach entry");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ec_futex_word assumes little-endian");
 _Static_assert(OPREC_PER_ENTRY == SHMRING_MAX_INFLIGHT, "public in-flight limit");

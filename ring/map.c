@@ -18,6 +18,7 @@
 
 struct geometry {
 	uint64_t capacity, max_record, meta_offset, data_offset, file_size;
+	unsigned redeliver, max_deliveries; /* create only: SHMRING_REDELIVER */
 };
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -33,6 +34,7 @@ static void geometry_for(uint64_t capacity, uint64_t max_record, struct geometry
 	g->data_offset = g->meta_offset +
 	                 round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta), RING_PAGE);
 	g->file_size = g->data_offset + capacity;
+	g->redeliver = g->max_deliveries = 0;
 }
 
 static int geometry_from_config(const struct shmring_config *cfg, struct geometry *g)
@@ -47,9 +49,16 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 	                                         : pow2 / SHMRING_DEFAULT_MAX_RECORD_DIVISOR;
 	if (maxrec > pow2 || maxrec > UINT32_MAX - RING_SLOT)
 		return -EINVAL;
-	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER)) || (cfg->mode & ~0777u)))
+	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_REDELIVER)) ||
+	            (cfg->mode & ~0777u)))
+		return -EINVAL;
+	/* redeliver hook: max_deliveries only with the flag, within 16 bits */
+	if (cfg && cfg->max_deliveries &&
+	    (!(cfg->flags & SHMRING_REDELIVER) || cfg->max_deliveries > 0xffffu))
 		return -EINVAL;
 	geometry_for(pow2, maxrec, g);
+	g->redeliver = cfg && (cfg->flags & SHMRING_REDELIVER);
+	g->max_deliveries = cfg ? cfg->max_deliveries : 0;
 	return 0;
 }
 
@@ -150,6 +159,12 @@ static int init_file(int fd, const struct geometry *g, bool named, struct shmrin
 	h->file_size = g->file_size;
 	h->header_size = RING_HEADER_SIZE;
 	h->flags = named ? RING_HDR_NAMED : 0;
+	/* redeliver hook: the flag and the limit, before magic */
+	if (g->redeliver) {
+		h->flags |= RING_HDR_REDELIVER;
+		atomic_store_explicit(&h->rdl.max_deliveries, g->max_deliveries, memory_order_relaxed);
+		r->redeliver = true;
+	}
 	/* The file is zero-filled: indices 0, every slot SLOT_EMPTY.  The magic
 	 * goes last, with release, so whoever sees it sees a whole header. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
@@ -165,9 +180,10 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 int shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg)
 {
 	int rc = create_ring(ring, name, cfg);
-	if (rc || !cfg || !cfg->flags)
+	unsigned roles = cfg ? cfg->flags & (SHMRING_PRODUCER | SHMRING_CONSUMER) : 0;
+	if (rc || !roles)
 		return rc;
-	rc = shmring_declare(*ring, cfg->flags);
+	rc = shmring_declare(*ring, roles);
 	if (rc) {
 		shmring_detach(*ring);
 		*ring = NULL;
@@ -269,6 +285,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient)
 	}
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
+	r->redeliver = hdr.flags & RING_HDR_REDELIVER; /* redeliver hook */
 	shmring__attach_new(r);
 	*ring = r;
 	return 0;

@@ -24,6 +24,10 @@ int      shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n
 struct take {
 	uint64_t pos;
 	uint32_t len;  /* UINT32_MAX: a skip record (shmring__take_run only) */
+	/* redeliver.h (out[0] only: a record taken from the redelivery list is
+	 * a run of one): its list entry + 1 or 0, and which delivery this is. */
+	uint32_t rl;
+	uint32_t deliveries;
 };
 ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
                       struct op_rec *c);

@@ -24,6 +24,7 @@
 #include "latch.h"
 #include "liveness.h"
 #include "slot.h"
+#include "redeliver.h"
 
 /* The entries whose claims count as live: taken, not being reaped, and
  * (unless pending for a child being forked) of a live process.  Computed
@@ -71,7 +72,8 @@ static bool live_claim_covers(struct shmring *r, uint64_t live, bool producer, u
 static bool is_start(struct shmring *r, uint64_t p)
 {
 	uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
-	return s == SLOT_SEQ(p, SLOT_COMMITTED) || s == SLOT_SEQ(p, SLOT_RELEASED);
+	return s == SLOT_SEQ(p, SLOT_COMMITTED) || s == SLOT_SEQ(p, SLOT_RELEASED) ||
+	       s == SLOT_SEQ(p, SLOT_REDELIVER); /* redeliver hook: a parked record */
 }
 
 static uint64_t record_slots(struct shmring *r, uint64_t p)
@@ -163,7 +165,8 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
 		uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
 		if ((s >> 2) > p)
 			break; /* reused in a later lap: it all went through long ago */
-		if (s == SLOT_SEQ(p, SLOT_COMMITTED) || s == SLOT_SEQ(p, SLOT_RELEASED)) {
+		if (s == SLOT_SEQ(p, SLOT_COMMITTED) || s == SLOT_SEQ(p, SLOT_RELEASED) ||
+		    s == SLOT_SEQ(p, SLOT_REDELIVER) /* redeliver hook */) {
 			uint64_t n = record_slots(r, p);
 			if (!n)
 				break;
@@ -212,7 +215,7 @@ static bool recover_produce(struct shmring *r, uint64_t live, struct op_rec *c,
 	return complete;
 }
 
-static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64_t slots)
+static bool recover_consume(struct shmring *r, uint64_t live, int slot, uint64_t t, uint64_t slots)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t ch = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
@@ -228,7 +231,8 @@ static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64
 		uint64_t s = atomic_load_explicit(&m->seq, memory_order_acquire);
 		if ((s >> 2) > p)
 			break; /* reused in a later lap */
-		if (s != SLOT_SEQ(p, SLOT_COMMITTED) && s != SLOT_SEQ(p, SLOT_RELEASED))
+		if (s != SLOT_SEQ(p, SLOT_COMMITTED) && s != SLOT_SEQ(p, SLOT_RELEASED) &&
+		    s != SLOT_SEQ(p, SLOT_REDELIVER)) /* redeliver hook: parked, step over */
 			break;
 		uint64_t n = record_slots(r, p);
 		if (!n)
@@ -237,8 +241,11 @@ static bool recover_consume(struct shmring *r, uint64_t live, uint64_t t, uint64
 			complete = false; /* a live consumer's (or about to lose its CAS) */
 		} else if (s == SLOT_SEQ(p, SLOT_COMMITTED)) {
 			bool skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
-			/* seq_cst: a release, as ring_release's */
-			if (atomic_compare_exchange_strong_explicit(&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
+			/* redeliver hook: parked for another delivery instead of lost
+			 * (0: the redelivery list is full, lost as without the flag) */
+			if (!skip && r->redeliver && shmring__redeliver_park(r, slot, p)) {
+				/* parked: not lost, its task stays unfinished */
+			} else if (atomic_compare_exchange_strong_explicit( /* seq_cst: a release, as ring_release's */&m->seq, &s, SLOT_SEQ(p, SLOT_RELEASED),
 			                                            memory_order_seq_cst,
 			                                            memory_order_relaxed)) {
 				released = true;
@@ -261,6 +268,10 @@ bool shmring__recover_entry(struct shmring *r, int slot)
 	struct ring_header *hdr = r->hdr;
 	struct attach_entry *e = &hdr->attach[slot];
 	uint64_t live = live_entries(r, slot);
+	/* redeliver hook: records it held again, dead letters it was reading,
+	 * parks a reaper of it left half done */
+	if (r->redeliver)
+		shmring__redeliver_recover(r, slot);
 	uint64_t busy = atomic_load_explicit(&e->op_busy, memory_order_acquire);
 	uint64_t left = 0; /* records to look at again */
 	while (busy) {
@@ -277,7 +288,7 @@ bool shmring__recover_entry(struct shmring *r, int slot)
 			                       OPREC_RECORDS(x), OPREC_KIND(w) == OPREC_COUNTED);
 			break;
 		case OPREC_CONSUME:
-			done = recover_consume(r, live, OPREC_POS(w), OPREC_SLOTS(x));
+			done = recover_consume(r, live, slot, OPREC_POS(w), OPREC_SLOTS(x));
 			break;
 		default:
 			break;
@@ -300,4 +311,10 @@ bool shmring__recover_entry(struct shmring *r, int slot)
 		atomic_store_explicit(&e->done, 0, memory_order_relaxed);
 	}
 	return true;
+}
+
+/* redeliver hook: dead letters' tasks are forgiven too (redeliver.c). */
+void shmring__forgive_tasks(struct shmring *r, uint64_t n)
+{
+	forgive_tasks(r, n);
 }

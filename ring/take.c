@@ -10,6 +10,7 @@
 #include <errno.h>
 
 #include "queue.h"
+#include "redeliver.h"
 
 #define TAKE_SKIP UINT32_MAX /* take.len of a skip record: deliver nothing */
 
@@ -28,6 +29,9 @@ bool shmring__readable(const void *arg)
 {
 	const struct shmring *r = arg;
 	struct ring_header *hdr = r->hdr;
+	/* redeliver hook: a parked record is waiting (redeliver.c) */
+	if (r->redeliver && shmring__redeliver_ready(r))
+		return true;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
 	/* seq_cst: W3 of the eventcount protocol (eventcount.c). */
 	if (atomic_load_explicit(&meta_at(r, t)->seq, memory_order_seq_cst) ==
@@ -48,8 +52,10 @@ bool shmring__readable(const void *arg)
 	if (!atomic_load_explicit(&hdr->closed, memory_order_seq_cst) &&
 	    !census_eof(atomic_load_explicit(&hdr->census, memory_order_seq_cst)))
 		return false;
-	/* Ended, and empty?  (Not if a claimed record is still being written.) */
-	return (atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK) == t;
+	/* Ended, and empty?  (Not if a claimed record is still being written;
+	 * redeliver hook: nor while a record is held or parked.) */
+	return (atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK) == t &&
+	       !(r->redeliver && shmring__redeliver_holds_open(r));
 }
 
 static size_t align8(size_t x)
@@ -144,7 +150,8 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 			out[0].len = first_len;
 		if (stop)
 			return stop;
-		if (ended && (h & RING_POS_MASK) == t)
+		if (ended && (h & RING_POS_MASK) == t &&
+		    !(r->redeliver && shmring__redeliver_holds_open(r))) /* redeliver hook */
 			return -EPIPE; /* closed, or end of stream: and empty */
 		return -EAGAIN; /* empty, or a producer is still writing at t */
 	}
@@ -156,6 +163,12 @@ ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct
 	struct waiter w;
 	ring_waiter_init(r, &w, timeout_ns);
 	for (;;) {
+		/* redeliver hook: parked records first (a run of one) */
+		if (redeliver_first(r, cap, out)) {
+			*nout = 1;
+			*end = out->pos;
+			return 1;
+		}
 		ssize_t rc = try_take_run(r, cap, max_recs, out, end, c);
 		if (rc > 0) {
 			*nout = (size_t)rc;

@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "queue.h"
+#include "redeliver.h"
 #include "shmring_zc.h"
 
 int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
@@ -95,6 +96,8 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 	span->len = tk.len;
 	span->pos_ = tk.pos;
 	span->claim_ = c;
+	span->deliveries = tk.deliveries; /* redeliver hook */
+	span->redeliver_ = tk.rl;
 	count_got(ring, 1);
 	return rc;
 }
@@ -104,6 +107,7 @@ int shmring_release(struct shmring *ring, struct shmring_span *span)
 	if (!ring || !span || !span->data)
 		return -EINVAL;
 	ring_release(ring, span->pos_);
+	redeliver_after_release(ring, span->redeliver_); /* redeliver hook */
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_producers(ring);
 	span->data = NULL;
