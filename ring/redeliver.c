@@ -161,9 +161,10 @@ void shmring__redeliver_recover(struct shmring *r, int slot)
 }
 
 /* Take entry i in state `from` for this handle's attachment, as `to`; fills
- * out (pos, len, rl, deliveries).  false if it is not there or not ours. */
+ * out (pos, len, rl, deliveries).  false if it is not there or not ours;
+ * *too_long = its length if it is there but longer than cap. */
 static bool entry_take(struct shmring *r, unsigned i, unsigned from, unsigned to, size_t cap,
-                       struct take *out)
+                       struct take *out, int64_t *too_long)
 {
 	struct redeliver_area *a = &r->hdr->rdl;
 	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
@@ -175,8 +176,12 @@ static bool entry_take(struct shmring *r, unsigned i, unsigned from, unsigned to
 		return false;
 	uint64_t p = atomic_load_explicit(&a->list[i].pos, memory_order_relaxed);
 	int64_t len = parked_len(r, p, memory_order_acquire);
-	if (len < 0 || (size_t)len > cap)
+	if (len < 0)
 		return false;
+	if ((size_t)len > cap) {
+		*too_long = len;
+		return false;
+	}
 	unsigned d = RDL_DELIV(w);
 	if (to == RDL_HELD && d < RDL_MAX_DELIVERIES)
 		d++;
@@ -195,13 +200,17 @@ static bool entry_take(struct shmring *r, unsigned i, unsigned from, unsigned to
 int shmring__redeliver_take(struct shmring *r, size_t cap, struct take *out)
 {
 	uint64_t high = list_high(r);
+	int64_t too_long = -1;
 	for (unsigned i = 0; i < high; i++) {
-		if (entry_take(r, i, RDL_WAITING, RDL_HELD, cap, out)) {
+		if (entry_take(r, i, RDL_WAITING, RDL_HELD, cap, out, &too_long)) {
 			atomic_fetch_sub_explicit(&r->hdr->rdl.pending, 1, memory_order_relaxed);
 			return 1;
 		}
 	}
-	return 0;
+	if (too_long < 0)
+		return 0;
+	out->len = (uint32_t)too_long;
+	return -EMSGSIZE;
 }
 
 void shmring__redeliver_released(struct shmring *r, uint32_t rl)
@@ -332,7 +341,8 @@ static bool take_dead(struct shmring *r, struct shmring_span *span)
 	uint64_t high = list_high(r);
 	for (unsigned i = 0; i < high; i++) {
 		struct take tk;
-		if (entry_take(r, i, RDL_DEAD, RDL_DEADHELD, SIZE_MAX, &tk)) {
+		int64_t unused;
+		if (entry_take(r, i, RDL_DEAD, RDL_DEADHELD, SIZE_MAX, &tk, &unused)) {
 			atomic_fetch_sub_explicit(&a->dead_waiting, 1, memory_order_relaxed);
 			span->data = data_at(r, tk.pos);
 			span->len = tk.len;

@@ -54,14 +54,16 @@ static inline bool redeliver_pending(const struct shmring *r)
 }
 
 /* Take a parked record that fits cap into out[0] (out->rl = its entry + 1,
- * out->deliveries); 1 if one was taken, 0 if none. */
+ * out->deliveries); 1 if one was taken, 0 if none is waiting, -EMSGSIZE if
+ * those waiting are all longer than cap (out->len: one's length; nothing
+ * taken, as for a record at cons_head). */
 int  shmring__redeliver_take(struct shmring *r, size_t cap, struct take *out);
 /* The start of every take attempt (take.c): parked records first. */
-static inline bool redeliver_first(struct shmring *r, size_t cap, struct take *out)
+static inline int redeliver_first(struct shmring *r, size_t cap, struct take *out)
 {
 	out->rl = 0;
 	out->deliveries = 1;
-	return redeliver_pending(r) && shmring__redeliver_take(r, cap, out) > 0;
+	return redeliver_pending(r) ? shmring__redeliver_take(r, cap, out) : 0;
 }
 /* After a record's seq was stored RELEASED (get, get_many, release): free
  * its list entry (rl = entry + 1, or 0) and, once the stream has ended, wake

@@ -164,10 +164,11 @@ ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct
 	ring_waiter_init(r, &w, timeout_ns);
 	for (;;) {
 		/* redeliver hook: parked records first (a run of one) */
-		if (redeliver_first(r, cap, out)) {
+		int rrc = redeliver_first(r, cap, out);
+		if (rrc) {
 			*nout = 1;
 			*end = out->pos;
-			return 1;
+			return rrc;
 		}
 		ssize_t rc = try_take_run(r, cap, max_recs, out, end, c);
 		if (rc > 0) {

@@ -416,3 +416,24 @@ Test(redeliver, config_is_checked)
 	cr_assert_eq(t_info(r).consumers, 1, "the role bits are still declared");
 	shmring_detach(r);
 }
+
+/* A get whose buffer is too small for the parked record: -EMSGSIZE, the
+ * record stays parked (no busy wait, nothing lost); a detach with a span
+ * still peeked gives the record back as a death would. */
+Test(redeliver, small_buffer_and_detach_with_a_held_span)
+{
+	rr = redeliver_ring(4096, 0, 0);
+	struct shmring *other = NULL;
+	cr_assert_eq(shmring_attach_fd(&other, shmring_fd(rr)), 0);
+	cr_assert_eq(shmring_put(rr, "long record", 11, 0), 0);
+	struct shmring_span sp;
+	cr_assert_eq(shmring_peek(other, &sp, 0), 11);
+	shmring_detach(other); /* still holding it */
+	char buf[4];
+	cr_assert_eq(shmring_get(rr, buf, sizeof buf, T_SEC), -EMSGSIZE);
+	cr_assert_eq(t_info(rr).redeliver_waiting, 1);
+	cr_assert_eq(shmring_peek(rr, &sp, 0), 11);
+	expect_record(&sp, "long record", 2);
+	cr_assert_eq(shmring_release(rr, &sp), 0);
+	shmring_detach(rr);
+}
