@@ -224,9 +224,12 @@ void shmring__redeliver_released(struct shmring *r, uint32_t rl)
 		if (RDL_STATE(w) == RDL_HELD || RDL_STATE(w) == RDL_DEADHELD)
 			entry_free(r, rl - 1, w);
 	}
-	/* A consumer may be waiting for this release to end the stream. */
-	if (atomic_load_explicit(&hdr->closed, memory_order_relaxed) ||
-	    census_eof(atomic_load_explicit(&hdr->census, memory_order_relaxed)))
+	/* A consumer may be waiting for this release to end the stream.
+	 * seq_cst (a plain load on x86): after our seq_cst store of RELEASED in
+	 * S, so a waiter whose re-check read the census as ended and our record
+	 * as held is seen here as ended too, and woken. */
+	if (atomic_load_explicit(&hdr->closed, memory_order_seq_cst) ||
+	    census_eof(atomic_load_explicit(&hdr->census, memory_order_seq_cst)))
 		ec_notify(r, &hdr->not_empty);
 }
 
