@@ -46,8 +46,9 @@
  *   A ring may be used by any number of processes and threads at once.  A
  *   struct shmring handle is one process's view; it may be shared by the
  *   threads of that process, and a handle inherited across fork() works in the
- *   child as it is.  Records are delivered exactly once, whole; with a single
- *   consumer, each producer's records arrive in the order it put them.
+ *   child as it is.  Records are delivered exactly once, whole (at least once
+ *   on a SHMRING_REDELIVER ring, below); with a single consumer, each
+ *   producer's records arrive in the order it put them.
  */
 #ifndef SHMRING_H
 #define SHMRING_H
@@ -186,7 +187,9 @@ int     shmring_prefault(struct shmring *ring);
  * letter: it is not delivered again, it is counted (shmring_info.dead_letters),
  * and shmring_peek_dead reads it.  shmring_get keeps its meaning: the record
  * is delivered (acked) when the call returns with its copy; only a get that
- * dies before it returns has its record delivered again.
+ * dies before it returns has its record delivered again.  A get (get_many)
+ * also takes records given back, without telling (peek tells: deliveries).
+ * shmring_next_len and info.records look at records not yet taken only.
  * Order: a take that starts after a record was given back takes it before
  * any record not yet taken; records taken for the first time keep the order
  * of the ring (per producer FIFO, as everywhere); given-back records come out
