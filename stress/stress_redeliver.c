@@ -5,7 +5,8 @@
  *
  * usage: stress_redeliver [--producers P] [--consumers C] [--seconds S]
  *                         [--capacity BYTES] [--kill-ms MIN:MAX]
- *                         [--hold-us MAX] [--requeue-pct N] [--seed N] [-v]
+ *                         [--hold-us MAX] [--requeue-pct N] [--max-deliveries N]
+ *                         [--seed N] [-v]
  *
  * P producers put records (16 bytes to 1 KiB: id, check word, pattern) with
  * ids numbered per producer; they are never killed.  C consumers peek
@@ -24,7 +25,11 @@
  *     a killed consumer, or requeued), with the same allowance;
  *   - deliveries == 1 at most once per record; every payload intact;
  *   - per producer FIFO of first deliveries, as seen by each consumer;
- *   - shmring_info: lost_records 0, dead_letters 0, redelivered counted.
+ *   - shmring_info: lost_records 0, dead_letters 0 (without --max-deliveries),
+ *     redelivered counted.
+ * With --max-deliveries N, consumers also read dead letters now and then
+ * (shmring_peek_dead, and ack them as above), the parent reads the last ones
+ * after the drain, and "acked" includes them: nothing may be lost either way.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -55,9 +60,9 @@ struct opts {
 	int producers, consumers, verbose;
 	double seconds;
 	size_t capacity;
-	unsigned kill_min_ms, kill_max_ms, hold_us, requeue_pct;
+	unsigned kill_min_ms, kill_max_ms, hold_us, requeue_pct, max_deliveries;
 	uint64_t seed;
-} opt = { 2, 3, 0, 20, 64 * 1024, 20, 80, 500, 2, 0 };
+} opt = { 2, 3, 0, 20, 64 * 1024, 20, 80, 500, 2, 0, 0 };
 
 enum cstate { C_IDLE, C_PEEK, C_HOLD };
 struct cslot {                    /* per consumer slot, written by its process */
@@ -70,7 +75,7 @@ struct shared {
 	_Atomic uint64_t produced[MAX_PROCS];   /* sequences put (put returned 0) */
 	struct cslot cons[MAX_PROCS];
 	_Atomic uint64_t violations;
-	_Atomic uint64_t acks, redelivered_seen, requeues;
+	_Atomic uint64_t acks, redelivered_seen, requeues, dead_read;
 };
 
 static struct shared *sh;
@@ -168,6 +173,29 @@ static uint64_t check_record(const struct shmring_span *sp)
 	return id;
 }
 
+/* Read (and ack) one dead letter if there is one; false if none. */
+static bool read_dead(void)
+{
+	struct shmring_span sp;
+	if (shmring_peek_dead(ring, &sp, 0) < 0)
+		return false;
+	uint64_t id = check_record(&sp);
+	if (id == UINT64_MAX) {
+		violation("torn dead letter", 0);
+		exit(5);
+	}
+	if (opt.max_deliveries && sp.deliveries < opt.max_deliveries)
+		violation("dead letter delivered fewer than max_deliveries times", id);
+	size_t li = ledger_index(id);
+	uint8_t a = atomic_load(&acks[li]);
+	if (a < 255)
+		atomic_store(&acks[li], a + 1);
+	if (shmring_release(ring, &sp) != 0)
+		exit(7);
+	atomic_fetch_add(&sh->dead_read, 1);
+	return true;
+}
+
 static void consumer_main(int slot, uint64_t seed)
 {
 	struct cslot *me = &sh->cons[slot];
@@ -215,6 +243,11 @@ static void consumer_main(int slot, uint64_t seed)
 					violation("delivered again without being given back", id);
 			}
 			n++;
+		}
+		if (opt.max_deliveries && rnd(&rng) % 16 == 0) {
+			atomic_store(&me->state, C_PEEK); /* (a dead letter: unknown if killed) */
+			read_dead();
+			atomic_store(&me->state, C_HOLD);
 		}
 		/* hold a while (the killer may strike), then ack or requeue the
 		 * oldest when holding enough, or on a timeout */
@@ -288,7 +321,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: " NAME " [--producers P] [--consumers C] [--seconds S]\n"
 	                "       [--capacity BYTES] [--kill-ms MIN:MAX] [--hold-us MAX]\n"
-	                "       [--requeue-pct N] [--seed N] [-v]\n");
+	                "       [--requeue-pct N] [--max-deliveries N] [--seed N] [-v]\n");
 	exit(2);
 }
 
@@ -321,6 +354,8 @@ int main(int argc, char **argv)
 			opt.hold_us = (unsigned)atoi(v);
 		else if (!strcmp(a, "--requeue-pct"))
 			opt.requeue_pct = (unsigned)atoi(v);
+		else if (!strcmp(a, "--max-deliveries"))
+			opt.max_deliveries = (unsigned)atoi(v);
 		else if (!strcmp(a, "--seed"))
 			opt.seed = strtoull(v, NULL, 0);
 		else
@@ -331,7 +366,8 @@ int main(int argc, char **argv)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	struct shmring_config cfg = { .capacity = opt.capacity, .max_record = 1024,
-	                              .flags = SHMRING_REDELIVER };
+	                              .flags = SHMRING_REDELIVER,
+	                              .max_deliveries = opt.max_deliveries };
 	int rc = shmring_create(&ring, NULL, &cfg);
 	if (rc) {
 		printf(NAME ": FAIL create: %s\n", shmring_strerror(rc));
@@ -400,6 +436,11 @@ int main(int argc, char **argv)
 		}
 	}
 	double drain_s = (double)(now_ns() - drain0) / 1e9;
+	/* the dead letters nobody has read yet (they do not hold the stream
+	 * open); the parent reads them as a consumer */
+	uint64_t dead_at_end = 0;
+	while (read_dead())
+		dead_at_end++;
 
 	/* Verdict. */
 	uint64_t put = 0, lost = 0, dups = 0, dup_unexplained = 0, redeliv_unexplained = 0;
@@ -430,12 +471,14 @@ int main(int argc, char **argv)
 	shmring_info(ring, &in);
 	bool ok = atomic_load(&sh->violations) == 0 && lost == 0 && dup_unexplained == 0 &&
 	          redeliv_unexplained <= unknown_holds &&
-	          in.lost_records == 0 && in.dead_letters == 0 && in.redeliver_waiting == 0;
+	          in.lost_records == 0 && (opt.max_deliveries || in.dead_letters == 0) &&
+	          in.redeliver_waiting == 0 && in.dead_waiting == 0;
 	printf(NAME ": %s: %.0f s, %d producers, %d consumers: %llu records put, %llu acked, "
 	       "%llu lost; %llu consumers killed (holding %llu known + at most %llu unknown); "
 	       "%llu redelivered (ring), %llu deliveries >= 2 seen, %llu requeues; "
 	       "%llu duplicate acks (%llu not explained by a known hold), %llu redeliveries "
-	       "of records not known given back; lost_records %llu, dead_letters %llu; drain %.2f s\n",
+	       "of records not known given back; lost_records %llu, dead_letters %llu "
+	       "(%llu read, %llu of them after the drain); drain %.2f s\n",
 	       ok ? "OK" : "FAIL", opt.seconds, opt.producers, opt.consumers,
 	       (unsigned long long)put, (unsigned long long)atomic_load(&sh->acks),
 	       (unsigned long long)lost, (unsigned long long)kills,
@@ -443,7 +486,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)in.redelivered, (unsigned long long)atomic_load(&sh->redelivered_seen),
 	       (unsigned long long)atomic_load(&sh->requeues), (unsigned long long)dups,
 	       (unsigned long long)dup_unexplained, (unsigned long long)redeliv_unexplained,
-	       (unsigned long long)in.lost_records, (unsigned long long)in.dead_letters, drain_s);
+	       (unsigned long long)in.lost_records, (unsigned long long)in.dead_letters,
+	       (unsigned long long)atomic_load(&sh->dead_read), (unsigned long long)dead_at_end,
+	       drain_s);
 	shmring_detach(ring);
 	return ok ? 0 : 1;
 }
