@@ -437,3 +437,90 @@ Test(redeliver, small_buffer_and_detach_with_a_held_span)
 	cr_assert_eq(shmring_release(rr, &sp), 0);
 	shmring_detach(rr);
 }
+
+/* A record taken again from the list, and its holder killed too: delivered a
+ * third time (deliveries 3); a dead letter's reader killed: the dead letter
+ * is there to read again. */
+static int peek_dead_and_hang(void *arg)
+{
+	struct peeker *a = arg;
+	close(a->ready[0]);
+	struct shmring_span sp;
+	if (shmring_peek_dead(rr, &sp, 10 * T_SEC) < 0)
+		return 1;
+	if (write(a->ready[1], "r", 1) != 1)
+		return 3;
+	for (;;)
+		pause();
+}
+
+Test(redeliver, holders_killed_again_and_dead_letter_reader_killed)
+{
+	rr = redeliver_ring(4096, 0, 0);
+	cr_assert_eq(shmring_put(rr, "A", 1, 0), 0);
+	struct peeker a = { .n = 1, .deliv = 1 };
+	peek_then_die(&a);
+	struct peeker b = { .n = 1, .deliv = 2 };
+	peek_then_die(&b);
+	struct shmring_span sp;
+	cr_assert_eq(shmring_peek(rr, &sp, 10 * T_SEC), 1);
+	expect_record(&sp, "A", 3);
+	cr_assert_eq(shmring_release(rr, &sp), 0);
+	cr_assert_eq(t_info(rr).redelivered, 2);
+	shmring_detach(rr);
+
+	rr = redeliver_ring(4096, 0, 1);
+	cr_assert_eq(shmring_put(rr, "D", 1, 0), 0);
+	cr_assert_eq(shmring_peek(rr, &sp, 0), 1);
+	cr_assert_eq(shmring_requeue(rr, &sp), 0);
+	cr_assert_eq(t_info(rr).dead_waiting, 1);
+	struct peeker c = { 0 };
+	cr_assert_eq(pipe(c.ready), 0);
+	pid_t pid = t_fork(peek_dead_and_hang, &c);
+	close(c.ready[1]);
+	char ch;
+	cr_assert_eq(read(c.ready[0], &ch, 1), 1);
+	close(c.ready[0]);
+	cr_assert_eq(t_info(rr).dead_waiting, 0, "being read");
+	kill(pid, SIGKILL);
+	cr_assert(WIFSIGNALED(t_wait_status(pid, 5 * T_SEC)));
+	cr_assert_eq(shmring_peek_dead(rr, &sp, 10 * T_SEC), 1, "a dead letter again");
+	expect_record(&sp, "D", 1);
+	cr_assert_eq(shmring_release(rr, &sp), 0);
+	struct shmring_info in = t_info(rr);
+	cr_assert_eq(in.dead_letters, 1, "counted once");
+	cr_assert_eq(in.dead_waiting, 0);
+	shmring_detach(rr);
+}
+
+/* Join: a record given back is still an unfinished task (not forgiven with
+ * its dead holder); its next consumer's task_done finishes it.  A dead
+ * letter's task is forgiven. */
+Test(redeliver, join_counts_a_parked_record_as_unfinished_and_forgives_a_dead_letter)
+{
+	rr = redeliver_ring(4096, 0, 0);
+	cr_assert_eq(shmring_join(rr, 0), 0, "join in use");
+	cr_assert_eq(shmring_put(rr, "A", 1, 0), 0);
+	struct peeker a = { .n = 1 };
+	peek_then_die(&a);
+	SWEEP_UNTIL(t_info(rr).redeliver_waiting == 1);
+	struct shmring_info in = t_info(rr);
+	cr_assert_eq(in.unfinished, 1, "still unfinished");
+	cr_assert_eq(in.lost_tasks, 0);
+	struct shmring_span sp;
+	cr_assert_eq(shmring_peek(rr, &sp, 0), 1);
+	cr_assert_eq(shmring_release(rr, &sp), 0);
+	cr_assert_eq(shmring_task_done(rr), 0);
+	cr_assert_eq(shmring_join(rr, T_SEC), 0);
+	shmring_detach(rr);
+
+	rr = redeliver_ring(4096, 0, 1);
+	cr_assert_eq(shmring_join(rr, 0), 0, "join in use");
+	cr_assert_eq(shmring_put(rr, "D", 1, 0), 0);
+	cr_assert_eq(shmring_peek(rr, &sp, 0), 1);
+	cr_assert_eq(shmring_requeue(rr, &sp), 0, "max_deliveries 1: a dead letter");
+	in = t_info(rr);
+	cr_assert_eq(in.unfinished, 0, "a dead letter's task is forgiven");
+	cr_assert_eq(shmring_join(rr, 0), 0);
+	shmring_detach(rr);
+}
