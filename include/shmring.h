@@ -56,8 +56,9 @@
  *   A ring may be used by any number of processes and threads at once.  A
  *   struct shmring handle is one process's view; it may be shared by the
  *   threads of that process, and a handle inherited across fork() works in the
- *   child as it is.  Records are delivered exactly once, whole; with a single
- *   consumer, each producer's records arrive in the order it put them.
+ *   child as it is.  Records are delivered exactly once, whole (at least once
+ *   on a SHMRING_REDELIVER ring, below); with a single consumer, each
+ *   producer's records arrive in the order it put them.
  */
 #ifndef SHMRING_H
 #define SHMRING_H
@@ -113,11 +114,15 @@ struct shmring_config {
 	unsigned mode;        /* permission bits of a named ring; 0 = 0600         */
 	unsigned flags;       /* SHMRING_PRODUCER / SHMRING_CONSUMER: the creating
 	                         handle's declared roles; SHMRING_NO_RESERVE;
-	                         SHMRING_PERSISTENT; other bits: -EINVAL           */
+	                         SHMRING_PERSISTENT; SHMRING_REDELIVER: the ring
+	                         redelivers (below); other bits: -EINVAL           */
 	size_t   max_attach;  /* live attachments (processes' handles holding a
 	                         role) the ring can track; 0 = SHMRING_DEFAULT_MAX_ATTACH;
 	                         above SHMRING_MAX_ATTACH_LIMIT: -EINVAL; one more
 	                         is -EUSERS                                        */
+	unsigned max_deliveries; /* SHMRING_REDELIVER: deliveries without a release
+	                         before a record is a dead letter; 0 = unlimited,
+	                         at most 65535; nonzero without the flag: -EINVAL */
 };
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
@@ -275,6 +280,29 @@ SHMRING_API int     shmring_prefault(struct shmring *ring);
  */
 #define SHMRING_PRODUCER 0x1u
 #define SHMRING_CONSUMER 0x2u
+
+/*
+ * AT-LEAST-ONCE DELIVERY (shmring_config.flags, at create)
+ * On a ring made with SHMRING_REDELIVER, a record taken with shmring_peek and
+ * not yet released (nor requeued) when its consumer dies is delivered again,
+ * whole, to another consumer, within the liveness bound above (a sweep, at
+ * most about 100 ms after the death).  shmring_release is the ack;
+ * shmring_requeue (<shmring_zc.h>) gives a record back explicitly.
+ * shmring_span.deliveries says which delivery this is (1 the first time).
+ * A record delivered max_deliveries times without a release becomes a dead
+ * letter: it is not delivered again, it is counted (shmring_info.dead_letters),
+ * and shmring_peek_dead reads it.  shmring_get keeps its meaning: the record
+ * is delivered (acked) when the call returns with its copy; only a get that
+ * dies before it returns has its record delivered again.  A get (get_many)
+ * also takes records given back, without telling (peek tells: deliveries).
+ * shmring_next_len and info.records look at records not yet taken only.
+ * Order: a take that starts after a record was given back takes it before
+ * any record not yet taken; records taken for the first time keep the order
+ * of the ring (per producer FIFO, as everywhere); given-back records come out
+ * in no particular order among themselves.  End of stream comes only when
+ * every record has been released or dead-lettered.  docs/lifecycle.md.
+ */
+#define SHMRING_REDELIVER 0x400u
 /* Add roles to this handle's attachment (bits above; 0 is -EINVAL). */
 SHMRING_API int     shmring_declare(struct shmring *ring, unsigned roles);
 /* Give roles up, as closing one end of a pipe: the usual fork pool declares
@@ -326,6 +354,11 @@ struct shmring_info {
 	uint64_t lost_tasks;       /* join tasks forgiven with dead peers           */
 	size_t   max_attach;       /* size of the attachment table                  */
 	int      persistent;       /* 1 for a SHMRING_PERSISTENT ring               */
+	/* SHMRING_REDELIVER rings (0 elsewhere): */
+	uint64_t redelivered;      /* records given back (dead consumer, requeue)   */
+	uint64_t redeliver_waiting;/* given back, not taken again yet               */
+	uint64_t dead_letters;     /* records dead-lettered (max_deliveries)        */
+	uint64_t dead_waiting;     /* dead letters nobody is reading yet            */
 };
 SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

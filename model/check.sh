@@ -53,6 +53,12 @@ bug_busy|bug|np|-DRECS0=1 -DRECS1=1 -DBUG_BUSY
 old_readable|bug|safety|-DFIXED_SIZES
 old_recover_order|bug|safety|$R -DCRASH_WIDE -DNCONS=1 -DRECS1=1 -DFIXED_SIZES
 old_recover_retry|bug|safety|$R -DCRASH -DNCONS=1 -DRECS0=3 -DRECS1=1 -DFIXED_SIZES
+rdl_full|pass|safety|$R -DREDELIVER -DNSLOT=2 -DRECS0=2 -DRECS1=0 -DFIXED_SIZES
+rdl_requeue|pass|safety|$R -DREDELIVER -DREQUEUE -DRECS0=1 -DRECS1=0 -DFIXED_SIZES
+rdl_one|pass|safety|$R -DREDELIVER -DRECS0=1 -DRECS1=0 -DFIXED_SIZES
+np_rdl|pass|np|$R -DREDELIVER -DRECS0=1 -DRECS1=0 -DFIXED_SIZES
+bug_rdl_release_order|bug|safety|$R -DREDELIVER -DREQUEUE -DRECS0=1 -DRECS1=0 -DFIXED_SIZES -DBUG_RELEASE_ORDER
+bug_rdl_eof|bug|safety|$R -DREDELIVER -DRECS0=1 -DRECS1=0 -DFIXED_SIZES -DBUG_EOF_IGNORES_HELD
 "
 
 

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include "queue.h"
+#include "redeliver.h"
 #include "shmring_batch.h"
 
 /* A put of iov's len bytes, checked by the caller: one body for shmring_put
@@ -72,6 +73,7 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 		if (tk.len)
 			memcpy(buf, data_at(ring, tk.pos), tk.len);
 		ring_release(ring, tk.pos);
+		redeliver_after_release(ring, tk.rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);
 	}

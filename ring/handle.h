@@ -49,6 +49,7 @@ struct shmring {
 	 * generation moves on. */
 	bool                fresh_prod, fresh_cons;
 	uint64_t            born_census;
+	bool                redeliver; /* SHMRING_REDELIVER ring (header flags, at attach) */
 	unsigned            spin;
 	/* Producer-side hint: a free_tail value seen earlier (only ever behind
 	 * the real one, since free_tail only grows).  Release/acquire so that a

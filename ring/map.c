@@ -28,6 +28,7 @@ _Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record lengt
 struct geometry {
 	uint64_t capacity, max_record, attach_count, attach_offset, meta_offset, data_offset,
 	         file_size;
+	unsigned redeliver, max_deliveries; /* create only: SHMRING_REDELIVER */
 };
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -46,6 +47,7 @@ static void geometry_for(uint64_t capacity, uint64_t max_record, uint64_t attach
 	g->data_offset = g->meta_offset +
 	                 round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta), RING_PAGE);
 	g->file_size = g->data_offset + capacity;
+	g->redeliver = g->max_deliveries = 0;
 }
 
 static int geometry_from_config(const struct shmring_config *cfg, struct geometry *g)
@@ -66,10 +68,16 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 	if (nattach > SHMRING_MAX_ATTACH_LIMIT)
 		return -EINVAL;
 	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE |
-	                               SHMRING_PERSISTENT)) ||
+	                               SHMRING_PERSISTENT | SHMRING_REDELIVER)) ||
 	            (cfg->mode & ~0777u)))
 		return -EINVAL;
+	/* redeliver hook: max_deliveries only with the flag, within 16 bits */
+	if (cfg && cfg->max_deliveries &&
+	    (!(cfg->flags & SHMRING_REDELIVER) || cfg->max_deliveries > 0xffffu))
+		return -EINVAL;
 	geometry_for(pow2, maxrec, nattach, g);
+	g->redeliver = cfg && (cfg->flags & SHMRING_REDELIVER);
+	g->max_deliveries = cfg ? cfg->max_deliveries : 0;
 	return 0;
 }
 
@@ -200,6 +208,12 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	h->file_size = g->file_size;
 	h->header_size = RING_HEADER_SIZE;
 	h->flags = (named ? RING_HDR_NAMED : 0) | (persistent ? RING_HDR_PERSISTENT : 0);
+	/* redeliver hook: the flag and the limit, before magic */
+	if (g->redeliver) {
+		h->flags |= RING_HDR_REDELIVER;
+		atomic_store_explicit(&h->rdl.max_deliveries, g->max_deliveries, memory_order_relaxed);
+		r->redeliver = true;
+	}
 	/* The file is zero-filled: indices 0, every slot SLOT_EMPTY.  The magic
 	 * goes last, with release, so whoever sees it sees a whole header. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
@@ -487,6 +501,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
 	r->persistent = hdr.flags & RING_HDR_PERSISTENT;
+	r->redeliver = hdr.flags & RING_HDR_REDELIVER; /* redeliver hook */
 	shmring__attach_new(r);
 	*ring = r;
 	return 0;

@@ -89,6 +89,10 @@ static inline bool ring_release_from(struct shmring *r, uint64_t pos, uint64_t s
 struct take {
 	uint64_t pos;
 	uint32_t len;  /* TAKE_SKIP: a skip record (shmring__take_run only) */
+	/* redeliver.h (out[0] only: a record taken from the redelivery list is
+	 * a run of one): its list entry + 1 or 0, and which delivery this is. */
+	uint32_t rl;
+	uint32_t deliveries;
 };
 #define TAKE_SKIP UINT32_MAX
 
@@ -100,11 +104,12 @@ void shmring__release_many(struct shmring *r, const struct take *run, size_t n);
 
 /* --- reading records ----------------------------------------------------- */
 
-/* Does seq, read at pos, start a record of this lap (published, or
- * released)? */
+/* Does seq, read at pos, start a record of this lap (published, released,
+ * or parked for redelivery: SLOT_REDELIVER, redeliver.h)? */
 static inline bool seq_is_start(uint64_t seq, uint64_t pos)
 {
-	return seq == SLOT_SEQ(pos, SLOT_COMMITTED) || seq == SLOT_SEQ(pos, SLOT_RELEASED);
+	return seq == SLOT_SEQ(pos, SLOT_COMMITTED) || seq == SLOT_SEQ(pos, SLOT_RELEASED) ||
+	       seq == SLOT_SEQ(pos, SLOT_REDELIVER);
 }
 
 /* A record as a reader sees it. */

@@ -6,6 +6,7 @@
 
 #include "attach.h"
 #include "slot.h"
+#include "redeliver.h"
 
 int shmring_close(struct shmring *ring)
 {
@@ -52,6 +53,8 @@ ssize_t shmring_next_len(struct shmring *ring)
 		if (rc != -EAGAIN)
 			return rc;
 		bool ended = (h & RING_CLOSED) || ring_eof(ring, census);
+		if (ended && ring->redeliver && shmring__redeliver_holds_open(ring))
+			ended = false; /* redeliver hook */
 		return ((h & RING_POS_MASK) == p && ended) ? -EPIPE : -EAGAIN;
 	}
 	return -EAGAIN;
@@ -108,6 +111,7 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->lost_tasks = atomic_load_explicit(&hdr->lost_tasks, memory_order_relaxed);
 	info->futex_waits = atomic_load_explicit(&hdr->futex_waits, memory_order_relaxed);
 	info->futex_wakes = atomic_load_explicit(&hdr->futex_wakes, memory_order_relaxed);
+	shmring__redeliver_info(ring, info); /* redeliver hook */
 	return 0;
 }
 

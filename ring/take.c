@@ -10,6 +10,7 @@
 #include <errno.h>
 
 #include "queue.h"
+#include "redeliver.h"
 
 
 /* A consumer polling an empty ring also reads the payload line of the record
@@ -27,6 +28,9 @@ bool shmring__readable(const void *arg)
 {
 	const struct shmring *r = arg;
 	struct ring_header *hdr = r->hdr;
+	/* redeliver hook: a parked record is waiting (redeliver.c) */
+	if (r->redeliver && shmring__redeliver_ready(r))
+		return true;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
 	/* seq_cst: W2 of the eventcount protocol (eventcount.c). */
 	if (atomic_load_explicit(&meta_at(r, t)->seq, memory_order_seq_cst) ==
@@ -47,8 +51,10 @@ bool shmring__readable(const void *arg)
 	if (!atomic_load_explicit(&hdr->closed, memory_order_seq_cst) &&
 	    !ring_eof(r, atomic_load_explicit(&hdr->census, memory_order_seq_cst)))
 		return false;
-	/* Ended, and empty?  (Not if a claimed record is still being written.) */
-	return (atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK) == t;
+	/* Ended, and empty?  (Not if a claimed record is still being written;
+	 * redeliver hook: nor while a record is held or parked.) */
+	return (atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK) == t &&
+	       !(r->redeliver && shmring__redeliver_holds_open(r));
 }
 
 /* Scan the committed records from t: up to max of them whose payloads pack
@@ -155,7 +161,8 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
 			out[0].len = first_len;
 		if (stop)
 			return stop;
-		if (ended && (h & RING_POS_MASK) == t)
+		if (ended && (h & RING_POS_MASK) == t &&
+		    !(r->redeliver && shmring__redeliver_holds_open(r))) /* redeliver hook */
 			return -EPIPE; /* closed, or end of stream: and empty */
 		return -EAGAIN; /* empty, or a producer is still writing at t */
 	}
@@ -171,6 +178,12 @@ take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_
 	struct waiter w;
 	bool waiting = false; /* w made on the first miss: a take that succeeds at once never needs it */
 	for (;;) {
+		/* redeliver hook: parked records first (a run of one) */
+		int rrc = redeliver_first(r, cap, out);
+		if (rrc) {
+			*nout = 1;
+			return rrc;
+		}
 		ssize_t rc = try_take_run(r, cap, max_recs, out, &end, c);
 		if (rc > 0) {
 			*nout = (size_t)rc;
@@ -204,7 +217,11 @@ ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t t
 		/* One attempt compiled for one record (no waiter), then the
 		 * general loop. */
 		uint64_t end;
-		ssize_t rc = try_take_run(r, cap, 1, out, &end, c);
+		out->rl = 0;
+		out->deliveries = 1;
+		/* (a redelivery ring: parked records first, in the loop) */
+		ssize_t rc = __builtin_expect(r->redeliver, 0) ? -EAGAIN
+		                                               : try_take_run(r, cap, 1, out, &end, c);
 		if (__builtin_expect(rc <= 0, 0)) {
 			op_rec_clear(c);
 			if (rc != -EAGAIN)

@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "queue.h"
+#include "redeliver.h"
 #include "shmring_zc.h"
 
 /* A span no call will act on (data NULL: commit/abort/release say -EINVAL).
@@ -16,6 +17,8 @@ static void span_invalidate(struct shmring_span *span)
 	span->len = 0;
 	span->pos_ = 0;
 	span->claim_ = NULL;
+	span->deliveries = 0;
+	span->redeliver_ = 0;
 }
 
 int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
@@ -93,6 +96,8 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 	span->len = tk.len;
 	span->pos_ = tk.pos;
 	span->claim_ = c;
+	span->deliveries = tk.deliveries; /* redeliver hook */
+	span->redeliver_ = tk.rl;
 	return rc;
 }
 
@@ -101,6 +106,7 @@ int shmring_release(struct shmring *ring, struct shmring_span *span)
 	if (!ring || !span || !span->data || !span->claim_)
 		return -EINVAL;
 	ring_release(ring, span->pos_);
+	redeliver_after_release(ring, span->redeliver_); /* redeliver hook */
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_producers(ring);
 	span_invalidate(span);
