@@ -76,7 +76,8 @@ struct shmring {
 	_Atomic uint64_t    tick_ns;
 	/* The other side's index at the looks, per role of the call ([0] a
 	 * put/reserve watching cons_head, [1] a get/peek watching prod_head),
-	 * and since when it has stood there (coarse ns; 0: not timed yet). */
+	 * and since the first look that found it unchanged (coarse ns; 0: the
+	 * last look saw it move). */
 	struct ring_peer_watch {
 		_Atomic uint64_t at;
 		_Atomic uint64_t since_ns;

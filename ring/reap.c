@@ -84,9 +84,20 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	struct ring_peer_watch *pw = &r->peer_watch[consumer];
 	uint64_t at = atomic_load_explicit(consumer ? &r->hdr->prod_head : &r->hdr->cons_head,
 	                                   memory_order_relaxed);
-	uint64_t since = atomic_load_explicit(&pw->since_ns, memory_order_relaxed);
-	if (at != atomic_load_explicit(&pw->at, memory_order_relaxed) || since == 0) {
+	if (at != atomic_load_explicit(&pw->at, memory_order_relaxed)) {
 		atomic_store_explicit(&pw->at, at, memory_order_relaxed);
+		atomic_store_explicit(&pw->since_ns, 0, memory_order_relaxed);
+		return;
+	}
+	/* The standstill is timed from the first look that found the index
+	 * unchanged, not from the look that saw it move: a gap between two
+	 * looks may be our own descheduling, during which the peer could not
+	 * move for want of us (a full ring behind a consumer, an empty one
+	 * before a producer).  Two looks 50 ms apart that both find it
+	 * unchanged, the first after a look that did, mean the peer had work
+	 * and did none (tests/test_nosyscall_poll.c under load). */
+	uint64_t since = atomic_load_explicit(&pw->since_ns, memory_order_relaxed);
+	if (since == 0) {
 		atomic_store_explicit(&pw->since_ns, now, memory_order_relaxed);
 		return;
 	}
