@@ -389,14 +389,15 @@ struct shmring_info {
 	uint64_t lost_tasks;       /* join tasks forgiven with dead peers           */
 	size_t   max_attach;       /* size of the attachment table                  */
 	int      persistent;       /* 1 for a SHMRING_PERSISTENT ring               */
-	uint64_t dropped;      /* records puts refused because the ring was full
-	                          (timeout 0, or the timeout expired), all processes */
-	uint64_t overwritten;  /* records SHMRING_OVERWRITE puts discarded unread    */
 	/* SHMRING_REDELIVER rings (0 elsewhere): */
 	uint64_t redelivered;      /* records given back (dead consumer, requeue)   */
 	uint64_t redeliver_waiting;/* given back, not taken again yet               */
 	uint64_t dead_letters;     /* records dead-lettered (max_deliveries)        */
 	uint64_t dead_waiting;     /* dead letters nobody is reading yet            */
+	/* full rings: */
+	uint64_t dropped;          /* records puts refused because the ring was full
+	                              (timeout 0, or the timeout expired), all processes */
+	uint64_t overwritten;      /* records SHMRING_OVERWRITE puts discarded unread */
 };
 SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 
