@@ -60,8 +60,9 @@
  *   A ring may be used by any number of processes and threads at once.  A
  *   struct shmring handle is one process's view; it may be shared by the
  *   threads of that process, and a handle inherited across fork() works in the
- *   child as it is.  Records are delivered exactly once, whole; with a single
- *   consumer, each producer's records arrive in the order it put them.
+ *   child as it is.  Records are delivered exactly once, whole (at least once
+ *   on a SHMRING_REDELIVER ring, below); with a single consumer, each
+ *   producer's records arrive in the order it put them.
  */
 #ifndef SHMRING_H
 #define SHMRING_H
@@ -119,11 +120,16 @@ struct shmring_config {
 	                         handle's declared roles; SHMRING_NO_RESERVE;
 	                         SHMRING_PERSISTENT; SHMRING_BROADCAST,
 	                         SHMRING_OVERWRITE: the ring's delivery mode;
+	                         SHMRING_REDELIVER: the ring redelivers (below);
+	                         at most one of these three (else -EINVAL);
 	                         other bits: -EINVAL                               */
 	size_t   max_attach;  /* live attachments (processes' handles holding a
 	                         role) the ring can track; 0 = SHMRING_DEFAULT_MAX_ATTACH;
 	                         above SHMRING_MAX_ATTACH_LIMIT: -EINVAL; one more
 	                         is -EUSERS                                        */
+	unsigned max_deliveries; /* SHMRING_REDELIVER: deliveries without a release
+	                         before a record is a dead letter; 0 = unlimited,
+	                         at most 65535; nonzero without the flag: -EINVAL */
 };
 /* shmring_config.flags: how records are delivered (fixed at create).
  * SHMRING_BROADCAST: every subscriber receives every record
@@ -135,8 +141,9 @@ struct shmring_config {
  *   discarded, by whichever consumer comes first, returns -EOVERFLOW once,
  *   and the gets after it go on from the oldest record left.  Records
  *   discarded are taken off the join counter.
- * SHMRING_BROADCAST together with SHMRING_OVERWRITE (or with issue 14's
- * redelivery flag, 0x400, once there is one) is -EINVAL. */
+ * Any two of SHMRING_BROADCAST, SHMRING_OVERWRITE and SHMRING_REDELIVER
+ * together are -EINVAL (an overwriting put would discard records a
+ * redelivery ring holds or has parked). */
 #define SHMRING_BROADCAST 0x800u
 #define SHMRING_OVERWRITE 0x1000u
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
@@ -285,10 +292,13 @@ SHMRING_API int     shmring_prefault(struct shmring *ring);
  *    ring and then waits for a consumer.  Only shmring_close ends it.
  *  - A dead process is noticed without anyone calling anything: sleepers
  *    re-check liveness at least every 50 ms, and so does a caller that keeps
- *    getting -EAGAIN, and a caller whose calls keep succeeding (every 16th
- *    call, or every call while they come more than 5 ms apart, looks at the
- *    clock): a producer learns within about 100 ms that its last consumer
- *    died, as a pipe's writer does.
+ *    getting -EAGAIN once the ring has stood still for 50 ms.  A caller whose
+ *    puts (or gets) keep succeeding re-checks once the other side's index
+ *    (the consumers' head for a producer, the producers' head for a
+ *    consumer) has not moved for 50 ms: a producer whose last consumer died
+ *    gets -EPIPE within about 100 ms.  While the other side moves, its
+ *    progress proves a live peer and no call makes a system call for it
+ *    (a polling stream makes none at all).
  *  - Identity is pid + start time, read from /proc (once per process, at
  *    open): if it cannot be read (no fd left, no /proc), taking a role fails
  *    with that error (e.g. -EMFILE) and a later call tries again; a process
@@ -305,6 +315,29 @@ SHMRING_API int     shmring_prefault(struct shmring *ring);
  */
 #define SHMRING_PRODUCER 0x1u
 #define SHMRING_CONSUMER 0x2u
+
+/*
+ * AT-LEAST-ONCE DELIVERY (shmring_config.flags, at create)
+ * On a ring made with SHMRING_REDELIVER, a record taken with shmring_peek and
+ * not yet released (nor requeued) when its consumer dies is delivered again,
+ * whole, to another consumer, within the liveness bound above (a sweep, at
+ * most about 100 ms after the death).  shmring_release is the ack;
+ * shmring_requeue (<shmring_zc.h>) gives a record back explicitly.
+ * shmring_span.deliveries says which delivery this is (1 the first time).
+ * A record delivered max_deliveries times without a release becomes a dead
+ * letter: it is not delivered again, it is counted (shmring_info.dead_letters),
+ * and shmring_peek_dead reads it.  shmring_get keeps its meaning: the record
+ * is delivered (acked) when the call returns with its copy; only a get that
+ * dies before it returns has its record delivered again.  A get (get_many)
+ * also takes records given back, without telling (peek tells: deliveries).
+ * shmring_next_len and info.records look at records not yet taken only.
+ * Order: a take that starts after a record was given back takes it before
+ * any record not yet taken; records taken for the first time keep the order
+ * of the ring (per producer FIFO, as everywhere); given-back records come out
+ * in no particular order among themselves.  End of stream comes only when
+ * every record has been released or dead-lettered.  docs/lifecycle.md.
+ */
+#define SHMRING_REDELIVER 0x400u
 /* Add roles to this handle's attachment (bits above; 0 is -EINVAL). */
 SHMRING_API int     shmring_declare(struct shmring *ring, unsigned roles);
 /* Give roles up, as closing one end of a pipe: the usual fork pool declares
@@ -356,11 +389,17 @@ struct shmring_info {
 	uint64_t lost_tasks;       /* join tasks forgiven with dead peers           */
 	size_t   max_attach;       /* size of the attachment table                  */
 	int      persistent;       /* 1 for a SHMRING_PERSISTENT ring               */
-	uint64_t dropped;      /* records puts refused because the ring was full
-	                          (timeout 0, or the timeout expired), all processes */
-	uint64_t overwritten;  /* records SHMRING_OVERWRITE puts discarded unread    */
-	unsigned delivery;     /* the ring's delivery mode, fixed at create:
-	                          SHMRING_BROADCAST, SHMRING_OVERWRITE or 0 (plain) */
+	/* SHMRING_REDELIVER rings (0 elsewhere): */
+	uint64_t redelivered;      /* records given back (dead consumer, requeue)   */
+	uint64_t redeliver_waiting;/* given back, not taken again yet               */
+	uint64_t dead_letters;     /* records dead-lettered (max_deliveries)        */
+	uint64_t dead_waiting;     /* dead letters nobody is reading yet            */
+	/* full rings: */
+	uint64_t dropped;          /* records puts refused because the ring was full
+	                              (timeout 0, or the timeout expired), all processes */
+	uint64_t overwritten;      /* records SHMRING_OVERWRITE puts discarded unread */
+	unsigned delivery;         /* the ring's delivery mode, fixed at create:
+	                              SHMRING_BROADCAST, SHMRING_OVERWRITE or 0 (plain) */
 };
 SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

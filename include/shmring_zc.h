@@ -33,6 +33,9 @@ struct shmring_span {
 	size_t   len;      /* reserve: bytes reserved; peek: the record's length */
 	uint64_t pos_;     /* private: the record's position in the ring        */
 	void    *claim_;   /* private: the op record announcing it           */
+	uint32_t deliveries; /* peek: 1 the first time this record is delivered,
+	                        n its n-th delivery (SHMRING_REDELIVER rings)   */
+	uint32_t redeliver_; /* private: its redelivery list entry + 1, or 0    */
 };
 
 /* Reserve room for a record of up to len bytes (len <= max_record). */
@@ -45,7 +48,8 @@ SHMRING_API int     shmring_abort(struct shmring *ring, struct shmring_span *spa
 
 /* Take the next record in place; returns its length (also in span->len). */
 SHMRING_API ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns);
-/* Done with a peeked record: its storage may be reused. */
+/* Done with a peeked record: its storage may be reused.  On a
+ * SHMRING_REDELIVER ring this is the ack: the record is never delivered again. */
 SHMRING_API int     shmring_release(struct shmring *ring, struct shmring_span *span);
 
 /* The position of a reserved or peeked record: a 64-bit slot counter that
@@ -56,6 +60,23 @@ SHMRING_API int     shmring_release(struct shmring *ring, struct shmring_span *s
  * Valid from a successful reserve or peek until the commit, abort or
  * release.  (shmring-nats derives its Nats-Msg-Id from it: docs/bridge.md.) */
 SHMRING_API uint64_t shmring_span_position(const struct shmring_span *span);
+
+/* SHMRING_REDELIVER rings only (elsewhere -EOPNOTSUPP).  Their guarantee is
+ * in <shmring.h>, "AT-LEAST-ONCE DELIVERY"; docs/lifecycle.md. */
+/* Negative ack: give a peeked record back for another delivery (to any
+ * consumer, this one included); the span is spent.  If it has now been
+ * delivered max_deliveries times it becomes a dead letter instead.
+ * -ENOBUFS (span untouched, still held) if the redelivery list is full. */
+SHMRING_API int     shmring_requeue(struct shmring *ring, struct shmring_span *span);
+/* Take a dead letter in place (span->deliveries: how often it was delivered);
+ * release it with shmring_release when done with it.  Waits per timeout_ns;
+ * -EPIPE once the stream has ended with no dead letter left.  Takes the
+ * consumer role.  A dead letter nobody reads keeps its storage: the ring
+ * cannot reuse room past it, so read or drop dead letters. */
+SHMRING_API ssize_t shmring_peek_dead(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns);
+/* Release every dead letter nobody is reading now, unread; returns how many.
+ * Takes the consumer role. */
+SHMRING_API ssize_t shmring_drop_dead(struct shmring *ring);
 
 #ifdef __cplusplus
 }

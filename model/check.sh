@@ -63,6 +63,12 @@ bug_bcast_no_pub_wake|bug|safety|@bcast.pml -DDIE -DBUG_NO_PUB_WAKE
 overwrite|pass|safety|@overwrite.pml -DNSLOT=2
 overwrite3|pass|safety|@overwrite.pml -DNSLOT=3
 bug_overwrite_store_take|bug|safety|@overwrite.pml -DBUG_STORE_TAKE
+rdl_full|pass|safety|$R -DREDELIVER -DNSLOT=2 -DRECS0=2 -DRECS1=0 -DFIXED_SIZES
+rdl_requeue|pass|safety|$R -DREDELIVER -DREQUEUE -DRECS0=1 -DRECS1=0 -DFIXED_SIZES
+rdl_one|pass|safety|$R -DREDELIVER -DRECS0=1 -DRECS1=0 -DFIXED_SIZES
+np_rdl|pass|np|$R -DREDELIVER -DRECS0=1 -DRECS1=0 -DFIXED_SIZES
+bug_rdl_release_order|bug|safety|$R -DREDELIVER -DREQUEUE -DRECS0=1 -DRECS1=0 -DFIXED_SIZES -DBUG_RELEASE_ORDER
+bug_rdl_eof|bug|safety|$R -DREDELIVER -DRECS0=1 -DRECS1=0 -DFIXED_SIZES -DBUG_EOF_IGNORES_HELD
 "
 
 

@@ -66,12 +66,26 @@
  *   BUG_ROOM             room check one slot too generous    (must fail)
  *   BUG_EOF_ORDER        prod_head read before the census    (must fail)
  *   BUG_BUSY             waiters poll instead of sleeping    (must fail, -DNP)
+ *   REDELIVER      SHMRING_REDELIVER: consumers peek and release; consumer
+ *                  1 may stop for good at any step (holding what it holds);
+ *                  a recoverer parks its record, consumer 0 takes it again.
+ *                  Implies EOF (end of stream waits for held/parked records)
+ *   REQUEUE        (with REDELIVER) one consumer requeues a fresh record once,
+ *                  so that the dying one may also die holding a record
+ *                  taken from the list, or in the middle of a requeue
+ *   BUG_EOF_IGNORES_HELD end of stream without waiting for
+ *                        held and parked records             (must fail)
+ *   BUG_RELEASE_ORDER    release frees the list entry before
+ *                        storing RELEASED                    (must fail)
  */
 
 #ifdef CRASH_WIDE
 #define CRASH
 #endif
 #ifdef CRASH
+#define EOF
+#endif
+#ifdef REDELIVER
 #define EOF
 #endif
 
@@ -129,7 +143,11 @@ typedef eventcount {                 /* word = [epoch : 32 | waiters : 32] */
 eventcount not_empty;                /* consumers sleep here */
 eventcount not_full;                 /* producers sleep here */
 
+#if defined(REDELIVER) && RECS1 == 0
+byte live_prod = 1;                  /* producer 1 has nothing to put: not run */
+#else
 byte live_prod = NPROD;              /* census: live producers */
+#endif
 
 #ifdef CRASH
 byte cl_word[NPROD];                 /* op record: pos << 2 | kind, 0 free */
@@ -797,6 +815,434 @@ reaped:
 }
 #endif
 
+/* ---- SHMRING_REDELIVER (redeliver.c; docs/design.md section 9) ---------- */
+
+#ifdef REDELIVER
+/* Consumers peek (take one record, hold it, release it).  Consumer RCR may
+ * stop for good at any step of that (RDIE), holding what it holds; a
+ * recoverer then finishes its list entries and parks the record its op
+ * record covers, and consumer 0 must take it again and release it.  No
+ * producer dies here; max_deliveries is unlimited (no dead letters). */
+#define RCR 1                        /* the consumer that may die */
+#define CONSUME 3                    /* op record kind */
+#define REDELIV 3                    /* seq state REDELIVER */
+#ifdef REQUEUE
+#define NLIST 2                      /* a requeued record and a parked one */
+#else
+#define NLIST 1                      /* one death, one record held: one entry */
+#endif
+bool rq_done;                        /* REQUEUE: one requeue per run */
+#define L_FREE 0
+#define L_RES  1
+#define L_WAIT 2
+#define L_HELD 3
+byte cc_word[NCONS];                 /* consumer op record: pos << 2 | CONSUME, 0 free */
+byte cc_ext[NCONS];                  /* its slots */
+byte l_st[NLIST];                    /* list entry word: state, holder, deliveries, version */
+byte l_hold[NLIST];
+byte l_d[NLIST];
+byte l_ver[NLIST];
+byte l_pos[NLIST];                   /* list entry pos */
+byte pending;                        /* rdl.pending */
+bool cdead;                          /* consumer RCR has stopped for good */
+bool cdone;                          /* consumer RCR reached end of stream */
+byte g_rel[NPROD * RECS + 1];        /* times released (acked) */
+byte g_hold[NPROD * RECS + 1];       /* consumer holding it + 1 */
+
+#define RDIE \
+	if \
+	:: me == RCR && !cdead -> cdead = true; goto died \
+	:: true -> skip \
+	fi
+
+/* holds_open: a record between free_tail and cons_head is COMMITTED (held)
+ * or parked.  One step: at end of stream (when it runs) a slot it reads as
+ * RELEASED stays so (no producer is left to reuse it), so separate loads
+ * give the verdict one load at the end would (docs/model.md). */
+inline holds_open(p, open)
+{
+	d_step {
+		p = free_tail; open = false;
+#ifdef BUG_EOF_IGNORES_HELD
+		p = cons_head;
+#endif
+		do
+		:: p < cons_head && seq[IDX(p)] == SEQ(p, RELEASED) -> p = p + mlen[IDX(p)]
+		:: p < cons_head && seq[IDX(p)] != SEQ(p, RELEASED) -> open = true; break
+		:: p >= cons_head -> break
+		od;
+		p = 0
+	}
+}
+
+/* shmring__redeliver_ready: pending, and a WAITING entry (one step: it only
+ * reads, and a consumer that then finds none just looks again). */
+inline rdl_ready(rdy)
+{
+	d_step {
+#if NLIST > 1
+		rdy = (pending > 0 && (l_st[0] == L_WAIT || l_st[1] == L_WAIT))
+#else
+		rdy = (pending > 0 && l_st[0] == L_WAIT)
+#endif
+	}
+}
+
+/* settle: entry li (RESERVED or HELD, its record parked) -> WAITING, then
+ * pending + 1 (seq_cst) and the notify.  The CAS expects the word read. */
+inline settle(li, st0, h0, v0, ok)
+{
+	d_step {
+		if
+		:: l_st[li] == st0 && l_hold[li] == h0 && l_ver[li] == v0 ->
+			l_st[li] = L_WAIT; l_hold[li] = 0; l_ver[li]++; ok = 1
+		:: else -> ok = 0
+		fi
+	};
+	if
+	:: ok ->
+		pending++;
+		ec_wake(not_empty, we, ww)
+	:: else -> skip
+	fi;
+	ok = 0
+}
+
+proctype RConsumer(byte me)
+{
+	byte t, k, i, rid, key, t2, hh, lp, li, p;
+	byte we, ww;
+	bool cm, ok, rdy, fromlist, open;
+
+	do
+	:: true ->
+take:
+		RDIE;
+		/* redeliver_first: pending (relaxed), then the scan and the CAS
+		 * WAITING -> HELD in one step (the CAS validates the word; pos
+		 * and seq[pos] cannot change while it is WAITING) */
+		ok = 0;
+		if
+		:: pending > 0 ->
+			d_step {
+				li = 0;
+				do
+				:: li < NLIST && l_st[li] == L_WAIT ->
+					assert(seq[IDX(l_pos[li])] == SEQ(l_pos[li], REDELIV));
+					l_st[li] = L_HELD; l_hold[li] = me; l_d[li]++; l_ver[li]++;
+					t = l_pos[li]; k = mlen[IDX(t)]; rid = g_rid[t]; ok = 1;
+					assert(l_d[li] >= 2);
+					/* no live consumer holds it */
+					assert(g_hold[rid] == 0 || (g_hold[rid] == RCR + 1 && cdead && me != RCR));
+					assert(g_rel[rid] == 0);
+					g_hold[rid] = me + 1;
+					break
+				:: li < NLIST && l_st[li] != L_WAIT -> li++
+				:: li >= NLIST -> break
+				od
+			}
+		:: else -> skip
+		fi;
+		if
+		:: ok ->
+			fromlist = true;
+			RDIE;
+			pending--;                                 /* relaxed */
+			goto hold
+		:: else -> skip
+		fi;
+		fromlist = false;
+		d_step {
+			t = cons_head;                             /* relaxed */
+			cm = (seq[IDX(t)] == SEQ(t, COMMITTED));   /* acquire */
+			if
+			:: cm -> k = mlen[IDX(t)]; assert(!mskip[IDX(t)])
+			:: else -> skip
+			fi
+		};
+		if
+		:: cm ->
+			d_step { cc_ext[me] = k; cc_word[me] = SEQ(t, CONSUME) }   /* announce */
+			RDIE;
+			d_step {                                   /* CAS cons_head */
+				if
+				:: cons_head == t ->
+					cons_head = t + k; ok = 1;
+					rid = g_rid[t];
+					assert(k == g_k[t]);
+					assert(rid != 0 && g_pub[rid]);
+					assert(!g_taken[rid]);             /* first delivery once */
+					assert(RSEQ(rid) == 0 || g_taken[rid - 1]);
+					g_taken[rid] = true;
+					g_hold[rid] = me + 1
+				:: else -> ok = 0; t = 0; k = 0
+				fi;
+				cm = false
+			};
+			if
+			:: !ok -> cc_word[me] = 0; goto take       /* lost: clear */
+			:: else -> skip
+			fi;
+hold:
+			RDIE;
+#ifdef REQUEUE
+			/* shmring_requeue of a fresh record, once per run: alloc
+			 * an entry, pos, CAS seq COMMITTED -> REDELIVER, settle */
+			if
+			:: !fromlist && !rq_done ->
+				rq_done = true;
+				d_step {
+					li = 0;
+					do
+					:: li < NLIST && l_st[li] == L_FREE ->
+						l_st[li] = L_RES; l_hold[li] = me; l_d[li] = 1; l_ver[li]++; break
+					:: li < NLIST && l_st[li] != L_FREE -> li++
+					:: li >= NLIST -> assert(false)
+					od;
+					p = l_ver[li]
+				};
+				RDIE;
+				l_pos[li] = t;
+				RDIE;
+				d_step {
+					assert(seq[IDX(t)] == SEQ(t, COMMITTED));
+					seq[IDX(t)] = SEQ(t, REDELIV); g_hold[rid] = 0
+				};
+				RDIE;
+				settle(li, L_RES, me, p, ok);
+				RDIE;
+				cc_word[me] = 0;                   /* op_rec_free */
+				t = 0; k = 0; rid = 0; ok = 0; li = 0; p = 0;
+				goto take
+			:: true -> skip
+			fi;
+#endif
+progress_take:
+			/* the payload is its producer's; release = the ack */
+#ifdef BUG_RELEASE_ORDER
+			if
+			:: fromlist ->                             /* the bug: entry first */
+				d_step { l_st[li] = L_FREE; l_hold[li] = 0; l_d[li] = 0; l_ver[li]++ };
+				RDIE
+			:: else -> skip
+			fi;
+#endif
+			d_step {
+				i = 0;
+				do
+				:: i < k -> assert(data[IDX(t + i)] == rid); i++
+				:: else -> break
+				od;
+				i = 0;
+				assert(g_hold[rid] == me + 1);
+				assert(g_rel[rid] == 0);
+				g_rel[rid]++; g_hold[rid] = 0;
+				seq[IDX(t)] = SEQ(t, RELEASED)             /* seq_cst */
+			};
+			RDIE;
+#ifndef BUG_RELEASE_ORDER
+			if
+			:: fromlist ->                             /* then free the entry */
+				d_step { l_st[li] = L_FREE; l_hold[li] = 0; l_d[li] = 0; l_ver[li]++ };
+				RDIE
+			:: else -> skip
+			fi;
+#endif
+			cc_word[me] = 0;                           /* op_rec_free */
+			ec_wake(not_full, we, ww);
+			/* redeliver_released: once ended, wake end-of-stream waiters */
+			if
+			:: live_prod == 0 -> ec_wake(not_empty, we, ww)
+			:: else -> skip
+			fi;
+			t = 0; k = 0; rid = 0; ok = 0; li = 0; fromlist = false
+		:: else ->
+			/* nothing at t: census, prod_head, cons_head again; at the
+			 * end of stream, held open by a held or parked record? */
+			lp = live_prod;
+			if
+			:: lp == 0 -> hh = prod_head
+			:: else -> skip
+			fi;
+			t2 = cons_head;
+			if
+			:: t2 != t -> t = 0; t2 = 0; hh = 0; lp = 0; goto take
+			:: hh == t && lp == 0 ->
+				holds_open(p, open);
+				if
+				:: !open -> break                  /* -EPIPE */
+				:: else -> skip
+				fi
+			:: else -> skip
+			fi;
+			t = 0; t2 = 0; hh = 0; lp = 0; open = false;
+			/* shmring__ec_block(not_empty, shmring__readable) */
+			shmring__ec_register(not_empty, key);       /* W1 */
+			rdl_ready(rdy);                             /* W2: redeliver hook */
+			if
+			:: !rdy ->
+				t2 = cons_head;
+				rdy = (seq[IDX(t2)] == SEQ(t2, COMMITTED));
+				if
+				:: !rdy -> hh = cons_head; rdy = (hh != t2); hh = 0
+				:: else -> skip
+				fi;
+				if
+				:: !rdy ->
+					lp = live_prod;
+					if
+					:: lp == 0 ->
+						hh = prod_head;
+						if
+						:: hh == t2 -> holds_open(p, open); rdy = !open
+						:: else -> skip
+						fi
+					:: else -> skip
+					fi
+				:: else -> skip
+				fi;
+				t2 = 0; lp = 0; hh = 0; open = false
+			:: else -> skip
+			fi;
+			if
+			:: !rdy -> ec_sleep(not_empty, key)       /* W3 (+ W4) */
+			:: else -> shmring__ec_unregister(not_empty, key)
+			fi;
+			rdy = false
+		fi
+	od;
+	if
+	:: me == RCR -> cdone = true
+	:: else -> skip
+	fi;
+	goto finish;
+died:
+	skip;            /* stopped for ever, holding what it held */
+finish:
+	skip
+}
+
+/* The sweep that finds consumer RCR dead: shmring__recover_entry on its
+ * entry: shmring__redeliver_recover (its list entries), then
+ * recover_consume over its op record (park what it took and holds), then
+ * census - 1 and wake everyone.  A live consumer's op record covering a
+ * slot makes it retry once that record changes, as recover.c does. */
+proctype RRecoverer()
+{
+	byte li, st, h, v, p, s, w, x, t, e, ch, n, cw;
+	byte we, ww;
+	bool ok, complete;
+
+	if
+	:: cdead -> skip
+	:: cdone -> goto out                  /* it finished: nothing to recover */
+	fi;
+sweep:
+	complete = true;
+	/* shmring__redeliver_recover */
+	li = 0;
+	do
+	:: li < NLIST ->
+		d_step { st = l_st[li]; h = l_hold[li]; v = l_ver[li] };   /* acquire */
+		if
+		:: (st == L_RES || st == L_HELD) && h == RCR ->
+			p = l_pos[li];
+			s = seq[IDX(p)];                                   /* acquire */
+			if
+			:: s == SEQ(p, REDELIV) -> settle(li, st, h, v, ok)
+			:: else ->
+				d_step {                                   /* CAS -> FREE */
+					if
+					:: l_st[li] == st && l_hold[li] == h && l_ver[li] == v ->
+						l_st[li] = L_FREE; l_hold[li] = 0; l_d[li] = 0; l_ver[li]++
+					:: else -> skip
+					fi
+				}
+			fi
+		:: else -> skip
+		fi;
+		st = 0; h = 0; v = 0; p = 0; s = 0;
+		li++
+	:: else -> break
+	od;
+	/* recover_consume over its op record */
+	skip;
+	d_step { w = cc_word[RCR]; x = cc_ext[RCR] };
+	if
+	:: w != 0 ->
+		t = POS(w);
+		ch = cons_head;                                            /* acquire */
+		e = t + x;
+		if
+		:: e > ch -> e = ch
+		:: else -> skip
+		fi;
+		p = t;
+		do
+		:: p >= e -> break
+		:: else ->
+			s = seq[IDX(p)];                                   /* acquire */
+			if
+			:: POS(s) > p -> break
+			:: s != SEQ(p, COMMITTED) && s != SEQ(p, RELEASED) && s != SEQ(p, REDELIV) -> break
+			:: else -> skip
+			fi;
+			n = mlen[IDX(p)];
+			if
+			:: s == SEQ(p, COMMITTED) ->
+				cw = cc_word[0];                           /* live_claim_covers */
+				if
+				:: cw != 0 && POS(cw) <= p && p - POS(cw) < cc_ext[0] ->
+					complete = false                   /* retry later */
+				:: else ->
+					/* shmring__redeliver_park: alloc, pos, CAS seq, settle */
+					d_step {
+						li = 0;
+						do
+						:: li < NLIST && l_st[li] == L_FREE ->
+							l_st[li] = L_RES; l_hold[li] = RCR; l_d[li] = 1;
+							l_ver[li]++; break
+						:: li < NLIST && l_st[li] != L_FREE -> li++
+						:: li >= NLIST -> assert(false)     /* list full */
+						od;
+						v = l_ver[li]
+					};
+					l_pos[li] = p;
+					d_step {
+						if
+						:: seq[IDX(p)] == SEQ(p, COMMITTED) ->
+							seq[IDX(p)] = SEQ(p, REDELIV); ok = 1
+						:: else -> ok = 0
+						fi
+					};
+					if
+					:: ok -> settle(li, L_RES, RCR, v, ok)
+					:: else ->
+						d_step { l_st[li] = L_FREE; l_hold[li] = 0; l_d[li] = 0; l_ver[li]++ }
+					fi
+				fi
+			:: else -> skip
+			fi;
+			assert(n >= 1);
+			p = p + n; s = 0
+		od
+	:: else -> skip
+	fi;
+	if
+	:: !complete ->
+		(cc_word[0] != cw);      /* a later sweep, once the live record changed */
+		goto sweep
+	:: else -> skip
+	fi;
+	/* its op record is done; census - 1, wake everyone */
+	cc_word[RCR] = 0;
+	ec_wake(not_empty, we, ww);
+	ec_wake(not_full, we, ww);
+out:
+	skip
+}
+#endif
+
 /* ---- the system --------------------------------------------------------- */
 
 init
@@ -805,16 +1251,27 @@ init
 	atomic {
 		j = 0;
 		do
+#if defined(REDELIVER) && RECS1 == 0
+		:: j < 1 -> run Producer(j); j++
+#else
 		:: j < NPROD -> run Producer(j); j++
+#endif
 		:: else -> break
 		od;
 		j = 0;
 		do
+#ifndef REDELIVER
 		:: j < NCONS -> run Consumer(j); j++
+#else
+		:: j < NCONS -> run RConsumer(j); j++
+#endif
 		:: else -> break
 		od;
 #ifdef CRASH
 		run Recoverer();
+#endif
+#ifdef REDELIVER
+		run RRecoverer();
 #endif
 		j = 0
 	};
@@ -841,6 +1298,24 @@ init
 	:: else -> break
 	od;
 	assert(cons_head == prod_head);
+#ifdef REDELIVER
+	/* at least once: every record released (acked) exactly once, by a
+	 * consumer that did not die or before it died; nothing left parked or
+	 * held; pending at most one high, only if the dead one stopped between
+	 * its take from the list and its decrement */
+	j = 1;
+	do
+	:: j <= NPROD * RECS ->
+		assert(g_rel[j] == (g_pub[j] -> 1 : 0));
+		j++
+	:: else -> break
+	od;
+	assert(l_st[0] == L_FREE);
+#if NLIST > 1
+	assert(l_st[1] == L_FREE);
+#endif
+	assert(pending == 0 || (pending == 1 && cdead));
+#endif
 	/* the eventcounts: nobody is left registered */
 	assert(not_empty.waiters == 0 && not_full.waiters == 0)
 }

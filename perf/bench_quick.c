@@ -511,6 +511,7 @@ struct test {
 	int64_t timeout;	/* ring ping-pong */
 	int spin_zero;		/* shmring_set_spin(0) */
 	int needs_2cpu;
+	unsigned ring_flags;	/* shmring_config.flags (SHMRING_REDELIVER) */
 	enum model_kind model;	/* PATH_MODEL */
 	/* results, over all rounds */
 	int ran, ok;
@@ -530,6 +531,10 @@ static struct test streams[] = {
 	STREAM("ring batch (put/get_many)",     "ring_batch", PATH_RING, prod_batch, cons_batch),
 	STREAM("ring zero-copy (reserve/peek)", "ring_zc",    PATH_RING, prod_zc,    cons_zc),
 	STREAM("pipe (len + payload)",          "pipe",       PATH_PIPE, prod_pipe,  cons_pipe),
+	/* peek/release on a SHMRING_REDELIVER ring (its fast-path cost: one
+	 * load of a read-mostly line per take, two per release) */
+	{ .name = "ring zero-copy, REDELIVER", .key = "ring_zc_redeliver", .path = PATH_RING,
+	  .a = prod_zc, .b = cons_zc, .ring_flags = SHMRING_REDELIVER },
 };
 #define LAT(n, k, p, a_, b_, to, s0, c2) \
 	{ .name = n, .key = k, .path = p, .a = a_, .b = b_, .timeout = to, .spin_zero = s0, \
@@ -548,15 +553,15 @@ static struct test lats[] = {
 	MODEL("model: inline seq, CAS only", "model_cas",   MODEL_INLINE_CAS),
 	MODEL("model: inline seq, plain",   "model_plain",  MODEL_INLINE_PLAIN),
 };
-enum { S_COPY, S_BATCH, S_ZC, S_PIPE };
+enum { S_COPY, S_BATCH, S_ZC, S_PIPE, S_ZC_REDELIVER };
 enum { L_FLOOR, L_SPIN, L_BLOCK, L_FUTEX, L_PIPE, L_MODEL_SPLIT, L_MODEL_INLINE, L_MODEL_CAS,
        L_MODEL_PLAIN };
 #define NSTREAMS (int)(sizeof streams / sizeof streams[0])
 #define NLATS    (int)(sizeof lats / sizeof lats[0])
 
-static int make_ring(struct shmring **r, const struct opts *o, int spin_zero)
+static int make_ring(struct shmring **r, const struct opts *o, int spin_zero, unsigned flags)
 {
-	struct shmring_config cfg = { .capacity = o->capacity };
+	struct shmring_config cfg = { .capacity = o->capacity, .flags = flags };
 	int rc = shmring_create(r, NULL, &cfg);
 
 	if (rc) {
@@ -618,7 +623,7 @@ static void run_test(struct shared *s, struct test *t, const int cpu[2], const s
 	}
 	if (t->path == PATH_RING) {
 		for (int i = 0; i < nrings; i++)
-			make_ring(&s->ring[i], o, t->spin_zero);
+			make_ring(&s->ring[i], o, t->spin_zero, t->ring_flags);
 	} else if (t->path == PATH_PIPE) {
 		make_pipe(s->pipe_a);
 		if (!stream)
@@ -729,7 +734,7 @@ static void usage(void)
 		"  --seconds S       else stream S seconds per path (default 1.5, quick 0.3)\n"
 		"  --capacity BYTES  ring capacity (default: the library's)\n"
 		"  --batches N       latency batches per path (default 15, quick 6)\n"
-		"  --only PATH,...   run these paths: ring_copy, ring_batch, ring_zc, pipe (stream),\n"
+		"  --only PATH,...   run these paths: ring_copy, ring_batch, ring_zc, ring_zc_redeliver, pipe (stream),\n"
 		"                    floor, ring_spin, ring_block, ring_futex, pipe_pingpong,\n"
 		"                    model_split, model_inline, model_cas, model_plain\n");
 	exit(2);
@@ -819,7 +824,7 @@ int main(int argc, char **argv)
 
 	struct shmring *probe;
 	struct shmring_info info = { 0 };
-	make_ring(&probe, &o, 0);
+	make_ring(&probe, &o, 0, 0);
 	shmring_info(probe, &info);
 	shmring_detach(probe);
 	printf("shmring bench_quick: %d CPU%s usable, sides %s, %d-byte records, "
@@ -884,6 +889,8 @@ int main(int argc, char **argv)
 		  streams[S_COPY].ran && streams[S_PIPE].ran, 0 },
 		{ "spin-latency ring/floor", round_ratio(&lats[L_SPIN], &lats[L_FLOOR]), 0, 2,
 		  lats[L_SPIN].ran && lats[L_FLOOR].ran, 0 },
+		{ "stream64 zc redeliver/zc", round_ratio(&streams[S_ZC_REDELIVER], &streams[S_ZC]), 1,
+		  0.9, streams[S_ZC_REDELIVER].ran && streams[S_ZC].ran, 0 },
 	};
 	int ntg = (int)(sizeof tg / sizeof tg[0]);
 

@@ -120,42 +120,90 @@ bool shmring__sweep_id_alive(struct shmring__sweep *sw, int j, uint64_t id);
  * false if part must wait for a live process (retry later).  sw: the
  * sweep's, or NULL. */
 bool shmring__recover_entry(struct shmring *r, int slot, struct shmring__sweep *sw);
-/* reap.c: a look at the clock from ring_liveness_tick. */
-void shmring__liveness_look(struct shmring *r);
+/* reap.c: a look at the clock from ring_liveness_tick, by a call of role
+ * (SHMRING_PRODUCER or SHMRING_CONSUMER). */
+void shmring__liveness_look(struct shmring *r, unsigned role);
 /* Every put, get, reserve and peek: a caller whose calls keep succeeding
  * never waits, so never sweeps, and would not learn that its last peer died
  * (a producer putting into a ring whose consumer was killed).  So every
  * 16th call of a handle (every call, while its calls are more than 5 ms
- * apart) looks at the coarse clock and sweeps if the ring's last sweep is
- * 50 ms old.  Cost on the fast path: a relaxed increment and a branch (the
- * look, 11 ns here, amortized over 16 calls).  Measured with callgrind (one
- * thread, put + get of 64 bytes, 200,000 pairs): 9.5 instructions more per
- * pair, 648 without, i.e. +1.5%; wall-clock differences were within noise. */
+ * apart) looks at the coarse clock (vDSO: no system call) and at the other
+ * side's index: cons_head for a put or reserve, prod_head for a get or peek.
+ * If that index has moved since the last look, a live process of the other
+ * role is at work: nothing more (no sweep, no system call; the rule that
+ * lets a poller stream with no system call, tests/test_nosyscall_poll.c).
+ * If it has stood still for RING_STALL_NS (50 ms), sweep (at most every
+ * 50 ms per ring): a producer whose only consumer died sees cons_head stop
+ * and gets -EPIPE within about 100 ms (tests/test_liveness.c).  Cost on the
+ * fast path: a relaxed increment and a branch (the look, 11 ns here,
+ * amortized over 16 calls).  Measured with callgrind (one thread, put + get
+ * of 64 bytes, 200,000 pairs): 9.5 instructions more per pair, 648 without,
+ * i.e. +1.5%; wall-clock differences were within noise. */
 #define LIVENESS_TICK 16
-static inline void ring_liveness_tick(struct shmring *r)
+static inline void ring_liveness_tick(struct shmring *r, unsigned role)
 {
 	/* a count down; racing threads may take it below zero: look then too */
 	int n = atomic_load_explicit(&r->tick_left, memory_order_relaxed) - 1;
 	atomic_store_explicit(&r->tick_left, n, memory_order_relaxed);
 	if (__builtin_expect(n <= 0, 0))
-		shmring__liveness_look(r);
+		shmring__liveness_look(r, role);
 }
 
-/* After a wait: sweep for the dead (rate-limited; on every 64th -EAGAIN
- * for callers that never sleep), so a dead peer is noticed by anyone who
- * waits on it, sleeping or polling. */
-static inline void ring_sweep_after_wait(struct shmring *r, int rc)
+/* Sweeps for the dead happen where somebody waits, never on a path where
+ * records flow: a sweep reads /proc/<pid>/stat for every attachment (about
+ * five system calls and 10-20 us each time), which in a stream of 100 ns
+ * hops is a stall (docs/perf.md, "The polling path").
+ *
+ * After a blocking wait (ec_block returned 0 or -ETIMEDOUT): sweep
+ * (rate-limited per ring) if the caller slept on the futex or gave up, not
+ * if its spin found the ring ready. */
+static inline void ring_sweep_after_block(struct shmring *r, int rc, const struct waiter *w)
 {
-	if (rc != -EAGAIN) {
+	if (rc || w->slept)
 		shmring__maybe_reap(r);
+}
+/* The polls a handle keeps apart (a handle may both put and get). */
+enum ring_stall_kind {
+	STALL_TAKE,   /* get/peek: at = cons_head */
+	STALL_CLAIM,  /* put/reserve: at = the free_tail last reclaimed */
+	STALL_OTHER,  /* shmring_poll, shmring_join with timeout 0 */
+};
+#define RING_STALL_NS 50000000ull /* 50 ms without a move: look for the dead */
+/* After -EAGAIN (timeout 0) at `at`, a position that moves whenever records
+ * flow: a caller that never sleeps still notices a dead peer, by a sweep once
+ * the ring has stood still at `at` for RING_STALL_NS (the clock read on
+ * every 64th poll there, through the vDSO).  While records flow, at changes
+ * and nothing but these three words is touched: no clock, no system call. */
+static inline void ring_sweep_if_stalled(struct shmring *r, enum ring_stall_kind kind, uint64_t at)
+{
+	struct ring_stall *s = &r->stall[kind];
+	if (atomic_load_explicit(&s->at, memory_order_relaxed) != at) {
+		atomic_store_explicit(&s->at, at, memory_order_relaxed);
+		atomic_store_explicit(&s->polls, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->since_ns, 0, memory_order_relaxed);
 		return;
 	}
 	/* A plain load and store, not an RMW: threads racing here may lose a
 	 * count, which only shifts when the next sweep happens. */
-	unsigned n = atomic_load_explicit(&r->eagain_count, memory_order_relaxed) + 1;
-	atomic_store_explicit(&r->eagain_count, n, memory_order_relaxed);
-	if ((n & 63) == 0)
+	unsigned n = atomic_load_explicit(&s->polls, memory_order_relaxed) + 1;
+	atomic_store_explicit(&s->polls, n, memory_order_relaxed);
+	if (n & 63)
+		return;
+	uint64_t now = mono_ns();
+	uint64_t since = atomic_load_explicit(&s->since_ns, memory_order_relaxed);
+	if (!since)
+		atomic_store_explicit(&s->since_ns, now, memory_order_relaxed);
+	else if (now - since >= RING_STALL_NS)
 		shmring__maybe_reap(r);
+}
+/* After ec_block's rc at a wait of that kind: one of the two above. */
+static inline void ring_sweep_after_wait(struct shmring *r, int rc, const struct waiter *w,
+                                         enum ring_stall_kind kind, uint64_t at)
+{
+	if (rc == -EAGAIN)
+		ring_sweep_if_stalled(r, kind, at);
+	else
+		ring_sweep_after_block(r, rc, w);
 }
 
 #endif /* SHMRING_ATTACH_H */

@@ -6,6 +6,7 @@
 
 #include "queue.h"
 #include "bcast.h" /* issue 13 hooks */
+#include "redeliver.h"
 #include "shmring_batch.h"
 
 #define BATCH_CHUNK 256 /* records claimed by one CAS */
@@ -109,6 +110,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 			got++;
 		}
 		shmring__release_many(ring, run, n);
+		redeliver_after_release(ring, run[0].rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);
 		if (got)

@@ -8,7 +8,7 @@
  *   overwrite.c   SHMRING_OVERWRITE on plain rings, and the dropped counter
  *
  * The hooks in the files shared with plain rings are the inline functions
- * below, each one branch on the handle's mode.  docs/design.md section 9.
+ * below, each one branch on the handle's mode.  docs/design.md section 10.
  */
 #ifndef SHMRING_BCAST_H
 #define SHMRING_BCAST_H

@@ -1,6 +1,6 @@
 /*
  * broadcast.c - the frontier of a broadcast ring, and joining it
- * (docs/design.md section 9).
+ * (docs/design.md section 10).
  *
  * On a broadcast ring records are never taken: every subscriber reads them
  * where they are, with a cursor of its own (its attachment entry), and

@@ -7,20 +7,15 @@
 
 #include "queue.h"
 #include "bcast.h" /* issue 13 hooks */
+#include "redeliver.h"
 #include "shmring_batch.h"
 
-int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int64_t timeout_ns)
+/* A put of iov's len bytes, checked by the caller: one body for shmring_put
+ * (inlined with iovcnt 1, so its copy loop is one memcpy) and shmring_putv. */
+static inline __attribute__((always_inline)) int put_checked(struct shmring *ring,
+                                                             const struct iovec *iov, int iovcnt,
+                                                             size_t len, int64_t timeout_ns)
 {
-	if (!ring || iovcnt < 0 || (iovcnt > 0 && !iov))
-		return -EINVAL;
-	size_t len = 0;
-	for (int i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len && !iov[i].iov_base)
-			return -EINVAL;
-		if (iov[i].iov_len > ring->max_record - len)
-			return -EMSGSIZE;
-		len += iov[i].iov_len;
-	}
 	struct op_rec *c;
 	uint64_t pos;
 	int rc = claim_one(ring, false, len, timeout_ns, &c, &pos);
@@ -43,10 +38,30 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 	return 0;
 }
 
+int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int64_t timeout_ns)
+{
+	if (!ring || iovcnt < 0 || (iovcnt > 0 && !iov))
+		return -EINVAL;
+	size_t len = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len && !iov[i].iov_base)
+			return -EINVAL;
+		if (iov[i].iov_len > ring->max_record - len)
+			return -EMSGSIZE;
+		len += iov[i].iov_len;
+	}
+	return put_checked(ring, iov, iovcnt, len, timeout_ns);
+}
+
 int shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns)
 {
+	/* the checks of shmring_putv for one iovec */
+	if (!ring || (len && !data))
+		return -EINVAL;
+	if (len > ring->max_record)
+		return -EMSGSIZE;
 	struct iovec iov = { (void *)data, len };
-	return shmring_putv(ring, &iov, 1, timeout_ns);
+	return put_checked(ring, &iov, 1, len, timeout_ns);
 }
 
 ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns)
@@ -62,6 +77,7 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 		if (tk.len)
 			memcpy(buf, data_at(ring, tk.pos), tk.len);
 		ring_release(ring, tk.pos);
+		redeliver_after_release(ring, tk.rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);
 	}

@@ -133,6 +133,7 @@ int shmring__ec_block(struct eventcount *ec, ready_fn ready, const void *arg, st
 	if (!ready(arg)) {                                                         /* W2 */
 		struct timespec until;
 		shmring__ec_sleep_until(&until, &w->dl);
+		w->slept = true;
 		if (w->stats.waits)
 			atomic_fetch_add_explicit(w->stats.waits, 1, memory_order_relaxed);
 		shmring__futex_wait_until(ec_futex_word(ec), key, &until);                     /* W3 */

@@ -65,7 +65,7 @@ static void wait_readable(struct ring_eventfd *e)
 	ring_waiter_init(r, &w, -1); /* shmring__ec_block sleeps one slice at most per call */
 	while (!atomic_load_explicit(&e->stop, memory_order_acquire) && !shmring__readable(r)) {
 		int rc = shmring__ec_block(&r->hdr->not_empty, shmring__readable, r, &w);
-		ring_sweep_after_wait(r, rc);
+		ring_sweep_after_block(r, rc, &w);
 	}
 }
 

@@ -50,6 +50,7 @@ struct shmring {
 	 * generation moves on. */
 	bool                fresh_prod, fresh_cons;
 	uint64_t            born_census;
+	bool                redeliver; /* SHMRING_REDELIVER ring (header flags, at attach) */
 	unsigned            spin;
 	_Atomic unsigned    spin_misses;   /* wait.h: spins that ended in a sleep */
 	/* Producer-side hint: a free_tail value seen earlier (only ever behind
@@ -68,7 +69,6 @@ struct shmring {
 	unsigned            declared;     /* roles declared: inherited by fork */
 	int                 fork_slot;    /* entry taken for a child being forked */
 	uint64_t            fork_id;      /* its pending id (parent id | ATTACH_PENDING_TAG) */
-	_Atomic unsigned    eagain_count; /* rate-limits sweeps from -EAGAIN */
 	/* reap.c: where this handle's next sweep starts (a sweep that ran out
 	 * of its budget left the rest from there).  Relaxed: only a hint. */
 	_Atomic unsigned    reap_from;
@@ -77,6 +77,22 @@ struct shmring {
 	 * Relaxed: threads racing here only shift when the next look happens. */
 	_Atomic int         tick_left;
 	_Atomic uint64_t    tick_ns;
+	/* The other side's index at the looks, per role of the call ([0] a
+	 * put/reserve watching cons_head, [1] a get/peek watching prod_head),
+	 * and since the first look that found it unchanged (coarse ns; 0: the
+	 * last look saw it move). */
+	struct ring_peer_watch {
+		_Atomic uint64_t at;
+		_Atomic uint64_t since_ns;
+	} peer_watch[2];
+	/* attach.h ring_sweep_if_stalled: per kind of poll, where the ring
+	 * stood at the last -EAGAIN and since when (a sweep only once it has
+	 * not moved for 50 ms).  Relaxed: racing threads only shift a sweep. */
+	struct ring_stall {
+		_Atomic uint64_t at;
+		_Atomic uint64_t since_ns;  /* 0: not timed yet */
+		_Atomic unsigned polls;     /* -EAGAINs at `at` */
+	} stall[3];                        /* enum ring_stall_kind */
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */
 

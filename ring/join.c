@@ -49,7 +49,8 @@ int shmring_join(struct shmring *ring, int64_t timeout_ns)
 	ring_waiter_init(ring, &w, timeout_ns);
 	while (!shmring__latch_is_open(l)) {
 		int rc = shmring__ec_block(&l->ec, shmring__latch_is_open, l, &w);
-		ring_sweep_after_wait(ring, rc);
+		ring_sweep_after_wait(ring, rc, &w, STALL_OTHER,
+		                      (uint64_t)atomic_load_explicit(&l->count, memory_order_relaxed));
 		if (rc)
 			return rc;
 	}

@@ -3,8 +3,9 @@
  *
  * A ring file is four regions, each page-aligned:
  *
- *   offset 0            struct ring_header     identity, indices, eventcounts,
- *                                              census, join counter
+ *   offset 0            struct ring_header     5 pages: identity, indices,
+ *                                              eventcounts, census, join
+ *                                              counter, redelivery list
  *   attach_offset       struct attach_entry[m] the attachment table (m =
  *                       struct op_rec[m][64]   attach_count), then each
  *                                              entry's op records
@@ -53,6 +54,8 @@ enum slot_state {
 	SLOT_EMPTY     = 0, /* never written (the file starts zeroed)      */
 	SLOT_COMMITTED = 1, /* the record at pos is complete, may be taken */
 	SLOT_RELEASED  = 2, /* taken and done with: storage may be reused  */
+	SLOT_REDELIVER = 3, /* SHMRING_REDELIVER: taken, not released, owned by
+	                       an entry of the redelivery list (redeliver.h) */
 };
 #define SLOT_SEQ(pos, state) (((uint64_t)(pos) << 2) | (uint64_t)(state))
 
@@ -192,6 +195,27 @@ struct bcast_state {
 	uint32_t pad;
 };
 
+/* SHMRING_REDELIVER: the redelivery list (redeliver.h, docs/design.md
+ * section 9).  One cache-line-aligned member of the header. */
+#define REDELIVER_ENTRIES 1024 /* records parked, held again or dead-lettered at once */
+struct redeliver_entry {
+	_Atomic uint64_t word; /* RDL_WORD(version, holder, deliveries, state) */
+	_Atomic uint64_t pos;  /* the record's position (valid unless FREE) */
+};
+struct redeliver_area {
+	/* Read-mostly: written when a record is parked, taken from the list or
+	 * dead-lettered, never on a plain take.  pending is the one word a
+	 * consumer's take loads (relaxed) on a redelivery ring. */
+	alignas(RING_LINE) _Atomic int64_t pending; /* WAITING entries */
+	_Atomic uint32_t max_deliveries;  /* creator, before magic; 0: unlimited */
+	uint32_t pad0;
+	_Atomic uint64_t high;            /* every entry in use is below this */
+	_Atomic uint64_t dead_waiting;    /* DEAD entries (not being read) */
+	_Atomic uint64_t dead_letters;    /* statistics: records dead-lettered */
+	_Atomic uint64_t redelivered;     /* statistics: records parked for redelivery */
+	alignas(RING_LINE) struct redeliver_entry list[REDELIVER_ENTRIES];
+};
+
 struct ring_header {
 	/* Identity and geometry: written once by the creator before magic. */
 	uint64_t magic;
@@ -240,10 +264,12 @@ struct ring_header {
 	/* Unfinished tasks: + per put, - per task_done; join waits for 0. */
 	alignas(RING_LINE) struct latch join;
 
+	/* SHMRING_REDELIVER (redeliver.c): zero on other rings. */
+	alignas(RING_LINE) struct redeliver_area rdl;
+
 	/* Broadcast rings and lossy plain rings (issue 13; broadcast.c,
-	 * overwrite.c).  The last ring-wide line: after join and after any other
-	 * ring-wide line added after join (issue 14's redeliver area goes between
-	 * join and this one); the header stays one page. */
+	 * overwrite.c).  The last ring-wide line: after join and issue 14's redeliver area
+	 * (rdl). */
 	alignas(RING_LINE) struct bcast_state bcast;
 };
 
@@ -273,10 +299,11 @@ static inline uint64_t ring_attach_bytes(uint64_t m)
 #define RING_HDR_PERSISTENT 0x2u /* SHMRING_PERSISTENT: no end of stream, no broken pipe */
 #define RING_HDR_BROADCAST  0x4u /* SHMRING_BROADCAST (broadcast.c) */
 #define RING_HDR_OVERWRITE  0x8u /* SHMRING_OVERWRITE (overwrite.c) */
+#define RING_HDR_REDELIVER  0x10u /* made with SHMRING_REDELIVER (redeliver.c) */
 
 /* The layout is ABI: pin it. */
 _Static_assert(sizeof(struct slot_meta) == 16, "slot_meta is 16 bytes");
-_Static_assert(RING_HEADER_SIZE == RING_PAGE, "header size is ABI");
+_Static_assert(RING_HEADER_SIZE == 5 * RING_PAGE, "header size is ABI");
 _Static_assert(offsetof(struct ring_header, magic) == 0, "magic first");
 _Static_assert(offsetof(struct ring_header, abi) == 8, "abi at 8");
 _Static_assert(offsetof(struct ring_header, prod_head) == 128, "prod_head line");
@@ -290,12 +317,13 @@ _Static_assert(offsetof(struct ring_header, futex_waits) == 784, "stats");
 _Static_assert(offsetof(struct ring_header, lost_records) == 816, "recovery stats");
 _Static_assert(offsetof(struct ring_header, attach_offset) == 64, "attachment region geometry");
 _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
+_Static_assert(offsetof(struct ring_header, rdl) == 1024, "redelivery area");
+_Static_assert(sizeof(struct redeliver_area) == 128 + 16 * REDELIVER_ENTRIES, "redelivery area size");
 _Static_assert(sizeof(struct op_rec) == 16, "op record");
 _Static_assert(SHMRING_MAX_ATTACH_LIMIT <= 0xffff, "the census counts 16 bits per role");
-/* issue 13: bcast is the last line of the header (1024 + 128 for each
- * ring-wide line added after join: 1024 on this branch alone). */
-_Static_assert(offsetof(struct ring_header, bcast) >= 1024 &&
-               offsetof(struct ring_header, bcast) % RING_LINE == 0, "broadcast line");
+/* issue 13: bcast is the last line of the header, after join and rdl. */
+_Static_assert(offsetof(struct ring_header, bcast) == 1024 + 128 + 16 * REDELIVER_ENTRIES, "broadcast line");
+_Static_assert(sizeof(struct ring_header) == 1024 + 128 + 16 * REDELIVER_ENTRIES + RING_LINE, "header end");
 _Static_assert(offsetof(struct ring_header, bcast.tail) % 16 == 0, "16-byte CAS pair");
 _Static_assert(sizeof(struct bcast_state) <= RING_LINE, "one line");
 _Static_assert(sizeof(struct attach_entry) == 64, "attach entry");

@@ -24,17 +24,11 @@ _Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record lengt
 /* Where shm_open keeps its files (glibc: __shm_directory). */
 #define SHM_DIR "/dev/shm"
 
-/* Issue 14's flag (bit reserved in the team's brief): not defined in
- * shmring.h until that issue is merged (bridge/out.c and its test look for
- * it there), but refused together with SHMRING_BROADCAST either way. */
-#ifndef SHMRING_REDELIVER
-#define SHMRING_REDELIVER 0x400u
-#endif
-
 struct geometry {
 	uint64_t capacity, max_record, attach_count, attach_offset, meta_offset, data_offset,
 	         file_size;
 	unsigned mode; /* issue 13: RING_HDR_BROADCAST | RING_HDR_OVERWRITE */
+	unsigned redeliver, max_deliveries; /* create only: SHMRING_REDELIVER */
 };
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -54,6 +48,7 @@ static void geometry_for(uint64_t capacity, uint64_t max_record, uint64_t attach
 	                 round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta), RING_PAGE);
 	g->file_size = g->data_offset + capacity;
 	g->mode = 0;
+	g->redeliver = g->max_deliveries = 0;
 }
 
 static int geometry_from_config(const struct shmring_config *cfg, struct geometry *g)
@@ -74,18 +69,28 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 	if (nattach > SHMRING_MAX_ATTACH_LIMIT)
 		return -EINVAL;
 	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE |
-	                               SHMRING_PERSISTENT | SHMRING_BROADCAST | SHMRING_OVERWRITE)) ||
+	                               SHMRING_PERSISTENT | SHMRING_REDELIVER | SHMRING_BROADCAST |
+	                               SHMRING_OVERWRITE)) ||
 	            (cfg->mode & ~0777u)))
 		return -EINVAL;
 	/* issue 13: broadcast rings neither overwrite unread records (they
-	 * overwrite what every tethered subscriber has read) nor redeliver */
-	if (cfg && (cfg->flags & SHMRING_BROADCAST) &&
-	    (cfg->flags & (SHMRING_OVERWRITE | SHMRING_REDELIVER)))
+	 * overwrite what every tethered subscriber has read) nor redeliver; and
+	 * an overwriting put would discard records a redelivery ring holds or
+	 * has parked for redelivery (redeliver.c), so those two exclude each
+	 * other as well. */
+	if (cfg && __builtin_popcount(cfg->flags & (SHMRING_BROADCAST | SHMRING_OVERWRITE |
+	                                            SHMRING_REDELIVER)) > 1)
+		return -EINVAL;
+	/* redeliver hook: max_deliveries only with the flag, within 16 bits */
+	if (cfg && cfg->max_deliveries &&
+	    (!(cfg->flags & SHMRING_REDELIVER) || cfg->max_deliveries > 0xffffu))
 		return -EINVAL;
 	geometry_for(pow2, maxrec, nattach, g);
 	g->mode = cfg ? ((cfg->flags & SHMRING_BROADCAST) ? RING_HDR_BROADCAST : 0) |
 	                ((cfg->flags & SHMRING_OVERWRITE) ? RING_HDR_OVERWRITE : 0)
 	              : 0;
+	g->redeliver = cfg && (cfg->flags & SHMRING_REDELIVER);
+	g->max_deliveries = cfg ? cfg->max_deliveries : 0;
 	return 0;
 }
 
@@ -219,6 +224,12 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	h->file_size = g->file_size;
 	h->header_size = RING_HEADER_SIZE;
 	h->flags = (named ? RING_HDR_NAMED : 0) | (persistent ? RING_HDR_PERSISTENT : 0) | g->mode;
+	/* redeliver hook: the flag and the limit, before magic */
+	if (g->redeliver) {
+		h->flags |= RING_HDR_REDELIVER;
+		atomic_store_explicit(&h->rdl.max_deliveries, g->max_deliveries, memory_order_relaxed);
+		r->redeliver = true;
+	}
 	/* The file is zero-filled: indices 0, every slot SLOT_EMPTY.  The magic
 	 * goes last, with release, so whoever sees it sees a whole header. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
@@ -508,6 +519,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 	r->named = hdr.flags & RING_HDR_NAMED;
 	r->persistent = hdr.flags & RING_HDR_PERSISTENT;
 	r->mode = hdr.flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE);
+	r->redeliver = hdr.flags & RING_HDR_REDELIVER; /* redeliver hook */
 	shmring__attach_new(r);
 	*ring = r;
 	return 0;

@@ -109,5 +109,6 @@ int shmring__op_rec_mine_new(struct shmring *r, struct op_rec **out)
 	cc->slot = slot;
 	cc->fork_gen = gen;
 	cc->idx = (unsigned)(*out - ring_op_rec(r, slot, 0));
+	cc->rec = *out;
 	return 0;
 }

@@ -23,9 +23,10 @@ struct op_rec_cached {
 	int      slot;
 	unsigned fork_gen;
 	unsigned idx;
+	struct op_rec *rec;  /* ring_op_rec(r, slot, idx), made once */
 };
 /* initial-exec: a plain %fs-relative access, also from the shared library
- * (the cache is 100 bytes, well within the static TLS glibc sets aside for
+ * (the cache is 128 bytes, well within the static TLS glibc sets aside for
  * libraries loaded later). */
 extern __thread struct op_rec_cached shmring__op_rec_cache[OPREC_CACHE_WAYS]
 	__attribute__((tls_model("initial-exec")));
@@ -34,10 +35,11 @@ static inline int op_rec_mine(struct shmring *r, struct op_rec **out)
 {
 	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
 	unsigned gen = atomic_load_explicit(&shmring__fork_gen, memory_order_relaxed);
+	uint64_t serial = r->serial;
 	for (int i = 0; i < OPREC_CACHE_WAYS; i++) {
 		const struct op_rec_cached *cc = &shmring__op_rec_cache[i];
-		if (cc->serial == r->serial && cc->slot == slot && cc->fork_gen == gen) {
-			*out = ring_op_rec(r, slot, cc->idx);
+		if (cc->serial == serial && cc->slot == slot && cc->fork_gen == gen) {
+			*out = cc->rec;
 			return 0;
 		}
 	}

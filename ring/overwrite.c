@@ -1,7 +1,7 @@
 /*
  * overwrite.c - SHMRING_OVERWRITE on plain rings: a put that finds the ring
  * full discards the oldest unread record and tries again (docs/design.md
- * section 9).
+ * section 10).
  *
  * The producer takes the record at cons_head exactly as a consumer takes it
  * (announced in its op record as CONSUME, one CAS of cons_head), releases it

@@ -54,7 +54,7 @@ int shmring_wait_peer(struct shmring *ring, unsigned roles, int64_t timeout_ns)
 		if (peer_present(&need, atomic_load_explicit(&hdr->census, memory_order_acquire)))
 			return 0;
 		int rc = shmring__ec_block(ec, peer_ready, &need, &w);
-		ring_sweep_after_wait(ring, rc);
+		ring_sweep_after_block(ring, rc, &w); /* (rate-limited) */
 		if (rc)
 			return rc;
 	}

@@ -250,10 +250,19 @@ int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns)
 	if (ready)
 		return ready;
 	if (timeout_ns == 0) {
-		/* a caller that polls without sleeping still notices the dead
-		 * (every 64th empty look, as a get's -EAGAIN does) */
-		for (size_t i = 0; i < n; i++)
-			ring_sweep_after_wait(items[i].ring, -EAGAIN);
+		/* a caller that polls without sleeping still notices the dead,
+		 * once a ring has not moved for 50 ms (as a get's -EAGAIN does):
+		 * cons_head for readers, the free tail for writers */
+		for (size_t i = 0; i < n; i++) {
+			struct shmring *r = items[i].ring;
+			unsigned ev = items[i].events;
+			uint64_t at = 0;
+			if (ev & SHMRING_POLLIN)
+				at += atomic_load_explicit(&r->hdr->cons_head, memory_order_relaxed);
+			if (ev & SHMRING_POLLOUT)
+				at += atomic_load_explicit(&r->cached_free, memory_order_relaxed);
+			ring_sweep_if_stalled(r, STALL_OTHER, at);
+		}
 		return 0;
 	}
 

@@ -21,6 +21,10 @@ bool     shmring__has_room(struct shmring *r, uint64_t slots);
  * On failure c is clear again (as after every lost CAS). */
 int      shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
                               uint64_t *pos, int64_t timeout_ns, struct op_rec *c);
+/* The same for one record of that many slots: one attempt made for the
+ * case (the put and reserve fast path), then shmring__slots_claim. */
+int      shmring__slot_claim_one(struct shmring *r, uint32_t slots, uint64_t *pos,
+                                 int64_t timeout_ns, struct op_rec *c);
 
 /* The tasks of a claim's n records: join += n, then the op record marked
  * COUNTED.  The one order crash recovery depends on (recover.c forgives the
@@ -64,7 +68,7 @@ static inline size_t align8(size_t x)
  * on first use, then this thread's op record for the handle. */
 static inline int ring_enter(struct shmring *r, unsigned role, struct op_rec **c)
 {
-	ring_liveness_tick(r);
+	ring_liveness_tick(r, role);
 	int rc = ring_need_role(r, role);
 	return rc ? rc : op_rec_mine(r, c);
 }
@@ -72,7 +76,7 @@ static inline int ring_enter(struct shmring *r, unsigned role, struct op_rec **c
  * record of its own, given back with shmring__op_rec_free. */
 static inline int ring_enter_span(struct shmring *r, unsigned role, struct op_rec **c)
 {
-	ring_liveness_tick(r);
+	ring_liveness_tick(r, role);
 	int rc = ring_need_role(r, role);
 	return rc ? rc : shmring__op_rec_alloc(r, c);
 }
@@ -110,9 +114,7 @@ static inline int claim_one(struct shmring *r, bool span, size_t len, int64_t ti
 	              : ring_enter(r, SHMRING_PRODUCER, c);
 	if (rc)
 		return rc;
-	uint32_t slots = (uint32_t)slots_for(len);
-	size_t taken;
-	rc = shmring__slots_claim(r, &slots, 1, &taken, pos, timeout_ns, *c);
+	rc = shmring__slot_claim_one(r, (uint32_t)slots_for(len), pos, timeout_ns, *c);
 	if (rc && span)
 		shmring__op_rec_free(r, *c);
 	if (rc)

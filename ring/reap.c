@@ -118,13 +118,41 @@ static uint64_t coarse_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void shmring__liveness_look(struct shmring *r)
+void shmring__liveness_look(struct shmring *r, unsigned role)
 {
 	uint64_t now = coarse_ns();
 	uint64_t prev = atomic_load_explicit(&r->tick_ns, memory_order_relaxed);
 	atomic_store_explicit(&r->tick_ns, now, memory_order_relaxed);
 	atomic_store_explicit(&r->tick_left, now - prev > SLOW_CALLER_NS ? 1 : LIVENESS_TICK,
 	                      memory_order_relaxed);
+	/* The other side's index (attach.h ring_liveness_tick): moving, a
+	 * live peer of that role is at work and nobody needs a sweep.
+	 * Relaxed: coherence lets the look see a move sooner or later; a
+	 * stale value only shifts a sweep.  Plain loads and stores on the
+	 * watch: racing threads of one handle only shift a sweep too. */
+	bool consumer = role == SHMRING_CONSUMER;
+	struct ring_peer_watch *pw = &r->peer_watch[consumer];
+	uint64_t at = atomic_load_explicit(consumer ? &r->hdr->prod_head : &r->hdr->cons_head,
+	                                   memory_order_relaxed);
+	if (at != atomic_load_explicit(&pw->at, memory_order_relaxed)) {
+		atomic_store_explicit(&pw->at, at, memory_order_relaxed);
+		atomic_store_explicit(&pw->since_ns, 0, memory_order_relaxed);
+		return;
+	}
+	/* The standstill is timed from the first look that found the index
+	 * unchanged, not from the look that saw it move: a gap between two
+	 * looks may be our own descheduling, during which the peer could not
+	 * move for want of us (a full ring behind a consumer, an empty one
+	 * before a producer).  Two looks 50 ms apart that both find it
+	 * unchanged, the first after a look that did, mean the peer had work
+	 * and did none (tests/test_nosyscall_poll.c under load). */
+	uint64_t since = atomic_load_explicit(&pw->since_ns, memory_order_relaxed);
+	if (since == 0) {
+		atomic_store_explicit(&pw->since_ns, now, memory_order_relaxed);
+		return;
+	}
+	if (now - since < RING_STALL_NS)
+		return;
 	/* The coarse clock lags the precise one reap_ns is set from by up to a
 	 * tick: a last sweep "in the future" is a recent one. */
 	uint64_t last = atomic_load_explicit(&r->hdr->reap_ns, memory_order_relaxed);

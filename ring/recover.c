@@ -25,6 +25,7 @@
 #include "liveness.h"
 #include "slot.h"
 #include "bcast.h" /* issue 13: ring_consumed_floor */
+#include "redeliver.h"
 
 #include <stdlib.h>
 
@@ -366,9 +367,10 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 	return complete;
 }
 
-/* got: the claim's tasks are counted in the entry's got (OPREC_R_GOT), to
- * be forgiven from there (shmring__recover_entry), not here. */
-static bool recover_consume(struct shmring *r, const struct live_set *live, uint64_t t,
+/* slot: the dead attachment (its index).  got: the claim's tasks are
+ * counted in the entry's got (OPREC_R_GOT), to be forgiven from there
+ * (shmring__recover_entry), not here. */
+static bool recover_consume(struct shmring *r, const struct live_set *live, int slot, uint64_t t,
                             uint64_t slots, bool got)
 {
 	struct ring_header *hdr = r->hdr;
@@ -380,15 +382,21 @@ static bool recover_consume(struct shmring *r, const struct live_set *live, uint
 		e = ch; /* beyond cons_head nothing is taken: never release that */
 	uint64_t lost = 0;
 	bool released = false, complete = true;
-	/* Stops at a slot reused in a later lap (or not a start: corrupt). */
+	/* Stops at a slot reused in a later lap (or not a start: corrupt).
+	 * A record parked for redelivery (SLOT_REDELIVER) is a start: step
+	 * over it. */
 	struct slot_walk w = slot_walk_starts(r, t, e, memory_order_acquire);
 	struct record rec;
 	for (; slot_walk_look(&w, &rec); slot_walk_step(&w, &rec)) {
 		uint64_t p = w.pos;
 		if (rec.seq != SLOT_SEQ(p, SLOT_COMMITTED))
-			continue; /* released already */
+			continue; /* released (or parked) already */
 		if (live_claim_covers(r, live, false, p)) {
 			complete = false; /* a live consumer's (or about to lose its CAS) */
+		} else if (!rec.skip && r->redeliver && shmring__redeliver_park(r, slot, p, got)) {
+			/* redeliver hook: parked for another delivery instead of
+			 * lost; its task stays unfinished (0: the redelivery list
+			 * is full, lost as without the flag) */
 		} else if (ring_release_from(r, p, rec.seq)) {
 			released = true;
 			lost += !rec.skip;
@@ -418,6 +426,10 @@ bool shmring__recover_entry(struct shmring *r, int slot, struct shmring__sweep *
 	live.prod_head = atomic_load_explicit(&hdr->prod_head, memory_order_acquire) & RING_POS_MASK;
 	live.cons_head = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
 	live_entries(r, slot, &live);
+	/* redeliver hook: records it held again, dead letters it was reading,
+	 * parks a reaper of it left half done */
+	if (r->redeliver)
+		shmring__redeliver_recover(r, slot);
 	uint64_t busy = atomic_load_explicit(&e->op_busy, memory_order_acquire);
 	if (busy)
 		live_snapshot(r, &live);
@@ -436,7 +448,7 @@ bool shmring__recover_entry(struct shmring *r, int slot, struct shmring__sweep *
 			                       OPREC_RECORDS(x), OPREC_KIND(w) == OPREC_COUNTED);
 			break;
 		case OPREC_CONSUME:
-			done = recover_consume(r, &live, OPREC_POS(w), OPREC_SLOTS(x), OPREC_GOT(x));
+			done = recover_consume(r, &live, slot, OPREC_POS(w), OPREC_SLOTS(x), OPREC_GOT(x));
 			break;
 		default:
 			break;
@@ -461,4 +473,10 @@ bool shmring__recover_entry(struct shmring *r, int slot, struct shmring__sweep *
 		atomic_store_explicit(&e->done, 0, memory_order_relaxed);
 	}
 	return true;
+}
+
+/* redeliver hook: dead letters' tasks are forgiven too (redeliver.c). */
+void shmring__forgive_tasks(struct shmring *r, uint64_t n)
+{
+	forgive_tasks(r, n);
 }

@@ -89,6 +89,10 @@ static inline bool ring_release_from(struct shmring *r, uint64_t pos, uint64_t s
 struct take {
 	uint64_t pos;
 	uint32_t len;  /* TAKE_SKIP: a skip record (shmring__take_run only) */
+	/* redeliver.h (out[0] only: a record taken from the redelivery list is
+	 * a run of one): its list entry + 1 or 0, and which delivery this is. */
+	uint32_t rl;
+	uint32_t deliveries;
 };
 #define TAKE_SKIP UINT32_MAX
 
@@ -100,11 +104,12 @@ void shmring__release_many(struct shmring *r, const struct take *run, size_t n);
 
 /* --- reading records ----------------------------------------------------- */
 
-/* Does seq, read at pos, start a record of this lap (published, or
- * released)? */
+/* Does seq, read at pos, start a record of this lap (published, released,
+ * or parked for redelivery: SLOT_REDELIVER, redeliver.h)? */
 static inline bool seq_is_start(uint64_t seq, uint64_t pos)
 {
-	return seq == SLOT_SEQ(pos, SLOT_COMMITTED) || seq == SLOT_SEQ(pos, SLOT_RELEASED);
+	return seq == SLOT_SEQ(pos, SLOT_COMMITTED) || seq == SLOT_SEQ(pos, SLOT_RELEASED) ||
+	       seq == SLOT_SEQ(pos, SLOT_REDELIVER);
 }
 
 /* A record as a reader sees it. */
@@ -121,7 +126,7 @@ struct record {
  * meta entry m, whose seq the caller has loaded with acquire or stronger
  * (len and flags are relaxed: ordered by it).  false: the length is not
  * credible (corrupt), *rec holds what was read. */
-static inline bool record_of(const struct shmring *r, const struct slot_meta *m,
+static inline bool record_in(const struct shmring *r, const struct slot_meta *m,
                              struct record *rec)
 {
 	rec->len = atomic_load_explicit(&m->len, memory_order_relaxed);
@@ -132,7 +137,7 @@ static inline bool record_of(const struct shmring *r, const struct slot_meta *m,
 /* The same, for the record at pos. */
 static inline bool record_at(const struct shmring *r, uint64_t pos, struct record *rec)
 {
-	return record_of(r, meta_at(r, pos), rec);
+	return record_in(r, meta_at(r, pos), rec);
 }
 
 /* The slot walker, for every reader that steps over records: from pos, the
@@ -185,7 +190,7 @@ static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
 	if (w->any_start ? !seq_is_start(seq, w->pos) : seq != SLOT_SEQ(w->pos, w->state))
 		return false;
 	rec->seq = seq;
-	if (!record_of(w->r, m, rec)) {
+	if (!record_in(w->r, m, rec)) {
 		w->corrupt = true;
 		return false;
 	}

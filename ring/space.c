@@ -75,8 +75,9 @@ bool shmring__has_room(struct shmring *r, uint64_t slots)
 
 /* One attempt: claim slots for records 0..*taken of n (as many as fit, at
  * least the first), or -EAGAIN if not even the first fits, -EPIPE if closed. */
-static int try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
-                     uint64_t *pos, struct op_rec *c)
+static inline __attribute__((always_inline)) int
+try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken, uint64_t *pos,
+                struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	if (ring_broken(r, atomic_load_explicit(&hdr->census, memory_order_acquire)))
@@ -134,7 +135,7 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
                int64_t timeout_ns, struct op_rec *c)
 {
 	struct waiter w;
-	ring_waiter_init(r, &w, timeout_ns);
+	bool waiting = false; /* w made on the first miss: a claim that succeeds at once never needs it */
 	struct room_need need = { r, slots[0] };
 	for (;;) {
 		int rc = try_slots_claim(r, slots, n, taken, pos, c);
@@ -147,9 +148,30 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 		/* issue 13: SHMRING_OVERWRITE discards the oldest record instead */
 		if (ring_overwrites(r) && shmring__overwrite_oldest(r, c))
 			continue;
+		if (!waiting) {
+			ring_waiter_init(r, &w, timeout_ns);
+			waiting = true;
+		}
 		rc = shmring__ec_block(&r->hdr->not_full, room_ready, &need, &w);
-		ring_sweep_after_wait(r, rc);
+		ring_sweep_after_wait(r, rc, &w, STALL_CLAIM,
+		                      atomic_load_explicit(&r->cached_free, memory_order_relaxed));
 		if (rc)
 			return rc;
 	}
+}
+
+int shmring__slot_claim_one(struct shmring *r, uint32_t slots, uint64_t *pos, int64_t timeout_ns,
+                            struct op_rec *c)
+{
+	/* One attempt, compiled for one record (no batch loop, no waiter);
+	 * anything but "no room" ends here. */
+	size_t taken;
+	int rc = try_slots_claim(r, &slots, 1, &taken, pos, c);
+	if (__builtin_expect(rc != -EAGAIN, 1)) {
+		if (rc)
+			op_rec_clear(c);
+		return rc;
+	}
+	op_rec_clear(c);
+	return shmring__slots_claim(r, &slots, 1, &taken, pos, timeout_ns, c);
 }

@@ -7,6 +7,7 @@
 #include "attach.h"
 #include "slot.h"
 #include "bcast.h" /* issue 13 hooks */
+#include "redeliver.h"
 
 int shmring_close(struct shmring *ring)
 {
@@ -55,6 +56,8 @@ ssize_t shmring_next_len(struct shmring *ring)
 		if (rc != -EAGAIN)
 			return rc;
 		bool ended = (h & RING_CLOSED) || ring_eof(ring, census);
+		if (ended && ring->redeliver && shmring__redeliver_holds_open(ring))
+			ended = false; /* redeliver hook */
 		return ((h & RING_POS_MASK) == p && ended) ? -EPIPE : -EAGAIN;
 	}
 	return -EAGAIN;
@@ -117,6 +120,7 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->futex_wakes = atomic_load_explicit(&hdr->futex_wakes, memory_order_relaxed);
 	info->dropped = atomic_load_explicit(&hdr->bcast.dropped, memory_order_relaxed);
 	info->overwritten = atomic_load_explicit(&hdr->bcast.overwritten, memory_order_relaxed);
+	shmring__redeliver_info(ring, info); /* redeliver hook */
 	return 0;
 }
 

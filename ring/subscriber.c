@@ -1,6 +1,6 @@
 /*
  * subscriber.c - a subscriber's reads on a broadcast ring: get, get_many,
- * peek/release, next_len, readiness (docs/design.md section 9).
+ * peek/release, next_len, readiness (docs/design.md section 10).
  *
  * A subscriber reads the record at its own position (sub.next) where it
  * lies: meta[next].seq == COMMITTED(next), then its length, then the payload.
@@ -169,7 +169,7 @@ static int next_record(struct shmring *r, uint64_t *pos, uint32_t *len, int64_t 
 				return -EPIPE;
 		}
 		int brc = shmring__ec_block(&hdr->not_empty, readable_fn, r, &w);
-		ring_sweep_after_wait(r, brc);
+		ring_sweep_after_wait(r, brc, &w, STALL_TAKE, p);
 		if (brc)
 			return brc;
 	}

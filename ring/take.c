@@ -11,6 +11,7 @@
 
 #include "queue.h"
 #include "bcast.h" /* issue 13 hooks */
+#include "redeliver.h"
 
 
 /* A consumer polling an empty ring also reads the payload line of the record
@@ -30,6 +31,9 @@ bool shmring__readable(const void *arg)
 	if (ring_is_bcast(r)) /* issue 13: this subscriber's stream */
 		return shmring__bcast_readable(r);
 	struct ring_header *hdr = r->hdr;
+	/* redeliver hook: a parked record is waiting (redeliver.c) */
+	if (r->redeliver && shmring__redeliver_ready(r))
+		return true;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst);
 	/* seq_cst: W2 of the eventcount protocol (eventcount.c). */
 	if (atomic_load_explicit(&meta_at(r, t)->seq, memory_order_seq_cst) ==
@@ -50,16 +54,19 @@ bool shmring__readable(const void *arg)
 	if (!atomic_load_explicit(&hdr->closed, memory_order_seq_cst) &&
 	    !ring_eof(r, atomic_load_explicit(&hdr->census, memory_order_seq_cst)))
 		return false;
-	/* Ended, and empty?  (Not if a claimed record is still being written.) */
-	return (atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK) == t;
+	/* Ended, and empty?  (Not if a claimed record is still being written;
+	 * redeliver hook: nor while a record is held or parked.) */
+	return (atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK) == t &&
+	       !(r->redeliver && shmring__redeliver_holds_open(r));
 }
 
 /* Scan the committed records from t: up to max of them whose payloads pack
  * (8-byte aligned) into cap.  Returns how many; *stop says why it stopped
  * early at the first record (0: not committed, -EMSGSIZE, -EBADMSG) and
  * *first_len the length of a record that did not fit. */
-static size_t scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, struct take *out,
-                       uint64_t *end, int *stop, uint32_t *first_len)
+static inline __attribute__((always_inline)) size_t
+scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, struct take *out, uint64_t *end,
+         int *stop, uint32_t *first_len)
 {
 	size_t n = 0, off = 0;
 	/* acquire: pairs with the producer's publishing store; its meta and
@@ -104,8 +111,9 @@ static void count_taken_tasks(struct attach_entry *ledger, const struct take *ru
  * (nothing ready), -EPIPE (closed and empty), -EMSGSIZE (the first record
  * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
  * (corrupt meta). */
-static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out,
-                            uint64_t *end, struct op_rec *c)
+static inline __attribute__((always_inline)) ssize_t
+try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64_t *end,
+             struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
@@ -156,19 +164,29 @@ static ssize_t try_take_run(struct shmring *r, size_t cap, size_t max, struct ta
 			out[0].len = first_len;
 		if (stop)
 			return stop;
-		if (ended && (h & RING_POS_MASK) == t)
+		if (ended && (h & RING_POS_MASK) == t &&
+		    !(r->redeliver && shmring__redeliver_holds_open(r))) /* redeliver hook */
 			return -EPIPE; /* closed, or end of stream: and empty */
 		return -EAGAIN; /* empty, or a producer is still writing at t */
 	}
 }
 
-ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
-                          size_t *nout, int64_t timeout_ns, struct op_rec *c)
+/* shmring__take_run's body, inlined into shmring__take too (one call less
+ * per get). */
+static inline __attribute__((always_inline)) ssize_t
+take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_t *nout,
+         int64_t timeout_ns, struct op_rec *c)
 {
 	uint64_t end;
 	struct waiter w;
-	ring_waiter_init(r, &w, timeout_ns);
+	bool waiting = false; /* w made on the first miss: a take that succeeds at once never needs it */
 	for (;;) {
+		/* redeliver hook: parked records first (a run of one) */
+		int rrc = redeliver_first(r, cap, out);
+		if (rrc) {
+			*nout = 1;
+			return rrc;
+		}
 		ssize_t rc = try_take_run(r, cap, max_recs, out, &end, c);
 		if (rc > 0) {
 			*nout = (size_t)rc;
@@ -177,21 +195,45 @@ ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct
 		op_rec_clear(c); /* an announcement whose CAS lost */
 		if (rc != -EAGAIN)
 			return rc;
+		if (!waiting) {
+			ring_waiter_init(r, &w, timeout_ns);
+			waiting = true;
+		}
 		int brc = shmring__ec_block(&r->hdr->not_empty, shmring__readable, r, &w);
-		ring_sweep_after_wait(r, brc);
+		/* on -EAGAIN, end is t: where the ring stands */
+		ring_sweep_after_wait(r, brc, &w, STALL_TAKE, end);
 		if (brc)
 			return brc;
 	}
+}
+
+ssize_t shmring__take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out,
+                          size_t *nout, int64_t timeout_ns, struct op_rec *c)
+{
+	return take_run(r, cap, max_recs, out, nout, timeout_ns, c);
 }
 
 ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
                       struct op_rec *c)
 {
 	for (;;) {
-		size_t n;
-		ssize_t rc = shmring__take_run(r, cap, 1, out, &n, timeout_ns, c);
-		if (rc < 0)
-			return rc;
+		/* One attempt compiled for one record (no waiter), then the
+		 * general loop. */
+		uint64_t end;
+		out->rl = 0;
+		out->deliveries = 1;
+		/* (a redelivery ring: parked records first, in the loop) */
+		ssize_t rc = __builtin_expect(r->redeliver, 0) ? -EAGAIN
+		                                               : try_take_run(r, cap, 1, out, &end, c);
+		if (__builtin_expect(rc <= 0, 0)) {
+			op_rec_clear(c);
+			if (rc != -EAGAIN)
+				return rc;
+			size_t n;
+			rc = shmring__take_run(r, cap, 1, out, &n, timeout_ns, c);
+			if (rc < 0)
+				return rc;
+		}
 		if (out->len != TAKE_SKIP)
 			return (ssize_t)out->len;
 		ring_release(r, out->pos);

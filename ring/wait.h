@@ -65,6 +65,7 @@ struct waiter {
 	unsigned        spin;      /* pauses to spin before the first sleep */
 	bool            started;   /* deadline computed (lazily: slow path only) */
 	bool            spun;      /* spun once already: later waits sleep at once */
+	bool            slept;     /* went to sleep on the futex at least once */
 	struct deadline dl;
 	struct ec_stats stats;
 	/* Spins in a row that ended in a sleep anyway (per handle), or NULL:
@@ -82,6 +83,7 @@ static inline void waiter_init(struct waiter *w, int64_t timeout_ns, unsigned sp
 	w->spin = spin;
 	w->started = false;
 	w->spun = false;
+	w->slept = false;
 	w->stats = stats;
 	w->spin_misses = NULL;
 }

@@ -5,6 +5,7 @@
 
 #include "queue.h"
 #include "bcast.h" /* issue 13 hooks */
+#include "redeliver.h"
 #include "shmring_zc.h"
 
 /* A span no call will act on (data NULL: commit/abort/release say -EINVAL).
@@ -17,6 +18,8 @@ static void span_invalidate(struct shmring_span *span)
 	span->len = 0;
 	span->pos_ = 0;
 	span->claim_ = NULL;
+	span->deliveries = 0;
+	span->redeliver_ = 0;
 }
 
 int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
@@ -98,6 +101,8 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 	span->len = tk.len;
 	span->pos_ = tk.pos;
 	span->claim_ = c;
+	span->deliveries = tk.deliveries; /* redeliver hook */
+	span->redeliver_ = tk.rl;
 	return rc;
 }
 
@@ -110,6 +115,7 @@ int shmring_release(struct shmring *ring, struct shmring_span *span)
 	if (!span->claim_)
 		return -EINVAL;
 	ring_release(ring, span->pos_);
+	redeliver_after_release(ring, span->redeliver_); /* redeliver hook */
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_producers(ring);
 	span_invalidate(span);

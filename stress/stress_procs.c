@@ -9,6 +9,7 @@
  *                     [--capacity BYTES] [--max-record BYTES] [--kill]
  *                     [--kill-ms MIN:MAX] [--seed N] [--max-recovery-ms MS]
  *                     [--stall-ms MS] [--drain-s S] [--hold PCT:MAX_US] [-v|-vv]
+ *        stress_procs --redeliver [options of stress_redeliver.c]
  *
  * Processes.  The parent makes the ring (anonymous, inherited by fork) and a
  * shared accounting region (MAP_SHARED | MAP_ANONYMOUS), then forks: for each
@@ -245,12 +246,34 @@ static void check_end(bool ok, struct shmring_info *info)
 		violation("closed ring says closed=0");
 }
 
+/* --redeliver: the at-least-once stress (SHMRING_REDELIVER, peeking
+ * consumers SIGKILLed) is its own program, stress_redeliver.c, next to this
+ * one; run it with the same arguments. */
+static int run_redeliver(char **argv)
+{
+	char self[4096], path[4200];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return 2;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	snprintf(path, sizeof path, "%.*s/stress_redeliver", slash ? (int)(slash - self) : 1,
+	         slash ? self : ".");
+	argv[0] = path;
+	execv(path, argv);
+	perror(NAME ": exec stress_redeliver");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	struct shmring_info info;
 	uint64_t gap_max = 0;
 	int fatal = 0;
 
+	for (int i = 1; i < argc; i++) /* redeliver hook */
+		if (!strcmp(argv[i], "--redeliver"))
+			return run_redeliver(argv);
 	parse(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parent_pid = getpid();

@@ -533,10 +533,14 @@ Test(broadcast, bad_flag_combinations_are_einval)
 	struct shmring *r = NULL;
 	struct shmring_config cfg = { .flags = SHMRING_BROADCAST | SHMRING_OVERWRITE };
 	cr_assert_eq(shmring_create(&r, NULL, &cfg), -EINVAL);
-#ifdef SHMRING_REDELIVER
 	cfg.flags = SHMRING_BROADCAST | SHMRING_REDELIVER;
 	cr_assert_eq(shmring_create(&r, NULL, &cfg), -EINVAL);
-#endif
+	/* an overwriting put would discard records a redelivery ring holds */
+	cfg.flags = SHMRING_OVERWRITE | SHMRING_REDELIVER;
+	cr_assert_eq(shmring_create(&r, NULL, &cfg), -EINVAL);
+	cfg.flags = SHMRING_BROADCAST | SHMRING_OVERWRITE | SHMRING_REDELIVER;
+	cr_assert_eq(shmring_create(&r, NULL, &cfg), -EINVAL);
+	cr_assert_null(r, "nothing made");
 	struct shmring *plain = t_ring(4096, 0);
 	cr_assert_eq(shmring_subscribe(plain, 0), -EINVAL, "not a broadcast ring");
 	cr_assert_eq(shmring_lost(plain), 0);

@@ -253,7 +253,7 @@ Test(eof, after_producer_sigkill_sleeping_consumer)
 }
 
 /* The same death, seen by a consumer that never sleeps: it polls with
- * timeout 0 and sweeps on every 64th -EAGAIN. */
+ * timeout 0 and sweeps once the ring has stood still for 50 ms. */
 Test(eof, after_producer_sigkill_polling_consumer)
 {
 	b_ring = t_ring(1 << 16, REC_MAX);

@@ -203,8 +203,10 @@ Test(pidreuse, live_pid_with_right_start_time_is_alive_until_killed)
 	struct shmring_info in = t_info(r);
 	cr_assert_eq(in.producers, 1);
 	cr_assert_eq(in.eof, 0);
-	/* polling consumers sweep too (every 64th -EAGAIN): still alive */
-	for (int i = 0; i < 256; i++)
+	/* polling consumers sweep too (once the ring has stood still for
+	 * 50 ms: attach.h ring_sweep_if_stalled): still alive */
+	int64_t poll_end = t_now_ns() + 150 * T_MS;
+	while (t_now_ns() < poll_end)
 		cr_assert_eq(shmring_get(r, NULL, 0, 0), -EAGAIN);
 	cr_assert_eq(t_info(r).producers, 1);
 

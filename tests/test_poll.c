@@ -590,7 +590,7 @@ Test(poll, dead_consumer_polls_writable)
 }
 
 /* Without sleeping: a caller that polls with timeout 0 in a loop notices a
- * dead producer too (sweeps on every 64th empty look). */
+ * dead producer too (sweeps once the ring has stood still for 50 ms). */
 Test(poll, dead_producer_seen_by_timeout_zero_polls)
 {
 	dp_ring = t_ring(4096, 0);

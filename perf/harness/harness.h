@@ -161,12 +161,24 @@ void hist_walk(const struct hist *h, void (*fn)(double v, double frac, void *arg
 enum role { ROLE_PRODUCER = 1, ROLE_CONSUMER = 2 };
 
 struct chan_cfg {
-	size_t rec_size;	/* every record of the run has this many bytes */
+	size_t rec_size;	/* every record of the run has this many bytes (the
+				   most, when rec_min is set) */
+	size_t rec_min;		/* > 0: each record's length is rec_len(): from
+				   rec_min to rec_size, fixed by its tag */
 	size_t queue_bytes;	/* the buffering every transport is given */
 	int producers, consumers;	/* parties on this channel */
 	int nonblock;		/* calls never wait: -EAGAIN, the caller spins */
 	int pipe_exact;		/* pipe: read header then payload (no buffering) */
 };
+/* A record's length: rec_size, or when lengths vary, one from rec_min to
+ * rec_size that its tag fixes (so the consumer knows what to expect). */
+static inline size_t rec_len(const struct chan_cfg *cfg, uint64_t tag)
+{
+	if (!cfg->rec_min)
+		return cfg->rec_size;
+	return cfg->rec_min + (size_t)(mix64(tag) % (cfg->rec_size - cfg->rec_min + 1));
+}
+
 
 /* One party's end of a channel, in that party's own memory. */
 struct endpoint {
@@ -220,6 +232,10 @@ extern const struct transport tp_shmring, tp_shmring_zc, tp_shmring_batch, tp_pi
 	tp_seqpacket, tp_mq, tp_mutex_ring, tp_wfcqueue;
 extern const struct transport *const all_transports[];
 extern const int n_transports;
+/* tp_epoll.c: consumers waiting in epoll_wait; only with -t. */
+extern const struct transport tp_shmring_efd, tp_seqpacket_epoll;
+extern const struct transport *const extra_transports[];
+extern const int n_extra_transports;
 const struct transport *transport_by_name(const char *name);
 
 /* Helpers shared by the transports (tp_common.c). */
@@ -405,6 +421,14 @@ extern struct opts g_opt;
 /* Scenarios (sc_*.c): each appends its measurements to g_meas and prints
  * its table(s). */
 void sc_throughput(struct pc pc, size_t size);
+/* The telemetry-shaped point: 8 producers, 1 consumer, records of 20 to
+ * 2000 bytes (each length drawn from its tag), shmring against the pipe and
+ * the mutex ring (the transports of -t among shmring, shmring-batch, pipe,
+ * mutex-ring). */
+void sc_telemetry(void);
+#define TELEM_P   8
+#define TELEM_MIN 20
+#define TELEM_MAX 2000
 void sc_pingpong(int spin);
 void sc_paced(void);
 void sc_idle(void);

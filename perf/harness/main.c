@@ -31,6 +31,8 @@ static void usage(FILE *f)
 		"  throughput      P x C processes (--procs) at each record size (--sizes)\n"
 		"  pingpong        round trips, spinning and blocking (also pingpong-spin,\n"
 		"                  pingpong-block); record size --size\n"
+		"  telemetry       8 producers x 1 consumer, records of 20-2000 bytes:\n"
+		"                  shmring (and -batch) against the pipe and the mutex ring\n"
 		"  paced           one-way latency at --rate records/s for --duration seconds\n"
 		"  idle            CPU of a consumer blocked --idle seconds on an empty channel\n"
 		"  burst           --burst records into a sleeping consumer: time to drain\n"
@@ -79,6 +81,9 @@ static void list_transports(void)
 {
 	for (int i = 0; i < n_transports; i++)
 		printf("  %-14s %s\n", all_transports[i]->name, all_transports[i]->desc);
+	for (int i = 0; i < n_extra_transports; i++)
+		printf("  %-14s %s (only with -t)\n", extra_transports[i]->name,
+		       extra_transports[i]->desc);
 }
 
 static int parse_list(const char *s, char items[][64], int max)
@@ -109,7 +114,7 @@ static double parse_num(const char *what, const char *v, double lo)
 }
 
 enum { DO_TPUT = 1, DO_PP_SPIN = 2, DO_PP_BLOCK = 4, DO_PACED = 8, DO_IDLE = 16, DO_BURST = 32,
-       DO_ALL = 63 };
+       DO_TELEM = 64, DO_ALL = 127 };
 
 static int parse_args(int argc, char **argv)
 {
@@ -247,6 +252,8 @@ static int parse_args(int argc, char **argv)
 			todo |= DO_PP_SPIN;
 		} else if (!strcmp(a, "pingpong-block")) {
 			todo |= DO_PP_BLOCK;
+		} else if (!strcmp(a, "telemetry")) {
+			todo |= DO_TELEM;
 		} else if (!strcmp(a, "paced")) {
 			todo |= DO_PACED;
 		} else if (!strcmp(a, "idle") || !strcmp(a, "cpu")) {
@@ -351,6 +358,8 @@ int main(int argc, char **argv)
 					sc_throughput(g_opt.procs[p], g_opt.sizes[s]);
 		}
 	}
+	if (todo & DO_TELEM)
+		sc_telemetry();
 	if (todo & DO_PP_SPIN)
 		sc_pingpong(1);
 	if (todo & DO_PP_BLOCK)

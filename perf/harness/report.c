@@ -1,6 +1,6 @@
 /*
  * report.c - measurements, the tables printed per scenario (text, and
- * markdown with --markdown), and the targets of issue 5.
+ * markdown with --markdown), and the targets of issues 5 and 12.
  */
 #include "harness.h"
 
@@ -397,9 +397,43 @@ static int compute_targets(struct target *t)
 			 fmt_si(ring->value, b1, sizeof b1), fmt_si(mq->value, b2, sizeof b2));
 	}
 	n++;
+	/* issue 12: the ring against a bare SPSC ring (floor.c) in the same run */
+	ring = find(SC_THROUGHPUT, "shmring", 1, 1, 64);
+	fl = find(SC_THROUGHPUT, "ref-spsc", 1, 1, 64);
+	t[n] = (struct target){ "1x1, 64 B: shmring / bare SPSC ring (records/s)", ">= 0.75x", NAN, 1,
+				0.75, "median over reps of the per-rep ratio",
+				"throughput --procs 1x1 --sizes 64", "" };
+	if (have(ring) && have(fl)) {
+		t[n].value = rep_ratio(ring, fl);
+		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s",
+			 fmt_si(ring->value, b1, sizeof b1), fmt_si(fl->value, b2, sizeof b2));
+	}
+	n++;
 
 	ring = find(SC_PINGPONG_SPIN, "shmring", -1, -1, 0);
 	fl = find(SC_PINGPONG_SPIN, "floor", -1, -1, 0);
+	/* issue 12: the tail of the spinning ping-pong's timed round trips
+	 * (every rep's histogram merged) */
+	t[n] = (struct target){ "spinning ping-pong tail: shmring p99 / its p50", "<= 3x", NAN, 0, 3,
+				"p99 / p50 of the round trips timed over all reps",
+				g_ncpus < 2 ? "pingpong on 2 CPUs (spinning needs two)" : "pingpong", "" };
+	if (have(ring) && meas_get(ring, "p50_ns") > 0) {
+		t[n].value = meas_get(ring, "p99_ns") / meas_get(ring, "p50_ns");
+		snprintf(t[n].detail, sizeof t[n].detail, "p99 %s vs p50 %s",
+			 fmt_ns(meas_get(ring, "p99_ns"), b1, sizeof b1),
+			 fmt_ns(meas_get(ring, "p50_ns"), b2, sizeof b2));
+	}
+	n++;
+	t[n] = (struct target){ "spinning ping-pong tail: shmring p99.9 / the floor's p99.9", "<= 1.5x",
+				NAN, 0, 1.5, "p99.9 of each, round trips timed the same way",
+				g_ncpus < 2 ? "pingpong on 2 CPUs (spinning needs two)" : "pingpong", "" };
+	if (have(ring) && have(fl) && meas_get(fl, "p999_ns") > 0) {
+		t[n].value = meas_get(ring, "p999_ns") / meas_get(fl, "p999_ns");
+		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s",
+			 fmt_ns(meas_get(ring, "p999_ns"), b1, sizeof b1),
+			 fmt_ns(meas_get(fl, "p999_ns"), b2, sizeof b2));
+	}
+	n++;
 	t[n] = (struct target){ "spinning ping-pong one-way: shmring / cache-line floor", "<= 2x",
 				NAN, 0, 2, "median over reps of the per-rep ratio",
 				g_ncpus < 2 ? "pingpong on 2 CPUs (spinning needs two)" : "pingpong", "" };
@@ -431,6 +465,25 @@ static int compute_targets(struct target *t)
 			 g_machine.cores_usable);
 	}
 	n++;
+	/* issue 12: telemetry-shaped, 8 producers, 1 consumer, 20-2000 B.  The
+	 * issue sets no limit: >= 1x (not slower) is what is checked. */
+	ring = find(SC_THROUGHPUT, "shmring", TELEM_P, 1, TELEM_MAX);
+	pipe = find(SC_THROUGHPUT, "pipe", TELEM_P, 1, TELEM_MAX);
+	mr = find(SC_THROUGHPUT, "mutex-ring", TELEM_P, 1, TELEM_MAX);
+	for (int k = 0; k < 2; k++) {
+		struct meas *other = k ? mr : pipe;
+		t[n] = (struct target){ k ? "8x1, 20-2000 B (telemetry): shmring / mutex+condvar ring"
+					  : "8x1, 20-2000 B (telemetry): shmring / pipe",
+					">= 1x", NAN, 1, 1, "median over reps of the per-rep ratio",
+					"telemetry", "" };
+		if (have(ring) && have(other)) {
+			t[n].value = rep_ratio(ring, other);
+			snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s",
+				 fmt_si(ring->value, b1, sizeof b1),
+				 fmt_si(other->value, b2, sizeof b2));
+		}
+		n++;
+	}
 	zc = find(SC_THROUGHPUT, "shmring-zc", 1, 1, 1u << 20);
 	fl = find(SC_THROUGHPUT, "floor", 1, 1, 1u << 20);
 	t[n] = (struct target){ "1 MiB records, zero-copy: shmring-zc / memcpy bandwidth", ">= 0.5x",
@@ -457,7 +510,7 @@ static int compute_targets(struct target *t)
 
 void report_targets(FILE *f, int markdown)
 {
-	struct target t[16];
+	struct target t[24];
 	int n = compute_targets(t), nmeasured = 0;
 
 	for (int i = 0; i < n; i++)
@@ -465,11 +518,11 @@ void report_targets(FILE *f, int markdown)
 	if (!nmeasured && !g_opt.default_suite)
 		return;
 	if (markdown) {
-		fprintf(f, "\n#### Targets (issue 5)\n\n| target | limit | measured | result | detail |\n"
+		fprintf(f, "\n#### Targets (issues 5 and 12)\n\n| target | limit | measured | result | detail |\n"
 			   "| --- | ---: | ---: | --- | --- |\n");
 	} else {
 		progress_clear();
-		fprintf(f, "\ntargets (issue 5; ratios are medians over reps of the per-rep ratio)\n");
+		fprintf(f, "\ntargets (issues 5 and 12; ratios are medians over reps of the per-rep ratio)\n");
 	}
 	int skipped = 0;
 	for (int i = 0; i < n; i++) {
@@ -506,7 +559,7 @@ void report_targets(FILE *f, int markdown)
 /* For json.c: the targets as JSON objects. */
 void targets_json(FILE *f)
 {
-	struct target t[16];
+	struct target t[24];
 	int n = compute_targets(t);
 
 	fprintf(f, "[");

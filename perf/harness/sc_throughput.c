@@ -50,7 +50,8 @@ static int producer(struct party *p, struct tput *s, struct endpoint *ep)
 
 	o->t_begin = now_ns();
 	for (uint64_t seq = 0; seq < n; seq++) {
-		rc = send_record(ep, size, make_tag((unsigned)p->index, seq), (int64_t)seq);
+		uint64_t tag = make_tag((unsigned)p->index, seq);
+		rc = send_record(ep, rec_len(&s->chan.cfg, tag), tag, (int64_t)seq);
 		if (rc) {
 			party_fail(p, "send record %llu: %s", (unsigned long long)seq, ep->err);
 			return rc;
@@ -149,7 +150,7 @@ static int consumer(struct party *p, struct tput *s, struct endpoint *ep)
 				   (unsigned long long)next[prod]);
 			return -1;
 		}
-		if (rec_check(rec, (size_t)n, s->chan.cfg.rec_size, why, sizeof why)) {
+		if (rec_check(rec, (size_t)n, rec_len(&s->chan.cfg, tag), why, sizeof why)) {
 			party_fail(p, "%s", why);
 			return -1;
 		}
@@ -229,7 +230,10 @@ uint64_t throughput_count(size_t size, int P, int C)
 	return n;
 }
 
-void sc_throughput(struct pc pc, size_t size)
+/* One point: P x C at record size `size`, or (rec_min > 0) at sizes from
+ * rec_min to size; the transports of -t, or of those only the ones named in
+ * `only` (NULL: all). */
+static void tput_point(struct pc pc, size_t size, size_t rec_min, const char *const *only)
 {
 	int ntp = g_opt.ntps;
 	struct meas *ms[20], *fl;
@@ -242,16 +246,27 @@ void sc_throughput(struct pc pc, size_t size)
 		fprintf(stderr, "shmring-bench: %dx%d: at most %d parties\n", pc.P, pc.C, MAX_PARTIES);
 		return;
 	}
+	/* the floor: memcpy of the mean record size */
+	size_t mean = rec_min ? (rec_min + size) / 2 : size;
 	fl = meas_new(SC_THROUGHPUT, "floor", pc.P, pc.C, size, count);
 	/* 1x1: also the bare SPSC ring (floor.c), a reference for moving
 	 * records between two cores */
 	struct meas *sp = NULL;
-	if (pc.P == 1 && pc.C == 1) {
+	if (pc.P == 1 && pc.C == 1 && !rec_min) {
 		sp = meas_new(SC_THROUGHPUT, "ref-spsc", 1, 1, size, count);
 		sp->is_floor = 2;
 	}
+	const struct transport *tps[20];
+	ntp = 0;
+	for (int t = 0; t < g_opt.ntps && ntp < 20; t++) {
+		int take = !only;
+		for (int k = 0; only && only[k]; k++)
+			take |= !strcmp(only[k], g_opt.tps[t]->name);
+		if (take)
+			tps[ntp++] = g_opt.tps[t];
+	}
 	for (int t = 0; t < ntp; t++) {
-		const struct transport *tp = g_opt.tps[t];
+		const struct transport *tp = tps[t];
 		ms[t] = meas_new(SC_THROUGHPUT, tp->name, pc.P, pc.C, size, count);
 		if (tp == &tp_pipe)
 			ipipe = t;
@@ -260,7 +275,7 @@ void sc_throughput(struct pc pc, size_t size)
 		s[t].count = count;
 		s[t].P = pc.P;
 		s[t].C = pc.C;
-		s[t].chan.cfg = (struct chan_cfg){ .rec_size = size,
+		s[t].chan.cfg = (struct chan_cfg){ .rec_size = size, .rec_min = rec_min,
 					      .queue_bytes = g_opt.queue_bytes > 4 * size
 								     ? g_opt.queue_bytes : 4 * size,
 					      .producers = pc.P, .consumers = pc.C,
@@ -268,10 +283,17 @@ void sc_throughput(struct pc pc, size_t size)
 		s[t].sh = shared_alloc(sizeof *s[t].sh);
 	}
 	fmt_size(size, sz, sizeof sz);
+	if (rec_min) {
+		char lo[32];
+		fmt_size(rec_min, lo, sizeof lo);
+		char range[72];
+		snprintf(range, sizeof range, "%s-%s", lo, sz);
+		snprintf(sz, sizeof sz, "%.31s", range);
+	}
 	for (int rep = 0; rep < g_opt.reps; rep++) {
 		/* the floor, then every transport: round-robin over reps */
-		double bps = floor_memcpy_bps(size);
-		fl->rep[fl->nrep++] = bps / (double)size;
+		double bps = floor_memcpy_bps(mean);
+		fl->rep[fl->nrep++] = bps / (double)mean;
 		fl->reps++;
 		if (sp && !sp->na) {
 			char why[240];
@@ -349,13 +371,15 @@ void sc_throughput(struct pc pc, size_t size)
 	snprintf(fl->desc, sizeof fl->desc,
 		 "memcpy of one record-sized buffer, hot in cache, one core; best of 3 x 10 ms");
 	meas_fig(fl, "records_per_s", fl->value);
-	meas_fig(fl, "bytes_per_s", fl->value * (double)size);
+	meas_fig(fl, "bytes_per_s", fl->value * (double)mean);
 	for (int t = 0; t < ntp; t++) {
 		struct meas *m = ms[t];
 		meas_finish(m);
 		snprintf(m->desc, sizeof m->desc, "%s", s[t].desc);
 		meas_fig(m, "records_per_s", m->value);
-		meas_fig(m, "bytes_per_s", m->value * (double)size);
+		meas_fig(m, "bytes_per_s", m->value * (double)mean);
+		if (rec_min)
+			meas_fig(m, "record_bytes_min", (double)rec_min);
 		if (m->records_total)
 			meas_fig(m, "cpu_ns_per_record", (double)m->cpu_ns / (double)m->records_total);
 		meas_fig(m, "seconds", m->secs);
@@ -386,4 +410,15 @@ void sc_throughput(struct pc pc, size_t size)
 		 "throughput %dx%d, %s records: %llu records per run, median of %d runs (x: per-run ratio)",
 		 pc.P, pc.C, sz, (unsigned long long)count, g_opt.reps);
 	report_table(SC_THROUGHPUT, rows, n, title);
+}
+
+void sc_throughput(struct pc pc, size_t size)
+{
+	tput_point(pc, size, 0, NULL);
+}
+
+void sc_telemetry(void)
+{
+	static const char *const only[] = { "shmring", "shmring-batch", "pipe", "mutex-ring", NULL };
+	tput_point((struct pc){ TELEM_P, 1 }, TELEM_MAX, TELEM_MIN, only);
 }

@@ -14,12 +14,18 @@ const struct transport *const all_transports[] = {
 	&tp_seqpacket, &tp_mq, &tp_mutex_ring, &tp_wfcqueue,
 };
 const int n_transports = (int)(sizeof all_transports / sizeof all_transports[0]);
+/* Run only when named with -t (tp_epoll.c: the event-loop wake-up). */
+const struct transport *const extra_transports[] = { &tp_shmring_efd, &tp_seqpacket_epoll };
+const int n_extra_transports = (int)(sizeof extra_transports / sizeof extra_transports[0]);
 
 const struct transport *transport_by_name(const char *name)
 {
 	for (int i = 0; i < n_transports; i++)
 		if (!strcmp(all_transports[i]->name, name))
 			return all_transports[i];
+	for (int i = 0; i < n_extra_transports; i++)
+		if (!strcmp(extra_transports[i]->name, name))
+			return extra_transports[i];
 	return NULL;
 }
 

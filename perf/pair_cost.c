@@ -1,0 +1,123 @@
+/*
+ * pair_cost.c - the software cost of one uncontended put + get pair, for
+ * callgrind (instruction counts do not depend on the machine's load).
+ *
+ *   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+ *       build/release/perf/pair_cost 100000 [put|zc|batch]
+ *
+ * Only the timed loop is instrumented (CALLGRIND_START/STOP_INSTRUMENTATION
+ * around it, when valgrind's header is installed), so callgrind's total is
+ * that loop's instructions; divided by the pairs, the cost of one pair.
+ * Outside valgrind it prints ns per pair (one process, one thread: no line
+ * transfers, only the operations' own work).
+ *
+ *   put    shmring_put(64 B, timeout 0) then shmring_get(timeout 0)
+ *   zc     shmring_reserve/commit then shmring_peek/release
+ *   batch  shmring_put_many/get_many of 32 records: cost per record
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "perf_common.h"
+#include "shmring.h"
+#include "shmring_batch.h"
+#include "shmring_zc.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#ifndef CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#endif
+
+#define REC   64
+#define BATCH 32
+
+static int pairs_put(struct shmring *r, long n)
+{
+	_Alignas(64) unsigned char in[REC], out[REC];
+	memset(in, 0x5a, sizeof in);
+	for (long i = 0; i < n; i++) {
+		if (shmring_put(r, in, REC, 0) != 0 || shmring_get(r, out, REC, 0) != REC)
+			return 1;
+	}
+	return 0;
+}
+
+static int pairs_zc(struct shmring *r, long n)
+{
+	for (long i = 0; i < n; i++) {
+		struct shmring_span sp;
+		if (shmring_reserve(r, REC, &sp, 0) != 0)
+			return 1;
+		memset(sp.data, 0x5a, REC);
+		if (shmring_commit(r, &sp, REC) != 0 || shmring_peek(r, &sp, 0) != REC)
+			return 1;
+		if (((unsigned char *)sp.data)[REC - 1] != 0x5a || shmring_release(r, &sp) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int pairs_batch(struct shmring *r, long n)
+{
+	_Alignas(64) unsigned char in[REC], out[BATCH * REC];
+	memset(in, 0x5a, sizeof in);
+	struct iovec recs[BATCH], got[BATCH];
+	for (int i = 0; i < BATCH; i++)
+		recs[i] = (struct iovec){ in, REC };
+	for (long i = 0; i < n; i += BATCH) {
+		if (shmring_put_many(r, recs, BATCH, 0) != BATCH ||
+		    shmring_get_many(r, out, sizeof out, got, BATCH, 0) != BATCH)
+			return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? atol(argv[1]) : 100000;
+	const char *mode = argc > 2 ? argv[2] : "put";
+	int (*run)(struct shmring *, long) = !strcmp(mode, "zc")    ? pairs_zc
+	                                     : !strcmp(mode, "batch") ? pairs_batch
+	                                     : !strcmp(mode, "put")   ? pairs_put
+	                                                              : NULL;
+	if (n <= 0 || !run) {
+		fprintf(stderr, "usage: pair_cost [PAIRS] [put|zc|batch]\n");
+		return 2;
+	}
+	struct shmring_config cfg = { .capacity = 4096 * 16,
+	                              .flags = SHMRING_PRODUCER | SHMRING_CONSUMER };
+	struct shmring *r;
+	int rc = shmring_create(&r, NULL, &cfg);
+	if (rc) {
+		fprintf(stderr, "shmring_create: %s\n", shmring_strerror(rc));
+		return 1;
+	}
+	shmring_prefault(r);
+	if (run(r, 4096)) { /* warm: roles taken, op record cached, every page touched */
+		fprintf(stderr, "pair_cost: warm-up failed\n");
+		return 1;
+	}
+	uint64_t t0 = now_ns();
+	CALLGRIND_START_INSTRUMENTATION;
+	rc = run(r, n);
+	CALLGRIND_STOP_INSTRUMENTATION;
+	uint64_t t1 = now_ns();
+	if (rc) {
+		fprintf(stderr, "pair_cost: a put or get failed\n");
+		return 1;
+	}
+	printf("%s: %ld pairs, %.1f ns per pair (wall clock, one thread)\n", mode, n,
+	       (double)(t1 - t0) / (double)n);
+	shmring_detach(r);
+	return 0;
+}
