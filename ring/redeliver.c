@@ -394,13 +394,22 @@ static bool dead_ready(const void *arg)
 	       dead_over(r);
 }
 
-ssize_t shmring_peek_dead(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns)
+/* The prologue of the dead-letter calls: a redelivery ring, and this
+ * handle a consumer. */
+static int dead_enter(struct shmring *ring)
 {
-	if (!ring || !span)
+	if (!ring)
 		return -EINVAL;
 	if (!ring->redeliver)
 		return -EOPNOTSUPP;
-	int rc = ring_need_role(ring, SHMRING_CONSUMER);
+	return ring_need_role(ring, SHMRING_CONSUMER);
+}
+
+ssize_t shmring_peek_dead(struct shmring *ring, struct shmring_span *span, int64_t timeout_ns)
+{
+	if (!span)
+		return -EINVAL;
+	int rc = dead_enter(ring);
 	if (rc)
 		return rc;
 	struct waiter w;
@@ -420,11 +429,7 @@ ssize_t shmring_peek_dead(struct shmring *ring, struct shmring_span *span, int64
 
 ssize_t shmring_drop_dead(struct shmring *ring)
 {
-	if (!ring)
-		return -EINVAL;
-	if (!ring->redeliver)
-		return -EOPNOTSUPP;
-	int rc = ring_need_role(ring, SHMRING_CONSUMER);
+	int rc = dead_enter(ring);
 	if (rc)
 		return rc;
 	ssize_t n = 0;

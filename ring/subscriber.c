@@ -175,7 +175,9 @@ static int next_record(struct shmring *r, uint64_t *pos, uint32_t *len, int64_t 
 	}
 }
 
-ssize_t shmring__bcast_get(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
+/* The prologue of a subscriber's get, get_many and peek: subscribed, -EOVERFLOW once after a
+ * lap, and no peeked record held (release it first). */
+static int sub_get_enter(struct shmring *r)
 {
 	int rc = ensure_subscribed(r);
 	if (rc)
@@ -184,8 +186,14 @@ ssize_t shmring__bcast_get(struct shmring *r, void *buf, size_t cap, int64_t tim
 		r->sub.lapped = false;
 		return -EOVERFLOW;
 	}
-	if (r->sub.holding)
-		return -ENOBUFS; /* release the peeked record first */
+	return r->sub.holding ? -ENOBUFS : 0;
+}
+
+ssize_t shmring__bcast_get(struct shmring *r, void *buf, size_t cap, int64_t timeout_ns)
+{
+	int rc = sub_get_enter(r);
+	if (rc)
+		return rc;
 	for (;;) {
 		uint64_t pos;
 		uint32_t len;
@@ -212,15 +220,9 @@ ssize_t shmring__bcast_get(struct shmring *r, void *buf, size_t cap, int64_t tim
 ssize_t shmring__bcast_get_many(struct shmring *r, void *buf, size_t cap, struct iovec *recs,
                                 size_t max_recs, int64_t timeout_ns)
 {
-	int rc = ensure_subscribed(r);
+	int rc = sub_get_enter(r);
 	if (rc)
 		return rc;
-	if (r->sub.lapped) {
-		r->sub.lapped = false;
-		return -EOVERFLOW;
-	}
-	if (r->sub.holding)
-		return -ENOBUFS;
 	uint64_t first, pos;
 	uint32_t len;
 	/* wait for the first record only; the run is what is there after it */
@@ -266,15 +268,9 @@ ssize_t shmring__bcast_get_many(struct shmring *r, void *buf, size_t cap, struct
 
 ssize_t shmring__bcast_peek(struct shmring *r, struct shmring_span *span, int64_t timeout_ns)
 {
-	int rc = ensure_subscribed(r);
+	int rc = sub_get_enter(r);
 	if (rc)
 		return rc;
-	if (r->sub.lapped) {
-		r->sub.lapped = false;
-		return -EOVERFLOW;
-	}
-	if (r->sub.holding)
-		return -ENOBUFS;
 	uint64_t pos;
 	uint32_t len;
 	rc = next_record(r, &pos, &len, timeout_ns);
