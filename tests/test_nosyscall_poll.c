@@ -198,26 +198,46 @@ static void np_describe(const struct np_tracee *t, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, " %ld", t->seen[i]);
 }
 
-Test(nosyscall_poll, polling_producer_and_consumer_make_no_system_call_while_records_flow)
+/* One half-second run: returns the system calls both tracees made while
+ * flowing, described in buf. */
+static int np_attempt(char *buf, size_t len)
 {
 	np_ring = t_ring(4096, 0);
 	np = t_shared(sizeof *np);
 	struct np_tracee t[2] = { { .pid = t_fork(np_producer, NULL) },
 	                          { .pid = t_fork(np_consumer, NULL) } };
 	np_trace(t, 2, 20 * T_SEC);
-	char buf[256];
 	for (int i = 0; i < 2; i++)
 		cr_assert(WIFEXITED(t[i].status) && WEXITSTATUS(t[i].status) == 0, "%s: %s",
-		          i ? "consumer" : "producer", t_status_str(t[i].status, buf, sizeof buf));
+		          i ? "consumer" : "producer", t_status_str(t[i].status, buf, len));
 	cr_log_info("flowing: %llu records, -EAGAIN %llu (producer) and %llu (consumer)",
 	            (unsigned long long)np->records, (unsigned long long)np->eagain[0],
 	            (unsigned long long)np->eagain[1]);
 	/* The claim that the test can fail: both sides polled an empty or full
 	 * ring many times (what used to sweep), across several 50 ms slices. */
 	cr_assert_gt(np->eagain[0] + np->eagain[1], 64 * 10, "too few polls to tell");
-	np_describe(&t[1], buf, sizeof buf);
-	cr_assert_eq(t[1].calls, 0, "the polling consumer made %s", buf);
-	np_describe(&t[0], buf, sizeof buf);
-	cr_assert_eq(t[0].calls, 0, "the polling producer made %s", buf);
+	char c[128], pr[128];
+	np_describe(&t[1], c, sizeof c);
+	np_describe(&t[0], pr, sizeof pr);
+	snprintf(buf, len, "the polling consumer made %s; the polling producer made %s", c, pr);
 	shmring_detach(np_ring);
+	return t[0].calls + t[1].calls;
+}
+
+/* A run passes with no system call at all.  A party descheduled for 50 ms
+ * (a loaded 2-core CI machine running tests two at a time) is a peer that
+ * really stood still, and the other side then sweeps by design, so a run
+ * that saw calls is repeated, up to four times.  The old code swept every
+ * 50 ms whatever happened (15-25 calls in every run), so it fails them all. */
+Test(nosyscall_poll, polling_producer_and_consumer_make_no_system_call_while_records_flow)
+{
+	char buf[320];
+	int calls = 0;
+	for (int attempt = 0; attempt < 4; attempt++) {
+		calls = np_attempt(buf, sizeof buf);
+		if (calls == 0)
+			return;
+		cr_log_warn("run %d: %s", attempt + 1, buf);
+	}
+	cr_assert_eq(calls, 0, "%s", buf);
 }
