@@ -393,12 +393,30 @@ import sys, time
 import shmring
 ring_a, ring_b, max_record = sys.argv[1], sys.argv[2], int(sys.argv[3])
 a = shmring.Queue.open(ring_a)
+if a.side_segments:
+    sys.exit('python: the producing queue should have side_segments=False')
+# every size up to max_record: a bytes object's record is 1 + len(b)
 items = [None, True, False, 0, -1, 2**63 - 1, 2**200, 1.5, float('inf'), '', 'x' * 10,
          'é' * 1000, b'', b'y' * 100, bytearray(5000), (1, 'a', (2, (3, None))),
          [1, 2, 3], {'k': [1], 2: (3,)}, {1, 2}, list(range(3000)),
-         'z' * (max_record - 100)]
-for it in items:
+         'z' * (max_record - 100), b'w' * (max_record - 1)]
+items += [bytes([n % 251]) * n for n in (1, 511, 512, 4095, 4096, 65535 // 3, max_record // 2)]
+# too big for a record: a side segment would exist on this host only, so the
+# queue refuses it at put, puts nothing, and stays usable
+too_big = [b'o' * max_record, 'o' * (2 * max_record), bytearray(3 * max_record),
+           list(range(max_record))]
+refused = 0
+for i, it in enumerate(items):
     a.put(it)
+    if i < len(too_big):
+        try:
+            a.put(too_big[i])
+        except ValueError as e:
+            if 'side segments are off' in str(e):
+                refused += 1
+            else:
+                print('python: unexpected ValueError: %s' % e)
+print('python: %d of %d over-size objects refused at put' % (refused, len(too_big)))
 deadline = time.time() + 60
 while True:
     try:
@@ -411,13 +429,21 @@ while True:
 got = [b.get(timeout=60) for _ in items]
 bad = [i for i, (x, y) in enumerate(zip(items, got)) if x != y or type(x) is not type(y)]
 print('python: %d objects through the bridges, %d differ %s' % (len(items), len(bad), bad))
-sys.exit(1 if bad else 0)
+try:
+    extra = b.get(timeout=2)
+    print('python: an object too many arrived: %r' % (extra,)[:80])
+    bad.append('extra')
+except shmring.Empty:
+    pass
+sys.exit(1 if bad or refused != len(too_big) else 0)
 """
 
 
 def python_objects(args, procs, cluster, tool, bridge):
     """shmring.Queue(name=...) -> out -> stream -> in -> Queue.open(...):
-    objects of every kind the binding encodes, up to the largest record."""
+    objects of every kind the binding encodes, of every size up to the largest
+    record; the producing queue has side_segments=False, so a bigger object
+    is refused at put (ValueError) and nothing of it crosses."""
     pydir = os.path.join(ROOT, 'build', 'python')
     if not os.path.isdir(os.path.join(pydir, 'shmring')):
         log('python: SKIP: build/python/shmring is not built (ninja python)')
@@ -428,7 +454,8 @@ def python_objects(args, procs, cluster, tool, bridge):
     env = dict(os.environ, PYTHONPATH=pydir)
     max_record = 64 << 10
     subprocess.run([sys.executable, '-c', 'import shmring, sys; '
-                    'shmring.Queue(name=sys.argv[1], capacity=%d, max_record=%d)'
+                    'shmring.Queue(name=sys.argv[1], capacity=%d, max_record=%d, '
+                    'side_segments=False)'
                     % (4 << 20, max_record), ring_a], env=env, check=True)
     common = ['--servers', cluster.urls(), '--stream', 'BTP' + tag, '--subject',
               'btp.' + tag, '--replicas', '3', '--stats-interval', '0']

@@ -184,14 +184,15 @@ def _max_attach(max_attach):
     return max_attach
 
 
-def _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach=None):
+def _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach=None,
+              side_segments=True):
     maxsize, capacity, max_record = _sizes(maxsize, capacity, max_record)
     max_attach = _max_attach(max_attach)
     if name is None:
         fd = os.memfd_create('shmring-pyq', os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
             _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, 0o600, _stem(),
-                              max_attach)
+                              max_attach, bool(side_segments))
             # sealed: nobody can shrink it under a mapping (SIGBUS)
             fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
                         fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
@@ -200,7 +201,7 @@ def _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach=No
             os.close(fd)
         return _remember(ring)
     return _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
-                       exist_ok=False)
+                       exist_ok=False, side_segments=side_segments)
 
 
 # --- named queues: two files, one lock -------------------------------------
@@ -284,7 +285,8 @@ def _ctl_state(fd, st):
     return 'half'
 
 
-def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach, exist_ok):
+def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach, exist_ok,
+                side_segments=True):
     """Queue(name=...): make the named queue; with exist_ok, open it if it
     exists.  Race-free among any number of processes doing either: the
     pair is made under the control file's exclusive lock.  What a crash
@@ -324,10 +326,10 @@ def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
                 if exist_ok:
                     ring, _ = _shmring.open_or_create(bare, capacity, max_record, mode,
                                                       max_attach, fd, joinable, maxsize,
-                                                      _stem())
+                                                      _stem(), bool(side_segments))
                 else:
                     _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, mode,
-                                      _stem(), max_attach)
+                                      _stem(), max_attach, bool(side_segments))
                     ring = _shmring.create(bare, capacity, max_record, mode, fd, max_attach)
             except BaseException:
                 _unlink_shm(bare + META_SUFFIX)   # ours, and locked: nobody uses it
@@ -696,8 +698,18 @@ class _QueueMixin:
     @property
     def max_record(self):
         """The largest record kept in the ring itself, bytes; a bigger
-        pickled object travels in a side segment."""
+        pickled object travels in a side segment (or is refused, see
+        side_segments)."""
         return self._ring.max_record
+
+    @property
+    def side_segments(self):
+        """True: an object whose record is bigger than max_record travels in
+        a side segment (a /dev/shm file on this host).  False: put() refuses
+        it with ValueError and puts nothing.  Set at construction, kept in
+        the queue's control page, so every handle of the queue (opened,
+        pickled, inherited) sees the same value."""
+        return self._ring.side_segments
 
     def unlink(self):
         """Remove this named queue's name from /dev/shm (shmring.unlink)."""
@@ -834,7 +846,7 @@ class Queue(_QueueMixin, _shmring.QueueBase):
     """multiprocessing.Queue in shared memory.
 
     Queue(maxsize=0, *, ctx=None, name=None, capacity=None, max_record=None,
-          mode=0o600)
+          mode=0o600, exist_ok=False, max_attach=None, side_segments=True)
 
     maxsize: most items queued at once (<= 0: no limit; put() never waits
       nor raises Full then, memory is the only bound, as in multiprocessing).
@@ -846,6 +858,11 @@ class Queue(_QueueMixin, _shmring.QueueBase):
       ring of the same size (FIFO per producer is kept); drained rings go.
     max_record: the largest record kept in the ring (default capacity / 4);
       bigger objects go through a side segment.
+    side_segments: False refuses an object bigger than max_record at put()
+      with ValueError (nothing is put) instead of using a side segment,
+      which exists on this host only: for a queue whose items cross a
+      bridge to another host.  Kept in the queue (Queue.open and pickled
+      handles see it); exist_ok on an existing queue keeps its setting.
     mode: permissions of a named queue's files (and of its side segments
       and overflow rings).
     exist_ok: with a name, open the queue if it exists instead of raising
@@ -857,15 +874,17 @@ class Queue(_QueueMixin, _shmring.QueueBase):
     """
 
     def __init__(self, maxsize=0, *, ctx=None, name=None, capacity=None,
-                 max_record=None, mode=0o600, exist_ok=False, max_attach=None):
+                 max_record=None, mode=0o600, exist_ok=False, max_attach=None,
+                 side_segments=True):
         joinable = isinstance(self, JoinableQueue)
         if exist_ok and name is not None:
             ring = _named_ring(name, maxsize, capacity, max_record, mode, joinable,
-                               max_attach, exist_ok=True)
+                               max_attach, exist_ok=True, side_segments=side_segments)
             if joinable and not ring.joinable:
                 raise ValueError('%r exists and is not a JoinableQueue' % name)
         else:
-            ring = _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach)
+            ring = _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
+                             side_segments)
         _shmring.QueueBase.__init__(self, ring)
 
 
@@ -887,9 +906,10 @@ class SimpleQueue(_QueueMixin, _shmring.QueueBase):
     close), with every Queue method available as well."""
 
     def __init__(self, *, ctx=None, name=None, capacity=None, max_record=None,
-                 mode=0o600, exist_ok=False, max_attach=None):
+                 mode=0o600, exist_ok=False, max_attach=None, side_segments=True):
         _shmring.QueueBase.__init__(
             self, _named_ring(name, 0, capacity, max_record, mode, False, max_attach,
-                              exist_ok=True)
+                              exist_ok=True, side_segments=side_segments)
             if exist_ok and name is not None else
-            _new_ring(name, 0, capacity, max_record, mode, False, max_attach))
+            _new_ring(name, 0, capacity, max_record, mode, False, max_attach,
+                      side_segments))

@@ -157,8 +157,17 @@ static int enc_oob(struct enc *e, PyObject *stream, PyObject *bufs, size_t max_r
 
 
 /* kind 0: pickle stream (+ out-of-band buffers), kind 1: raw bytes. */
-static int enc_large(struct enc *e, int kind, PyObject *data, PyObject *bufs, unsigned mode)
+static int enc_large(struct enc *e, int kind, PyObject *data, PyObject *bufs, unsigned mode,
+                     int side, size_t size, size_t max_record)
 {
+	if (!side) {   /* a side segment exists on this host only (docs/python.md) */
+		PyErr_Format(PyExc_ValueError,
+		             "put: the object (%zu bytes %s) is larger than the queue's max_record "
+		             "(%zu bytes) and side segments are off: make the queue with a bigger "
+		             "max_record, or with side_segments=True if every consumer is on "
+		             "this host", size, kind ? "as a record" : "pickled", max_record);
+		return -1;
+	}
 	PyObject *rec = PyObject_CallFunction(put_large_fn, "iOOI", kind, data,
 	                                      bufs ? bufs : Py_None, mode);
 	if (!rec)
@@ -179,13 +188,13 @@ static int enc_large(struct enc *e, int kind, PyObject *data, PyObject *bufs, un
 	return 0;
 }
 
-int encode(struct enc *e, PyObject *obj, size_t max_record, unsigned mode)
+int encode(struct enc *e, PyObject *obj, size_t max_record, unsigned mode, int side)
 {
 	enc_init(e);
 	if (PyBytes_CheckExact(obj)) {
 		size_t n = (size_t)PyBytes_GET_SIZE(obj);
 		if (n + 1 > max_record)
-			return enc_large(e, 1, obj, NULL, mode);
+			return enc_large(e, 1, obj, NULL, mode, side, n + 1, max_record);
 		e->tag = TAG_BYTES;
 		Py_INCREF(obj);
 		e->keep = obj;
@@ -241,14 +250,14 @@ int encode(struct enc *e, PyObject *obj, size_t max_record, unsigned mode)
 		int too_big = 0;
 		int rc = enc_oob(e, stream, bufs, max_record, &too_big);
 		if (rc == 0 && too_big)
-			rc = enc_large(e, 0, stream, bufs, mode);
+			rc = enc_large(e, 0, stream, bufs, mode, side, e->total, max_record);
 		Py_DECREF(bufs);
 		return rc;
 	}
 	Py_XDECREF(bufs);
 	size_t n = (size_t)PyBytes_GET_SIZE(stream);
 	if (n > max_record)
-		return enc_large(e, 0, stream, NULL, mode);
+		return enc_large(e, 0, stream, NULL, mode, side, n, max_record);
 	e->iov[0] = (struct iovec){ PyBytes_AS_STRING(stream), n };
 	e->iovcnt = 1;
 	e->total = n;

@@ -34,7 +34,7 @@ int ctl_check(const struct qctl *c, off_t size)
  * storage is allocated first (posix_fallocate): a full /dev/shm is -ENOSPC
  * here, never a SIGBUS when the page is touched. */
 int ctl_init(int fd, uint32_t kind, int64_t maxsize, size_t capacity, size_t max_record,
-             unsigned mode, unsigned max_attach, const char *stem)
+             unsigned mode, unsigned max_attach, const char *stem, int side_segments)
 {
 	if (strlen(stem) >= CTL_STEM || !stem[0])
 		return -ENAMETOOLONG;
@@ -52,6 +52,7 @@ int ctl_init(int fd, uint32_t kind, int64_t maxsize, size_t capacity, size_t max
 	c->max_record = max_record;
 	c->mode = mode;
 	c->max_attach = max_attach;
+	c->no_side_segments = !side_segments;
 	strcpy(c->stem, stem);
 	if (maxsize > 0)
 		shmring_sem_init(&c->room, maxsize, maxsize);

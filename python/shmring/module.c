@@ -101,7 +101,7 @@ static PyObject *mod_create(PyObject *mod, PyObject *args)
 }
 
 /* open_or_create(name, capacity, max_record, mode, max_attach, ctl_fd,
- *                joinable, maxsize, stem) -> (Ring, created)
+ *                joinable, maxsize, stem, side_segments=True) -> (Ring, created)
  * The named ring, made now or opened (the library's shmring_open_or_create:
  * race-free, one creator), then its control page written into ctl_fd: an
  * empty file that the caller holds locked (flock, __init__.py), so nobody
@@ -115,8 +115,10 @@ static PyObject *mod_open_or_create(PyObject *mod, PyObject *args)
 	int ctl_fd, joinable;
 	long long maxsize;
 	const char *stem;
-	if (!PyArg_ParseTuple(args, "UnnIIOpLs:open_or_create", &name, &capacity, &max_record,
-	                      &mode, &max_attach, &ctl, &joinable, &maxsize, &stem) ||
+	int side_segments = 1;
+	if (!PyArg_ParseTuple(args, "UnnIIOpLs|p:open_or_create", &name, &capacity, &max_record,
+	                      &mode, &max_attach, &ctl, &joinable, &maxsize, &stem,
+	                      &side_segments) ||
 	    fd_arg(ctl, &ctl_fd) < 0 || check_sizes(capacity, max_record, max_attach) < 0)
 		return NULL;
 	if (maxsize < 0) {
@@ -147,7 +149,8 @@ static PyObject *mod_open_or_create(PyObject *mod, PyObject *args)
 	if (rc == 0)
 		rc = ctl_init(ctl_fd, joinable ? QK_JOINABLE : QK_PLAIN, maxsize, info.capacity,
 		              info.max_record, created ? mode : (unsigned)(st.st_mode & 07777),
-		              created ? max_attach : (unsigned)info.max_attach, stem);
+		              created ? max_attach : (unsigned)info.max_attach, stem,
+		              side_segments);
 	if (rc < 0) {
 		shmring_detach(r);
 		if (created)
@@ -206,7 +209,8 @@ static PyObject *mod_unlink(PyObject *mod, PyObject *name)
 	Py_RETURN_NONE;
 }
 
-/* ctl_init(fd, joinable, maxsize, capacity, max_record, mode, stem, max_attach=0) */
+/* ctl_init(fd, joinable, maxsize, capacity, max_record, mode, stem, max_attach=0,
+ *          side_segments=True) */
 static PyObject *mod_ctl_init(PyObject *mod, PyObject *args)
 {
 	PyObject *fdo;
@@ -214,9 +218,10 @@ static PyObject *mod_ctl_init(PyObject *mod, PyObject *args)
 	long long maxsize;
 	Py_ssize_t capacity, max_record;
 	unsigned mode, max_attach = 0;
+	int side_segments = 1;
 	const char *stem;
-	if (!PyArg_ParseTuple(args, "OpLnnIs|I:ctl_init", &fdo, &joinable, &maxsize, &capacity,
-	                      &max_record, &mode, &stem, &max_attach) ||
+	if (!PyArg_ParseTuple(args, "OpLnnIs|Ip:ctl_init", &fdo, &joinable, &maxsize, &capacity,
+	                      &max_record, &mode, &stem, &max_attach, &side_segments) ||
 	    fd_arg(fdo, &fd) < 0)
 		return NULL;
 	if (maxsize < 0 || capacity < 0 || max_record < 0) {
@@ -224,7 +229,7 @@ static PyObject *mod_ctl_init(PyObject *mod, PyObject *args)
 		return NULL;
 	}
 	int rc = ctl_init(fd, joinable ? QK_JOINABLE : QK_PLAIN, maxsize, (size_t)capacity,
-	                  (size_t)max_record, mode, max_attach, stem);
+	                  (size_t)max_record, mode, max_attach, stem, side_segments);
 	if (rc < 0)
 		return set_errno_error(rc);
 	Py_RETURN_NONE;
@@ -252,13 +257,14 @@ static PyMethodDef mod_methods[] = {
 	 "create(name, capacity, max_record, mode, ctl_fd, max_attach=0) -> Ring"},
 	{"open_or_create", mod_open_or_create, METH_VARARGS,
 	 "open_or_create(name, capacity, max_record, mode, max_attach, ctl_fd, joinable, maxsize, "
-	 "stem) -> (Ring, created)"},
+	 "stem, side_segments=True) -> (Ring, created)"},
 	{"open", mod_open, METH_VARARGS, "open(name, ctl_fd) -> Ring"},
 	{"attach_fd", mod_attach_fd, METH_VARARGS,
 	 "attach_fd(ring_fd, ctl_fd) -> Ring (fds are duplicated)"},
 	{"unlink", mod_unlink, METH_O, "unlink(name): remove a named ring's name"},
 	{"ctl_init", mod_ctl_init, METH_VARARGS,
-	 "ctl_init(fd, joinable, maxsize, capacity, max_record, mode, stem)"},
+	 "ctl_init(fd, joinable, maxsize, capacity, max_record, mode, stem, max_attach=0, "
+	 "side_segments=True)"},
 	{"_setup", mod_setup, METH_VARARGS, "internal"},
 	{NULL}
 };

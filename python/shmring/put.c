@@ -115,7 +115,7 @@ static PyObject *do_put(QueueObject *q, PyObject *obj, PyObject *block, PyObject
 		return NULL;
 	struct enc e;
 	if (encode(&e, obj, q->ring->max_record,
-	                  q->ring->ctl->mode) < 0) {
+	                  q->ring->ctl->mode, !q->ring->ctl->no_side_segments) < 0) {
 		enc_free(&e);
 		return NULL;
 	}
@@ -236,7 +236,7 @@ PyObject *Queue_put_many(QueueObject *q, PyObject *const *args, Py_ssize_t nargs
 	for (; encoded < n; encoded++) {
 		struct enc e;
 		if (encode(&e, PyTuple_GET_ITEM(seq, encoded), q->ring->max_record,
-	                  q->ring->ctl->mode) < 0) {
+	                  q->ring->ctl->mode, !q->ring->ctl->no_side_segments) < 0) {
 			enc_free(&e);
 			break;
 		}

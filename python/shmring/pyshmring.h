@@ -111,6 +111,9 @@ struct qctl {
 	uint32_t mode;
 	uint32_t max_attach;           /* of every generation (0: the library's default) */
 	char     stem[CTL_STEM];      /* generation g > 0: /dev/shm/<stem><g> */
+	uint32_t no_side_segments;    /* 1: an object bigger than max_record is refused
+	                               * at put (ValueError); 0 (pages made before this
+	                               * field, which was padding and zeroed): side segments */
 	alignas(64) struct shmring_sem   room;    /* maxsize > 0: free places */
 	alignas(64) struct shmring_latch tasks;   /* QK_JOINABLE: unfinished */
 	alignas(64) _Atomic uint64_t     head;    /* generation gets take from */
@@ -154,7 +157,8 @@ extern PyTypeObject Ring_Type;
 int  ctl_check(const struct qctl *c, off_t size);
 int  ring_reserve(struct shmring *r);
 int  ctl_init(int fd, uint32_t kind, int64_t maxsize, size_t capacity, size_t max_record,
-              unsigned mode, unsigned max_attach, const char *stem);
+              unsigned mode, unsigned max_attach, const char *stem,
+               int side_segments);
 /* The generation this process should put into / take from now, pinned (the
  * caller unpins it with gen_unpin, GIL held).  NULL with an exception set. */
 struct gen *gen_tail(RingObject *ring);
@@ -218,7 +222,7 @@ struct enc {
 void      enc_init(struct enc *e);
 void      enc_free(struct enc *e);
 void      enc_discard(struct enc *e);
-int       encode(struct enc *e, PyObject *obj, size_t max_record, unsigned mode);
+int       encode(struct enc *e, PyObject *obj, size_t max_record, unsigned mode, int side);
 PyObject *enc_flat(struct enc *e);
 PyObject *decode(const unsigned char *p, size_t len);
 PyObject *bytes_copy(const unsigned char *p, size_t len);

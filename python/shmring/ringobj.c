@@ -318,6 +318,10 @@ static PyObject *Ring_get_maxsize(RingObject *self, void *c)
 {
 	return PyLong_FromLongLong(self->maxsize);
 }
+static PyObject *Ring_get_side_segments(RingObject *self, void *c)
+{
+	return PyBool_FromLong(!self->ctl->no_side_segments);
+}
 static PyObject *Ring_get_joinable(RingObject *self, void *c)
 {
 	return PyBool_FromLong(self->ctl->kind == QK_JOINABLE);
@@ -328,6 +332,8 @@ static PyGetSetDef Ring_getset[] = {
 	{"capacity", (getter)Ring_get_capacity, NULL, "bytes of record storage", NULL},
 	{"max_record", (getter)Ring_get_max_record, NULL, "largest record, bytes", NULL},
 	{"maxsize", (getter)Ring_get_maxsize, NULL, "item limit (0: none)", NULL},
+	{"side_segments", (getter)Ring_get_side_segments, NULL,
+	 "objects bigger than max_record go through a side segment (else ValueError)", NULL},
 	{"joinable", (getter)Ring_get_joinable, NULL, "made by a JoinableQueue", NULL},
 	{NULL}
 };

@@ -650,6 +650,7 @@ class NamedTest(ShmLeakMixin, unittest.TestCase):
             q.put({'from': 'python'})
             self.assertEqual(q2.get(timeout=10), {'from': 'python'})
             self.assertEqual(q.maxsize, 0)
+            self.assertTrue(q.side_segments)   # no control page before: the default
             with self.assertRaises(ValueError):
                 shmring.JoinableQueue.open(name)
             q.unlink()
