@@ -188,8 +188,11 @@ def run(args, procs, tmp):
     for path in (bridge, tool):
         if not os.path.exists(path):
             raise RuntimeError('%s is missing: run ninja first' % path)
-    with open(os.path.join(ROOT, 'include', 'shmring.h')) as f:
-        redeliver = 'SHMRING_REDELIVER' in f.read()
+    # Ring A is made by the out bridge without SHMRING_REDELIVER (the
+    # library has it, but the bridge over a redelivery ring once stopped
+    # with -ENOBUFS from peek after a resync: docs/bridge.md, open), so a
+    # SIGKILLed out bridge loses what it had peeked, counted in lost_records.
+    redeliver = False
 
     cluster = Cluster(procs, tmp)
     for node in cluster.nodes:
