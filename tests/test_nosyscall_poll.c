@@ -237,7 +237,10 @@ Test(nosyscall_poll, polling_producer_and_consumer_make_no_system_call_while_rec
 		calls = np_attempt(buf, sizeof buf);
 		if (calls == 0)
 			return;
-		cr_log_warn("run %d: %s", attempt + 1, buf);
+		/* Not cr_log_warn: Criterion 2.4 exits non-zero after any
+		 * warning (--ignore-warnings), which failed CI on a run whose
+		 * tests all passed. */
+		fprintf(stderr, "nosyscall_poll: run %d repeated, %s\n", attempt + 1, buf);
 	}
 	cr_assert_eq(calls, 0, "%s", buf);
 }
