@@ -1,6 +1,7 @@
 /*
  * create.c - `shmring create NAME`: a named ring that outlives the command,
- * persistent (SHMRING_PERSISTENT) unless --pipe asks for pipe semantics.
+ * persistent (SHMRING_PERSISTENT) unless --pipe asks for pipe semantics;
+ * --redeliver makes it at-least-once (SHMRING_REDELIVER).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,7 +11,8 @@
 #include "cli.h"
 
 static const char create_usage[] =
-	"usage: shmring create [--capacity BYTES] [--max-record BYTES] [--mode MODE] [--pipe] NAME\n";
+	"usage: shmring create [--capacity BYTES] [--max-record BYTES] [--mode MODE] [--pipe]\n"
+	"                      [--redeliver] NAME\n";
 
 int cmd_create(int argc, char **argv)
 {
@@ -19,12 +21,13 @@ int cmd_create(int argc, char **argv)
 		{ "max-record", required_argument, NULL, 'm' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "pipe", no_argument, NULL, 'p' },
+		{ "redeliver", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct shmring_config cfg = { .flags = SHMRING_PERSISTENT };
 	int c;
-	while ((c = getopt_long(argc, argv, "c:m:M:ph", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:m:M:prh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			if (parse_size(optarg, &cfg.capacity) || !cfg.capacity)
@@ -43,6 +46,7 @@ int cmd_create(int argc, char **argv)
 			break;
 		}
 		case 'p': cfg.flags &= ~SHMRING_PERSISTENT; break;
+		case 'r': cfg.flags |= SHMRING_REDELIVER; break;
 		case 'h': fputs(create_usage, stdout); return 0;
 		default:  return usage_error("create", "bad option");
 		}

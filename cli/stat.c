@@ -31,6 +31,11 @@ static void print_text(const struct ring_view *v)
 	       (unsigned long long)in->recovered_claims);
 	printf("dropped:     %llu records (puts refused, ring full); overwritten %llu\n",
 	       (unsigned long long)in->dropped, (unsigned long long)in->overwritten);
+	if (in->delivery & SHMRING_REDELIVER)
+		printf("redelivery:  %llu records given back, %llu waiting to be taken again; "
+		       "dead letters %llu, %llu waiting\n", (unsigned long long)in->redelivered,
+		       (unsigned long long)in->redeliver_waiting,
+		       (unsigned long long)in->dead_letters, (unsigned long long)in->dead_waiting);
 	printf("traffic:     %llu slots put, %llu taken; futex waits %llu, wakes %llu\n",
 	       (unsigned long long)v->traffic.put_slots, (unsigned long long)v->traffic.taken_slots,
 	       (unsigned long long)in->futex_waits, (unsigned long long)in->futex_wakes);

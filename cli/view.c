@@ -118,13 +118,16 @@ const char *view_state(const struct ring_view *v)
 	return "open";
 }
 
-/* The ring's kind: its delivery mode, else whether it is persistent. */
+/* The ring's kind: its delivery mode (broadcast, overwrite, redeliver), and
+ * whether it is persistent. */
 const char *view_kind(const struct ring_view *v)
 {
 	if (v->info.delivery & SHMRING_BROADCAST)
 		return v->info.persistent ? "broadcast-persistent" : "broadcast";
 	if (v->info.delivery & SHMRING_OVERWRITE)
 		return v->info.persistent ? "overwrite-persistent" : "overwrite";
+	if (v->info.delivery & SHMRING_REDELIVER)
+		return v->info.persistent ? "redeliver-persistent" : "redeliver";
 	return v->info.persistent ? "persistent" : "pipe";
 }
 

@@ -399,7 +399,10 @@ struct shmring_info {
 	                              (timeout 0, or the timeout expired), all processes */
 	uint64_t overwritten;      /* records SHMRING_OVERWRITE puts discarded unread */
 	unsigned delivery;         /* the ring's delivery mode, fixed at create:
-	                              SHMRING_BROADCAST, SHMRING_OVERWRITE or 0 (plain) */
+	                              SHMRING_BROADCAST, SHMRING_OVERWRITE or 0 (plain),
+	                              with SHMRING_REDELIVER or'ed in for a ring made
+	                              with it (at-least-once; redelivered and dead_*
+	                              above count for it) */
 };
 SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

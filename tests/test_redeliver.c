@@ -114,6 +114,7 @@ Test(redeliver, dead_consumers_peek_is_delivered_again)
 	cr_assert_eq(in.lost_records, 0);
 	cr_assert_eq(in.redelivered, 1);
 	cr_assert_eq(in.redeliver_waiting, 0);
+	cr_assert_eq(in.delivery, SHMRING_REDELIVER, "info tells a redelivery ring");
 	cr_assert_eq(shmring_release(rr, &sp), 0);
 	/* acked: never again */
 	cr_assert_eq(shmring_peek(rr, &sp, 100 * T_MS), -ETIMEDOUT);

@@ -11,15 +11,20 @@
  *       (timeout 0) until -EAGAIN, print "got G overflow O lost L" (G: records
  *       received by this drain, O: -EOVERFLOW seen, L: shmring_lost());
  *       at end of stdin detach and exit 0.
+ *   helper_bcast peek NAME
+ *       peek one record (waiting for it), print "peeked LEN", then hold it
+ *       until killed (a consumer that dies holding a record)
  * Exit: 0 ok, 2 usage, 1 a library error (printed).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shmring.h"
 #include "shmring_broadcast.h"
+#include "shmring_zc.h"
 
 static int fail(const char *what, int rc)
 {
@@ -102,6 +107,22 @@ static int sub(const char *name, unsigned flags)
 	return 0;
 }
 
+static int peek_and_hold(const char *name)
+{
+	struct shmring *r;
+	int rc = shmring_open(&r, name);
+	if (rc)
+		return fail("open", rc);
+	struct shmring_span sp;
+	ssize_t n = shmring_peek(r, &sp, -1);
+	if (n < 0)
+		return fail("peek", (int)n);
+	printf("peeked %zd\n", n);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "create"))
@@ -111,7 +132,9 @@ int main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "sub") &&
 	    (!strcmp(argv[3], "lossy") || !strcmp(argv[3], "tethered")))
 		return sub(argv[2], !strcmp(argv[3], "lossy") ? SHMRING_SUB_LOSSY : 0);
+	if (argc == 3 && !strcmp(argv[1], "peek"))
+		return peek_and_hold(argv[2]);
 	fputs("usage: helper_bcast create NAME CAPACITY | put NAME COUNT LEN | "
-	      "sub NAME lossy|tethered\n", stderr);
+	      "sub NAME lossy|tethered | peek NAME\n", stderr);
 	return 2;
 }

@@ -362,6 +362,33 @@ class Counters(ToolTest):
         teth.stdin.close()
         self.assertEqual(teth.wait(timeout=T), 0)
 
+    def test_redeliver_ring_kind_and_counters(self):
+        n = self.name('rdl')
+        self.ok('create', '--redeliver', '--capacity', '8K', n)
+        e = self.ls_entry(n)
+        self.assertEqual((e['kind'], e['persistent'], e['redeliver'], e['broadcast']),
+                         ('redeliver-persistent', True, True, False))
+        self.assertEqual((e['redelivered'], e['redeliver_waiting'], e['dead_letters'],
+                          e['dead_waiting']), (0, 0, 0, 0))
+        self.assertEqual(self.helper('put', n, '3', '100'), ['put', '3', 'refused', '0'])
+        # a consumer dies holding a peeked record: the sweep parks it for another
+        p = subprocess.Popen([HELPER, 'peek', n], stdout=subprocess.PIPE)
+        self.procs.append(p)
+        self.assertEqual(p.stdout.readline(), b'peeked 100\n')
+        p.kill()
+        p.wait()
+        self.wait_for('the record parked', lambda: self.stat_json(n)['redeliver_waiting'] == 1)
+        self.assertIn('redelivery:  1 records given back, 1 waiting to be taken again',
+                      self.ok('stat', n).stdout.decode())
+        self.assertEqual(len(self.ok('cat', '-n', '3', n).stdout), 303)   # newline-ended
+        s = self.stat_json(n)
+        self.assertEqual((s['redelivered'], s['redeliver_waiting'], s['records']), (1, 0, 0))
+        # a ring made without --redeliver says so
+        plain = self.pipe_ring('plain')
+        e = self.ls_entry(plain)
+        self.assertEqual((e['kind'], e['redeliver']), ('pipe', False))
+        self.assertNotIn('redelivery:', self.ok('stat', plain).stdout.decode())
+
 
 class Stale(ToolTest):
     def setUp(self):
