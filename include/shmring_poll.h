@@ -54,8 +54,29 @@ SHMRING_API int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t t
 /* The ring's eventfd for this handle (made on first call, owned by the
  * handle, closed by shmring_detach), or a negative errno. */
 SHMRING_API int shmring_event_fd(struct shmring *ring);
-/* Consume the eventfd's readiness and re-arm it. */
+/* Consume the eventfd's readiness and re-arm it (either kind of event fd). */
 SHMRING_API int shmring_event_ack(struct shmring *ring);
+
+/* The ring's event fd without a watcher thread: an io_uring instance whose
+ * FUTEX_WAIT on the ring's futex word the producer's wake-up completes, so
+ * that the wake-up reaches the application's epoll_wait in one hop, as a
+ * socket's does (the watcher's costs two).  Linux 6.7+.  Used like
+ * shmring_event_fd's (poll it for POLLIN, then shmring_event_ack, then take
+ * with timeout 0 until -EAGAIN; shmring_event_fd returns it too once made),
+ * with two differences:
+ *   - the kernel posts the completion from the thread that last called
+ *     shmring_event_ack (or this function): if that thread is asleep in
+ *     epoll_wait, poll or select, the call returns -1 with EINTR once, as
+ *     for a signal; call it again (event loops do: Python, libuv, libevent);
+ *   - with nothing to take it fires every 50 ms (the dead-peer recheck the
+ *     watcher makes in its own thread).
+ * Returns the fd (close-on-exec, owned by the handle, closed by
+ * shmring_detach); -EOPNOTSUPP where io_uring or its FUTEX_WAIT is not
+ * available (kernel older than 6.7, kernel.io_uring_disabled, a seccomp
+ * filter): use shmring_event_fd; -EBUSY if this handle already has a
+ * watcher's event fd.  fork(): as shmring_event_fd's (the child's first call
+ * makes its own). */
+SHMRING_API int shmring_event_fd_direct(struct shmring *ring);
 
 #ifdef __cplusplus
 }

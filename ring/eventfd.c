@@ -57,6 +57,28 @@ struct ring_eventfd {
 	struct ring_eventfd *stale;
 };
 
+int shmring__quiet_thread(pthread_t *t, void *(*fn)(void *), void *arg, pthread_mutex_t *mu,
+                          pthread_cond_t *cv, bool *running)
+{
+	/* The thread takes no signals: they are the application's, for its
+	 * own threads. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		return -rc;
+	/* Return only once the thread runs: its start-up (the C library's, a
+	 * sanitizer's) may take allocator locks, and a fork() by the caller in
+	 * that window would leave them held in the child. */
+	pthread_mutex_lock(mu);
+	while (!*running)
+		pthread_cond_wait(cv, mu);
+	pthread_mutex_unlock(mu);
+	return 0;
+}
+
 /* Wait until the ring is readable or we are told to stop. */
 static void wait_readable(struct ring_eventfd *e)
 {
@@ -143,27 +165,14 @@ static int make_eventfd(struct shmring *r, struct ring_eventfd **out)
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
 
-	/* The watcher takes no signals: they are the application's, for its
-	 * own threads. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&e->thread, NULL, watcher, e);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = shmring__quiet_thread(&e->thread, watcher, e, &e->mu, &e->cv, &e->running);
 	if (rc) {
 		pthread_cond_destroy(&e->cv);
 		pthread_mutex_destroy(&e->mu);
 		close(e->fd);
 		free(e);
-		return -rc;
+		return rc;
 	}
-	/* Return only once the thread runs: its start-up (the C library's, a
-	 * sanitizer's) may take allocator locks, and a fork() by the caller in
-	 * that window would leave them held in the child. */
-	pthread_mutex_lock(&e->mu);
-	while (!e->running)
-		pthread_cond_wait(&e->cv, &e->mu);
-	pthread_mutex_unlock(&e->mu);
 	*out = e;
 	return 0;
 }
@@ -219,6 +228,8 @@ int shmring_event_fd(struct shmring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	if (__atomic_load_n(&ring->evu, __ATOMIC_ACQUIRE))  /* made direct */
+		return shmring__event_uring_fd(ring);
 	int err = 0;
 	struct ring_eventfd *e = current(ring, true, &err);
 	return e ? e->fd : err;
@@ -228,6 +239,8 @@ int shmring_event_ack(struct shmring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	if (__atomic_load_n(&ring->evu, __ATOMIC_ACQUIRE))  /* made direct */
+		return shmring__event_uring_ack(ring);
 	int err = 0;
 	/* Made here only in a forked child (an inherited one): without any,
 	 * there is nothing to acknowledge. */

@@ -18,6 +18,7 @@
 #ifndef SHMRING_HANDLE_H
 #define SHMRING_HANDLE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -58,6 +59,7 @@ struct shmring {
 	 * thread using another thread's hint inherits its happens-before. */
 	_Atomic uint64_t    cached_free;
 	struct ring_eventfd *evfd;    /* shmring_event_fd's watcher, or NULL */
+	struct ring_event_uring *evu; /* shmring_event_fd_direct's io_uring, or NULL */
 
 	/* attach.c: this handle's entry in the ring's attachment table. */
 	/* -1: none (yet, or in a fresh child).  Atomic: set under the registry
@@ -116,5 +118,14 @@ static inline struct op_rec *ring_op_rec(const struct shmring *r, int i, unsigne
 int shmring__shm_name(const char *name, char out[SHMRING_NAME_MAX + 2]);
 /* eventfd.c: stop the watcher and close the eventfd (from detach). */
 void shmring__eventfd_destroy(struct shmring *r);
+/* eventfd.c: start a library thread (fn(arg)) that takes no signals, and
+ * return once it runs (it sets *running under mu and signals cv). */
+int  shmring__quiet_thread(pthread_t *t, void *(*fn)(void *), void *arg, pthread_mutex_t *mu,
+                           pthread_cond_t *cv, bool *running);
+/* event_uring.c: the direct event fd (shmring_event_fd_direct): this
+ * process's fd, its ack, and its end (from detach). */
+int  shmring__event_uring_fd(struct shmring *r);
+int  shmring__event_uring_ack(struct shmring *r);
+void shmring__event_uring_destroy(struct shmring *r);
 
 #endif /* SHMRING_HANDLE_H */

@@ -591,6 +591,8 @@ void shmring_detach(struct shmring *ring)
 		return;
 	if (ring->evfd)
 		shmring__eventfd_destroy(ring);
+	if (ring->evu)
+		shmring__event_uring_destroy(ring);
 	shmring__attach_end(ring);
 	munmap(ring->map, ring->map_len);
 	close(ring->fd);

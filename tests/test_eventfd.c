@@ -12,6 +12,30 @@
 #include "shmring_poll.h"
 
 TestSuite(eventfd, .timeout = T_TIMEOUT);
+TestSuite(eventfd_direct, .timeout = T_TIMEOUT);
+
+/* Which event fd the test body uses: the watcher's (suite eventfd) or the
+ * io_uring one (suite eventfd_direct, shmring_event_fd_direct).  Every test
+ * runs in a process of its own, so a global. */
+static bool ev_direct;
+
+static int ev_fd(struct shmring *r)
+{
+	return ev_direct ? shmring_event_fd_direct(r) : shmring_event_fd(r);
+}
+
+/* The direct suite needs Linux 6.7+ with io_uring enabled: on a machine
+ * without it the suite is skipped, saying so (the watcher suite still runs). */
+static void direct_init(void)
+{
+	ev_direct = true;
+	struct shmring *r = t_ring(4096, 0);
+	int fd = shmring_event_fd_direct(r);
+	shmring_detach(r);
+	if (fd == -EOPNOTSUPP)
+		cr_skip_test("no io_uring FUTEX_WAIT here (Linux 6.7+, io_uring enabled)");
+	cr_assert_geq(fd, 0, "shmring_event_fd_direct = %d", fd);
+}
 
 /* 1 if fd polls readable within timeout_ms. */
 static int fd_readable(int fd, int timeout_ms)
@@ -81,7 +105,7 @@ static int ep_child(void *arg)
 	return 0;
 }
 
-Test(eventfd, epoll_loop_with_a_socket)
+static void epoll_loop_with_a_socket(void)
 {
 	ep_ring = t_ring(64 << 10, 0);
 	int sv[2];
@@ -92,11 +116,11 @@ Test(eventfd, epoll_loop_with_a_socket)
 		want_bytes += ep_step_sock(s) ? EP_BYTES : 0;
 	}
 
-	int efd = shmring_event_fd(ep_ring);
+	int efd = ev_fd(ep_ring);
 	cr_assert_geq(efd, 0, "shmring_event_fd = %d", efd);
-	cr_assert_eq(shmring_event_fd(ep_ring), efd, "one fd per handle");
+	cr_assert_eq(ev_fd(ep_ring), efd, "one fd per handle");
 	int fl = fcntl(efd, F_GETFL), fdfl = fcntl(efd, F_GETFD);
-	cr_assert(fl & O_NONBLOCK, "nonblocking");
+	cr_assert(ev_direct || (fl & O_NONBLOCK), "nonblocking (the eventfd)");
 	cr_assert(fdfl & FD_CLOEXEC, "close-on-exec");
 	cr_assert_not(fd_readable(efd, 0), "an empty ring's fd is not readable");
 
@@ -191,7 +215,7 @@ static void drain(struct shmring *r)
 /* Producers pay (one FUTEX_WAKE) only while the watcher is armed and asleep;
  * with no event fd, or with the fd signalled and not yet acknowledged, puts
  * make no system call.  The counters are shared, for all processes. */
-Test(eventfd, producers_pay_only_while_armed)
+static void producers_pay_only_while_armed(void)
 {
 	struct shmring *r = t_ring(64 << 10, 0);
 	shmring_set_spin(r, 0);
@@ -204,12 +228,14 @@ Test(eventfd, producers_pay_only_while_armed)
 	             (unsigned long long)in.futex_wakes);
 	cr_assert_eq(in.futex_waits, 0);
 
-	int efd = shmring_event_fd(r);
+	/* Sleeps counted from before each arming (the direct fd's arming is
+	 * its sleep: it counts one at once). */
+	uint64_t waits0 = t_info(r).futex_waits;
+	int efd = ev_fd(r);
 	cr_assert_geq(efd, 0);
 	uint64_t woken = 0; /* wakes paid by the first put of the two armed phases */
 	for (int phase = 0; phase < 2; phase++) {
 		/* Armed, ring empty: the watcher goes to sleep on the ring. */
-		uint64_t waits0 = t_info(r).futex_waits;
 		int asleep;
 		T_POLL_UNTIL(asleep, t_info(r).futex_waits > waits0, 10 * T_SEC);
 		cr_assert(asleep, "phase %d: the watcher never slept", phase);
@@ -237,6 +263,7 @@ Test(eventfd, producers_pay_only_while_armed)
 		cr_assert_eq(in.futex_waits, waits1, "a disarmed watcher does not sleep on the ring");
 
 		/* The ack protocol: ack, then drain with timeout 0. */
+		waits0 = t_info(r).futex_waits;
 		cr_assert_eq(shmring_event_ack(r), 0);
 		drain(r);
 		/* The watcher may have seen the records before the drain
@@ -254,10 +281,10 @@ Test(eventfd, producers_pay_only_while_armed)
 
 /* ------------------------------------------------------------ ack details */
 
-Test(eventfd, ack_rearms_and_is_idempotent)
+static void ack_rearms_and_is_idempotent(void)
 {
 	struct shmring *r = t_ring(4096, 0);
-	int efd = shmring_event_fd(r);
+	int efd = ev_fd(r);
 	cr_assert_geq(efd, 0);
 	cr_assert_eq(shmring_event_ack(r), 0, "ack with nothing signalled is harmless");
 	cr_assert_eq(shmring_event_ack(r), 0);
@@ -286,11 +313,11 @@ Test(eventfd, ack_rearms_and_is_idempotent)
 	shmring_detach(r);
 }
 
-Test(eventfd, detach_with_a_sleeping_watcher_is_prompt)
+static void detach_with_a_sleeping_watcher_is_prompt(void)
 {
 	struct shmring *r = t_ring(4096, 0);
 	shmring_set_spin(r, 0);
-	int efd = shmring_event_fd(r);
+	int efd = ev_fd(r);
 	cr_assert_geq(efd, 0);
 	int asleep;
 	T_POLL_UNTIL(asleep, t_info(r).futex_waits > 0, 10 * T_SEC);
@@ -323,7 +350,7 @@ static int fork_child(void *arg)
 	}
 	if (a->mode == 2 && shmring_event_ack(a->r) != 0)
 		return 18; /* an inherited watcher: ack makes the child's own */
-	int fd = shmring_event_fd(a->r);
+	int fd = ev_fd(a->r);
 	if (fd < 0)
 		return 10;
 	if (fd == a->parent_fd)
@@ -331,7 +358,7 @@ static int fork_child(void *arg)
 	if (fcntl(a->parent_fd, F_GETFD) != -1)
 		return 12; /* the child's copy of the parent's fd is closed */
 	if (shmring_event_fd(a->r) != fd)
-		return 13;
+		return 13; /* either kind: the handle's one event fd */
 	/* The parent puts one record after we are ready; our own watcher
 	 * must signal our own fd. */
 	if (!fd_readable(fd, 10000))
@@ -365,7 +392,7 @@ static void forked_child_own_watcher(int mode)
 	/* Both roles, declared: the child's leaving (it consumes, then
 	 * detaches) must not end the stream or break the pipe for us. */
 	cr_assert_eq(shmring_declare(a->r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
-	a->parent_fd = shmring_event_fd(a->r);
+	a->parent_fd = ev_fd(a->r);
 	cr_assert_geq(a->parent_fd, 0);
 	a->mode = mode;
 	pid_t pid = t_fork(fork_child, a);
@@ -379,24 +406,24 @@ static void forked_child_own_watcher(int mode)
 	shmring_detach(a->r);
 }
 
-Test(eventfd, forked_child_gets_its_own_watcher)
+static void forked_child_gets_its_own_watcher(void)
 {
 	forked_child_own_watcher(0);
 }
 
-Test(eventfd, forked_child_acks_first)
+static void forked_child_acks_first(void)
 {
 	forked_child_own_watcher(2);
 }
 
-Test(eventfd, forked_child_detaches_without_a_watcher)
+static void forked_child_detaches_without_a_watcher(void)
 {
 	struct fork_arg *a = t_shared(sizeof *a);
 	a->r = t_ring(4096, 0);
 	/* Both roles, declared: the child's leaving (it consumes, then
 	 * detaches) must not end the stream or break the pipe for us. */
 	cr_assert_eq(shmring_declare(a->r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
-	a->parent_fd = shmring_event_fd(a->r);
+	a->parent_fd = ev_fd(a->r);
 	cr_assert_geq(a->parent_fd, 0);
 	a->mode = 1;
 	pid_t pid = t_fork(fork_child, a);
@@ -420,11 +447,11 @@ static int put_three_and_die(void *arg)
 
 /* A producer that dies without detaching: the watcher's sweeps notice, and
  * the fd fires for the end of stream. */
-Test(eventfd, dead_producer_fires_end_of_stream)
+static void dead_producer_fires_end_of_stream(void)
 {
 	dead_ring = t_ring(4096, 0);
 	shmring_set_spin(dead_ring, 0);
-	int efd = shmring_event_fd(dead_ring);
+	int efd = ev_fd(dead_ring);
 	cr_assert_geq(efd, 0);
 	pid_t pid = t_fork(put_three_and_die, NULL);
 	int got = 0;
@@ -444,3 +471,60 @@ Test(eventfd, dead_producer_fires_end_of_stream)
 	t_expect_exit(pid, 0, 5 * T_SEC);
 	shmring_detach(dead_ring);
 }
+
+/* ------------------------------------------------------------ direct only */
+
+/* One event fd per handle: the kinds exclude each other, and
+ * shmring_event_fd hands out the direct one once made. */
+Test(eventfd_direct, one_kind_per_handle, .init = direct_init)
+{
+	struct shmring *w = t_ring(4096, 0), *d = t_ring(4096, 0);
+	int wfd = shmring_event_fd(w);
+	cr_assert_geq(wfd, 0);
+	cr_assert_eq(shmring_event_fd_direct(w), -EBUSY, "a watcher's fd exists");
+	int dfd = shmring_event_fd_direct(d);
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(shmring_event_fd_direct(d), dfd);
+	cr_assert_eq(shmring_event_fd(d), dfd, "shmring_event_fd gives the direct one");
+	cr_assert_eq(fcntl(dfd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC, "close-on-exec");
+	cr_assert_eq(shmring_event_fd_direct(NULL), -EINVAL);
+	shmring_detach(w);
+	shmring_detach(d);
+	cr_assert_eq(fcntl(dfd, F_GETFD), -1, "detach closes it");
+}
+
+/* The 50 ms recheck runs in a thread of ours, off the fd: an idle ring's
+ * direct fd stays quiet (a timeout on the io_uring request itself, the
+ * first design, made it fire 20 times a second), and the recheck wakes
+ * nobody while nothing is missed. */
+Test(eventfd_direct, idle_fd_stays_quiet, .init = direct_init)
+{
+	struct shmring *r = t_ring(4096, 0);
+	cr_assert_eq(shmring_declare(r, SHMRING_PRODUCER), 0); /* no end of stream */
+	int efd = shmring_event_fd_direct(r);
+	cr_assert_geq(efd, 0);
+	cr_assert_not(fd_readable(efd, 400), "an idle ring's direct fd fired");
+	cr_assert_eq(t_info(r).futex_wakes, 0, "the recheck woke the word for nothing");
+	cr_assert_eq(shmring_put(r, "x", 1, 0), 0);
+	cr_assert(fd_readable(efd, 5000));
+	shmring_detach(r);
+}
+
+/* ------------------------------------------------------------ both kinds */
+
+Test(eventfd, epoll_loop_with_a_socket) { epoll_loop_with_a_socket(); }
+Test(eventfd, producers_pay_only_while_armed) { producers_pay_only_while_armed(); }
+Test(eventfd, ack_rearms_and_is_idempotent) { ack_rearms_and_is_idempotent(); }
+Test(eventfd, detach_with_a_sleeping_watcher_is_prompt) { detach_with_a_sleeping_watcher_is_prompt(); }
+Test(eventfd, forked_child_gets_its_own_watcher) { forked_child_gets_its_own_watcher(); }
+Test(eventfd, forked_child_acks_first) { forked_child_acks_first(); }
+Test(eventfd, forked_child_detaches_without_a_watcher) { forked_child_detaches_without_a_watcher(); }
+Test(eventfd, dead_producer_fires_end_of_stream) { dead_producer_fires_end_of_stream(); }
+Test(eventfd_direct, epoll_loop_with_a_socket, .init = direct_init) { epoll_loop_with_a_socket(); }
+Test(eventfd_direct, producers_pay_only_while_armed, .init = direct_init) { producers_pay_only_while_armed(); }
+Test(eventfd_direct, ack_rearms_and_is_idempotent, .init = direct_init) { ack_rearms_and_is_idempotent(); }
+Test(eventfd_direct, detach_with_a_sleeping_watcher_is_prompt, .init = direct_init) { detach_with_a_sleeping_watcher_is_prompt(); }
+Test(eventfd_direct, forked_child_gets_its_own_watcher, .init = direct_init) { forked_child_gets_its_own_watcher(); }
+Test(eventfd_direct, forked_child_acks_first, .init = direct_init) { forked_child_acks_first(); }
+Test(eventfd_direct, forked_child_detaches_without_a_watcher, .init = direct_init) { forked_child_detaches_without_a_watcher(); }
+Test(eventfd_direct, dead_producer_fires_end_of_stream, .init = direct_init) { dead_producer_fires_end_of_stream(); }

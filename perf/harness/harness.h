@@ -233,7 +233,7 @@ extern const struct transport tp_shmring, tp_shmring_zc, tp_shmring_batch, tp_pi
 extern const struct transport *const all_transports[];
 extern const int n_transports;
 /* tp_epoll.c: consumers waiting in epoll_wait; only with -t. */
-extern const struct transport tp_shmring_efd, tp_seqpacket_epoll;
+extern const struct transport tp_shmring_efd, tp_shmring_efd_direct, tp_seqpacket_epoll;
 extern const struct transport *const extra_transports[];
 extern const int n_extra_transports;
 const struct transport *transport_by_name(const char *name);

@@ -1,10 +1,11 @@
 /*
  * tp_epoll.c - a consumer that waits in epoll_wait, as an event loop does:
- * shmring through shmring_event_fd against a SOCK_SEQPACKET socketpair, in
+ * shmring through shmring_event_fd (the watcher) and shmring_event_fd_direct
+ * (io_uring) against a SOCK_SEQPACKET socketpair, in
  * the same loop (issue 12: "waking through shmring_event_fd costs about twice
  * a socket's wake-up").  Not in the default set: name them with -t, e.g.
  *
- *   shmring-bench pingpong-block -t shmring-efd,seqpacket-epoll
+ *   shmring-bench pingpong-block -t shmring-efd,shmring-efd-direct,seqpacket-epoll
  *
  * The consumer: take a record without waiting (shmring_get / recv with
  * timeout 0 / MSG_DONTWAIT); if there is none, wait for the fd in epoll_wait
@@ -16,6 +17,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -80,11 +82,14 @@ static void epoll_close(struct endpoint *ep)
 
 struct efd_ch {
 	struct shmring *ring;
+	bool direct;   /* shmring_event_fd_direct (io_uring), not the watcher */
 };
 
-static int efd_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
+static int efd_make(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen,
+                    bool direct)
 {
 	struct efd_ch *ch = xcalloc(1, sizeof *ch);
+	ch->direct = direct;
 	struct shmring_config rc_cfg = { .capacity = cfg->queue_bytes };
 	int rc = shmring_create(&ch->ring, NULL, &rc_cfg);
 	if (rc) {
@@ -94,6 +99,16 @@ static int efd_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t w
 	}
 	*chp = ch;
 	return 0;
+}
+
+static int efd_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
+{
+	return efd_make(chp, cfg, why, whylen, false);
+}
+
+static int efd_direct_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
+{
+	return efd_make(chp, cfg, why, whylen, true);
 }
 
 static void efd_teardown(void *chv, const struct chan_cfg *cfg)
@@ -108,10 +123,11 @@ static void efd_teardown(void *chv, const struct chan_cfg *cfg)
 
 static void efd_describe(void *chv, const struct chan_cfg *cfg, char *buf, size_t len)
 {
-	(void)chv;
+	const struct efd_ch *ch = chv;
 	(void)cfg;
 	snprintf(buf, len, "anonymous ring; consumer: shmring_get(0), else epoll_wait on "
-		 "shmring_event_fd + shmring_event_ack");
+		 "%s + shmring_event_ack", ch && ch->direct ? "shmring_event_fd_direct (io_uring)"
+		                                             : "shmring_event_fd (watcher thread)");
 }
 
 static int efd_open(struct endpoint *ep, int role)
@@ -130,9 +146,10 @@ static int efd_open(struct endpoint *ep, int role)
 		return rc;
 	}
 	if (role == ROLE_CONSUMER) {
-		int fd = shmring_event_fd(ch->ring);
+		int fd = ch->direct ? shmring_event_fd_direct(ch->ring) : shmring_event_fd(ch->ring);
 		if (fd < 0) {
-			ep_seterr(ep, "shmring_event_fd: %s", shmring_strerror(fd));
+			ep_seterr(ep, "shmring_event_fd%s: %s", ch->direct ? "_direct" : "",
+			          shmring_strerror(fd));
 			return fd;
 		}
 		rc = epoll_for(ep, fd);
@@ -196,6 +213,21 @@ const struct transport tp_shmring_efd = {
 	.desc = "shmring get(0) + epoll on shmring_event_fd",
 	.flags = TP_SHMRING,
 	.setup = efd_setup,
+	.open = efd_open,
+	.close = epoll_close,
+	.teardown = efd_teardown,
+	.send_begin = efd_send_begin,
+	.send_end = efd_send_end,
+	.recv_begin = efd_recv_begin,
+	.recv_end = nop_end,
+	.describe = efd_describe,
+};
+
+const struct transport tp_shmring_efd_direct = {
+	.name = "shmring-efd-direct",
+	.desc = "shmring get(0) + epoll on shmring_event_fd_direct (io_uring, Linux 6.7+)",
+	.flags = TP_SHMRING,
+	.setup = efd_direct_setup,
 	.open = efd_open,
 	.close = epoll_close,
 	.teardown = efd_teardown,
