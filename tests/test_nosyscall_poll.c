@@ -208,7 +208,8 @@ static int np_attempt(char *buf, size_t len)
 	                          { .pid = t_fork(np_consumer, NULL) } };
 	np_trace(t, 2, 20 * T_SEC);
 	for (int i = 0; i < 2; i++)
-		cr_assert(WIFEXITED(t[i].status) && WEXITSTATUS(t[i].status) == 0, "%s: %s",
+		cr_assert(WIFEXITED(t[i].status) && WEXITSTATUS(t[i].status) == 0,
+		          "%s: %s (10/20: PTRACE_TRACEME refused, e.g. Yama ptrace_scope 3)",
 		          i ? "consumer" : "producer", t_status_str(t[i].status, buf, len));
 	cr_log_info("flowing: %llu records, -EAGAIN %llu (producer) and %llu (consumer)",
 	            (unsigned long long)np->records, (unsigned long long)np->eagain[0],
