@@ -430,6 +430,7 @@ void sc_telemetry(void);
 #define TELEM_MIN 20
 #define TELEM_MAX 2000
 void sc_pingpong(int spin);
+void sc_pingpong_event_fd(void);
 void sc_paced(void);
 void sc_idle(void);
 void sc_burst(void);

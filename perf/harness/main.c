@@ -364,6 +364,8 @@ int main(int argc, char **argv)
 		sc_pingpong(1);
 	if (todo & DO_PP_BLOCK)
 		sc_pingpong(0);
+	if ((todo & DO_PP_BLOCK) && g_opt.default_suite)
+		sc_pingpong_event_fd();
 	if (todo & DO_PACED)
 		sc_paced();
 	if (todo & DO_IDLE)

@@ -453,6 +453,24 @@ static int compute_targets(struct target *t)
 			 fmt_ns(ring->value, b1, sizeof b1), fmt_ns(pipe->value, b2, sizeof b2));
 	}
 	n++;
+	/* issue 12: the event fd's wake-up against a socket's, both in epoll
+	 * (sc_pingpong_event_fd: ring spin 0, so every wait is a wake-up) */
+	pipe = find(SC_PINGPONG_BLOCK, "seqpacket-epoll", -1, -1, 0);
+	for (int k = 0; k < 2; k++) {
+		ring = find(SC_PINGPONG_BLOCK, k ? "shmring-efd" : "shmring-efd-direct", -1, -1, 0);
+		t[n] = (struct target){ k ? "event fd wake-up, p50: watcher (shmring_event_fd) / socket"
+		                          : "event fd wake-up, p50: shmring_event_fd_direct / socket",
+		                        "<= 1.2x", NAN, 0, 1.2,
+		                        "p50 one-way of each, blocking ping-pong in epoll, spin 0",
+		                        "the default suite (sc_pingpong_event_fd)", "" };
+		if (have(ring) && have(pipe) && meas_get(pipe, "p50_ns") > 0) {
+			t[n].value = meas_get(ring, "p50_ns") / meas_get(pipe, "p50_ns");
+			snprintf(t[n].detail, sizeof t[n].detail, "p50 %s vs %s",
+			         fmt_ns(meas_get(ring, "p50_ns"), b1, sizeof b1),
+			         fmt_ns(meas_get(pipe, "p50_ns"), b2, sizeof b2));
+		}
+		n++;
+	}
 	ring = find(SC_THROUGHPUT, "shmring", 4, 4, 64);
 	mr = find(SC_THROUGHPUT, "mutex-ring", 4, 4, 64);
 	t[n] = (struct target){ "4x4, 64 B (oversubscribed): shmring / mutex+condvar ring", ">= 5x",

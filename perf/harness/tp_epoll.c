@@ -108,6 +108,20 @@ static int efd_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t w
 
 static int efd_direct_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
 {
+	/* Not applicable (1) where io_uring has no FUTEX_WAIT: probed on a
+	 * ring of its own, so that the measured ring has no fd armed here. */
+	struct shmring *probe;
+	struct shmring_config pc = { .capacity = 4096 };
+	int rc = shmring_create(&probe, NULL, &pc);
+	if (rc == 0) {
+		rc = shmring_event_fd_direct(probe);
+		shmring_detach(probe);
+	}
+	if (rc == -EOPNOTSUPP) {
+		snprintf(why, whylen, "shmring_event_fd_direct: no io_uring FUTEX_WAIT here "
+		         "(Linux 6.7+, io_uring enabled)");
+		return 1;
+	}
 	return efd_make(chp, cfg, why, whylen, true);
 }
 
