@@ -167,7 +167,8 @@ int list_shm_names(char ***names, size_t *count)
 		n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof *v, cmp_names);
+	if (n)   /* (v is NULL for an empty folder) */
+		qsort(v, n, sizeof *v, cmp_names);
 	*names = v;
 	*count = n;
 	return 0;

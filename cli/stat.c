@@ -121,6 +121,8 @@ int cmd_stat(int argc, char **argv)
 	const char *name = argv[optind];
 	struct ring_view *v = malloc(sizeof *v), *prev = malloc(sizeof *prev);
 	if (!v || !prev) {
+		free(v);
+		free(prev);
 		warnx_("out of memory");
 		return 1;
 	}

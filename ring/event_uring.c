@@ -350,8 +350,8 @@ static struct ring_event_uring *current(struct shmring *r, bool create, int *err
 		}
 		struct ring_event_uring *mine = NULL;
 		int rc = make_uring(r, &mine);
-		if (rc) {
-			*err = rc;
+		if (rc || !mine) {
+			*err = rc ? rc : -ENOMEM;
 			return NULL;
 		}
 		mine->stale = e;

@@ -203,8 +203,8 @@ static struct ring_eventfd *current(struct shmring *r, bool create, int *err)
 		}
 		struct ring_eventfd *mine = NULL;
 		int rc = make_eventfd(r, &mine);
-		if (rc) {
-			*err = rc;
+		if (rc || !mine) {
+			*err = rc ? rc : -ENOMEM;
 			return NULL;
 		}
 		mine->stale = e;
