@@ -277,8 +277,8 @@ int gen_grow_read(RingObject *ring, struct gen *g)
 				gens_trim(ring, t + 2);
 			return 0;
 		}
-		if (rc < 0)
-			return rc;
+		if (rc < 0 || !x)
+			return rc < 0 ? rc : -ENOMEM;
 	}
 	uint64_t expect = t;
 	atomic_compare_exchange_strong_explicit(&c->tail, &expect, t + 1,
