@@ -343,12 +343,12 @@ int run_out(const struct bridge_args *a)
 		stats_maybe_print(&o->st, "out", a->stats_interval, false);
 		if (stop_forced)
 			break;
+		pthread_mutex_lock(&o->lock);
 		if (stop_requested && !draining) {
 			draining = true;
 			fprintf(stderr, "shmring-nats out: stopping: publishing the %zu records "
 			        "in flight (signal again to exit now)\n", o->count);
 		}
-		pthread_mutex_lock(&o->lock);
 		if (o->resync) {
 			pthread_mutex_unlock(&o->lock);
 			wait_outstanding(o);
@@ -393,12 +393,19 @@ int run_out(const struct bridge_args *a)
 			pthread_mutex_unlock(&o->lock);
 			continue;
 		}
+		/* Room in the window: take the next record into the entry past
+		 * the window's end, ours alone until count is raised.  Where that
+		 * is, read under the lock: the ack thread's pop_acked moves head
+		 * and count together (their sum stays put), but between its two
+		 * stores the sum is off by one, and an entry computed from it
+		 * then was the window's last live one, whose span the peek
+		 * overwrote: its op record leaked (-ENOBUFS once that handle's
+		 * share of the window came back to 64) and its record stayed
+		 * held (found with TSan; docs/bridge.md). */
+		struct entry *e = &o->win[(o->head + o->count) % o->cap];
 		pthread_mutex_unlock(&o->lock);
 
-		/* Room in the window: take the next record (the entry past the
-		 * window's end is ours alone until count is raised). */
 		struct shmring *h = o->h[o->peeks % (uint64_t)o->nh];
-		struct entry *e = &o->win[(o->head + o->count) % o->cap];
 		ssize_t n = shmring_peek(h, &e->span, 20 * 1000000LL);
 		if (n == -EAGAIN || n == -ETIMEDOUT)
 			continue;
@@ -420,9 +427,12 @@ int run_out(const struct bridge_args *a)
 		atomic_store(&o->st.in_flight, o->count);
 		pthread_mutex_unlock(&o->lock);
 	}
-	if (rc != 0 && o->count)
+	pthread_mutex_lock(&o->lock);
+	size_t left = o->count;
+	pthread_mutex_unlock(&o->lock);
+	if (rc != 0 && left)
 		fprintf(stderr, "shmring-nats out: exiting with %zu records peeked and not "
-		        "acknowledged%s\n", o->count,
+		        "acknowledged%s\n", left,
 #ifdef SHMRING_REDELIVER
 		        " (the ring delivers them again)"
 #else
