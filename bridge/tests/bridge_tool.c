@@ -295,8 +295,8 @@ int main(int argc, char **argv)
 			return die("open", rc);
 		shmring_info(r, &in);
 		printf("{\"records\": %zu, \"lost_records\": %" PRIu64 ", \"recovered_claims\": %"
-		       PRIu64 ", \"capacity\": %zu}\n", in.records, in.lost_records,
-		       in.recovered_claims, in.capacity);
+		       PRIu64 ", \"capacity\": %zu, \"redelivered\": %" PRIu64 "}\n", in.records,
+		       in.lost_records, in.recovered_claims, in.capacity, in.redelivered);
 		shmring_detach(r);
 		return 0;
 	}
