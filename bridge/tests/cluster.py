@@ -14,7 +14,9 @@ leader (/jsz), then runs
 
 with N records in all (250000 each for the 1-million run).  While the records
 flow it stops the out bridge with SIGTERM and restarts it, SIGKILLs the out
-bridge, the in bridge and the stream's leader node, restarting each.  Then it
+bridge, makes it die (a test hook) holding records the stream has and records
+it never published, SIGKILLs the in bridge and the stream's leader node,
+restarting each.  Then it
 checks: every record in ring B is intact, no producer's records out of
 order, no duplicate except one the in bridge declared on restart (it died
 between a put and recording it: docs/bridge.md), nothing missing and ring
@@ -250,6 +252,8 @@ def run(args, procs, tmp):
     faults = [] if args.no_faults else [
         (0.10, 'SIGTERM out (clean stop), restart'),
         (0.25, 'SIGKILL out, restart'),
+        (0.35, 'the out bridge dies holding stored and unpublished records (test hook), '
+               'restart'),
         (0.45, 'SIGKILL in, restart'),
         (0.65, 'SIGKILL the stream leader node, restart'),
         (0.80, 'in dies between a put and its position (test hook), restart'),
@@ -294,6 +298,15 @@ def run(args, procs, tmp):
             procs.signal('out', signal.SIGKILL)
             procs.wait('out', 10)
             time.sleep(0.5)
+            procs.start('out', out_argv)
+        elif what.startswith('the out bridge dies'):
+            procs.signal('out', signal.SIGTERM)
+            if procs.wait('out', 60) != 0:
+                raise RuntimeError('out bridge exit status after SIGTERM')
+            procs.start('out', out_argv, env=dict(os.environ,
+                                                  SHMRING_NATS_TEST_DIE_HOLDING='2000'))
+            if procs.wait('out', 120) != -signal.SIGKILL:
+                raise RuntimeError('the out bridge did not die holding records')
             procs.start('out', out_argv)
         elif what.startswith('SIGKILL in'):
             procs.signal('in', signal.SIGKILL)
