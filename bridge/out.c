@@ -46,13 +46,14 @@
 #include <string.h>
 
 #include "bridge.h"
+#include "shmring_inspect.h"
 #include "shmring_zc.h"
 
 enum entry_state { E_UNSENT, E_SENT, E_ACKED, E_FAILED };
 
 struct entry {
 	struct shmring_span span;
-	struct shmring     *h;      /* the handle that peeked it */
+	int                 hi;     /* the handle that peeked it: h[hi] */
 	uint64_t            pos;
 	uint64_t            expect; /* the stream's last sequence its last publish expected */
 	enum entry_state    state;
@@ -62,7 +63,6 @@ struct out {
 	const struct bridge_args *a;
 	struct shmring   **h;       /* nh handles: each holds <= 64 peeked spans */
 	int                nh;
-	uint64_t           peeks;   /* which handle peeks next: peeks % nh */
 	uint64_t           ring_id;
 	struct bridge_nats bn;
 	struct bridge_stats st;
@@ -71,6 +71,7 @@ struct out {
 	pthread_cond_t     cond;    /* an ack came in */
 	struct entry      *win;     /* circular: win[(head + i) % cap], i < count */
 	size_t             cap, head, count;
+	size_t            *held;    /* held[i]: spans of the window h[i] peeked */
 	size_t             sent;    /* entries [0, sent) have been published */
 	unsigned           outstanding; /* published, ack handler not yet run */
 	bool               resync;
@@ -96,9 +97,10 @@ static void pop_acked(struct out *o)
 {
 	while (!o->holding && o->count && at(o, 0)->state == E_ACKED) {
 		struct entry *e = at(o, 0);
-		int rc = shmring_release(e->h, &e->span);
+		int rc = shmring_release(o->h[e->hi], &e->span);
 		if (rc < 0)
 			stats_error(&o->st, "release: %s", shmring_strerror(rc));
+		o->held[e->hi]--;
 		o->head = (o->head + 1) % o->cap;
 		o->count--;
 		o->sent--;
@@ -309,6 +311,99 @@ static void cond_wait_ms(struct out *o, long ms)
 	pthread_cond_timedwait(&o->cond, &o->lock, &ts);
 }
 
+/* Under lock: the handle holding the fewest spans of the window, for the
+ * next peek.  The window holds fewer than cap = 64 * nh entries when we
+ * peek, so that handle holds fewer than 64 (SHMRING_MAX_INFLIGHT): a peek
+ * never meets -ENOBUFS, whatever order the window is released in. */
+static int least_held(const struct out *o)
+{
+	int best = 0;
+	for (int i = 1; i < o->nh; i++)
+		if (o->held[i] < o->held[best])
+			best = i;
+	return best;
+}
+
+/* Peek into e (outside the window, ours alone) with h[hi]; on success, e
+ * joins the window at its end. */
+static ssize_t peek_into(struct out *o, struct entry *e, int hi, int64_t timeout_ns)
+{
+	ssize_t n = shmring_peek(o->h[hi], &e->span, timeout_ns);
+	if (n < 0)
+		return n;
+	e->hi = hi;
+	e->pos = shmring_span_position(&e->span);
+	e->state = E_UNSENT;
+	pthread_mutex_lock(&o->lock);
+	o->held[hi]++;
+	o->count++;
+	atomic_store(&o->st.in_flight, o->count);
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+#ifdef SHMRING_REDELIVER
+static int by_position(const void *x, const void *y)
+{
+	uint64_t a = ((const struct entry *)x)->pos, b = ((const struct entry *)y)->pos;
+	return a < b ? -1 : a > b;
+}
+
+/* Dead attachments left in the ring's table (-1 if it cannot say). */
+static int dead_attachments(struct shmring *h)
+{
+	int n = shmring_attachments(h, NULL, 0);
+	if (n <= 0)
+		return n;
+	struct shmring_attachment *t = calloc((size_t)n, sizeof *t);
+	if (!t)
+		return -1;
+	int got = shmring_attachments(h, t, (size_t)n), dead = 0;
+	for (int i = 0; i < got && i < n; i++)
+		dead += t[i].state == SHMRING_ATTACH_DEAD || t[i].state == SHMRING_ATTACH_REAPING;
+	free(t);
+	return dead;
+}
+
+/*
+ * Start, on a SHMRING_REDELIVER ring: the records a killed run had peeked
+ * come back first, but in the order of the ring's redelivery list (by
+ * attachment and op record), and each dead attachment's only once it is
+ * swept.  Published in that order they would break per-producer order (82
+ * violations in a cluster run).  So: sweep the dead now (until none is left,
+ * 5 s at most), peek every record given back (they come before any fresh
+ * one; a fresh one, an empty ring or a full window ends it), and sort them
+ * by ring position, the order the dead run peeked and published them in.
+ * Then the stream's copies among them are a prefix (dropped as duplicates)
+ * and the rest follow in ring order.  In order if this run's --max-pending
+ * is at least the dead run's (a record given back beyond the window comes
+ * later, in list order).  Before any publish: no ack can come yet.
+ */
+static void take_back(struct out *o)
+{
+	double deadline = now_seconds() + 5;
+	for (;;) {
+		shmring_check_peers(o->h[0]);
+		if (dead_attachments(o->h[0]) <= 0 || now_seconds() > deadline)
+			break;
+		bridge_nap(20);
+	}
+	size_t given_back = 0;
+	while (o->count < o->cap) {
+		struct entry *e = &o->win[o->count];   /* head is 0 */
+		if (peek_into(o, e, least_held(o), 0) < 0)
+			break;
+		if (e->span.deliveries <= 1)
+			break;   /* a fresh record: every one given back is in */
+		given_back++;
+	}
+	qsort(o->win, given_back, sizeof *o->win, by_position);
+	if (given_back)
+		fprintf(stderr, "shmring-nats out: %zu records a stopped run had taken, "
+		        "published again in ring order\n", given_back);
+}
+#endif
+
 int run_out(const struct bridge_args *a)
 {
 	struct out *o = calloc(1, sizeof *o);
@@ -323,6 +418,7 @@ int run_out(const struct bridge_args *a)
 	o->win = calloc(o->cap, sizeof *o->win);
 	o->nh = (int)((o->cap + SHMRING_MAX_INFLIGHT - 1) / SHMRING_MAX_INFLIGHT);
 	o->h = calloc((size_t)o->nh, sizeof *o->h);
+	o->held = calloc((size_t)o->nh, sizeof *o->held);
 	for (int i = 0; i < o->nh; i++)
 		if (bridge_ring_open(&o->h[i], a, SHMRING_CONSUMER) < 0)
 			goto out;
@@ -358,6 +454,9 @@ int run_out(const struct bridge_args *a)
 	fprintf(stderr, "shmring-nats out: ring %s (id %016" PRIx64 ") -> stream %s, last "
 	        "sequence %" PRIu64 "%s\n", a->ring, o->ring_id, a->stream, last_seq,
 	        ours ? ", its last record from this ring" : "");
+#ifdef SHMRING_REDELIVER
+	take_back(o);
+#endif
 
 	bool draining = false;
 	for (;;) {
@@ -436,10 +535,10 @@ int run_out(const struct bridge_args *a)
 		 * share of the window came back to 64) and its record stayed
 		 * held (found with TSan; docs/bridge.md). */
 		struct entry *e = &o->win[(o->head + o->count) % o->cap];
+		int hi = least_held(o);
 		pthread_mutex_unlock(&o->lock);
 
-		struct shmring *h = o->h[o->peeks % (uint64_t)o->nh];
-		ssize_t n = shmring_peek(h, &e->span, 20 * 1000000LL);
+		ssize_t n = peek_into(o, e, hi, 20 * 1000000LL);
 		if (n == -EAGAIN || n == -ETIMEDOUT)
 			continue;
 		if (n < 0) {
@@ -451,14 +550,6 @@ int run_out(const struct bridge_args *a)
 			stop_requested = 1;
 			continue;
 		}
-		o->peeks++;
-		e->h = h;
-		e->pos = shmring_span_position(&e->span);
-		e->state = E_UNSENT;
-		pthread_mutex_lock(&o->lock);
-		o->count++;
-		atomic_store(&o->st.in_flight, o->count);
-		pthread_mutex_unlock(&o->lock);
 	}
 	pthread_mutex_lock(&o->lock);
 	size_t left = o->count;
@@ -479,6 +570,7 @@ out:
 	for (int i = 0; i < o->nh; i++)
 		shmring_detach(o->h[i]);
 	free(o->h);
+	free(o->held);
 	free(o->win);
 	free(o);
 	return rc;
