@@ -523,10 +523,13 @@ def main():
         for ring_a, ring_b, durable in args.cleanup_rings:
             for ring in (ring_a, ring_b):
                 subprocess.run([tool, 'unlink', '--ring', ring])
-            try:
-                os.unlink('/dev/shm/shmring-nats-in.%s.%s' % (ring_b, durable))
-            except OSError:
-                pass
+            # (and a Python queue's control page: <name>.pyq, python/shmring)
+            for path in ['/dev/shm/shmring-nats-in.%s.%s' % (ring_b, durable)] + \
+                    ['/dev/shm/%s.pyq' % ring for ring in (ring_a, ring_b)]:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
     if errors:
         for name in sorted(procs.live):
             log('--- %s.log (last lines)\n%s' % (name, procs.tail(name)))
