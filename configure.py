@@ -471,9 +471,11 @@ for v in VARIANTS:
         program('build/%s/cli/shmring' % v, cli_srcs)
         for src in cli_helper_srcs:
             program('build/%s/tests/cli/%s' % (v, stem(src)), [src])
-    if v != 'tsan':   # (libnats is not instrumented)
-        if bridge_srcs and have_nats:
-            program('build/%s/bridge/shmring-nats' % v, bridge_srcs, ['-lnats'])
+    # The bridge in every variant, TSan's too (bridge/tests/race.py: libnats
+    # is not instrumented, but the bridge's own threads' accesses are).
+    if bridge_srcs and have_nats:
+        program('build/%s/bridge/shmring-nats' % v, bridge_srcs, ['-lnats'])
+    if v != 'tsan':
         for src in bridge_test_srcs:   # nats_*.c: the NATS baselines
             if stem(src).startswith('nats_'):
                 if have_nats:
@@ -724,6 +726,18 @@ if bridge_srcs and os.path.exists('bridge/tests/cluster.py'):
             variables=[('args', '--records 100000')])
     phony('test-bridge', 'build/.run/test-bridge')
     extra_phony_inputs.setdefault('test', []).append('build/.run/test-bridge-after-c')
+if bridge_srcs and os.path.exists('bridge/tests/race.py'):
+    # `ninja test-bridge-tsan`: the out bridge built with TSan on a real
+    # cluster (bridge/tests/race.py); `ninja test` runs it after the cluster test.
+    tsan_bridge = ['build/tsan/bridge/shmring-nats'] if have_nats else []
+    n.rule('run_bridge_race', '$python bridge/tests/race.py --tsan-build build/tsan '
+           '--build build/release', description='BRIDGE TSan test', pool='console')
+    n.build('build/.run/test-bridge-tsan', 'run_bridge_race',
+            implicit=tsan_bridge + bridge_test_deps)
+    n.build('build/.run/test-bridge-tsan-after', 'run_bridge_race',
+            implicit=tsan_bridge + bridge_test_deps + ['build/.run/test-bridge-after-c'])
+    phony('test-bridge-tsan', 'build/.run/test-bridge-tsan')
+    extra_phony_inputs.setdefault('test', []).append('build/.run/test-bridge-tsan-after')
 n.newline()
 
 n.comment('Build a variant: ninja release|debug|asan|tsan|all.')

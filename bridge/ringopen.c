@@ -3,7 +3,8 @@
  *
  * Where the library has SHMRING_PERSISTENT (issue 11: a ring whose last
  * producer or consumer going away is not end of stream or broken pipe), it
- * has shmring_open_or_create too, and a ring the bridge makes is persistent.
+ * has shmring_open_or_create too, and a ring the bridge makes is persistent
+ * (and, for out, SHMRING_REDELIVER where the library has it).
  * Without them this file does the same by hand: open, else create with
  * O_EXCL, else (another process created it in between) open.
  */
@@ -18,6 +19,13 @@ int bridge_ring_open(struct shmring **ring, const struct bridge_args *a, unsigne
 		.capacity = a->capacity, .max_record = a->max_record, .flags = roles,
 	};
 	int rc;
+#ifdef SHMRING_REDELIVER    /* issue 14 */
+	/* The out bridge consumes at least once: a ring it makes gives a killed
+	 * bridge's peeked, unacknowledged records back to its next run (the
+	 * stream's duplicate window drops those already stored). */
+	if (roles == SHMRING_CONSUMER)
+		cfg.flags |= SHMRING_REDELIVER;
+#endif
 #ifdef SHMRING_PERSISTENT   /* issue 11: both came together */
 	cfg.flags |= SHMRING_PERSISTENT;
 	rc = shmring_open_or_create(ring, a->ring, &cfg);   /* roles declared either way */

@@ -45,9 +45,9 @@ def bridge_case(build, urls, procs, tag, size, replicas, count, rate):
     tool = os.path.join(build, 'bridge', 'tests', 'bridge_tool')
     bridge = os.path.join(build, 'bridge', 'shmring-nats')
     ring_a, ring_b = 'bridge-bench-%s-A' % tag, 'bridge-bench-%s-B' % tag
-    for ring in (ring_a, ring_b):
+    for ring, side in ((ring_a, 'out'), (ring_b, 'in')):   # as the bridges make them
         subprocess.run([tool, 'create', '--ring', ring, '--capacity', str(16 << 20),
-                        '--max-record', str(64 << 10)], check=True)
+                        '--max-record', str(64 << 10), '--as', side], check=True)
     common = ['--servers', urls, '--stream', 'BB' + tag, '--subject', 'bb.' + tag,
               '--replicas', str(replicas), '--stats-interval', '0']
     try:

@@ -2,7 +2,8 @@
  * bridge_tool.c - the ring ends of the bridge's cluster test (cluster.py)
  * and of perf/bridge_bench.py.
  *
- *   bridge_tool create  --ring NAME [--capacity BYTES] [--max-record BYTES]
+ *   bridge_tool create  --ring NAME [--capacity BYTES] [--max-record BYTES] [--as out|in]
+ *                       (--as: the flags the bridge gives a ring it makes)
  *   bridge_tool produce --ring NAME --producer P --count N [--size MIN[:MAX]] [--rate R]
  *   bridge_tool check   --ring NAME --producers P --count N [--timeout S] [--stall-ms MS]
  *                       [--progress FILE]  (records so far, rewritten every 100 ms)
@@ -276,6 +277,13 @@ int main(int argc, char **argv)
 			.capacity = strtoull(arg(argc, argv, "--capacity", "0"), NULL, 0),
 			.max_record = strtoull(arg(argc, argv, "--max-record", "0"), NULL, 0),
 		};
+		/* --as out|in: the flags the bridge gives a ring it makes
+		 * (bridge/ringopen.c) */
+		const char *as = arg(argc, argv, "--as", "");
+		if (!strcmp(as, "out"))
+			cfg.flags = SHMRING_PERSISTENT | SHMRING_REDELIVER;
+		else if (!strcmp(as, "in"))
+			cfg.flags = SHMRING_PERSISTENT;
 		struct shmring *r;
 		int rc = shmring_create(&r, ring, &cfg);
 		if (rc < 0)
@@ -295,8 +303,8 @@ int main(int argc, char **argv)
 			return die("open", rc);
 		shmring_info(r, &in);
 		printf("{\"records\": %zu, \"lost_records\": %" PRIu64 ", \"recovered_claims\": %"
-		       PRIu64 ", \"capacity\": %zu}\n", in.records, in.lost_records,
-		       in.recovered_claims, in.capacity);
+		       PRIu64 ", \"capacity\": %zu, \"redelivered\": %" PRIu64 "}\n", in.records,
+		       in.lost_records, in.recovered_claims, in.capacity, in.redelivered);
 		shmring_detach(r);
 		return 0;
 	}
