@@ -94,9 +94,12 @@ int  bridge_ensure_stream(struct bridge_nats *bn, const struct bridge_args *a,
 /* Sleep ms milliseconds, in pieces, returning early on stop_forced. */
 void bridge_nap(int64_t ms);
 
-/* ringopen.c: open the named ring, or create it (persistent where the
- * library has SHMRING_PERSISTENT); roles declared. */
-int bridge_ring_open(struct shmring **ring, const struct bridge_args *a, unsigned roles);
+/* ringopen.c: open the named ring, or create it (persistent; for the out
+ * bridge, roles == SHMRING_CONSUMER, also SHMRING_REDELIVER); roles
+ * declared.  bridge_ring_redelivers: was the ring made with
+ * SHMRING_REDELIVER (by us or by whoever made it)? */
+int  bridge_ring_open(struct shmring **ring, const struct bridge_args *a, unsigned roles);
+bool bridge_ring_redelivers(struct shmring *ring);
 
 /* msgid.c */
 #define MSGID_MAX 64

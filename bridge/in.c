@@ -246,6 +246,10 @@ int run_in(const struct bridge_args *a)
 	struct in *in = calloc(1, sizeof *in);
 	natsMsg **msgs = NULL;   /* one pull's messages, --batch at most */
 	int rc = 1;
+	if (!in) {
+		fprintf(stderr, "shmring-nats in: out of memory\n");
+		return 1;
+	}
 	in->a = a;
 	in->avg_slot_bytes = SHMRING_SLOT_SIZE;
 	const char *die = getenv("SHMRING_NATS_TEST_DIE_AFTER_PUTS");
@@ -284,6 +288,10 @@ int run_in(const struct bridge_args *a)
 	if (setup_consumer(in))
 		goto out;
 	msgs = calloc((size_t)a->batch, sizeof *msgs);
+	if (!msgs) {
+		fprintf(stderr, "shmring-nats in: out of memory (--batch %d)\n", a->batch);
+		goto out;
+	}
 	unsigned idle_pulls = 0;
 	fprintf(stderr, "shmring-nats in: stream %s -> ring %s, committed through stream "
 	        "sequence %" PRIu64 "\n", a->stream, a->ring, in->committed);

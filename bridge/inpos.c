@@ -71,6 +71,10 @@ int inpos_open(struct inpos **out, uint64_t ring_id, const char *ring,
 		f->magic = INPOS_MAGIC;
 	}
 	*out = malloc(sizeof **out);
+	if (!*out) {
+		munmap(f, 4096);
+		return -ENOMEM;
+	}
 	(*out)->f = f;
 	return 0;
 }

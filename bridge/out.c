@@ -78,6 +78,7 @@ struct out {
 	uint64_t           last_seq; /* the stream's last sequence once all sent are stored */
 	int64_t            max_len;  /* the largest payload the server takes */
 	bool               blocked;  /* the next record to publish is over it */
+	bool               redelivers; /* ring A was made with SHMRING_REDELIVER */
 	/* Test hook (bridge/tests/cluster.py): SHMRING_NATS_TEST_DIE_HOLDING=N:
 	 * after N records released, release nothing more, publish until half
 	 * the window is, fill the window, wait for every ack, then SIGKILL
@@ -342,7 +343,6 @@ static ssize_t peek_into(struct out *o, struct entry *e, int hi, int64_t timeout
 	return n;
 }
 
-#ifdef SHMRING_REDELIVER
 static int by_position(const void *x, const void *y)
 {
 	uint64_t a = ((const struct entry *)x)->pos, b = ((const struct entry *)y)->pos;
@@ -402,12 +402,15 @@ static void take_back(struct out *o)
 		fprintf(stderr, "shmring-nats out: %zu records a stopped run had taken, "
 		        "published again in ring order\n", given_back);
 }
-#endif
 
 int run_out(const struct bridge_args *a)
 {
 	struct out *o = calloc(1, sizeof *o);
 	int rc = 1;
+	if (!o) {
+		fprintf(stderr, "shmring-nats out: out of memory\n");
+		return 1;
+	}
 	o->a = a;
 	stats_init(&o->st);
 	pthread_mutex_init(&o->lock, NULL);
@@ -419,6 +422,12 @@ int run_out(const struct bridge_args *a)
 	o->nh = (int)((o->cap + SHMRING_MAX_INFLIGHT - 1) / SHMRING_MAX_INFLIGHT);
 	o->h = calloc((size_t)o->nh, sizeof *o->h);
 	o->held = calloc((size_t)o->nh, sizeof *o->held);
+	if (!o->win || !o->h || !o->held) {
+		fprintf(stderr, "shmring-nats out: out of memory (--max-pending %d)\n",
+		        a->max_pending);
+		o->nh = 0;
+		goto out;
+	}
 	for (int i = 0; i < o->nh; i++)
 		if (bridge_ring_open(&o->h[i], a, SHMRING_CONSUMER) < 0)
 			goto out;
@@ -454,9 +463,13 @@ int run_out(const struct bridge_args *a)
 	fprintf(stderr, "shmring-nats out: ring %s (id %016" PRIx64 ") -> stream %s, last "
 	        "sequence %" PRIu64 "%s\n", a->ring, o->ring_id, a->stream, last_seq,
 	        ours ? ", its last record from this ring" : "");
-#ifdef SHMRING_REDELIVER
-	take_back(o);
-#endif
+	o->redelivers = bridge_ring_redelivers(o->h[0]);
+	if (o->redelivers)
+		take_back(o);
+	else
+		fprintf(stderr, "shmring-nats out: warning: ring %s was made without "
+		        "SHMRING_REDELIVER: records this bridge holds when it is killed are lost "
+		        "(counted in the ring's lost_records; docs/bridge.md)\n", a->ring);
 
 	bool draining = false;
 	for (;;) {
@@ -556,19 +569,16 @@ int run_out(const struct bridge_args *a)
 	pthread_mutex_unlock(&o->lock);
 	if (rc != 0 && left)
 		fprintf(stderr, "shmring-nats out: exiting with %zu records peeked and not "
-		        "acknowledged%s\n", left,
-#ifdef SHMRING_REDELIVER
-		        " (the ring delivers them again)"
-#else
-		        " (this library has no SHMRING_REDELIVER: they are lost)"
-#endif
-		);
+		        "acknowledged%s\n", left, o->redelivers
+		        ? " (the ring delivers them again)"
+		        : " (the ring was made without SHMRING_REDELIVER: they are lost)");
 	wait_outstanding(o);
 	stats_maybe_print(&o->st, "out", a->stats_interval, true);
 out:
 	bridge_disconnect(&o->bn);
 	for (int i = 0; i < o->nh; i++)
-		shmring_detach(o->h[i]);
+		if (o->h[i])
+			shmring_detach(o->h[i]);
 	free(o->h);
 	free(o->held);
 	free(o->win);
