@@ -15,6 +15,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/ptrace.h>
 
 #include "layout.h"
 #include "shmring_inspect.h"
@@ -710,6 +711,85 @@ Test(hostile, dead_producers_batch_published_prefix_reused)
 		}
 	}
 	expect_take(&s, -EAGAIN, "drained");
+	scrib_done(&s);
+}
+
+/* ------------------------------------------------------------ runs cut short */
+
+TestSuite(cut_short, .timeout = T_TIMEOUT, .fini = t_cleanup);
+
+static struct shmring *cut_ring;
+
+/* The traced child: stop, then take the run of three records at once. */
+static int get_many_traced(void *arg)
+{
+	(void)arg;
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
+		return 10;
+	raise(SIGSTOP);
+	static char buf[256];
+	struct iovec recs[8];
+	ssize_t n = shmring_get_many(cut_ring, buf, sizeof buf, recs, 8, 0);
+	return n == 3 ? 0 : 11;
+}
+
+/* A consumer can be killed at any instruction of shmring_get_many's release
+ * of its run, and free_tail passes released records in order: so at no
+ * instruction may a record of the run be released while an earlier one is
+ * still taken (a released prefix is reused by producers at once, and the
+ * sweep's walk over the dead consumer's run then met the reused slots:
+ * hostile::dead_consumers_run_released_prefix_reused_*).  The child is
+ * single-stepped through the whole call and the run's three seq words are
+ * read after every instruction.  The release used to go in order. */
+Test(cut_short, get_many_never_releases_a_record_before_an_earlier_one)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cut_ring = s.r;
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(put_at(&s, 1), (uint64_t)i);
+	pid_t pid = t_fork(get_many_traced, NULL);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP, "the child did not stop");
+	cr_assert_eq(ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)(long)PTRACE_O_EXITKILL), 0,
+	             "PTRACE_SETOPTIONS: %s", strerror(errno));
+	const uint64_t max_steps = 20u * 1000 * 1000;
+	uint64_t steps = 0, bad_step = 0;
+	int bad_state[3] = { 0, 0, 0 };
+	int sig = 0;
+	for (;;) {
+		cr_assert_eq(ptrace(PTRACE_SINGLESTEP, pid, NULL, (void *)(long)sig), 0,
+		             "PTRACE_SINGLESTEP: %s", strerror(errno));
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		if (!WIFSTOPPED(st))
+			break;
+		sig = WSTOPSIG(st) == SIGTRAP ? 0 : WSTOPSIG(st);
+		int state[3];
+		for (uint64_t p = 0; p < 3; p++)
+			state[p] = (int)(atomic_load(&meta(&s, p)->seq) & 3);
+		for (int i = 0; i < 3 && !bad_step; i++)
+			for (int j = i + 1; j < 3; j++)
+				if (state[i] == SLOT_RELEASED && state[j] == SLOT_COMMITTED) {
+					bad_step = steps + 1;
+					memcpy(bad_state, state, sizeof state);
+					break;
+				}
+		if (++steps > max_steps) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			cr_assert_fail("more than %llu instructions", (unsigned long long)max_steps);
+		}
+	}
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child's get_many failed (status %#x)",
+	          st);
+	cr_assert_eq(bad_step, 0,
+	             "after instruction %llu of %llu the run's states were %d %d %d (1 taken, 2 "
+	             "released): killed there, the consumer leaves a released prefix before a "
+	             "taken record", (unsigned long long)bad_step, (unsigned long long)steps,
+	             bad_state[0], bad_state[1], bad_state[2]);
+	for (uint64_t p = 0; p < 3; p++)
+		cr_assert_eq(atomic_load(&meta(&s, p)->seq), SLOT_SEQ(p, SLOT_RELEASED));
+	fprintf(stderr, "cut_short: %llu instructions single-stepped\n", (unsigned long long)steps);
 	scrib_done(&s);
 }
 
