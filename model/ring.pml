@@ -60,6 +60,9 @@
  *                  publication before the op record is cleared
  *   FIX_READABLE   proposed fix to shmring__readable (finding 1)
  *   FIX_RECOVER    proposed fix to recover_produce (findings 2, 3)
+ *   BUG_WALK_STOPS recover_produce's walk stops at a slot reused in a later
+ *                  lap, as before walk_floor (old_recover_retry: finding 3
+ *                  needs it; walk_floor alone closes that finding too)
  *   BUG_NO_RECHECK       consumers sleep without W2          (must fail)
  *   BUG_NO_ROOM_RECHECK  producers sleep without W2          (must fail)
  *   BUG_NOTIFY_EARLY     N2 before N1 on publication         (must fail)
@@ -726,11 +729,15 @@ sweep:
 			/* reused in a later lap: published and consumed, so
 			 * go on from the consumed floor if it is beyond
 			 * (recover.c walk_floor), else stop */
+#ifdef BUG_WALK_STOPS
+			break
+#else
 			ch = cons_head;                            /* acquire */
 			if
 			:: ch > p -> p = ch; ch = 0; goto next_p
 			:: else -> ch = 0; break
 			fi
+#endif
 		:: else -> skip
 		fi;
 		if
