@@ -52,7 +52,7 @@ bug_eof_order|bug|safety|$R -DEOF -DRECS0=1 -DRECS1=1 -DFIXED_SIZES -DBUG_EOF_OR
 bug_busy|bug|np|-DRECS0=1 -DRECS1=1 -DBUG_BUSY
 old_readable|bug|safety|-DFIXED_SIZES
 old_recover_order|bug|safety|$R -DCRASH_WIDE -DNCONS=1 -DRECS1=1 -DFIXED_SIZES
-old_recover_retry|bug|safety|$R -DCRASH -DNCONS=1 -DRECS0=3 -DRECS1=1 -DFIXED_SIZES
+old_recover_retry|bug|safety|$R -DCRASH -DNCONS=1 -DRECS0=3 -DRECS1=1 -DFIXED_SIZES -DBUG_WALK_STOPS
 bcast_die|pass|safety|@bcast.pml -DDIE
 bcast|pass|safety|@bcast.pml -DNSLOT=4
 bcast_join|pass|safety|@bcast.pml -DJOIN -DRECS1=2

@@ -60,6 +60,9 @@
  *                  publication before the op record is cleared
  *   FIX_READABLE   proposed fix to shmring__readable (finding 1)
  *   FIX_RECOVER    proposed fix to recover_produce (findings 2, 3)
+ *   BUG_WALK_STOPS recover_produce's walk stops at a slot reused in a later
+ *                  lap, as before walk_floor (old_recover_retry: finding 3
+ *                  needs it; walk_floor alone closes that finding too)
  *   BUG_NO_RECHECK       consumers sleep without W2          (must fail)
  *   BUG_NO_ROOM_RECHECK  producers sleep without W2          (must fail)
  *   BUG_NOTIFY_EARLY     N2 before N1 on publication         (must fail)
@@ -722,7 +725,19 @@ sweep:
 #endif
 		sv = seq[IDX(p)];                                  /* acquire */
 		if
-		:: POS(sv) > p -> break            /* reused in a later lap */
+		:: POS(sv) > p ->
+			/* reused in a later lap: published and consumed, so
+			 * go on from the consumed floor if it is beyond
+			 * (recover.c walk_floor), else stop */
+#ifdef BUG_WALK_STOPS
+			break
+#else
+			ch = cons_head;                            /* acquire */
+			if
+			:: ch > p -> p = ch; ch = 0; goto next_p
+			:: else -> ch = 0; break
+			fi
+#endif
 		:: else -> skip
 		fi;
 		if
@@ -1129,7 +1144,7 @@ finish:
  * slot makes it retry once that record changes, as recover.c does. */
 proctype RRecoverer()
 {
-	byte li, st, h, v, p, s, w, x, t, e, ch, n, cw;
+	byte li, st, h, v, p, s, w, x, t, e, ch, n, cw, f;
 	byte we, ww;
 	bool ok, complete;
 
@@ -1177,14 +1192,27 @@ sweep:
 		:: e > ch -> e = ch
 		:: else -> skip
 		fi;
+		/* walk_floor: start at max(t, free_tail) (acquire); at a slot
+		 * that is not a start of this lap, go on from free_tail read
+		 * again if it is beyond the slot, else stop */
 		p = t;
+		f = free_tail;                                             /* acquire */
+		if
+		:: f > p -> p = f
+		:: else -> skip
+		fi;
+		f = 0;
 		do
 		:: p >= e -> break
 		:: else ->
 			s = seq[IDX(p)];                                   /* acquire */
 			if
-			:: POS(s) > p -> break
-			:: s != SEQ(p, COMMITTED) && s != SEQ(p, RELEASED) && s != SEQ(p, REDELIV) -> break
+			:: s != SEQ(p, COMMITTED) && s != SEQ(p, RELEASED) && s != SEQ(p, REDELIV) ->
+				f = free_tail;                             /* acquire */
+				if
+				:: f > p -> n = f - p; s = 0; f = 0; goto next
+				:: else -> break
+				fi
 			:: else -> skip
 			fi;
 			n = mlen[IDX(p)];
@@ -1223,6 +1251,7 @@ sweep:
 				fi
 			:: else -> skip
 			fi;
+next:
 			assert(n >= 1);
 			p = p + n; s = 0
 		od

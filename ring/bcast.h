@@ -46,6 +46,11 @@ static inline uint64_t bcast_tail(const struct shmring *r)
 }
 /* Subscribe this handle (shmring_subscribe without the argument checks). */
 int shmring__bcast_subscribe(struct shmring *r, unsigned flags);
+/* The sum of every subscriber's cursor (tethered or lossy): it moves
+ * whenever a subscriber reads, which cons_head, never moved on a broadcast
+ * ring, cannot tell a producer's liveness look (reap.c).  A scan of the
+ * ring's table (one line per entry), relaxed: a hint. */
+uint64_t shmring__bcast_cursor_sum(const struct shmring *r);
 /* Is this handle's subscription live (this process, this entry)? */
 bool shmring__bcast_subscribed(const struct shmring *r);
 

@@ -252,6 +252,18 @@ static uint64_t count_records(const struct shmring *r, uint64_t p, uint64_t h)
 	return n;
 }
 
+uint64_t shmring__bcast_cursor_sum(const struct shmring *r)
+{
+	uint64_t sum = 0;
+	for (int i = 0; i < (int)r->nattach; i++) {
+		const struct attach_entry *e = ring_attach(r, i);
+		unsigned roles = atomic_load_explicit(&e->roles, memory_order_relaxed);
+		if ((roles & (ROLE_SUBSCRIBER | SHMRING_CONSUMER)) == (ROLE_SUBSCRIBER | SHMRING_CONSUMER))
+			sum += atomic_load_explicit(&e->sub_cursor, memory_order_relaxed);
+	}
+	return sum;
+}
+
 int shmring_subscribers(const struct shmring *ring, struct shmring_subscriber *out, size_t n)
 {
 	if (!ring || (n && !out))

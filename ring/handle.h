@@ -82,10 +82,13 @@ struct shmring {
 	/* The other side's index at the looks, per role of the call ([0] a
 	 * put/reserve watching cons_head, [1] a get/peek watching prod_head),
 	 * and since the first look that found it unchanged (coarse ns; 0: the
-	 * last look saw it move). */
+	 * last look saw it move).  A put on a broadcast ring watches the sum of
+	 * the subscribers' cursors instead, read at most every BCAST_LOOK_NS
+	 * (scan_ns: the last time; reap.c). */
 	struct ring_peer_watch {
 		_Atomic uint64_t at;
 		_Atomic uint64_t since_ns;
+		_Atomic uint64_t scan_ns;
 	} peer_watch[2];
 	/* attach.h ring_sweep_if_stalled: per kind of poll, where the ring
 	 * stood at the last -EAGAIN and since when (a sweep only once it has

@@ -4,6 +4,7 @@
  * its roles leave the census, and the entry is freed.
  */
 #include "attach.h"
+#include "bcast.h" /* a broadcast producer's look */
 #include "liveness.h"
 
 #include <stdlib.h>
@@ -110,6 +111,7 @@ int shmring__reap(struct shmring *r)
 }
 
 #define SLOW_CALLER_NS 5000000ull /* calls this far apart: look on every one */
+#define BCAST_LOOK_NS 20000000ull /* a broadcast put's scan of the cursors */
 
 static uint64_t coarse_ns(void)
 {
@@ -132,8 +134,25 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	 * watch: racing threads of one handle only shift a sweep too. */
 	bool consumer = role == SHMRING_CONSUMER;
 	struct ring_peer_watch *pw = &r->peer_watch[consumer];
-	uint64_t at = atomic_load_explicit(consumer ? &r->hdr->prod_head : &r->hdr->cons_head,
-	                                   memory_order_relaxed);
+	uint64_t at;
+	if (!consumer && ring_is_bcast(r)) {
+		/* A broadcast ring: nothing is taken, cons_head never moves, and
+		 * a put swept every 50 ms while records flowed (getpid, /proc
+		 * for every attachment: tests/test_nosyscall_poll.c, broadcast).
+		 * The subscribers' cursors move when they read: their sum, read
+		 * by a scan of the table at most every BCAST_LOOK_NS (16 KiB at
+		 * the default 256 entries), so a standstill is seen after
+		 * 50-100 ms as elsewhere.  Not the frontier: producers move it
+		 * themselves while lossy subscribers are dead. */
+		uint64_t scanned = atomic_load_explicit(&pw->scan_ns, memory_order_relaxed);
+		if (scanned <= now && now - scanned < BCAST_LOOK_NS)
+			return;
+		atomic_store_explicit(&pw->scan_ns, now, memory_order_relaxed);
+		at = shmring__bcast_cursor_sum(r);
+	} else {
+		at = atomic_load_explicit(consumer ? &r->hdr->prod_head : &r->hdr->cons_head,
+		                          memory_order_relaxed);
+	}
 	if (at != atomic_load_explicit(&pw->at, memory_order_relaxed)) {
 		atomic_store_explicit(&pw->at, at, memory_order_relaxed);
 		atomic_store_explicit(&pw->since_ns, 0, memory_order_relaxed);

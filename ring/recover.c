@@ -297,6 +297,43 @@ static uint64_t dead_stretch_end(struct shmring *r, const struct live_set *live,
 	return q;
 }
 
+/* Where a recovery walk over a dead claim may go on when it meets a slot
+ * reused in a later lap: every record below the index returned is past
+ * what the walk looks for, and the slot at it is of this lap when read.
+ *
+ * A consumer's claim (producer false): free_tail.  It advances by whole
+ * records over RELEASED ones only (space.c reclaim_free_tail), so every
+ * record of [t, free_tail) is released and nothing there is to release;
+ * a producer may reuse the slot of position p only once free_tail > p
+ * (it claims below free_tail + nslots), so a slot reused in a later lap
+ * means free_tail has passed it.  The reused slot's seq was stored
+ * (release or seq_cst) by one who had read that free_tail (acquire) or
+ * claimed after it, and our acquire load of seq synchronizes with it, so
+ * the free_tail read after it is at least that value (coherence).  The
+ * walk from t used to stop at such a slot: a consumer killed inside
+ * shmring_get_many's in-order release left a prefix of its run released,
+ * producers reused it within microseconds, and the record of the run
+ * still taken was never released (the ring stalled for good: docs/perf.md,
+ * "ABI 2 (inline headers): a hypothesis for the stall under `--kill`";
+ * hostile::dead_consumers_run_released_prefix_reused_*).
+ *
+ * A producer's claim (producer true): the consumed floor (cons_head, or the
+ * broadcast frontier), for the same reason the other way round: an
+ * unpublished record holds every consumer back at its start, so every
+ * record below the floor was published, and a slot is reused only once
+ * free_tail, never beyond the floor, has passed it.
+ *
+ * Broadcast rings keep no free_tail of their own (it mirrors the frontier,
+ * relaxed) and have no consumer claims: 0 there, the walk as before. */
+static uint64_t walk_floor(struct shmring *r, bool producer)
+{
+	if (producer)
+		return ring_consumed_floor(r);
+	if (ring_is_bcast(r))
+		return 0;
+	return atomic_load_explicit(&r->hdr->free_tail, memory_order_acquire);
+}
+
 /* Returns false if part of the claim is covered by a live one (retry). */
 static bool recover_produce(struct shmring *r, const struct live_set *live, struct op_rec *c,
                             uint64_t h, uint64_t slots, uint64_t records, bool counted)
@@ -325,8 +362,19 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 			break;
 		}
 		uint64_t s = atomic_load_explicit(&meta_at(r, p)->seq, memory_order_acquire);
-		if ((s >> 2) > p)
-			break; /* reused in a later lap: it all went through long ago */
+		if ((s >> 2) > p) {
+			/* Reused in a later lap: consumers passed it, and all
+			 * below the consumed floor was published.  A batch
+			 * killed inside its in-order publication has its
+			 * unpublished suffix at or beyond the floor: go on
+			 * from there (walk_floor).  The walk used to stop here,
+			 * and those records held every consumer back for good. */
+			uint64_t fl = walk_floor(r, true);
+			if (fl <= p)
+				break; /* corrupt: nothing to trust beyond */
+			p = fl;
+			continue;
+		}
 		if (seq_is_start(s, p)) {
 			uint64_t n = record_slots(r, p);
 			if (!n)
@@ -382,25 +430,40 @@ static bool recover_consume(struct shmring *r, const struct live_set *live, int 
 		e = ch; /* beyond cons_head nothing is taken: never release that */
 	uint64_t lost = 0;
 	bool released = false, complete = true;
-	/* Stops at a slot reused in a later lap (or not a start: corrupt).
-	 * A record parked for redelivery (SLOT_REDELIVER) is a start: step
-	 * over it. */
-	struct slot_walk w = slot_walk_starts(r, t, e, memory_order_acquire);
-	struct record rec;
-	for (; slot_walk_look(&w, &rec); slot_walk_step(&w, &rec)) {
-		uint64_t p = w.pos;
-		if (rec.seq != SLOT_SEQ(p, SLOT_COMMITTED))
-			continue; /* released (or parked) already */
-		if (live_claim_covers(r, live, false, p)) {
-			complete = false; /* a live consumer's (or about to lose its CAS) */
-		} else if (!rec.skip && r->redeliver && shmring__redeliver_park(r, slot, p, got)) {
-			/* redeliver hook: parked for another delivery instead of
-			 * lost; its task stays unfinished (0: the redelivery list
-			 * is full, lost as without the flag) */
-		} else if (ring_release_from(r, p, rec.seq)) {
-			released = true;
-			lost += !rec.skip;
+	/* The walk starts at max(t, free_tail) and, where it meets a slot that
+	 * does not start a record of this lap, goes on from free_tail read
+	 * again if that is beyond the slot (walk_floor).  A record parked for
+	 * redelivery (SLOT_REDELIVER) is a start: step over it.  A slot that
+	 * is neither (corrupt) with free_tail at or below it ends the walk. */
+	uint64_t from = t;
+	for (bool first = true;; first = false) {
+		uint64_t f = walk_floor(r, false);
+		if (f > from)
+			from = f;
+		else if (!first)
+			break; /* a slot free_tail has not passed: corrupt */
+		struct slot_walk w = slot_walk_starts(r, from, e, memory_order_acquire);
+		struct record rec;
+		for (; slot_walk_look(&w, &rec); slot_walk_step(&w, &rec)) {
+			uint64_t p = w.pos;
+			if (rec.seq != SLOT_SEQ(p, SLOT_COMMITTED))
+				continue; /* released (or parked) already */
+			if (live_claim_covers(r, live, false, p)) {
+				complete = false; /* a live consumer's (or about to lose its CAS) */
+			} else if (!rec.skip && r->redeliver &&
+			           shmring__redeliver_park(r, slot, p, got)) {
+				/* redeliver hook: parked for another delivery
+				 * instead of lost; its task stays unfinished (0:
+				 * the redelivery list is full, lost as without
+				 * the flag) */
+			} else if (ring_release_from(r, p, rec.seq)) {
+				released = true;
+				lost += !rec.skip;
+			}
 		}
+		if (w.pos >= w.end || w.corrupt)
+			break;
+		from = w.pos; /* not a start of this lap: reused, if free_tail passed it */
 	}
 	if (lost) {
 		atomic_fetch_add_explicit(&hdr->lost_records, lost, memory_order_relaxed);

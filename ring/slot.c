@@ -20,9 +20,19 @@ void shmring__publish_many(struct shmring *r, uint64_t pos, const uint32_t *slot
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
+/* Last record first: free_tail advances in order over RELEASED records, so
+ * while the run's first record is taken it cannot pass any record of the
+ * run, and a consumer killed inside this loop leaves its run whole, none
+ * of it reused, for the sweep's walk from the run's start.  In order, a
+ * kill left a released prefix that producers reused at once and the walk
+ * stopped there, the record still taken never released (docs/perf.md,
+ * "ABI 2 (inline headers): a hypothesis for the stall under `--kill`";
+ * recover.c walk_floor copes with that state too).  The release store of
+ * run[0], the last, is what a reclaim's acquire load of its seq pairs with:
+ * it sees the others released. */
 void shmring__release_many(struct shmring *r, const struct take *run, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = n; i-- > 0;)
 		atomic_store_explicit(&meta_at(r, run[i].pos)->seq, SLOT_SEQ(run[i].pos, SLOT_RELEASED),
 		                      memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);

@@ -15,6 +15,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/ptrace.h>
 
 #include "layout.h"
 #include "shmring_inspect.h"
@@ -529,6 +530,266 @@ Test(hostile, dead_entry_huge_got_is_forgiven_without_overflow)
 		cr_assert_eq(t_info(s.r).lost_tasks - lost0, 5);
 		cr_assert_eq(shmring_join(s.r, 0), 0);
 	}
+	scrib_done(&s);
+}
+
+/* A consumer killed inside the in-order release of a run it took with
+ * shmring_get_many (one CONSUME announcement over [t, end)): records
+ * 0..i-1 released, i..n-1 still taken.  free_tail passes the released
+ * prefix at once and producers reuse it for the next lap long before a
+ * sweep (docs/perf.md, "ABI 2 (inline headers): a hypothesis for the
+ * stall under `--kill`").  Forged here with real puts and gets: a run
+ * R0 (two slots) R1 R2 from position 0, R0 and R1 released, R2 taken
+ * (cons_head past it, still COMMITTED), one lap of records put after it
+ * so that a next-lap record STARTS at a slot the sweep's walk from t
+ * visits (next_lap_at: slot 0, R0's start, or slot 2, R1's, slot 0 then
+ * being the interior of a next-lap record: the ABI 1 form), then the dead
+ * entry announcing the run.  The sweep must release R2: the walk used to
+ * stop at the reused slot, leave R2 taken for ever and reap the entry as
+ * complete, and the ring stayed full with nothing to take.  Then the ring
+ * must take a whole lap and give it back. */
+static void dead_consumers_run_with_reused_prefix(uint64_t next_lap_at)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	const uint64_t n = s.nslots;
+	const uint64_t t = ld(&s.hdr->cons_head);
+	cr_assert_eq(t, 0);
+	cr_assert_eq(put_at(&s, 100), t);     /* R0: slots 0, 1 */
+	cr_assert_eq(put_at(&s, 1), t + 2);   /* R1 */
+	cr_assert_eq(put_at(&s, 1), t + 3);   /* R2 */
+	unsigned char b[256];
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 100); /* released */
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);   /* released */
+	uint64_t ch = t + 3; /* R2 taken, never released */
+	cr_assert(atomic_compare_exchange_strong(&s.hdr->cons_head, &ch, t + 4));
+
+	/* the next lap: one-slot records up to R2's slot, so that one starts
+	 * at slot 0; for slot 2, a two-slot record crossing the end covers
+	 * slot 0 (whose meta then still says RELEASED(0), two slots: the walk
+	 * steps to slot 2) and one-slot records follow at slots 1 and 2 */
+	uint64_t records = 0;
+	while (ld(&s.hdr->prod_head) < t + n - (next_lap_at == 2)) {
+		put_at(&s, 1);
+		records++;
+	}
+	if (next_lap_at == 2) {
+		cr_assert_eq(put_at(&s, 100), t + n - 1);
+		records++;
+	}
+	while (ld(&s.hdr->prod_head) < t + n + 3) {
+		put_at(&s, 1);
+		records++;
+	}
+	cr_assert_eq(atomic_load(&meta(&s, t + next_lap_at)->seq),
+	             SLOT_SEQ(t + n + next_lap_at, SLOT_COMMITTED), "a next-lap record starts there");
+	cr_assert_eq(ld(&s.hdr->free_tail), t + 3, "free_tail passed the released prefix");
+	cr_assert_eq(shmring_put(s.r, b, 1, 0), -EAGAIN, "full: R2 holds the room back");
+
+	const int dead = 40;
+	struct attach_entry *e = layout_attach(s.hdr, dead);
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->extent, OPREC_EXTENT(4, 3));
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->word, OPREC_WORD(t, OPREC_CONSUME));
+	atomic_store(&e->op_busy, 1);
+	atomic_store(&e->roles, SHMRING_CONSUMER);
+	atomic_fetch_add(&s.hdr->census, CENSUS_CONSUMER); /* its role */
+	atomic_store(&e->id, (uint64_t)dead_pid());
+
+	for (uint64_t i = 0; i < records; i++)
+		cr_assert_geq(shmring_get(s.r, b, sizeof b, 0), 0, "drain %llu of %llu",
+		              (unsigned long long)i, (unsigned long long)records);
+	uint64_t lost0 = t_info(s.r).lost_records;
+	sweep_now(&s);
+	cr_assert_eq(atomic_load(&e->id), 0, "the dead entry was not reaped");
+	uint64_t seq = atomic_load(&meta(&s, t + 3)->seq);
+	cr_assert_eq(seq, SLOT_SEQ(t + 3, SLOT_RELEASED),
+	             "the dead consumer's taken record R2 at %llu was not released by the sweep "
+	             "(seq state %llu, free_tail %llu, prod_head %llu): the ring stalls for good",
+	             (unsigned long long)(t + 3), (unsigned long long)(seq & 3),
+	             (unsigned long long)ld(&s.hdr->free_tail),
+	             (unsigned long long)ld(&s.hdr->prod_head));
+	cr_assert_eq(t_info(s.r).lost_records - lost0, 1);
+
+	/* the ring drains (it is empty) and refills: a whole lap in, and out */
+	for (int lap = 0; lap < 2; lap++) {
+		for (uint64_t i = 0; i < n; i++) {
+			t_fill(b, 1, i);
+			int rc = shmring_put(s.r, b, 1, 0);
+			cr_assert_eq(rc, 0, "lap %d: put %llu of %llu after the sweep = %d", lap,
+			             (unsigned long long)i, (unsigned long long)n, rc);
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+			cr_assert(t_check(b, 1, i), "lap %d: record %llu", lap, (unsigned long long)i);
+		}
+	}
+	expect_take(&s, -EAGAIN, "drained");
+	scrib_done(&s);
+}
+
+Test(hostile, dead_consumers_run_released_prefix_reused_at_its_start)
+{
+	dead_consumers_run_with_reused_prefix(0);
+}
+
+Test(hostile, dead_consumers_run_released_prefix_reused_inside)
+{
+	dead_consumers_run_with_reused_prefix(2);
+}
+
+/* The producer side of the same: a batch (one PRODUCE announcement over
+ * [h, end)) killed inside shmring__publish_many's in-order publication
+ * leaves records 0..i-1 published and i..n-1 not.  Consumers take and
+ * release the published prefix, producers reuse it for the next lap, and
+ * the sweep's walk from h used to stop at the reused slot ("it all went
+ * through long ago"): record i never became a skip record and held every
+ * consumer back for good.  Forged: P0 (two slots) and P1 published, P2's
+ * slot claimed (prod_head past it) and never published, P0 and P1 taken
+ * and released, a next-lap record starting at slot 0. */
+Test(hostile, dead_producers_batch_published_prefix_reused)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	const uint64_t n = s.nslots;
+	const uint64_t h = ld(&s.hdr->prod_head);
+	cr_assert_eq(h, 0);
+	cr_assert_eq(put_at(&s, 100), h);     /* P0: slots 0, 1 */
+	cr_assert_eq(put_at(&s, 1), h + 2);   /* P1 */
+	uint64_t ph = h + 3;                  /* P2: claimed, never published */
+	cr_assert(atomic_compare_exchange_strong(&s.hdr->prod_head, &ph, h + 4));
+	unsigned char b[256];
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 100);
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+	cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), -EAGAIN, "P2 holds the consumers back");
+	uint64_t records = 0;
+	while (ld(&s.hdr->prod_head) < h + n + 3) {
+		put_at(&s, 1);
+		records++;
+	}
+	cr_assert_eq(atomic_load(&meta(&s, h)->seq), SLOT_SEQ(h + n, SLOT_COMMITTED),
+	             "a next-lap record starts at the claim's first slot");
+	cr_assert_eq(shmring_put(s.r, b, 1, 0), -EAGAIN, "full: P2 holds the room back");
+
+	const int dead = 40;
+	struct attach_entry *e = layout_attach(s.hdr, dead);
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->extent, OPREC_EXTENT(4, 3));
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->word, OPREC_WORD(h, OPREC_PRODUCE));
+	atomic_store(&e->op_busy, 1);
+	atomic_store(&e->roles, SHMRING_PRODUCER);
+	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER); /* its role */
+	atomic_store(&e->id, (uint64_t)dead_pid());
+	uint64_t claims0 = t_info(s.r).recovered_claims;
+	sweep_now(&s);
+	cr_assert_eq(atomic_load(&e->id), 0, "the dead entry was not reaped");
+	/* a skip record (and the get that swept may have passed it) */
+	uint64_t seq = atomic_load(&meta(&s, h + 3)->seq);
+	cr_assert(seq == SLOT_SEQ(h + 3, SLOT_COMMITTED) || seq == SLOT_SEQ(h + 3, SLOT_RELEASED),
+	             "the dead producer's unpublished P2 at %llu was not made a skip record by the "
+	             "sweep (seq %#llx, cons_head %llu, prod_head %llu): the ring stalls for good",
+	             (unsigned long long)(h + 3), (unsigned long long)seq,
+	             (unsigned long long)ld(&s.hdr->cons_head),
+	             (unsigned long long)ld(&s.hdr->prod_head));
+	cr_assert_eq(t_info(s.r).recovered_claims - claims0, 1);
+	/* the records behind it come through (the get that swept may have
+	 * had the first), then a whole lap in and out */
+	uint64_t behind = 0;
+	while (shmring_get(s.r, b, sizeof b, 0) == 1)
+		behind++;
+	cr_assert(behind == records || behind == records - 1, "%llu of the %llu records behind P2",
+	          (unsigned long long)behind, (unsigned long long)records);
+	cr_assert_eq(ld(&s.hdr->cons_head), ld(&s.hdr->prod_head));
+	for (int lap = 0; lap < 2; lap++) {
+		for (uint64_t i = 0; i < n; i++) {
+			t_fill(b, 1, i);
+			int rc = shmring_put(s.r, b, 1, 0);
+			cr_assert_eq(rc, 0, "lap %d: put %llu of %llu after the sweep = %d", lap,
+			             (unsigned long long)i, (unsigned long long)n, rc);
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+			cr_assert(t_check(b, 1, i), "lap %d: record %llu", lap, (unsigned long long)i);
+		}
+	}
+	expect_take(&s, -EAGAIN, "drained");
+	scrib_done(&s);
+}
+
+/* ------------------------------------------------------------ runs cut short */
+
+TestSuite(cut_short, .timeout = T_TIMEOUT, .fini = t_cleanup);
+
+static struct shmring *cut_ring;
+
+/* The traced child: stop, then take the run of three records at once. */
+static int get_many_traced(void *arg)
+{
+	(void)arg;
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
+		return 10;
+	raise(SIGSTOP);
+	static char buf[256];
+	struct iovec recs[8];
+	ssize_t n = shmring_get_many(cut_ring, buf, sizeof buf, recs, 8, 0);
+	return n == 3 ? 0 : 11;
+}
+
+/* A consumer can be killed at any instruction of shmring_get_many's release
+ * of its run, and free_tail passes released records in order: so at no
+ * instruction may a record of the run be released while an earlier one is
+ * still taken (a released prefix is reused by producers at once, and the
+ * sweep's walk over the dead consumer's run then met the reused slots:
+ * hostile::dead_consumers_run_released_prefix_reused_*).  The child is
+ * single-stepped through the whole call and the run's three seq words are
+ * read after every instruction.  The release used to go in order. */
+Test(cut_short, get_many_never_releases_a_record_before_an_earlier_one)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cut_ring = s.r;
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(put_at(&s, 1), (uint64_t)i);
+	pid_t pid = t_fork(get_many_traced, NULL);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP, "the child did not stop");
+	cr_assert_eq(ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)(long)PTRACE_O_EXITKILL), 0,
+	             "PTRACE_SETOPTIONS: %s", strerror(errno));
+	const uint64_t max_steps = 20u * 1000 * 1000;
+	uint64_t steps = 0, bad_step = 0;
+	int bad_state[3] = { 0, 0, 0 };
+	int sig = 0;
+	for (;;) {
+		cr_assert_eq(ptrace(PTRACE_SINGLESTEP, pid, NULL, (void *)(long)sig), 0,
+		             "PTRACE_SINGLESTEP: %s", strerror(errno));
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		if (!WIFSTOPPED(st))
+			break;
+		sig = WSTOPSIG(st) == SIGTRAP ? 0 : WSTOPSIG(st);
+		int state[3];
+		for (uint64_t p = 0; p < 3; p++)
+			state[p] = (int)(atomic_load(&meta(&s, p)->seq) & 3);
+		for (int i = 0; i < 3 && !bad_step; i++)
+			for (int j = i + 1; j < 3; j++)
+				if (state[i] == SLOT_RELEASED && state[j] == SLOT_COMMITTED) {
+					bad_step = steps + 1;
+					memcpy(bad_state, state, sizeof state);
+					break;
+				}
+		if (++steps > max_steps) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			cr_assert_fail("more than %llu instructions", (unsigned long long)max_steps);
+		}
+	}
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child's get_many failed (status %#x)",
+	          st);
+	cr_assert_eq(bad_step, 0,
+	             "after instruction %llu of %llu the run's states were %d %d %d (1 taken, 2 "
+	             "released): killed there, the consumer leaves a released prefix before a "
+	             "taken record", (unsigned long long)bad_step, (unsigned long long)steps,
+	             bad_state[0], bad_state[1], bad_state[2]);
+	for (uint64_t p = 0; p < 3; p++)
+		cr_assert_eq(atomic_load(&meta(&s, p)->seq), SLOT_SEQ(p, SLOT_RELEASED));
+	fprintf(stderr, "cut_short: %llu instructions single-stepped\n", (unsigned long long)steps);
 	scrib_done(&s);
 }
 

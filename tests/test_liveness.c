@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <sys/resource.h>
 
+#include "shmring_broadcast.h"
 #include "shmring_latch.h"
 
 TestSuite(liveness, .timeout = T_TIMEOUT, .fini = t_cleanup);
@@ -190,5 +191,61 @@ Test(liveness, succeeding_puts_notice_a_dead_consumer_within_100ms)
 	        (long long)(el / 1000));
 	/* 100 ms is the promise; twice that for a loaded machine */
 	cr_assert_lt(el, 200 * T_MS, "-EPIPE came %lld ms after the death", (long long)(el / T_MS));
+	shmring_detach(r);
+}
+
+/* A lossy subscriber reading until it is killed. */
+static int l_lossy_subscriber_child(void *arg)
+{
+	struct shmring *r = arg;
+	if (shmring_subscribe(r, SHMRING_SUB_LOSSY) != 0)
+		return 30;
+	atomic_store(&l_sh->done, 1);
+	char buf[64];
+	for (;;) {
+		ssize_t n = shmring_get(r, buf, sizeof buf, -1);
+		if (n < 0 && n != -EOVERFLOW)
+			return 31;
+	}
+}
+
+/* The same on a broadcast ring, whose producers never wait for a lossy
+ * subscriber: a put's liveness look watches the subscribers' cursors there
+ * (cons_head never moves), and a cursor that stops is a standstill like
+ * any other.  (Watching the frontier instead would never see one: producers
+ * move it themselves.) */
+Test(liveness, succeeding_broadcast_puts_notice_a_dead_lossy_subscriber)
+{
+	l_sh = t_shared(4096);
+	struct shmring *r;
+	struct shmring_config cfg = { .capacity = 64u << 10, .flags = SHMRING_BROADCAST };
+	cr_assert_eq(shmring_create(&r, NULL, &cfg), 0);
+	pid_t pid = t_fork(l_lossy_subscriber_child, r);
+	int ok;
+	T_POLL_UNTIL(ok, atomic_load(&l_sh->done), 10 * T_SEC);
+	cr_assert(ok);
+	cr_assert_eq(t_info(r).consumers, 1, "the subscriber");
+	/* puts that keep succeeding, one every 0.1 ms, lapping the ring */
+	for (int i = 0; i < 2000; i++) {
+		cr_assert_eq(shmring_put(r, "x", 1, 0), 0);
+		t_sleep_ns(T_MS / 10);
+	}
+	int64_t killed = t_now_ns();
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	int rc;
+	int64_t el;
+	while ((rc = shmring_put(r, "x", 1, 0)) == 0) {
+		el = t_now_ns() - killed;
+		cr_assert_lt(el, 3 * T_SEC, "puts still succeed %lld ms after the subscriber died",
+		             (long long)(el / T_MS));
+		t_sleep_ns(T_MS / 10);
+	}
+	el = t_now_ns() - killed;
+	cr_assert_eq(rc, -EPIPE, "put = %d", rc);
+	fprintf(stderr, "liveness: broadcast -EPIPE %lld us after SIGKILL of the last subscriber\n",
+	        (long long)(el / 1000));
+	/* 50-100 ms by design; four times that for a loaded machine */
+	cr_assert_lt(el, 400 * T_MS, "-EPIPE came %lld ms after the death", (long long)(el / T_MS));
 	shmring_detach(r);
 }
