@@ -5,9 +5,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "queue.h"
-#include "bcast.h" /* issue 13 hooks */
-#include "redeliver.h"
+#include "attempt.h"
 #include "shmring_batch.h"
 
 /* A put of iov's len bytes, checked by the caller: one body for shmring_put
@@ -16,22 +14,24 @@ static inline __attribute__((always_inline)) int put_checked(struct shmring *rin
                                                              const struct iovec *iov, int iovcnt,
                                                              size_t len, int64_t timeout_ns)
 {
+	struct ring_geom g = ring_geom(ring);
 	struct op_rec *c;
+	struct slot_meta *m;
 	uint64_t pos;
-	int rc = claim_one(ring, false, len, timeout_ns, &c, &pos);
+	int rc = claim_one(ring, &g, false, len, timeout_ns, &c, &pos, &m);
 	if (rc)
 		return rc;
 	/* Count the task first: the fetch_add is a full barrier on x86, and
 	 * after the record's stores it would wait for their lines to arrive,
 	 * which a spinning consumer then pulls away again before the publish. */
-	claim_count_one(ring, c, pos, (uint32_t)len, 0);
-	unsigned char *dst = data_at(ring, pos);
+	claim_count_one(ring, c, pos, m, (uint32_t)len, 0);
+	unsigned char *dst = geom_data(&g, pos);
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len)
 			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	ring_publish(ring, pos);
+	meta_publish(m, pos);
 	op_rec_clear(c);
 	ring_notify_consumers(ring);
 	ring_bcast_published(ring); /* issue 13 */
@@ -74,9 +74,10 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 	struct op_rec *c;
 	ssize_t rc = take_one(ring, false, cap, timeout_ns, &c, &tk);
 	if (rc >= 0) {
+		struct ring_geom g = ring_geom(ring);
 		if (tk.len)
-			memcpy(buf, data_at(ring, tk.pos), tk.len);
-		ring_release(ring, tk.pos);
+			memcpy(buf, geom_data(&g, tk.pos), tk.len);
+		meta_release(geom_meta(&g, tk.pos), tk.pos);
 		redeliver_after_release(ring, tk.rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);
