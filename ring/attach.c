@@ -170,6 +170,8 @@ static void after_fork_child(void)
 	bool known = shmring__self_id(&id) == 0; /* else: take_role below retries */
 	for (struct shmring *r = shmring__registry_first(); r; r = r->reg_next) {
 		r->attach_slot = -1;
+		/* the parent's threads' op records (oprec.h op_solo) */
+		atomic_store_explicit(&r->op_solo.owner, 0, memory_order_relaxed);
 		atomic_store_explicit(&r->roles, 0, memory_order_relaxed);
 		if (r->fork_slot < 0)
 			continue;

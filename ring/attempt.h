@@ -24,8 +24,8 @@ uint64_t shmring__reclaim_free_tail(struct shmring *r);
 /* One attempt: claim slots for records 0..*taken of n (as many as fit, at
  * least the first), or -EAGAIN if not even the first fits, -EPIPE if closed. */
 static inline __attribute__((always_inline)) int
-try_slots_claim(struct shmring *r, const struct ring_geom *g, const uint32_t *slots, size_t n, size_t *taken, uint64_t *pos,
-                struct op_rec *c)
+try_slots_claim(struct shmring *r, const struct ring_geom *g, const uint32_t *slots, size_t n,
+                size_t *taken, struct slot_ref *at, struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	if (ring_broken(r, atomic_load_explicit(&hdr->census, memory_order_acquire)))
@@ -70,9 +70,9 @@ try_slots_claim(struct shmring *r, const struct ring_geom *g, const uint32_t *sl
 		                                          memory_order_relaxed)) {
 			/* The lines the record's stores need, on their way
 			 * during the task count (slot.h, prefetch_for_write). */
-			prefetch_for_write(geom_meta(g, h));
-			prefetch_for_write(geom_data(g, h));
-			*pos = h;
+			*at = geom_ref(g, h);
+			prefetch_for_write(at->meta);
+			prefetch_for_write(at->data);
 			*taken = k;
 			return 0;
 		}
@@ -92,13 +92,13 @@ static inline void prefetch_next_payload(const struct ring_geom *g, uint64_t t)
 	__builtin_prefetch(geom_data(g, t), 0, 3);
 }
 
-/* Scan the committed records from t: up to max of them whose payloads pack
- * (8-byte aligned) into cap.  Returns how many; *stop says why it stopped
- * early at the first record (0: not committed, -EMSGSIZE, -EBADMSG) and
- * *first_len the length of a record that did not fit. */
+/* Scan the committed records from t (meta entry m): up to max of them whose
+ * payloads pack (8-byte aligned) into cap.  Returns how many; *stop says why
+ * it stopped early at the first record (0: not committed, -EMSGSIZE,
+ * -EBADMSG) and *first_len the length of a record that did not fit. */
 static inline __attribute__((always_inline)) size_t
-scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, struct take *out, uint64_t *end,
-         int *stop, uint32_t *first_len)
+scan_run(struct shmring *r, const struct ring_geom *g, uint64_t t, const struct slot_meta *m,
+         size_t cap, size_t max, struct take *out, uint64_t *end, int *stop, uint32_t *first_len)
 {
 	size_t n = 0, off = 0;
 	/* acquire: pairs with the producer's publishing store; its meta and
@@ -106,7 +106,7 @@ scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, struct take *out
 	struct slot_walk w = slot_walk_from(r, t, UINT64_MAX, SLOT_COMMITTED, memory_order_acquire);
 	struct record rec;
 	*stop = 0;
-	while (n < max && slot_walk_look(&w, &rec)) {
+	while (n < max && slot_walk_look_at(&w, m, &rec)) {
 		if (!rec.skip) {
 			size_t need = align8(off) + rec.len;
 			if (need > cap) {
@@ -120,6 +120,7 @@ scan_run(struct shmring *r, uint64_t t, size_t cap, size_t max, struct take *out
 		out[n].len = rec.skip ? TAKE_SKIP : rec.len;
 		n++;
 		slot_walk_step(&w, &rec);
+		m = geom_meta(g, w.pos);
 	}
 	if (w.corrupt)
 		*stop = -EBADMSG;
@@ -144,20 +145,21 @@ static void count_taken_tasks(struct attach_entry *ledger, const struct take *ru
  * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
  * (corrupt meta). */
 static inline __attribute__((always_inline)) ssize_t
-try_take_run(struct shmring *r, const struct ring_geom *g, size_t cap, size_t max, struct take *out, uint64_t *end,
-             struct op_rec *c)
+try_take_run(struct shmring *r, const struct ring_geom *g, size_t cap, size_t max,
+             struct take *out, uint64_t *end, struct slot_ref *at, struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
 	for (;;) {
 		int stop;
 		uint32_t first_len = 0;
-		size_t n = scan_run(r, t, cap, max, out, end, &stop, &first_len);
+		*at = geom_ref(g, t);
+		size_t n = scan_run(r, g, t, at->meta, cap, max, out, end, &stop, &first_len);
 		if (n) {
 			/* The payload, and the meta line the release will write:
 			 * fetched during the claim, not after it. */
-			prefetch_next_payload(g, t);
-			prefetch_for_write(geom_meta(g, t));
+			__builtin_prefetch(at->data, 0, 3); /* prefetch_next_payload */
+			prefetch_for_write(at->meta);
 			/* Join in use: the tasks of what is taken are counted in
 			 * the entry's got right after the CAS, and the
 			 * announcement says so, so that a sweep finding them
@@ -191,7 +193,7 @@ try_take_run(struct shmring *r, const struct ring_geom *g, size_t cap, size_t ma
 			continue;
 		}
 		if (!stop)
-			prefetch_next_payload(g, t);
+			prefetch_next_payload(g, t); /* (t may have moved: not at) */
 		if (stop == -EMSGSIZE)
 			out[0].len = first_len;
 		if (stop)
@@ -206,12 +208,12 @@ try_take_run(struct shmring *r, const struct ring_geom *g, size_t cap, size_t ma
 /* --- the one-record calls ------------------------------------------------- */
 
 /* The first half of a one-record put (span false) or reserve (span true):
- * enter, then claim the slots of a record of len bytes at *pos (meta entry
- * *m).  One attempt here, then the general loop (shmring__slots_claim).  On
+ * enter, then claim the slots of a record of len bytes at *at.  One
+ * attempt here, then the general loop (shmring__slots_claim).  On
  * failure nothing is left announced or held. */
 static inline __attribute__((always_inline)) int
 claim_one(struct shmring *r, const struct ring_geom *g, bool span, size_t len, int64_t timeout_ns,
-          struct op_rec **c, uint64_t *pos, struct slot_meta **m)
+          struct op_rec **c, struct slot_ref *at)
 {
 	int rc = span ? ring_enter_span(r, SHMRING_PRODUCER, c)
 	              : ring_enter(r, SHMRING_PRODUCER, c);
@@ -219,19 +221,20 @@ claim_one(struct shmring *r, const struct ring_geom *g, bool span, size_t len, i
 		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
 	size_t taken;
-	rc = try_slots_claim(r, g, &slots, 1, &taken, pos, *c);
+	rc = try_slots_claim(r, g, &slots, 1, &taken, at, *c);
 	if (__builtin_expect(rc != 0, 0)) {
 		op_rec_clear(*c); /* an announcement whose CAS lost */
+		uint64_t pos;
 		if (rc == -EAGAIN)
-			rc = shmring__slots_claim(r, &slots, 1, &taken, pos, timeout_ns, *c);
+			rc = shmring__slots_claim(r, &slots, 1, &taken, &pos, timeout_ns, *c);
 		if (rc) {
 			if (span)
 				shmring__op_rec_free(r, *c);
 			ring_note_refused(r, rc, 1); /* issue 13: dropped */
 			return rc;
 		}
+		*at = geom_ref(g, pos);
 	}
-	*m = geom_meta(g, *pos);
 	return 0;
 }
 
@@ -240,7 +243,8 @@ claim_one(struct shmring *r, const struct ring_geom *g, bool span, size_t len, i
  * try_take_run returns (a skip record: out->len TAKE_SKIP).  A redelivery
  * ring makes none (-EAGAIN): parked records come first, in take_run. */
 static inline __attribute__((always_inline)) ssize_t
-take_attempt_one(struct shmring *r, size_t cap, struct take *out, struct op_rec *c)
+take_attempt_one(struct shmring *r, size_t cap, struct take *out, struct slot_ref *at,
+                 struct op_rec *c)
 {
 	out->rl = 0;
 	out->deliveries = 1;
@@ -248,7 +252,7 @@ take_attempt_one(struct shmring *r, size_t cap, struct take *out, struct op_rec 
 		return -EAGAIN;
 	uint64_t end;
 	struct ring_geom g = ring_geom(r);
-	return try_take_run(r, &g, cap, 1, out, &end, c);
+	return try_take_run(r, &g, cap, 1, out, &end, at, c);
 }
 
 /* take.c: the rest of a one-record take after the attempt that returned
@@ -258,28 +262,32 @@ ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t t
                       struct op_rec *c, ssize_t rc);
 
 /* The first half of a get (span false) or peek (span true): enter, then
- * take one record that fits cap.  On failure nothing is left announced or
- * held. */
+ * take one record that fits cap (tk, and where it is: *at).  On failure
+ * nothing is left announced or held. */
 static inline __attribute__((always_inline)) ssize_t
 take_one(struct shmring *r, bool span, size_t cap, int64_t timeout_ns, struct op_rec **c,
-         struct take *tk)
+         struct take *tk, struct slot_ref *at)
 {
 	int rc = span ? ring_enter_span(r, SHMRING_CONSUMER, c)
 	              : ring_enter(r, SHMRING_CONSUMER, c);
-	if (rc)
+	if (rc < 0) /* (never > 0: written so, the compiler knows *at is set on >= 0) */
 		return rc;
-	if ((rc = ring_take_overflow(r)) != 0) { /* issue 13: SHMRING_OVERWRITE */
+	if ((rc = ring_take_overflow(r)) < 0) { /* issue 13: SHMRING_OVERWRITE */
 		if (span)
 			shmring__op_rec_free(r, *c);
 		return rc;
 	}
-	ssize_t len = take_attempt_one(r, cap, tk, *c);
-	if (__builtin_expect(len <= 0 || tk->len == TAKE_SKIP, 0))
-		len = shmring__take(r, cap, tk, timeout_ns, *c, len);
-	else
-		len = tk->len;
-	if (len < 0 && span)
-		shmring__op_rec_free(r, *c);
+	ssize_t len = take_attempt_one(r, cap, tk, at, *c);
+	if (__builtin_expect(len > 0 && tk->len != TAKE_SKIP, 1))
+		return tk->len;
+	len = shmring__take(r, cap, tk, timeout_ns, *c, len);
+	if (len < 0) {
+		if (span)
+			shmring__op_rec_free(r, *c);
+		return len;
+	}
+	struct ring_geom g = ring_geom(r);
+	*at = geom_ref(&g, tk->pos);
 	return len;
 }
 

@@ -16,22 +16,21 @@ static inline __attribute__((always_inline)) int put_checked(struct shmring *rin
 {
 	struct ring_geom g = ring_geom(ring);
 	struct op_rec *c;
-	struct slot_meta *m;
-	uint64_t pos;
-	int rc = claim_one(ring, &g, false, len, timeout_ns, &c, &pos, &m);
+	struct slot_ref at;
+	int rc = claim_one(ring, &g, false, len, timeout_ns, &c, &at);
 	if (rc)
 		return rc;
 	/* Count the task first: the fetch_add is a full barrier on x86, and
 	 * after the record's stores it would wait for their lines to arrive,
 	 * which a spinning consumer then pulls away again before the publish. */
-	claim_count_one(ring, c, pos, m, (uint32_t)len, 0);
-	unsigned char *dst = geom_data(&g, pos);
+	claim_count_one(ring, c, at.pos, at.meta, (uint32_t)len, 0);
+	unsigned char *dst = at.data;
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len)
 			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	meta_publish(m, pos);
+	meta_publish(at.meta, at.pos);
 	op_rec_clear(c);
 	ring_notify_consumers(ring);
 	ring_bcast_published(ring); /* issue 13 */
@@ -72,12 +71,12 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 		return shmring__bcast_get(ring, buf, cap, timeout_ns);
 	struct take tk;
 	struct op_rec *c;
-	ssize_t rc = take_one(ring, false, cap, timeout_ns, &c, &tk);
+	struct slot_ref at;
+	ssize_t rc = take_one(ring, false, cap, timeout_ns, &c, &tk, &at);
 	if (rc >= 0) {
-		struct ring_geom g = ring_geom(ring);
 		if (tk.len)
-			memcpy(buf, geom_data(&g, tk.pos), tk.len);
-		meta_release(geom_meta(&g, tk.pos), tk.pos);
+			memcpy(buf, at.data, tk.len);
+		meta_release(at.meta, at.pos);
 		redeliver_after_release(ring, tk.rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);

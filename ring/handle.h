@@ -19,6 +19,7 @@
 #define SHMRING_HANDLE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "layout.h"
@@ -93,6 +94,20 @@ struct shmring {
 		_Atomic uint64_t since_ns;  /* 0: not timed yet */
 		_Atomic unsigned polls;     /* -EAGAINs at `at` */
 	} stall[3];                        /* enum ring_stall_kind */
+	/* oprec.h op_rec_mine: the op record of one thread that uses this
+	 * handle (the first to find the field free), so that its puts and gets
+	 * skip the per-thread cache.  owner is that thread's cache address
+	 * (shmring__op_rec_cache): set by it with a CAS from 0, cleared by it
+	 * when it gives the record back (oprec.c), and in a fork child
+	 * (attach.c).  slot, fork_gen and rec are written by the owner only,
+	 * read by the owner only: other threads compare owner with their own
+	 * address and stop there. */
+	struct op_rec_solo {
+		_Atomic uintptr_t owner;
+		int               slot;
+		unsigned          fork_gen;
+		struct op_rec    *rec;
+	} op_solo;
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */
 

@@ -16,7 +16,8 @@ void shmring__op_rec_free(struct shmring *r, struct op_rec *c);
 
 /* For an operation that ends within the call (put, get, batches): the
  * calling thread's own record for this handle, kept between calls (in a
- * per-thread cache, oprec.c); the operation ends with op_rec_clear. */
+ * per-thread cache, oprec.c, and for one thread in the handle itself); the
+ * operation ends with op_rec_clear. */
 #define OPREC_CACHE_WAYS 4
 struct op_rec_cached {
 	uint64_t serial;     /* 0: empty */
@@ -30,20 +31,24 @@ struct op_rec_cached {
  * libraries loaded later). */
 extern __thread struct op_rec_cached shmring__op_rec_cache[OPREC_CACHE_WAYS]
 	__attribute__((tls_model("initial-exec")));
-int shmring__op_rec_mine_new(struct shmring *r, struct op_rec **out);
-static inline int op_rec_mine(struct shmring *r, struct op_rec **out)
+/* oprec.c: the lookup in the per-thread cache, else a new record. */
+int shmring__op_rec_mine_cached(struct shmring *r, struct op_rec **out);
+static inline __attribute__((always_inline)) int op_rec_mine(struct shmring *r,
+                                                             struct op_rec **out)
 {
-	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
-	unsigned gen = atomic_load_explicit(&shmring__fork_gen, memory_order_relaxed);
-	uint64_t serial = r->serial;
-	for (int i = 0; i < OPREC_CACHE_WAYS; i++) {
-		const struct op_rec_cached *cc = &shmring__op_rec_cache[i];
-		if (cc->serial == serial && cc->slot == slot && cc->fork_gen == gen) {
-			*out = cc->rec;
-			return 0;
-		}
+	/* This thread's record kept in the handle (handle.h op_solo): a cache
+	 * way's key but the serial, which the handle itself is. */
+	if (__builtin_expect(atomic_load_explicit(&r->op_solo.owner, memory_order_relaxed) ==
+	                             (uintptr_t)shmring__op_rec_cache &&
+	                     r->op_solo.slot == atomic_load_explicit(&r->attach_slot,
+	                                                             memory_order_relaxed) &&
+	                     r->op_solo.fork_gen == atomic_load_explicit(&shmring__fork_gen,
+	                                                                 memory_order_relaxed),
+	                     1)) {
+		*out = r->op_solo.rec;
+		return 0;
 	}
-	return shmring__op_rec_mine_new(r, out);
+	return shmring__op_rec_mine_cached(r, out);
 }
 /* Announce before the claiming CAS (which is a release, so a sweep that
  * sees the CAS's effect sees the announcement). */

@@ -59,7 +59,8 @@ static inline size_t align8(size_t x)
 
 /* The start of every put or get that ends within the call: take the role
  * on first use, then this thread's op record for the handle. */
-static inline int ring_enter(struct shmring *r, unsigned role, struct op_rec **c)
+static inline __attribute__((always_inline)) int ring_enter(struct shmring *r, unsigned role,
+                                                             struct op_rec **c)
 {
 	ring_liveness_tick(r, role);
 	int rc = ring_need_role(r, role);

@@ -121,6 +121,18 @@ static inline bool ring_release_from(struct shmring *r, uint64_t pos, uint64_t s
 	                                               memory_order_seq_cst, memory_order_relaxed);
 }
 
+/* Where one record is: its position, meta entry and payload (computed once
+ * by a claim or take attempt, attempt.h, and used to publish or release). */
+struct slot_ref {
+	uint64_t          pos;
+	struct slot_meta *meta;
+	unsigned char    *data;
+};
+static inline struct slot_ref geom_ref(const struct ring_geom *g, uint64_t pos)
+{
+	return (struct slot_ref){ pos, geom_meta(g, pos), geom_data(g, pos) };
+}
+
 /* A record taken by a consumer: where, and how long. */
 struct take {
 	uint64_t pos;
@@ -216,12 +228,13 @@ static inline struct slot_walk slot_walk_starts(const struct shmring *r, uint64_
 {
 	return slot_walk_init(r, from, end, 0, true, order);
 }
-/* The record at w->pos, if the walk goes on there. */
-static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
+/* The record at w->pos, if the walk goes on there; m is its meta entry
+ * (meta_at(w->r, w->pos), computed by a caller that has it already). */
+static inline bool slot_walk_look_at(struct slot_walk *w, const struct slot_meta *m,
+                                     struct record *rec)
 {
 	if (w->pos >= w->end)
 		return false;
-	const struct slot_meta *m = meta_at(w->r, w->pos);
 	uint64_t seq = atomic_load_explicit(&m->seq, w->order);
 	if (w->any_start ? !seq_is_start(seq, w->pos) : seq != SLOT_SEQ(w->pos, w->state))
 		return false;
@@ -231,6 +244,10 @@ static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
 		return false;
 	}
 	return true;
+}
+static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
+{
+	return slot_walk_look_at(w, meta_at(w->r, w->pos), rec);
 }
 /* Past the record slot_walk_look returned. */
 static inline void slot_walk_step(struct slot_walk *w, const struct record *rec)

@@ -79,7 +79,9 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 	struct room_need need = { r, slots[0] };
 	for (;;) {
 		struct ring_geom g = ring_geom(r);
-		int rc = try_slots_claim(r, &g, slots, n, taken, pos, c);
+		struct slot_ref at;
+		int rc = try_slots_claim(r, &g, slots, n, taken, &at, c);
+		*pos = at.pos;
 		if (rc != -EAGAIN) {
 			if (rc)
 				op_rec_clear(c);

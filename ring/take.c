@@ -65,7 +65,8 @@ take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_
 			return rrc;
 		}
 		struct ring_geom g = ring_geom(r);
-		ssize_t rc = try_take_run(r, &g, cap, max_recs, out, &end, c);
+		struct slot_ref at;
+		ssize_t rc = try_take_run(r, &g, cap, max_recs, out, &end, &at, c);
 		if (rc > 0) {
 			*nout = (size_t)rc;
 			return rc;
@@ -109,6 +110,7 @@ ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t t
 		ring_release(r, out->pos);
 		op_rec_clear(c);
 		ring_notify_producers(r);
-		rc = take_attempt_one(r, cap, out, c);
+		struct slot_ref at;
+		rc = take_attempt_one(r, cap, out, &at, c);
 	}
 }

@@ -32,15 +32,14 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
 		return -EMSGSIZE;
 	struct ring_geom g = ring_geom(ring);
 	struct op_rec *c;
-	struct slot_meta *m;
-	uint64_t pos;
-	int rc = claim_one(ring, &g, true, len, timeout_ns, &c, &pos, &m);
+	struct slot_ref at;
+	int rc = claim_one(ring, &g, true, len, timeout_ns, &c, &at);
 	if (rc)
 		return rc;
-	meta_write(m, (uint32_t)len, 0);
-	span->data = geom_data(&g, pos);
+	meta_write(at.meta, (uint32_t)len, 0);
+	span->data = at.data;
 	span->len = len;
-	span->pos_ = pos;
+	span->pos_ = at.pos;
 	span->claim_ = c;
 	return 0;
 }
@@ -95,10 +94,11 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 		return shmring__bcast_peek(ring, span, timeout_ns);
 	struct op_rec *c;
 	struct take tk;
-	ssize_t rc = take_one(ring, true, SIZE_MAX, timeout_ns, &c, &tk);
+	struct slot_ref at;
+	ssize_t rc = take_one(ring, true, SIZE_MAX, timeout_ns, &c, &tk, &at);
 	if (rc < 0)
 		return rc;
-	span->data = data_at(ring, tk.pos);
+	span->data = at.data;
 	span->len = tk.len;
 	span->pos_ = tk.pos;
 	span->claim_ = c;
