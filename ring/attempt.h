@@ -47,7 +47,7 @@ try_slots_claim(struct shmring *r, const struct ring_geom *g, const uint32_t *sl
 			h = h2;
 			continue;
 		}
-		if (h + slots[0] - f > r->nslots) {
+		if (__builtin_expect(h + slots[0] - f > r->nslots, 0)) { /* once a lap */
 			f = shmring__reclaim_free_tail(r);
 			if ((int64_t)(h - f) < 0) {
 				h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
