@@ -145,16 +145,19 @@ static void count_taken_tasks(struct attach_entry *ledger, const struct take *ru
  * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
  * (corrupt meta). */
 static inline __attribute__((always_inline)) ssize_t
-try_take_run(struct shmring *r, const struct ring_geom *g, size_t cap, size_t max,
-             struct take *out, uint64_t *end, struct slot_ref *at, struct op_rec *c)
+try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64_t *end,
+             struct slot_ref *at, struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
 	for (;;) {
 		int stop;
 		uint32_t first_len = 0;
-		*at = geom_ref(g, t);
-		size_t n = scan_run(r, g, t, at->meta, cap, max, out, end, &stop, &first_len);
+		/* the geometry loaded here, in the loop: held across it, the
+		 * compiler spills it (4 instructions more per get, measured) */
+		struct ring_geom g = ring_geom(r);
+		*at = geom_ref(&g, t);
+		size_t n = scan_run(r, &g, t, at->meta, cap, max, out, end, &stop, &first_len);
 		if (n) {
 			/* The payload, and the meta line the release will write:
 			 * fetched during the claim, not after it. */
@@ -193,7 +196,7 @@ try_take_run(struct shmring *r, const struct ring_geom *g, size_t cap, size_t ma
 			continue;
 		}
 		if (!stop)
-			prefetch_next_payload(g, t); /* (t may have moved: not at) */
+			prefetch_next_payload(&g, t); /* (t may have moved: not at) */
 		if (stop == -EMSGSIZE)
 			out[0].len = first_len;
 		if (stop)
@@ -251,8 +254,7 @@ take_attempt_one(struct shmring *r, size_t cap, struct take *out, struct slot_re
 	if (__builtin_expect(r->redeliver, 0))
 		return -EAGAIN;
 	uint64_t end;
-	struct ring_geom g = ring_geom(r);
-	return try_take_run(r, &g, cap, 1, out, &end, at, c);
+	return try_take_run(r, cap, 1, out, &end, at, c);
 }
 
 /* take.c: the rest of a one-record take after the attempt that returned

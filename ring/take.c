@@ -64,9 +64,8 @@ take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_
 			*nout = 1;
 			return rrc;
 		}
-		struct ring_geom g = ring_geom(r);
 		struct slot_ref at;
-		ssize_t rc = try_take_run(r, &g, cap, max_recs, out, &end, &at, c);
+		ssize_t rc = try_take_run(r, cap, max_recs, out, &end, &at, c);
 		if (rc > 0) {
 			*nout = (size_t)rc;
 			return rc;
