@@ -24,8 +24,8 @@ uint64_t shmring__reclaim_free_tail(struct shmring *r);
 /* One attempt: claim slots for records 0..*taken of n (as many as fit, at
  * least the first), or -EAGAIN if not even the first fits, -EPIPE if closed. */
 static inline __attribute__((always_inline)) int
-try_slots_claim(struct shmring *r, const struct ring_geom *g, const uint32_t *slots, size_t n,
-                size_t *taken, struct slot_ref *at, struct op_rec *c)
+try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
+                struct slot_ref *at, struct op_rec *c)
 {
 	struct ring_header *hdr = r->hdr;
 	if (ring_broken(r, atomic_load_explicit(&hdr->census, memory_order_acquire)))
@@ -70,7 +70,10 @@ try_slots_claim(struct shmring *r, const struct ring_geom *g, const uint32_t *sl
 		                                          memory_order_relaxed)) {
 			/* The lines the record's stores need, on their way
 			 * during the task count (slot.h, prefetch_for_write). */
-			*at = geom_ref(g, h);
+			/* (the geometry loaded here: held across the loop,
+			 * the compiler spills it) */
+			struct ring_geom g = ring_geom(r);
+			*at = geom_ref(&g, h);
 			prefetch_for_write(at->meta);
 			prefetch_for_write(at->data);
 			*taken = k;
@@ -215,8 +218,8 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
  * attempt here, then the general loop (shmring__slots_claim).  On
  * failure nothing is left announced or held. */
 static inline __attribute__((always_inline)) int
-claim_one(struct shmring *r, const struct ring_geom *g, bool span, size_t len, int64_t timeout_ns,
-          struct op_rec **c, struct slot_ref *at)
+claim_one(struct shmring *r, bool span, size_t len, int64_t timeout_ns, struct op_rec **c,
+          struct slot_ref *at)
 {
 	int rc = span ? ring_enter_span(r, SHMRING_PRODUCER, c)
 	              : ring_enter(r, SHMRING_PRODUCER, c);
@@ -224,7 +227,7 @@ claim_one(struct shmring *r, const struct ring_geom *g, bool span, size_t len, i
 		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
 	size_t taken;
-	rc = try_slots_claim(r, g, &slots, 1, &taken, at, *c);
+	rc = try_slots_claim(r, &slots, 1, &taken, at, *c);
 	if (__builtin_expect(rc != 0, 0)) {
 		op_rec_clear(*c); /* an announcement whose CAS lost */
 		uint64_t pos;
@@ -236,7 +239,8 @@ claim_one(struct shmring *r, const struct ring_geom *g, bool span, size_t len, i
 			ring_note_refused(r, rc, 1); /* issue 13: dropped */
 			return rc;
 		}
-		*at = geom_ref(g, pos);
+		struct ring_geom g = ring_geom(r);
+		*at = geom_ref(&g, pos);
 	}
 	return 0;
 }

@@ -14,10 +14,9 @@ static inline __attribute__((always_inline)) int put_checked(struct shmring *rin
                                                              const struct iovec *iov, int iovcnt,
                                                              size_t len, int64_t timeout_ns)
 {
-	struct ring_geom g = ring_geom(ring);
 	struct op_rec *c;
 	struct slot_ref at;
-	int rc = claim_one(ring, &g, false, len, timeout_ns, &c, &at);
+	int rc = claim_one(ring, false, len, timeout_ns, &c, &at);
 	if (rc)
 		return rc;
 	/* Count the task first: the fetch_add is a full barrier on x86, and

@@ -78,9 +78,8 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 	bool waiting = false; /* w made on the first miss: a claim that succeeds at once never needs it */
 	struct room_need need = { r, slots[0] };
 	for (;;) {
-		struct ring_geom g = ring_geom(r);
 		struct slot_ref at;
-		int rc = try_slots_claim(r, &g, slots, n, taken, &at, c);
+		int rc = try_slots_claim(r, slots, n, taken, &at, c);
 		*pos = at.pos;
 		if (rc != -EAGAIN) {
 			if (rc)

@@ -30,10 +30,9 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
 		return -EINVAL;
 	if (len > ring->max_record)
 		return -EMSGSIZE;
-	struct ring_geom g = ring_geom(ring);
 	struct op_rec *c;
 	struct slot_ref at;
-	int rc = claim_one(ring, &g, true, len, timeout_ns, &c, &at);
+	int rc = claim_one(ring, true, len, timeout_ns, &c, &at);
 	if (rc)
 		return rc;
 	meta_write(at.meta, (uint32_t)len, 0);
