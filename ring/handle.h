@@ -99,13 +99,12 @@ struct shmring {
 	 * skip the per-thread cache.  owner is that thread's cache address
 	 * (shmring__op_rec_cache): set by it with a CAS from 0, cleared by it
 	 * when it gives the record back (oprec.c), and in a fork child
-	 * (attach.c).  slot, fork_gen and rec are written by the owner only,
+	 * (attach.c).  slot and rec are written by the owner only,
 	 * read by the owner only: other threads compare owner with their own
 	 * address and stop there. */
 	struct op_rec_solo {
 		_Atomic uintptr_t owner;
 		int               slot;
-		unsigned          fork_gen;
 		struct op_rec    *rec;
 	} op_solo;
 	struct shmring     *reg_next, *reg_prev; /* registry.c */

@@ -76,7 +76,6 @@ static void solo_take(struct shmring *r, const struct op_rec_cached *cc)
 	                                        memory_order_acquire, memory_order_relaxed)))
 		return; /* another thread's */
 	r->op_solo.slot = cc->slot;
-	r->op_solo.fork_gen = cc->fork_gen;
 	r->op_solo.rec = cc->rec;
 }
 

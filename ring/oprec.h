@@ -37,13 +37,13 @@ static inline __attribute__((always_inline)) int op_rec_mine(struct shmring *r,
                                                              struct op_rec **out)
 {
 	/* This thread's record kept in the handle (handle.h op_solo): a cache
-	 * way's key but the serial, which the handle itself is. */
+	 * way's key but the serial, which the handle itself is, and the fork
+	 * generation: a fork child empties op_solo before it runs anything
+	 * else (attach.c after_fork_child). */
 	if (__builtin_expect(atomic_load_explicit(&r->op_solo.owner, memory_order_relaxed) ==
 	                             (uintptr_t)shmring__op_rec_cache &&
 	                     r->op_solo.slot == atomic_load_explicit(&r->attach_slot,
-	                                                             memory_order_relaxed) &&
-	                     r->op_solo.fork_gen == atomic_load_explicit(&shmring__fork_gen,
-	                                                                 memory_order_relaxed),
+	                                                             memory_order_relaxed),
 	                     1)) {
 		*out = r->op_solo.rec;
 		return 0;

@@ -122,3 +122,34 @@ Test(oprec, two_threads_two_records)
 	cr_assert(held(r, own));
 	shmring_detach(r);
 }
+
+/* A fork child's record is one of its own entry's (the parent's thread,
+ * whose TLS address the child's thread has, owned op_solo). */
+static struct shmring *fork_ring;
+static int child_mine(void *arg)
+{
+	(void)arg;
+	struct shmring *r = fork_ring;
+	if (shmring__take_role(r, SHMRING_PRODUCER) != 0)
+		return 10;
+	int slot = atomic_load(&r->attach_slot);
+	for (int k = 0; k < 3; k++) {
+		struct op_rec *c;
+		if (op_rec_mine(r, &c) != 0)
+			return 11;
+		if ((size_t)(c - r->op_recs) / OPREC_PER_ENTRY != (size_t)slot)
+			return 12; /* another entry's: the parent's */
+		if (!held(r, c))
+			return 13;
+	}
+	return 0;
+}
+
+Test(oprec, fork_child_uses_its_own_entry)
+{
+	fork_ring = o_ring();
+	struct op_rec *own;
+	cr_assert_eq(op_rec_mine(fork_ring, &own), 0); /* this thread: op_solo's owner */
+	t_expect_exit(t_fork(child_mine, NULL), 0, 10000000000LL);
+	shmring_detach(fork_ring);
+}
