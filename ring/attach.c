@@ -70,6 +70,8 @@ void shmring__census_look(struct shmring *r)
  * in use and no join accounting. */
 static void attach_entry_reset(struct shmring *r, int slot)
 {
+	/* (not the records' puts, nor op_high: join sums every put ever made,
+	 * the gone owner's included; tests/test_join.c) */
 	for (int i = 0; i < OPREC_PER_ENTRY; i++) {
 		atomic_store_explicit(&ring_op_rec(r, slot, i)->word, 0, memory_order_relaxed);
 		atomic_store_explicit(&ring_op_rec(r, slot, i)->extent, 0, memory_order_relaxed);

@@ -19,9 +19,7 @@ static inline __attribute__((always_inline)) int put_checked(struct shmring *rin
 	int rc = claim_one(ring, false, len, timeout_ns, &c, &at);
 	if (rc)
 		return rc;
-	/* Count the task first: the fetch_add is a full barrier on x86, and
-	 * after the record's stores it would wait for their lines to arrive,
-	 * which a spinning consumer then pulls away again before the publish. */
+	/* The task counted (queue.h), then the meta and payload. */
 	claim_count_one(ring, c, at.pos, at.meta, (uint32_t)len, 0);
 	unsigned char *dst = at.data;
 	for (int i = 0; i < iovcnt; i++) {

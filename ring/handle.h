@@ -58,6 +58,10 @@ struct shmring {
 	 * the real one, since free_tail only grows).  Release/acquire so that a
 	 * thread using another thread's hint inherits its happens-before. */
 	_Atomic uint64_t    cached_free;
+	/* join.c: the largest sum of the op records' puts this handle has
+	 * made (a lower bound of the true sum, which only grows), so that a
+	 * task_done well below it needs no sum.  Relaxed: only a bound. */
+	_Atomic uint64_t    join_puts_seen;
 	struct ring_eventfd *evfd;    /* shmring_event_fd's watcher, or NULL */
 
 	/* attach.c: this handle's entry in the ring's attachment table. */

@@ -15,6 +15,33 @@
 #include "attach.h"
 #include "oprec.h"
 
+/* The first put through op record c (its puts 0): entries [0, join_entries)
+ * and their records [0, op_high) are what join sums (join.c), so c must be
+ * in them before its puts is.  Both only grow, join_entries first (a death
+ * between the two leaves nothing unsummed).  Whoever sums because of a put
+ * through c (a task_done of its record, a joiner seeing that task_done) is
+ * ordered after the put by the publication's and join.count's
+ * release/acquire chains, so sees these values or later ones.  Relaxed
+ * otherwise: a record once raised stays below op_high, and its puts stay
+ * above 0, so this runs once per record. */
+void shmring__op_rec_first_put(struct shmring *r, const struct op_rec *c)
+{
+	size_t n = (size_t)(c - r->op_recs);
+	uint32_t slot = (uint32_t)(n / OPREC_PER_ENTRY), i = (uint32_t)(n % OPREC_PER_ENTRY);
+	_Atomic uint32_t *ents = &r->hdr->join_entries;
+	uint32_t have = atomic_load_explicit(ents, memory_order_relaxed);
+	while (have <= slot && !atomic_compare_exchange_weak_explicit(ents, &have, slot + 1,
+	                                                             memory_order_relaxed,
+	                                                             memory_order_relaxed))
+		;
+	_Atomic uint32_t *high = &ring_attach(r, (int)slot)->op_high;
+	have = atomic_load_explicit(high, memory_order_relaxed);
+	while (have <= i && !atomic_compare_exchange_weak_explicit(high, &have, i + 1,
+	                                                          memory_order_relaxed,
+	                                                          memory_order_relaxed))
+		;
+}
+
 int shmring__op_rec_alloc(struct shmring *r, struct op_rec **out)
 {
 	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);

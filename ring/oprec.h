@@ -63,8 +63,19 @@ static inline void op_rec_clear(struct op_rec *c)
 {
 	atomic_store_explicit(&c->word, 0, memory_order_release);
 }
-/* The claim's records are now counted in join: a sweep that finds them
- * unpublished forgives them. */
+/* The claim's n records are counted in the record's puts (join), then it is
+ * marked COUNTED: a sweep that finds them unpublished forgives them.  puts
+ * has one writer, the holder of c (relaxed load and store: no locked
+ * instruction, no shared line); the release store of the mark orders the
+ * count before it for a sweep that reads the mark (docs/design.md). */
+void shmring__op_rec_first_put(struct shmring *r, const struct op_rec *c);
+static inline void op_rec_count_puts(struct shmring *r, struct op_rec *c, uint64_t n)
+{
+	uint64_t puts = atomic_load_explicit(&c->puts, memory_order_relaxed);
+	if (__builtin_expect(puts == 0, 0)) /* once per record: join must sum it (oprec.c) */
+		shmring__op_rec_first_put(r, c);
+	atomic_store_explicit(&c->puts, puts + n, memory_order_relaxed);
+}
 static inline void op_rec_counted(struct op_rec *c, uint64_t pos)
 {
 	atomic_store_explicit(&c->word, OPREC_WORD(pos, OPREC_COUNTED), memory_order_release);

@@ -22,17 +22,19 @@ bool     shmring__has_room(struct shmring *r, uint64_t slots);
 int      shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
                               uint64_t *pos, int64_t timeout_ns, struct op_rec *c);
 
-/* The tasks of a claim's n records: join += n, then the op record marked
- * COUNTED.  The one order crash recovery depends on (recover.c forgives the
- * tasks of a COUNTED claim's unpublished records, and only of a COUNTED
- * one's).  A claim of several records writes every record's meta first: the
- * sweep walks their lengths to count them.  A one-record claim needs no
- * length (the sweep does not read it): claim_count_one counts first and
- * writes the meta after, so that the locked add, a full barrier on x86, does
- * not wait for the lines of the record's stores (copy.c). */
-static inline void claim_count_tasks(struct shmring *r, struct op_rec *c, uint64_t pos, uint64_t n)
+/* The tasks of a claim's n records: counted in its op record's puts (join),
+ * then the op record marked COUNTED.  The one order crash recovery depends
+ * on (recover.c forgives the tasks of a COUNTED claim's unpublished records,
+ * and only of a COUNTED one's).  A claim of several records writes every
+ * record's meta first: the sweep walks their lengths to count them.  A
+ * one-record claim needs no length (the sweep does not read it):
+ * claim_count_one counts first and writes the meta after.  No locked
+ * instruction: a ring nobody joins pays two plain stores on a line of its
+ * own op record (issue 12; before, a fetch_add on the ring's join line). */
+static inline void claim_count_tasks(struct shmring *r, struct op_rec *c, uint64_t pos,
+                                     uint64_t n)
 {
-	ring_count_tasks(r, n);
+	op_rec_count_puts(r, c, n);
 	op_rec_counted(c, pos);
 }
 static inline void claim_count_one(struct shmring *r, struct op_rec *c, uint64_t pos,

@@ -76,12 +76,6 @@ static inline void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len
 {
 	meta_write(meta_at(r, pos), len, flags);
 }
-/* Unfinished tasks += n, before the records are published (relaxed: the
- * publishing release store orders it before any consumer's task_done). */
-static inline void ring_count_tasks(struct shmring *r, uint64_t n)
-{
-	atomic_fetch_add_explicit(&r->hdr->join.count, (int64_t)n, memory_order_relaxed);
-}
 /* Publish the record at pos.  seq_cst, not just release: it is N1 of the
  * eventcount protocol on not_empty (eventcount.c), ordered before the read
  * of its waiters (N2, ring_notify_consumers). */
