@@ -25,7 +25,7 @@ uint64_t shmring__reclaim_free_tail(struct shmring *r);
  * least the first), or -EAGAIN if not even the first fits, -EPIPE if closed. */
 static inline __attribute__((always_inline)) int
 try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
-                struct slot_ref *at, struct op_rec *c)
+                struct slot_ref *at, struct op_rec *c, bool leaf)
 {
 	struct ring_header *hdr = r->hdr;
 	if (ring_broken(r, atomic_load_explicit(&hdr->census, memory_order_acquire)))
@@ -35,6 +35,8 @@ try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *take
 		if (h & RING_CLOSED)
 			return -EPIPE;
 		uint64_t f = atomic_load_explicit(&r->cached_free, memory_order_acquire);
+		if (leaf && ((int64_t)(h - f) < 0 || h + slots[0] - f > r->nslots))
+			return -EAGAIN; /* the leaf put makes no call, nor a second look */
 		if ((int64_t)(h - f) < 0) { /* h is older than our hint: reload */
 			uint64_t h2 = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
 			/* Hostile bytes: free_tail never passes prod_head (the
@@ -79,6 +81,8 @@ try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *take
 			*taken = k;
 			return 0;
 		}
+		if (leaf)
+			return -EAGAIN;
 	}
 }
 
@@ -149,7 +153,7 @@ static void count_taken_tasks(struct attach_entry *ledger, const struct take *ru
  * (corrupt meta). */
 static inline __attribute__((always_inline)) ssize_t
 try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64_t *end,
-             struct slot_ref *at, struct op_rec *c)
+             struct slot_ref *at, struct op_rec *c, bool leaf)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
@@ -161,6 +165,8 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
 		struct ring_geom g = ring_geom(r);
 		*at = geom_ref(&g, t);
 		size_t n = scan_run(r, &g, t, at->meta, cap, max, out, end, &stop, &first_len);
+		if (leaf && (!n || out[0].len == TAKE_SKIP))
+			return -EAGAIN; /* the leaf get: a record ready, no skip record */
 		if (n) {
 			/* The payload, and the meta line the release will write:
 			 * fetched during the claim, not after it. */
@@ -182,6 +188,8 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
 					count_taken_tasks(ledger, out, n);
 				return (ssize_t)n;
 			}
+			if (leaf)
+				return -EAGAIN;
 			continue;
 		}
 		/* Nothing taken: is that still the truth at cons_head?  prod_head
@@ -218,16 +226,16 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
  * attempt here, then the general loop (shmring__slots_claim).  On
  * failure nothing is left announced or held. */
 static inline __attribute__((always_inline)) int
-claim_one(struct shmring *r, bool span, size_t len, int64_t timeout_ns, struct op_rec **c,
-          struct slot_ref *at)
+claim_one(struct shmring *r, bool span, bool ticked, size_t len, int64_t timeout_ns,
+          struct op_rec **c, struct slot_ref *at)
 {
 	int rc = span ? ring_enter_span(r, SHMRING_PRODUCER, c)
-	              : ring_enter(r, SHMRING_PRODUCER, c);
+	              : ring_enter_ticked(r, SHMRING_PRODUCER, ticked, c);
 	if (rc)
 		return rc;
 	uint32_t slots = (uint32_t)slots_for(len);
 	size_t taken;
-	rc = try_slots_claim(r, &slots, 1, &taken, at, *c);
+	rc = try_slots_claim(r, &slots, 1, &taken, at, *c, false);
 	if (__builtin_expect(rc != 0, 0)) {
 		op_rec_clear(*c); /* an announcement whose CAS lost */
 		uint64_t pos;
@@ -258,7 +266,7 @@ take_attempt_one(struct shmring *r, size_t cap, struct take *out, struct slot_re
 	if (__builtin_expect(r->redeliver, 0))
 		return -EAGAIN;
 	uint64_t end;
-	return try_take_run(r, cap, 1, out, &end, at, c);
+	return try_take_run(r, cap, 1, out, &end, at, c, false);
 }
 
 /* take.c: the rest of a one-record take after the attempt that returned
@@ -271,11 +279,11 @@ ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t t
  * take one record that fits cap (tk, and where it is: *at).  On failure
  * nothing is left announced or held. */
 static inline __attribute__((always_inline)) ssize_t
-take_one(struct shmring *r, bool span, size_t cap, int64_t timeout_ns, struct op_rec **c,
-         struct take *tk, struct slot_ref *at)
+take_one(struct shmring *r, bool span, bool ticked, size_t cap, int64_t timeout_ns,
+         struct op_rec **c, struct take *tk, struct slot_ref *at)
 {
 	int rc = span ? ring_enter_span(r, SHMRING_CONSUMER, c)
-	              : ring_enter(r, SHMRING_CONSUMER, c);
+	              : ring_enter_ticked(r, SHMRING_CONSUMER, ticked, c);
 	if (rc < 0) /* (never > 0: written so, the compiler knows *at is set on >= 0) */
 		return rc;
 	if ((rc = ring_take_overflow(r)) < 0) { /* issue 13: SHMRING_OVERWRITE */

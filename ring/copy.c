@@ -1,5 +1,17 @@
 /*
  * copy.c - the copy API: shmring_put, shmring_putv, shmring_get.
+ *
+ * A put or get of a record of at most one slot (64 bytes) first tries the
+ * leaf path: one function that calls nothing but, at its very end, the
+ * wake-up of sleepers, so that the compiler saves no registers for it
+ * (docs/perf.md, "Cost per record").  It uses the same inline steps as the
+ * general path (attempt.h, with leaf set: one look, no reclaim, no second
+ * try) and, wherever the general path would call out (a liveness look due,
+ * a role to take, an op record not in the handle, no room by the hint, a
+ * lost CAS, nothing ready, a skip record, a first put through the record,
+ * broadcast, overwrite and redelivery rings), it stops before it has
+ * claimed or taken anything, and the general path runs (its liveness tick
+ * already taken).
  */
 #include <errno.h>
 #include <string.h>
@@ -8,46 +20,138 @@
 #include "attempt.h"
 #include "shmring_batch.h"
 
-/* Copy n bytes of a record in or out.  Up to 64 (one slot) inline, by
- * overlapping 16-byte moves: no call, so the put's and get's values stay in
- * their registers across it (docs/perf.md, "Cost per record": a call here
- * made the compiler save and restore six registers per put and get). */
-static inline __attribute__((always_inline)) void copy_record(void *dst, const void *src, size_t n)
+/* Copy n <= 64 bytes (one slot), inline by overlapping moves: no call. */
+static inline __attribute__((always_inline)) void copy_small(void *dst, const void *src, size_t n)
 {
 	unsigned char *d = dst;
 	const unsigned char *s = src;
-	if (__builtin_expect(n > 64 || n < 16, 0)) {
-		if (n)
-			memcpy(d, s, n);
-		return;
+	if (n >= 16) {
+		unsigned char a[16], b[16];
+		memcpy(a, s, 16);
+		memcpy(b, s + n - 16, 16);
+		if (n > 32) {
+			unsigned char c[16], e[16];
+			memcpy(c, s + 16, 16);
+			memcpy(e, s + n - 32, 16);
+			memcpy(d + 16, c, 16);
+			memcpy(d + n - 32, e, 16);
+		}
+		memcpy(d, a, 16);
+		memcpy(d + n - 16, b, 16);
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+	} else if (n) {
+		unsigned char a = s[0], b = s[n / 2], c = s[n - 1];
+		d[0] = a;
+		d[n / 2] = b;
+		d[n - 1] = c;
 	}
-	unsigned char a[16], b[16];
-	memcpy(a, s, 16);
-	memcpy(b, s + n - 16, 16);
-	if (n > 32) {
-		unsigned char c[16], e[16];
-		memcpy(c, s + 16, 16);
-		memcpy(e, s + n - 32, 16);
-		memcpy(d + 16, c, 16);
-		memcpy(d + n - 32, e, 16);
+}
+/* Copy n bytes of a record in or out: a slot's worth inline, more by memcpy. */
+static inline __attribute__((always_inline)) void copy_record(void *dst, const void *src, size_t n)
+{
+	if (n > RING_SLOT)
+		memcpy(dst, src, n);
+	else
+		copy_small(dst, src, n);
+}
+
+/* The leaf path returns >= 0 when done, else one of these: not done,
+ * nothing claimed or taken, run the general path (LEAF_TICKED: with the
+ * liveness tick taken already). */
+#define LEAF_NO     (-0x40000000)
+#define LEAF_TICKED (-0x40000001)
+
+/* The leaf paths' last step when sleepers must be woken: a tail call (noipa:
+ * no clone with another signature, which would make it a plain call). */
+static __attribute__((noinline, noipa)) int wake_then_put(struct shmring *r, uint64_t w)
+{
+	shmring__ec_wake_sleepers(&r->hdr->not_empty, w, ring_stats(r));
+	return 0;
+}
+static __attribute__((noinline, noipa)) ssize_t wake_then_get(struct shmring *r, uint64_t w,
+                                                             ssize_t len)
+{
+	shmring__ec_wake_sleepers(&r->hdr->not_full, w, ring_stats(r));
+	return len;
+}
+
+/* The one-record put of len <= RING_SLOT bytes, or LEAF_NO. */
+static inline __attribute__((always_inline)) int put_leaf(struct shmring *ring, const void *data,
+                                                          size_t len)
+{
+	struct op_rec *c;
+	if (len > RING_SLOT || (ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE)) ||
+	    !ring_enter_leaf(ring, SHMRING_PRODUCER, &c))
+		return LEAF_NO;
+	/* (the first put through an op record registers it for join: a call) */
+	if (__builtin_expect(!atomic_load_explicit(&c->puts, memory_order_relaxed), 0))
+		return LEAF_TICKED;
+	struct slot_ref at;
+	size_t taken;
+	uint32_t slots = 1;
+	if (try_slots_claim(ring, &slots, 1, &taken, &at, c, true)) {
+		op_rec_clear(c); /* an announcement whose CAS lost, or none */
+		return LEAF_TICKED;
 	}
-	memcpy(d, a, 16);
-	memcpy(d + n - 16, b, 16);
+	claim_count_one(ring, c, at.pos, at.meta, (uint32_t)len, 0, true);
+	copy_small(at.data, data, len);
+	meta_publish(at.meta, at.pos);
+	op_rec_clear(c);
+	uint64_t w = ec_sleepers(&ring->hdr->not_empty); /* ring_notify_consumers */
+	if (__builtin_expect(w != 0, 0))
+		return wake_then_put(ring, w);
+	return 0;
+}
+
+/* The one-record get of a record of at most min(cap, RING_SLOT) bytes, or
+ * LEAF_NO. */
+static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ring, void *buf,
+                                                              size_t cap)
+{
+	struct op_rec *c;
+	if ((ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE)) || ring->redeliver ||
+	    !ring_enter_leaf(ring, SHMRING_CONSUMER, &c))
+		return LEAF_NO;
+	struct take tk;
+	struct slot_ref at;
+	uint64_t end;
+	if (try_take_run(ring, cap < RING_SLOT ? cap : RING_SLOT, 1, &tk, &end, &at, c, true) <= 0) {
+		op_rec_clear(c); /* an announcement whose CAS lost, or none */
+		return LEAF_TICKED;
+	}
+	copy_small(buf, at.data, tk.len);
+	meta_release(at.meta, at.pos);
+	op_rec_clear(c);
+	uint64_t w = ec_sleepers(&ring->hdr->not_full); /* ring_notify_producers */
+	if (__builtin_expect(w != 0, 0))
+		return wake_then_get(ring, w, (ssize_t)tk.len);
+	return (ssize_t)tk.len;
 }
 
 /* A put of iov's len bytes, checked by the caller: one body for shmring_put
- * (inlined with iovcnt 1, so its copy loop is one memcpy) and shmring_putv. */
-static inline __attribute__((always_inline)) int put_checked(struct shmring *ring,
-                                                             const struct iovec *iov, int iovcnt,
-                                                             size_t len, int64_t timeout_ns)
+ * and shmring_putv; ticked: the leaf path took the liveness tick. */
+static __attribute__((noinline)) int put_checked(struct shmring *ring, const struct iovec *iov,
+                                                 int iovcnt, size_t len, int64_t timeout_ns,
+                                                 bool ticked)
 {
 	struct op_rec *c;
 	struct slot_ref at;
-	int rc = claim_one(ring, false, len, timeout_ns, &c, &at);
+	int rc = claim_one(ring, false, ticked, len, timeout_ns, &c, &at);
 	if (rc)
 		return rc;
 	/* The task counted (queue.h), then the meta and payload. */
-	claim_count_one(ring, c, at.pos, at.meta, (uint32_t)len, 0);
+	claim_count_one(ring, c, at.pos, at.meta, (uint32_t)len, 0, false);
 	unsigned char *dst = at.data;
 	for (int i = 0; i < iovcnt; i++) {
 		copy_record(dst, iov[i].iov_base, iov[i].iov_len);
@@ -72,7 +176,16 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 			return -EMSGSIZE;
 		len += iov[i].iov_len;
 	}
-	return put_checked(ring, iov, iovcnt, len, timeout_ns);
+	return put_checked(ring, iov, iovcnt, len, timeout_ns, false);
+}
+
+/* shmring_put's general path (a tail call from the leaf's failure: its
+ * arguments fit in registers). */
+static __attribute__((noinline)) int put_general(struct shmring *ring, const void *data,
+                                                 size_t len, int64_t timeout_ns, bool ticked)
+{
+	struct iovec iov = { (void *)data, len };
+	return put_checked(ring, &iov, 1, len, timeout_ns, ticked);
 }
 
 int shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns)
@@ -82,20 +195,22 @@ int shmring_put(struct shmring *ring, const void *data, size_t len, int64_t time
 		return -EINVAL;
 	if (len > ring->max_record)
 		return -EMSGSIZE;
-	struct iovec iov = { (void *)data, len };
-	return put_checked(ring, &iov, 1, len, timeout_ns);
+	int rc = put_leaf(ring, data, len);
+	if (__builtin_expect(rc >= 0, 1))
+		return rc;
+	return put_general(ring, data, len, timeout_ns, rc == LEAF_TICKED);
 }
 
-ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns)
+/* The general get; ticked: the leaf path took the liveness tick. */
+static __attribute__((noinline)) ssize_t get_general(struct shmring *ring, void *buf, size_t cap,
+                                                     int64_t timeout_ns, bool ticked)
 {
-	if (!ring || (cap && !buf))
-		return -EINVAL;
 	if (ring_is_bcast(ring)) /* issue 13: a subscriber's get */
 		return shmring__bcast_get(ring, buf, cap, timeout_ns);
 	struct take tk;
 	struct op_rec *c;
 	struct slot_ref at;
-	ssize_t rc = take_one(ring, false, cap, timeout_ns, &c, &tk, &at);
+	ssize_t rc = take_one(ring, false, ticked, cap, timeout_ns, &c, &tk, &at);
 	if (rc >= 0) {
 		copy_record(buf, at.data, tk.len);
 		meta_release(at.meta, at.pos);
@@ -104,4 +219,14 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 		ring_notify_producers(ring);
 	}
 	return rc;
+}
+
+ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns)
+{
+	if (!ring || (cap && !buf))
+		return -EINVAL;
+	ssize_t rc = get_leaf(ring, buf, cap);
+	if (__builtin_expect(rc >= 0, 1))
+		return rc;
+	return get_general(ring, buf, cap, timeout_ns, rc == LEAF_TICKED);
 }

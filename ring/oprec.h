@@ -33,22 +33,27 @@ extern __thread struct op_rec_cached shmring__op_rec_cache[OPREC_CACHE_WAYS]
 	__attribute__((tls_model("initial-exec")));
 /* oprec.c: the lookup in the per-thread cache, else a new record. */
 int shmring__op_rec_mine_cached(struct shmring *r, struct op_rec **out);
-static inline __attribute__((always_inline)) int op_rec_mine(struct shmring *r,
-                                                             struct op_rec **out)
+/* This thread's record kept in the handle (handle.h op_solo): a cache way's
+ * key but the serial, which the handle itself is, and the fork generation:
+ * a fork child empties op_solo before it runs anything else (attach.c
+ * after_fork_child). */
+static inline __attribute__((always_inline)) bool op_rec_solo(struct shmring *r,
+                                                              struct op_rec **out)
 {
-	/* This thread's record kept in the handle (handle.h op_solo): a cache
-	 * way's key but the serial, which the handle itself is, and the fork
-	 * generation: a fork child empties op_solo before it runs anything
-	 * else (attach.c after_fork_child). */
 	if (__builtin_expect(atomic_load_explicit(&r->op_solo.owner, memory_order_relaxed) ==
 	                             (uintptr_t)shmring__op_rec_cache &&
 	                     r->op_solo.slot == atomic_load_explicit(&r->attach_slot,
 	                                                             memory_order_relaxed),
 	                     1)) {
 		*out = r->op_solo.rec;
-		return 0;
+		return true;
 	}
-	return shmring__op_rec_mine_cached(r, out);
+	return false;
+}
+static inline __attribute__((always_inline)) int op_rec_mine(struct shmring *r,
+                                                             struct op_rec **out)
+{
+	return op_rec_solo(r, out) ? 0 : shmring__op_rec_mine_cached(r, out);
 }
 /* Announce before the claiming CAS (which is a release, so a sweep that
  * sees the CAS's effect sees the announcement). */
@@ -69,10 +74,12 @@ static inline void op_rec_clear(struct op_rec *c)
  * instruction, no shared line); the release store of the mark orders the
  * count before it for a sweep that reads the mark (docs/design.md). */
 void shmring__op_rec_first_put(struct shmring *r, const struct op_rec *c);
-static inline void op_rec_count_puts(struct shmring *r, struct op_rec *c, uint64_t n)
+static inline void op_rec_count_puts(struct shmring *r, struct op_rec *c, uint64_t n, bool leaf)
 {
 	uint64_t puts = atomic_load_explicit(&c->puts, memory_order_relaxed);
-	if (__builtin_expect(puts == 0, 0)) /* once per record: join must sum it (oprec.c) */
+	/* once per record: join must sum it (oprec.c); the leaf put (copy.c)
+	 * has checked that it is not the first */
+	if (!leaf && __builtin_expect(puts == 0, 0))
 		shmring__op_rec_first_put(r, c);
 	atomic_store_explicit(&c->puts, puts + n, memory_order_relaxed);
 }

@@ -31,16 +31,22 @@ int      shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n
  * claim_count_one counts first and writes the meta after.  No locked
  * instruction: a ring nobody joins pays two plain stores on a line of its
  * own op record (issue 12; before, a fetch_add on the ring's join line). */
+static inline void claim_count_run(struct shmring *r, struct op_rec *c, uint64_t pos, uint64_t n,
+                                   bool leaf)
+{
+	op_rec_count_puts(r, c, n, leaf);
+	op_rec_counted(c, pos);
+}
 static inline void claim_count_tasks(struct shmring *r, struct op_rec *c, uint64_t pos,
                                      uint64_t n)
 {
-	op_rec_count_puts(r, c, n);
-	op_rec_counted(c, pos);
+	claim_count_run(r, c, pos, n, false);
 }
+/* leaf: the caller has checked that c's puts is not 0 (copy.c) */
 static inline void claim_count_one(struct shmring *r, struct op_rec *c, uint64_t pos,
-                                   struct slot_meta *m, uint32_t len, uint16_t flags)
+                                   struct slot_meta *m, uint32_t len, uint16_t flags, bool leaf)
 {
-	claim_count_tasks(r, c, pos, 1);
+	claim_count_run(r, c, pos, 1, leaf);
 	meta_write(m, len, flags);
 }
 
@@ -61,12 +67,35 @@ static inline size_t align8(size_t x)
 
 /* The start of every put or get that ends within the call: take the role
  * on first use, then this thread's op record for the handle. */
+static inline __attribute__((always_inline)) int ring_enter_ticked(struct shmring *r,
+                                                                    unsigned role, bool ticked,
+                                                                    struct op_rec **c)
+{
+	if (!ticked)
+		ring_liveness_tick(r, role);
+	int rc = ring_need_role(r, role);
+	return rc ? rc : op_rec_mine(r, c);
+}
 static inline __attribute__((always_inline)) int ring_enter(struct shmring *r, unsigned role,
                                                              struct op_rec **c)
 {
-	ring_liveness_tick(r, role);
-	int rc = ring_need_role(r, role);
-	return rc ? rc : op_rec_mine(r, c);
+	return ring_enter_ticked(r, role, false, c);
+}
+/* The same for the leaf fast path of put and get (copy.c), which makes no
+ * call: false (nothing done) where ring_enter would call out (the liveness
+ * look is due, the role not taken yet, the op record not in op_solo);
+ * true: the tick is taken, *c is the thread's record. */
+static inline __attribute__((always_inline)) bool ring_enter_leaf(struct shmring *r,
+                                                                   unsigned role,
+                                                                   struct op_rec **c)
+{
+	int n = atomic_load_explicit(&r->tick_left, memory_order_relaxed) - 1;
+	if (__builtin_expect(n <= 0, 0) ||
+	    !(atomic_load_explicit(&r->roles, memory_order_acquire) & role) ||
+	    !op_rec_solo(r, c))
+		return false;
+	atomic_store_explicit(&r->tick_left, n, memory_order_relaxed);
+	return true;
 }
 /* The same for an operation that outlives the call (reserve, peek): an op
  * record of its own, given back with shmring__op_rec_free. */

@@ -79,7 +79,7 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 	struct room_need need = { r, slots[0] };
 	for (;;) {
 		struct slot_ref at;
-		int rc = try_slots_claim(r, slots, n, taken, &at, c);
+		int rc = try_slots_claim(r, slots, n, taken, &at, c, false);
 		*pos = at.pos;
 		if (rc != -EAGAIN) {
 			if (rc)

@@ -65,7 +65,7 @@ take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_
 			return rrc;
 		}
 		struct slot_ref at;
-		ssize_t rc = try_take_run(r, cap, max_recs, out, &end, &at, c);
+		ssize_t rc = try_take_run(r, cap, max_recs, out, &end, &at, c, false);
 		if (rc > 0) {
 			*nout = (size_t)rc;
 			return rc;

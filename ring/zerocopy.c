@@ -32,7 +32,7 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
 		return -EMSGSIZE;
 	struct op_rec *c;
 	struct slot_ref at;
-	int rc = claim_one(ring, true, len, timeout_ns, &c, &at);
+	int rc = claim_one(ring, true, false, len, timeout_ns, &c, &at);
 	if (rc)
 		return rc;
 	meta_write(at.meta, (uint32_t)len, 0);
@@ -53,7 +53,7 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 		return -EMSGSIZE;
 	uint64_t reserved = slots_for(span->len), used = slots_for(len);
 	struct slot_meta *m = meta_at(ring, span->pos_);
-	claim_count_one(ring, span->claim_, span->pos_, m, (uint32_t)len, 0);
+	claim_count_one(ring, span->claim_, span->pos_, m, (uint32_t)len, 0, false);
 	if (used < reserved) {
 		uint64_t tail = span->pos_ + used;
 		ring_write_meta(ring, tail, (uint32_t)((reserved - used) << RING_SLOT_SHIFT),
@@ -94,7 +94,7 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 	struct op_rec *c;
 	struct take tk;
 	struct slot_ref at;
-	ssize_t rc = take_one(ring, true, SIZE_MAX, timeout_ns, &c, &tk, &at);
+	ssize_t rc = take_one(ring, true, false, SIZE_MAX, timeout_ns, &c, &tk, &at);
 	if (rc < 0)
 		return rc;
 	span->data = at.data;
