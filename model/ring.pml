@@ -12,8 +12,9 @@
  *   slot.h     ring_write_meta, ring_publish (seq = COMMITTED(pos)),
  *              ring_release (seq = RELEASED(pos)), the slot walker;
  *   copy.c     shmring_putv: claim, meta and payload, publish, notify (the
- *              join count and COUNTED mark, queue.h claim_count_one, are
- *              not modelled);
+ *              join count, in the op record's puts since issue 12, and the
+ *              COUNTED mark, queue.h claim_count_one, are not modelled; the
+ *              leaf put and get are the same steps, one attempt each);
  *   take.c, attempt.h  scan_run + try_take_run (seq at cons_head, cons_head CAS,
  *              the empty / in progress / end-of-stream verdict),
  *              shmring__readable (the consumer's re-check),
