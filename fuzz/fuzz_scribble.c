@@ -161,9 +161,10 @@ static struct shmring *handle(struct input *in)
 {
 	int i = u8(in) & 1;
 	if (i == 1 && !w.h[1]) {
-		/* the peer may have scribbled on the header: then it is refused */
+		/* the peer may have scribbled on the header: then it is refused
+		 * (-EXDEV: its pid_ns word names another PID namespace, map.c) */
 		int rc = shmring_attach_fd(&w.h[1], shmring_fd(w.h[0]));
-		if (rc == -EPROTO || rc == -EBADMSG)
+		if (rc == -EPROTO || rc == -EBADMSG || rc == -EXDEV)
 			return w.h[0];
 		if (rc)
 			fail("attach_fd of our own ring", rc);
