@@ -88,6 +88,11 @@ try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *take
 
 /* --- consumer side (take.c) ---------------------------------------------- */
 
+/* A leaf attempt (copy.c) that stopped for a reason the general path must
+ * find for itself (a lost CAS, a skip record, a record over the leaf's cap);
+ * -EAGAIN from a leaf take is "nothing ready at cons_head". */
+#define ATTEMPT_LEAF_NO (-ECANCELED)
+
 /* A consumer polling an empty ring also reads the payload line of the record
  * it waits for.  Most such reads fetch a line the producer has yet to write
  * (and will take back), but one that lands between the producer's payload
@@ -165,8 +170,8 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
 		struct ring_geom g = ring_geom(r);
 		*at = geom_ref(&g, t);
 		size_t n = scan_run(r, &g, t, at->meta, cap, max, out, end, &stop, &first_len);
-		if (leaf && (!n || out[0].len == TAKE_SKIP))
-			return -EAGAIN; /* the leaf get: a record ready, no skip record */
+		if (leaf && (!n || out[0].len == TAKE_SKIP)) /* the leaf get: a record, no skip */
+			return !n && !stop ? -EAGAIN : ATTEMPT_LEAF_NO; /* -EAGAIN: none ready at t */
 		if (n) {
 			/* The payload, and the meta line the release will write:
 			 * fetched during the claim, not after it. */
@@ -189,7 +194,7 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
 				return (ssize_t)n;
 			}
 			if (leaf)
-				return -EAGAIN;
+				return ATTEMPT_LEAF_NO;
 			continue;
 		}
 		/* Nothing taken: is that still the truth at cons_head?  prod_head
@@ -279,7 +284,7 @@ ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t t
  * take one record that fits cap (tk, and where it is: *at).  On failure
  * nothing is left announced or held. */
 static inline __attribute__((always_inline)) ssize_t
-take_one(struct shmring *r, bool span, bool ticked, size_t cap, int64_t timeout_ns,
+take_one(struct shmring *r, bool span, bool ticked, bool looked, size_t cap, int64_t timeout_ns,
          struct op_rec **c, struct take *tk, struct slot_ref *at)
 {
 	int rc = span ? ring_enter_span(r, SHMRING_CONSUMER, c)
@@ -291,7 +296,9 @@ take_one(struct shmring *r, bool span, bool ticked, size_t cap, int64_t timeout_
 			shmring__op_rec_free(r, *c);
 		return rc;
 	}
-	ssize_t len = take_attempt_one(r, cap, tk, at, *c);
+	/* looked: the leaf get found nothing ready just now; the general loop
+	 * looks again before it waits (no third look per empty poll) */
+	ssize_t len = looked ? -EAGAIN : take_attempt_one(r, cap, tk, at, *c);
 	if (__builtin_expect(len > 0 && tk->len != TAKE_SKIP, 1))
 		return tk->len;
 	len = shmring__take(r, cap, tk, timeout_ns, *c, len);

@@ -71,6 +71,7 @@ static inline __attribute__((always_inline)) void copy_record(void *dst, const v
  * liveness tick taken already). */
 #define LEAF_NO     (-0x40000000)
 #define LEAF_TICKED (-0x40000001)
+#define LEAF_EMPTY  (-0x40000002) /* ticked, and a get found nothing ready */
 
 /* The leaf paths' last step when sleepers must be woken: a tail call (noipa:
  * no clone with another signature, which would make it a plain call). */
@@ -126,9 +127,10 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
 	struct take tk;
 	struct slot_ref at;
 	uint64_t end;
-	if (try_take_run(ring, cap < RING_SLOT ? cap : RING_SLOT, 1, &tk, &end, &at, c, true) <= 0) {
+	ssize_t n = try_take_run(ring, cap < RING_SLOT ? cap : RING_SLOT, 1, &tk, &end, &at, c, true);
+	if (n <= 0) {
 		op_rec_clear(c); /* an announcement whose CAS lost, or none */
-		return LEAF_TICKED;
+		return n == -EAGAIN ? LEAF_EMPTY : LEAF_TICKED;
 	}
 	copy_small(buf, at.data, tk.len);
 	meta_release(at.meta, at.pos);
@@ -201,16 +203,17 @@ int shmring_put(struct shmring *ring, const void *data, size_t len, int64_t time
 	return put_general(ring, data, len, timeout_ns, rc == LEAF_TICKED);
 }
 
-/* The general get; ticked: the leaf path took the liveness tick. */
+/* The general get; leaf: why the leaf path did not do it (LEAF_*).  */
 static __attribute__((noinline)) ssize_t get_general(struct shmring *ring, void *buf, size_t cap,
-                                                     int64_t timeout_ns, bool ticked)
+                                                     int64_t timeout_ns, long leaf)
 {
+	bool ticked = leaf != LEAF_NO, looked = leaf == LEAF_EMPTY;
 	if (ring_is_bcast(ring)) /* issue 13: a subscriber's get */
 		return shmring__bcast_get(ring, buf, cap, timeout_ns);
 	struct take tk;
 	struct op_rec *c;
 	struct slot_ref at;
-	ssize_t rc = take_one(ring, false, ticked, cap, timeout_ns, &c, &tk, &at);
+	ssize_t rc = take_one(ring, false, ticked, looked, cap, timeout_ns, &c, &tk, &at);
 	if (rc >= 0) {
 		copy_record(buf, at.data, tk.len);
 		meta_release(at.meta, at.pos);
@@ -228,5 +231,5 @@ ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout
 	ssize_t rc = get_leaf(ring, buf, cap);
 	if (__builtin_expect(rc >= 0, 1))
 		return rc;
-	return get_general(ring, buf, cap, timeout_ns, rc == LEAF_TICKED);
+	return get_general(ring, buf, cap, timeout_ns, rc);
 }

@@ -94,7 +94,7 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 	struct op_rec *c;
 	struct take tk;
 	struct slot_ref at;
-	ssize_t rc = take_one(ring, true, false, SIZE_MAX, timeout_ns, &c, &tk, &at);
+	ssize_t rc = take_one(ring, true, false, false, SIZE_MAX, timeout_ns, &c, &tk, &at);
 	if (rc < 0)
 		return rc;
 	span->data = at.data;
