@@ -149,7 +149,8 @@ static void try_attach(int fd, bool odd)
 		shmring_detach(r);
 		return;
 	}
-	if (rc != -EPROTO && rc != -EBADMSG)
+	/* -EXDEV: the header's pid_ns names another PID namespace (map.c) */
+	if (rc != -EPROTO && rc != -EBADMSG && rc != -EXDEV)
 		fail("attach_fd", rc);
 }
 

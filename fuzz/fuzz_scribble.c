@@ -162,7 +162,7 @@ static struct shmring *handle(struct input *in)
 	int i = u8(in) & 1;
 	if (i == 1 && !w.h[1]) {
 		/* the peer may have scribbled on the header: then it is refused
-		 * (-EXDEV: its pid namespace word no longer names ours) */
+		 * (-EXDEV: its pid_ns word names another PID namespace, map.c) */
 		int rc = shmring_attach_fd(&w.h[1], shmring_fd(w.h[0]));
 		if (rc == -EPROTO || rc == -EBADMSG || rc == -EXDEV)
 			return w.h[0];
@@ -405,7 +405,7 @@ static const struct { uint32_t off; int width; } hfields[HF_COUNT] = {
 static const struct { uint32_t off; int width; } efields[EF_COUNT] = {
 	[EF_ID]         = { offsetof(struct attach_entry, id), 8 },
 	[EF_ROLES]      = { offsetof(struct attach_entry, roles), 4 },
-	[EF_SPARE]      = { offsetof(struct attach_entry, reserved), 4 },
+	[EF_OP_HIGH]    = { offsetof(struct attach_entry, op_high), 4 },
 	[EF_SINCE]      = { offsetof(struct attach_entry, since_ns), 8 },
 	[EF_CLAIM_BUSY] = { offsetof(struct attach_entry, op_busy), 8 },
 	[EF_GOT]        = { offsetof(struct attach_entry, got), 8 },

@@ -87,7 +87,7 @@ inline ec_wake(ec, we, ww)
 	we = 0
 }
 
-/* reclaim_free_tail (the scan merged, as in ring.pml) */
+/* shmring__reclaim_free_tail (the scan merged, as in ring.pml) */
 inline reclaim(f)
 {
 	d_step {

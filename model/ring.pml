@@ -5,16 +5,17 @@
  * model/check.sh runs, and records the results.
  *
  * What it follows (docs/design.md sections 2, 4, 5, 7; files under ring/):
- *   space.c    try_slots_claim (prod_head CAS, room check against free_tail,
- *              the handle's free_tail hint), reclaim_free_tail (helping: any
+ *   space.c, attempt.h  try_slots_claim (prod_head CAS, room check against free_tail,
+ *              the handle's free_tail hint), shmring__reclaim_free_tail (helping: any
  *              producer advances free_tail over RELEASED records by CAS),
  *              shmring__has_room (the producer's re-check);
  *   slot.h     ring_write_meta, ring_publish (seq = COMMITTED(pos)),
  *              ring_release (seq = RELEASED(pos)), the slot walker;
  *   copy.c     shmring_putv: claim, meta and payload, publish, notify (the
- *              join count and COUNTED mark, queue.h claim_count_one, are
- *              not modelled);
- *   take.c     scan_run + try_take_run (seq at cons_head, cons_head CAS,
+ *              join count, in the op record's puts since issue 12, and the
+ *              COUNTED mark, queue.h claim_count_one, are not modelled; the
+ *              leaf put and get are the same steps, one attempt each);
+ *   take.c, attempt.h  scan_run + try_take_run (seq at cons_head, cons_head CAS,
  *              the empty / in progress / end-of-stream verdict),
  *              shmring__readable (the consumer's re-check),
  *              shmring__take's loop over skip records;
@@ -220,7 +221,7 @@ inline shmring__ec_unregister(ec, key)
 
 /* ---- producer side ----------------------------------------------------- */
 
-/* reclaim_free_tail: advance free_tail over released records (helping); the
+/* shmring__reclaim_free_tail: advance free_tail over released records (helping); the
  * result goes to the handle's hint, cached.
  *
  * The scan (load free_tail, then seq and len of each record from it) is one

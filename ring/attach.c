@@ -70,6 +70,8 @@ void shmring__census_look(struct shmring *r)
  * in use and no join accounting. */
 static void attach_entry_reset(struct shmring *r, int slot)
 {
+	/* (not the records' puts, nor op_high: join sums every put ever made,
+	 * the gone owner's included; tests/test_join.c) */
 	for (int i = 0; i < OPREC_PER_ENTRY; i++) {
 		atomic_store_explicit(&ring_op_rec(r, slot, i)->word, 0, memory_order_relaxed);
 		atomic_store_explicit(&ring_op_rec(r, slot, i)->extent, 0, memory_order_relaxed);
@@ -170,6 +172,8 @@ static void after_fork_child(void)
 	bool known = shmring__self_id(&id) == 0; /* else: take_role below retries */
 	for (struct shmring *r = shmring__registry_first(); r; r = r->reg_next) {
 		r->attach_slot = -1;
+		/* the parent's threads' op records (oprec.h op_solo) */
+		atomic_store_explicit(&r->op_solo.owner, 0, memory_order_relaxed);
 		atomic_store_explicit(&r->roles, 0, memory_order_relaxed);
 		if (r->fork_slot < 0)
 			continue;

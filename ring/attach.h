@@ -98,6 +98,14 @@ static inline struct attach_entry *join_ledger(struct shmring *r)
 	return slot >= 0 ? ring_attach(r, slot) : NULL;
 }
 
+/* join.c: the tasks puts have counted (the sum of every op record's puts,
+ * docs/design.md "Join"); unfinished tasks (that sum - join.count); finish
+ * n tasks (task_done, a discard, forgiveness): exact, all n or -ERANGE,
+ * else as many as are unfinished (maybe 0).  Returns how many; wakes the
+ * joiners when that may have left none. */
+uint64_t shmring__join_puts(const struct shmring *r);
+uint64_t shmring__join_unfinished(const struct shmring *r);
+int64_t  shmring__join_finish(struct shmring *r, uint64_t n, bool exact);
 /* A pending entry (taken by a parent for a child being forked) that the
  * child has not converted by then is reaped (fork failed, or it died). */
 #define PENDING_TIMEOUT_NS 1000000000ull

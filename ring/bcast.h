@@ -36,8 +36,8 @@ static inline void ring_bcast_published(struct shmring *r)
 
 /* broadcast.c */
 /* Advance the frontier as far as producers need (and tethered subscribers
- * allow); returns it (stored in the handle's cached_free as reclaim_free_tail
- * does).  space.c's reclaim_free_tail defers to it on broadcast rings. */
+ * allow); returns it (stored in the handle's cached_free as shmring__reclaim_free_tail
+ * does).  space.c's shmring__reclaim_free_tail defers to it on broadcast rings. */
 uint64_t shmring__bcast_reclaim(struct shmring *r);
 /* The frontier: positions below it may be overwritten (acquire). */
 static inline uint64_t bcast_tail(const struct shmring *r)

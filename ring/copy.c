@@ -1,37 +1,165 @@
 /*
  * copy.c - the copy API: shmring_put, shmring_putv, shmring_get.
+ *
+ * A put or get of a record of at most one slot (64 bytes) first tries the
+ * leaf path: one function that calls nothing but, at its very end, the
+ * wake-up of sleepers, so that the compiler saves no registers for it
+ * (docs/perf.md, "Cost per record").  It uses the same inline steps as the
+ * general path (attempt.h, with leaf set: one look, no reclaim, no second
+ * try) and, wherever the general path would call out (a liveness look due,
+ * a role to take, an op record not in the handle, no room by the hint, a
+ * lost CAS, nothing ready, a skip record, a first put through the record,
+ * broadcast, overwrite and redelivery rings), it stops before it has
+ * claimed or taken anything, and the general path runs (its liveness tick
+ * already taken).
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
 
-#include "queue.h"
-#include "bcast.h" /* issue 13 hooks */
-#include "redeliver.h"
+#include "attempt.h"
 #include "shmring_batch.h"
 
-/* A put of iov's len bytes, checked by the caller: one body for shmring_put
- * (inlined with iovcnt 1, so its copy loop is one memcpy) and shmring_putv. */
-static inline __attribute__((always_inline)) int put_checked(struct shmring *ring,
-                                                             const struct iovec *iov, int iovcnt,
-                                                             size_t len, int64_t timeout_ns)
+/* Copy n <= 64 bytes (one slot), inline by overlapping moves: no call. */
+static inline __attribute__((always_inline)) void copy_small(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+	if (n >= 16) {
+		unsigned char a[16], b[16];
+		memcpy(a, s, 16);
+		memcpy(b, s + n - 16, 16);
+		if (n > 32) {
+			unsigned char c[16], e[16];
+			memcpy(c, s + 16, 16);
+			memcpy(e, s + n - 32, 16);
+			memcpy(d + 16, c, 16);
+			memcpy(d + n - 32, e, 16);
+		}
+		memcpy(d, a, 16);
+		memcpy(d + n - 16, b, 16);
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+	} else if (n) {
+		unsigned char a = s[0], b = s[n / 2], c = s[n - 1];
+		d[0] = a;
+		d[n / 2] = b;
+		d[n - 1] = c;
+	}
+}
+/* Copy n bytes of a record in or out: a slot's worth inline, more by memcpy. */
+static inline __attribute__((always_inline)) void copy_record(void *dst, const void *src, size_t n)
+{
+	if (n > RING_SLOT)
+		memcpy(dst, src, n);
+	else
+		copy_small(dst, src, n);
+}
+
+/* The leaf path returns >= 0 when done, else one of these: not done,
+ * nothing claimed or taken, run the general path (LEAF_TICKED: with the
+ * liveness tick taken already). */
+#define LEAF_NO     (-0x40000000)
+#define LEAF_TICKED (-0x40000001)
+#define LEAF_EMPTY  (-0x40000002) /* ticked, and a get found nothing ready */
+
+/* The leaf paths' last step when sleepers must be woken: a tail call (noipa:
+ * no clone with another signature, which would make it a plain call). */
+static __attribute__((noinline, noipa)) int wake_then_put(struct shmring *r, uint64_t w)
+{
+	shmring__ec_wake_sleepers(&r->hdr->not_empty, w, ring_stats(r));
+	return 0;
+}
+static __attribute__((noinline, noipa)) ssize_t wake_then_get(struct shmring *r, uint64_t w,
+                                                             ssize_t len)
+{
+	shmring__ec_wake_sleepers(&r->hdr->not_full, w, ring_stats(r));
+	return len;
+}
+
+/* The one-record put of len <= RING_SLOT bytes, or LEAF_NO. */
+static inline __attribute__((always_inline)) int put_leaf(struct shmring *ring, const void *data,
+                                                          size_t len)
 {
 	struct op_rec *c;
-	uint64_t pos;
-	int rc = claim_one(ring, false, len, timeout_ns, &c, &pos);
+	if (len > RING_SLOT || (ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE)) ||
+	    !ring_enter_leaf(ring, SHMRING_PRODUCER, &c))
+		return LEAF_NO;
+	/* (the first put through an op record registers it for join: a call) */
+	if (__builtin_expect(!atomic_load_explicit(&c->puts, memory_order_relaxed), 0))
+		return LEAF_TICKED;
+	struct slot_ref at;
+	size_t taken;
+	uint32_t slots = 1;
+	if (try_slots_claim(ring, &slots, 1, &taken, &at, c, true)) {
+		op_rec_clear(c); /* an announcement whose CAS lost, or none */
+		return LEAF_TICKED;
+	}
+	claim_count_one(ring, c, at.pos, at.meta, (uint32_t)len, 0, true);
+	copy_small(at.data, data, len);
+	meta_publish(at.meta, at.pos);
+	op_rec_clear(c);
+	uint64_t w = ec_sleepers(&ring->hdr->not_empty); /* ring_notify_consumers */
+	if (__builtin_expect(w != 0, 0))
+		return wake_then_put(ring, w);
+	return 0;
+}
+
+/* The one-record get of a record of at most min(cap, RING_SLOT) bytes, or
+ * LEAF_NO. */
+static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ring, void *buf,
+                                                              size_t cap)
+{
+	struct op_rec *c;
+	if ((ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE)) || ring->redeliver ||
+	    !ring_enter_leaf(ring, SHMRING_CONSUMER, &c))
+		return LEAF_NO;
+	struct take tk;
+	struct slot_ref at;
+	uint64_t end;
+	ssize_t n = try_take_run(ring, cap < RING_SLOT ? cap : RING_SLOT, 1, &tk, &end, &at, c, true);
+	if (n <= 0) {
+		op_rec_clear(c); /* an announcement whose CAS lost, or none */
+		return n == -EAGAIN ? LEAF_EMPTY : LEAF_TICKED;
+	}
+	copy_small(buf, at.data, tk.len);
+	meta_release(at.meta, at.pos);
+	op_rec_clear(c);
+	uint64_t w = ec_sleepers(&ring->hdr->not_full); /* ring_notify_producers */
+	if (__builtin_expect(w != 0, 0))
+		return wake_then_get(ring, w, (ssize_t)tk.len);
+	return (ssize_t)tk.len;
+}
+
+/* A put of iov's len bytes, checked by the caller: one body for shmring_put
+ * and shmring_putv; ticked: the leaf path took the liveness tick. */
+static __attribute__((noinline)) int put_checked(struct shmring *ring, const struct iovec *iov,
+                                                 int iovcnt, size_t len, int64_t timeout_ns,
+                                                 bool ticked)
+{
+	struct op_rec *c;
+	struct slot_ref at;
+	int rc = claim_one(ring, false, ticked, len, timeout_ns, &c, &at);
 	if (rc)
 		return rc;
-	/* Count the task first: the fetch_add is a full barrier on x86, and
-	 * after the record's stores it would wait for their lines to arrive,
-	 * which a spinning consumer then pulls away again before the publish. */
-	claim_count_one(ring, c, pos, (uint32_t)len, 0);
-	unsigned char *dst = data_at(ring, pos);
+	/* The task counted (queue.h), then the meta and payload. */
+	claim_count_one(ring, c, at.pos, at.meta, (uint32_t)len, 0, false);
+	unsigned char *dst = at.data;
 	for (int i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len)
-			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+		copy_record(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	ring_publish(ring, pos);
+	meta_publish(at.meta, at.pos);
 	op_rec_clear(c);
 	ring_notify_consumers(ring);
 	ring_bcast_published(ring); /* issue 13 */
@@ -50,7 +178,16 @@ int shmring_putv(struct shmring *ring, const struct iovec *iov, int iovcnt, int6
 			return -EMSGSIZE;
 		len += iov[i].iov_len;
 	}
-	return put_checked(ring, iov, iovcnt, len, timeout_ns);
+	return put_checked(ring, iov, iovcnt, len, timeout_ns, false);
+}
+
+/* shmring_put's general path (a tail call from the leaf's failure: its
+ * arguments fit in registers). */
+static __attribute__((noinline)) int put_general(struct shmring *ring, const void *data,
+                                                 size_t len, int64_t timeout_ns, bool ticked)
+{
+	struct iovec iov = { (void *)data, len };
+	return put_checked(ring, &iov, 1, len, timeout_ns, ticked);
 }
 
 int shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns)
@@ -60,26 +197,39 @@ int shmring_put(struct shmring *ring, const void *data, size_t len, int64_t time
 		return -EINVAL;
 	if (len > ring->max_record)
 		return -EMSGSIZE;
-	struct iovec iov = { (void *)data, len };
-	return put_checked(ring, &iov, 1, len, timeout_ns);
+	int rc = put_leaf(ring, data, len);
+	if (__builtin_expect(rc >= 0, 1))
+		return rc;
+	return put_general(ring, data, len, timeout_ns, rc == LEAF_TICKED);
+}
+
+/* The general get; leaf: why the leaf path did not do it (LEAF_*).  */
+static __attribute__((noinline)) ssize_t get_general(struct shmring *ring, void *buf, size_t cap,
+                                                     int64_t timeout_ns, long leaf)
+{
+	bool ticked = leaf != LEAF_NO, looked = leaf == LEAF_EMPTY;
+	if (ring_is_bcast(ring)) /* issue 13: a subscriber's get */
+		return shmring__bcast_get(ring, buf, cap, timeout_ns);
+	struct take tk;
+	struct op_rec *c;
+	struct slot_ref at;
+	ssize_t rc = take_one(ring, false, ticked, looked, cap, timeout_ns, &c, &tk, &at);
+	if (rc >= 0) {
+		copy_record(buf, at.data, tk.len);
+		meta_release(at.meta, at.pos);
+		redeliver_after_release(ring, tk.rl); /* redeliver hook */
+		op_rec_clear(c);
+		ring_notify_producers(ring);
+	}
+	return rc;
 }
 
 ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns)
 {
 	if (!ring || (cap && !buf))
 		return -EINVAL;
-	if (ring_is_bcast(ring)) /* issue 13: a subscriber's get */
-		return shmring__bcast_get(ring, buf, cap, timeout_ns);
-	struct take tk;
-	struct op_rec *c;
-	ssize_t rc = take_one(ring, false, cap, timeout_ns, &c, &tk);
-	if (rc >= 0) {
-		if (tk.len)
-			memcpy(buf, data_at(ring, tk.pos), tk.len);
-		ring_release(ring, tk.pos);
-		redeliver_after_release(ring, tk.rl); /* redeliver hook */
-		op_rec_clear(c);
-		ring_notify_producers(ring);
-	}
-	return rc;
+	ssize_t rc = get_leaf(ring, buf, cap);
+	if (__builtin_expect(rc >= 0, 1))
+		return rc;
+	return get_general(ring, buf, cap, timeout_ns, rc);
 }

@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "layout.h"
@@ -58,6 +59,10 @@ struct shmring {
 	 * the real one, since free_tail only grows).  Release/acquire so that a
 	 * thread using another thread's hint inherits its happens-before. */
 	_Atomic uint64_t    cached_free;
+	/* join.c: the largest sum of the op records' puts this handle has
+	 * made (a lower bound of the true sum, which only grows), so that a
+	 * task_done well below it needs no sum.  Relaxed: only a bound. */
+	_Atomic uint64_t    join_puts_seen;
 	struct ring_eventfd *evfd;    /* shmring_event_fd's watcher, or NULL */
 	struct ring_event_uring *evu; /* shmring_event_fd_direct's io_uring, or NULL */
 
@@ -98,6 +103,19 @@ struct shmring {
 		_Atomic uint64_t since_ns;  /* 0: not timed yet */
 		_Atomic unsigned polls;     /* -EAGAINs at `at` */
 	} stall[3];                        /* enum ring_stall_kind */
+	/* oprec.h op_rec_mine: the op record of one thread that uses this
+	 * handle (the first to find the field free), so that its puts and gets
+	 * skip the per-thread cache.  owner is that thread's cache address
+	 * (shmring__op_rec_cache): set by it with a CAS from 0, cleared by it
+	 * when it gives the record back (oprec.c), and in a fork child
+	 * (attach.c).  slot and rec are written by the owner only,
+	 * read by the owner only: other threads compare owner with their own
+	 * address and stop there. */
+	struct op_rec_solo {
+		_Atomic uintptr_t owner;
+		int               slot;
+		struct op_rec    *rec;
+	} op_solo;
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */
 

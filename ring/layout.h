@@ -31,7 +31,7 @@
 #include "shmring.h"
 
 #define RING_MAGIC      UINT64_C(0x31474e49524d4853) /* "SHMRING1", little-endian */
-#define RING_ABI        2u
+#define RING_ABI        3u /* 3: op records count their puts (join), issue 12 */
 #define RING_PAGE       4096u
 #define RING_HEADER_SIZE \
 	((sizeof(struct ring_header) + RING_PAGE - 1) / RING_PAGE * RING_PAGE)
@@ -100,7 +100,11 @@ static inline _Atomic uint32_t *ec_futex_word(struct eventcount *ec)
 struct attach_entry {
 	_Atomic uint64_t id;       /* 0: free */
 	_Atomic uint32_t roles;    /* SHMRING_PRODUCER | SHMRING_CONSUMER */
-	_Atomic uint32_t reserved; /* (pending is the ATTACH_PENDING_TAG bit of id) */
+	/* Op records [0, op_high) of this entry have been handed out at some
+	 * time, and may hold puts (join: op_rec.puts).  Only grows, kept across
+	 * the entry's reuse, as the records' puts are.  (A pending entry is the
+	 * ATTACH_PENDING_TAG bit of id.) */
+	_Atomic uint32_t op_high;
 	_Atomic uint64_t since_ns; /* when pending was set (CLOCK_MONOTONIC) */
 	_Atomic uint64_t op_busy; /* bitmap: which of the entry's op records are in use */
 	/* Join accounting once the ring's join counter is in use (CENSUS_JOIN):
@@ -128,7 +132,7 @@ struct attach_entry {
 enum op_kind {
 	OPREC_FREE = 0,
 	OPREC_PRODUCE = 1,  /* claiming or claimed slots, tasks not yet counted */
-	OPREC_COUNTED = 2,  /* the same, its records already added to join */
+	OPREC_COUNTED = 2,  /* the same, its records already counted in puts (join) */
 	OPREC_CONSUME = 3,  /* taking or taken records, not all released yet */
 };
 #define OPREC_WORD(pos, kind) (((uint64_t)(pos) << 2) | (uint64_t)(kind))
@@ -145,6 +149,15 @@ enum op_kind {
 struct op_rec {
 	_Atomic uint64_t word;
 	_Atomic uint64_t extent; /* slots covered, and how many records in them */
+	/* Join (issue 12): the records ever put through this op record, every
+	 * put's task counted here before its record is published.  One writer
+	 * at a time (the thread that holds the record: plain relaxed load and
+	 * store, no locked instruction); only grows, never reset (not when the
+	 * entry is reused either).  Unfinished tasks = the sum over every op
+	 * record ever handed out (attach_entry.op_high, header join_entries)
+	 * - join.count (join.c). */
+	_Atomic uint64_t puts;
+	uint64_t         pad;
 };
 
 /* The census: live producers and consumers, and whether each has ever
@@ -261,8 +274,14 @@ struct ring_header {
 	_Atomic uint64_t lost_records;
 	_Atomic uint64_t lost_tasks;
 
-	/* Unfinished tasks: + per put, - per task_done; join waits for 0. */
+	/* Join (join.c): join.count is the tasks finished (+ per task_done, per
+	 * task forgiven), never more than the puts counted in the op records;
+	 * unfinished = that sum - count; join waits on join.ec for 0.  Entries
+	 * [0, join_entries) have had op records handed out (so may hold puts):
+	 * only grows. */
 	alignas(RING_LINE) struct latch join;
+	_Atomic uint32_t join_entries;
+	uint32_t pad_join;
 
 	/* SHMRING_REDELIVER (redeliver.c): zero on other rings. */
 	alignas(RING_LINE) struct redeliver_area rdl;
@@ -319,7 +338,8 @@ _Static_assert(offsetof(struct ring_header, attach_offset) == 64, "attachment re
 _Static_assert(offsetof(struct ring_header, join) == 896, "join counter line");
 _Static_assert(offsetof(struct ring_header, rdl) == 1024, "redelivery area");
 _Static_assert(sizeof(struct redeliver_area) == 128 + 16 * REDELIVER_ENTRIES, "redelivery area size");
-_Static_assert(sizeof(struct op_rec) == 16, "op record");
+_Static_assert(sizeof(struct op_rec) == 32, "op record");
+_Static_assert(offsetof(struct ring_header, join_entries) == 912, "join line");
 _Static_assert(SHMRING_MAX_ATTACH_LIMIT <= 0xffff, "the census counts 16 bits per role");
 /* issue 13: bcast is the last line of the header, after join and rdl. */
 _Static_assert(offsetof(struct ring_header, bcast) == 1024 + 128 + 16 * REDELIVER_ENTRIES, "broadcast line");

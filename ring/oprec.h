@@ -16,7 +16,8 @@ void shmring__op_rec_free(struct shmring *r, struct op_rec *c);
 
 /* For an operation that ends within the call (put, get, batches): the
  * calling thread's own record for this handle, kept between calls (in a
- * per-thread cache, oprec.c); the operation ends with op_rec_clear. */
+ * per-thread cache, oprec.c, and for one thread in the handle itself); the
+ * operation ends with op_rec_clear. */
 #define OPREC_CACHE_WAYS 4
 struct op_rec_cached {
 	uint64_t serial;     /* 0: empty */
@@ -30,20 +31,29 @@ struct op_rec_cached {
  * libraries loaded later). */
 extern __thread struct op_rec_cached shmring__op_rec_cache[OPREC_CACHE_WAYS]
 	__attribute__((tls_model("initial-exec")));
-int shmring__op_rec_mine_new(struct shmring *r, struct op_rec **out);
-static inline int op_rec_mine(struct shmring *r, struct op_rec **out)
+/* oprec.c: the lookup in the per-thread cache, else a new record. */
+int shmring__op_rec_mine_cached(struct shmring *r, struct op_rec **out);
+/* This thread's record kept in the handle (handle.h op_solo): a cache way's
+ * key but the serial, which the handle itself is, and the fork generation:
+ * a fork child empties op_solo before it runs anything else (attach.c
+ * after_fork_child). */
+static inline __attribute__((always_inline)) bool op_rec_solo(struct shmring *r,
+                                                              struct op_rec **out)
 {
-	int slot = atomic_load_explicit(&r->attach_slot, memory_order_relaxed);
-	unsigned gen = atomic_load_explicit(&shmring__fork_gen, memory_order_relaxed);
-	uint64_t serial = r->serial;
-	for (int i = 0; i < OPREC_CACHE_WAYS; i++) {
-		const struct op_rec_cached *cc = &shmring__op_rec_cache[i];
-		if (cc->serial == serial && cc->slot == slot && cc->fork_gen == gen) {
-			*out = cc->rec;
-			return 0;
-		}
+	if (__builtin_expect(atomic_load_explicit(&r->op_solo.owner, memory_order_relaxed) ==
+	                             (uintptr_t)shmring__op_rec_cache &&
+	                     r->op_solo.slot == atomic_load_explicit(&r->attach_slot,
+	                                                             memory_order_relaxed),
+	                     1)) {
+		*out = r->op_solo.rec;
+		return true;
 	}
-	return shmring__op_rec_mine_new(r, out);
+	return false;
+}
+static inline __attribute__((always_inline)) int op_rec_mine(struct shmring *r,
+                                                             struct op_rec **out)
+{
+	return op_rec_solo(r, out) ? 0 : shmring__op_rec_mine_cached(r, out);
 }
 /* Announce before the claiming CAS (which is a release, so a sweep that
  * sees the CAS's effect sees the announcement). */
@@ -58,8 +68,21 @@ static inline void op_rec_clear(struct op_rec *c)
 {
 	atomic_store_explicit(&c->word, 0, memory_order_release);
 }
-/* The claim's records are now counted in join: a sweep that finds them
- * unpublished forgives them. */
+/* The claim's n records are counted in the record's puts (join), then it is
+ * marked COUNTED: a sweep that finds them unpublished forgives them.  puts
+ * has one writer, the holder of c (relaxed load and store: no locked
+ * instruction, no shared line); the release store of the mark orders the
+ * count before it for a sweep that reads the mark (docs/design.md). */
+void shmring__op_rec_first_put(struct shmring *r, const struct op_rec *c);
+static inline void op_rec_count_puts(struct shmring *r, struct op_rec *c, uint64_t n, bool leaf)
+{
+	uint64_t puts = atomic_load_explicit(&c->puts, memory_order_relaxed);
+	/* once per record: join must sum it (oprec.c); the leaf put (copy.c)
+	 * has checked that it is not the first */
+	if (!leaf && __builtin_expect(puts == 0, 0))
+		shmring__op_rec_first_put(r, c);
+	atomic_store_explicit(&c->puts, puts + n, memory_order_relaxed);
+}
 static inline void op_rec_counted(struct op_rec *c, uint64_t pos)
 {
 	atomic_store_explicit(&c->word, OPREC_WORD(pos, OPREC_COUNTED), memory_order_release);

@@ -60,7 +60,7 @@ bool shmring__overwrite_oldest(struct shmring *r, struct op_rec *c)
 		_Atomic uint64_t *done = got && slot >= 0 ? &ring_attach(r, slot)->done : NULL;
 		if (done)
 			atomic_fetch_add_explicit(done, 1, memory_order_relaxed);
-		if (shmring__latch_add(&hdr->join, -1, ring_stats(r)) && done) /* not below 0 */
+		if (shmring__join_finish(r, 1, true) < 0 && done) /* not below 0 */
 			atomic_fetch_sub_explicit(done, 1, memory_order_relaxed);
 	}
 	return true;

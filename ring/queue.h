@@ -21,38 +21,39 @@ bool     shmring__has_room(struct shmring *r, uint64_t slots);
  * On failure c is clear again (as after every lost CAS). */
 int      shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
                               uint64_t *pos, int64_t timeout_ns, struct op_rec *c);
-/* The same for one record of that many slots: one attempt made for the
- * case (the put and reserve fast path), then shmring__slots_claim. */
-int      shmring__slot_claim_one(struct shmring *r, uint32_t slots, uint64_t *pos,
-                                 int64_t timeout_ns, struct op_rec *c);
 
-/* The tasks of a claim's n records: join += n, then the op record marked
- * COUNTED.  The one order crash recovery depends on (recover.c forgives the
- * tasks of a COUNTED claim's unpublished records, and only of a COUNTED
- * one's).  A claim of several records writes every record's meta first: the
- * sweep walks their lengths to count them.  A one-record claim needs no
- * length (the sweep does not read it): claim_count_one counts first and
- * writes the meta after, so that the locked add, a full barrier on x86, does
- * not wait for the lines of the record's stores (copy.c). */
-static inline void claim_count_tasks(struct shmring *r, struct op_rec *c, uint64_t pos, uint64_t n)
+/* The tasks of a claim's n records: counted in its op record's puts (join),
+ * then the op record marked COUNTED.  The one order crash recovery depends
+ * on (recover.c forgives the tasks of a COUNTED claim's unpublished records,
+ * and only of a COUNTED one's).  A claim of several records writes every
+ * record's meta first: the sweep walks their lengths to count them.  A
+ * one-record claim needs no length (the sweep does not read it):
+ * claim_count_one counts first and writes the meta after.  No locked
+ * instruction: a ring nobody joins pays two plain stores on a line of its
+ * own op record (issue 12; before, a fetch_add on the ring's join line). */
+static inline void claim_count_run(struct shmring *r, struct op_rec *c, uint64_t pos, uint64_t n,
+                                   bool leaf)
 {
-	ring_count_tasks(r, n);
+	op_rec_count_puts(r, c, n, leaf);
 	op_rec_counted(c, pos);
 }
-static inline void claim_count_one(struct shmring *r, struct op_rec *c, uint64_t pos, uint32_t len,
-                                   uint16_t flags)
+static inline void claim_count_tasks(struct shmring *r, struct op_rec *c, uint64_t pos,
+                                     uint64_t n)
 {
-	claim_count_tasks(r, c, pos, 1);
-	ring_write_meta(r, pos, len, flags);
+	claim_count_run(r, c, pos, n, false);
+}
+/* leaf: the caller has checked that c's puts is not 0 (copy.c) */
+static inline void claim_count_one(struct shmring *r, struct op_rec *c, uint64_t pos,
+                                   struct slot_meta *m, uint32_t len, uint16_t flags, bool leaf)
+{
+	claim_count_run(r, c, pos, 1, leaf);
+	meta_write(m, len, flags);
 }
 
 /* take.c: the consumer side.  shmring__take_run takes a run of up to
  * max_recs records whose payloads pack into cap (*nout of them, skip records
- * included); shmring__take one record that is not a skip record (it
- * releases those it meets).  Both announce in c; on failure c is clear
- * again. */
-ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
-                      struct op_rec *c);
+ * included), announcing it in c; on failure c is clear again.  (The
+ * one-record take: attempt.h, take_one.) */
 /* Is a record ready at cons_head (or is the ring closed)?  arg: the ring.
  * The waiter's re-check for consumers. */
 bool    shmring__readable(const void *arg);
@@ -66,11 +67,35 @@ static inline size_t align8(size_t x)
 
 /* The start of every put or get that ends within the call: take the role
  * on first use, then this thread's op record for the handle. */
-static inline int ring_enter(struct shmring *r, unsigned role, struct op_rec **c)
+static inline __attribute__((always_inline)) int ring_enter_ticked(struct shmring *r,
+                                                                    unsigned role, bool ticked,
+                                                                    struct op_rec **c)
 {
-	ring_liveness_tick(r, role);
+	if (!ticked)
+		ring_liveness_tick(r, role);
 	int rc = ring_need_role(r, role);
 	return rc ? rc : op_rec_mine(r, c);
+}
+static inline __attribute__((always_inline)) int ring_enter(struct shmring *r, unsigned role,
+                                                             struct op_rec **c)
+{
+	return ring_enter_ticked(r, role, false, c);
+}
+/* The same for the leaf fast path of put and get (copy.c), which makes no
+ * call: false (nothing done) where ring_enter would call out (the liveness
+ * look is due, the role not taken yet, the op record not in op_solo);
+ * true: the tick is taken, *c is the thread's record. */
+static inline __attribute__((always_inline)) bool ring_enter_leaf(struct shmring *r,
+                                                                   unsigned role,
+                                                                   struct op_rec **c)
+{
+	int n = atomic_load_explicit(&r->tick_left, memory_order_relaxed) - 1;
+	if (__builtin_expect(n <= 0, 0) ||
+	    !(atomic_load_explicit(&r->roles, memory_order_acquire) & role) ||
+	    !op_rec_solo(r, c))
+		return false;
+	atomic_store_explicit(&r->tick_left, n, memory_order_relaxed);
+	return true;
 }
 /* The same for an operation that outlives the call (reserve, peek): an op
  * record of its own, given back with shmring__op_rec_free. */
@@ -102,44 +127,6 @@ static inline void ring_note_refused(struct shmring *r, long rc, uint64_t n)
 {
 	if (__builtin_expect(rc == -EAGAIN || rc == -ETIMEDOUT, 0) && n)
 		atomic_fetch_add_explicit(&r->hdr->bcast.dropped, n, memory_order_relaxed);
-}
-
-/* The first half of a one-record put (span false) or reserve (span true):
- * enter, then claim the slots of a record of len bytes at *pos.  On failure
- * nothing is left announced or held. */
-static inline int claim_one(struct shmring *r, bool span, size_t len, int64_t timeout_ns,
-                            struct op_rec **c, uint64_t *pos)
-{
-	int rc = span ? ring_enter_span(r, SHMRING_PRODUCER, c)
-	              : ring_enter(r, SHMRING_PRODUCER, c);
-	if (rc)
-		return rc;
-	rc = shmring__slot_claim_one(r, (uint32_t)slots_for(len), pos, timeout_ns, *c);
-	if (rc && span)
-		shmring__op_rec_free(r, *c);
-	if (rc)
-		ring_note_refused(r, rc, 1); /* issue 13: dropped */
-	return rc;
-}
-/* The first half of a get (span false) or peek (span true): enter, then
- * take one record that fits cap.  On failure nothing is left announced or
- * held. */
-static inline ssize_t take_one(struct shmring *r, bool span, size_t cap, int64_t timeout_ns,
-                               struct op_rec **c, struct take *tk)
-{
-	int rc = span ? ring_enter_span(r, SHMRING_CONSUMER, c)
-	              : ring_enter(r, SHMRING_CONSUMER, c);
-	if (rc)
-		return rc;
-	if ((rc = ring_take_overflow(r)) != 0) { /* issue 13: SHMRING_OVERWRITE */
-		if (span)
-			shmring__op_rec_free(r, *c);
-		return rc;
-	}
-	ssize_t len = shmring__take(r, cap, tk, timeout_ns, *c);
-	if (len < 0 && span)
-		shmring__op_rec_free(r, *c);
-	return len;
 }
 
 #endif /* SHMRING_QUEUE_H */

@@ -233,24 +233,13 @@ static uint64_t record_slots(struct shmring *r, uint64_t p)
 	return record_at(r, p, &rec) ? rec.slots : 0;
 }
 
-/* Join tasks that will never be done: take them off (not below zero). */
+/* Join tasks that will never be done: finish them (no more than are
+ * unfinished: join.c), counted in lost_tasks. */
 static void forgive_tasks(struct shmring *r, uint64_t n)
 {
-	struct latch *l = &r->hdr->join;
-	/* Hostile bytes: n comes from shared words (got - done, a claim's
-	 * record count); clamped, c - n below cannot overflow (fuzz_attach). */
-	if (n > INT64_MAX)
-		n = INT64_MAX;
-	int64_t c = atomic_load_explicit(&l->count, memory_order_relaxed), to;
-	do {
-		to = c > (int64_t)n ? c - (int64_t)n : 0;
-		if (to == c)
-			return;
-	} while (!atomic_compare_exchange_weak_explicit(&l->count, &c, to, memory_order_seq_cst,
-	                                                memory_order_relaxed));
-	atomic_fetch_add_explicit(&r->hdr->lost_tasks, (uint64_t)(c - to), memory_order_relaxed);
-	if (to == 0)
-		ec_wake(&l->ec, ring_stats(r));
+	int64_t k = shmring__join_finish(r, n, false);
+	if (k > 0)
+		atomic_fetch_add_explicit(&r->hdr->lost_tasks, (uint64_t)k, memory_order_relaxed);
 }
 
 #define SKIP_CHUNK (UINT64_C(1) << 25) /* slots per skip record: len fits 31 bits */

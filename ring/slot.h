@@ -8,15 +8,42 @@
 
 #include "handle.h"
 
+/* The handle's geometry, copied into a local by a hot path once: the
+ * compiler must reload a handle field after every acquire or seq_cst
+ * atomic (another thread might have written it), so a function that
+ * computes meta_at several times around its atomics reloads mask, shift and
+ * base each time (docs/perf.md, "Cost per record").  A local copy stays in
+ * registers. */
+struct ring_geom {
+	struct slot_meta *meta;
+	unsigned char    *data;
+	uint64_t          mask;
+	unsigned          quarter_shift;
+};
+static inline struct ring_geom ring_geom(const struct shmring *r)
+{
+	return (struct ring_geom){ r->meta, r->data, r->mask, r->quarter_shift };
+}
+
 /* Neighbouring slots' meta entries are spread a quarter of the array apart
  * (four entries share a cache line): otherwise a consumer releasing record i
  * and the producer publishing record i + 1 would fight over one line. */
+static inline struct slot_meta *geom_meta(const struct ring_geom *g, uint64_t pos)
+{
+	uint64_t s = pos & g->mask;
+	return &g->meta[((s & 3) << g->quarter_shift) | (s >> 2)];
+}
+static inline unsigned char *geom_data(const struct ring_geom *g, uint64_t pos)
+{
+	return g->data + ((pos & g->mask) << RING_SLOT_SHIFT);
+}
+/* The same from the handle (written out, not through ring_geom: the copy
+ * of the whole struct costs instructions where only one is computed). */
 static inline struct slot_meta *meta_at(const struct shmring *r, uint64_t pos)
 {
 	uint64_t s = pos & r->mask;
 	return &r->meta[((s & 3) << r->quarter_shift) | (s >> 2)];
 }
-
 static inline unsigned char *data_at(const struct shmring *r, uint64_t pos)
 {
 	return r->data + ((pos & r->mask) << RING_SLOT_SHIFT);
@@ -37,37 +64,40 @@ static inline void prefetch_for_write(const void *p)
 
 /* --- state changes ------------------------------------------------------- */
 
-/* Fill a claimed record's meta entry (before publication, so relaxed: the
- * seq store that publishes it is a release). */
-static inline void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len, uint16_t flags)
+/* Fill a claimed record's meta entry m (at pos) (before publication, so
+ * relaxed: the seq store that publishes it is a release). */
+static inline void meta_write(struct slot_meta *m, uint32_t len, uint16_t flags)
 {
-	struct slot_meta *m = meta_at(r, pos);
 	atomic_store_explicit(&m->len, len, memory_order_relaxed);
 	atomic_store_explicit(&m->owner, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->flags, flags, memory_order_relaxed);
 }
-/* Unfinished tasks += n, before the records are published (relaxed: the
- * publishing release store orders it before any consumer's task_done). */
-static inline void ring_count_tasks(struct shmring *r, uint64_t n)
+static inline void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len, uint16_t flags)
 {
-	atomic_fetch_add_explicit(&r->hdr->join.count, (int64_t)n, memory_order_relaxed);
+	meta_write(meta_at(r, pos), len, flags);
 }
 /* Publish the record at pos.  seq_cst, not just release: it is N1 of the
  * eventcount protocol on not_empty (eventcount.c), ordered before the read
  * of its waiters (N2, ring_notify_consumers). */
+static inline void meta_publish(struct slot_meta *m, uint64_t pos)
+{
+	atomic_store_explicit(&m->seq, SLOT_SEQ(pos, SLOT_COMMITTED), memory_order_seq_cst);
+}
 static inline void ring_publish(struct shmring *r, uint64_t pos)
 {
-	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_COMMITTED),
-	                      memory_order_seq_cst);
+	meta_publish(meta_at(r, pos), pos);
 }
 /* Release a taken record: its slots may be reused.  seq_cst: it is N1 of
  * the eventcount protocol on not_full, ordered before the read of its
  * waiters (N2, ring_notify_producers); a waiting producer's re-check (W2)
  * is the seq_cst load of seq in space.c's reclaim. */
+static inline void meta_release(struct slot_meta *m, uint64_t pos)
+{
+	atomic_store_explicit(&m->seq, SLOT_SEQ(pos, SLOT_RELEASED), memory_order_seq_cst);
+}
 static inline void ring_release(struct shmring *r, uint64_t pos)
 {
-	atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_RELEASED),
-	                      memory_order_seq_cst);
+	meta_release(meta_at(r, pos), pos);
 }
 /* The same two, for a sweep finishing a dead process's record (recover.c):
  * a CAS from the seq just read, so that a racing owner, or a slot reused
@@ -83,6 +113,18 @@ static inline bool ring_release_from(struct shmring *r, uint64_t pos, uint64_t s
 	return atomic_compare_exchange_strong_explicit(&meta_at(r, pos)->seq, &seen,
 	                                               SLOT_SEQ(pos, SLOT_RELEASED),
 	                                               memory_order_seq_cst, memory_order_relaxed);
+}
+
+/* Where one record is: its position, meta entry and payload (computed once
+ * by a claim or take attempt, attempt.h, and used to publish or release). */
+struct slot_ref {
+	uint64_t          pos;
+	struct slot_meta *meta;
+	unsigned char    *data;
+};
+static inline struct slot_ref geom_ref(const struct ring_geom *g, uint64_t pos)
+{
+	return (struct slot_ref){ pos, geom_meta(g, pos), geom_data(g, pos) };
 }
 
 /* A record taken by a consumer: where, and how long. */
@@ -180,12 +222,13 @@ static inline struct slot_walk slot_walk_starts(const struct shmring *r, uint64_
 {
 	return slot_walk_init(r, from, end, 0, true, order);
 }
-/* The record at w->pos, if the walk goes on there. */
-static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
+/* The record at w->pos, if the walk goes on there; m is its meta entry
+ * (meta_at(w->r, w->pos), computed by a caller that has it already). */
+static inline bool slot_walk_look_at(struct slot_walk *w, const struct slot_meta *m,
+                                     struct record *rec)
 {
 	if (w->pos >= w->end)
 		return false;
-	const struct slot_meta *m = meta_at(w->r, w->pos);
 	uint64_t seq = atomic_load_explicit(&m->seq, w->order);
 	if (w->any_start ? !seq_is_start(seq, w->pos) : seq != SLOT_SEQ(w->pos, w->state))
 		return false;
@@ -195,6 +238,10 @@ static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
 		return false;
 	}
 	return true;
+}
+static inline bool slot_walk_look(struct slot_walk *w, struct record *rec)
+{
+	return slot_walk_look_at(w, meta_at(w->r, w->pos), rec);
 }
 /* Past the record slot_walk_look returned. */
 static inline void slot_walk_step(struct slot_walk *w, const struct record *rec)

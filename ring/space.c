@@ -11,11 +11,9 @@
  */
 #include <errno.h>
 
-#include "queue.h"
-#include "bcast.h" /* issue 13 hooks */
+#include "attempt.h"
 
-/* Advance free_tail over released records; return the new value. */
-static uint64_t reclaim_free_tail(struct shmring *r)
+uint64_t shmring__reclaim_free_tail(struct shmring *r)
 {
 	struct ring_header *hdr = r->hdr;
 	if (ring_is_bcast(r)) /* issue 13: the broadcast frontier instead */
@@ -68,67 +66,9 @@ bool shmring__has_room(struct shmring *r, uint64_t slots)
 	    ring_broken(r, atomic_load_explicit(&r->hdr->census, memory_order_seq_cst)))
 		return true;
 	uint64_t h = atomic_load_explicit(&r->hdr->prod_head, memory_order_seq_cst);
-	uint64_t f = reclaim_free_tail(r);
+	uint64_t f = shmring__reclaim_free_tail(r);
 	return (int64_t)(h - f) < 0 || h + slots - f <= r->nslots ||
 	       (ring_overwrites(r) && shmring__overwrite_possible(r, f)); /* issue 13 */
-}
-
-/* One attempt: claim slots for records 0..*taken of n (as many as fit, at
- * least the first), or -EAGAIN if not even the first fits, -EPIPE if closed. */
-static inline __attribute__((always_inline)) int
-try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken, uint64_t *pos,
-                struct op_rec *c)
-{
-	struct ring_header *hdr = r->hdr;
-	if (ring_broken(r, atomic_load_explicit(&hdr->census, memory_order_acquire)))
-		return -EPIPE; /* every consumer has gone */
-	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
-	for (;;) {
-		if (h & RING_CLOSED)
-			return -EPIPE;
-		uint64_t f = atomic_load_explicit(&r->cached_free, memory_order_acquire);
-		if ((int64_t)(h - f) < 0) { /* h is older than our hint: reload */
-			uint64_t h2 = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
-			/* Hostile bytes: free_tail never passes prod_head (the
-			 * hint's chain of acquires orders the CAS that moved
-			 * prod_head past it before this load), so a prod_head
-			 * that has not moved is corrupt, not stale.  Without
-			 * this the loop would spin forever (fuzz_scribble). */
-			if (h2 == h)
-				return -EBADMSG;
-			h = h2;
-			continue;
-		}
-		if (h + slots[0] - f > r->nslots) {
-			f = reclaim_free_tail(r);
-			if ((int64_t)(h - f) < 0) {
-				h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
-				continue;
-			}
-			if (h + slots[0] - f > r->nslots)
-				return -EAGAIN;
-		}
-		uint64_t room = r->nslots - (h - f), want = 0;
-		size_t k = 0;
-		while (k < n && want + slots[k] <= room)
-			want += slots[k++];
-		op_rec_announce(c, h, OPREC_PRODUCE, want, k);
-		/* acq_rel on success: release, so a sweep that sees the claim
-		 * sees its announcement; acquire, so our writes to the claimed
-		 * slots stay after it (the room itself was proven by the acquire
-		 * of free_tail above). */
-		if (atomic_compare_exchange_weak_explicit(&hdr->prod_head, &h, h + want,
-		                                          memory_order_acq_rel,
-		                                          memory_order_relaxed)) {
-			/* The lines the record's stores need, on their way
-			 * during the task count (slot.h, prefetch_for_write). */
-			prefetch_for_write(meta_at(r, h));
-			prefetch_for_write(data_at(r, h));
-			*pos = h;
-			*taken = k;
-			return 0;
-		}
-	}
 }
 
 int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken, uint64_t *pos,
@@ -138,7 +78,9 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 	bool waiting = false; /* w made on the first miss: a claim that succeeds at once never needs it */
 	struct room_need need = { r, slots[0] };
 	for (;;) {
-		int rc = try_slots_claim(r, slots, n, taken, pos, c);
+		struct slot_ref at;
+		int rc = try_slots_claim(r, slots, n, taken, &at, c, false);
+		*pos = at.pos;
 		if (rc != -EAGAIN) {
 			if (rc)
 				op_rec_clear(c);
@@ -158,20 +100,4 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 		if (rc)
 			return rc;
 	}
-}
-
-int shmring__slot_claim_one(struct shmring *r, uint32_t slots, uint64_t *pos, int64_t timeout_ns,
-                            struct op_rec *c)
-{
-	/* One attempt, compiled for one record (no batch loop, no waiter);
-	 * anything but "no room" ends here. */
-	size_t taken;
-	int rc = try_slots_claim(r, &slots, 1, &taken, pos, c);
-	if (__builtin_expect(rc != -EAGAIN, 1)) {
-		if (rc)
-			op_rec_clear(c);
-		return rc;
-	}
-	op_rec_clear(c);
-	return shmring__slots_claim(r, &slots, 1, &taken, pos, timeout_ns, c);
 }

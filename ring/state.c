@@ -112,8 +112,7 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->producers = CENSUS_PRODUCERS(census);
 	info->consumers = CENSUS_CONSUMERS(census);
 	info->eof = ring_eof(ring, census);
-	int64_t unfinished = atomic_load_explicit(&hdr->join.count, memory_order_acquire);
-	info->unfinished = unfinished > 0 ? (uint64_t)unfinished : 0;
+	info->unfinished = shmring__join_unfinished(ring);
 	info->recovered_claims = atomic_load_explicit(&hdr->recovered_claims, memory_order_relaxed);
 	info->lost_records = atomic_load_explicit(&hdr->lost_records, memory_order_relaxed);
 	info->lost_tasks = atomic_load_explicit(&hdr->lost_tasks, memory_order_relaxed);

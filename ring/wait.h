@@ -92,11 +92,17 @@ static inline void waiter_init(struct waiter *w, int64_t timeout_ns, unsigned sp
 int  shmring__ec_block(struct eventcount *ec, ready_fn ready, const void *arg, struct waiter *w);
 /* ec_wake's slow path: w, a read of the word, shows sleepers (N3, N4). */
 void shmring__ec_wake_sleepers(struct eventcount *ec, uint64_t w, struct ec_stats stats);
+/* N2: the word, if it shows sleepers; else 0. */
+static inline uint64_t ec_sleepers(struct eventcount *ec)
+{
+	uint64_t w = atomic_load_explicit(&ec->word, memory_order_seq_cst); /* N2 */
+	return EC_WAITERS(w) != 0 ? w : 0;
+}
 /* Wake every sleeper; no system call (nor store) when there are none. */
 static inline void ec_wake(struct eventcount *ec, struct ec_stats stats)
 {
-	uint64_t w = atomic_load_explicit(&ec->word, memory_order_seq_cst); /* N2 */
-	if (__builtin_expect(EC_WAITERS(w) != 0, 0))
+	uint64_t w = ec_sleepers(ec);
+	if (__builtin_expect(w != 0, 0))
 		shmring__ec_wake_sleepers(ec, w, stats);
 }
 /* The pieces of ec_block, for a caller that sleeps on several eventcounts at
@@ -117,7 +123,11 @@ static inline void ring_waiter_init(struct shmring *r, struct waiter *w, int64_t
 }
 static inline void ec_notify(struct shmring *r, struct eventcount *ec)
 {
-	ec_wake(ec, ring_stats(r));
+	/* ec_wake, with the stats made on the slow path only (2 instructions
+	 * less per call: docs/perf.md, "Cost per record") */
+	uint64_t w = ec_sleepers(ec);
+	if (__builtin_expect(w != 0, 0))
+		shmring__ec_wake_sleepers(ec, w, ring_stats(r));
 }
 static inline void ring_notify_consumers(struct shmring *r)
 {

@@ -3,9 +3,7 @@
  */
 #include <errno.h>
 
-#include "queue.h"
-#include "bcast.h" /* issue 13 hooks */
-#include "redeliver.h"
+#include "attempt.h"
 #include "shmring_zc.h"
 
 /* A span no call will act on (data NULL: commit/abort/release say -EINVAL).
@@ -33,14 +31,14 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
 	if (len > ring->max_record)
 		return -EMSGSIZE;
 	struct op_rec *c;
-	uint64_t pos;
-	int rc = claim_one(ring, true, len, timeout_ns, &c, &pos);
+	struct slot_ref at;
+	int rc = claim_one(ring, true, false, len, timeout_ns, &c, &at);
 	if (rc)
 		return rc;
-	ring_write_meta(ring, pos, (uint32_t)len, 0);
-	span->data = data_at(ring, pos);
+	meta_write(at.meta, (uint32_t)len, 0);
+	span->data = at.data;
 	span->len = len;
-	span->pos_ = pos;
+	span->pos_ = at.pos;
 	span->claim_ = c;
 	return 0;
 }
@@ -54,14 +52,15 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 	if (len > span->len)
 		return -EMSGSIZE;
 	uint64_t reserved = slots_for(span->len), used = slots_for(len);
-	claim_count_one(ring, span->claim_, span->pos_, (uint32_t)len, 0);
+	struct slot_meta *m = meta_at(ring, span->pos_);
+	claim_count_one(ring, span->claim_, span->pos_, m, (uint32_t)len, 0, false);
 	if (used < reserved) {
 		uint64_t tail = span->pos_ + used;
 		ring_write_meta(ring, tail, (uint32_t)((reserved - used) << RING_SLOT_SHIFT),
 		                SLOT_F_SKIP);
 		ring_publish(ring, tail);
 	}
-	ring_publish(ring, span->pos_);
+	meta_publish(m, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring);
 	ring_bcast_published(ring); /* issue 13 */
@@ -94,10 +93,11 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 		return shmring__bcast_peek(ring, span, timeout_ns);
 	struct op_rec *c;
 	struct take tk;
-	ssize_t rc = take_one(ring, true, SIZE_MAX, timeout_ns, &c, &tk);
+	struct slot_ref at;
+	ssize_t rc = take_one(ring, true, false, false, SIZE_MAX, timeout_ns, &c, &tk, &at);
 	if (rc < 0)
 		return rc;
-	span->data = data_at(ring, tk.pos);
+	span->data = at.data;
 	span->len = tk.len;
 	span->pos_ = tk.pos;
 	span->claim_ = c;

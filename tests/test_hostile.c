@@ -307,8 +307,9 @@ Test(hostile, census_huge_counts)
 	scrib_done(&s);
 }
 
-/* The join counter at INT64_MIN: task_done is -ERANGE (its check computed
- * INT64_MIN - 1 before, signed overflow: regress-join-count-min), join waits
+/* The join counter (tasks finished) at INT64_MIN, or past the puts: task_done
+ * is -ERANGE (its check computed INT64_MIN - 1 before, signed overflow:
+ * regress-join-count-min), join waits
  * within its timeout, info clamps it. */
 Test(hostile, join_count_negative_is_erange)
 {
@@ -474,8 +475,11 @@ Test(hostile, dead_producers_counted_put_without_length_forgives_one)
 	atomic_store(&layout_op_rec(s.hdr, dead, 0)->extent, OPREC_EXTENT(3, 1));
 	atomic_store(&layout_op_rec(s.hdr, dead, 0)->word, OPREC_WORD(h, OPREC_COUNTED));
 	atomic_store(&s.hdr->prod_head, h + 3);
-	atomic_fetch_add(&s.hdr->join.count, 1);
 	struct attach_entry *e = layout_attach(s.hdr, dead);
+	/* its task, counted in its op record (join: layout.h op_rec.puts) */
+	atomic_store(&s.hdr->join_entries, dead + 1);
+	atomic_store(&e->op_high, 1);
+	atomic_fetch_add(&layout_op_rec(s.hdr, dead, 0)->puts, 1);
 	atomic_store(&e->op_busy, 1);
 	atomic_store(&e->roles, SHMRING_PRODUCER);
 	atomic_fetch_add(&s.hdr->census, CENSUS_PRODUCER); /* its role */
@@ -515,7 +519,7 @@ Test(hostile, dead_entry_huge_got_is_forgiven_without_overflow)
 	cr_assert_eq(shmring_unfinished(s.r), 5);
 	static const uint64_t gots[] = { UINT64_MAX, UINT64_C(1) << 63, (UINT64_C(1) << 63) + 1 };
 	for (size_t i = 0; i < sizeof gots / sizeof gots[0]; i++) {
-		atomic_store((_Atomic int64_t *)&s.hdr->join.count, 5);
+		atomic_store((_Atomic int64_t *)&s.hdr->join.count, 0); /* none finished */
 		struct attach_entry *e = layout_attach(s.hdr, 50);
 		atomic_store(&e->got, gots[i]);
 		atomic_store(&e->done, 0);

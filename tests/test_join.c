@@ -215,3 +215,60 @@ Test(join, counted_before_visible)
 	cr_assert_eq(shmring_join(jr, 0), 0);
 	shmring_detach(jr);
 }
+
+/* Issue 12: a put counts its task in its own op record (one writer, no
+ * locked instruction), never in a ring-wide word: the join line stays
+ * untouched by puts (it held a fetch_add per put before).  White-box: tests
+ * are built with -Iring. */
+#include "handle.h"
+
+Test(join, puts_leave_the_join_line_alone)
+{
+	struct shmring *r = t_ring(4096, 0);
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(shmring_put(r, "t", 1, 0), 0);
+	struct iovec iov[2] = { { "x", 1 }, { "yy", 2 } };
+	cr_assert_eq(shmring_put_many(r, iov, 2, 0), 2);
+	cr_assert_eq(atomic_load(&r->hdr->join.count), 0, "a put wrote the join counter");
+	expect_unfinished(r, 12, "12 puts");
+	cr_assert_eq(shmring_task_done(r), 0);
+	cr_assert_eq(atomic_load(&r->hdr->join.count), 1, "task_done counts the finished");
+	expect_unfinished(r, 11, "one done");
+	shmring_detach(r);
+}
+
+/* The puts of a producer that has gone stay counted when its attachment
+ * entry is reused by another (op records are never reset): 3 + 2 tasks,
+ * five task_dones, then -ERANGE, and join returns. */
+static const char *reuse_name;
+static int reuse_put(void *arg)
+{
+	int n = (int)(intptr_t)arg;
+	struct shmring *r;
+	if (shmring_open(&r, reuse_name) != 0)
+		return 10;
+	for (int i = 0; i < n; i++)
+		if (shmring_put(r, "p", 1, 0) != 0)
+			return 11;
+	shmring_detach(r);
+	return 0;
+}
+
+Test(join, a_gone_producers_puts_stay_counted_after_its_entry_is_reused, .fini = t_cleanup)
+{
+	reuse_name = t_name("jreuse");
+	struct shmring_config cfg = { .capacity = 4096, .flags = SHMRING_CONSUMER };
+	struct shmring *r;
+	cr_assert_eq(shmring_create(&r, reuse_name, &cfg), 0);
+	t_expect_exit(t_fork(reuse_put, (void *)(intptr_t)3), 0, 10000 * T_MS);
+	t_expect_exit(t_fork(reuse_put, (void *)(intptr_t)2), 0, 10000 * T_MS);
+	expect_unfinished(r, 5, "3 + 2 puts by two producers, both gone");
+	char b[8];
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(shmring_get(r, b, sizeof b, 0), 1);
+		cr_assert_eq(shmring_task_done(r), 0);
+	}
+	cr_assert_eq(shmring_task_done(r), -ERANGE);
+	cr_assert_eq(shmring_join(r, 0), 0);
+	shmring_detach(r);
+}

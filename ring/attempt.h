@@ -1,0 +1,315 @@
+/*
+ * attempt.h - one attempt at a claim (producer side) or a take (consumer
+ * side), inline (private).  The one copy of each, compiled into the general
+ * loops of space.c and take.c and into the one-record put, get, reserve and
+ * peek (claim_one, take_one below), which make one attempt of their own
+ * before they call those loops: an uncontended put or get is then one
+ * function that reads the ring's geometry once (struct ring_geom) and keeps
+ * the record's meta pointer from its claim to its publish or release
+ * (docs/perf.md, "Cost per record").
+ */
+#ifndef SHMRING_ATTEMPT_H
+#define SHMRING_ATTEMPT_H
+
+#include "queue.h"
+#include "bcast.h" /* issue 13 hooks */
+#include "redeliver.h"
+
+/* --- producer side (space.c) ---------------------------------------------- */
+
+/* Advance free_tail over released records; return the new value (stored in
+ * the handle's cached_free too). */
+uint64_t shmring__reclaim_free_tail(struct shmring *r);
+
+/* One attempt: claim slots for records 0..*taken of n (as many as fit, at
+ * least the first), or -EAGAIN if not even the first fits, -EPIPE if closed. */
+static inline __attribute__((always_inline)) int
+try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *taken,
+                struct slot_ref *at, struct op_rec *c, bool leaf)
+{
+	struct ring_header *hdr = r->hdr;
+	if (ring_broken(r, atomic_load_explicit(&hdr->census, memory_order_acquire)))
+		return -EPIPE; /* every consumer has gone */
+	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
+	for (;;) {
+		if (h & RING_CLOSED)
+			return -EPIPE;
+		uint64_t f = atomic_load_explicit(&r->cached_free, memory_order_acquire);
+		if (leaf && ((int64_t)(h - f) < 0 || h + slots[0] - f > r->nslots))
+			return -EAGAIN; /* the leaf put makes no call, nor a second look */
+		if ((int64_t)(h - f) < 0) { /* h is older than our hint: reload */
+			uint64_t h2 = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
+			/* Hostile bytes: free_tail never passes prod_head (the
+			 * hint's chain of acquires orders the CAS that moved
+			 * prod_head past it before this load), so a prod_head
+			 * that has not moved is corrupt, not stale.  Without
+			 * this the loop would spin forever (fuzz_scribble). */
+			if (h2 == h)
+				return -EBADMSG;
+			h = h2;
+			continue;
+		}
+		if (__builtin_expect(h + slots[0] - f > r->nslots, 0)) { /* once a lap */
+			f = shmring__reclaim_free_tail(r);
+			if ((int64_t)(h - f) < 0) {
+				h = atomic_load_explicit(&hdr->prod_head, memory_order_relaxed);
+				continue;
+			}
+			if (h + slots[0] - f > r->nslots)
+				return -EAGAIN;
+		}
+		uint64_t room = r->nslots - (h - f), want = 0;
+		size_t k = 0;
+		while (k < n && want + slots[k] <= room)
+			want += slots[k++];
+		op_rec_announce(c, h, OPREC_PRODUCE, want, k);
+		/* acq_rel on success: release, so a sweep that sees the claim
+		 * sees its announcement; acquire, so our writes to the claimed
+		 * slots stay after it (the room itself was proven by the acquire
+		 * of free_tail above). */
+		if (atomic_compare_exchange_weak_explicit(&hdr->prod_head, &h, h + want,
+		                                          memory_order_acq_rel,
+		                                          memory_order_relaxed)) {
+			/* The lines the record's stores need, on their way
+			 * during the task count (slot.h, prefetch_for_write). */
+			/* (the geometry loaded here: held across the loop,
+			 * the compiler spills it) */
+			struct ring_geom g = ring_geom(r);
+			*at = geom_ref(&g, h);
+			prefetch_for_write(at->meta);
+			prefetch_for_write(at->data);
+			*taken = k;
+			return 0;
+		}
+		if (leaf)
+			return -EAGAIN;
+	}
+}
+
+/* --- consumer side (take.c) ---------------------------------------------- */
+
+/* A leaf attempt (copy.c) that stopped for a reason the general path must
+ * find for itself (a lost CAS, a skip record, a record over the leaf's cap);
+ * -EAGAIN from a leaf take is "nothing ready at cons_head". */
+#define ATTEMPT_LEAF_NO (-ECANCELED)
+
+/* A consumer polling an empty ring also reads the payload line of the record
+ * it waits for.  Most such reads fetch a line the producer has yet to write
+ * (and will take back), but one that lands between the producer's payload
+ * stores and its publication saves the transfer that would otherwise follow
+ * the read of seq: when the two cores are far apart (a 200+ ns line
+ * transfer) that is about a fifth of the one-way latency (docs/perf.md). */
+static inline void prefetch_next_payload(const struct ring_geom *g, uint64_t t)
+{
+	__builtin_prefetch(geom_data(g, t), 0, 3);
+}
+
+/* Scan the committed records from t (meta entry m): up to max of them whose
+ * payloads pack (8-byte aligned) into cap.  Returns how many; *stop says why
+ * it stopped early at the first record (0: not committed, -EMSGSIZE,
+ * -EBADMSG) and *first_len the length of a record that did not fit. */
+static inline __attribute__((always_inline)) size_t
+scan_run(struct shmring *r, const struct ring_geom *g, uint64_t t, const struct slot_meta *m,
+         size_t cap, size_t max, struct take *out, uint64_t *end, int *stop, uint32_t *first_len)
+{
+	size_t n = 0, off = 0;
+	/* acquire: pairs with the producer's publishing store; its meta and
+	 * payload writes are visible from here on. */
+	struct slot_walk w = slot_walk_from(r, t, UINT64_MAX, SLOT_COMMITTED, memory_order_acquire);
+	struct record rec;
+	*stop = 0;
+	while (n < max && slot_walk_look_at(&w, m, &rec)) {
+		if (!rec.skip) {
+			size_t need = align8(off) + rec.len;
+			if (need > cap) {
+				*stop = -EMSGSIZE;
+				*first_len = rec.len;
+				break;
+			}
+			off = need;
+		}
+		out[n].pos = w.pos;
+		out[n].len = rec.skip ? TAKE_SKIP : rec.len;
+		n++;
+		slot_walk_step(&w, &rec);
+		m = geom_meta(g, w.pos);
+	}
+	if (w.corrupt)
+		*stop = -EBADMSG;
+	*end = w.pos;
+	return n;
+}
+
+/* The tasks of a run just taken (its records but skip records), counted in
+ * the taker's entry: relaxed, only a sweep after this process's death reads
+ * it (recover.c). */
+static void count_taken_tasks(struct attach_entry *ledger, const struct take *run, size_t n)
+{
+	uint64_t tasks = 0;
+	for (size_t i = 0; i < n; i++)
+		tasks += run[i].len != TAKE_SKIP;
+	if (tasks)
+		atomic_fetch_add_explicit(&ledger->got, tasks, memory_order_relaxed);
+}
+
+/* One attempt: take a run of records.  Returns how many (>= 1), or -EAGAIN
+ * (nothing ready), -EPIPE (closed and empty), -EMSGSIZE (the first record
+ * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
+ * (corrupt meta). */
+static inline __attribute__((always_inline)) ssize_t
+try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64_t *end,
+             struct slot_ref *at, struct op_rec *c, bool leaf)
+{
+	struct ring_header *hdr = r->hdr;
+	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
+	for (;;) {
+		int stop;
+		uint32_t first_len = 0;
+		/* the geometry loaded here, in the loop: held across it, the
+		 * compiler spills it (4 instructions more per get, measured) */
+		struct ring_geom g = ring_geom(r);
+		*at = geom_ref(&g, t);
+		size_t n = scan_run(r, &g, t, at->meta, cap, max, out, end, &stop, &first_len);
+		if (leaf && (!n || out[0].len == TAKE_SKIP)) /* the leaf get: a record, no skip */
+			return !n && !stop ? -EAGAIN : ATTEMPT_LEAF_NO; /* -EAGAIN: none ready at t */
+		if (n) {
+			/* The payload, and the meta line the release will write:
+			 * fetched during the claim, not after it. */
+			__builtin_prefetch(at->data, 0, 3); /* prefetch_next_payload */
+			prefetch_for_write(at->meta);
+			/* Join in use: the tasks of what is taken are counted in
+			 * the entry's got right after the CAS, and the
+			 * announcement says so, so that a sweep finding them
+			 * unreleased does not forgive them a second time
+			 * (docs/design.md, "Join fate"). */
+			struct attach_entry *ledger = join_ledger(r);
+			op_rec_announce(c, t, OPREC_CONSUME, *end - t, n | (ledger ? OPREC_R_GOT : 0));
+			/* acq_rel on success: release publishes the announcement to
+			 * a sweep; acquire keeps the payload reads after the take. */
+			if (atomic_compare_exchange_weak_explicit(&hdr->cons_head, &t, *end,
+			                                          memory_order_acq_rel,
+			                                          memory_order_relaxed)) {
+				if (ledger)
+					count_taken_tasks(ledger, out, n);
+				return (ssize_t)n;
+			}
+			if (leaf)
+				return ATTEMPT_LEAF_NO;
+			continue;
+		}
+		/* Nothing taken: is that still the truth at cons_head?  prod_head
+		 * only if the stream may have ended (closed, or the census says
+		 * so): reading it on every empty poll would pull the line every
+		 * producer writes away from them.  The census before prod_head: a
+		 * producer's claims happen before it leaves. */
+		uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
+		bool ended = atomic_load_explicit(&hdr->closed, memory_order_acquire) ||
+		             ring_eof(r, census);
+		uint64_t h = ended ? atomic_load_explicit(&hdr->prod_head, memory_order_acquire) : 0;
+		uint64_t t2 = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
+		if (t2 != t) {
+			t = t2;
+			continue;
+		}
+		if (!stop)
+			prefetch_next_payload(&g, t); /* (t may have moved: not at) */
+		if (stop == -EMSGSIZE)
+			out[0].len = first_len;
+		if (stop)
+			return stop;
+		if (ended && (h & RING_POS_MASK) == t &&
+		    !(r->redeliver && shmring__redeliver_holds_open(r))) /* redeliver hook */
+			return -EPIPE; /* closed, or end of stream: and empty */
+		return -EAGAIN; /* empty, or a producer is still writing at t */
+	}
+}
+
+/* --- the one-record calls ------------------------------------------------- */
+
+/* The first half of a one-record put (span false) or reserve (span true):
+ * enter, then claim the slots of a record of len bytes at *at.  One
+ * attempt here, then the general loop (shmring__slots_claim).  On
+ * failure nothing is left announced or held. */
+static inline __attribute__((always_inline)) int
+claim_one(struct shmring *r, bool span, bool ticked, size_t len, int64_t timeout_ns,
+          struct op_rec **c, struct slot_ref *at)
+{
+	int rc = span ? ring_enter_span(r, SHMRING_PRODUCER, c)
+	              : ring_enter_ticked(r, SHMRING_PRODUCER, ticked, c);
+	if (rc)
+		return rc;
+	uint32_t slots = (uint32_t)slots_for(len);
+	size_t taken;
+	rc = try_slots_claim(r, &slots, 1, &taken, at, *c, false);
+	if (__builtin_expect(rc != 0, 0)) {
+		op_rec_clear(*c); /* an announcement whose CAS lost */
+		uint64_t pos;
+		if (rc == -EAGAIN)
+			rc = shmring__slots_claim(r, &slots, 1, &taken, &pos, timeout_ns, *c);
+		if (rc) {
+			if (span)
+				shmring__op_rec_free(r, *c);
+			ring_note_refused(r, rc, 1); /* issue 13: dropped */
+			return rc;
+		}
+		struct ring_geom g = ring_geom(r);
+		*at = geom_ref(&g, pos);
+	}
+	return 0;
+}
+
+/* One attempt at one record (the first of get, peek, and of
+ * shmring__take's next look after a skip record): its length, or what
+ * try_take_run returns (a skip record: out->len TAKE_SKIP).  A redelivery
+ * ring makes none (-EAGAIN): parked records come first, in take_run. */
+static inline __attribute__((always_inline)) ssize_t
+take_attempt_one(struct shmring *r, size_t cap, struct take *out, struct slot_ref *at,
+                 struct op_rec *c)
+{
+	out->rl = 0;
+	out->deliveries = 1;
+	if (__builtin_expect(r->redeliver, 0))
+		return -EAGAIN;
+	uint64_t end;
+	return try_take_run(r, cap, 1, out, &end, at, c, false);
+}
+
+/* take.c: the rest of a one-record take after the attempt that returned
+ * rc: the general loop (waiting up to timeout_ns) and skip records, which
+ * it releases.  Returns the record's length, or an error with c clear. */
+ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t timeout_ns,
+                      struct op_rec *c, ssize_t rc);
+
+/* The first half of a get (span false) or peek (span true): enter, then
+ * take one record that fits cap (tk, and where it is: *at).  On failure
+ * nothing is left announced or held. */
+static inline __attribute__((always_inline)) ssize_t
+take_one(struct shmring *r, bool span, bool ticked, bool looked, size_t cap, int64_t timeout_ns,
+         struct op_rec **c, struct take *tk, struct slot_ref *at)
+{
+	int rc = span ? ring_enter_span(r, SHMRING_CONSUMER, c)
+	              : ring_enter_ticked(r, SHMRING_CONSUMER, ticked, c);
+	if (rc < 0) /* (never > 0: written so, the compiler knows *at is set on >= 0) */
+		return rc;
+	if ((rc = ring_take_overflow(r)) < 0) { /* issue 13: SHMRING_OVERWRITE */
+		if (span)
+			shmring__op_rec_free(r, *c);
+		return rc;
+	}
+	/* looked: the leaf get found nothing ready just now; the general loop
+	 * looks again before it waits (no third look per empty poll) */
+	ssize_t len = looked ? -EAGAIN : take_attempt_one(r, cap, tk, at, *c);
+	if (__builtin_expect(len > 0 && tk->len != TAKE_SKIP, 1))
+		return tk->len;
+	len = shmring__take(r, cap, tk, timeout_ns, *c, len);
+	if (len < 0) {
+		if (span)
+			shmring__op_rec_free(r, *c);
+		return len;
+	}
+	struct ring_geom g = ring_geom(r);
+	*at = geom_ref(&g, tk->pos);
+	return len;
+}
+
+#endif /* SHMRING_ATTEMPT_H */
