@@ -1,4 +1,4 @@
-# written by shmring-bench (2026-11-22T04:45:10+0000); run in this folder: gnuplot plots.gp
+# written by shmring-bench (2026-12-05T09:21:56+0000); run in this folder: gnuplot plots.gp
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
@@ -131,4 +131,8 @@ plot 'latency-cdf-pingpong-block-floor.dat' using 1:3 with steps lw 2 lc rgb 'bl
      'latency-cdf-pingpong-block-seqpacket.dat' using 1:3 with steps lw 2 lc rgb '#ff7f0e' title "seqpacket", \
      'latency-cdf-pingpong-block-mq.dat' using 1:3 with steps lw 2 lc rgb '#9467bd' title "mq", \
      'latency-cdf-pingpong-block-mutex-ring.dat' using 1:3 with steps lw 2 lc rgb '#8c564b' title "mutex-ring", \
-     'latency-cdf-pingpong-block-wfcqueue.dat' using 1:3 with steps lw 2 lc rgb '#e377c2' title "wfcqueue"
+     'latency-cdf-pingpong-block-wfcqueue.dat' using 1:3 with steps lw 2 lc rgb '#e377c2' title "wfcqueue", \
+     'latency-cdf-pingpong-block-floor.dat' using 1:3 with steps lw 2 lc rgb 'black' title "floor: cache line", \
+     'latency-cdf-pingpong-block-shmring-efd.dat' using 1:3 with steps lw 2 lc rgb '#7f7f7f' title "shmring-efd", \
+     'latency-cdf-pingpong-block-shmring-efd-direct.dat' using 1:3 with steps lw 2 lc rgb '#7f7f7f' title "shmring-efd-direct", \
+     'latency-cdf-pingpong-block-seqpacket-epoll.dat' using 1:3 with steps lw 2 lc rgb '#7f7f7f' title "seqpacket-epoll"
