@@ -68,8 +68,10 @@ SHMRING_API int shmring_event_ack(struct shmring *ring);
  *     shmring_event_ack (or this function): if that thread is asleep in
  *     epoll_wait, poll or select, the call returns -1 with EINTR once, as
  *     for a signal; call it again (event loops do: Python, libuv, libevent);
- *   - with nothing to take it fires every 50 ms (the dead-peer recheck the
- *     watcher makes in its own thread).
+ *   - a thread of the library still looks at the ring every 50 ms (a
+ *     producer that died between its put and its wake-up, or the end of
+ *     stream a dead producer leaves) and completes the wait if the ring is
+ *     readable then; an idle ring's fd stays quiet.
  * Returns the fd (close-on-exec, owned by the handle, closed by
  * shmring_detach); -EOPNOTSUPP where io_uring or its FUTEX_WAIT is not
  * available (kernel older than 6.7, kernel.io_uring_disabled, a seccomp
