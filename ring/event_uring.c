@@ -78,8 +78,7 @@
 enum { EVU_FUTEX = 1, EVU_NOP }; /* user_data */
 
 struct ring_event_uring {
-	int             fd;
-	pid_t           pid;        /* the process that made it */
+	struct ring_evbase b;       /* the io_uring fd, the pid that made it, stale */
 	struct shmring *ring;
 	pthread_mutex_t mu;         /* one submitter at a time; the fields below */
 	void           *rings;      /* SQ and CQ rings (one mapping) */
@@ -96,7 +95,6 @@ struct ring_event_uring {
 	pthread_cond_t  cv;         /* stop: under mu */
 	bool            stop;
 	bool            running;    /* the thread has started */
-	struct ring_event_uring *stale; /* inherited through fork: see eventfd.c */
 };
 
 static int uring_setup(unsigned entries, struct io_uring_params *p)
@@ -144,10 +142,10 @@ static int map_rings(struct ring_event_uring *e, const struct io_uring_params *p
 		return -EOPNOTSUPP; /* 5.4 and older: no FUTEX_WAIT there anyway */
 	e->rings_len = sq > cq ? sq : cq;
 	e->rings = mmap(NULL, e->rings_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-	                e->fd, IORING_OFF_SQ_RING);
+	                e->b.fd, IORING_OFF_SQ_RING);
 	e->sqes_len = p->sq_entries * sizeof(struct io_uring_sqe);
 	e->sqes = mmap(NULL, e->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-	               e->fd, IORING_OFF_SQES);
+	               e->b.fd, IORING_OFF_SQES);
 	if (e->rings == MAP_FAILED || e->sqes == MAP_FAILED) {
 		int err = -errno;
 		unmap(e);
@@ -204,7 +202,7 @@ static int arm(struct ring_event_uring *e)
 	}
 	/* Release: the entries are written before the kernel reads the tail. */
 	__atomic_store_n(e->sq_tail, tail, __ATOMIC_RELEASE);
-	int rc = uring_enter(e->fd, n);
+	int rc = uring_enter(e->b.fd, n);
 	if (rc) {
 		if (e->registered)
 			shmring__ec_unregister(ec, e->key);
@@ -271,15 +269,15 @@ static int make_uring(struct shmring *r, struct ring_event_uring **out)
 	struct io_uring_params p;
 	memset(&p, 0, sizeof p);
 	p.flags = IORING_SETUP_COOP_TASKRUN; /* no IPI to a running thread: its next entry does it */
-	e->fd = uring_setup(EVU_ENTRIES, &p);
-	if (e->fd < 0) {
+	e->b.fd = uring_setup(EVU_ENTRIES, &p);
+	if (e->b.fd < 0) {
 		/* ENOSYS (seccomp, old kernel), EPERM (io_uring_disabled),
 		 * EINVAL (no COOP_TASKRUN: older than 5.19) */
 		int err = errno;
 		free(e);
 		return err == ENOMEM || err == EMFILE || err == ENFILE ? -err : -EOPNOTSUPP;
 	}
-	e->pid = getpid();
+	e->b.pid = getpid();
 	e->ring = r;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_condattr_t ca;
@@ -288,7 +286,7 @@ static int make_uring(struct shmring *r, struct ring_event_uring **out)
 	pthread_cond_init(&e->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	/* (An io_uring fd is always close-on-exec.) */
-	int rc = futex_wait_supported(e->fd) ? map_rings(e, &p) : -EOPNOTSUPP;
+	int rc = futex_wait_supported(e->b.fd) ? map_rings(e, &p) : -EOPNOTSUPP;
 	if (!rc)
 		rc = shmring__quiet_thread(&e->thread, recheck, e, &e->mu, &e->cv, &e->running);
 	if (rc) {
@@ -306,11 +304,11 @@ static int make_uring(struct shmring *r, struct ring_event_uring **out)
 	return 0;
 }
 
-static void free_stale(struct ring_event_uring *s)
+static void free_stale(struct ring_evbase *s)
 {
 	while (s) {
-		struct ring_event_uring *next = s->stale;
-		unmap(s);   /* our copy of the parent's mappings */
+		struct ring_evbase *next = s->stale;
+		unmap((struct ring_event_uring *)s);   /* our copy of the parent's mappings */
 		free(s);    /* its fd is closed; its mutex is the parent's */
 		s = next;
 	}
@@ -328,44 +326,31 @@ static void destroy_own(struct ring_event_uring *e)
 	if (e->registered)
 		shmring__ec_unregister(&e->ring->hdr->not_empty, e->key);
 	unmap(e);
-	close(e->fd);   /* cancels what is in flight */
+	close(e->b.fd);   /* cancels what is in flight */
 	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->mu);
-	free_stale(e->stale);
+	free_stale(e->b.stale);
 	free(e);
 }
 
-/* This process's direct event fd for r: made if there is none (create) or
- * if the one there came through fork().  As current() in eventfd.c. */
+static int make_base(struct shmring *r, struct ring_evbase **out)
+{
+	struct ring_event_uring *e = NULL;
+	int rc = make_uring(r, &e);
+	*out = rc ? NULL : &e->b;
+	return rc;
+}
+
+static void destroy_base(struct ring_evbase *b)
+{
+	destroy_own((struct ring_event_uring *)b); /* b is its first member */
+}
+
+/* This process's direct event fd for r (see shmring__ev_current). */
 static struct ring_event_uring *current(struct shmring *r, bool create, int *err)
 {
-	pid_t self = getpid();
-	struct ring_event_uring *e = __atomic_load_n(&r->evu, __ATOMIC_ACQUIRE);
-	for (;;) {
-		if (e && e->pid == self)
-			return e;
-		if (!e && !create) {
-			*err = -EINVAL;
-			return NULL;
-		}
-		struct ring_event_uring *mine = NULL;
-		int rc = make_uring(r, &mine);
-		if (rc || !mine) {
-			*err = rc ? rc : -ENOMEM;
-			return NULL;
-		}
-		mine->stale = e;
-		if (__atomic_compare_exchange_n(&r->evu, &e, mine, false, __ATOMIC_ACQ_REL,
-		                                __ATOMIC_ACQUIRE)) {
-			if (mine->stale) {
-				close(mine->stale->fd);
-				mine->stale->fd = -1;
-			}
-			return mine;
-		}
-		mine->stale = NULL;
-		destroy_own(mine);
-	}
+	return (struct ring_event_uring *)shmring__ev_current(r, &r->evu, create, err, make_base,
+	                                                      destroy_base);
 }
 
 int shmring_event_fd_direct(struct shmring *ring)
@@ -376,14 +361,14 @@ int shmring_event_fd_direct(struct shmring *ring)
 		return -EBUSY; /* this handle's event fd is a watcher's */
 	int err = 0;
 	struct ring_event_uring *e = current(ring, true, &err);
-	return e ? e->fd : err;
+	return e ? e->b.fd : err;
 }
 
 int shmring__event_uring_fd(struct shmring *r)
 {
 	int err = 0;
 	struct ring_event_uring *e = current(r, true, &err);
-	return e ? e->fd : err;
+	return e ? e->b.fd : err;
 }
 
 int shmring__event_uring_ack(struct shmring *r)
@@ -408,14 +393,15 @@ int shmring__event_uring_ack(struct shmring *r)
 
 void shmring__event_uring_destroy(struct shmring *r)
 {
-	struct ring_event_uring *e = __atomic_exchange_n(&r->evu, NULL, __ATOMIC_ACQ_REL);
+	struct ring_event_uring *e = (struct ring_event_uring *)__atomic_exchange_n(&r->evu, NULL,
+	                                                                            __ATOMIC_ACQ_REL);
 	if (!e)
 		return;
-	if (e->pid == getpid()) {
+	if (e->b.pid == getpid()) {
 		destroy_own(e);
 		return;
 	}
-	if (e->fd >= 0)
-		close(e->fd);
-	free_stale(e);
+	if (e->b.fd >= 0)
+		close(e->b.fd);
+	free_stale(&e->b);
 }

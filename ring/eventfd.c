@@ -42,8 +42,7 @@
 #include "shmring_poll.h"
 
 struct ring_eventfd {
-	int             fd;
-	pid_t           pid;      /* the process that made it (and its thread) */
+	struct ring_evbase b;     /* fd, the pid that made it (and its thread), stale */
 	struct shmring *ring;
 	pthread_t       thread;
 	pthread_mutex_t mu;
@@ -51,14 +50,10 @@ struct ring_eventfd {
 	bool            armed;    /* under mu */
 	bool            running;  /* under mu: the thread has started */
 	_Atomic bool    stop;
-	/* Structures inherited across fork() and replaced in this process:
-	 * kept (fd closed) until destroy, since another thread may still be
-	 * looking at one's pid. */
-	struct ring_eventfd *stale;
 };
 
 int shmring__quiet_thread(pthread_t *t, void *(*fn)(void *), void *arg, pthread_mutex_t *mu,
-                          pthread_cond_t *cv, bool *running)
+                          pthread_cond_t *cv, const bool *running)
 {
 	/* The thread takes no signals: they are the application's, for its
 	 * own threads. */
@@ -111,7 +106,7 @@ static void *watcher(void *arg)
 		 * look at the ring again. */
 		e->armed = false;
 		uint64_t one = 1;
-		while (write(e->fd, &one, sizeof one) < 0 && errno == EINTR)
+		while (write(e->b.fd, &one, sizeof one) < 0 && errno == EINTR)
 			;
 		/* EAGAIN (counter at its maximum) cannot lose anything: the
 		 * fd is readable already. */
@@ -138,10 +133,10 @@ static void stop_watcher(struct ring_eventfd *e)
 	pthread_join(e->thread, NULL);
 }
 
-static void free_stale(struct ring_eventfd *s)
+static void free_stale(struct ring_evbase *s)
 {
 	while (s) {
-		struct ring_eventfd *next = s->stale;
+		struct ring_evbase *next = s->stale;
 		free(s); /* its fd is closed; its mutex belongs to another process */
 		s = next;
 	}
@@ -152,13 +147,13 @@ static int make_eventfd(struct shmring *r, struct ring_eventfd **out)
 	struct ring_eventfd *e = calloc(1, sizeof *e);
 	if (!e)
 		return -ENOMEM;
-	e->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (e->fd < 0) {
+	e->b.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e->b.fd < 0) {
 		int err = -errno;
 		free(e);
 		return err;
 	}
-	e->pid = getpid();
+	e->b.pid = getpid();
 	e->ring = r;
 	e->armed = true; /* the fd starts armed */
 	atomic_init(&e->stop, false);
@@ -169,7 +164,7 @@ static int make_eventfd(struct shmring *r, struct ring_eventfd **out)
 	if (rc) {
 		pthread_cond_destroy(&e->cv);
 		pthread_mutex_destroy(&e->mu);
-		close(e->fd);
+		close(e->b.fd);
 		free(e);
 		return rc;
 	}
@@ -180,20 +175,20 @@ static int make_eventfd(struct shmring *r, struct ring_eventfd **out)
 static void destroy_own(struct ring_eventfd *e)
 {
 	stop_watcher(e);
-	close(e->fd);
+	close(e->b.fd);
 	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->mu);
-	free_stale(e->stale);
+	free_stale(e->b.stale);
 	free(e);
 }
 
-/* This process's watcher for r, made if there is none (create) or if the one
- * there came from another process through fork().  NULL with *err set on
- * failure, or if there is none and !create. */
-static struct ring_eventfd *current(struct shmring *r, bool create, int *err)
+struct ring_evbase *shmring__ev_current(struct shmring *r, struct ring_evbase **slot, bool create,
+                                        int *err,
+                                        int (*make)(struct shmring *, struct ring_evbase **),
+                                        void (*destroy)(struct ring_evbase *))
 {
 	pid_t self = getpid();
-	struct ring_eventfd *e = __atomic_load_n(&r->evfd, __ATOMIC_ACQUIRE);
+	struct ring_evbase *e = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	for (;;) {
 		if (e && e->pid == self)
 			return e;
@@ -201,17 +196,17 @@ static struct ring_eventfd *current(struct shmring *r, bool create, int *err)
 			*err = -EINVAL;
 			return NULL;
 		}
-		struct ring_eventfd *mine = NULL;
-		int rc = make_eventfd(r, &mine);
+		struct ring_evbase *mine = NULL;
+		int rc = make(r, &mine);
 		if (rc || !mine) {
 			*err = rc ? rc : -ENOMEM;
 			return NULL;
 		}
 		mine->stale = e;
-		if (__atomic_compare_exchange_n(&r->evfd, &e, mine, false, __ATOMIC_ACQ_REL,
+		if (__atomic_compare_exchange_n(slot, &e, mine, false, __ATOMIC_ACQ_REL,
 		                                __ATOMIC_ACQUIRE)) {
 			if (mine->stale) {
-				/* Our copy of the parent's eventfd: the parent
+				/* Our copy of the parent's fd: the parent
 				 * keeps its own. */
 				close(mine->stale->fd);
 				mine->stale->fd = -1;
@@ -220,8 +215,28 @@ static struct ring_eventfd *current(struct shmring *r, bool create, int *err)
 		}
 		/* Another thread got there first: use its (e now holds it). */
 		mine->stale = NULL;
-		destroy_own(mine);
+		destroy(mine);
 	}
+}
+
+static int make_base(struct shmring *r, struct ring_evbase **out)
+{
+	struct ring_eventfd *e = NULL;
+	int rc = make_eventfd(r, &e);
+	*out = rc ? NULL : &e->b;
+	return rc;
+}
+
+static void destroy_base(struct ring_evbase *b)
+{
+	destroy_own((struct ring_eventfd *)b); /* b is its first member */
+}
+
+/* This process's watcher for r (see shmring__ev_current). */
+static struct ring_eventfd *current(struct shmring *r, bool create, int *err)
+{
+	return (struct ring_eventfd *)shmring__ev_current(r, &r->evfd, create, err, make_base,
+	                                                  destroy_base);
 }
 
 int shmring_event_fd(struct shmring *ring)
@@ -232,7 +247,7 @@ int shmring_event_fd(struct shmring *ring)
 		return shmring__event_uring_fd(ring);
 	int err = 0;
 	struct ring_eventfd *e = current(ring, true, &err);
-	return e ? e->fd : err;
+	return e ? e->b.fd : err;
 }
 
 int shmring_event_ack(struct shmring *ring)
@@ -244,12 +259,12 @@ int shmring_event_ack(struct shmring *ring)
 	int err = 0;
 	/* Made here only in a forked child (an inherited one): without any,
 	 * there is nothing to acknowledge. */
-	struct ring_eventfd *e = __atomic_load_n(&ring->evfd, __ATOMIC_ACQUIRE);
-	e = current(ring, e != NULL, &err);
+	struct ring_evbase *b = __atomic_load_n(&ring->evfd, __ATOMIC_ACQUIRE);
+	struct ring_eventfd *e = current(ring, b != NULL, &err);
 	if (!e)
 		return err;
 	uint64_t v;
-	while (read(e->fd, &v, sizeof v) < 0) {
+	while (read(e->b.fd, &v, sizeof v) < 0) {
 		if (errno == EAGAIN)
 			break;   /* not signalled: re-arming is all there is to do */
 		if (errno != EINTR)
@@ -266,16 +281,17 @@ int shmring_event_ack(struct shmring *ring)
 
 void shmring__eventfd_destroy(struct shmring *r)
 {
-	struct ring_eventfd *e = __atomic_exchange_n(&r->evfd, NULL, __ATOMIC_ACQ_REL);
+	struct ring_eventfd *e = (struct ring_eventfd *)__atomic_exchange_n(&r->evfd, NULL,
+	                                                                    __ATOMIC_ACQ_REL);
 	if (!e)
 		return;
-	if (e->pid == getpid()) {
+	if (e->b.pid == getpid()) {
 		destroy_own(e);
 		return;
 	}
 	/* Inherited through fork() and never replaced here: no thread of ours
 	 * runs it and its mutex is the parent's.  Close our copy of the fd. */
-	if (e->fd >= 0)
-		close(e->fd);
-	free_stale(e);
+	if (e->b.fd >= 0)
+		close(e->b.fd);
+	free_stale(&e->b);
 }

@@ -63,8 +63,8 @@ struct shmring {
 	 * made (a lower bound of the true sum, which only grows), so that a
 	 * task_done well below it needs no sum.  Relaxed: only a bound. */
 	_Atomic uint64_t    join_puts_seen;
-	struct ring_eventfd *evfd;    /* shmring_event_fd's watcher, or NULL */
-	struct ring_event_uring *evu; /* shmring_event_fd_direct's io_uring, or NULL */
+	struct ring_evbase *evfd;     /* shmring_event_fd's watcher (eventfd.c), or NULL */
+	struct ring_evbase *evu;      /* shmring_event_fd_direct's io_uring (event_uring.c) */
 
 	/* attach.c: this handle's entry in the ring's attachment table. */
 	/* -1: none (yet, or in a fresh child).  Atomic: set under the registry
@@ -139,10 +139,27 @@ static inline struct op_rec *ring_op_rec(const struct shmring *r, int i, unsigne
 int shmring__shm_name(const char *name, char out[SHMRING_NAME_MAX + 2]);
 /* eventfd.c: stop the watcher and close the eventfd (from detach). */
 void shmring__eventfd_destroy(struct shmring *r);
+/* eventfd.c: what the two kinds of event fd share, the first member of
+ * each one's structure: the fd, the process that made it, and the
+ * structures inherited through fork() and replaced in this process (kept,
+ * their fd closed, until detach: another thread may still be reading one's
+ * pid).  shmring__ev_current: this process's structure in *slot (r->evfd or
+ * r->evu), made by make if there is none (create) or if the one there came
+ * from another process; NULL with *err set on failure, or if there is none
+ * and !create.  destroy tears down one this process made. */
+struct ring_evbase {
+	int                 fd;
+	pid_t               pid;
+	struct ring_evbase *stale;
+};
+struct ring_evbase *shmring__ev_current(struct shmring *r, struct ring_evbase **slot, bool create,
+                                        int *err,
+                                        int (*make)(struct shmring *, struct ring_evbase **),
+                                        void (*destroy)(struct ring_evbase *));
 /* eventfd.c: start a library thread (fn(arg)) that takes no signals, and
  * return once it runs (it sets *running under mu and signals cv). */
 int  shmring__quiet_thread(pthread_t *t, void *(*fn)(void *), void *arg, pthread_mutex_t *mu,
-                           pthread_cond_t *cv, bool *running);
+                           pthread_cond_t *cv, const bool *running);
 /* event_uring.c: the direct event fd (shmring_event_fd_direct): this
  * process's fd, its ack, and its end (from detach). */
 int  shmring__event_uring_fd(struct shmring *r);
