@@ -149,8 +149,7 @@ static void try_attach(int fd, bool odd)
 		shmring_detach(r);
 		return;
 	}
-	/* -EXDEV: the header's pid_ns names another PID namespace (map.c) */
-	if (rc != -EPROTO && rc != -EBADMSG && rc != -EXDEV)
+	if (!attach_refused(rc))
 		fail("attach_fd", rc);
 }
 

@@ -161,10 +161,9 @@ static struct shmring *handle(struct input *in)
 {
 	int i = u8(in) & 1;
 	if (i == 1 && !w.h[1]) {
-		/* the peer may have scribbled on the header: then it is refused
-		 * (-EXDEV: its pid_ns word names another PID namespace, map.c) */
+		/* the peer may have scribbled on the header: then it is refused */
 		int rc = shmring_attach_fd(&w.h[1], shmring_fd(w.h[0]));
-		if (rc == -EPROTO || rc == -EBADMSG || rc == -EXDEV)
+		if (attach_refused(rc))
 			return w.h[0];
 		if (rc)
 			fail("attach_fd of our own ring", rc);

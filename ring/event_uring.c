@@ -88,7 +88,7 @@ struct ring_event_uring {
 	unsigned       *sq_tail, *sq_mask, *sq_array;
 	unsigned       *cq_head, *cq_tail, *cq_mask;
 	struct io_uring_cqe *cqes;
-	_Atomic bool    waiting;    /* a FUTEX_WAIT or NOP is in flight (written under mu) */
+	bool            waiting;    /* a FUTEX_WAIT or NOP is in flight */
 	bool            registered; /* our W1 on not_empty stands */
 	uint32_t        key;
 	pthread_t       thread;     /* the recheck */
@@ -209,7 +209,7 @@ static int arm(struct ring_event_uring *e)
 		e->registered = false;
 		return rc;
 	}
-	atomic_store_explicit(&e->waiting, true, memory_order_relaxed);
+	e->waiting = true;
 	return 0;
 }
 
@@ -242,7 +242,7 @@ static void *recheck(void *arg)
 			;
 		/* Only a FUTEX_WAIT whose registration stands: an epoch that
 		 * moved is a wake-up already on its way to it. */
-		if (e->stop || !atomic_load_explicit(&e->waiting, memory_order_relaxed) ||
+		if (e->stop || !e->waiting ||
 		    !e->registered)
 			continue;
 		uint32_t key = e->key;
@@ -380,8 +380,8 @@ int shmring__event_uring_ack(struct shmring *r)
 	pthread_mutex_lock(&e->mu);
 	int rc = 0;
 	if (reap(e))
-		atomic_store_explicit(&e->waiting, false, memory_order_relaxed);
-	if (!atomic_load_explicit(&e->waiting, memory_order_relaxed)) {
+		e->waiting = false;
+	if (!e->waiting) {
 		if (e->registered)
 			shmring__ec_unregister(&r->hdr->not_empty, e->key);   /* W4 */
 		e->registered = false;
