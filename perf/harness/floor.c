@@ -15,6 +15,15 @@
  *    alone in its 128 bytes (x86 fetches lines in pairs); a round trip is two
  *    cache-line transfers, one-way is half of it.  Timed by the same driver
  *    as the transports' ping-pong (pp_drive).
+ *  - the same ping-pong padded: each side busy-waits pad_ns before it
+ *    answers, so that a round trip lasts as long as a transport's.  A
+ *    channel's p99.9 on a VM is mostly the host's own stalls (tens of us,
+ *    thousands a second here) that land in a round trip, and the longer the
+ *    round trip the more of them land: the padded floor is what any channel
+ *    as slow as the transport would show.  Reported as "ref: padded floor".
+ *  - host stalls: both CPUs spin reading the clock; every gap of at least
+ *    1 us is time the host took (this process made no call and touched no
+ *    memory in it).
  */
 #include "harness.h"
 
@@ -56,15 +65,24 @@ double floor_memcpy_bps(size_t size)
 struct floor_pp {
 	_Alignas(2 * CACHE_LINE) _Atomic uint64_t ball;
 	_Alignas(2 * CACHE_LINE) uint64_t rounds;
+	int64_t pad_ns;		/* each side's busy wait before it answers */
 	int nbatches, sample_every;
 	double batch_ns[MAX_REPS * 8];
 	struct hist h;
 };
 
+static void pad(int64_t ns)
+{
+	if (ns > 0)
+		for (int64_t until = now_ns() + ns; now_ns() < until;)
+			;
+}
+
 static int rt_floor(void *arg, uint64_t seq)
 {
 	struct floor_pp *f = arg;
 
+	pad(f->pad_ns);
 	atomic_store_explicit(&f->ball, 2 * seq - 1, memory_order_release);
 	while (atomic_load_explicit(&f->ball, memory_order_acquire) != 2 * seq)
 		cpu_relax();
@@ -88,14 +106,15 @@ static int floor_main(struct party *p)
 				return 0;
 			cpu_relax();
 		}
+		pad(f->pad_ns);
 		atomic_store_explicit(&f->ball, want + 1, memory_order_release);
 	}
 }
 
 static const struct scen_ops floor_ops = { .main = floor_main };
 
-int floor_pingpong(uint64_t rounds, int nbatches, struct hist *h, double *batch_ns, char *why,
-		   size_t whylen)
+int floor_pingpong(uint64_t rounds, int nbatches, int64_t pad_ns, struct hist *h, double *batch_ns,
+		   char *why, size_t whylen)
 {
 	struct floor_pp *f;
 	struct run r = { 0 };
@@ -107,6 +126,7 @@ int floor_pingpong(uint64_t rounds, int nbatches, struct hist *h, double *batch_
 	}
 	f = shared_alloc(sizeof *f);
 	f->rounds = rounds;
+	f->pad_ns = pad_ns;
 	f->nbatches = nbatches;
 	f->sample_every = 16;
 	r.ops = &floor_ops;
@@ -219,4 +239,58 @@ double floor_spsc(size_t size, uint64_t count, size_t queue_bytes, char *why, si
 	shared_free(q->slots, bytes);
 	shared_free(q, sizeof *q);
 	return rate;
+}
+
+/* ---- host stalls ------------------------------------------------------------- */
+
+struct stalls {
+	double secs;
+	uint64_t count[2];
+	int64_t stolen_ns[2];
+};
+
+static int stalls_main(struct party *p)
+{
+	struct stalls *s = p->run->scen;
+	int64_t end = now_ns() + (int64_t)(s->secs * 1e9), prev = now_ns();
+	uint64_t n = 0;
+	int64_t stolen = 0;
+
+	while (prev < end) {
+		int64_t t = now_ns();
+		if (t - prev >= 1000) {
+			n++;
+			stolen += t - prev;
+		}
+		prev = t;
+	}
+	s->count[p->index] = n;
+	s->stolen_ns[p->index] = stolen;
+	return 0;
+}
+
+static const struct scen_ops stalls_ops = { .main = stalls_main };
+
+int floor_host_stalls(double secs, double *per_sec, double *stolen_frac)
+{
+	struct stalls *s;
+	struct run r = { 0 };
+	int rc;
+
+	if (g_ncpus < 2)
+		return 1;
+	s = shared_alloc(sizeof *s);
+	s->secs = secs;
+	r.ops = &stalls_ops;
+	r.nparties = 2;
+	r.scen = s;
+	r.timeout_ns = g_opt.run_timeout_ns;
+	run_default_pins(&r, 2);
+	rc = run_parties(&r);
+	if (!rc) {
+		*per_sec = (double)(s->count[0] + s->count[1]) / 2 / secs;
+		*stolen_frac = (double)(s->stolen_ns[0] + s->stolen_ns[1]) / 2 / (secs * 1e9);
+	}
+	shared_free(s, sizeof *s);
+	return rc ? -1 : 0;
 }

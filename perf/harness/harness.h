@@ -486,8 +486,13 @@ double floor_memcpy_bps(size_t size);	/* bytes per second, one core */
 /* records/s through a bare SPSC ring between two pinned processes; -1 with
  * why on failure (or fewer than 2 CPUs). */
 double floor_spsc(size_t size, uint64_t count, size_t queue_bytes, char *why, size_t whylen);
-int floor_pingpong(uint64_t rounds, int nbatches, struct hist *h, double *batch_ns,
-		   char *why, size_t whylen);
+/* The cache-line ping-pong; pad_ns > 0: each side busy-waits that long
+ * before it answers (the padded floor).  1: needs 2 CPUs; -1: failed. */
+int floor_pingpong(uint64_t rounds, int nbatches, int64_t pad_ns, struct hist *h,
+		   double *batch_ns, char *why, size_t whylen);
+/* Both CPUs spin on the clock for secs: gaps of 1 us or more per second per
+ * CPU, and the share of the time they took.  1: needs 2 CPUs; -1: failed. */
+int floor_host_stalls(double secs, double *per_sec, double *stolen_frac);
 /* The shared ping-pong driver (sc_pingpong.c, floor.c): runs `rounds` round
  * trips of rt() in nbatches batches; each batch's mean one-way time goes to
  * batch_ns[], sampled single round trips (one-way = half) to h. */
@@ -495,6 +500,8 @@ int pp_drive(int (*rt)(void *arg, uint64_t seq), void *arg, uint64_t rounds, int
 	     int sample_every, struct hist *h, double *batch_ns);
 
 /* report.c */
+const char *meas_label(const struct meas *m);	/* in tables and plots */
+const char *meas_key(const struct meas *m);	/* in the JSON */
 void report_table(enum scen sc, struct meas **ms, int n, const char *title);
 void report_targets(FILE *f, int markdown);
 void report_machine(FILE *f, const struct machine *m);

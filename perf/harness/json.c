@@ -105,9 +105,7 @@ int write_json(const char *path)
 		const struct meas *m = g_meas[i];
 		fprintf(f, "%s\n    {\"scenario\": \"%s\", \"transport\": ", i ? "," : "",
 			scen_name[m->sc]);
-		jstr(f, m->is_floor == 2 ? "ref-spsc"
-			: m->is_floor ? (m->sc == SC_THROUGHPUT ? "floor-memcpy" : "floor-cacheline")
-				      : m->transport);
+		jstr(f, meas_key(m));
 		fprintf(f, ", \"producers\": %d, \"consumers\": %d, \"record_bytes\": %zu, "
 			   "\"count\": %llu, \"reps\": %d, \"ok\": %s, \"na\": %s, \"note\": ",
 			m->P, m->C, m->size, (unsigned long long)m->count, m->reps,

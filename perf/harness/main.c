@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"      --size BYTES       record size of the other scenarios (default 64)\n"
 		"  -n, --count N          records per throughput run (default: 64 MiB worth,\n"
 		"                         100 to 100000; the same for every transport)\n"
-		"      --rounds N         ping-pong round trips per run (default 40000 spinning,\n"
+		"      --rounds N         ping-pong round trips per run (default 100000 spinning,\n"
 		"                         5000 blocking)\n"
 		"      --rate R           paced: records per second (default 10000)\n"
 		"      --duration S       paced: seconds per run (default 1)\n"
@@ -276,7 +276,7 @@ static int parse_args(int argc, char **argv)
 	}
 	if (!g_opt.reps)
 		g_opt.reps = g_opt.quick ? 1 : 3;
-	g_opt.pp_spin = rounds_given ? rounds : g_opt.quick ? 10000 : 40000;
+	g_opt.pp_spin = rounds_given ? rounds : g_opt.quick ? 10000 : 100000;
 	g_opt.pp_block = rounds_given ? rounds : g_opt.quick ? 1500 : 5000;
 	if (g_opt.quick && g_opt.duration == 1)
 		g_opt.duration = 0.25;

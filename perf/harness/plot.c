@@ -30,13 +30,6 @@ static FILE *open_in(const char *dir, const char *name)
 	return f;
 }
 
-static const char *label(const struct meas *m)
-{
-	if (m->is_floor == 2)
-		return "ref: bare SPSC";
-	return m->is_floor ? (m->sc == SC_THROUGHPUT ? "floor: memcpy" : "floor: cache line")
-			   : m->transport;
-}
 
 /* The transports (and floor) seen in scenario sc, in order of first
  * appearance. */
@@ -50,9 +43,9 @@ static int names_in(enum scen sc, const char **names, int max)
 		if (m->sc != sc)
 			continue;
 		for (int k = 0; k < n; k++)
-			seen |= !strcmp(names[k], label(m));
+			seen |= !strcmp(names[k], meas_label(m));
 		if (!seen && n < max)
-			names[n++] = label(m);
+			names[n++] = meas_label(m);
 	}
 	return n;
 }
@@ -62,7 +55,7 @@ static const struct meas *find_tp(int P, int C, size_t size, const char *name)
 	for (int i = 0; i < g_nmeas; i++) {
 		const struct meas *m = g_meas[i];
 		if (m->sc == SC_THROUGHPUT && m->P == P && m->C == C && m->size == size &&
-		    !strcmp(label(m), name) && !m->na && m->ok)
+		    !strcmp(meas_label(m), name) && !m->na && m->ok)
 			return m;
 	}
 	return NULL;
@@ -292,7 +285,7 @@ static int plot_cdf(const char *dir, FILE *gp, enum scen sc)
 		if (m->sc != sc || !m->hist || !m->hist->count)
 			continue;
 		snprintf(name, sizeof name, "latency-cdf-%s-%s.dat", scen_name[sc],
-			 m->is_floor ? "floor" : m->transport);
+			 m->is_floor == 1 ? "floor" : meas_key(m));
 		FILE *d = open_in(dir, name);
 		if (!d)
 			return -1;
@@ -301,8 +294,8 @@ static int plot_cdf(const char *dir, FILE *gp, enum scen sc)
 		hist_walk(m->hist, cdf_row, &c);
 		fclose(d);
 		fprintf(gp, "%s'%s' using 1:3 with steps lw 2 %s title ", k++ ? ", \\\n     " : "", name,
-			style(label(m)));
-		quote(gp, label(m));
+			style(meas_label(m)));
+		quote(gp, meas_label(m));
 	}
 	fprintf(gp, "\n");
 	return 1;

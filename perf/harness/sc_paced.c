@@ -106,7 +106,7 @@ void sc_paced(void)
 		n = 1;
 	/* The floor of the latency tables: the spinning ping-pong's, if run. */
 	for (int i = g_nmeas - 1; i >= 0 && !fl; i--)
-		if (g_meas[i]->sc == SC_PINGPONG_SPIN && g_meas[i]->is_floor && !g_meas[i]->na)
+		if (g_meas[i]->sc == SC_PINGPONG_SPIN && g_meas[i]->is_floor == 1 && !g_meas[i]->na)
 			fl = g_meas[i];
 	for (int t = 0; t < ntp; t++) {
 		ms[t] = meas_new(SC_PACED, g_opt.tps[t]->name, 1, 1, size, n);
