@@ -8,6 +8,8 @@
  *   space.c, attempt.h  try_slots_claim (prod_head CAS, room check against free_tail,
  *              the handle's free_tail hint), shmring__reclaim_free_tail (helping: any
  *              producer advances free_tail over RELEASED records by CAS),
+ *              shmring__free_tail_follow (a consumer, after its release, moves
+ *              free_tail on from its record up to cons_head: follow below),
  *              shmring__has_room (the producer's re-check);
  *   slot.h     ring_write_meta, ring_publish (seq = COMMITTED(pos)),
  *              ring_release (seq = RELEASED(pos)), the slot walker;
@@ -81,6 +83,8 @@
  *                        held and parked records             (must fail)
  *   BUG_RELEASE_ORDER    release frees the list entry before
  *                        storing RELEASED                    (must fail)
+ *   BUG_FOLLOW           a consumer's free_tail follow walks over taken
+ *                        records too, not only released ones (must fail)
  */
 
 #ifdef CRASH_WIDE
@@ -217,6 +221,47 @@ inline shmring__ec_unregister(ec, key)
 		fi;
 		key = 0
 	}
+}
+
+/* ---- free_tail, after a release ------------------------------------------- */
+
+/* shmring__free_tail_follow (space.c, issue 12): a consumer that has just
+ * released the record at p and finds free_tail there (a relaxed load, a
+ * hint) walks from p over RELEASED records, up to cons_head, and CASes
+ * free_tail from p to where it stopped.  The walk is one step, as
+ * reclaim_scan below and for the same reason: a RELEASED record stays so
+ * until free_tail has passed it, and then the CAS, which expects p, fails.
+ * Only an optimisation: the producers' reclaim still walks whatever this
+ * leaves; what the model checks is that it never lets a producer reuse a
+ * slot a consumer still reads (the payload asserts) nor loses room. */
+inline follow(p, f, sc, n)
+{
+	if
+	:: free_tail == p ->                                       /* relaxed */
+		d_step {
+			f = p; sc = 0;
+			do
+#ifndef BUG_FOLLOW
+			:: f < cons_head && sc < NSLOT && seq[IDX(f)] == SEQ(f, RELEASED) ->
+#else
+			:: f < cons_head && sc < NSLOT ->
+#endif
+				n = mlen[IDX(f)];                          /* acquire */
+				assert(n >= 1 && n <= 2);
+				f = f + n; sc = sc + n
+			:: else -> break
+			od;
+			sc = 0; n = 0
+		};
+		d_step {                                           /* CAS free_tail */
+			if
+			:: f != p && free_tail == p -> free_tail = f
+			:: else -> skip
+			fi;
+			f = 0
+		}
+	:: else -> skip
+	fi
 }
 
 /* ---- producer side ----------------------------------------------------- */
@@ -596,6 +641,7 @@ progress_take:
 				g_rid[t] = 0; g_k[t] = 0;          /* forget: lets states merge */
 				seq[IDX(t)] = SEQ(t, RELEASED)             /* seq_cst */
 			};
+			follow(t, t2, i, hh);
 			ec_wake(not_full, we, ww);                 /* notify producers */
 			if
 			:: !sk -> mine++
@@ -1055,6 +1101,8 @@ progress_take:
 				g_rel[rid]++; g_hold[rid] = 0;
 				seq[IDX(t)] = SEQ(t, RELEASED)             /* seq_cst */
 			};
+			RDIE;
+			follow(t, t2, i, hh);
 			RDIE;
 #ifndef BUG_RELEASE_ORDER
 			if

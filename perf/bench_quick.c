@@ -552,10 +552,11 @@ static struct test lats[] = {
 	MODEL("model: inline seq, locked",  "model_inline", MODEL_INLINE_LOCKED),
 	MODEL("model: inline seq, CAS only", "model_cas",   MODEL_INLINE_CAS),
 	MODEL("model: inline seq, plain",   "model_plain",  MODEL_INLINE_PLAIN),
+	MODEL("model: inline, 64 B payload", "model_wide",  MODEL_INLINE_WIDE),
 };
 enum { S_COPY, S_BATCH, S_ZC, S_PIPE, S_ZC_REDELIVER };
 enum { L_FLOOR, L_SPIN, L_BLOCK, L_FUTEX, L_PIPE, L_MODEL_SPLIT, L_MODEL_INLINE, L_MODEL_CAS,
-       L_MODEL_PLAIN };
+       L_MODEL_PLAIN, L_MODEL_WIDE };
 #define NSTREAMS (int)(sizeof streams / sizeof streams[0])
 #define NLATS    (int)(sizeof lats / sizeof lats[0])
 
@@ -736,7 +737,7 @@ static void usage(void)
 		"  --batches N       latency batches per path (default 15, quick 6)\n"
 		"  --only PATH,...   run these paths: ring_copy, ring_batch, ring_zc, ring_zc_redeliver, pipe (stream),\n"
 		"                    floor, ring_spin, ring_block, ring_futex, pipe_pingpong,\n"
-		"                    model_split, model_inline, model_cas, model_plain\n");
+		"                    model_split, model_inline, model_cas, model_plain, model_wide\n");
 	exit(2);
 }
 
@@ -907,7 +908,7 @@ int main(int argc, char **argv)
 	}
 	printf("info   block-latency ring/pipe = %.3fx (no target)\n",
 	       round_ratio(&lats[L_BLOCK], &lats[L_PIPE]));
-	for (int i = L_MODEL_SPLIT; i <= L_MODEL_PLAIN; i++)
+	for (int i = L_MODEL_SPLIT; i <= L_MODEL_WIDE; i++)
 		if (lats[i].ran && lats[L_FLOOR].ran)
 			printf("info   spin-latency %s/floor = %.2fx (the best a design does here)\n",
 			       lats[i].key, round_ratio(&lats[i], &lats[L_FLOOR]));

@@ -20,6 +20,10 @@
  *                   ring, which cannot let a waiter sleep safely.
  *   inline, plain   the same line, plain stores only: what a single-producer
  *                   single-consumer ring could do.
+ *   inline, 64 B    "inline, locked" with a 64-byte payload, as ABI 2 laid a
+ *                   64-byte record out: a 16-byte header and the payload
+ *                   from its first slot into the next, two lines a record
+ *                   as in the split layout (the harness's records are 64 B).
  *
  * Records carry their sequence number in their first and last 8 payload
  * bytes, checked on arrival.
@@ -34,7 +38,8 @@
 #define MODEL_SLOTS  64u
 #define MODEL_QSHIFT 4u	/* log2(MODEL_SLOTS) - 2 */
 
-enum model_kind { MODEL_SPLIT_LOCKED = 1, MODEL_INLINE_LOCKED, MODEL_INLINE_CAS, MODEL_INLINE_PLAIN };
+enum model_kind { MODEL_SPLIT_LOCKED = 1, MODEL_INLINE_LOCKED, MODEL_INLINE_CAS, MODEL_INLINE_PLAIN,
+                  MODEL_INLINE_WIDE };
 
 struct model_meta {
 	_Atomic uint64_t seq;
@@ -65,7 +70,14 @@ static inline int model_cas(const struct model *m)
 
 static inline int model_locked(const struct model *m)
 {
-	return m->kind == MODEL_SPLIT_LOCKED || m->kind == MODEL_INLINE_LOCKED;
+	return m->kind == MODEL_SPLIT_LOCKED || m->kind == MODEL_INLINE_LOCKED ||
+	       m->kind == MODEL_INLINE_WIDE;
+}
+
+/* The first data slot of the record in slot s (a wide record takes two). */
+static inline unsigned char *model_slot(struct model *m, struct model_ring *r, uint64_t s)
+{
+	return m->kind == MODEL_INLINE_WIDE ? r->data[(2 * s) % MODEL_SLOTS] : r->data[s];
 }
 
 /* The word that publishes slot s, and the payload bytes that go with it. */
@@ -73,12 +85,16 @@ static inline _Atomic uint64_t *model_seq(struct model *m, struct model_ring *r,
 {
 	if (m->kind == MODEL_SPLIT_LOCKED)
 		return &r->meta[((s & 3) << MODEL_QSHIFT) | (s >> 2)].seq;
-	return (_Atomic uint64_t *)(void *)r->data[s];
+	return (_Atomic uint64_t *)(void *)model_slot(m, r, s);
 }
 
 static inline unsigned char *model_payload(struct model *m, struct model_ring *r, uint64_t s,
 					   size_t *len)
 {
+	if (m->kind == MODEL_INLINE_WIDE) {
+		*len = 64;
+		return model_slot(m, r, s) + 16;
+	}
 	*len = m->kind == MODEL_SPLIT_LOCKED ? 64 : 56;
 	return m->kind == MODEL_SPLIT_LOCKED ? r->data[s] : r->data[s] + 8;
 }

@@ -110,6 +110,7 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 			got++;
 		}
 		shmring__release_many(ring, run, n);
+		ring_free_tail_follow(ring, run[0].pos);
 		redeliver_after_release(ring, run[0].rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);

@@ -134,6 +134,7 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
 	}
 	copy_small(buf, at.data, tk.len);
 	meta_release(at.meta, at.pos);
+	ring_free_tail_follow(ring, at.pos);
 	op_rec_clear(c);
 	uint64_t w = ec_sleepers(&ring->hdr->not_full); /* ring_notify_producers */
 	if (__builtin_expect(w != 0, 0))
@@ -217,6 +218,7 @@ static __attribute__((noinline)) ssize_t get_general(struct shmring *ring, void 
 	if (rc >= 0) {
 		copy_record(buf, at.data, tk.len);
 		meta_release(at.meta, at.pos);
+		ring_free_tail_follow(ring, at.pos);
 		redeliver_after_release(ring, tk.rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);

@@ -46,6 +46,7 @@ bool shmring__overwrite_oldest(struct shmring *r, struct op_rec *c)
 	 * task_done, so that got - done stays what a sweep may forgive. */
 	bool got = OPREC_GOT(atomic_load_explicit(&c->extent, memory_order_relaxed));
 	ring_release(r, tk.pos);
+	ring_free_tail_follow(r, tk.pos);
 	op_rec_clear(c);
 	ring_notify_producers(r); /* as a consumer's release: others may discard next */
 	if (!skip) {

@@ -99,6 +99,15 @@ static inline void ring_release(struct shmring *r, uint64_t pos)
 {
 	meta_release(meta_at(r, pos), pos);
 }
+/* After releasing the record (or run) at pos: if free_tail stands there,
+ * move it on (space.c, shmring__free_tail_follow).  Relaxed: a hint; the
+ * producers' reclaim finds whatever this leaves. */
+void shmring__free_tail_follow(struct shmring *r, uint64_t pos);
+static inline void ring_free_tail_follow(struct shmring *r, uint64_t pos)
+{
+	if (atomic_load_explicit(&r->hdr->free_tail, memory_order_relaxed) == pos)
+		shmring__free_tail_follow(r, pos);
+}
 /* The same two, for a sweep finishing a dead process's record (recover.c):
  * a CAS from the seq just read, so that a racing owner, or a slot reused
  * meanwhile, makes it a no-op.  seq_cst, as the owner's store. */
