@@ -459,8 +459,13 @@ static bool recover_consume(struct shmring *r, const struct live_set *live, int 
 		if (!got)
 			forgive_tasks(r, lost);
 	}
-	if (released)
+	if (released) {
+		/* as a consumer after its release (space.c): free_tail on over
+		 * what this released, so no producer walks a lap for it later */
+		shmring__free_tail_follow(r, atomic_load_explicit(&hdr->free_tail,
+		                                                  memory_order_relaxed));
 		ec_notify(r, &hdr->not_full);
+	}
 	return complete;
 }
 

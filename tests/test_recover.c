@@ -10,6 +10,8 @@
 
 #include <pthread.h>
 
+#include "handle.h" /* tests are built with -Iring: free_tail, cons_head */
+
 TestSuite(recover, .timeout = T_TIMEOUT);
 
 static struct shmring *rr;
@@ -167,6 +169,38 @@ Test(recover, dead_consumers_peek_is_released)
 	char out[4096];
 	cr_assert_eq(shmring_get(live, out, sizeof out, 0), 4096 - SHMRING_SLOT_SIZE);
 	cr_assert_eq(shmring_get(live, out, sizeof out, 0), 1);
+	shmring_detach(live);
+	shmring_detach(rr);
+}
+
+/* A consumer dies holding a peeked record with records released after it:
+ * the sweep that releases it takes free_tail on over all of them (as a
+ * consumer's own release does, space.c shmring__free_tail_follow), so no
+ * producer has to walk them when it next runs short of room. */
+Test(recover, dead_consumers_release_takes_free_tail_on)
+{
+	rr = t_ring(1u << 16, 4096);
+	struct shmring *live = NULL;
+	cr_assert_eq(shmring_attach_fd(&live, shmring_fd(rr)), 0);
+	cr_assert_eq(shmring_put(rr, "A", 1, 0), 0);
+	struct hang_arg a = { 0 };
+	pid_t pid = start(&a, peek_and_hang);
+	cr_assert_eq(shmring_declare(live, SHMRING_CONSUMER), 0);
+	uint64_t held = atomic_load(&rr->hdr->free_tail);
+	char buf[64];
+	for (int i = 0; i < 100; i++) {
+		cr_assert_eq(shmring_put(rr, buf, sizeof buf, 0), 0);
+		cr_assert_eq(shmring_get(live, buf, sizeof buf, 0), (ssize_t)sizeof buf);
+	}
+	cr_assert_eq(atomic_load(&rr->hdr->free_tail), held, "free_tail passed the held record");
+	kill_and_reap(pid);
+	/* an empty ring: the get sleeps, then sweeps (rate-limited to one a 50 ms) */
+	cr_assert_eq(shmring_get(live, buf, sizeof buf, 300 * T_MS), -ETIMEDOUT);
+	cr_assert_eq(t_info(rr).lost_records, 1, "the dead consumer's record was not released");
+	cr_assert_eq(atomic_load(&rr->hdr->free_tail), atomic_load(&rr->hdr->cons_head),
+	             "free_tail left at %llu, cons_head %llu",
+	             (unsigned long long)atomic_load(&rr->hdr->free_tail),
+	             (unsigned long long)atomic_load(&rr->hdr->cons_head));
 	shmring_detach(live);
 	shmring_detach(rr);
 }
