@@ -66,6 +66,8 @@ uint64_t shmring__reclaim_free_tail(struct shmring *r)
 void shmring__free_tail_follow(struct shmring *r, uint64_t pos)
 {
 	struct ring_header *hdr = r->hdr;
+	if (ring_is_bcast(r)) /* issue 13: free_tail mirrors the frontier there */
+		return;
 	uint64_t end = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
 	struct slot_walk w = slot_walk_from(r, pos, end, SLOT_RELEASED, memory_order_acquire);
 	struct record rec;
