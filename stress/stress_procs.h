@@ -163,6 +163,8 @@ struct verdict {
 
 extern struct opts opt;
 extern struct shmring *ring;
+/* dump.c: the ring's heads, attachments and op records, on stderr (once) */
+void dump_ring_state(void);
 extern size_t max_record;
 extern struct shared *sh;
 extern uint64_t ids_cap;

@@ -1,4 +1,4 @@
-# written by shmring-bench (2026-12-05T09:21:56+0000); run in this folder: gnuplot plots.gp
+# written by shmring-bench (2026-12-05T11:22:47+0000); run in this folder: gnuplot plots.gp
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
@@ -108,7 +108,8 @@ plot 'latency-cdf-pingpong-spin-floor.dat' using 1:3 with steps lw 2 lc rgb 'bla
      'latency-cdf-pingpong-spin-seqpacket.dat' using 1:3 with steps lw 2 lc rgb '#ff7f0e' title "seqpacket", \
      'latency-cdf-pingpong-spin-mq.dat' using 1:3 with steps lw 2 lc rgb '#9467bd' title "mq", \
      'latency-cdf-pingpong-spin-mutex-ring.dat' using 1:3 with steps lw 2 lc rgb '#8c564b' title "mutex-ring", \
-     'latency-cdf-pingpong-spin-wfcqueue.dat' using 1:3 with steps lw 2 lc rgb '#e377c2' title "wfcqueue"
+     'latency-cdf-pingpong-spin-wfcqueue.dat' using 1:3 with steps lw 2 lc rgb '#e377c2' title "wfcqueue", \
+     'latency-cdf-pingpong-spin-ref-padded-floor.dat' using 1:3 with steps lw 2 lc rgb '#7f7f7f' title "ref: padded floor"
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'

@@ -248,6 +248,7 @@ bool track_deaths(const struct shmring_info *info, uint64_t now)
 		if (d->reaped && d->flowed) {
 			d->done = true;
 		} else if (now - d->t_kill > (uint64_t)opt.max_recovery_ms * 1000000u) {
+			dump_ring_state();
 			violation("%s incarnation %u killed while %s: no recovery after %u ms "
 				  "(reaped: %s; consumers still waiting for a newer record: %d)",
 				  kind_name[d->kind], d->inc,
