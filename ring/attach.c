@@ -123,7 +123,7 @@ static void attach_entry_leave(struct shmring *r)
 		shmring__recover_entry(r, r->attach_slot, NULL);
 	unsigned roles = atomic_exchange_explicit(&e->roles, 0, memory_order_seq_cst);
 	census_sub(r->hdr, roles);
-	atomic_store_explicit(&e->id, 0, memory_order_release);
+	attach_entry_free(e);
 	r->attach_slot = -1;
 	if (roles)
 		wake_everyone(r);

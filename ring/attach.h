@@ -109,6 +109,14 @@ int64_t  shmring__join_finish(struct shmring *r, uint64_t n, bool exact);
 /* A pending entry (taken by a parent for a child being forked) that the
  * child has not converted by then is reaped (fork failed, or it died). */
 #define PENDING_TIMEOUT_NS 1000000000ull
+/* Give an entry back: since_ns 0 first (a pending entry's stamp; 0 until
+ * the parent that takes it next stamps it: reap.c), then the id, with
+ * release, so that whoever takes the entry sees since_ns 0. */
+static inline void attach_entry_free(struct attach_entry *e)
+{
+	atomic_store_explicit(&e->since_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->id, 0, memory_order_release);
+}
 /* reap.c: sweep the table for dead attachments (returns how many were
  * freed); the same, at most every 50 ms per ring. */
 int  shmring__reap(struct shmring *r);

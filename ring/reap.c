@@ -71,9 +71,24 @@ int shmring__reap(struct shmring *r)
 				continue;
 		} else if (id & ATTACH_PENDING_TAG) {
 			/* a child that never took its entry over: fork failed, or
-			 * it died at once */
-			if (mono_ns() - atomic_load_explicit(&e->since_ns, memory_order_relaxed) <
-			    PENDING_TIMEOUT_NS)
+			 * it died at once.  since_ns 0: the parent has just taken
+			 * the entry and not stamped it yet (every entry is freed
+			 * with since_ns 0: pending_free below).  Start the clock
+			 * here instead of reading 0 (or, before entries were freed
+			 * so, a stamp of the entry's last pending use) as "long
+			 * timed out": a sweep in that window reaped the fresh entry
+			 * while its parent went on to count the child's roles into
+			 * a free entry, which no sweep ever takes off the census
+			 * (a 10-minute stress_procs --kill failed so once in ~25 000
+			 * kills: a producer left counted, end of stream never came). */
+			uint64_t since = atomic_load_explicit(&e->since_ns, memory_order_relaxed);
+			if (since == 0) {
+				atomic_compare_exchange_strong_explicit(&e->since_ns, &since, mono_ns(),
+				                                        memory_order_relaxed,
+				                                        memory_order_relaxed);
+				continue;
+			}
+			if (mono_ns() - since < PENDING_TIMEOUT_NS)
 				continue;
 		} else if (shmring__sweep_id_alive(&sw, i, id)) {
 			continue;
@@ -100,7 +115,7 @@ int shmring__reap(struct shmring *r)
 		/* exchange: the roles are taken off the census exactly once */
 		unsigned roles = atomic_exchange_explicit(&e->roles, 0, memory_order_acq_rel);
 		census_sub(hdr, roles);
-		atomic_store_explicit(&e->id, 0, memory_order_release);
+		attach_entry_free(e);
 		reaped++;
 	}
 	free(sw.ids);

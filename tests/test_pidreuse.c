@@ -284,3 +284,81 @@ Test(pidreuse, stale_pending_entry_is_dropped_after_a_second)
 	unmap_header(hdr);
 	shmring_detach(r);
 }
+
+/* The moment between a forking parent's taking an entry for its child and
+ * its stamping it (attach.c before_fork: the id first, then since_ns, roles
+ * and the census): a sweep then must not take the entry for a long-dead
+ * pending one.  Every entry is freed with since_ns 0, so that is what a
+ * sweep sees there; it starts the clock instead (reap.c).  Before: it read
+ * 0 (or the stamp of the entry's last pending use) as long timed out and
+ * reaped the fresh entry, the parent then counted the child's roles into a
+ * free entry that no sweep ever takes off the census, and the end of
+ * stream never came (stress_procs --kill, once in ~25 000 kills). */
+Test(pidreuse, pending_entry_not_yet_stamped_is_not_reaped)
+{
+	struct shmring *r = t_ring(4096, 0);
+	shmring_set_spin(r, 0);
+	cr_assert_eq(shmring_declare(r, SHMRING_CONSUMER), 0);
+	struct ring_header *hdr = map_header(r);
+	int slot = -1;
+	for (int i = 0; i < (int)hdr->attach_count && slot < 0; i++) {
+		struct attach_entry *e = layout_attach(hdr, i);
+		uint64_t expect = 0;
+		/* as a parent's attach_entry_take: the id, nothing else yet */
+		if (atomic_load(&e->since_ns) == 0 &&
+		    atomic_compare_exchange_strong(&e->id, &expect,
+		                                   make_id(getpid(), 1) | ATTACH_PENDING_TAG))
+			slot = i;
+	}
+	cr_assert_geq(slot, 0, "no free entry with since_ns 0");
+	struct attach_entry *e = layout_attach(hdr, slot);
+	int64_t el;
+	/* sweeps run while the get sleeps (at most one a 50 ms) */
+	cr_assert_eq(timed_get(r, 300 * T_MS, &el), -ETIMEDOUT);
+	cr_assert_eq(atomic_load(&e->id), make_id(getpid(), 1) | ATTACH_PENDING_TAG,
+	             "a pending entry not stamped yet was reaped");
+	cr_assert_neq(atomic_load(&e->since_ns), 0, "the sweep did not start its clock");
+	/* the parent goes on: stamp, roles, census (a producer now) */
+	atomic_store(&e->since_ns, (uint64_t)t_now_ns());
+	atomic_store(&e->roles, SHMRING_PRODUCER);
+	atomic_fetch_add(&hdr->census, CENSUS_PRODUCER | (UINT64_C(1) << CENSUS_PGEN_SHIFT));
+	atomic_fetch_or(&hdr->census, CENSUS_EVER_PRODUCER);
+	cr_assert_eq(t_info(r).producers, 1);
+	/* no child ever converts it: dropped after about a second, roles and all */
+	cr_assert_eq(timed_get(r, 5 * T_SEC, &el), -EPIPE);
+	cr_assert_eq(atomic_load(&e->id), 0);
+	cr_assert_eq(atomic_load(&e->since_ns), 0, "an entry freed with a stamp");
+	cr_assert_eq(t_info(r).producers, 0);
+	unmap_header(hdr);
+	shmring_detach(r);
+}
+
+static int declare_and_leave(void *arg)
+{
+	struct shmring *r = arg;
+	/* the entry its parent took for it at fork, converted, then freed */
+	char b[8];
+	(void)shmring_get(r, b, sizeof b, 0);
+	shmring_detach(r);
+	return 0;
+}
+
+/* Every entry is freed with since_ns 0, a forked child's too (whose entry
+ * its parent stamped). */
+Test(pidreuse, entries_are_freed_unstamped)
+{
+	struct shmring *r = t_ring(4096, 0);
+	cr_assert_eq(shmring_declare(r, SHMRING_CONSUMER), 0);
+	struct ring_header *hdr = map_header(r);
+	pid_t child = t_fork(declare_and_leave, r);
+	cr_assert_eq(t_wait_status(child, 5 * T_SEC), 0);
+	int stamped = 0;
+	for (int i = 0; i < (int)hdr->attach_count; i++) {
+		struct attach_entry *e = layout_attach(hdr, i);
+		if (atomic_load(&e->id) == 0 && atomic_load(&e->since_ns) != 0)
+			stamped++;
+	}
+	cr_assert_eq(stamped, 0, "%d free entries still stamped", stamped);
+	unmap_header(hdr);
+	shmring_detach(r);
+}
