@@ -73,7 +73,7 @@ int shmring__reap(struct shmring *r)
 			/* a child that never took its entry over: fork failed, or
 			 * it died at once.  since_ns 0: the parent has just taken
 			 * the entry and not stamped it yet (every entry is freed
-			 * with since_ns 0: pending_free below).  Start the clock
+			 * with since_ns 0: attach.h attach_entry_free).  Start the clock
 			 * here instead of reading 0 (or, before entries were freed
 			 * so, a stamp of the entry's last pending use) as "long
 			 * timed out": a sweep in that window reaped the fresh entry

@@ -36,8 +36,8 @@ void dump_ring_state(void)
 		const struct attach_entry *e = ring_attach(ring, j);
 		uint64_t id = atomic_load(&e->id);
 		uint64_t busy = atomic_load(&e->op_busy);
-		if (!id && !busy)
-			continue;
+		if (!id && !busy && !atomic_load(&e->roles))
+			continue; /* (a free entry with roles is a census leak: shown) */
 		fprintf(stderr, NAME ":   entry %d: pid %llu%s%s roles %#x op_busy %#llx\n", j,
 		        (unsigned long long)(id & ATTACH_PID_MASK),
 		        id & ATTACH_REAPING_TAG ? " REAPING" : "",
