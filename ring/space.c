@@ -109,10 +109,11 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 	for (;;) {
 		struct slot_ref at;
 		int rc = try_slots_claim(r, slots, n, taken, &at, c, false);
-		*pos = at.pos;
 		if (rc != -EAGAIN) {
 			if (rc)
 				op_rec_clear(c);
+			else
+				*pos = at.pos; /* (set by the attempt only when it claims) */
 			return rc;
 		}
 		op_rec_clear(c);
