@@ -60,6 +60,18 @@ double floor_memcpy_bps(size_t size)
 	return best;
 }
 
+/* Two processes running ops on the two default CPUs, sharing scen: the
+ * run's result (r->why says why it failed). */
+static int run_pair(struct run *r, const struct scen_ops *ops, void *scen)
+{
+	r->ops = ops;
+	r->nparties = 2;
+	r->scen = scen;
+	r->timeout_ns = g_opt.run_timeout_ns;
+	run_default_pins(r, 2);
+	return run_parties(r);
+}
+
 #define BALL_STOP UINT64_MAX
 
 struct floor_pp {
@@ -129,12 +141,7 @@ int floor_pingpong(uint64_t rounds, int nbatches, int64_t pad_ns, struct hist *h
 	f->pad_ns = pad_ns;
 	f->nbatches = nbatches;
 	f->sample_every = 16;
-	r.ops = &floor_ops;
-	r.nparties = 2;
-	r.scen = f;
-	r.timeout_ns = g_opt.run_timeout_ns;
-	run_default_pins(&r, 2);
-	rc = run_parties(&r);
+	rc = run_pair(&r, &floor_ops, f);
 	if (rc) {
 		snprintf(why, whylen, "%s", r.why);
 	} else {
@@ -225,12 +232,7 @@ double floor_spsc(size_t size, uint64_t count, size_t queue_bytes, char *why, si
 	q->nslots = nslots;
 	q->size = size;
 	q->stride = stride;
-	r.ops = &spsc_ops;
-	r.nparties = 2;
-	r.scen = q;
-	r.timeout_ns = g_opt.run_timeout_ns;
-	run_default_pins(&r, 2);
-	if (run_parties(&r) != 0 || q->bad) {
+	if (run_pair(&r, &spsc_ops, q) != 0 || q->bad) {
 		snprintf(why, whylen, "%s", q->bad ? q->why : r.why);
 		rate = -1;
 	} else if (q->t_end > q->t_begin) {
@@ -281,12 +283,7 @@ int floor_host_stalls(double secs, double *per_sec, double *stolen_frac)
 		return 1;
 	s = shared_alloc(sizeof *s);
 	s->secs = secs;
-	r.ops = &stalls_ops;
-	r.nparties = 2;
-	r.scen = s;
-	r.timeout_ns = g_opt.run_timeout_ns;
-	run_default_pins(&r, 2);
-	rc = run_parties(&r);
+	rc = run_pair(&r, &stalls_ops, s);
 	if (!rc) {
 		*per_sec = (double)(s->count[0] + s->count[1]) / 2 / secs;
 		*stolen_frac = (double)(s->stolen_ns[0] + s->stolen_ns[1]) / 2 / (secs * 1e9);
