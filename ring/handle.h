@@ -87,20 +87,25 @@ struct shmring {
 	/* The other side's index at the looks, per role of the call ([0] a
 	 * put/reserve watching cons_head, [1] a get/peek watching prod_head),
 	 * and since the first look that found it unchanged (coarse ns; 0: the
-	 * last look saw it move).  A put on a broadcast ring watches the sum of
-	 * the subscribers' cursors instead, read at most every BCAST_LOOK_NS
-	 * (scan_ns: the last time; reap.c). */
+	 * last look saw it move); blind_ns, the longest gap between this
+	 * handle's looks since then (attach.h ring_stood_still).  A put on a
+	 * broadcast ring watches the sum of the subscribers' cursors instead,
+	 * read at most every BCAST_LOOK_NS (scan_ns: the last time; reap.c). */
 	struct ring_peer_watch {
 		_Atomic uint64_t at;
 		_Atomic uint64_t since_ns;
+		_Atomic uint64_t blind_ns;
 		_Atomic uint64_t scan_ns;
 	} peer_watch[2];
 	/* attach.h ring_sweep_if_stalled: per kind of poll, where the ring
 	 * stood at the last -EAGAIN and since when (a sweep only once it has
-	 * not moved for 50 ms).  Relaxed: racing threads only shift a sweep. */
+	 * not moved for 50 ms of watching: ring_stood_still).  Relaxed: racing
+	 * threads only shift a sweep. */
 	struct ring_stall {
 		_Atomic uint64_t at;
 		_Atomic uint64_t since_ns;  /* 0: not timed yet */
+		_Atomic uint64_t look_ns;   /* the last look (every 64th poll at `at`) */
+		_Atomic uint64_t blind_ns;  /* the longest gap between looks since since_ns */
 		_Atomic unsigned polls;     /* -EAGAINs at `at` */
 	} stall[3];                        /* enum ring_stall_kind */
 	/* oprec.h op_rec_mine: the op record of one thread that uses this

@@ -142,6 +142,16 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	atomic_store_explicit(&r->tick_ns, now, memory_order_relaxed);
 	atomic_store_explicit(&r->tick_left, now - prev > SLOW_CALLER_NS ? 1 : LIVENESS_TICK,
 	                      memory_order_relaxed);
+	/* Time this handle did not watch, for both watches timing a
+	 * standstill: a look in either role shows the process ran (attach.h
+	 * ring_stood_still). */
+	uint64_t gap = ring_look_gap(prev, now);
+	for (int i = 0; i < 2; i++) {
+		struct ring_peer_watch *w = &r->peer_watch[i];
+		if (atomic_load_explicit(&w->since_ns, memory_order_relaxed) &&
+		    gap > atomic_load_explicit(&w->blind_ns, memory_order_relaxed))
+			atomic_store_explicit(&w->blind_ns, gap, memory_order_relaxed);
+	}
 	/* The other side's index (attach.h ring_liveness_tick): moving, a
 	 * live peer of that role is at work and nobody needs a sweep.
 	 * Relaxed: coherence lets the look see a move sooner or later; a
@@ -182,10 +192,11 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	 * and did none (tests/test_nosyscall_poll.c under load). */
 	uint64_t since = atomic_load_explicit(&pw->since_ns, memory_order_relaxed);
 	if (since == 0) {
+		atomic_store_explicit(&pw->blind_ns, 0, memory_order_relaxed);
 		atomic_store_explicit(&pw->since_ns, now, memory_order_relaxed);
 		return;
 	}
-	if (now - since < RING_STALL_NS)
+	if (!ring_stood_still(since, atomic_load_explicit(&pw->blind_ns, memory_order_relaxed), now))
 		return;
 	/* The coarse clock lags the precise one reap_ns is set from by up to a
 	 * tick: a last sweep "in the future" is a recent one. */

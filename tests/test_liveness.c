@@ -6,7 +6,9 @@
  *   - a process in another PID namespace is refused (-EXDEV), not tracked
  *     wrong (root only: unshare(CLONE_NEWPID));
  *   - a producer whose puts keep succeeding learns within 100 ms that the
- *     forked child holding the consumer role died.
+ *     forked child holding the consumer role died;
+ *   - a stream whose two sides were frozen together is no standstill: the
+ *     first to wake does not sweep.
  */
 #include "common.h"
 
@@ -16,6 +18,7 @@
 
 #include "shmring_broadcast.h"
 #include "shmring_latch.h"
+#include "handle.h" /* tests are built with -Iring: hdr->reap_ns */
 
 TestSuite(liveness, .timeout = T_TIMEOUT, .fini = t_cleanup);
 
@@ -248,4 +251,123 @@ Test(liveness, succeeding_broadcast_puts_notice_a_dead_lossy_subscriber)
 	/* 50-100 ms by design; four times that for a loaded machine */
 	cr_assert_lt(el, 400 * T_MS, "-EPIPE came %lld ms after the death", (long long)(el / T_MS));
 	shmring_detach(r);
+}
+
+/* ------------------------------------------------- a stream frozen whole
+ * Both sides of a stream stopped together (^Z on a job, a frozen cgroup, a
+ * VM the host preempted) and woken one after the other: the first awake sees
+ * the other's index where it was 120 ms ago, but it did not watch for those
+ * 120 ms either, so it is no standstill and must not sweep (attach.h
+ * ring_stood_still).  Before, the first awake swept at its first look: a
+ * system call storm in a stream that never stopped flowing, five sweeps in
+ * half a second on a loaded CI machine (tests/test_nosyscall_poll.c).  A
+ * sweep shows as a new hdr->reap_ns (reap.c shmring__maybe_reap). */
+struct fz_shared {
+	_Atomic uint64_t polls[2]; /* -EAGAIN polls: [0] producer, [1] consumer */
+	_Atomic uint64_t moved[2]; /* records put / taken */
+	_Atomic int      stop;
+};
+static struct fz_shared *fz;
+
+static int fz_side(struct shmring *r, int consumer)
+{
+	unsigned char rec[64] = { 0 };
+	while (!atomic_load_explicit(&fz->stop, memory_order_relaxed)) {
+		ssize_t rc = consumer ? shmring_get(r, rec, sizeof rec, 0)
+		                      : shmring_put(r, rec, sizeof rec, 0);
+		if (rc == -EAGAIN) {
+			atomic_fetch_add_explicit(&fz->polls[consumer], 1, memory_order_relaxed);
+			continue;
+		}
+		if (rc < 0)
+			return 40 + consumer;
+		atomic_fetch_add_explicit(&fz->moved[consumer], 1, memory_order_relaxed);
+	}
+	return 0;
+}
+static int fz_producer(void *arg)
+{
+	return fz_side(arg, 0);
+}
+static int fz_consumer(void *arg)
+{
+	return fz_side(arg, 1);
+}
+
+static void fz_stop(pid_t pid)
+{
+	int st;
+	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	cr_assert_eq(waitpid(pid, &st, WUNTRACED), pid);
+	cr_assert(WIFSTOPPED(st), "child %d did not stop", (int)pid);
+}
+
+/* One freeze; the side `first` (0 producer, 1 consumer) wakes first and
+ * runs alone until it has polled 1000 times.  Returns true when the run
+ * tells (the first side ran alone for less than 30 ms: longer, a sweep
+ * would be right). */
+static bool fz_attempt(int first, uint64_t *swept_ns)
+{
+	struct shmring *r;
+	struct shmring_config cfg = { .capacity = 4096 };
+	cr_assert_eq(shmring_create(&r, NULL, &cfg), 0);
+	memset(fz, 0, sizeof *fz);
+	pid_t pid[2] = { t_fork(fz_producer, r), t_fork(fz_consumer, r) };
+	int ok;
+	T_POLL_UNTIL(ok, atomic_load(&fz->moved[1]) > 10000, 10 * T_SEC);
+	cr_assert(ok, "the stream did not start");
+	t_sleep_ns(60 * T_MS); /* past any start-up sweep's 50 ms interval */
+	/* the other side stops first, the first to wake polls it still ... */
+	fz_stop(pid[!first]);
+	uint64_t p = atomic_load(&fz->polls[first]);
+	T_POLL_UNTIL(ok, atomic_load(&fz->polls[first]) > p + 1000, 10 * T_SEC);
+	cr_assert(ok, "no polls at a standstill");
+	fz_stop(pid[first]);
+	/* ... then both are frozen for 120 ms */
+	uint64_t before = atomic_load(&r->hdr->reap_ns);
+	t_sleep_ns(120 * T_MS);
+	int64_t woke = t_now_ns();
+	p = atomic_load(&fz->polls[first]);
+	cr_assert_eq(kill(pid[first], SIGCONT), 0);
+	T_POLL_UNTIL(ok, atomic_load(&fz->polls[first]) > p + 1000, 10 * T_SEC);
+	cr_assert(ok, "the first awake did not poll");
+	cr_assert_eq(kill(pid[!first], SIGCONT), 0);
+	int64_t alone = t_now_ns() - woke;
+	uint64_t moved = atomic_load(&fz->moved[1]);
+	T_POLL_UNTIL(ok, atomic_load(&fz->moved[1]) > moved + 10000, 10 * T_SEC);
+	cr_assert(ok, "the stream did not resume");
+	*swept_ns = atomic_load(&r->hdr->reap_ns) - before;
+	atomic_store(&fz->stop, 1);
+	t_expect_exit(pid[0], 0, 10 * T_SEC);
+	t_expect_exit(pid[1], 0, 10 * T_SEC);
+	shmring_detach(r);
+	return alone < 30 * T_MS;
+}
+
+static void fz_run(int first)
+{
+	fz = t_shared(sizeof *fz);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		uint64_t swept = 0;
+		if (!fz_attempt(first, &swept)) {
+			fprintf(stderr, "frozen: run %d repeated (the first awake ran alone 30 ms+)\n",
+			        attempt + 1);
+			continue;
+		}
+		cr_assert_eq(swept, 0, "the %s swept on waking from a freeze of both sides "
+		             "(reap_ns moved %llu ns)", first ? "consumer" : "producer",
+		             (unsigned long long)swept);
+		return;
+	}
+	cr_assert_fail("no run in which the first awake ran alone for less than 30 ms");
+}
+
+Test(liveness, frozen_stream_consumer_wakes_first_and_does_not_sweep)
+{
+	fz_run(1);
+}
+
+Test(liveness, frozen_stream_producer_wakes_first_and_does_not_sweep)
+{
+	fz_run(0);
 }

@@ -20,7 +20,9 @@
 #include "common.h"
 
 #include <stdatomic.h>
+#include <sys/file.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/user.h>
 
 #include "shmring_broadcast.h"
@@ -40,11 +42,21 @@ struct np_shared {
 	_Atomic uint64_t records;   /* consumer: records taken while flowing */
 	_Atomic uint64_t eagain[2]; /* -EAGAIN seen while flowing */
 	_Atomic int subscribed;     /* broadcast: the subscriber has joined */
+	_Atomic int64_t gap_ns[2];  /* the longest time between two records moved */
 };
 
 static struct shmring *np_ring;
 static struct np_shared *np;
 static unsigned np_flags; /* the ring's: 0, or SHMRING_BROADCAST (a subscriber) */
+
+/* A record moved at now: keep the longest gap since the one before. */
+static inline void np_moved(int64_t *last, int64_t *gap)
+{
+	int64_t now = t_now_ns(); /* vDSO */
+	if (*last && now - *last > *gap)
+		*gap = now - *last;
+	*last = now;
+}
 
 static inline void np_pause(void)
 {
@@ -53,9 +65,12 @@ static inline void np_pause(void)
 #endif
 }
 
-/* Become a tracee stopped at its start: the test resumes it. */
+/* Become a tracee stopped at its start: the test resumes it.  Niced up
+ * where allowed (root in CI): other tests' spinning processes then rarely
+ * take the CPU from it for 50 ms (np_run). */
 static int np_traceme(void)
 {
+	(void)setpriority(PRIO_PROCESS, 0, -10);
 	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
 		return 1;
 	raise(SIGSTOP);
@@ -76,6 +91,7 @@ static int np_producer(void *arg)
 	seq++;
 	atomic_store(&np->phase[0], NP_FLOWING);
 	int64_t end = t_now_ns() + NP_FLOW_NS; /* vDSO */
+	int64_t last = 0, gap = 0;
 	uint64_t eagain = 0;
 	for (;;) {
 		if ((seq & 255) == 0 && t_now_ns() > end)
@@ -88,6 +104,7 @@ static int np_producer(void *arg)
 		}
 		if (rc != 0)
 			return 12;
+		np_moved(&last, &gap);
 		seq++;
 	}
 	uint32_t stop = NP_END;
@@ -98,6 +115,7 @@ static int np_producer(void *arg)
 		np_pause();
 	}
 	atomic_store(&np->eagain[0], eagain);
+	atomic_store(&np->gap_ns[0], gap);
 	atomic_store(&np->phase[0], NP_DONE);
 	return rc == 0 ? 0 : 13;
 }
@@ -118,6 +136,7 @@ static int np_consumer(void *arg)
 	atomic_store(&np->phase[1], NP_FLOWING);
 	uint32_t want = 1;
 	uint64_t eagain = 0, n = 0;
+	int64_t last = 0, gap = 0;
 	for (;;) {
 		ssize_t got = shmring_get(np_ring, rec, sizeof rec, 0);
 		if (got == -EAGAIN) {
@@ -127,6 +146,7 @@ static int np_consumer(void *arg)
 		}
 		if (got != NP_REC)
 			return 22;
+		np_moved(&last, &gap);
 		uint32_t seq;
 		memcpy(&seq, rec, sizeof seq);
 		if (seq == NP_END)
@@ -137,6 +157,7 @@ static int np_consumer(void *arg)
 	}
 	atomic_store(&np->records, n);
 	atomic_store(&np->eagain[1], eagain);
+	atomic_store(&np->gap_ns[1], gap);
 	atomic_store(&np->phase[1], NP_DONE);
 	return 0;
 }
@@ -210,9 +231,15 @@ static void np_describe(const struct np_tracee *t, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, " %ld", t->seen[i]);
 }
 
+/* A side may sweep when the other really stood still while it watched:
+ * the other moved no record for this long (attach.h RING_STALL_NS, 50 ms,
+ * less the coarse clock's 4 ms tick and some). */
+#define NP_STOOD_STILL_NS (40 * T_MS)
+
 /* One half-second run: returns the system calls both tracees made while
- * flowing, described in buf. */
-static int np_attempt(char *buf, size_t len)
+ * flowing, described in buf; *explained: every side that made calls had a
+ * peer that stood still (moved nothing for NP_STOOD_STILL_NS). */
+static int np_attempt(char *buf, size_t len, bool *explained)
 {
 	struct shmring_config cfg = { .capacity = 4096, .flags = np_flags };
 	np_ring = NULL;
@@ -234,31 +261,53 @@ static int np_attempt(char *buf, size_t len)
 	char c[128], pr[128];
 	np_describe(&t[1], c, sizeof c);
 	np_describe(&t[0], pr, sizeof pr);
-	snprintf(buf, len, "the polling %s made %s; the polling producer made %s",
-	         np_flags & SHMRING_BROADCAST ? "subscriber" : "consumer", c, pr);
+	snprintf(buf, len,
+	         "the polling %s made %s; the polling producer made %s; the longest time "
+	         "either moved no record: %lld ms (producer), %lld ms (consumer)",
+	         np_flags & SHMRING_BROADCAST ? "subscriber" : "consumer", c, pr,
+	         (long long)(np->gap_ns[0] / T_MS), (long long)(np->gap_ns[1] / T_MS));
+	*explained = (t[0].calls == 0 || np->gap_ns[1] >= NP_STOOD_STILL_NS) &&
+	             (t[1].calls == 0 || np->gap_ns[0] >= NP_STOOD_STILL_NS);
 	shmring_detach(np_ring);
 	return t[0].calls + t[1].calls;
 }
 
-/* A run passes with no system call at all.  A party descheduled for 50 ms
- * (a loaded 2-core CI machine running tests two at a time) is a peer that
- * really stood still, and the other side then sweeps by design, so a run
- * that saw calls is repeated, up to four times.  The old code swept every
- * 50 ms whatever happened (15-25 calls in every run), so it fails them all. */
+/* A run passes with no system call at all.  A side kept off the CPU for
+ * 50 ms while the other polled is a peer that really stood still, and the
+ * other side then sweeps by design: such a run tells nothing and is
+ * repeated, up to four times.  Here that happened in most runs while the
+ * two tests of this file ran side by side (four spinning processes on two
+ * cores: 50-460 ms in which one side did not even poll), never with one at
+ * a time (gaps of 1-7 ms), so the tests of this file take turns (a lock
+ * shared with the sanitizer build's run) and nice their children.  Calls
+ * while the peer kept moving records fail at once: the old code swept every
+ * 50 ms whatever happened (15-25 calls in every run).  (Both sides frozen
+ * together must not sweep either: test_liveness.c frozen_*.) */
 static void np_run(void)
 {
-	char buf[320];
-	int calls = 0;
+	int lock = open("/tmp/shmring-test-nosyscall.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (lock >= 0)
+		(void)flock(lock, LOCK_EX); /* unlocked by close, or at exit */
+	char buf[480];
 	for (int attempt = 0; attempt < 4; attempt++) {
-		calls = np_attempt(buf, sizeof buf);
-		if (calls == 0)
+		bool explained = false;
+		int calls = np_attempt(buf, sizeof buf, &explained);
+		if (calls == 0) {
+			if (lock >= 0)
+				close(lock);
 			return;
+		}
+		cr_assert(explained, "system calls while the other side kept moving records: %s",
+		          buf);
 		/* Not cr_log_warn: Criterion 2.4 exits non-zero after any
 		 * warning (--ignore-warnings), which failed CI on a run whose
 		 * tests all passed. */
 		fprintf(stderr, "nosyscall_poll: run %d repeated, %s\n", attempt + 1, buf);
 	}
-	cr_assert_eq(calls, 0, "%s", buf);
+	if (lock >= 0)
+		close(lock);
+	cr_skip_test("every run saw a side stand still for %d ms or more (the machine is "
+	             "loaded): nothing to tell", (int)(NP_STOOD_STILL_NS / T_MS));
 }
 
 Test(nosyscall_poll, polling_producer_and_consumer_make_no_system_call_while_records_flow)
