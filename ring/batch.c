@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "queue.h"
+#include "copy_record.h"
 #include "bcast.h" /* issue 13 hooks */
 #include "redeliver.h"
 #include "shmring_batch.h"
@@ -39,8 +40,7 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 	uint64_t p = pos;
 	for (size_t i = 0; i < taken; i++) {
 		ring_write_meta(r, p, (uint32_t)recs[i].iov_len, 0);
-		if (recs[i].iov_len)
-			memcpy(data_at(r, p), recs[i].iov_base, recs[i].iov_len);
+		copy_record(data_at(r, p), recs[i].iov_base, recs[i].iov_len);
 		p += slots[i];
 	}
 	claim_count_tasks(r, c, pos, taken);
@@ -102,15 +102,22 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 				continue; /* a skip record */
 			off = align8(off);
 			unsigned char *dst = (unsigned char *)buf + off;
-			if (run[i].len)
-				memcpy(dst, data_at(ring, run[i].pos), run[i].len);
+			copy_record(dst, data_at(ring, run[i].pos), run[i].len);
 			recs[got].iov_base = dst;
 			recs[got].iov_len = run[i].len;
 			off += run[i].len;
 			got++;
 		}
 		shmring__release_many(ring, run, n);
-		ring_free_tail_follow(ring, run[0].pos);
+		/* The run is [run[0].pos, past its last record), all released
+		 * now (a last skip record's length is not known here: walk). */
+		if (run[n - 1].len != TAKE_SKIP) {
+			if (ring_free_tail_follow_fast(ring, run[0].pos,
+			                               run[n - 1].pos + slots_for(run[n - 1].len)))
+				shmring__free_tail_follow(ring, run[0].pos);
+		} else {
+			ring_free_tail_follow(ring, run[0].pos);
+		}
 		redeliver_after_release(ring, run[0].rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);

@@ -1,70 +1,25 @@
 /*
  * copy.c - the copy API: shmring_put, shmring_putv, shmring_get.
  *
- * A put or get of a record of at most one slot (64 bytes) first tries the
- * leaf path: one function that calls nothing but, at its very end, the
- * wake-up of sleepers, so that the compiler saves no registers for it
- * (docs/perf.md, "Cost per record").  It uses the same inline steps as the
- * general path (attempt.h, with leaf set: one look, no reclaim, no second
- * try) and, wherever the general path would call out (a liveness look due,
- * a role to take, an op record not in the handle, no room by the hint, a
- * lost CAS, nothing ready, a skip record, a first put through the record,
- * broadcast, overwrite and redelivery rings), it stops before it has
- * claimed or taken anything, and the general path runs (its liveness tick
- * already taken).
+ * A put or get of a record of at most one slot (64 bytes) takes the leaf
+ * path: one function that makes no call, so that the compiler saves no
+ * registers for it (docs/perf.md, "Cost per record").  It uses the same
+ * inline steps as the general path (attempt.h, with leaf set: one look, no
+ * reclaim, no second try); what it does not do itself it hands on by a tail
+ * call: a liveness look that is due (put_after_look, get_after_look: the
+ * look, then the leaf again), a free_tail walk (walk_then_get), waking
+ * sleepers, and, before it has claimed or taken anything, the general path
+ * wherever that would call out (a role to take, an op record not in the
+ * handle, no room by the hint, a lost CAS, nothing ready, a skip record, a
+ * first put through the record, broadcast, overwrite and redelivery rings).
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
 
 #include "attempt.h"
+#include "copy_record.h"
 #include "shmring_batch.h"
-
-/* Copy n <= 64 bytes (one slot), inline by overlapping moves: no call. */
-static inline __attribute__((always_inline)) void copy_small(void *dst, const void *src, size_t n)
-{
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-	if (n >= 16) {
-		unsigned char a[16], b[16];
-		memcpy(a, s, 16);
-		memcpy(b, s + n - 16, 16);
-		if (n > 32) {
-			unsigned char c[16], e[16];
-			memcpy(c, s + 16, 16);
-			memcpy(e, s + n - 32, 16);
-			memcpy(d + 16, c, 16);
-			memcpy(d + n - 32, e, 16);
-		}
-		memcpy(d, a, 16);
-		memcpy(d + n - 16, b, 16);
-	} else if (n >= 8) {
-		uint64_t a, b;
-		memcpy(&a, s, 8);
-		memcpy(&b, s + n - 8, 8);
-		memcpy(d, &a, 8);
-		memcpy(d + n - 8, &b, 8);
-	} else if (n >= 4) {
-		uint32_t a, b;
-		memcpy(&a, s, 4);
-		memcpy(&b, s + n - 4, 4);
-		memcpy(d, &a, 4);
-		memcpy(d + n - 4, &b, 4);
-	} else if (n) {
-		unsigned char a = s[0], b = s[n / 2], c = s[n - 1];
-		d[0] = a;
-		d[n / 2] = b;
-		d[n - 1] = c;
-	}
-}
-/* Copy n bytes of a record in or out: a slot's worth inline, more by memcpy. */
-static inline __attribute__((always_inline)) void copy_record(void *dst, const void *src, size_t n)
-{
-	if (n > RING_SLOT)
-		memcpy(dst, src, n);
-	else
-		copy_small(dst, src, n);
-}
 
 /* Why a leaf path handed a call to the general path: not done, nothing
  * claimed or taken (LEAF_TICKED: with the liveness tick taken already). */
