@@ -265,6 +265,7 @@ struct party_out {
 	int failed;
 	char msg[200];
 	struct rusage ru;	/* filled by the parent (wait4), cross-process only */
+	int64_t cpu_prep_ns;	/* the party's CPU until the gate (its thread's) */
 };
 
 struct scen_ops {
