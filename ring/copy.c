@@ -102,7 +102,6 @@ static __attribute__((noinline)) int put_general(struct shmring *ring, const voi
 	return put_checked(ring, &iov, 1, len, timeout_ns, ticked);
 }
 
-
 /* The general get; leaf: why the leaf path did not do it (LEAF_*).  */
 static __attribute__((noinline)) ssize_t get_general(struct shmring *ring, void *buf, size_t cap,
                                                      int64_t timeout_ns, long leaf)
@@ -110,9 +109,12 @@ static __attribute__((noinline)) ssize_t get_general(struct shmring *ring, void 
 	bool ticked = leaf != LEAF_NO, looked = leaf == LEAF_EMPTY;
 	if (ring_is_bcast(ring)) /* issue 13: a subscriber's get */
 		return shmring__bcast_get(ring, buf, cap, timeout_ns);
-	struct take tk;
+	/* zeroed: take_one sets both when it returns >= 0, which -fanalyzer
+	 * cannot follow through its loop (the general path: no cost that
+	 * shows) */
+	struct take tk = { 0 };
 	struct op_rec *c;
-	struct slot_ref at;
+	struct slot_ref at = { 0 };
 	ssize_t rc = take_one(ring, false, ticked, looked, cap, timeout_ns, &c, &tk, &at);
 	if (rc >= 0) {
 		copy_record(buf, at.data, tk.len);
