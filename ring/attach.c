@@ -174,6 +174,8 @@ static void after_fork_child(void)
 		r->attach_slot = -1;
 		/* the parent's threads' op records (oprec.h op_solo) */
 		atomic_store_explicit(&r->op_solo.owner, 0, memory_order_relaxed);
+		/* a parent thread's sweep held the cache: not ours */
+		atomic_store_explicit(&r->sweep_busy, false, memory_order_relaxed);
 		atomic_store_explicit(&r->roles, 0, memory_order_relaxed);
 		if (r->fork_slot < 0)
 			continue;

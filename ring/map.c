@@ -162,7 +162,25 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 	r->quarter_shift = (unsigned)__builtin_ctzll(r->nslots) - 2;
 	r->spin = default_spin();
 	atomic_init(&r->cached_free, 0);
+	/* the sweep's cache (handle.h): without it, sweeps still work */
+	r->sweep_ids = calloc(r->nattach, sizeof(uint64_t));
+	r->sweep_alive = calloc(r->nattach, 1);
+	if (!r->sweep_ids || !r->sweep_alive) {
+		free(r->sweep_ids);
+		free(r->sweep_alive);
+		r->sweep_ids = NULL;
+		r->sweep_alive = NULL;
+	}
 	return 0;
+}
+
+/* Free a handle's memory (after map_ring, or when it failed: the cache's
+ * pointers are NULL then). */
+static void handle_free(struct shmring *r)
+{
+	free(r->sweep_ids);
+	free(r->sweep_alive);
+	free(r);
 }
 
 int shmring_prefault(struct shmring *ring)
@@ -221,7 +239,7 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 		return -ENOMEM;
 	rc = map_ring(fd, g, r);
 	if (rc) {
-		free(r);
+		handle_free(r);
 		return rc;
 	}
 	struct ring_header *h = r->hdr;
@@ -525,7 +543,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 	}
 	rc = map_ring(fd, &g, r);
 	if (rc) {
-		free(r);
+		handle_free(r);
 		goto fail;
 	}
 	r->fd = fd;
@@ -609,7 +627,7 @@ void shmring_detach(struct shmring *ring)
 	shmring__attach_end(ring);
 	munmap(ring->map, ring->map_len);
 	close(ring->fd);
-	free(ring);
+	handle_free(ring);
 }
 
 /* Is the file at path a shmring ring (its magic, whatever the rest holds:

@@ -7,7 +7,7 @@
 #include "bcast.h" /* a broadcast producer's look */
 #include "liveness.h"
 
-#include <stdlib.h>
+#include <string.h>
 
 #define REAP_INTERVAL_NS 50000000ull /* 50 ms between liveness sweeps */
 
@@ -45,14 +45,15 @@ int shmring__reap(struct shmring *r)
 	uint64_t self, budget = sweep_budget(r);
 	if (shmring__self_id(&self) != 0)
 		return 0; /* a reaper must be known by its id (takeover below) */
-	struct shmring__sweep sw = { .ids = calloc(r->nattach, sizeof(uint64_t)),
-	                             .alive = calloc(r->nattach, 1) };
-	if (!sw.ids || !sw.alive) { /* no cache: every look asks /proc */
-		free(sw.ids);
-		free(sw.alive);
-		sw.ids = NULL;
-		sw.alive = NULL;
-	}
+	/* The handle's cache, if no other thread's sweep holds it (without
+	 * it, every look asks /proc): a sweep allocates nothing but what the
+	 * recovery of a dead entry needs (recover.c; handle.h says why). */
+	bool cached = r->sweep_ids &&
+	              !atomic_exchange_explicit(&r->sweep_busy, true, memory_order_acquire);
+	struct shmring__sweep sw = { .ids = cached ? r->sweep_ids : NULL,
+	                             .alive = cached ? r->sweep_alive : NULL };
+	if (cached) /* id 0 (no entry) is never looked up: nothing cached */
+		memset(sw.ids, 0, r->nattach * sizeof(uint64_t));
 	/* From where the last sweep stopped, so that entries a budget leaves
 	 * (or whose recovery waits on the living) do not keep the ones after
 	 * them waiting. */
@@ -118,8 +119,8 @@ int shmring__reap(struct shmring *r)
 		attach_entry_free(e);
 		reaped++;
 	}
-	free(sw.ids);
-	free(sw.alive);
+	if (cached)
+		atomic_store_explicit(&r->sweep_busy, false, memory_order_release);
 	if (reaped)
 		wake_everyone(r);
 	return reaped;
