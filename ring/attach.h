@@ -187,19 +187,27 @@ enum ring_stall_kind {
 	STALL_OTHER,  /* shmring_poll, shmring_join with timeout 0 */
 };
 #define RING_STALL_NS 50000000ull /* 50 ms without a move: look for the dead */
-/* Has the other side stood still long enough to sweep?  Looks at `since`
- * (the first that found its index unchanged) and now, `blind` the longest
- * gap between two consecutive looks in between.  That gap is time this
- * process did not watch (descheduled, its VM or cgroup frozen, the job
- * stopped with ^Z): the peer may have been stopped with it, so it does not
- * count.  Without this rule both sides of a stream frozen together for
- * 50 ms swept on waking (tests/test_liveness.c frozen_*; CI saw five such
- * sweeps in half a second, tests/test_nosyscall_poll.c).  A caller that
- * looks rarely (every 100 ms) sweeps one look later; a dead peer is still
- * noticed after 50 ms by a caller that keeps looking. */
-static inline bool ring_stood_still(uint64_t since, uint64_t blind, uint64_t now)
+/* A look at now that found the other side's index unchanged: has it stood
+ * still long enough to sweep?  The first such look starts the standstill
+ * (since_ns; no blind time yet) and says no.  blind_ns is the longest gap
+ * between two consecutive looks since (the caller keeps it: ring_look_gap):
+ * time this process did not watch (descheduled, its VM or cgroup frozen,
+ * the job stopped with ^Z), when the peer may have been stopped with it, so
+ * it does not count.  Without this rule both sides of a stream frozen
+ * together for 50 ms swept on waking (tests/test_liveness.c frozen_*; CI
+ * saw five such sweeps in half a second, tests/test_nosyscall_poll.c).  A
+ * caller that looks rarely (every 100 ms) sweeps one look later; a dead
+ * peer is still noticed after 50 ms by a caller that keeps looking. */
+static inline bool ring_stood_still(_Atomic uint64_t *since_ns, _Atomic uint64_t *blind_ns,
+                                    uint64_t now)
 {
-	return now - since >= RING_STALL_NS + blind;
+	uint64_t since = atomic_load_explicit(since_ns, memory_order_relaxed);
+	if (!since) {
+		atomic_store_explicit(blind_ns, 0, memory_order_relaxed);
+		atomic_store_explicit(since_ns, now, memory_order_relaxed);
+		return false;
+	}
+	return now - since >= RING_STALL_NS + atomic_load_explicit(blind_ns, memory_order_relaxed);
 }
 /* The gap from a look at prev to one at now (0 if the clocks disagree). */
 static inline uint64_t ring_look_gap(uint64_t prev, uint64_t now)
@@ -230,16 +238,9 @@ static inline void ring_sweep_if_stalled(struct shmring *r, enum ring_stall_kind
 	uint64_t now = mono_ns();
 	uint64_t gap = ring_look_gap(atomic_load_explicit(&s->look_ns, memory_order_relaxed), now);
 	atomic_store_explicit(&s->look_ns, now, memory_order_relaxed);
-	uint64_t since = atomic_load_explicit(&s->since_ns, memory_order_relaxed);
-	if (!since) {
-		atomic_store_explicit(&s->since_ns, now, memory_order_relaxed);
-		atomic_store_explicit(&s->blind_ns, 0, memory_order_relaxed);
-		return;
-	}
-	uint64_t blind = atomic_load_explicit(&s->blind_ns, memory_order_relaxed);
-	if (gap > blind)
-		atomic_store_explicit(&s->blind_ns, blind = gap, memory_order_relaxed);
-	if (ring_stood_still(since, blind, now))
+	if (gap > atomic_load_explicit(&s->blind_ns, memory_order_relaxed))
+		atomic_store_explicit(&s->blind_ns, gap, memory_order_relaxed);
+	if (ring_stood_still(&s->since_ns, &s->blind_ns, now))
 		shmring__maybe_reap(r);
 }
 /* After ec_block's rc at a wait of that kind: one of the two above. */

@@ -109,15 +109,14 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 			got++;
 		}
 		shmring__release_many(ring, run, n);
-		/* The run is [run[0].pos, past its last record), all released
-		 * now (a last skip record's length is not known here: walk). */
-		if (run[n - 1].len != TAKE_SKIP) {
-			if (ring_free_tail_follow_fast(ring, run[0].pos,
-			                               run[n - 1].pos + slots_for(run[n - 1].len)))
-				shmring__free_tail_follow(ring, run[0].pos);
-		} else {
-			ring_free_tail_follow(ring, run[0].pos);
-		}
+		/* The run is [run[0].pos, next), all released now; a last skip
+		 * record's length is not known here: next = run[0].pos, which
+		 * cons_head has passed, so the fast follow leaves it to the walk. */
+		uint64_t next = run[n - 1].len != TAKE_SKIP
+		                        ? run[n - 1].pos + slots_for(run[n - 1].len)
+		                        : run[0].pos;
+		if (ring_free_tail_follow_fast(ring, run[0].pos, next))
+			shmring__free_tail_follow(ring, run[0].pos);
 		redeliver_after_release(ring, run[0].rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);

@@ -80,7 +80,8 @@ struct shmring {
 	 * of its budget left the rest from there).  Relaxed: only a hint. */
 	_Atomic unsigned    reap_from;
 	/* reap.c: the sweep's cache of liveness looks, one per attachment
-	 * entry, made with the handle (map.c), so that a sweep allocates
+	 * entry (nattach ids, then nattach alive bytes, one allocation), made
+	 * with the handle (map.c), so that a sweep allocates
 	 * nothing: an event-fd watcher thread sweeping inside malloc while
 	 * another thread forked left the child's allocator locked where the
 	 * allocator has no fork handler (ASan's: tests/test_eventfd.c).  NULL
@@ -88,7 +89,6 @@ struct shmring {
 	 * exchange: acquire to take, release to give back); a concurrent one
 	 * looks without it, as without a cache. */
 	uint64_t           *sweep_ids;
-	unsigned char      *sweep_alive;
 	_Atomic bool        sweep_busy;
 	/* attach.h ring_liveness_tick: calls left before the next look at the
 	 * clock, and when the last look was (coarse CLOCK_MONOTONIC ns).

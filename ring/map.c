@@ -162,24 +162,16 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 	r->quarter_shift = (unsigned)__builtin_ctzll(r->nslots) - 2;
 	r->spin = default_spin();
 	atomic_init(&r->cached_free, 0);
-	/* the sweep's cache (handle.h): without it, sweeps still work */
-	r->sweep_ids = calloc(r->nattach, sizeof(uint64_t));
-	r->sweep_alive = calloc(r->nattach, 1);
-	if (!r->sweep_ids || !r->sweep_alive) {
-		free(r->sweep_ids);
-		free(r->sweep_alive);
-		r->sweep_ids = NULL;
-		r->sweep_alive = NULL;
-	}
+	/* the sweep's cache (handle.h): without it (NULL), sweeps still work */
+	r->sweep_ids = calloc(r->nattach, sizeof(uint64_t) + 1);
 	return 0;
 }
 
-/* Free a handle's memory (after map_ring, or when it failed: the cache's
- * pointers are NULL then). */
+/* Free a handle's memory (after map_ring, or when it failed: the cache is
+ * NULL then). */
 static void handle_free(struct shmring *r)
 {
 	free(r->sweep_ids);
-	free(r->sweep_alive);
 	free(r);
 }
 

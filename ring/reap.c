@@ -51,7 +51,8 @@ int shmring__reap(struct shmring *r)
 	bool cached = r->sweep_ids &&
 	              !atomic_exchange_explicit(&r->sweep_busy, true, memory_order_acquire);
 	struct shmring__sweep sw = { .ids = cached ? r->sweep_ids : NULL,
-	                             .alive = cached ? r->sweep_alive : NULL };
+	                             .alive = cached ? (unsigned char *)(r->sweep_ids + r->nattach)
+	                                             : NULL };
 	if (cached) /* id 0 (no entry) is never looked up: nothing cached */
 		memset(sw.ids, 0, r->nattach * sizeof(uint64_t));
 	/* From where the last sweep stopped, so that entries a budget leaves
@@ -149,8 +150,7 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	uint64_t gap = ring_look_gap(prev, now);
 	for (int i = 0; i < 2; i++) {
 		struct ring_peer_watch *w = &r->peer_watch[i];
-		if (atomic_load_explicit(&w->since_ns, memory_order_relaxed) &&
-		    gap > atomic_load_explicit(&w->blind_ns, memory_order_relaxed))
+		if (gap > atomic_load_explicit(&w->blind_ns, memory_order_relaxed))
 			atomic_store_explicit(&w->blind_ns, gap, memory_order_relaxed);
 	}
 	/* The other side's index (attach.h ring_liveness_tick): moving, a
@@ -191,13 +191,7 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	 * before a producer).  Two looks 50 ms apart that both find it
 	 * unchanged, the first after a look that did, mean the peer had work
 	 * and did none (tests/test_nosyscall_poll.c under load). */
-	uint64_t since = atomic_load_explicit(&pw->since_ns, memory_order_relaxed);
-	if (since == 0) {
-		atomic_store_explicit(&pw->blind_ns, 0, memory_order_relaxed);
-		atomic_store_explicit(&pw->since_ns, now, memory_order_relaxed);
-		return;
-	}
-	if (!ring_stood_still(since, atomic_load_explicit(&pw->blind_ns, memory_order_relaxed), now))
+	if (!ring_stood_still(&pw->since_ns, &pw->blind_ns, now))
 		return;
 	/* The coarse clock lags the precise one reap_ns is set from by up to a
 	 * tick: a last sweep "in the future" is a recent one. */

@@ -243,9 +243,10 @@ int run_parties(struct run *r)
 			if (st == -1)
 				continue;
 			r->cpu_ns += rusage_cpu_ns(&ru);
-			/* less the parties' CPU before the gate (an in-process
+			/* less the party's CPU before the gate (an in-process
 			 * run's one child: all its threads') */
-			for (int k = r->inproc ? 0 : i; k < (r->inproc ? r->nparties : i + 1); k++)
+			int first = r->inproc ? 0 : i, end = r->inproc ? r->nparties : i + 1;
+			for (int k = first; k < end; k++)
 				r->cpu_ns -= r->sh->out[k].cpu_prep_ns;
 			if (!r->inproc)
 				r->sh->out[i].ru = ru;
