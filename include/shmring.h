@@ -84,6 +84,14 @@ extern "C" {
  * max(1, ceil(len / SHMRING_SLOT_SIZE)) slots. */
 #define SHMRING_SLOT_SIZE 64u
 
+/* The inline layout: a ring whose max_record is at most this many bytes
+ * keeps each record's 16-byte header in the first bytes of the record's own
+ * slot, the payload in the other 48, so that every record is one cache line
+ * to write, hand over and read (other rings keep the headers in an array of
+ * their own: two lines a record).  Chosen at create from max_record alone;
+ * nothing else about the ring changes (docs/design.md section 1). */
+#define SHMRING_INLINE_MAX_RECORD 48u
+
 /* Defaults for a zeroed field of struct shmring_config. */
 #define SHMRING_DEFAULT_CAPACITY   (4u << 20)  /* 4 MiB of record storage       */
 #define SHMRING_DEFAULT_MAX_RECORD_DIVISOR 4u   /* max_record = capacity / 4     */
@@ -149,7 +157,7 @@ struct shmring_config {
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
  *   value is -EINVAL).  The whole file (capacity, plus 1/4 of it for slot
- *   metadata, plus a 4 KiB header, plus 1088 bytes per max_attach: 276 KiB
+ *   metadata unless the ring has the inline layout, plus a 4 KiB header, plus 1088 bytes per max_attach: 276 KiB
  *   by default) is allocated by shmring_create, so that a full
  *   /dev/shm (or memory cgroup) is -ENOSPC there, never a SIGBUS later, and
  *   the pages stay the ring's however full the filesystem gets afterwards
@@ -159,7 +167,8 @@ struct shmring_config {
  *   SHMRING_MAX_RECORD_LIMIT if that is smaller (a rounded capacity of 16 GiB
  *   or more, i.e. any capacity above 8 GiB);
  *   must not exceed the (rounded) capacity nor SHMRING_MAX_RECORD_LIMIT
- *   (-EINVAL). */
+ *   (-EINVAL).  At most SHMRING_INLINE_MAX_RECORD (48): the inline layout, one
+ *   cache line a record. */
 
 /* shmring_config.flags: do not allocate the storage at create (a sparse
  * file; pages are allocated on first touch, as for any tmpfs file).  For a

@@ -6,7 +6,8 @@
  * consumer peeks at the next record in place (taking it: no other consumer
  * will see it), reads it, then releases it.  Spans are always contiguous,
  * even across the ring's wrap-around (the storage is mapped twice, back to
- * back), and start on a SHMRING_SLOT_SIZE boundary.
+ * back), and start on a SHMRING_SLOT_SIZE boundary (16 bytes past one on a
+ * ring with the inline layout: SHMRING_INLINE_MAX_RECORD in <shmring.h>).
  *
  * Until it is committed or released, a span holds back the storage after it
  * for every process (records behind it stay readable; space does not free up

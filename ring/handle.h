@@ -30,14 +30,25 @@
  * never re-read from shared memory: a peer cannot change our bounds. */
 struct shmring {
 	struct ring_header *hdr;
+	/* Where a position's meta entry and payload are (slot.h geom_meta,
+	 * geom_data): the split layout spreads the entries of neighbouring
+	 * slots a quarter of the meta array apart; the inline layout
+	 * (layout.h RING_INLINE_MAX) has slot s's entry at the start of slot s
+	 * and its payload 16 bytes on.  One formula for both, no branch:
+	 *   entry = meta[((s & meta_lo) << quarter_shift) | ((s & meta_hi) >> 2)]
+	 *   split:  meta_lo = 3,    quarter_shift = log2(nslots) - 2, meta_hi = ~0
+	 *   inline: meta_lo = mask, quarter_shift = 2,                meta_hi = 0
+	 *   payload = data + (s << 6)   (inline: data is 16 bytes into slot 0) */
 	struct slot_meta   *meta;
-	unsigned char      *data;      /* first of the two data mappings */
+	unsigned char      *data;      /* payload of slot 0, first of the two data mappings */
+	uint64_t            meta_lo, meta_hi;
+	bool                inline_layout;
 	struct attach_entry *attach;   /* the attachment table: nattach entries */
 	struct op_rec      *op_recs;   /* nattach x OPREC_PER_ENTRY op records  */
 	unsigned            nattach;
 	uint64_t            nslots;
 	uint64_t            mask;      /* nslots - 1 */
-	unsigned            quarter_shift; /* log2(nslots) - 2 */
+	unsigned            quarter_shift; /* split: log2(nslots) - 2; inline: 2 */
 	size_t              capacity;
 	size_t              max_record;
 	void               *map;

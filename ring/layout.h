@@ -31,7 +31,7 @@
 #include "shmring.h"
 
 #define RING_MAGIC      UINT64_C(0x31474e49524d4853) /* "SHMRING1", little-endian */
-#define RING_ABI        3u /* 3: op records count their puts (join), issue 12 */
+#define RING_ABI        4u /* 4: inline record headers when max_record <= RING_INLINE_MAX (issue 12) */
 #define RING_PAGE       4096u
 #define RING_HEADER_SIZE \
 	((sizeof(struct ring_header) + RING_PAGE - 1) / RING_PAGE * RING_PAGE)
@@ -352,6 +352,23 @@ _Static_assert(OPREC_PER_ENTRY == SHMRING_MAX_INFLIGHT, "public in-flight limit"
 _Static_assert(RING_SLOT == SHMRING_SLOT_SIZE, "public slot size matches");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free (address-free)");
+
+/* The inline layout (issue 12): a ring whose records are at most
+ * RING_INLINE_MAX bytes keeps each slot's meta entry in the first 16 bytes
+ * of the slot itself, and the payload in the other 48, so that a record is
+ * one cache line to write, hand over and read (the split layout moves a
+ * meta line and a data line).  No record's payload ever covers the start of
+ * a slot there (every record but a skip record is one slot), so the first
+ * 16 bytes of every slot only ever hold a meta entry: the protocol is the
+ * split layout's, word for word; only where the entry lies differs
+ * (docs/design.md section 1).  Chosen by max_record alone, so that the
+ * header's geometry says which layout a file has. */
+#define RING_INLINE_MAX (RING_SLOT - (uint32_t)sizeof(struct slot_meta)) /* 48 */
+static inline int ring_layout_inline(uint64_t maxrec)
+{
+	return maxrec <= RING_INLINE_MAX;
+}
+_Static_assert(RING_INLINE_MAX == SHMRING_INLINE_MAX_RECORD, "public inline limit matches");
 
 static inline uint64_t slots_for(uint64_t len)
 {

@@ -44,8 +44,12 @@ static void geometry_for(uint64_t capacity, uint64_t max_record, uint64_t attach
 	g->attach_count = attach_count;
 	g->attach_offset = RING_HEADER_SIZE;
 	g->meta_offset = g->attach_offset + ring_attach_bytes(attach_count);
+	/* the inline layout has no meta array: the entries are in the slots */
 	g->data_offset = g->meta_offset +
-	                 round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta), RING_PAGE);
+	                 (ring_layout_inline(max_record)
+	                          ? 0
+	                          : round_up((capacity >> RING_SLOT_SHIFT) * sizeof(struct slot_meta),
+	                                     RING_PAGE));
 	g->file_size = g->data_offset + capacity;
 	g->mode = 0;
 	g->redeliver = g->max_deliveries = 0;
@@ -153,13 +157,24 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 	r->op_recs = (struct op_rec *)(b + g->attach_offset +
 	                               g->attach_count * sizeof(struct attach_entry));
 	r->nattach = (unsigned)g->attach_count;
-	r->meta = (struct slot_meta *)(b + g->meta_offset);
-	r->data = b + g->data_offset;
 	r->capacity = g->capacity;
 	r->max_record = g->max_record;
 	r->nslots = g->capacity >> RING_SLOT_SHIFT;
 	r->mask = r->nslots - 1;
-	r->quarter_shift = (unsigned)__builtin_ctzll(r->nslots) - 2;
+	/* handle.h: one formula locates an entry in either layout */
+	r->inline_layout = ring_layout_inline(g->max_record);
+	r->meta = (struct slot_meta *)(b + g->meta_offset); /* inline: == the data region */
+	if (r->inline_layout) {
+		r->data = b + g->data_offset + sizeof(struct slot_meta);
+		r->meta_lo = r->mask;
+		r->meta_hi = 0;
+		r->quarter_shift = 2;
+	} else {
+		r->data = b + g->data_offset;
+		r->meta_lo = 3;
+		r->meta_hi = ~UINT64_C(0);
+		r->quarter_shift = (unsigned)__builtin_ctzll(r->nslots) - 2;
+	}
 	r->spin = default_spin();
 	atomic_init(&r->cached_free, 0);
 	/* the sweep's cache (handle.h): without it (NULL), sweeps still work */

@@ -17,21 +17,27 @@
 struct ring_geom {
 	struct slot_meta *meta;
 	unsigned char    *data;
-	uint64_t          mask;
+	uint64_t          mask, meta_lo, meta_hi;
 	unsigned          quarter_shift;
 };
 static inline struct ring_geom ring_geom(const struct shmring *r)
 {
-	return (struct ring_geom){ r->meta, r->data, r->mask, r->quarter_shift };
+	return (struct ring_geom){ r->meta, r->data, r->mask, r->meta_lo, r->meta_hi,
+		                   r->quarter_shift };
 }
 
-/* Neighbouring slots' meta entries are spread a quarter of the array apart
- * (four entries share a cache line): otherwise a consumer releasing record i
- * and the producer publishing record i + 1 would fight over one line. */
+/* The meta entry of the slot at pos (handle.h has the formula).  Split
+ * layout: neighbouring slots' entries are spread a quarter of the array
+ * apart (four entries share a cache line): otherwise a consumer releasing
+ * record i and the producer publishing record i + 1 would fight over one
+ * line.  Inline layout: the start of the slot, in the record's own line. */
+static inline size_t meta_index(uint64_t s, uint64_t lo, uint64_t hi, unsigned quarter_shift)
+{
+	return (size_t)(((s & lo) << quarter_shift) | ((s & hi) >> 2));
+}
 static inline struct slot_meta *geom_meta(const struct ring_geom *g, uint64_t pos)
 {
-	uint64_t s = pos & g->mask;
-	return &g->meta[((s & 3) << g->quarter_shift) | (s >> 2)];
+	return &g->meta[meta_index(pos & g->mask, g->meta_lo, g->meta_hi, g->quarter_shift)];
 }
 static inline unsigned char *geom_data(const struct ring_geom *g, uint64_t pos)
 {
@@ -41,8 +47,7 @@ static inline unsigned char *geom_data(const struct ring_geom *g, uint64_t pos)
  * of the whole struct costs instructions where only one is computed). */
 static inline struct slot_meta *meta_at(const struct shmring *r, uint64_t pos)
 {
-	uint64_t s = pos & r->mask;
-	return &r->meta[((s & 3) << r->quarter_shift) | (s >> 2)];
+	return &r->meta[meta_index(pos & r->mask, r->meta_lo, r->meta_hi, r->quarter_shift)];
 }
 static inline unsigned char *data_at(const struct shmring *r, uint64_t pos)
 {

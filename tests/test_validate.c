@@ -242,7 +242,7 @@ Test(validate, other_abi_version_is_eproto)
 	struct victim v = make_victim("abi", 4096);
 	uint32_t abi;
 	cr_assert_eq(pread(v.fd, &abi, 4, OFF_ABI), 4);
-	cr_assert_eq(abi, 3, "ABI version 3 expected in a fresh ring, found %u", abi);
+	cr_assert_eq(abi, 4, "ABI version 4 expected in a fresh ring, found %u", abi);
 	poke32(v.fd, OFF_ABI, abi + 1);
 	expect_both(&v, -EPROTO, "ABI + 1");
 	poke32(v.fd, OFF_ABI, 0);

@@ -210,7 +210,7 @@ static int take_peek(struct consumer *c, int64_t to)
 	n = shmring_peek(ring, &sp, to);
 	if (n < 0)
 		return get_error(c, n, to, "peek");
-	if ((size_t)n != sp.len || ((uintptr_t)sp.data % SHMRING_SLOT_SIZE) != 0)
+	if ((size_t)n != sp.len || span_misplaced(sp.data))
 		violation("peek: returned %zd, span of %zu bytes at %p", n, sp.len, sp.data);
 	keys[0] = check_record(sp.data, sp.len, &stamps[0]);
 	lens[0] = (uint32_t)sp.len;
