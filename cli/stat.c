@@ -17,7 +17,9 @@ static void print_text(const struct ring_view *v)
 	printf("name:        %s\n", v->name);
 	human_size(a, sizeof a, in->capacity);
 	human_size(b, sizeof b, in->max_record);
-	printf("capacity:    %zu (%s), max record %zu (%s)\n", in->capacity, a, in->max_record, b);
+	printf("capacity:    %zu (%s), max record %zu (%s), %s layout\n", in->capacity, a,
+	       in->max_record, b,
+	       in->max_record <= SHMRING_INLINE_MAX_RECORD ? "inline" : "split");
 	printf("waiting:     %zu records, %zu bytes (%zu bytes of storage in use)\n",
 	       in->records, in->bytes, in->used);
 	printf("state:       %s\n", view_state(v));

@@ -203,7 +203,7 @@ static void gen_attach(void)
 		{ "join-min", offsetof(struct ring_header, join.count), (uint64_t)INT64_MIN, 8 },
 		{ "waiters-max", offsetof(struct ring_header, not_empty), UINT32_MAX, 8 },
 		{ "bad-magic", 0, 0x31474e49524d4854, 8 },
-		{ "abi-2", offsetof(struct ring_header, abi), 2, 4 },
+		{ "abi-3", offsetof(struct ring_header, abi), 3, 4 },
 		{ "capacity-not-pow2", offsetof(struct ring_header, capacity), 6144, 8 },
 		{ "max-record-over", offsetof(struct ring_header, max_record), 4097, 8 },
 		{ "file-size-short", offsetof(struct ring_header, file_size), im.len - 4096, 8 },
@@ -219,6 +219,23 @@ static void gen_attach(void)
 	write_file("fuzz_attach", "truncated-header", im.b, 4096);
 	write_file("fuzz_attach", "truncated-data", im.b, im.len - 100);
 	free(c.b);
+	free(im.b);
+	shmring_detach(r);
+
+	/* the inline layout (max_record 48): wrapped, records left, one with
+	 * its entry's length forged over max_record */
+	r = ring(4096, SHMRING_INLINE_MAX_RECORD);
+	for (int i = 0; i < 100; i++) {
+		put(r, (size_t)(i * 7) % (SHMRING_INLINE_MAX_RECORD + 1));
+		if (i < 95)
+			get(r);
+	}
+	im = capture(r);
+	save("inline-wrapped-4096", &im, true);
+	t = atomic_load(&r->hdr->cons_head);
+	moff = (size_t)((unsigned char *)meta(r, t) - (unsigned char *)r->map);
+	poke(&im, moff + 8, SHMRING_INLINE_MAX_RECORD + 1, 4);
+	save("inline-len-over-max", &im, false);
 	free(im.b);
 	shmring_detach(r);
 

@@ -3,7 +3,7 @@
  * callgrind (instruction counts do not depend on the machine's load).
  *
  *   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
- *       build/release/perf/pair_cost 100000 [put|zc|batch]
+ *       build/release/perf/pair_cost 100000 [put|zc|batch] [MAX_RECORD]
  *
  * Only the timed loop is instrumented (CALLGRIND_START/STOP_INSTRUMENTATION
  * around it, when valgrind's header is installed), so callgrind's total is
@@ -14,6 +14,9 @@
  *   put    shmring_put(64 B, timeout 0) then shmring_get(timeout 0)
  *   zc     shmring_reserve/commit then shmring_peek/release
  *   batch  shmring_put_many/get_many of 32 records: cost per record
+ *
+ * Records are 64 bytes, or MAX_RECORD if that is smaller (the ring is made
+ * with it: 48 or less is the inline layout, <shmring.h>).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -38,15 +41,16 @@
 #define CALLGRIND_STOP_INSTRUMENTATION
 #endif
 
-#define REC   64
+#define REC_MAX 64
+static size_t rec_len = REC_MAX; /* record bytes: 64, or max_record if smaller */
 #define BATCH 32
 
 static int pairs_put(struct shmring *r, long n)
 {
-	_Alignas(64) unsigned char in[REC], out[REC];
+	_Alignas(64) unsigned char in[REC_MAX], out[REC_MAX];
 	memset(in, 0x5a, sizeof in);
 	for (long i = 0; i < n; i++) {
-		if (shmring_put(r, in, REC, 0) != 0 || shmring_get(r, out, REC, 0) != REC)
+		if (shmring_put(r, in, rec_len, 0) != 0 || shmring_get(r, out, rec_len, 0) != (ssize_t)rec_len)
 			return 1;
 	}
 	return 0;
@@ -56,12 +60,12 @@ static int pairs_zc(struct shmring *r, long n)
 {
 	for (long i = 0; i < n; i++) {
 		struct shmring_span sp;
-		if (shmring_reserve(r, REC, &sp, 0) != 0)
+		if (shmring_reserve(r, rec_len, &sp, 0) != 0)
 			return 1;
-		memset(sp.data, 0x5a, REC);
-		if (shmring_commit(r, &sp, REC) != 0 || shmring_peek(r, &sp, 0) != REC)
+		memset(sp.data, 0x5a, rec_len);
+		if (shmring_commit(r, &sp, rec_len) != 0 || shmring_peek(r, &sp, 0) != (ssize_t)rec_len)
 			return 1;
-		if (((unsigned char *)sp.data)[REC - 1] != 0x5a || shmring_release(r, &sp) != 0)
+		if (((unsigned char *)sp.data)[rec_len - 1] != 0x5a || shmring_release(r, &sp) != 0)
 			return 1;
 	}
 	return 0;
@@ -69,11 +73,11 @@ static int pairs_zc(struct shmring *r, long n)
 
 static int pairs_batch(struct shmring *r, long n)
 {
-	_Alignas(64) unsigned char in[REC], out[BATCH * REC];
+	_Alignas(64) unsigned char in[REC_MAX], out[BATCH * REC_MAX];
 	memset(in, 0x5a, sizeof in);
 	struct iovec recs[BATCH], got[BATCH];
 	for (int i = 0; i < BATCH; i++)
-		recs[i] = (struct iovec){ in, REC };
+		recs[i] = (struct iovec){ in, rec_len };
 	for (long i = 0; i < n; i += BATCH) {
 		if (shmring_put_many(r, recs, BATCH, 0) != BATCH ||
 		    shmring_get_many(r, out, sizeof out, got, BATCH, 0) != BATCH)
@@ -91,10 +95,13 @@ int main(int argc, char **argv)
 	                                     : !strcmp(mode, "put")   ? pairs_put
 	                                                              : NULL;
 	if (n <= 0 || !run) {
-		fprintf(stderr, "usage: pair_cost [PAIRS] [put|zc|batch]\n");
+		fprintf(stderr, "usage: pair_cost [PAIRS] [put|zc|batch] [MAX_RECORD]\n");
 		return 2;
 	}
-	struct shmring_config cfg = { .capacity = 4096 * 16,
+	size_t max_record = argc > 3 ? (size_t)atol(argv[3]) : 0;
+	if (max_record && max_record < rec_len)
+		rec_len = max_record;
+	struct shmring_config cfg = { .capacity = 4096 * 16, .max_record = max_record,
 	                              .flags = SHMRING_PRODUCER | SHMRING_CONSUMER };
 	struct shmring *r;
 	int rc = shmring_create(&r, NULL, &cfg);

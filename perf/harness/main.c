@@ -358,8 +358,12 @@ int main(int argc, char **argv)
 					sc_throughput(g_opt.procs[p], g_opt.sizes[s]);
 		}
 	}
+	if ((todo & DO_TPUT) && g_opt.default_suite)
+		sc_throughput_inline();
 	if (todo & DO_TELEM)
 		sc_telemetry();
+	if ((todo & DO_PP_SPIN) && g_opt.default_suite)
+		sc_pingpong_inline(); /* before sc_pingpong(1): its floor is the latest */
 	if (todo & DO_PP_SPIN)
 		sc_pingpong(1);
 	if (todo & DO_PP_BLOCK)

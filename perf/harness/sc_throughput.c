@@ -417,6 +417,19 @@ void sc_throughput(struct pc pc, size_t size)
 	tput_point(pc, size, 0, NULL);
 }
 
+/* Issue 12's inline layout (default suite): 1x1 at 48 bytes, the most a ring
+ * with the inline layout takes, over a ring of each layout (and the bare
+ * SPSC ring, as at every 1x1 point). */
+void sc_throughput_inline(void)
+{
+	const struct transport *tps[] = { &tp_shmring, &tp_shmring_inline };
+	struct opts saved = g_opt;
+	memcpy(g_opt.tps, tps, sizeof tps);
+	g_opt.ntps = 2;
+	sc_throughput((struct pc){ 1, 1 }, SHMRING_INLINE_MAX_RECORD);
+	g_opt = saved;
+}
+
 void sc_telemetry(void)
 {
 	static const char *const only[] = { "shmring", "shmring-batch", "pipe", "mutex-ring", NULL };

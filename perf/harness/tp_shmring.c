@@ -2,6 +2,10 @@
  * tp_shmring.c - shmring through its three APIs: copy (put/get), zero-copy
  * (reserve/commit, peek/release) and batches (put_many/get_many).
  *
+ * shmring-inline is the copy API on a ring made with max_record
+ * SHMRING_INLINE_MAX_RECORD (48 bytes): the inline layout, one cache line a
+ * record (<shmring.h>); only for records that fit.
+ *
  * The ring is anonymous (memfd), made by the parent and inherited across
  * fork; each party declares its role before the start gate.  Blocking calls
  * use timeout -1, i.e. the library's own spin-then-futex wait; in spin mode
@@ -45,10 +49,11 @@ static int batch_records(size_t rec_size)
 	return b < 1 ? 1 : b > 32 ? 32 : (int)b;
 }
 
-static int shm_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
+static int shm_setup_max(void **chp, const struct chan_cfg *cfg, size_t max_record, char *why,
+                         size_t whylen)
 {
 	struct shm_ch *ch = xcalloc(1, sizeof *ch);
-	struct shmring_config rc_cfg = { .capacity = cfg->queue_bytes };
+	struct shmring_config rc_cfg = { .capacity = cfg->queue_bytes, .max_record = max_record };
 	int rc = shmring_create(&ch->ring, NULL, &rc_cfg);
 
 	if (rc) {
@@ -68,6 +73,16 @@ static int shm_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t w
 	}
 	*chp = ch;
 	return 0;
+}
+
+static int shm_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
+{
+	return shm_setup_max(chp, cfg, 0, why, whylen);
+}
+
+static int shm_setup_inline(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
+{
+	return shm_setup_max(chp, cfg, SHMRING_INLINE_MAX_RECORD, why, whylen);
 }
 
 /* In the parent, before any timing: the ring's pages are allocated (each
@@ -321,14 +336,27 @@ static size_t batch_buffered(struct endpoint *ep)
 /* What the three shmring transports share: one ring per channel, made,
  * mapped, described and closed alike; they differ in the calls that move
  * records. */
-#define SHM_CHANNEL \
-	.flags = TP_SHMRING, .setup = shm_setup, .prefault = shm_prefault, \
+#define SHM_CHANNEL_BUT_SETUP \
+	.flags = TP_SHMRING, .prefault = shm_prefault, \
 	.close = shm_close, .teardown = shm_teardown, .describe = shm_describe
+#define SHM_CHANNEL .setup = shm_setup, SHM_CHANNEL_BUT_SETUP
 
 const struct transport tp_shmring = {
 	.name = "shmring",
 	.desc = "shmring put/get (copy)",
 	SHM_CHANNEL,
+	.open = shm_open,
+	.send_begin = copy_send_begin,
+	.send_end = copy_send_end,
+	.recv_begin = copy_recv_begin,
+	.recv_end = nop_recv_end,
+};
+
+const struct transport tp_shmring_inline = {
+	.name = "shmring-inline",
+	.desc = "shmring put/get, max_record 48: the inline layout",
+	.setup = shm_setup_inline,
+	SHM_CHANNEL_BUT_SETUP,
 	.open = shm_open,
 	.send_begin = copy_send_begin,
 	.send_end = copy_send_end,

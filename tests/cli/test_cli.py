@@ -179,8 +179,15 @@ class Basics(ToolTest):
         self.assertEqual(r.returncode, 1)
         self.assertIn(b'already exists', r.stderr)
         self.assertEqual(tool('create', '--pipe', '--capacity', 'lots', n).returncode, 2)
+        self.assertIn(b', split layout', self.ok('stat', n).stdout)
         self.ok('rm', n)
         self.assertFalse(os.path.exists(os.path.join(SHM, n)))
+        # records of at most 48 bytes: the inline layout, and lines through it
+        n = self.pipe_ring('inline', '--max-record', '48')
+        self.assertIn(b'max record 48 (48), inline layout', self.ok('stat', n).stdout)
+        self.ok('put', n, input=b'a short line\nanother\n')
+        self.assertEqual(self.ok('cat', n).stdout, b'a short line\nanother\n')
+        self.ok('rm', n)
 
     def test_ls_columns_and_headings(self):
         n = self.pipe_ring('cols', '--capacity', '8K')
