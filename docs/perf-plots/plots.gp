@@ -1,4 +1,4 @@
-# written by shmring-bench (2026-12-05T14:50:03+0000); run in this folder: gnuplot plots.gp
+# written by shmring-bench (2026-12-05T16:20:03+0000); run in this folder: gnuplot plots.gp
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
@@ -20,7 +20,8 @@ plot 'throughput-vs-size.dat' using 1:($3):xtic(2) with linespoints lw 2 pt 7 ps
      'throughput-vs-size.dat' using 1:($15):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#ff7f0e' title "seqpacket", \
      'throughput-vs-size.dat' using 1:($17):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#9467bd' title "mq", \
      'throughput-vs-size.dat' using 1:($19):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#8c564b' title "mutex-ring", \
-     'throughput-vs-size.dat' using 1:($21):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#e377c2' title "wfcqueue"
+     'throughput-vs-size.dat' using 1:($21):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#e377c2' title "wfcqueue", \
+     'throughput-vs-size.dat' using 1:($23):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-inline"
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
@@ -42,7 +43,8 @@ plot 'throughput-vs-size.dat' using 1:($4/1e6):xtic(2) with linespoints lw 2 pt 
      'throughput-vs-size.dat' using 1:($16/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#ff7f0e' title "seqpacket", \
      'throughput-vs-size.dat' using 1:($18/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#9467bd' title "mq", \
      'throughput-vs-size.dat' using 1:($20/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#8c564b' title "mutex-ring", \
-     'throughput-vs-size.dat' using 1:($22/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#e377c2' title "wfcqueue"
+     'throughput-vs-size.dat' using 1:($22/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#e377c2' title "wfcqueue", \
+     'throughput-vs-size.dat' using 1:($24/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-inline"
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
@@ -63,7 +65,8 @@ plot 'throughput-vs-procs.dat' using 0:4:xtic(1) with linespoints lw 2 pt 7 ps 0
      'throughput-vs-procs.dat' using 0:8:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#ff7f0e' title "seqpacket", \
      'throughput-vs-procs.dat' using 0:9:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#9467bd' title "mq", \
      'throughput-vs-procs.dat' using 0:10:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#8c564b' title "mutex-ring", \
-     'throughput-vs-procs.dat' using 0:11:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#e377c2' title "wfcqueue"
+     'throughput-vs-procs.dat' using 0:11:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#e377c2' title "wfcqueue", \
+     'throughput-vs-procs.dat' using 0:12:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-inline"
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
@@ -101,6 +104,9 @@ set xtics ('10 ns' 10, '100 ns' 100, '1 us' 1e3, '10 us' 1e4, '100 us' 1e5, '1 m
 set ytics ('0%%' 1, '50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000, '99.999%%' 100000)
 set yrange [1:*]
 plot 'latency-cdf-pingpong-spin-floor.dat' using 1:3 with steps lw 2 lc rgb 'black' title "floor: cache line", \
+     'latency-cdf-pingpong-spin-shmring.dat' using 1:3 with steps lw 2 lc rgb '#1f77b4' title "shmring", \
+     'latency-cdf-pingpong-spin-shmring-inline.dat' using 1:3 with steps lw 2 lc rgb '#7f7f7f' title "shmring-inline", \
+     'latency-cdf-pingpong-spin-floor.dat' using 1:3 with steps lw 2 lc rgb 'black' title "floor: cache line", \
      'latency-cdf-pingpong-spin-shmring.dat' using 1:3 with steps lw 2 lc rgb '#1f77b4' title "shmring", \
      'latency-cdf-pingpong-spin-shmring-zc.dat' using 1:3 with steps lw 2 lc rgb '#17becf' title "shmring-zc", \
      'latency-cdf-pingpong-spin-shmring-batch.dat' using 1:3 with steps lw 2 lc rgb '#2ca02c' title "shmring-batch", \
