@@ -411,13 +411,15 @@ static const struct { uint32_t off; int width; } efields[EF_COUNT] = {
 	[EF_DONE]       = { offsetof(struct attach_entry, done), 8 },
 };
 
-/* The slot meta entry of position pos, in our own view (meta_at's spread). */
+/* The slot meta entry of position pos, in our own view: where the library's
+ * meta_at puts it (either layout, after the attachment region), at the same
+ * offset in our mapping.  (Until 2026-12-05 this assumed the meta array
+ * right after the header, as before ABI 2 moved the attachment table out:
+ * OP_META scribbled on attachment entries, never on a slot's entry.) */
 static struct slot_meta *meta_of(uint64_t pos)
 {
-	struct slot_meta *meta = (struct slot_meta *)(w.base + RING_HEADER_SIZE);
-	uint64_t s = pos & (w.nslots - 1);
-	unsigned qs = (unsigned)__builtin_ctzll(w.nslots) - 2;
-	return &meta[((s & 3) << qs) | (s >> 2)];
+	struct shmring *h = w.h[0];
+	return (struct slot_meta *)(w.base + ((unsigned char *)meta_at(h, pos) - (unsigned char *)h->map));
 }
 
 static void peer(struct input *in, unsigned op)
@@ -547,11 +549,6 @@ static void *peer_main(void *arg)
 
 /* --- one input ------------------------------------------------------------ */
 
-static size_t round_page(size_t x)
-{
-	return (x + RING_PAGE - 1) / RING_PAGE * RING_PAGE;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -581,7 +578,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.capacity = w.h[0]->capacity;
 	w.max_record = w.h[0]->max_record;
 	w.nslots = w.h[0]->nslots;
-	w.file_size = RING_HEADER_SIZE + round_page(w.nslots * sizeof(struct slot_meta)) + w.capacity;
+	w.file_size = w.h[0]->hdr->file_size; /* validated by the library: header, attachments, meta, data */
 	w.base = mmap(NULL, w.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, shmring_fd(w.h[0]), 0);
 	if (w.base == MAP_FAILED)
 		fail("mmap of the ring's fd", -errno);

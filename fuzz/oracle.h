@@ -44,13 +44,18 @@ static inline void check_err(const char *what, long rc)
 	}
 }
 
-/* A span the library handed out must lie inside the double-mapped data. */
+/* A span the library handed out must lie inside the double-mapped data, and
+ * on a ring with the inline layout inside its own slot, after the entry. */
 static inline void check_span(struct shmring *r, const struct shmring_span *sp, size_t len)
 {
 	unsigned char *d = sp->data;
+	unsigned char *slot0 = r->data - (r->inline_layout ? sizeof(struct slot_meta) : 0);
 	if (d < r->data || d >= r->data + r->capacity || len > r->max_record ||
-	    d + len > r->data + 2 * r->capacity)
+	    d + len > slot0 + 2 * r->capacity)
 		fail("span outside the data mapping", (long)len);
+	if (r->inline_layout && ((size_t)(d - slot0) % RING_SLOT != sizeof(struct slot_meta) ||
+	                         len > RING_INLINE_MAX))
+		fail("inline span not in its slot after the entry", (long)len);
 	/* touch it all: reading through a bad mapping faults here */
 	volatile unsigned char sum = 0;
 	for (size_t i = 0; i < len; i += 61)

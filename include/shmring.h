@@ -108,7 +108,7 @@ extern "C" {
 
 /* Live attachments a ring can track at once: shmring_config.max_attach, by
  * default SHMRING_DEFAULT_MAX_ATTACH, at most SHMRING_MAX_ATTACH_LIMIT.  Each
- * costs 1088 bytes of the ring file (its entry and SHMRING_MAX_INFLIGHT op
+ * costs 2112 bytes of the ring file (its entry and SHMRING_MAX_INFLIGHT op
  * records), nothing on the fast path. */
 #define SHMRING_DEFAULT_MAX_ATTACH 256
 #define SHMRING_MAX_ATTACH_LIMIT   65535
@@ -157,8 +157,9 @@ struct shmring_config {
 /* capacity: 0 means SHMRING_DEFAULT_CAPACITY; otherwise it is rounded up to a
  *   power of two between SHMRING_MIN_CAPACITY and SHMRING_MAX_CAPACITY (a larger
  *   value is -EINVAL).  The whole file (capacity, plus 1/4 of it for slot
- *   metadata unless the ring has the inline layout, plus a 4 KiB header, plus 1088 bytes per max_attach: 276 KiB
- *   by default) is allocated by shmring_create, so that a full
+ *   metadata unless the ring has the inline layout, plus a 20 KiB header,
+ *   plus 2112 bytes per max_attach: 548 KiB by default) is allocated by
+ *   shmring_create, so that a full
  *   /dev/shm (or memory cgroup) is -ENOSPC there, never a SIGBUS later, and
  *   the pages stay the ring's however full the filesystem gets afterwards
  *   (measured on a 2-core VM: create takes 0.6 ms for a 4 MiB ring, 73 ms

@@ -1,5 +1,5 @@
 /*
- * layout.h - the shared-memory layout of a ring (private; ABI version 2).
+ * layout.h - the shared-memory layout of a ring (private; ABI version 4).
  *
  * A ring file is four regions, each page-aligned:
  *
@@ -11,6 +11,10 @@
  *                                              entry's op records
  *   meta_offset         struct slot_meta[n]    one 16-byte entry per slot
  *   data_offset         data[n * 64]           record payloads, 64-byte slots
+ *
+ * except in the inline layout (max_record <= RING_INLINE_MAX, below): no
+ * meta array, data_offset == meta_offset, and slot s's entry is the first
+ * 16 bytes of slot s, its payload the other 48.
  *
  * The data region is mapped twice, back to back, so a record that runs past
  * the end of the ring continues, contiguously, in the second mapping.
