@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "slot.h"
 #include "shmring_batch.h"
 #include "shmring_poll.h"
 #include "shmring_zc.h"
