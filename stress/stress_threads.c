@@ -27,7 +27,7 @@
  * counted per length instead (as many taken as put).
  *
  * usage: stress_threads [--producers P] [--consumers C] [--seconds S]
- *                       [--capacity BYTES] [--spin N] [--seed N]
+ *                       [--capacity BYTES] [--max-record BYTES] [--spin N] [--seed N]
  *                       [--handles 1|2] [--end close|detach] [-v]
  * --handles 2 gives the consumers a handle of their own (shmring_attach_fd);
  * --end detach (with --handles 2) ends the stream by detaching the
@@ -67,6 +67,7 @@ struct opts {
 	int producers, consumers;
 	double seconds;
 	size_t capacity;
+	size_t max_record;	/* --max-record: 0 = the default; <= 48: the inline layout */
 	long spin;		/* -1: the library's default */
 	uint64_t seed;
 	int handles;		/* 2: consumers use a second handle (attach_fd) */
@@ -503,7 +504,7 @@ static void on_alarm(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: stress_threads [--producers P] [--consumers C] [--seconds S]\n"
-			"                      [--capacity BYTES] [--spin N] [--seed N]\n"
+			"                      [--capacity BYTES] [--max-record BYTES] [--spin N] [--seed N]\n"
 			"                      [--handles 1|2] [--end close|detach] [-v]\n");
 	exit(2);
 }
@@ -527,6 +528,8 @@ static void parse(int argc, char **argv)
 			continue;
 		if (!strcmp(a, "--spin"))
 			opt.spin = atol(v);
+		else if (!strcmp(a, "--max-record"))
+			opt.max_record = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--seed"))
 			opt.seed = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--handles"))
@@ -605,6 +608,7 @@ int main(int argc, char **argv)
 
 	parse(argc, argv);
 	cfg.capacity = opt.capacity;
+	cfg.max_record = opt.max_record;
 	rc = shmring_create(&ring, NULL, &cfg);
 	if (rc) {
 		fprintf(stderr, "stress: FAIL shmring_create: %s\n", shmring_strerror(rc));
