@@ -400,7 +400,7 @@ static int compute_targets(struct target *t)
 {
 	int n = 0;
 	char b1[32], b2[32], b3[32];
-	struct meas *ring, *pipe, *mq, *fl, *mr, *zc;
+	struct meas *ring, *pipe, *mq, *fl, *mr, *zc, *split;
 
 	ring = find(SC_THROUGHPUT, "shmring", 1, 1, 64);
 	pipe = find(SC_THROUGHPUT, "pipe", 1, 1, 64);
@@ -489,7 +489,7 @@ static int compute_targets(struct target *t)
 	 * and bare ring as the 64-byte targets above; the split layout's
 	 * figure at 48 B in the detail */
 	ring = find(SC_PINGPONG_SPIN, "shmring-inline", -1, -1, SHMRING_INLINE_MAX_RECORD);
-	zc = find(SC_PINGPONG_SPIN, "shmring", -1, -1, SHMRING_INLINE_MAX_RECORD);
+	split = find(SC_PINGPONG_SPIN, "shmring", -1, -1, SHMRING_INLINE_MAX_RECORD);
 	fl = ring ? floor_of(ring) : NULL;
 	t[n] = (struct target){ "spinning ping-pong one-way, 48 B: shmring inline layout / floor",
 				"<= 2x", NAN, 0, 2, "median over reps of the per-rep ratio",
@@ -498,12 +498,12 @@ static int compute_targets(struct target *t)
 		t[n].value = rep_ratio(ring, fl);
 		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s one-way; split layout %s (%.2fx)",
 			 fmt_ns(ring->value, b1, sizeof b1), fmt_ns(fl->value, b2, sizeof b2),
-			 have(zc) ? fmt_ns(zc->value, b3, sizeof b3) : "-",
-			 have(zc) ? rep_ratio(zc, fl) : NAN);
+			 have(split) ? fmt_ns(split->value, b3, sizeof b3) : "-",
+			 have(split) ? rep_ratio(split, fl) : NAN);
 	}
 	n++;
 	ring = find(SC_THROUGHPUT, "shmring-inline", 1, 1, SHMRING_INLINE_MAX_RECORD);
-	zc = find(SC_THROUGHPUT, "shmring", 1, 1, SHMRING_INLINE_MAX_RECORD);
+	split = find(SC_THROUGHPUT, "shmring", 1, 1, SHMRING_INLINE_MAX_RECORD);
 	fl = find(SC_THROUGHPUT, "ref-spsc", 1, 1, SHMRING_INLINE_MAX_RECORD);
 	t[n] = (struct target){ "1x1, 48 B: shmring inline layout / bare SPSC ring (records/s)",
 				">= 0.75x", NAN, 1, 0.75, "median over reps of the per-rep ratio",
@@ -512,8 +512,8 @@ static int compute_targets(struct target *t)
 		t[n].value = rep_ratio(ring, fl);
 		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s; split layout %s (%.2fx)",
 			 fmt_si(ring->value, b1, sizeof b1), fmt_si(fl->value, b2, sizeof b2),
-			 have(zc) ? fmt_si(zc->value, b3, sizeof b3) : "-",
-			 have(zc) ? rep_ratio(zc, fl) : NAN);
+			 have(split) ? fmt_si(split->value, b3, sizeof b3) : "-",
+			 have(split) ? rep_ratio(split, fl) : NAN);
 	}
 	n++;
 	ring = find(SC_PINGPONG_BLOCK, "shmring", -1, -1, 0);

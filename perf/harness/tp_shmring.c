@@ -333,9 +333,9 @@ static size_t batch_buffered(struct endpoint *ep)
 	return e->n - e->next;
 }
 
-/* What the three shmring transports share: one ring per channel, made,
- * mapped, described and closed alike; they differ in the calls that move
- * records. */
+/* What the shmring transports share: one ring per channel, made (but for
+ * shmring-inline's max_record), mapped, described and closed alike; they
+ * differ in the calls that move records. */
 #define SHM_CHANNEL_BUT_SETUP \
 	.flags = TP_SHMRING, .prefault = shm_prefault, \
 	.close = shm_close, .teardown = shm_teardown, .describe = shm_describe
