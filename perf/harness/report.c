@@ -396,10 +396,26 @@ static int have(const struct meas *m)
 	return m && !m->na && m->ok && m->value == m->value;
 }
 
+/* A layout target's value (the inline ring against base) and detail (the
+ * split ring's figure beside it). */
+static void layout_target(struct target *t, const struct meas *inl, const struct meas *split,
+			  const struct meas *base, const char *(*fmt)(double, char *, size_t),
+			  const char *unit)
+{
+	char b1[32], b2[32], b3[32];
+	if (!have(inl) || !have(base))
+		return;
+	t->value = rep_ratio(inl, base);
+	snprintf(t->detail, sizeof t->detail, "%s vs %s %s; split layout %s (%.2fx)",
+		 fmt(inl->value, b1, sizeof b1), fmt(base->value, b2, sizeof b2), unit,
+		 have(split) ? fmt(split->value, b3, sizeof b3) : "-",
+		 have(split) ? rep_ratio(split, base) : NAN);
+}
+
 static int compute_targets(struct target *t)
 {
 	int n = 0;
-	char b1[32], b2[32], b3[32];
+	char b1[32], b2[32];
 	struct meas *ring, *pipe, *mq, *fl, *mr, *zc, *split;
 
 	ring = find(SC_THROUGHPUT, "shmring", 1, 1, 64);
@@ -490,32 +506,18 @@ static int compute_targets(struct target *t)
 	 * figure at 48 B in the detail */
 	ring = find(SC_PINGPONG_SPIN, "shmring-inline", -1, -1, SHMRING_INLINE_MAX_RECORD);
 	split = find(SC_PINGPONG_SPIN, "shmring", -1, -1, SHMRING_INLINE_MAX_RECORD);
-	fl = ring ? floor_of(ring) : NULL;
 	t[n] = (struct target){ "spinning ping-pong one-way, 48 B: shmring inline layout / floor",
 				"<= 2x", NAN, 0, 2, "median over reps of the per-rep ratio",
 				"the default suite (sc_pingpong_inline)", "" };
-	if (have(ring) && have(fl)) {
-		t[n].value = rep_ratio(ring, fl);
-		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s one-way; split layout %s (%.2fx)",
-			 fmt_ns(ring->value, b1, sizeof b1), fmt_ns(fl->value, b2, sizeof b2),
-			 have(split) ? fmt_ns(split->value, b3, sizeof b3) : "-",
-			 have(split) ? rep_ratio(split, fl) : NAN);
-	}
-	n++;
+	layout_target(&t[n++], ring, split, ring ? floor_of(ring) : NULL, fmt_ns, "one-way");
 	ring = find(SC_THROUGHPUT, "shmring-inline", 1, 1, SHMRING_INLINE_MAX_RECORD);
 	split = find(SC_THROUGHPUT, "shmring", 1, 1, SHMRING_INLINE_MAX_RECORD);
-	fl = find(SC_THROUGHPUT, "ref-spsc", 1, 1, SHMRING_INLINE_MAX_RECORD);
 	t[n] = (struct target){ "1x1, 48 B: shmring inline layout / bare SPSC ring (records/s)",
 				">= 0.75x", NAN, 1, 0.75, "median over reps of the per-rep ratio",
 				"the default suite (sc_throughput_inline)", "" };
-	if (have(ring) && have(fl)) {
-		t[n].value = rep_ratio(ring, fl);
-		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s; split layout %s (%.2fx)",
-			 fmt_si(ring->value, b1, sizeof b1), fmt_si(fl->value, b2, sizeof b2),
-			 have(split) ? fmt_si(split->value, b3, sizeof b3) : "-",
-			 have(split) ? rep_ratio(split, fl) : NAN);
-	}
-	n++;
+	layout_target(&t[n++], ring, split,
+		      find(SC_THROUGHPUT, "ref-spsc", 1, 1, SHMRING_INLINE_MAX_RECORD), fmt_si,
+		      "records/s");
 	ring = find(SC_PINGPONG_BLOCK, "shmring", -1, -1, 0);
 	pipe = find(SC_PINGPONG_BLOCK, "pipe", -1, -1, 0);
 	t[n] = (struct target){ "blocking ping-pong one-way: shmring / pipe", "<= 1x", NAN, 0, 1,

@@ -340,16 +340,16 @@ static size_t batch_buffered(struct endpoint *ep)
 	.flags = TP_SHMRING, .prefault = shm_prefault, \
 	.close = shm_close, .teardown = shm_teardown, .describe = shm_describe
 #define SHM_CHANNEL .setup = shm_setup, SHM_CHANNEL_BUT_SETUP
+/* The copy API's calls (shmring and shmring-inline). */
+#define SHM_COPY_CALLS \
+	.open = shm_open, .send_begin = copy_send_begin, .send_end = copy_send_end, \
+	.recv_begin = copy_recv_begin, .recv_end = nop_recv_end
 
 const struct transport tp_shmring = {
 	.name = "shmring",
 	.desc = "shmring put/get (copy)",
 	SHM_CHANNEL,
-	.open = shm_open,
-	.send_begin = copy_send_begin,
-	.send_end = copy_send_end,
-	.recv_begin = copy_recv_begin,
-	.recv_end = nop_recv_end,
+	SHM_COPY_CALLS,
 };
 
 const struct transport tp_shmring_inline = {
@@ -357,11 +357,7 @@ const struct transport tp_shmring_inline = {
 	.desc = "shmring put/get, max_record 48: the inline layout",
 	.setup = shm_setup_inline,
 	SHM_CHANNEL_BUT_SETUP,
-	.open = shm_open,
-	.send_begin = copy_send_begin,
-	.send_end = copy_send_end,
-	.recv_begin = copy_recv_begin,
-	.recv_end = nop_recv_end,
+	SHM_COPY_CALLS,
 };
 
 const struct transport tp_shmring_zc = {
