@@ -49,12 +49,13 @@ static inline void check_err(const char *what, long rc)
 static inline void check_span(struct shmring *r, const struct shmring_span *sp, size_t len)
 {
 	unsigned char *d = sp->data;
-	unsigned char *slot0 = r->data - (r->inline_layout ? sizeof(struct slot_meta) : 0);
+	bool inl = ring_layout_inline(r->max_record);
+	unsigned char *slot0 = r->data - (inl ? sizeof(struct slot_meta) : 0);
 	if (d < r->data || d >= r->data + r->capacity || len > r->max_record ||
 	    d + len > slot0 + 2 * r->capacity)
 		fail("span outside the data mapping", (long)len);
-	if (r->inline_layout && ((size_t)(d - slot0) % RING_SLOT != sizeof(struct slot_meta) ||
-	                         len > RING_INLINE_MAX))
+	if (inl && ((size_t)(d - slot0) % RING_SLOT != sizeof(struct slot_meta) ||
+	            len > RING_INLINE_MAX))
 		fail("inline span not in its slot after the entry", (long)len);
 	/* touch it all: reading through a bad mapping faults here */
 	volatile unsigned char sum = 0;

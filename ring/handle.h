@@ -33,7 +33,7 @@ struct shmring {
 	/* Where a position's meta entry and payload are (slot.h geom_meta,
 	 * geom_data): the split layout spreads the entries of neighbouring
 	 * slots a quarter of the meta array apart; the inline layout
-	 * (layout.h RING_INLINE_MAX) has slot s's entry at the start of slot s
+	 * (layout.h ring_layout_inline(max_record)) has slot s's entry at the start of slot s
 	 * and its payload 16 bytes on.  One formula for both, no branch:
 	 *   entry = meta[((s & meta_lo) << quarter_shift) | ((s & meta_hi) >> 2)]
 	 *   split:  meta_lo = 3,    quarter_shift = log2(nslots) - 2, meta_hi = ~0
@@ -42,7 +42,6 @@ struct shmring {
 	struct slot_meta   *meta;
 	unsigned char      *data;      /* payload of slot 0, first of the two data mappings */
 	uint64_t            meta_lo, meta_hi;
-	bool                inline_layout;
 	struct attach_entry *attach;   /* the attachment table: nattach entries */
 	struct op_rec      *op_recs;   /* nattach x OPREC_PER_ENTRY op records  */
 	unsigned            nattach;

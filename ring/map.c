@@ -162,9 +162,8 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 	r->nslots = g->capacity >> RING_SLOT_SHIFT;
 	r->mask = r->nslots - 1;
 	/* handle.h: one formula locates an entry in either layout */
-	r->inline_layout = ring_layout_inline(g->max_record);
 	r->meta = (struct slot_meta *)(b + g->meta_offset); /* inline: == the data region */
-	if (r->inline_layout) {
+	if (ring_layout_inline(g->max_record)) {
 		r->data = b + g->data_offset + sizeof(struct slot_meta);
 		r->meta_lo = r->mask;
 		r->meta_hi = 0;

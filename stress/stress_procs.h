@@ -166,13 +166,6 @@ extern struct shmring *ring;
 /* dump.c: the ring's heads, attachments and op records, on stderr (once) */
 void dump_ring_state(void);
 extern size_t max_record;
-/* Where a span starts within its slot: at the slot's start, or 16 bytes past
- * it on a ring with the inline layout (<shmring_zc.h>). */
-static inline int span_misplaced(const void *data)
-{
-	uintptr_t want = max_record <= SHMRING_INLINE_MAX_RECORD ? 16 : 0;
-	return ((uintptr_t)data % SHMRING_SLOT_SIZE) != want;
-}
 extern struct shared *sh;
 extern uint64_t ids_cap;
 extern _Atomic uint32_t *owner;

@@ -353,7 +353,7 @@ static void produce_one(struct producer *p)
 			put_error(&p->n, rc, to, "reserve");
 			return;
 		}
-		if (sp.len < len || ((uintptr_t)sp.data % SHMRING_SLOT_SIZE) != (max_record <= SHMRING_INLINE_MAX_RECORD ? 16u : 0u))
+		if (sp.len < len || span_misplaced(sp.data, max_record))
 			violation("reserve(%zu): span of %zu bytes at %p", len, sp.len, sp.data);
 		size_t fin = rnd(rng) % 2 ? len : rnd(rng) % (len + 1);
 		make_record(sp.data, abort_it ? len : fin, p->id, seq, rng);
@@ -464,7 +464,7 @@ static int consume_one(struct consumer *c)
 		n = shmring_peek(cring, &sp, to);
 		if (n < 0)
 			return get_error(&c->n, n, to, "peek");
-		if ((size_t)n != sp.len || ((uintptr_t)sp.data % SHMRING_SLOT_SIZE) != (max_record <= SHMRING_INLINE_MAX_RECORD ? 16u : 0u))
+		if ((size_t)n != sp.len || span_misplaced(sp.data, max_record))
 			violation("peek: returned %zd, span of %zu bytes at %p", n, sp.len, sp.data);
 		check_record(c, sp.data, sp.len);
 		if (shmring_release(cring, &sp) != 0)

@@ -13,6 +13,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "shmring.h"
+
+/* Is a zero-copy span misplaced?  It starts at a slot's start, or 16 bytes
+ * past it on a ring with the inline layout (max_record <= 48: <shmring_zc.h>). */
+static inline int span_misplaced(const void *data, size_t max_record)
+{
+	uintptr_t want = max_record <= SHMRING_INLINE_MAX_RECORD ? 16 : 0;
+	return ((uintptr_t)data % SHMRING_SLOT_SIZE) != want;
+}
+
 static inline uint64_t rnd(uint64_t *s)	/* xorshift64* */
 {
 	*s ^= *s >> 12;

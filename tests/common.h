@@ -246,6 +246,14 @@ static inline const char *t_status_str(int st, char *buf, size_t n)
 		          t_status_str(t_st_, t_buf_, sizeof t_buf_));                 \
 	} while (0)
 
+/* SIGKILL pid and assert it died of it within 5 s. */
+static inline void t_kill_and_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	int st = t_wait_status(pid, 5 * T_SEC);
+	cr_assert(st >= 0 && WIFSIGNALED(st), "child was not killed");
+}
+
 /* Shared anonymous memory visible to forked children (for results). */
 static inline void *t_shared(size_t size)
 {

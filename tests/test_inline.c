@@ -42,7 +42,7 @@ static off_t file_size(struct shmring *r)
 Test(inline_layout, entry_and_payload_share_the_slot_line)
 {
 	struct shmring *r = ring_with(4096, IMAX, 0), *split = ring_with(4096, IMAX + 1, 0);
-	cr_assert(r->inline_layout && !split->inline_layout);
+	cr_assert(ring_layout_inline(r->max_record) && !ring_layout_inline(split->max_record));
 	for (uint64_t p = 0; p < 2 * r->nslots + 3; p++) {
 		unsigned char *m = (unsigned char *)meta_at(r, p);
 		cr_assert_eq((uintptr_t)m % SHMRING_SLOT_SIZE, 0, "entry of %" PRIu64 " at %p", p,
@@ -244,12 +244,6 @@ static void start_and_kill_after(int (*fn)(void *), pid_t *pid)
 	close(ready[0]);
 	close(ready[1]);
 }
-static void kill_and_reap(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	int st = t_wait_status(pid, 5 * T_SEC);
-	cr_assert(st >= 0 && WIFSIGNALED(st), "child was not killed");
-}
 Test(inline_layout, dead_consumers_peek_and_dead_producers_reservation_come_back)
 {
 	xr = ring_with(4096, IMAX, 0);
@@ -263,7 +257,7 @@ Test(inline_layout, dead_consumers_peek_and_dead_producers_reservation_come_back
 	for (int i = 0; i < 63; i++)
 		cr_assert_eq(shmring_put(xr, buf, sizeof buf, 0), 0, "put %d", i);
 	cr_assert_eq(shmring_put(xr, buf, 1, 0), -EAGAIN, "the peeked slot holds the room back");
-	kill_and_reap(peeker);
+	t_kill_and_reap(peeker);
 	cr_assert_eq(shmring_put(xr, "B", 1, 10 * T_SEC), 0, "room after the consumer died");
 	cr_assert_eq(t_info(xr).lost_records, 1);
 	for (int i = 0; i < 63; i++)
@@ -275,7 +269,7 @@ Test(inline_layout, dead_consumers_peek_and_dead_producers_reservation_come_back
 	start_and_kill_after(hold_reservation, &reserver);
 	cr_assert_eq(shmring_put(xr, "after", 5, 0), 0);
 	cr_assert_eq(shmring_get(live, buf, sizeof buf, 0), -EAGAIN, "behind a live reservation");
-	kill_and_reap(reserver);
+	t_kill_and_reap(reserver);
 	cr_assert_eq(shmring_get(live, buf, sizeof buf, 10 * T_SEC), 5, "the dead span is skipped");
 	cr_assert_eq(memcmp(buf, "after", 5), 0);
 	cr_assert_geq(t_info(xr).recovered_claims, 1);

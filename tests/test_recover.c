@@ -88,12 +88,6 @@ static pid_t start(struct hang_arg *a, int (*fn)(void *))
 	return pid;
 }
 
-static void kill_and_reap(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	int st = t_wait_status(pid, 5 * T_SEC);
-	cr_assert(st >= 0 && WIFSIGNALED(st), "child was not killed");
-}
 
 /* A producer dies holding a reservation; records put after it by a live
  * producer still reach the consumer. */
@@ -109,7 +103,7 @@ Test(recover, dead_producers_reservation_is_skipped)
 	char buf[16];
 	cr_assert_eq(shmring_get(rr, buf, sizeof buf, 0), -EAGAIN,
 	             "the record behind a live reservation is not readable yet");
-	kill_and_reap(pid);
+	t_kill_and_reap(pid);
 	int64_t t0 = t_now_ns();
 	ssize_t n = shmring_get(rr, buf, sizeof buf, 10 * T_SEC);
 	int64_t el = t_now_ns() - t0;
@@ -134,7 +128,7 @@ Test(recover, dead_only_producer_with_reservation_gives_end_of_stream)
 	rr = t_ring(4096, 0);
 	struct hang_arg a = { .len = 10 };
 	pid_t pid = start(&a, reserve_and_hang);
-	kill_and_reap(pid);
+	t_kill_and_reap(pid);
 	char buf[16];
 	int64_t t0 = t_now_ns();
 	ssize_t n = shmring_get(rr, buf, sizeof buf, 10 * T_SEC);
@@ -158,7 +152,7 @@ Test(recover, dead_consumers_peek_is_released)
 	static char big[4096];
 	cr_assert_eq(shmring_put(rr, big, 4096 - SHMRING_SLOT_SIZE, 0), 0);
 	cr_assert_eq(shmring_put(rr, big, 1, 0), -EAGAIN, "the peeked slot holds the room back");
-	kill_and_reap(pid);
+	t_kill_and_reap(pid);
 	int64_t t0 = t_now_ns();
 	int rc = shmring_put(rr, big, 1, 10 * T_SEC);
 	int64_t el = t_now_ns() - t0;
@@ -193,7 +187,7 @@ Test(recover, dead_consumers_release_takes_free_tail_on)
 		cr_assert_eq(shmring_get(live, buf, sizeof buf, 0), (ssize_t)sizeof buf);
 	}
 	cr_assert_eq(atomic_load(&rr->hdr->free_tail), held, "free_tail passed the held record");
-	kill_and_reap(pid);
+	t_kill_and_reap(pid);
 	/* an empty ring: the get sleeps, then sweeps (rate-limited to one a 50 ms) */
 	cr_assert_eq(shmring_get(live, buf, sizeof buf, 300 * T_MS), -ETIMEDOUT);
 	cr_assert_eq(t_info(rr).lost_records, 1, "the dead consumer's record was not released");
@@ -218,7 +212,7 @@ Test(recover, dead_consumers_unfinished_tasks_are_forgiven)
 	pid_t pid = start(&a, get_and_hang);
 	cr_assert_eq(shmring_unfinished(rr), 2);
 	cr_assert_eq(shmring_join(rr, 50 * T_MS), -ETIMEDOUT);
-	kill_and_reap(pid);
+	t_kill_and_reap(pid);
 	int64_t t0 = t_now_ns();
 	int rc = shmring_join(rr, 10 * T_SEC);
 	int64_t el = t_now_ns() - t0;

@@ -210,7 +210,7 @@ static int take_peek(struct consumer *c, int64_t to)
 	n = shmring_peek(ring, &sp, to);
 	if (n < 0)
 		return get_error(c, n, to, "peek");
-	if ((size_t)n != sp.len || span_misplaced(sp.data))
+	if ((size_t)n != sp.len || span_misplaced(sp.data, max_record))
 		violation("peek: returned %zd, span of %zu bytes at %p", n, sp.len, sp.data);
 	keys[0] = check_record(sp.data, sp.len, &stamps[0]);
 	lens[0] = (uint32_t)sp.len;

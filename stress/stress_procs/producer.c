@@ -204,7 +204,7 @@ static void put_reserved(struct producer *p, bool abort_it, int64_t to)
 		return;
 	}
 	set_state(me, P_RESERVED, PO_RESERVE);
-	if (sp.len < len || span_misplaced(sp.data))
+	if (sp.len < len || span_misplaced(sp.data, max_record))
 		violation("reserve(%zu): span of %zu bytes at %p", len, sp.len, sp.data);
 	make_record(sp.data, fin, keys[0], p->inc, me->slot, abort_it ? PO_ABORT : PO_COMMIT, rng);
 	maybe_hold(rng);
