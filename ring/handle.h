@@ -109,14 +109,15 @@ struct shmring {
 	 * put/reserve watching cons_head, [1] a get/peek watching prod_head),
 	 * and since the first look that found it unchanged (coarse ns; 0: the
 	 * last look saw it move); blind_ns, the longest gap between this
-	 * handle's looks since then (attach.h ring_stood_still).  A put on a
-	 * broadcast ring watches the sum of the subscribers' cursors instead,
-	 * read at most every BCAST_LOOK_NS (scan_ns: the last time; reap.c). */
+	 * handle's looks since then (attach.h ring_stood_still); read_ns,
+	 * when a look last read the index (at most every PEER_LOOK_NS: reap.c).
+	 * A put on a broadcast ring watches the sum of the subscribers'
+	 * cursors instead, read at most every BCAST_LOOK_NS. */
 	struct ring_peer_watch {
 		_Atomic uint64_t at;
 		_Atomic uint64_t since_ns;
 		_Atomic uint64_t blind_ns;
-		_Atomic uint64_t scan_ns;
+		_Atomic uint64_t read_ns;
 	} peer_watch[2];
 	/* attach.h ring_sweep_if_stalled: per kind of poll, where the ring
 	 * stood at the last -EAGAIN and since when (a sweep only once it has

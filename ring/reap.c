@@ -128,6 +128,7 @@ int shmring__reap(struct shmring *r)
 }
 
 #define SLOW_CALLER_NS 5000000ull /* calls this far apart: look on every one */
+#define PEER_LOOK_NS 1000000ull   /* the other side's index: read at most this often */
 #define BCAST_LOOK_NS 20000000ull /* a broadcast put's scan of the cursors */
 
 static uint64_t coarse_ns(void)
@@ -154,31 +155,38 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 			atomic_store_explicit(&w->blind_ns, gap, memory_order_relaxed);
 	}
 	/* The other side's index (attach.h ring_liveness_tick): moving, a
-	 * live peer of that role is at work and nobody needs a sweep.
+	 * live peer of that role is at work and nobody needs a sweep.  Read
+	 * at most every PEER_LOOK_NS (in effect once a tick of the coarse
+	 * clock, 1-4 ms), however often the calls look: it is the line the
+	 * other side writes on every call, and a caller polling an empty (or
+	 * full) ring looks every 16 polls, about once a hop in a spinning
+	 * ping-pong.  Read at every look, it was taken from the producer
+	 * (consumer) between its records, one more line transfer on its next
+	 * claim (take): the spinning ping-pong's one-way latency was 1.6x
+	 * what it is with this (docs/perf.md, "sixth session").  A
+	 * standstill is timed in tens of milliseconds; a millisecond's delay
+	 * in seeing a move changes nothing.
+	 * A broadcast ring's put: nothing is taken, cons_head never moves,
+	 * and a put swept every 50 ms while records flowed (getpid, /proc for
+	 * every attachment: tests/test_nosyscall_poll.c, broadcast).  The
+	 * subscribers' cursors move when they read: their sum, by a scan of
+	 * the table (16 KiB at the default 256 entries), so at most every
+	 * BCAST_LOOK_NS.  Not the frontier: producers move it themselves
+	 * while lossy subscribers are dead.
 	 * Relaxed: coherence lets the look see a move sooner or later; a
 	 * stale value only shifts a sweep.  Plain loads and stores on the
 	 * watch: racing threads of one handle only shift a sweep too. */
 	bool consumer = role == SHMRING_CONSUMER;
+	bool bcast_put = !consumer && ring_is_bcast(r);
 	struct ring_peer_watch *pw = &r->peer_watch[consumer];
-	uint64_t at;
-	if (!consumer && ring_is_bcast(r)) {
-		/* A broadcast ring: nothing is taken, cons_head never moves, and
-		 * a put swept every 50 ms while records flowed (getpid, /proc
-		 * for every attachment: tests/test_nosyscall_poll.c, broadcast).
-		 * The subscribers' cursors move when they read: their sum, read
-		 * by a scan of the table at most every BCAST_LOOK_NS (16 KiB at
-		 * the default 256 entries), so a standstill is seen after
-		 * 50-100 ms as elsewhere.  Not the frontier: producers move it
-		 * themselves while lossy subscribers are dead. */
-		uint64_t scanned = atomic_load_explicit(&pw->scan_ns, memory_order_relaxed);
-		if (scanned <= now && now - scanned < BCAST_LOOK_NS)
-			return;
-		atomic_store_explicit(&pw->scan_ns, now, memory_order_relaxed);
-		at = shmring__bcast_cursor_sum(r);
-	} else {
-		at = atomic_load_explicit(consumer ? &r->hdr->prod_head : &r->hdr->cons_head,
-		                          memory_order_relaxed);
-	}
+	uint64_t read = atomic_load_explicit(&pw->read_ns, memory_order_relaxed);
+	if (read <= now && now - read < (bcast_put ? BCAST_LOOK_NS : PEER_LOOK_NS))
+		return;
+	atomic_store_explicit(&pw->read_ns, now, memory_order_relaxed);
+	uint64_t at = bcast_put ? shmring__bcast_cursor_sum(r)
+	                        : atomic_load_explicit(consumer ? &r->hdr->prod_head
+	                                                        : &r->hdr->cons_head,
+	                                               memory_order_relaxed);
 	if (at != atomic_load_explicit(&pw->at, memory_order_relaxed)) {
 		atomic_store_explicit(&pw->at, at, memory_order_relaxed);
 		atomic_store_explicit(&pw->since_ns, 0, memory_order_relaxed);

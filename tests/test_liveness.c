@@ -8,7 +8,9 @@
  *   - a producer whose puts keep succeeding learns within 100 ms that the
  *     forked child holding the consumer role died;
  *   - a stream whose two sides were frozen together is no standstill: the
- *     first to wake does not sweep.
+ *     first to wake does not sweep;
+ *   - a caller polling an empty ring reads the producers' index at most
+ *     once a millisecond (a look's read takes the line its writer needs).
  */
 #include "common.h"
 
@@ -18,6 +20,7 @@
 
 #include "shmring_broadcast.h"
 #include "shmring_latch.h"
+#include "shmring_zc.h"
 #include "handle.h" /* tests are built with -Iring: hdr->reap_ns */
 
 TestSuite(liveness, .timeout = T_TIMEOUT, .fini = t_cleanup);
@@ -194,6 +197,69 @@ Test(liveness, succeeding_puts_notice_a_dead_consumer_within_100ms)
 	        (long long)(el / 1000));
 	/* 100 ms is the promise; twice that for a loaded machine */
 	cr_assert_lt(el, 200 * T_MS, "-EPIPE came %lld ms after the death", (long long)(el / T_MS));
+	shmring_detach(r);
+}
+
+/* The coarse clock the liveness look reads (reap.c coarse_ns). */
+static int64_t l_coarse_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * T_SEC + ts.tv_nsec;
+}
+
+/* Empty polls: gets with timeout 0 on an empty ring, enough for several
+ * looks (one every 16 calls). */
+static void l_empty_polls(struct shmring *r, int n)
+{
+	char buf[64];
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), -EAGAIN);
+}
+
+/* A caller polling an empty ring with timeout 0 looks every 16 polls, and
+ * a look read prod_head, the line the producer writes on every put: about
+ * once a hop in a spinning ping-pong, one more line transfer on the
+ * producer's next claim (one-way latency 1.6x; docs/perf.md, "sixth
+ * session").  The look now reads the other side's index at most once a
+ * millisecond: polls within one tick of the coarse clock see a claim made
+ * meanwhile only after it.  (The handle's peer_watch is what the look
+ * read: handle.h.) */
+Test(liveness, polling_looks_read_the_other_sides_index_at_most_once_a_millisecond)
+{
+	struct shmring *r = t_ring(1u << 16, 64);
+	cr_assert_eq(shmring_declare(r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	struct ring_peer_watch *pw = &r->peer_watch[1]; /* a get's look: prod_head */
+	int conclusive = 0;
+	for (int attempt = 0; attempt < 200 && conclusive < 20; attempt++) {
+		int64_t c0 = l_coarse_ns();
+		l_empty_polls(r, 64); /* looks; the first in this tick reads prod_head */
+		uint64_t before = atomic_load(&pw->at);
+		/* prod_head moves; the record, reserved, is not ready to take */
+		struct shmring_span sp;
+		cr_assert_eq(shmring_reserve(r, 1, &sp, 0), 0);
+		l_empty_polls(r, 64);
+		uint64_t seen = atomic_load(&pw->at);
+		int64_t c1 = l_coarse_ns();
+		cr_assert_eq(shmring_commit(r, &sp, 1), 0);
+		char buf[64];
+		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 1);
+		if (c1 != c0)
+			continue; /* a tick passed (or we were preempted): a read was due */
+		conclusive++;
+		cr_assert_eq(seen, before,
+		             "a look within one clock tick read prod_head again (%llu -> %llu)",
+		             (unsigned long long)before, (unsigned long long)seen);
+	}
+	cr_assert_geq(conclusive, 1, "no attempt fit in one tick of the coarse clock");
+	/* Still read: once the next tick has come, a look sees the move. */
+	struct shmring_span sp;
+	cr_assert_eq(shmring_reserve(r, 1, &sp, 0), 0);
+	uint64_t head = atomic_load(&r->hdr->prod_head);
+	t_sleep_ns(10 * T_MS);
+	l_empty_polls(r, 64);
+	cr_assert_eq(atomic_load(&pw->at), head, "a look 10 ms later did not read prod_head");
+	cr_assert_eq(shmring_abort(r, &sp), 0);
 	shmring_detach(r);
 }
 
