@@ -6,7 +6,9 @@
  * its share with its own sequence numbers; the last producer to finish sends
  * one marker record per consumer (all data is ahead of the markers in every
  * FIFO here), and each consumer stops at its first marker (one that took
- * other consumers' markers in the same batch sends them on).  A consumer checks
+ * other consumers' markers in the same batch sends them on; the last
+ * producer stays until every consumer has stopped, so that none sees the
+ * end of the stream first).  A consumer checks
  * each record's length, pattern and that each producer's sequence only grows
  * (exactly +1 with one consumer); the parent then checks that each producer's
  * records arrived exactly once (count and a sum of hashes of the tags).
@@ -73,6 +75,14 @@ static int producer(struct party *p, struct tput *s, struct endpoint *ep)
 			}
 		}
 		rc = ep_flush(ep);
+		/* Stay a producer until every consumer has stopped: a consumer
+		 * that took another's marker in its batch sends it on, and
+		 * until then the ring is empty; with no producer left, the
+		 * consumer still waiting would see the end of the stream
+		 * (-EPIPE) instead of its marker (seen once at 4x4 with
+		 * shmring-batch, 2026-12-05). */
+		while (!rc && atomic_load(&p->run->sh->consumers_done) < s->C)
+			sleep_ns(20000);
 	}
 	return rc;
 }
@@ -176,7 +186,11 @@ static int consumer(struct party *p, struct tput *s, struct endpoint *ep)
 static int tput_main(struct party *p)
 {
 	struct tput *s = p->run->scen;
-	return p->role == ROLE_PRODUCER ? producer(p, s, p->local) : consumer(p, s, p->local);
+	if (p->role == ROLE_PRODUCER)
+		return producer(p, s, p->local);
+	int rc = consumer(p, s, p->local);
+	atomic_fetch_add(&p->run->sh->consumers_done, 1); /* stopped, either way */
+	return rc;
 }
 
 static const struct scen_ops tput_ops = {
