@@ -144,9 +144,11 @@ void shmring__liveness_look(struct shmring *r, unsigned role);
  * (a producer putting into a ring whose consumer was killed).  So every
  * 16th call of a handle (every call, while its calls are more than 5 ms
  * apart) looks at the coarse clock (vDSO: no system call) and at the other
- * side's index: cons_head for a put or reserve, prod_head for a get or peek
- * (a put on a broadcast ring, where cons_head never moves: the sum of the
- * subscribers' cursors, scanned at most every 20 ms; reap.c).
+ * side's index: cons_head for a put or reserve, prod_head for a get or peek,
+ * read at most once a millisecond (reap.c PEER_LOOK_NS: each read takes the
+ * line the other side writes on every call; a put on a broadcast ring, where
+ * cons_head never moves: the sum of the subscribers' cursors, scanned at
+ * most every 20 ms).
  * If that index has moved since the last look, a live process of the other
  * role is at work: nothing more (no sweep, no system call; the rule that
  * lets a poller stream with no system call, tests/test_nosyscall_poll.c).

@@ -28,24 +28,30 @@
 #define LEAF_EMPTY  (-0x40000002) /* ticked, and a get found nothing ready */
 
 /* The leaf paths make no call: what they leave is done by a tail call
- * (noipa: no clone with another signature, which would make it a plain
- * call), so that their fast path saves no register (a call on a cold path
- * made both functions push six: 35 instructions a put + get pair).  Waking
- * sleepers: */
-static __attribute__((noinline, noipa)) int wake_then_put(struct shmring *r, uint64_t w)
+ * (TAIL_ONLY: noipa, no clone with another signature, which would make it
+ * a plain call), so that their fast path saves no register (a call on a
+ * cold path made both functions push six: 35 instructions a put + get
+ * pair).  clang, which builds the fuzzers, has no noipa (and a fuzzer
+ * does not count registers): noinline alone there. */
+#if defined(__clang__)
+#define TAIL_ONLY __attribute__((noinline))
+#else
+#define TAIL_ONLY __attribute__((noinline, noipa))
+#endif
+/* Waking sleepers: */
+static TAIL_ONLY int wake_then_put(struct shmring *r, uint64_t w)
 {
 	shmring__ec_wake_sleepers(&r->hdr->not_empty, w, ring_stats(r));
 	return 0;
 }
-static __attribute__((noinline, noipa)) ssize_t wake_then_get(struct shmring *r, uint64_t w,
-                                                             ssize_t len)
+static TAIL_ONLY ssize_t wake_then_get(struct shmring *r, uint64_t w, ssize_t len)
 {
 	shmring__ec_wake_sleepers(&r->hdr->not_full, w, ring_stats(r));
 	return len;
 }
 /* The end of a leaf get whose free_tail follow needs the walk. */
-static __attribute__((noinline, noipa)) ssize_t walk_then_get(struct shmring *r, uint64_t pos,
-                                                             struct op_rec *c, ssize_t len)
+static TAIL_ONLY ssize_t walk_then_get(struct shmring *r, uint64_t pos, struct op_rec *c,
+                                       ssize_t len)
 {
 	shmring__free_tail_follow(r, pos);
 	op_rec_clear(c);
@@ -200,14 +206,14 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
 
 /* When the liveness look is due: the look, then the leaf with the tick
  * taken. */
-static __attribute__((noinline, noipa)) int put_after_look(struct shmring *ring, const void *data,
-                                                           size_t len, int64_t timeout_ns)
+static TAIL_ONLY int put_after_look(struct shmring *ring, const void *data, size_t len,
+                                    int64_t timeout_ns)
 {
 	shmring__liveness_look(ring, SHMRING_PRODUCER);
 	return put_leaf(ring, data, len, timeout_ns, true);
 }
-static __attribute__((noinline, noipa)) ssize_t get_after_look(struct shmring *ring, void *buf,
-                                                               size_t cap, int64_t timeout_ns)
+static TAIL_ONLY ssize_t get_after_look(struct shmring *ring, void *buf, size_t cap,
+                                        int64_t timeout_ns)
 {
 	shmring__liveness_look(ring, SHMRING_CONSUMER);
 	return get_leaf(ring, buf, cap, timeout_ns, true);

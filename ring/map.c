@@ -244,11 +244,11 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	if (!r)
 		return -ENOMEM;
 	rc = map_ring(fd, g, r);
-	if (rc) {
-		handle_free(r);
-		return rc;
-	}
 	struct ring_header *h = r->hdr;
+	if (rc || !h) { /* (!h: never with rc 0; said for -fanalyzer) */
+		handle_free(r);
+		return rc ? rc : -EIO;
+	}
 	h->abi = RING_ABI;
 	h->slot_size = RING_SLOT;
 	h->capacity = g->capacity;

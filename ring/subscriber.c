@@ -296,7 +296,7 @@ ssize_t shmring__bcast_next_len(struct shmring *r)
 	struct ring_header *hdr = r->hdr;
 	uint64_t p = atomic_load_explicit(&r->sub.next, memory_order_relaxed);
 	for (uint64_t walked = 0; walked < r->nslots;) {
-		uint32_t len;
+		uint32_t len = 0; /* (look sets it whenever it matters: -fanalyzer) */
 		bool skip = false;
 		int st = look(r, p, &len, &skip);
 		if (st == LOOK_LAPPED)

@@ -93,7 +93,7 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 		return shmring__bcast_peek(ring, span, timeout_ns);
 	struct op_rec *c;
 	struct take tk;
-	struct slot_ref at;
+	struct slot_ref at = { 0 }; /* (take_one sets it when rc >= 0: -fanalyzer) */
 	ssize_t rc = take_one(ring, true, false, false, SIZE_MAX, timeout_ns, &c, &tk, &at);
 	if (rc < 0)
 		return rc;
