@@ -46,8 +46,8 @@ int shmring__reap(struct shmring *r)
 	if (shmring__self_id(&self) != 0)
 		return 0; /* a reaper must be known by its id (takeover below) */
 	/* The handle's cache, if no other thread's sweep holds it (without
-	 * it, every look asks /proc): a sweep allocates nothing but what the
-	 * recovery of a dead entry needs (recover.c; handle.h says why). */
+	 * it, every look asks /proc): a sweep calls no allocator (a recovery
+	 * maps its snapshot: recover.c; handle.h says why). */
 	bool cached = r->sweep_ids &&
 	              !atomic_exchange_explicit(&r->sweep_busy, true, memory_order_acquire);
 	struct shmring__sweep sw = { .ids = cached ? r->sweep_ids : NULL,

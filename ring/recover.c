@@ -27,7 +27,7 @@
 #include "bcast.h" /* issue 13: ring_consumed_floor */
 #include "redeliver.h"
 
-#include <stdlib.h>
+#include <sys/mman.h>
 
 /* The live claims' intervals of one side, sorted and merged: [lo, end). */
 struct live_span {
@@ -51,6 +51,7 @@ struct live_set {
 	uint64_t prod_head, cons_head; /* read before the entries and the snapshot */
 	struct live_span *span[2];     /* [producer side]: consumer 0, producer 1 */
 	size_t nspan[2];
+	size_t cap[2];                 /* the spans mapped for each (spans_unmap) */
 	uint64_t *work;
 	struct shmring__sweep *sweep; /* NULL: none (detach) */
 	uint64_t bits[(SHMRING_MAX_ATTACH_LIMIT + 63) / 64];
@@ -102,10 +103,54 @@ static void live_entries(struct shmring *r, int dead, struct live_set *live)
 		}                                                                                \
 	}
 
-static int span_cmp(const void *a, const void *b)
+/* The snapshot allocates nothing from the allocator: a sweep may run in a
+ * library thread (an event fd's watcher) while another thread forks, and a
+ * child forked while that thread held the allocator's lock hangs at its
+ * first malloc where the allocator has no fork handler (ASan's; reap.c's
+ * liveness cache is the handle's for the same reason,
+ * tests/test_sweep_noalloc.c).  So its arrays are mapped (mmap takes no
+ * lock of this process), and sorted here: glibc's qsort (to 2.36) mallocs
+ * a buffer for arrays over 1 KiB. */
+static struct live_span *spans_map(size_t n)
 {
-	const struct live_span *x = a, *y = b;
-	return x->lo < y->lo ? -1 : x->lo > y->lo;
+	void *p = mmap(NULL, n * sizeof(struct live_span), PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+static struct live_span *spans_grow(struct live_span *s, size_t n, size_t m)
+{
+	void *p = mremap(s, n * sizeof *s, m * sizeof *s, MREMAP_MAYMOVE);
+	return p == MAP_FAILED ? NULL : p;
+}
+static void spans_unmap(struct live_span *s, size_t n)
+{
+	if (s)
+		munmap(s, n * sizeof *s);
+}
+
+/* Heapsort by lo (in place, n log n, no allocation). */
+static void spans_sift(struct live_span *s, size_t i, size_t n)
+{
+	for (size_t c; (c = 2 * i + 1) < n; i = c) {
+		if (c + 1 < n && s[c + 1].lo > s[c].lo)
+			c++;
+		if (s[c].lo <= s[i].lo)
+			return;
+		struct live_span t = s[i];
+		s[i] = s[c];
+		s[c] = t;
+	}
+}
+static void spans_sort(struct live_span *s, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		spans_sift(s, i, n);
+	for (size_t k = n; k-- > 1;) {
+		struct live_span t = s[0];
+		s[0] = s[k];
+		s[k] = t;
+		spans_sift(s, 0, k);
+	}
 }
 
 /* Sort and merge: the spans become disjoint, so the one that can hold p is
@@ -114,7 +159,7 @@ static size_t spans_merge(struct live_span *s, size_t n)
 {
 	if (n == 0)
 		return 0;
-	qsort(s, n, sizeof *s, span_cmp);
+	spans_sort(s, n);
 	size_t k = 0;
 	for (size_t i = 1; i < n; i++) {
 		if (s[i].lo <= s[k].end) {
@@ -146,18 +191,18 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
 	}
 	live->span[0] = live->span[1] = NULL;
 	live->nspan[0] = live->nspan[1] = 0;
+	live->cap[0] = live->cap[1] = 0;
 	if (cap0 == 0)
 		cap0 = 1;
 	size_t n[2] = { 0, 0 }, cap[2] = { cap0, cap0 };
-	struct live_span *to[2] = { malloc(cap0 * sizeof(struct live_span)),
-		                    malloc(cap0 * sizeof(struct live_span)) };
+	struct live_span *to[2] = { spans_map(cap0), spans_map(cap0) };
 	bool failed = !to[0] || !to[1];
 	FOR_EACH_LIVE_CLAIM(r, live, failed, {
 		if (n_ == 0)
 			continue;
 		if (n[producer_] == cap[producer_]) {
-			struct live_span *g = realloc(to[producer_], 2 * cap[producer_] *
-			                                                 sizeof(struct live_span));
+			struct live_span *g = spans_grow(to[producer_], cap[producer_],
+			                                 2 * cap[producer_]);
 			if (!g) {
 				failed = true;
 				continue;
@@ -170,12 +215,13 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
 	})
 	*live->work += cap[0] + cap[1];
 	if (failed) {
-		free(to[0]);
-		free(to[1]);
+		spans_unmap(to[0], cap[0]);
+		spans_unmap(to[1], cap[1]);
 		return; /* the scan answers */
 	}
 	for (int side = 0; side < 2; side++) {
 		live->span[side] = to[side];
+		live->cap[side] = cap[side];
 		live->nspan[side] = spans_merge(to[side], n[side]);
 		/* n log n of the sort, counted as the work it is */
 		*live->work += n[side] * (uint64_t)(64 - __builtin_clzll(n[side] | 1));
@@ -184,8 +230,8 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
 
 static void live_release(struct live_set *live)
 {
-	free(live->span[0]);
-	free(live->span[1]);
+	spans_unmap(live->span[0], live->cap[0]);
+	spans_unmap(live->span[1], live->cap[1]);
 }
 
 /* Does an op record of a live attachment, of that side, cover p?  From the
