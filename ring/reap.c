@@ -156,8 +156,8 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	}
 	/* The other side's index (attach.h ring_liveness_tick): moving, a
 	 * live peer of that role is at work and nobody needs a sweep.  Read
-	 * at most every PEER_LOOK_NS (in effect once a tick of the coarse
-	 * clock, 1-4 ms), however often the calls look: it is the line the
+	 * at most every PEER_LOOK_NS (in effect every tick or two of the
+	 * coarse clock, 1-4 ms), however often the calls look: it is the line the
 	 * other side writes on every call, and a caller polling an empty (or
 	 * full) ring looks every 16 polls, about once a hop in a spinning
 	 * ping-pong.  Read at every look, it was taken from the producer

@@ -109,8 +109,9 @@ static void live_entries(struct shmring *r, int dead, struct live_set *live)
  * first malloc where the allocator has no fork handler (ASan's; reap.c's
  * liveness cache is the handle's for the same reason,
  * tests/test_sweep_noalloc.c).  So its arrays are mapped (mmap takes no
- * lock of this process), and sorted here: glibc's qsort (to 2.36) mallocs
- * a buffer for arrays over 1 KiB. */
+ * user-space lock a forked child could inherit held), and sorted here:
+ * glibc's qsort (2.36 here, and later ones) mallocs a buffer for arrays of
+ * 1 KiB or more. */
 static struct live_span *spans_map(size_t n)
 {
 	void *p = mmap(NULL, n * sizeof(struct live_span), PROT_READ | PROT_WRITE,

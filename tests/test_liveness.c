@@ -233,7 +233,7 @@ Test(liveness, polling_looks_read_the_other_sides_index_at_most_once_a_milliseco
 	int conclusive = 0;
 	for (int attempt = 0; attempt < 200 && conclusive < 20; attempt++) {
 		int64_t c0 = l_coarse_ns();
-		l_empty_polls(r, 64); /* looks; the first in this tick reads prod_head */
+		l_empty_polls(r, 64); /* looks: prod_head read once in this tick, at most */
 		uint64_t before = atomic_load(&pw->at);
 		/* prod_head moves; the record, reserved, is not ready to take */
 		struct shmring_span sp;

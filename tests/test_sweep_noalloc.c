@@ -8,13 +8,16 @@
  * has no fork handler (ASan's: eventfd::forked_child_* hung so, 2 in 16,
  * until the sweep's liveness cache became the handle's).  The recovery's
  * snapshot of the live claims still came from malloc and realloc, and
- * glibc's qsort (to 2.36) mallocs a buffer for more than 64 of them
+ * glibc's qsort (2.36 here, and later ones) mallocs a buffer for 64 or more
  * (recover.c now maps and sorts them itself).
  *
  * How: this file replaces malloc, calloc, realloc and free for the whole
- * test program, forwarding to glibc's own (__libc_*: the replacement glibc
- * documents), and counts the calls a thread makes while its flag is set.
- * ASan owns malloc in the asan build: the test is skipped there.
+ * test program (glibc's manual documents replacing these four; exported,
+ * so that calls from inside glibc, as qsort's, come here too), forwarding
+ * to glibc's own __libc_* entry points, and counts the calls a thread makes
+ * while its flag is set.  A control (glibc's qsort, which mallocs inside
+ * glibc) proves the counting sees such calls.  ASan owns malloc in the asan
+ * build: the test is skipped there.
  */
 #include "common.h"
 
@@ -23,7 +26,12 @@
 
 TestSuite(sweep_noalloc, .timeout = T_TIMEOUT);
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NA_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(NA_ASAN)
 #define NA_COUNTS 0
 #else
 #define NA_COUNTS 1
@@ -31,25 +39,27 @@ extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t n);
 extern void __libc_free(void *p);
+/* per thread: another thread's allocations are not counted (nor raced) */
 static __thread int na_counting;
-static long na_calls;
+static __thread long na_calls;
 
-void *malloc(size_t n)
+#define NA_EXPORT __attribute__((visibility("default"))) /* the build hides symbols */
+NA_EXPORT void *malloc(size_t n)
 {
 	na_calls += na_counting;
 	return __libc_malloc(n);
 }
-void *calloc(size_t n, size_t size)
+NA_EXPORT void *calloc(size_t n, size_t size)
 {
 	na_calls += na_counting;
 	return __libc_calloc(n, size);
 }
-void *realloc(void *p, size_t n)
+NA_EXPORT void *realloc(void *p, size_t n)
 {
 	na_calls += na_counting;
 	return __libc_realloc(p, n);
 }
-void free(void *p)
+NA_EXPORT void free(void *p)
 {
 	na_calls += na_counting && p;
 	__libc_free(p);
@@ -61,6 +71,12 @@ void free(void *p)
 #define NA_SPANS   40 /* per live handle: 120 live claims, over qsort's 1 KiB */
 
 static struct shmring *na_ring;
+
+static int na_key_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
 
 /* The child: a producer that dies holding a reservation. */
 static int na_reserve_and_hang(void *arg)
@@ -104,7 +120,19 @@ Test(sweep_noalloc, a_sweep_recovering_a_dead_producer_calls_no_allocator)
 			cr_assert_eq(shmring_reserve(live[h], 16, &sp[h][k], 0), 0);
 	t_kill_and_reap(pid);
 
+	/* The control: glibc's qsort of 1 KiB or more mallocs inside glibc
+	 * (what recover.c's snapshot sort did), and is counted. */
+	uint64_t keys[256];
+	for (int i = 0; i < 256; i++)
+		keys[i] = (uint64_t)(i * 7919 % 256);
 	long before = na_calls;
+	na_counting = 1;
+	qsort(keys, 256, sizeof keys[0], na_key_cmp);
+	na_counting = 0;
+	cr_assert_gt(na_calls - before, 0, "qsort's allocation was not counted");
+	cr_assert(keys[0] == 0 && keys[255] == 255);
+
+	before = na_calls;
 	na_counting = 1;
 	int reaped = shmring__reap(na_ring);
 	na_counting = 0;

@@ -306,7 +306,9 @@ struct run_shared {
 	struct shmring_latch ready;	/* every party arrives here ... */
 	struct shmring_latch gate;	/* ... then waits for the gate */
 	_Alignas(CACHE_LINE) atomic_int producers_left;
-	_Alignas(CACHE_LINE) atomic_int consumers_done;
+	/* sc_throughput: consumers that have not stopped yet (each arrives in
+	 * its fini, whatever became of it) */
+	_Alignas(CACHE_LINE) struct shmring_latch consumers_left;
 	_Alignas(CACHE_LINE) struct party_out out[MAX_PARTIES];
 	char desc[240];		/* setup's describe(), seen by the parent even
 				   when setup ran in the child (in-process) */

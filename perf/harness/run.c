@@ -153,6 +153,7 @@ int run_parties(struct run *r)
 	r->sh = sh;
 	memset(r->sh, 0, sizeof *r->sh);
 	atomic_store(&r->sh->producers_left, r->producers);
+	shmring_latch_init(&r->sh->consumers_left, r->nparties - r->producers);
 	shmring_latch_init(&r->sh->ready, r->nparties);
 	shmring_gate_init(&r->sh->gate);
 

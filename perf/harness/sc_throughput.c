@@ -43,6 +43,14 @@ static uint64_t share(uint64_t count, int parts, int i)
 	return count / (uint64_t)parts + ((uint64_t)i < count % (uint64_t)parts);
 }
 
+static int any_party_failed(const struct run *r)
+{
+	for (int i = 0; i < r->nparties; i++)
+		if (r->sh->out[i].failed)
+			return 1;
+	return 0;
+}
+
 static int producer(struct party *p, struct tput *s, struct endpoint *ep)
 {
 	struct party_out *o = party_out(p);
@@ -80,9 +88,12 @@ static int producer(struct party *p, struct tput *s, struct endpoint *ep)
 		 * until then the ring is empty; with no producer left, the
 		 * consumer still waiting would see the end of the stream
 		 * (-EPIPE) instead of its marker (seen once at 4x4 with
-		 * shmring-batch, 2026-12-05). */
-		while (!rc && atomic_load(&p->run->sh->consumers_done) < s->C)
-			sleep_ns(20000);
+		 * shmring-batch, 2026-12-05).  Asleep (a latch), so that the
+		 * wait takes no CPU from the consumers; a party that failed
+		 * ends it (the run has failed). */
+		while (!rc && shmring_latch_wait(&p->run->sh->consumers_left, 100000000) != 0 &&
+		       !any_party_failed(p->run))
+			;
 	}
 	return rc;
 }
@@ -186,11 +197,15 @@ static int consumer(struct party *p, struct tput *s, struct endpoint *ep)
 static int tput_main(struct party *p)
 {
 	struct tput *s = p->run->scen;
-	if (p->role == ROLE_PRODUCER)
-		return producer(p, s, p->local);
-	int rc = consumer(p, s, p->local);
-	atomic_fetch_add(&p->run->sh->consumers_done, 1); /* stopped, either way */
-	return rc;
+	return p->role == ROLE_PRODUCER ? producer(p, s, p->local) : consumer(p, s, p->local);
+}
+
+/* Every party's end, after a failed prep too: a consumer has stopped. */
+static void tput_fini(struct party *p)
+{
+	endpoint_close(p);
+	if (p->role != ROLE_PRODUCER)
+		shmring_latch_arrive(&p->run->sh->consumers_left);
 }
 
 static const struct scen_ops tput_ops = {
@@ -198,7 +213,7 @@ static const struct scen_ops tput_ops = {
 	.teardown = channel_scen_teardown,
 	.prep = channel_scen_prep,
 	.main = tput_main,
-	.fini = endpoint_close,
+	.fini = tput_fini,
 };
 
 /* Every producer's records arrived exactly once? */
