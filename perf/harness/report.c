@@ -398,6 +398,19 @@ static int have(const struct meas *m)
 
 /* A layout target's value (the inline ring against base) and detail (the
  * split ring's figure beside it). */
+/* t's value: figure ka of a over figure kb of b (both in ns); the detail
+ * "<la>A vs <lb>B".  Unset (n/a) without both, or with B not positive. */
+static void ns_ratio(struct target *t, const struct meas *a, const char *ka, const char *la,
+                     const struct meas *b, const char *kb, const char *lb)
+{
+	char b1[32], b2[32];
+	if (!have(a) || !have(b) || meas_get(b, kb) <= 0)
+		return;
+	t->value = meas_get(a, ka) / meas_get(b, kb);
+	snprintf(t->detail, sizeof t->detail, "%s%s vs %s%s", la,
+		 fmt_ns(meas_get(a, ka), b1, sizeof b1), lb, fmt_ns(meas_get(b, kb), b2, sizeof b2));
+}
+
 static void layout_target(struct target *t, const struct meas *inl, const struct meas *split,
 			  const struct meas *base, const char *(*fmt)(double, char *, size_t),
 			  const char *unit)
@@ -457,23 +470,11 @@ static int compute_targets(struct target *t)
 	t[n] = (struct target){ "spinning ping-pong tail: shmring p99 / its p50", "<= 3x", NAN, 0, 3,
 				"p99 / p50 of the round trips timed over all reps",
 				g_ncpus < 2 ? "pingpong on 2 CPUs (spinning needs two)" : "pingpong", "" };
-	if (have(ring) && meas_get(ring, "p50_ns") > 0) {
-		t[n].value = meas_get(ring, "p99_ns") / meas_get(ring, "p50_ns");
-		snprintf(t[n].detail, sizeof t[n].detail, "p99 %s vs p50 %s",
-			 fmt_ns(meas_get(ring, "p99_ns"), b1, sizeof b1),
-			 fmt_ns(meas_get(ring, "p50_ns"), b2, sizeof b2));
-	}
-	n++;
+	ns_ratio(&t[n++], ring, "p99_ns", "p99 ", ring, "p50_ns", "p50 ");
 	t[n] = (struct target){ "spinning ping-pong tail: shmring p99.9 / the floor's p99.9", "<= 1.5x",
 				NAN, 0, 1.5, "p99.9 of each, round trips timed the same way",
 				g_ncpus < 2 ? "pingpong on 2 CPUs (spinning needs two)" : "pingpong", "" };
-	if (have(ring) && have(fl) && meas_get(fl, "p999_ns") > 0) {
-		t[n].value = meas_get(ring, "p999_ns") / meas_get(fl, "p999_ns");
-		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s",
-			 fmt_ns(meas_get(ring, "p999_ns"), b1, sizeof b1),
-			 fmt_ns(meas_get(fl, "p999_ns"), b2, sizeof b2));
-	}
-	n++;
+	ns_ratio(&t[n++], ring, "p999_ns", "", fl, "p999_ns", "");
 	/* The same tail against a floor whose round trip lasts as long as
 	 * shmring's (floor.c): what the host's stalls alone give a channel
 	 * that slow, and how many stalls there were. */
@@ -504,13 +505,7 @@ static int compute_targets(struct target *t)
 	t[n] = (struct target){ "spinning ping-pong one-way p50: shmring / cache-line floor",
 				"<= 1.5x", NAN, 0, 1.5, "p50 of each (the sampled round trips of every rep)",
 				g_ncpus < 2 ? "pingpong on 2 CPUs (spinning needs two)" : "pingpong", "" };
-	if (have(ring) && have(fl) && meas_get(fl, "p50_ns") > 0) {
-		t[n].value = meas_get(ring, "p50_ns") / meas_get(fl, "p50_ns");
-		snprintf(t[n].detail, sizeof t[n].detail, "p50 %s vs %s",
-			 fmt_ns(meas_get(ring, "p50_ns"), b1, sizeof b1),
-			 fmt_ns(meas_get(fl, "p50_ns"), b2, sizeof b2));
-	}
-	n++;
+	ns_ratio(&t[n++], ring, "p50_ns", "p50 ", fl, "p50_ns", "");
 	/* issue 12: the inline layout, at the largest record it takes (48 B;
 	 * sc_pingpong_inline, sc_throughput_inline), against the same floor
 	 * and bare ring as the 64-byte targets above; the split layout's
