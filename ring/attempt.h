@@ -17,6 +17,21 @@
 
 /* --- producer side (space.c) ---------------------------------------------- */
 
+/* A producer that claims slot h asks for slot h + CLAIM_AHEAD's lines, for
+ * writing, when the slots up to h + 2 * CLAIM_AHEAD are free by its hint.
+ * A slot's first write in a lap needs its lines back from the consumer that
+ * read them a lap ago (or from shmring_prefault), and the publishing xchg
+ * waits for them: asked for 16 records early, the transfer is done by the
+ * time the stores come (1x1 64 B: 24-31 M/s against 6-18; docs/perf.md,
+ * "2026-12-05, seventh session").  16 and the guard keep it off every line a
+ * consumer may still touch: h + 16's meta line holds the four slots of its
+ * 16-slot group with the same (s & 3) (slot.h meta_index), all within
+ * (h, h + 32); the payload line is the slot's own.  Without the guard a
+ * producer at a full ring took the meta lines the consumer was reading and
+ * releasing (the copy stream fell to 6-14 M/s from 9-17).  Not the next
+ * slot: a consumer polling an empty ring reads its lines. */
+#define CLAIM_AHEAD 16u
+
 /* Advance free_tail over released records; return the new value (stored in
  * the handle's cached_free too). */
 uint64_t shmring__reclaim_free_tail(struct shmring *r);
@@ -78,6 +93,9 @@ try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *take
 			*at = geom_ref(&g, h);
 			prefetch_for_write(at->meta);
 			prefetch_for_write(at->data);
+			/* f <= h here: no wrap in the sum */
+			if (h + 2 * CLAIM_AHEAD - f <= r->nslots)
+				prefetch_for_write(geom_data(&g, h + CLAIM_AHEAD));
 			*taken = k;
 			return 0;
 		}
