@@ -17,19 +17,19 @@
 
 /* --- producer side (space.c) ---------------------------------------------- */
 
-/* A producer that claims slot h asks for slot h + CLAIM_AHEAD's lines, for
- * writing, when the slots up to h + 2 * CLAIM_AHEAD are free by its hint.
- * A slot's first write in a lap needs its lines back from the consumer that
- * read them a lap ago (or from shmring_prefault), and the publishing xchg
- * waits for them: asked for 16 records early, the transfer is done by the
- * time the stores come (1x1 64 B: 24-31 M/s against 6-18; docs/perf.md,
- * "2026-12-05, seventh session").  16 and the guard keep it off every line a
- * consumer may still touch: h + 16's meta line holds the four slots of its
- * 16-slot group with the same (s & 3) (slot.h meta_index), all within
- * (h, h + 32); the payload line is the slot's own.  Without the guard a
- * producer at a full ring took the meta lines the consumer was reading and
- * releasing (the copy stream fell to 6-14 M/s from 9-17).  Not the next
- * slot: a consumer polling an empty ring reads its lines. */
+/* A producer that claims slot h asks for slot h + CLAIM_AHEAD's payload
+ * line, for writing, when the slots up to h + 2 * CLAIM_AHEAD are free by its
+ * hint.  A slot's first write in a lap needs its line back from the consumer
+ * that read it a lap ago (or from shmring_prefault), and the publishing xchg
+ * waits for it: asked for 16 records early, the transfer is done by the time
+ * the stores come (1x1 64 B: 24-31 M/s against 6-18; docs/perf.md,
+ * "2026-12-05, seventh session").  The line is the slot's own (in the inline
+ * layout, with its meta entry); the guard keeps the prefetch well clear of a
+ * consumer at a full ring: asking for the meta line as well, with h + 16 the
+ * only guard, took lines that consumer was still reading and releasing (the
+ * copy stream fell to 6-14 M/s from 9-17), and the meta line added nothing
+ * measurable with the guard.  Not the next slot: a consumer polling an empty
+ * ring reads its lines (a spinning hop was 15% slower). */
 #define CLAIM_AHEAD 16u
 
 /* Advance free_tail over released records; return the new value (stored in
