@@ -2,8 +2,8 @@
  * main.c - shmring-bench: the command line, the default suite, the outputs.
  *
  * usage: shmring-bench [options] [scenario ...]   (--help for the list)
- * With no scenario it runs the default suite (under two minutes on two
- * cores) and ends with the targets of issue 5.  docs/perf.md tells what each
+ * With no scenario it runs the default suite (about two and a half minutes
+ * on two cores) and ends with the targets of issue 5.  docs/perf.md tells what each
  * figure means and how it is taken.
  */
 #include "harness.h"
