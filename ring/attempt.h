@@ -22,14 +22,15 @@
  * hint.  A slot's first write in a lap needs its line back from the consumer
  * that read it a lap ago (or from shmring_prefault), and the publishing xchg
  * waits for it: asked for 16 records early, the transfer is done by the time
- * the stores come (1x1 64 B: 24-31 M/s against 6-18; docs/perf.md,
+ * the stores come (harness 1x1 64 B: 23-29 M/s against 6-18; docs/perf.md,
  * "2026-12-05, seventh session").  The line is the slot's own (in the inline
  * layout, with its meta entry); the guard keeps the prefetch well clear of a
  * consumer at a full ring: asking for the meta line as well, with h + 16 the
- * only guard, took lines that consumer was still reading and releasing (the
- * copy stream fell to 6-14 M/s from 9-17), and the meta line added nothing
- * measurable with the guard.  Not the next slot: a consumer polling an empty
- * ring reads its lines (a spinning hop was 15% slower). */
+ * only guard, took lines that consumer was still reading and releasing
+ * (bench_quick's copy stream 5.7-14.2 M/s against 11.4-16.8), and the meta
+ * line added nothing measurable with the guard.  Not the next slot, whose
+ * lines a consumer polling an empty ring reads next (a spinning hop was 15%
+ * slower: docs/perf.md, fifth session). */
 #define CLAIM_AHEAD 16u
 
 /* Advance free_tail over released records; return the new value (stored in
@@ -93,7 +94,7 @@ try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *take
 			*at = geom_ref(&g, h);
 			prefetch_for_write(at->meta);
 			prefetch_for_write(at->data);
-			/* f <= h here: no wrap in the sum */
+			/* 0 <= h - f < nslots (checked above): no wrap */
 			if (h + 2 * CLAIM_AHEAD - f <= r->nslots)
 				prefetch_for_write(geom_data(&g, h + CLAIM_AHEAD));
 			*taken = k;

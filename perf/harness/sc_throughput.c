@@ -252,12 +252,12 @@ uint64_t throughput_count(size_t size, int P, int C)
 		n = 100000;
 	if (n < 100)
 		n = 100;
-	/* More parties than CPUs: four times as many.  The gate opens for
-	 * all at once, but the scheduler starts the last of 8 parties on 2
-	 * CPUs 6-12 ms after the first (measured), and every producer must
-	 * still send its share: a 100000-record run of a fast transport
-	 * (10-20 ms) measured mostly that start (docs/perf.md, "2026-12-05,
-	 * seventh session"). */
+	/* More parties than usable CPUs: four times as many.  The gate
+	 * opens for all at once, but the scheduler starts the last of 8
+	 * parties on 2 CPUs 6-12 ms after the first (traced), and every
+	 * producer must still send its share: a 100000-record 4x4 run of
+	 * shmring (15-24 ms) measured mostly that start (docs/perf.md,
+	 * "2026-12-05, seventh session"). */
 	if (P + C > g_ncpus)
 		n *= 4;
 	if (g_opt.quick)
