@@ -3,8 +3,8 @@
  *
  * usage: shmring-bench [options] [scenario ...]   (--help for the list)
  * With no scenario it runs the default suite (about two and a half minutes
- * on two cores) and ends with the targets of issue 5.  docs/perf.md tells what each
- * figure means and how it is taken.
+ * on two cores) and ends with the targets of issue 5.  docs/perf.md tells
+ * what each figure means and how it is taken.
  */
 #include "harness.h"
 

@@ -396,8 +396,6 @@ static int have(const struct meas *m)
 	return m && !m->na && m->ok && m->value == m->value;
 }
 
-/* A layout target's value (the inline ring against base) and detail (the
- * split ring's figure beside it). */
 /* t's value: figure ka of a over figure kb of b (both in ns); the detail
  * "<la>A vs <lb>B".  Unset (n/a) without both, or with B not positive. */
 static void ns_ratio(struct target *t, const struct meas *a, const char *ka, const char *la,
@@ -411,6 +409,8 @@ static void ns_ratio(struct target *t, const struct meas *a, const char *ka, con
 		 fmt_ns(meas_get(a, ka), b1, sizeof b1), lb, fmt_ns(meas_get(b, kb), b2, sizeof b2));
 }
 
+/* A layout target's value (the inline ring against base) and detail (the
+ * split ring's figure beside it). */
 static void layout_target(struct target *t, const struct meas *inl, const struct meas *split,
 			  const struct meas *base, const char *(*fmt)(double, char *, size_t),
 			  const char *unit)
