@@ -17,20 +17,24 @@
 
 /* --- producer side (space.c) ---------------------------------------------- */
 
-/* A producer that claims slot h asks for slot h + CLAIM_AHEAD's payload
- * line, for writing, when the slots up to h + 2 * CLAIM_AHEAD are free by its
- * hint.  A slot's first write in a lap needs its line back from the consumer
- * that read it a lap ago (or from shmring_prefault), and the publishing xchg
- * waits for it: asked for 16 records early, the transfer is done by the time
- * the stores come (harness 1x1 64 B: 23-29 M/s against 6-18; docs/perf.md,
- * "2026-12-05, seventh session").  The line is the slot's own (in the inline
- * layout, with its meta entry); the guard keeps the prefetch well clear of a
- * consumer at a full ring: asking for the meta line as well, with h + 16 the
- * only guard, took lines that consumer was still reading and releasing
- * (bench_quick's copy stream 5.7-14.2 M/s against 11.4-16.8), and the meta
- * line added nothing measurable with the guard.  Not the next slot, whose
- * lines a consumer polling an empty ring reads next (a spinning hop was 15%
- * slower: docs/perf.md, fifth session). */
+/* A producer that claims slot h asks for slot h + CLAIM_AHEAD's payload and
+ * meta lines, for writing, when the slots up to h + 2 * CLAIM_AHEAD are free
+ * by its hint.  A slot's first write in a lap needs its lines back from the
+ * consumer that read them a lap ago (or from shmring_prefault), and the
+ * publishing xchg waits for them: asked for 16 records early, the transfer
+ * is done by the time the stores come.  The payload line made the stream
+ * (harness 1x1 64 B: 23-29 M/s against 6-18; docs/perf.md, "2026-12-05,
+ * seventh session"); the meta line made the spinning ping-pong's p99
+ * (0.59-0.61 us against 0.93-1.79, where a 64 KiB ring, whose pages all stay
+ * in the TLB, showed 0.64-0.66 without it: one record in 256 has the first
+ * entry of a meta page; "2026-12-06, eighth session").  In the inline layout
+ * the entry is in the payload's line: the second ask repeats the claim's
+ * prefetch of at->meta, one instruction.  The guard keeps both well clear of
+ * a consumer at a full ring: asking for the meta line with h + 16 the only
+ * guard took lines that consumer was still reading and releasing
+ * (bench_quick's copy stream 5.7-14.2 M/s against 11.4-16.8).  Not the next
+ * slot, whose lines a consumer polling an empty ring reads next (a spinning
+ * hop was 15% slower: docs/perf.md, fifth session). */
 #define CLAIM_AHEAD 16u
 
 /* Advance free_tail over released records; return the new value (stored in
@@ -94,9 +98,15 @@ try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *take
 			*at = geom_ref(&g, h);
 			prefetch_for_write(at->meta);
 			prefetch_for_write(at->data);
-			/* 0 <= h - f < nslots (checked above): no wrap */
-			if (h + 2 * CLAIM_AHEAD - f <= r->nslots)
+			/* 0 <= h - f < nslots (checked above): no wrap.  The
+			 * meta entry of h + 16 is 4 past h's in the split layout
+			 * (handle.h; where h + 16 wraps, once a lap, a line
+			 * past the quarter's end: a hint, it cannot fault) and
+			 * h's own in the inline one (meta_hi 0). */
+			if (h + 2 * CLAIM_AHEAD - f <= r->nslots) {
 				prefetch_for_write(geom_data(&g, h + CLAIM_AHEAD));
+				prefetch_for_write(at->meta + ((CLAIM_AHEAD & g.meta_hi) >> 2));
+			}
 			*taken = k;
 			return 0;
 		}
