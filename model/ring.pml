@@ -18,7 +18,9 @@
  *              COUNTED mark, queue.h claim_count_one, are not modelled; the
  *              leaf put and get are the same steps, one attempt each);
  *   take.c, attempt.h  scan_run + try_take_run (seq at cons_head, cons_head CAS,
- *              the empty / in progress / end-of-stream verdict),
+ *              the empty / in progress / end-of-stream verdict: take_nothing_at,
+ *              which a get with timeout 0 returns from the leaf, copy.c
+ *              get_nothing; timeouts are not modelled),
  *              shmring__readable (the consumer's re-check),
  *              shmring__take's loop over skip records;
  *   eventcount.c  shmring__ec_block (W1 register, W2 re-check, W3 futex wait,

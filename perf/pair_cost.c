@@ -3,7 +3,7 @@
  * callgrind (instruction counts do not depend on the machine's load).
  *
  *   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
- *       build/release/perf/pair_cost 100000 [put|zc|batch] [MAX_RECORD]
+ *       build/release/perf/pair_cost 100000 [put|zc|batch|empty] [MAX_RECORD]
  *
  * Only the timed loop is instrumented (CALLGRIND_START/STOP_INSTRUMENTATION
  * around it, when valgrind's header is installed), so callgrind's total is
@@ -14,6 +14,7 @@
  *   put    shmring_put(64 B, timeout 0) then shmring_get(timeout 0)
  *   zc     shmring_reserve/commit then shmring_peek/release
  *   batch  shmring_put_many/get_many of 32 records: cost per record
+ *   empty  shmring_get(timeout 0) on an empty ring: the cost of one poll
  *
  * Records are 64 bytes, or MAX_RECORD if that is smaller (the ring is made
  * with it: 48 or less is the inline layout, <shmring.h>).
@@ -21,6 +22,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,16 @@ static int pairs_zc(struct shmring *r, long n)
 	return 0;
 }
 
+static int polls_empty(struct shmring *r, long n)
+{
+	_Alignas(64) unsigned char out[REC_MAX];
+	for (long i = 0; i < n; i++) {
+		if (shmring_get(r, out, rec_len, 0) != -EAGAIN)
+			return 1;
+	}
+	return 0;
+}
+
 static int pairs_batch(struct shmring *r, long n)
 {
 	_Alignas(64) unsigned char in[REC_MAX], out[BATCH * REC_MAX];
@@ -93,9 +105,10 @@ int main(int argc, char **argv)
 	int (*run)(struct shmring *, long) = !strcmp(mode, "zc")    ? pairs_zc
 	                                     : !strcmp(mode, "batch") ? pairs_batch
 	                                     : !strcmp(mode, "put")   ? pairs_put
+	                                     : !strcmp(mode, "empty") ? polls_empty
 	                                                              : NULL;
 	if (n <= 0 || !run) {
-		fprintf(stderr, "usage: pair_cost [PAIRS] [put|zc|batch] [MAX_RECORD]\n");
+		fprintf(stderr, "usage: pair_cost [PAIRS] [put|zc|batch|empty] [MAX_RECORD]\n");
 		return 2;
 	}
 	size_t max_record = argc > 3 ? (size_t)atol(argv[3]) : 0;

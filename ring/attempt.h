@@ -181,6 +181,34 @@ static void count_taken_tasks(struct attach_entry *ledger, const struct take *ru
 		atomic_fetch_add_explicit(&ledger->got, tasks, memory_order_relaxed);
 }
 
+/* An attempt found nothing to take at t (cons_head when it looked): is that
+ * still the truth at cons_head?  1: cons_head has moved on, to *moved_to
+ * (look again there); -EPIPE: closed, or the end of the stream, and empty;
+ * -EAGAIN: empty, or a producer is still writing at t.  cons_head only
+ * grows, so finding it at t again means it stood there through the look:
+ * nothing was ready at the head at that moment.  prod_head only if the
+ * stream may have ended (closed, or the census says so): reading it on every
+ * empty poll would pull the line every producer writes away from them.  The
+ * census before prod_head: a producer's claims happen before it leaves. */
+static inline __attribute__((always_inline)) int take_nothing_at(struct shmring *r, uint64_t t,
+                                                                 uint64_t *moved_to)
+{
+	struct ring_header *hdr = r->hdr;
+	uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
+	bool ended = atomic_load_explicit(&hdr->closed, memory_order_acquire) ||
+	             ring_eof(r, census);
+	uint64_t h = ended ? atomic_load_explicit(&hdr->prod_head, memory_order_acquire) : 0;
+	uint64_t t2 = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
+	if (t2 != t) {
+		*moved_to = t2;
+		return 1;
+	}
+	if (ended && (h & RING_POS_MASK) == t &&
+	    !(r->redeliver && shmring__redeliver_holds_open(r))) /* redeliver hook */
+		return -EPIPE; /* closed, or end of stream: and empty */
+	return -EAGAIN;
+}
+
 /* One attempt: take a run of records.  Returns how many (>= 1), or -EAGAIN
  * (nothing ready), -EPIPE (closed and empty), -EMSGSIZE (the first record
  * does not fit in cap; not taken; out[0].len says how long it is), -EBADMSG
@@ -226,17 +254,9 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
 				return ATTEMPT_LEAF_NO;
 			continue;
 		}
-		/* Nothing taken: is that still the truth at cons_head?  prod_head
-		 * only if the stream may have ended (closed, or the census says
-		 * so): reading it on every empty poll would pull the line every
-		 * producer writes away from them.  The census before prod_head: a
-		 * producer's claims happen before it leaves. */
-		uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
-		bool ended = atomic_load_explicit(&hdr->closed, memory_order_acquire) ||
-		             ring_eof(r, census);
-		uint64_t h = ended ? atomic_load_explicit(&hdr->prod_head, memory_order_acquire) : 0;
-		uint64_t t2 = atomic_load_explicit(&hdr->cons_head, memory_order_relaxed);
-		if (t2 != t) {
+		uint64_t t2;
+		int verdict = take_nothing_at(r, t, &t2);
+		if (verdict > 0) {
 			t = t2;
 			continue;
 		}
@@ -246,10 +266,7 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
 			out[0].len = first_len;
 		if (stop)
 			return stop;
-		if (ended && (h & RING_POS_MASK) == t &&
-		    !(r->redeliver && shmring__redeliver_holds_open(r))) /* redeliver hook */
-			return -EPIPE; /* closed, or end of stream: and empty */
-		return -EAGAIN; /* empty, or a producer is still writing at t */
+		return verdict;
 	}
 }
 
