@@ -221,7 +221,9 @@ static inline uint64_t ring_look_gap(uint64_t prev, uint64_t now)
  * the ring has stood still at `at` for RING_STALL_NS (the clock read on
  * every 64th poll there, through the vDSO).  While records flow, at changes
  * and nothing but these three words is touched: no clock, no system call. */
-static inline void ring_sweep_if_stalled(struct shmring *r, enum ring_stall_kind kind, uint64_t at)
+void shmring__stall_look(struct shmring *r, struct ring_stall *s); /* reap.c */
+static inline __attribute__((always_inline)) void
+ring_sweep_if_stalled(struct shmring *r, enum ring_stall_kind kind, uint64_t at)
 {
 	struct ring_stall *s = &r->stall[kind];
 	if (atomic_load_explicit(&s->at, memory_order_relaxed) != at) {
@@ -236,14 +238,7 @@ static inline void ring_sweep_if_stalled(struct shmring *r, enum ring_stall_kind
 	atomic_store_explicit(&s->polls, n, memory_order_relaxed);
 	if (n & 63)
 		return;
-	/* A look: the clock, every 64th poll at `at` */
-	uint64_t now = mono_ns();
-	uint64_t gap = ring_look_gap(atomic_load_explicit(&s->look_ns, memory_order_relaxed), now);
-	atomic_store_explicit(&s->look_ns, now, memory_order_relaxed);
-	if (gap > atomic_load_explicit(&s->blind_ns, memory_order_relaxed))
-		atomic_store_explicit(&s->blind_ns, gap, memory_order_relaxed);
-	if (ring_stood_still(&s->since_ns, &s->blind_ns, now))
-		shmring__maybe_reap(r);
+	shmring__stall_look(r, s); /* out of line: once in 64 polls */
 }
 /* After ec_block's rc at a wait of that kind: one of the two above. */
 static inline void ring_sweep_after_wait(struct shmring *r, int rc, const struct waiter *w,

@@ -347,6 +347,17 @@ take_one(struct shmring *r, bool span, bool ticked, bool looked, size_t cap, int
 	ssize_t len = looked ? -EAGAIN : take_attempt_one(r, cap, tk, at, *c);
 	if (__builtin_expect(len > 0 && tk->len != TAKE_SKIP, 1))
 		return tk->len;
+	/* A poll (timeout 0) that found nothing: the attempt's verdict stands
+	 * (take_nothing_at saw cons_head stay at at->pos), with the stall count
+	 * the general loop would make; no second attempt (a redelivery ring's
+	 * attempt looked at nothing: parked records come first, in the loop). */
+	if (len == -EAGAIN && timeout_ns == 0 && !looked && !r->redeliver) {
+		op_rec_clear(*c); /* an announcement whose CAS lost */
+		ring_sweep_if_stalled(r, STALL_TAKE, at->pos);
+		if (span)
+			shmring__op_rec_free(r, *c);
+		return -EAGAIN;
+	}
 	len = shmring__take(r, cap, tk, timeout_ns, *c, len);
 	if (len < 0) {
 		if (span)

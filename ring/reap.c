@@ -208,6 +208,20 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 		shmring__maybe_reap(r);
 }
 
+/* attach.h ring_sweep_if_stalled's look, every 64th poll at one position:
+ * the clock, the blind time since the last look, and a sweep once the ring
+ * has stood still for RING_STALL_NS. */
+void shmring__stall_look(struct shmring *r, struct ring_stall *s)
+{
+	uint64_t now = mono_ns();
+	uint64_t gap = ring_look_gap(atomic_load_explicit(&s->look_ns, memory_order_relaxed), now);
+	atomic_store_explicit(&s->look_ns, now, memory_order_relaxed);
+	if (gap > atomic_load_explicit(&s->blind_ns, memory_order_relaxed))
+		atomic_store_explicit(&s->blind_ns, gap, memory_order_relaxed);
+	if (ring_stood_still(&s->since_ns, &s->blind_ns, now))
+		shmring__maybe_reap(r);
+}
+
 /* Sweep at most every REAP_INTERVAL_NS per ring, whoever calls. */
 void shmring__maybe_reap(struct shmring *r)
 {

@@ -73,6 +73,10 @@ take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_
 		op_rec_clear(c); /* an announcement whose CAS lost */
 		if (rc != -EAGAIN)
 			return rc;
+		if (timeout_ns == 0) { /* a poll: no waiter; ec_block's -EAGAIN */
+			ring_sweep_if_stalled(r, STALL_TAKE, end);
+			return -EAGAIN;
+		}
 		if (!waiting) {
 			ring_waiter_init(r, &w, timeout_ns);
 			waiting = true;

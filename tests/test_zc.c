@@ -3,6 +3,7 @@
  * contiguous across the wrap-around and aligned to SHMRING_SLOT_SIZE.
  */
 #include <inttypes.h>
+#include <sys/uio.h>
 
 #include "common.h"
 
@@ -234,6 +235,26 @@ Test(zc, peek_empty_eagain_and_etimedout)
 	int64_t el = t_now_ns() - t0;
 	cr_assert_geq(el, 80 * T_MS);
 	cr_assert_lt(el, 80 * T_MS + T_WAKE_BOUND_NS);
+	shmring_detach(r);
+}
+
+/* Polls of an empty ring (timeout 0) end in their first attempt's verdict
+ * (attempt.h take_one, copy.c get_nothing): each must give back the op
+ * record it took, or after 64 a peek finds none left. */
+Test(zc, empty_polls_hold_no_op_record)
+{
+	struct shmring *r = t_ring(4096, 0);
+	struct shmring_span sp;
+	char out[64];
+	struct iovec io[4];
+	for (int i = 0; i < 1000; i++) {
+		cr_assert_eq(shmring_peek(r, &sp, 0), -EAGAIN);
+		cr_assert_eq(shmring_get(r, out, sizeof out, 0), -EAGAIN);
+		cr_assert_eq(shmring_get_many(r, out, sizeof out, io, 4, 0), -EAGAIN);
+	}
+	cr_assert_eq(shmring_put(r, "A", 1, 0), 0);
+	cr_assert_eq(shmring_peek(r, &sp, 0), 1);
+	cr_assert_eq(shmring_release(r, &sp), 0);
 	shmring_detach(r);
 }
 
