@@ -216,12 +216,14 @@ static inline uint64_t ring_look_gap(uint64_t prev, uint64_t now)
 {
 	return prev && prev <= now ? now - prev : 0;
 }
+/* reap.c: the look of ring_sweep_if_stalled below, every 64th poll at one
+ * position (out of line: the count inlines). */
+void shmring__stall_look(struct shmring *r, struct ring_stall *s);
 /* After -EAGAIN (timeout 0) at `at`, a position that moves whenever records
  * flow: a caller that never sleeps still notices a dead peer, by a sweep once
  * the ring has stood still at `at` for RING_STALL_NS (the clock read on
  * every 64th poll there, through the vDSO).  While records flow, at changes
  * and nothing but these three words is touched: no clock, no system call. */
-void shmring__stall_look(struct shmring *r, struct ring_stall *s); /* reap.c */
 static inline __attribute__((always_inline)) void
 ring_sweep_if_stalled(struct shmring *r, enum ring_stall_kind kind, uint64_t at)
 {

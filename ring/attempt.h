@@ -36,6 +36,8 @@
  * slot, whose lines a consumer polling an empty ring reads next (a spinning
  * hop was 15% slower: docs/perf.md, fifth session). */
 #define CLAIM_AHEAD 16u
+/* (CLAIM_AHEAD & meta_hi) >> 2 entries is h + CLAIM_AHEAD's entry only so */
+_Static_assert(CLAIM_AHEAD % 4 == 0, "CLAIM_AHEAD slots must be whole meta entries of a quarter");
 
 /* Advance free_tail over released records; return the new value (stored in
  * the handle's cached_free too). */
@@ -100,9 +102,12 @@ try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *take
 			prefetch_for_write(at->data);
 			/* 0 <= h - f < nslots (checked above): no wrap.  The
 			 * meta entry of h + 16 is 4 past h's in the split layout
-			 * (handle.h; where h + 16 wraps, once a lap, a line
-			 * past the quarter's end: a hint, it cannot fault) and
-			 * h's own in the inline one (meta_hi 0). */
+			 * (handle.h).  For the last 16 slots of a lap that is
+			 * the next quarter's first line (entries of slots inside
+			 * the guard) or, past the last quarter, a line after the
+			 * array (padding, or slot 0's payload, inside the guard
+			 * too): a hint, it cannot fault.  In the inline layout
+			 * (meta_hi 0) it is h's own entry, asked for again. */
 			if (h + 2 * CLAIM_AHEAD - f <= r->nslots) {
 				prefetch_for_write(geom_data(&g, h + CLAIM_AHEAD));
 				prefetch_for_write(at->meta + ((CLAIM_AHEAD & g.meta_hi) >> 2));
@@ -190,8 +195,8 @@ static void count_taken_tasks(struct attach_entry *ledger, const struct take *ru
  * stream may have ended (closed, or the census says so): reading it on every
  * empty poll would pull the line every producer writes away from them.  The
  * census before prod_head: a producer's claims happen before it leaves. */
-static inline __attribute__((always_inline)) int take_nothing_at(struct shmring *r, uint64_t t,
-                                                                 uint64_t *moved_to)
+static inline __attribute__((always_inline)) int
+take_nothing_at(struct shmring *r, uint64_t t, uint64_t *moved_to)
 {
 	struct ring_header *hdr = r->hdr;
 	uint64_t census = atomic_load_explicit(&hdr->census, memory_order_acquire);
@@ -342,8 +347,8 @@ take_one(struct shmring *r, bool span, bool ticked, bool looked, size_t cap, int
 			shmring__op_rec_free(r, *c);
 		return rc;
 	}
-	/* looked: the leaf get found nothing ready just now; the general loop
-	 * looks again before it waits (no third look per empty poll) */
+	/* looked: a leaf get that may wait found nothing ready just now; the
+	 * general loop looks again before it waits (no second look here) */
 	ssize_t len = looked ? -EAGAIN : take_attempt_one(r, cap, tk, at, *c);
 	if (__builtin_expect(len > 0 && tk->len != TAKE_SKIP, 1))
 		return tk->len;

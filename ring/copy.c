@@ -10,8 +10,10 @@
  * look, then the leaf again), a free_tail walk (walk_then_get), waking
  * sleepers, and, before it has claimed or taken anything, the general path
  * wherever that would call out (a role to take, an op record not in the
- * handle, no room by the hint, a lost CAS, nothing ready, a skip record, a
- * first put through the record, broadcast, overwrite and redelivery rings).
+ * handle, no room by the hint, a lost CAS, nothing ready when the call may
+ * wait, a skip record, a first put through the record, broadcast, overwrite
+ * and redelivery rings).  A get with timeout 0 that finds nothing ready ends
+ * in get_nothing.
  */
 #include <errno.h>
 #include <string.h>
@@ -140,7 +142,7 @@ static __attribute__((noinline)) ssize_t get_general(struct shmring *ring, void 
  * the payload line of t asked for, as a poll does (attempt.h
  * prefetch_next_payload).  cons_head moved meanwhile: the general path,
  * which looks again.  An empty poll took 340 instructions through the
- * general path, 122 this way (perf/pair_cost empty, callgrind). */
+ * general path, 123 this way (perf/pair_cost empty, callgrind). */
 static TAIL_ONLY ssize_t get_nothing(struct shmring *ring, void *buf, size_t cap, uint64_t t)
 {
 	uint64_t moved_to;

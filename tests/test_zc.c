@@ -3,7 +3,6 @@
  * contiguous across the wrap-around and aligned to SHMRING_SLOT_SIZE.
  */
 #include <inttypes.h>
-#include <sys/uio.h>
 
 #include "common.h"
 
@@ -239,8 +238,9 @@ Test(zc, peek_empty_eagain_and_etimedout)
 }
 
 /* Polls of an empty ring (timeout 0) end in their first attempt's verdict
- * (attempt.h take_one, copy.c get_nothing): each must give back the op
- * record it took, or after 64 a peek finds none left. */
+ * (attempt.h take_one, copy.c get_nothing, take.c take_run).  A peek takes
+ * an op record of its own from the entry's pool: each must give it back, or
+ * within 64 polls a peek finds none left. */
 Test(zc, empty_polls_hold_no_op_record)
 {
 	struct shmring *r = t_ring(4096, 0);
