@@ -25,7 +25,7 @@
  * is done by the time the stores come.  The payload line made the stream
  * (harness 1x1 64 B: 23-29 M/s against 6-18; docs/perf.md, "2026-12-05,
  * seventh session"); the meta line made the spinning ping-pong's p99
- * (0.59-0.61 us against 0.93-1.79, where a 64 KiB ring, whose pages all stay
+ * (0.59-0.61 us against 0.96-1.79, where a 64 KiB ring, whose pages all stay
  * in the TLB, showed 0.64-0.66 without it: one record in 256 has the first
  * entry of a meta page; "2026-12-06, eighth session").  In the inline layout
  * the entry is in the payload's line: the second ask repeats the claim's
