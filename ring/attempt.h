@@ -295,7 +295,14 @@ claim_one(struct shmring *r, bool span, bool ticked, size_t len, int64_t timeout
 	if (__builtin_expect(rc != 0, 0)) {
 		op_rec_clear(*c); /* an announcement whose CAS lost */
 		uint64_t pos;
-		if (rc == -EAGAIN)
+		/* A poll (timeout 0) of a full ring: the attempt's -EAGAIN
+		 * stands (it reclaimed before it said so), with the stall count
+		 * the general loop would make; no second attempt.  Not on an
+		 * overwrite ring, whose loop discards the oldest record. */
+		if (rc == -EAGAIN && timeout_ns == 0 && !ring_overwrites(r))
+			ring_sweep_if_stalled(r, STALL_CLAIM,
+			                      atomic_load_explicit(&r->cached_free, memory_order_relaxed));
+		else if (rc == -EAGAIN)
 			rc = shmring__slots_claim(r, &slots, 1, &taken, &pos, timeout_ns, *c);
 		if (rc) {
 			if (span)

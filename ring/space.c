@@ -120,6 +120,11 @@ int shmring__slots_claim(struct shmring *r, const uint32_t *slots, size_t n, siz
 		/* issue 13: SHMRING_OVERWRITE discards the oldest record instead */
 		if (ring_overwrites(r) && shmring__overwrite_oldest(r, c))
 			continue;
+		if (timeout_ns == 0) { /* a poll: no waiter; ec_block's -EAGAIN */
+			ring_sweep_if_stalled(r, STALL_CLAIM,
+			                      atomic_load_explicit(&r->cached_free, memory_order_relaxed));
+			return -EAGAIN;
+		}
 		if (!waiting) {
 			ring_waiter_init(r, &w, timeout_ns);
 			waiting = true;

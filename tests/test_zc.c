@@ -258,6 +258,28 @@ Test(zc, empty_polls_hold_no_op_record)
 	shmring_detach(r);
 }
 
+/* The same for polls of a full ring (attempt.h claim_one, space.c
+ * shmring__slots_claim): a reservation takes an op record of its own. */
+Test(zc, full_polls_hold_no_op_record)
+{
+	struct shmring *r = t_ring(4096, 0);
+	char in[64] = { 0 };
+	struct shmring_span sp;
+	struct iovec io[2] = { { in, sizeof in }, { in, sizeof in } };
+	while (shmring_put(r, in, sizeof in, 0) == 0)
+		;
+	for (int i = 0; i < 1000; i++) {
+		cr_assert_eq(shmring_reserve(r, sizeof in, &sp, 0), -EAGAIN);
+		cr_assert_eq(shmring_put(r, in, sizeof in, 0), -EAGAIN);
+		cr_assert_eq(shmring_put_many(r, io, 2, 0), -EAGAIN);
+	}
+	char out[64];
+	cr_assert_eq(shmring_get(r, out, sizeof out, 0), (ssize_t)sizeof out);
+	cr_assert_eq(shmring_reserve(r, sizeof in, &sp, 0), 0);
+	cr_assert_eq(shmring_commit(r, &sp, sizeof in), 0);
+	shmring_detach(r);
+}
+
 Test(zc, reserve_full_eagain_and_etimedout)
 {
 	struct shmring *r = t_ring(4096, 4096);
