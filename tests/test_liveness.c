@@ -163,12 +163,55 @@ static int l_consumer_child(void *arg)
 	return 0;
 }
 
-Test(liveness, succeeding_puts_notice_a_dead_consumer_within_100ms)
+/* SIGKILL pid, then put one record every 0.1 ms until a put says -EPIPE
+ * (within 3 s); returns the time from the kill.  *stall: the longest gap
+ * between two puts, time this process did not run (descheduled on a loaded
+ * machine), in which no put could look: the ring's rule also does not count
+ * it as watching (attach.h ring_stood_still), so a stall delays the answer
+ * by up to twice its length.  The caller starts *stall with the puts'
+ * before the kill (the standstill the ring times may start there). */
+static int64_t l_epipe_after_kill(struct shmring *r, pid_t pid, const char *who, int64_t *stall)
 {
-	l_sh = t_shared(4096);
+	int64_t killed = t_now_ns();
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	int rc;
+	int64_t el, prev = t_now_ns();
+	while ((rc = shmring_put(r, "x", 1, 0)) == 0) {
+		int64_t now = t_now_ns();
+		if (now - prev > *stall)
+			*stall = now - prev;
+		el = now - killed;
+		cr_assert_lt(el, 3 * T_SEC, "puts still succeed %lld ms after the %s died",
+		             (long long)(el / T_MS), who);
+		t_sleep_ns(T_MS / 10);
+		prev = t_now_ns();
+	}
+	el = t_now_ns() - killed;
+	cr_assert_eq(rc, -EPIPE, "put = %d", rc);
+	return el;
+}
+
+/* A run that took longer than bound tells only if this process ran: one
+ * kept off the CPU for 20 ms or more repeats it (CI saw 124 ms such gaps
+ * under the sanitizers; nosyscall_poll and frozen_stream_* do the same). */
+static bool l_epipe_told(int64_t el, int64_t stall, int64_t bound, const char *what)
+{
+	fprintf(stderr, "liveness: %s -EPIPE %lld us after SIGKILL (longest gap between puts "
+	        "%lld us)\n", what, (long long)(el / 1000), (long long)(stall / 1000));
+	if (el < bound || stall < 20 * T_MS)
+		return true;
+	fprintf(stderr, "liveness: %s: a run repeated (this process did not run for %lld ms)\n",
+	        what, (long long)(stall / T_MS));
+	return false;
+}
+
+static bool l_dead_consumer_attempt(int64_t *el)
+{
 	struct shmring *r;
 	struct shmring_config cfg = { .capacity = 16u << 20, .flags = SHMRING_CONSUMER };
 	cr_assert_eq(shmring_create(&r, NULL, &cfg), 0);
+	atomic_store(&l_sh->done, 0);
 	pid_t pid = t_fork(l_consumer_child, NULL);
 	int ok;
 	T_POLL_UNTIL(ok, atomic_load(&l_sh->done), 10 * T_SEC);
@@ -176,28 +219,32 @@ Test(liveness, succeeding_puts_notice_a_dead_consumer_within_100ms)
 	cr_assert_eq(shmring_leave(r, SHMRING_CONSUMER), 0);
 	cr_assert_eq(t_info(r).consumers, 1, "the child's inherited role");
 	/* puts that keep succeeding: one every 0.1 ms (16 MiB lasts 26 s) */
+	int64_t stall = 0, prev = t_now_ns();
 	for (int i = 0; i < 100; i++) {
 		cr_assert_eq(shmring_put(r, "x", 1, 0), 0);
+		if (t_now_ns() - prev > stall)
+			stall = t_now_ns() - prev;
 		t_sleep_ns(T_MS / 10);
+		prev = t_now_ns();
 	}
-	int64_t killed = t_now_ns();
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	int rc;
-	int64_t el;
-	while ((rc = shmring_put(r, "x", 1, 0)) == 0) {
-		el = t_now_ns() - killed;
-		cr_assert_lt(el, 3 * T_SEC, "puts still succeed %lld ms after the consumer died",
-		             (long long)(el / T_MS));
-		t_sleep_ns(T_MS / 10);
-	}
-	el = t_now_ns() - killed;
-	cr_assert_eq(rc, -EPIPE, "put = %d", rc);
-	fprintf(stderr, "liveness: -EPIPE %lld us after SIGKILL of the last consumer\n",
-	        (long long)(el / 1000));
-	/* 100 ms is the promise; twice that for a loaded machine */
-	cr_assert_lt(el, 200 * T_MS, "-EPIPE came %lld ms after the death", (long long)(el / T_MS));
+	*el = l_epipe_after_kill(r, pid, "consumer", &stall);
 	shmring_detach(r);
+	/* 100 ms is the promise; twice that for a loaded machine */
+	return l_epipe_told(*el, stall, 200 * T_MS, "last consumer");
+}
+
+Test(liveness, succeeding_puts_notice_a_dead_consumer_within_100ms)
+{
+	l_sh = t_shared(4096);
+	int64_t el = 0;
+	for (int attempt = 0; attempt < 3; attempt++)
+		if (l_dead_consumer_attempt(&el)) {
+			cr_assert_lt(el, 200 * T_MS, "-EPIPE came %lld ms after the death",
+			             (long long)(el / T_MS));
+			return;
+		}
+	cr_skip_test("this process was kept off the CPU for 20 ms or more in every run (the "
+	             "machine is loaded): nothing to tell");
 }
 
 /* The coarse clock the liveness look reads (reap.c coarse_ns). */
@@ -283,40 +330,44 @@ static int l_lossy_subscriber_child(void *arg)
  * (cons_head never moves), and a cursor that stops is a standstill like
  * any other.  (Watching the frontier instead would never see one: producers
  * move it themselves.) */
-Test(liveness, succeeding_broadcast_puts_notice_a_dead_lossy_subscriber)
+static bool l_dead_subscriber_attempt(int64_t *el)
 {
-	l_sh = t_shared(4096);
 	struct shmring *r;
 	struct shmring_config cfg = { .capacity = 64u << 10, .flags = SHMRING_BROADCAST };
 	cr_assert_eq(shmring_create(&r, NULL, &cfg), 0);
+	atomic_store(&l_sh->done, 0);
 	pid_t pid = t_fork(l_lossy_subscriber_child, r);
 	int ok;
 	T_POLL_UNTIL(ok, atomic_load(&l_sh->done), 10 * T_SEC);
 	cr_assert(ok);
 	cr_assert_eq(t_info(r).consumers, 1, "the subscriber");
 	/* puts that keep succeeding, one every 0.1 ms, lapping the ring */
+	int64_t stall = 0, prev = t_now_ns();
 	for (int i = 0; i < 2000; i++) {
 		cr_assert_eq(shmring_put(r, "x", 1, 0), 0);
+		if (t_now_ns() - prev > stall)
+			stall = t_now_ns() - prev;
 		t_sleep_ns(T_MS / 10);
+		prev = t_now_ns();
 	}
-	int64_t killed = t_now_ns();
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	int rc;
-	int64_t el;
-	while ((rc = shmring_put(r, "x", 1, 0)) == 0) {
-		el = t_now_ns() - killed;
-		cr_assert_lt(el, 3 * T_SEC, "puts still succeed %lld ms after the subscriber died",
-		             (long long)(el / T_MS));
-		t_sleep_ns(T_MS / 10);
-	}
-	el = t_now_ns() - killed;
-	cr_assert_eq(rc, -EPIPE, "put = %d", rc);
-	fprintf(stderr, "liveness: broadcast -EPIPE %lld us after SIGKILL of the last subscriber\n",
-	        (long long)(el / 1000));
-	/* 50-100 ms by design; four times that for a loaded machine */
-	cr_assert_lt(el, 400 * T_MS, "-EPIPE came %lld ms after the death", (long long)(el / T_MS));
+	*el = l_epipe_after_kill(r, pid, "subscriber", &stall);
 	shmring_detach(r);
+	/* 50-100 ms by design; four times that for a loaded machine */
+	return l_epipe_told(*el, stall, 400 * T_MS, "broadcast, last subscriber");
+}
+
+Test(liveness, succeeding_broadcast_puts_notice_a_dead_lossy_subscriber)
+{
+	l_sh = t_shared(4096);
+	int64_t el = 0;
+	for (int attempt = 0; attempt < 3; attempt++)
+		if (l_dead_subscriber_attempt(&el)) {
+			cr_assert_lt(el, 400 * T_MS, "-EPIPE came %lld ms after the death",
+			             (long long)(el / T_MS));
+			return;
+		}
+	cr_skip_test("this process was kept off the CPU for 20 ms or more in every run (the "
+	             "machine is loaded): nothing to tell");
 }
 
 /* ------------------------------------------------- a stream frozen whole
