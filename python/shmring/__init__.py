@@ -28,6 +28,7 @@ Differences from multiprocessing that you can rely on:
 See docs/python.md for the full semantics.
 """
 
+import atexit
 import collections
 import fcntl
 import operator
@@ -122,6 +123,19 @@ def _stem():
 # travels in the pickle: a handle already here is found with no system call.
 
 _rings = weakref.WeakValueDictionary()
+
+
+@atexit.register
+def _leave_at_exit():
+    # A queue still held at exit (a daemon thread blocked in get(), say) is
+    # never freed: its Ring lets go of the holders' table here instead, and
+    # the last process of an anonymous queue removes its overflow rings'
+    # names (ringobj.c).  (atexit runs after the non-daemon threads end.)
+    with _rings_lock:
+        rings = list(_rings.values())
+    for ring in rings:
+        ring.leave_at_exit()
+
 _recently_pickled = collections.deque(maxlen=8)
 _recently_loaded = collections.deque(maxlen=8)
 _attaches = 0          # queues this process attached from a pickle or a name
@@ -533,15 +547,21 @@ def _get_large(record):
         if size != total or size < _SEG_HDR.size:
             raise ValueError('side segment %s has %d bytes, expected %d'
                              % (name, size, total))
+        # Mapped before its name goes: a map that fails (ENOMEM, say)
+        # leaves the segment there for this handle's next get (get.c
+        # keep_first).  Unlinked first, the retry found no file and every
+        # get after it raised FileNotFoundError.
+        mm = mmap.mmap(fd, size)
         try:
             os.unlink('/dev/shm/' + name)
             mine = True
+        except FileNotFoundError:
+            mine = True      # removed meanwhile: the mapping still reads
         except PermissionError:
             # another user's segment in a shared-mode queue: /dev/shm is
             # sticky, only its owner may unlink it.  Copy out, then free its
             # memory (truncate) so that only an empty name stays behind.
             mine = False
-        mm = mmap.mmap(fd, size)
         if not mine:
             data = bytes(mm)
             mm.close()
@@ -607,6 +627,12 @@ def _rebuild(cls, name, key, holders):
     """Unpickle a queue: by name, or from a process that holds it."""
     if name is not None:
         ring = _open_named(name, key)
+        if key is not None and ring.key() != key:
+            # the name now holds another queue: the pickled one was
+            # unlinked since (and a new one made under its name)
+            raise FileNotFoundError(2, 'shmring queue %r was unlinked since it was pickled '
+                                    '(the name now holds another queue)' % name,
+                                    '/dev/shm/' + _check_name(name))
     else:
         ring = _attach_anonymous(key, holders)
     # A worker that gets the queue with every task and drops it after each

@@ -9,6 +9,7 @@
 #include "pyshmring.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 struct peek_ctx {
 	struct shmring     *r;
@@ -48,27 +49,57 @@ static ssize_t get_chain(QueueObject *q, ring_op op, struct shmring **rp, void *
 	}
 }
 
-/* Records taken from the ring by get_many but not delivered (one after a
- * record that failed to unpickle) come out first, in order.  Decodes the
- * first; on failure it is dropped (and the error raised) only if drop_bad. */
-static PyObject *pop_pending(QueueObject *q, int raw, int drop_bad)
+/* The held-back list of this process, made if need be (NULL: no memory). */
+static PyObject *pending_list(QueueObject *q)
+{
+	if (!queue_pending(q)) {
+		q->pending = PyList_New(0);
+		q->pending_pid = getpid();
+	}
+	return q->pending;
+}
+
+/* Take the first held-back record out of the line (a new reference).  Out
+ * before any Python code runs (unpickling may run some, and another thread
+ * get() then): each record is delivered once (two threads decoding the
+ * same borrowed first item delivered it twice, or crashed). */
+static PyObject *pending_take(QueueObject *q)
 {
 	PyObject *rec = PyList_GET_ITEM(q->pending, 0);
 	Py_INCREF(rec);
+	if (PyList_SetSlice(q->pending, 0, 1, NULL) < 0)
+		PyErr_Clear(); /* (a one-item slice of a list: cannot fail) */
+	if (PyList_GET_SIZE(q->pending) == 0)
+		Py_CLEAR(q->pending);
+	return rec;
+}
+
+/* A side segment that could not be read (PermissionError, a full /dev/shm,
+ * ...), or a record get_many could not decode: its reference goes back to
+ * the front of the line, so the item is not lost; the error is raised. */
+static void keep_first(QueueObject *q, PyObject *rec)
+{
+	PyObject *exc_type, *exc_val, *exc_tb;
+	PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
+	if (!pending_list(q) || PyList_Insert(q->pending, 0, rec) < 0)
+		PyErr_WriteUnraisable((PyObject *)q);
+	PyErr_Restore(exc_type, exc_val, exc_tb);
+}
+
+/* Records taken from the ring by get_many but not delivered (one after a
+ * record that failed to unpickle) come out first, in order.  Decodes the
+ * first; on failure it is dropped (and the error raised) only if drop_bad,
+ * else it goes back to the front of the line. */
+static PyObject *pop_pending(QueueObject *q, int raw, int drop_bad)
+{
+	PyObject *rec = pending_take(q);
 	PyObject *obj = raw ? rec : decode((const unsigned char *)PyBytes_AS_STRING(rec),
 	                                   (size_t)PyBytes_GET_SIZE(rec));
 	if (raw)
 		Py_INCREF(obj);
+	if (!obj && !drop_bad)
+		keep_first(q, rec);
 	Py_DECREF(rec);
-	if (obj || drop_bad) {
-		PyObject *exc_type, *exc_val, *exc_tb;
-		PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
-		if (PySequence_DelItem(q->pending, 0) < 0)
-			PyErr_Clear();
-		if (PyList_GET_SIZE(q->pending) == 0)
-			Py_CLEAR(q->pending);
-		PyErr_Restore(exc_type, exc_val, exc_tb);
-	}
 	return obj;
 }
 
@@ -77,8 +108,7 @@ static void keep_pending(QueueObject *q, const struct iovec *recs, ssize_t from,
 {
 	PyObject *exc_type, *exc_val, *exc_tb;
 	PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
-	if (!q->pending)
-		q->pending = PyList_New(0);
+	pending_list(q);
 	for (ssize_t j = from; j < n && q->pending; j++) {
 		PyObject *b = PyBytes_FromStringAndSize(recs[j].iov_base, (Py_ssize_t)recs[j].iov_len);
 		if (!b || PyList_Append(q->pending, b) < 0)
@@ -88,24 +118,16 @@ static void keep_pending(QueueObject *q, const struct iovec *recs, ssize_t from,
 	PyErr_Restore(exc_type, exc_val, exc_tb);
 }
 
-/* A side segment that could not be read (PermissionError, a full /dev/shm,
- * ...): its reference goes back to the front of the line, so the item is
- * not lost; the error is raised. */
-static void keep_first(QueueObject *q, PyObject *rec)
-{
-	PyObject *exc_type, *exc_val, *exc_tb;
-	PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
-	if (!q->pending)
-		q->pending = PyList_New(0);
-	if (!q->pending || PyList_Insert(q->pending, 0, rec) < 0)
-		PyErr_WriteUnraisable((PyObject *)q);
-	PyErr_Restore(exc_type, exc_val, exc_tb);
-}
-
+/* A reference to a side segment: its object (__init__.py _get_large).  A
+ * segment that could not be read stays first in line (keep_first), but for
+ * one that is gone (removed from /dev/shm by hand, say): kept, it raised
+ * FileNotFoundError from every get after it, and the items behind it never
+ * came out.  Its item is lost; the error says so once. */
 static PyObject *get_large(QueueObject *q, PyObject *rec)
 {
 	PyObject *obj = PyObject_CallOneArg(get_large_fn, rec);
-	if (!obj && PyErr_ExceptionMatches(PyExc_OSError))
+	if (!obj && PyErr_ExceptionMatches(PyExc_OSError) &&
+	    !PyErr_ExceptionMatches(PyExc_FileNotFoundError))
 		keep_first(q, rec);
 	return obj;
 }
@@ -115,13 +137,10 @@ static PyObject *do_get(QueueObject *q, PyObject *block, PyObject *timeout, int 
 {
 	if (check_usable(q) < 0)
 		return NULL;
-	if (q->pending) {
+	if (queue_pending(q)) {
 		PyObject *rec = PyList_GET_ITEM(q->pending, 0);
 		if (!raw && PyBytes_GET_SIZE(rec) && PyBytes_AS_STRING(rec)[0] == TAG_LARGE) {
-			Py_INCREF(rec);
-			PySequence_DelItem(q->pending, 0);
-			if (PyList_GET_SIZE(q->pending) == 0)
-				Py_CLEAR(q->pending);
+			rec = pending_take(q);
 			PyObject *obj = get_large(q, rec);
 			Py_DECREF(rec);
 			return obj;
@@ -232,7 +251,7 @@ static PyObject *do_get_many(QueueObject *q, PyObject *const *args, Py_ssize_t n
 	if (!out)
 		return NULL;
 	/* records taken earlier but not delivered come first */
-	while (q->pending && PyList_GET_SIZE(out) < max_items) {
+	while (queue_pending(q) && PyList_GET_SIZE(out) < max_items) {
 		PyObject *obj = PyList_GET_SIZE(out) == 0 ? do_get(q, Py_False, NULL, raw)
 		                                          : pop_pending(q, raw, 0);
 		if (!obj) {
@@ -281,11 +300,15 @@ static PyObject *do_get_many(QueueObject *q, PyObject *const *args, Py_ssize_t n
 			/* the next record alone is bigger than our buffer */
 			PyObject *obj = do_get(q, Py_False, NULL, raw);
 			if (!obj) {
-				if (got && PyErr_ExceptionMatches(Empty)) {
-					PyErr_Clear();
+				if (!PyErr_ExceptionMatches(Empty))
+					goto fail;
+				/* another consumer took it first: with nothing
+				 * yet, wait again as get() does (a blocking
+				 * get_many raised Empty here) */
+				PyErr_Clear();
+				if (got)
 					break;
-				}
-				goto fail;
+				continue;
 			}
 			int ok = PyList_Append(out, obj);
 			Py_DECREF(obj);

@@ -239,12 +239,16 @@ struct QueueObject {
 	int         closed;
 	pid_t       closed_pid; /* close() applies in this process only */
 	PyObject   *pending;    /* list of raw records taken but not delivered, or NULL */
+	pid_t       pending_pid; /* the process that took them (queue_pending) */
 };
 extern PyTypeObject Queue_Type;
 int  check_usable(QueueObject *q);
 int  parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                 const char *const *names, int n, int required, PyObject **out);
 int  is_closed(QueueObject *q);
+/* q's held-back records (get.c), or NULL: a fork child drops the copy it
+ * inherited, whose records its parent took from the ring and delivers. */
+PyObject *queue_pending(QueueObject *q);
 
 /* put.c / get.c */
 PyObject *Queue_put(QueueObject *q, PyObject *const *args, Py_ssize_t nargs, PyObject *kw);

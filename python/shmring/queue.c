@@ -51,6 +51,13 @@ int is_closed(QueueObject *q)
 	return q->closed && q->closed_pid == getpid();
 }
 
+PyObject *queue_pending(QueueObject *q)
+{
+	if (q->pending && q->pending_pid != getpid())
+		Py_CLEAR(q->pending);
+	return q->pending;
+}
+
 int check_usable(QueueObject *q)
 {
 	if (!q->ring) {
@@ -116,7 +123,8 @@ static PyObject *Queue_qsize(QueueObject *q, PyObject *unused)
 	if (!q->ring)
 		return PyLong_FromLong(0);
 	RingObject *ring = q->ring;
-	Py_ssize_t extra = q->pending ? PyList_GET_SIZE(q->pending) : 0;
+	PyObject *pending = queue_pending(q);
+	Py_ssize_t extra = pending ? PyList_GET_SIZE(pending) : 0;
 	if (ring->maxsize) {
 		int64_t v = shmring_sem_value(&ring->ctl->room);
 		int64_t c = v >= 0 && v <= ring->maxsize ? ring->maxsize - v : 0;
@@ -139,7 +147,7 @@ static PyObject *Queue_qsize(QueueObject *q, PyObject *unused)
 
 static PyObject *Queue_empty(QueueObject *q, PyObject *unused)
 {
-	if (!q->ring || q->pending)
+	if (!q->ring || queue_pending(q))
 		return PyBool_FromLong(!q->ring ? 1 : 0);
 	RingObject *ring = q->ring;
 	for (int tries = 0; tries < 64; tries++) {

@@ -14,20 +14,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* This process lets go of the queue: off the holders' table, and the last
+ * process of an anonymous queue takes its overflow rings' names with it (a
+ * named queue's go with unlink()); only if every process that had it was
+ * listed (the table never overflowed), or one not listed could still need
+ * a name.  Once per process (the holder slot is given back). */
+static void ring_leave_holders(RingObject *self)
+{
+	int listed = self->holder >= 0 && self->pid == getpid();
+	ctl_unregister_holder(self);
+	if (self->name == Py_None && listed && !atomic_load(&self->ctl->holders_overflow) &&
+	    !ctl_live_holders(self))
+		gens_unlink_names(self);
+}
+
 static void Ring_dealloc(RingObject *self)
 {
 	if (self->weakreflist)
 		PyObject_ClearWeakRefs((PyObject *)self);
 	if (self->ctl) {
-		int listed = self->holder >= 0 && self->pid == getpid();
-		ctl_unregister_holder(self);
-		/* The last process of an anonymous queue takes its overflow
-		 * rings' names with it (a named queue's go with unlink()); only
-		 * if every process that had it was listed (the table never
-		 * overflowed), or one not listed could still need a name. */
-		if (self->name == Py_None && listed && !atomic_load(&self->ctl->holders_overflow) &&
-		    !ctl_live_holders(self))
-			gens_unlink_names(self);
+		ring_leave_holders(self);
 		gens_free(self);
 		munmap(self->ctl, CTL_SIZE);
 	}
@@ -282,7 +288,20 @@ static PyObject *Ring_event_ack(RingObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* At interpreter exit (__init__.py): what dealloc would do for the holders'
+ * table, for a Ring that is never freed (a daemon thread still holds its
+ * queue: the overflow rings' names stayed in /dev/shm after a clean exit). */
+static PyObject *Ring_leave_at_exit(RingObject *self, PyObject *unused)
+{
+	if (self->ctl)
+		ring_leave_holders(self);
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef Ring_methods[] = {
+	{"leave_at_exit", (PyCFunction)Ring_leave_at_exit, METH_NOARGS,
+	 "At exit: off the holders' table; the last holder of an anonymous queue unlinks its "
+	 "overflow rings' names."},
 	{"fileno", (PyCFunction)Ring_fileno, METH_NOARGS, "Generation 0's fd (owned by the ring)."},
 	{"ctl_fileno", (PyCFunction)Ring_ctl_fileno, METH_NOARGS, "The control page's fd."},
 	{"key", (PyCFunction)Ring_key, METH_NOARGS, "(st_dev, st_ino) of the ring's file."},

@@ -56,6 +56,49 @@ def use_after_parent_closed(q, out):
     out.put(q.get(timeout=30))
 
 
+def _raise_runtime():
+    raise RuntimeError('does not unpickle (test)')
+
+
+def _slow_str(text):
+    time.sleep(0.2)
+    return text
+
+
+class Unpicklable:
+    def __reduce__(self):
+        return (_raise_runtime, ())
+
+
+class SlowToUnpickle:
+    """Unpickles after 0.2 s of Python code: another thread runs meanwhile."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __reduce__(self):
+        return (_slow_str, (self.text,))
+
+
+def queue_with_held_back(items):
+    """A queue whose handle holds items back: get_many() took them from the
+    ring behind a record that failed to unpickle, and get() raised that
+    record's error, so they come out first on this handle."""
+    q = shmring.Queue()
+    q.put('ok')
+    q.put(Unpicklable())
+    for item in items:
+        q.put(item)
+    assert q.get_many() == ['ok']
+    try:
+        q.get()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError('the unpicklable record unpickled')
+    return q
+
+
 class UnboundedTest(ShmLeakMixin, unittest.TestCase):
 
     def test_child_puts_20_mib_and_exits_join_does_not_block(self):
@@ -583,6 +626,169 @@ class SafetyTest(ShmLeakMixin, unittest.TestCase):
         for n in os.listdir('/dev/shm'):
             if n.startswith(shmring.SEGMENT_PREFIX):
                 os.unlink('/dev/shm/' + n)
+
+
+class ReviewTest(ShmLeakMixin, unittest.TestCase):
+    """A review of the binding (2026-12-06) found these; each failed before
+    its fix."""
+
+    def test_two_threads_take_held_back_items_once_each(self):
+        # Before: the first thread unpickled item 0 through a borrowed
+        # reference, the second took the same item meanwhile; then both
+        # deleted "item 0": ['A', 'A'] with B lost, or a segfault.
+        import threading
+        q = queue_with_held_back([SlowToUnpickle('A'), SlowToUnpickle('B')])
+        out, errors = [], []
+
+        def take():
+            try:
+                out.append(q.get(timeout=5))
+            except Exception as e:      # noqa: BLE001 (reported below)
+                errors.append(repr(e))
+        threads = [threading.Thread(target=take) for _ in range(2)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join(30)
+        self.assertEqual(errors, [])
+        self.assertEqual(sorted(out), ['A', 'B'])
+
+    def test_held_back_items_stay_with_the_process_that_took_them(self):
+        # Before: a fork child inherited the list and delivered its items
+        # too (the parent's get() and the child's both returned 'A').
+        q = queue_with_held_back(['A'])
+        pid = os.fork()
+        if pid == 0:
+            try:
+                q.get(timeout=0.3)
+                os._exit(1)             # delivered twice
+            except Empty:
+                os._exit(0)
+            except BaseException:
+                os._exit(2)
+        _, st = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(st), 0,
+                         'the child got an item it did not take')
+        self.assertEqual(q.get(timeout=5), 'A')
+
+    def test_blocking_get_many_waits_when_another_consumer_wins_a_large_record(self):
+        # A record bigger than get_many's 256 KiB buffer is taken by a
+        # non-blocking get(); when another consumer had it first, a
+        # get_many() that may block raised Empty at once.
+        import threading
+        q = shmring.Queue()
+        errors, got, early = [], [], []
+        done = threading.Event()
+
+        def consume():
+            try:
+                while True:
+                    got.extend(q.get_many(timeout=3))
+            except Empty:
+                if not done.is_set():
+                    early.append(time.monotonic())
+            except Exception as e:      # noqa: BLE001
+                errors.append(repr(e))
+        threads = [threading.Thread(target=consume) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for i in range(40):
+            q.put(b'x' * 300000)
+            time.sleep(0.02)
+        # a consumer may end only by its 3 s timeout, after the last item
+        time.sleep(1)
+        done.set()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(early, [], 'a blocking get_many() raised Empty with items flowing')
+        self.assertEqual(len(got), 40)
+
+    def test_a_side_segment_removed_by_hand_loses_only_its_item(self):
+        # Before: its reference was kept for a retry that could never
+        # succeed; every get() raised FileNotFoundError and the items
+        # behind it never came out.
+        q = shmring.Queue(capacity=1 << 16)
+        q.put(b'x' * 100000)
+        q.put('next')
+        for n in shmring.leftover_segments():
+            os.unlink('/dev/shm/' + n)
+        self.assertRaises(FileNotFoundError, q.get, timeout=5)
+        self.assertEqual(q.get(timeout=5), 'next')
+
+    def test_a_side_segment_that_fails_to_map_is_read_on_the_next_get(self):
+        # Before: its name was removed before the map, so the retry found
+        # no file (FileNotFoundError on every get, as above).
+        import errno
+        import mmap
+        q = shmring.Queue(capacity=1 << 16)
+        q.put(b'y' * 100000)
+        q.put('next')
+        real = mmap.mmap
+
+        def fail_once(*args, **kw):
+            mmap.mmap = real
+            raise OSError(errno.ENOMEM, 'no memory (test)')
+        mmap.mmap = fail_once
+        try:
+            with self.assertRaises(OSError) as cm:
+                q.get(timeout=5)
+            self.assertEqual(cm.exception.errno, errno.ENOMEM)
+        finally:
+            mmap.mmap = real
+        self.assertEqual(q.get(timeout=5), b'y' * 100000)
+        self.assertEqual(q.get(timeout=5), 'next')
+
+    def test_a_pickled_named_queue_does_not_load_a_new_queue_of_its_name(self):
+        # The pickle carries the ring's (st_dev, st_ino); before, a loader
+        # that did not have it cached opened whatever held the name now.
+        name = unique_name('renamed')
+        q = shmring.Queue(name=name)
+        data = pickle.dumps(q)
+        q.unlink()
+        del q
+        q2 = shmring.JoinableQueue(name=name)
+        try:
+            code = '''if 1:
+                import pickle, sys
+                sys.path[:0] = %r
+                try:
+                    pickle.loads(sys.stdin.buffer.read())
+                    print('loaded')
+                except FileNotFoundError as e:
+                    print('FileNotFoundError', e)
+            ''' % (sys.path[:3],)
+            r = subprocess.run([sys.executable, '-c', code], input=data, capture_output=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith(b'FileNotFoundError'), r.stdout)
+        finally:
+            q2.unlink()
+
+    def test_overflow_rings_go_at_exit_while_a_daemon_thread_holds_the_queue(self):
+        # A daemon consumer blocked in get() keeps the queue alive through
+        # exit: its Ring was never freed, and the names of its overflow
+        # rings stayed in /dev/shm.
+        code = '''if 1:
+            import sys, threading, time
+            sys.path[:0] = %r
+            import shmring
+            q = shmring.Queue(capacity=1 << 16)
+            def consume():
+                while True:
+                    q.get()
+                    time.sleep(10)
+            threading.Thread(target=consume, daemon=True).start()
+            for i in range(3000):
+                q.put(i)
+            print(len(shmring.leftover_segments()))
+        ''' % (sys.path[:3],)
+        r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(int(r.stdout), 0, 'the queue did not grow: the test tells nothing')
+        self.assertEqual(shmring.leftover_segments(), [])
 
 
 if __name__ == '__main__':
