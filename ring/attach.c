@@ -118,9 +118,19 @@ static void attach_entry_leave(struct shmring *r)
 		return;
 	struct attach_entry *e = ring_attach(r, r->attach_slot);
 	/* Spans still reserved or peeked die with the handle: finish them as a
-	 * sweep would for a dead process. */
-	if (atomic_load_explicit(&e->op_busy, memory_order_relaxed))
-		shmring__recover_entry(r, r->attach_slot, NULL);
+	 * sweep would for a dead process.  Where a live process's claim still
+	 * covers one (a take that read a stale cons_head and has yet to lose
+	 * its CAS), the recovery is not complete: the entry stays, roles and
+	 * all, marked as a sweep leaves it (reap.c: reaping, no reaper), for
+	 * the next sweep to finish.  Freed here instead, nothing ever came back
+	 * to that record: never released nor redelivered, free_tail stopped at
+	 * it and the ring stalled a lap later. */
+	if (atomic_load_explicit(&e->op_busy, memory_order_relaxed) &&
+	    !shmring__recover_entry(r, r->attach_slot, NULL)) {
+		atomic_store_explicit(&e->id, ATTACH_REAPING_TAG, memory_order_release);
+		r->attach_slot = -1;
+		return;
+	}
 	unsigned roles = atomic_exchange_explicit(&e->roles, 0, memory_order_seq_cst);
 	census_sub(r->hdr, roles);
 	attach_entry_free(e);

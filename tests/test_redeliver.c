@@ -6,6 +6,7 @@
  * waits for held and parked records; released ones never come back.
  */
 #include "common.h"
+#include "handle.h" /* tests are built with -Iring: op records */
 
 TestSuite(redeliver, .timeout = T_TIMEOUT);
 
@@ -436,6 +437,47 @@ Test(redeliver, small_buffer_and_detach_with_a_held_span)
 	cr_assert_eq(shmring_peek(rr, &sp, 0), 11);
 	expect_record(&sp, "long record", 2);
 	cr_assert_eq(shmring_release(rr, &sp), 0);
+	shmring_detach(rr);
+}
+
+/* A handle detaches holding a peeked record while a live consumer's take
+ * covers that record: it announced a take from a cons_head read before the
+ * peek moved it and has yet to lose its CAS (written here by hand, as
+ * tests/test_recover.c writes a dead process's op records).  The detach
+ * cannot give the record back then; the next sweep must, once that take
+ * has lost.  Before, the detach freed its entry anyway: the record was
+ * never delivered again, every peek timed out, and the ring stopped a lap
+ * later (a review found it, 2026-12-06). */
+Test(redeliver, detach_while_a_stale_take_covers_the_held_record)
+{
+	rr = redeliver_ring(4096, 0, 0);
+	struct shmring *other = NULL, *live = NULL;
+	cr_assert_eq(shmring_attach_fd(&other, shmring_fd(rr)), 0);
+	cr_assert_eq(shmring_attach_fd(&live, shmring_fd(rr)), 0);
+	cr_assert_eq(shmring_declare(other, SHMRING_CONSUMER), 0);
+	cr_assert_eq(shmring_declare(live, SHMRING_CONSUMER), 0);
+	cr_assert_eq(shmring_put(rr, "held", 4, 0), 0);
+	struct shmring_span sp;
+	cr_assert_eq(shmring_peek(other, &sp, 0), 4);
+	uint64_t p = shmring_span_position(&sp);
+	/* live's take, announced at p (the stale cons_head), CAS still to come */
+	int j = live->attach_slot;
+	struct op_rec *c = ring_op_rec(live, j, OPREC_PER_ENTRY - 1);
+	atomic_fetch_or(&ring_attach(live, j)->op_busy, UINT64_C(1) << (OPREC_PER_ENTRY - 1));
+	atomic_store(&c->extent, OPREC_EXTENT(1, 1));
+	atomic_store(&c->word, OPREC_WORD(p, OPREC_CONSUME));
+	shmring_detach(other); /* still holding the record */
+	/* the take loses its CAS and clears its announcement */
+	atomic_store(&c->word, 0);
+	atomic_fetch_and(&ring_attach(live, j)->op_busy, ~(UINT64_C(1) << (OPREC_PER_ENTRY - 1)));
+	/* the next sweep gives it back (a waiting peek sweeps) */
+	cr_assert_eq(shmring_peek(live, &sp, 5 * T_SEC), 4, "the held record never came back");
+	expect_record(&sp, "held", 2);
+	cr_assert_eq(shmring_release(live, &sp), 0);
+	/* and the detached handle's consumer role is off the census with it */
+	cr_assert_eq(t_info(rr).consumers, 1);
+	cr_assert_eq(t_info(rr).lost_records, 0);
+	shmring_detach(live);
 	shmring_detach(rr);
 }
 
