@@ -6,6 +6,7 @@
 #include "attach.h"
 #include "bcast.h" /* a broadcast producer's look */
 #include "liveness.h"
+#include "redeliver.h" /* a sweep sets its counts right */
 
 #include <string.h>
 
@@ -120,6 +121,8 @@ int shmring__reap(struct shmring *r)
 		attach_entry_free(e);
 		reaped++;
 	}
+	if (r->redeliver) /* redeliver hook: counts a killed process left off */
+		shmring__redeliver_recount(r);
 	if (cached)
 		atomic_store_explicit(&r->sweep_busy, false, memory_order_release);
 	if (reaped)

@@ -246,18 +246,64 @@ void shmring__redeliver_released(struct shmring *r, uint32_t rl)
 		ec_notify(r, &hdr->not_empty);
 }
 
-bool shmring__redeliver_ready(const struct shmring *r)
+/* Is an entry of the list in state st?  seq_cst loads (a re-check). */
+static bool list_has(const struct shmring *r, unsigned st)
 {
 	const struct redeliver_area *a = &r->hdr->rdl;
-	if (atomic_load_explicit(&a->pending, memory_order_seq_cst) <= 0)
-		return false;
-	/* Pending says so; is one there?  (A count off by a reaper killed
-	 * between the entry and the count must not make a waiter spin.) */
 	uint64_t high = list_high(r);
 	for (unsigned i = 0; i < high; i++)
-		if (RDL_STATE(atomic_load_explicit(&a->list[i].word, memory_order_seq_cst)) == RDL_WAITING)
+		if (RDL_STATE(atomic_load_explicit(&a->list[i].word, memory_order_seq_cst)) == st)
 			return true;
 	return false;
+}
+
+bool shmring__redeliver_ready(const struct shmring *r)
+{
+	/* Pending says so; is one there?  (A count off by a reaper killed
+	 * between the entry and the count must not make a waiter spin.) */
+	return atomic_load_explicit(&r->hdr->rdl.pending, memory_order_seq_cst) > 0 &&
+	       list_has(r, RDL_WAITING);
+}
+
+/* Every sweep (reap.c) raises the two counts to what the list holds where
+ * they fell short: a process killed between an entry's CAS and its count's
+ * increment (settle, a dead letter's recovery) leaves one low for good.
+ * pending one low, a parked record was never taken again (the take's fast
+ * path reads pending only): free_tail stood at it, and once the ring was
+ * full producers and consumers both waited forever, the consumers asleep on
+ * an "empty" ring (redeliver::counts_a_killed_process_left_off_are_set_right).
+ * Raised only: lowered, a sweep racing a take between its CAS and its
+ * decrement would leave pending one low, the state repaired here, where one
+ * high only costs a scan (docs/design.md section 9, Limits).  (dead_waiting
+ * one high, from a dead-letter reader killed before its decrement, made a
+ * waiting shmring_peek_dead spin and never see the end of the stream: its
+ * re-check looks at the list now, dead_ready and dead_over.)  By CAS from
+ * the value read: one that moved meanwhile waits for the next sweep. */
+void shmring__redeliver_recount(struct shmring *r)
+{
+	struct redeliver_area *a = &r->hdr->rdl;
+	uint64_t high = list_high(r);
+	int64_t waiting = 0;
+	uint64_t dead = 0;
+	for (unsigned i = 0; i < high; i++) {
+		unsigned st = RDL_STATE(atomic_load_explicit(&a->list[i].word, memory_order_seq_cst));
+		waiting += st == RDL_WAITING;
+		dead += st == RDL_DEAD;
+	}
+	bool raised = false;
+	/* seq_cst: N1 for the sleepers a raised count wakes (as settle's) */
+	int64_t p = atomic_load_explicit(&a->pending, memory_order_seq_cst);
+	if (p < waiting)
+		raised |= atomic_compare_exchange_strong_explicit(&a->pending, &p, waiting,
+		                                                  memory_order_seq_cst,
+		                                                  memory_order_relaxed);
+	uint64_t d = atomic_load_explicit(&a->dead_waiting, memory_order_seq_cst);
+	if (d < dead)
+		raised |= atomic_compare_exchange_strong_explicit(&a->dead_waiting, &d, dead,
+		                                                  memory_order_seq_cst,
+		                                                  memory_order_relaxed);
+	if (raised)
+		ec_notify(r, &r->hdr->not_empty);
 }
 
 /* The list entry that owns the parked record at p: is it a dead letter? */
@@ -383,14 +429,16 @@ static bool dead_over(const struct shmring *r)
 		return false;
 	uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_seq_cst) & RING_POS_MASK;
 	return h == atomic_load_explicit(&hdr->cons_head, memory_order_seq_cst) &&
-	       atomic_load_explicit(&hdr->rdl.dead_waiting, memory_order_seq_cst) == 0 &&
-	       !shmring__redeliver_holds_open(r);
+	       !list_has(r, RDL_DEAD) && !shmring__redeliver_holds_open(r);
 }
 
+/* A dead letter to read (the count says so and the list agrees: a count
+ * one too high must not make a waiter spin), or the end. */
 static bool dead_ready(const void *arg)
 {
 	const struct shmring *r = arg;
-	return atomic_load_explicit(&r->hdr->rdl.dead_waiting, memory_order_seq_cst) > 0 ||
+	return (atomic_load_explicit(&r->hdr->rdl.dead_waiting, memory_order_seq_cst) > 0 &&
+	        list_has(r, RDL_DEAD)) ||
 	       dead_over(r);
 }
 

@@ -77,6 +77,10 @@ static inline void redeliver_after_release(struct shmring *r, uint32_t rl)
 /* The consumer's re-check (shmring__readable): a parked record is waiting
  * (seq_cst, W2 of the eventcount protocol). */
 bool shmring__redeliver_ready(const struct shmring *r);
+/* A sweep (reap.c): pending and dead_waiting raised to the list's number
+ * of WAITING and DEAD entries where they fell short (a process killed
+ * between an entry's CAS and its count's increment left one low). */
+void shmring__redeliver_recount(struct shmring *r);
 /* End of stream is held open: a record is parked or held (taken and not
  * released, not a dead letter).  seq_cst loads (also a re-check). */
 bool shmring__redeliver_holds_open(const struct shmring *r);

@@ -481,6 +481,73 @@ Test(redeliver, detach_while_a_stale_take_covers_the_held_record)
 	shmring_detach(rr);
 }
 
+/* A process killed between a list entry's CAS and its count's update
+ * leaves the count off by one (written here by hand).  pending one too low:
+ * the parked record was never taken again, free_tail stood at it, and once
+ * the ring was full producers and consumers both waited for good.
+ * dead_waiting one too high: a waiting shmring_peek_dead spun at full CPU
+ * and never saw the end of the stream.  A sweep sets both right from the
+ * list, and the dead-letter wait looks at the list (redeliver.c
+ * shmring__redeliver_recount; a review found both, 2026-12-06). */
+Test(redeliver, counts_a_killed_process_left_off_are_set_right)
+{
+	rr = redeliver_ring(4096, 0, 0);
+	struct shmring *other = NULL;
+	cr_assert_eq(shmring_attach_fd(&other, shmring_fd(rr)), 0);
+	cr_assert_eq(shmring_declare(rr, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	cr_assert_eq(shmring_declare(other, SHMRING_CONSUMER), 0);
+	cr_assert_eq(shmring_put(rr, "parked", 6, 0), 0);
+	struct shmring_span sp;
+	cr_assert_eq(shmring_peek(other, &sp, 0), 6);
+	shmring_detach(other); /* parked: WAITING, pending 1 */
+	cr_assert_eq(t_info(rr).redeliver_waiting, 1);
+	atomic_fetch_sub(&rr->hdr->rdl.pending, 1); /* the increment a kill skipped */
+	/* the ring fills behind the parked record and drains */
+	char buf[64];
+	int puts = 0;
+	while (shmring_put(rr, "x", 1, 0) == 0)
+		puts++;
+	cr_assert_gt(puts, 0);
+	while (shmring_get(rr, buf, sizeof buf, 0) == 1)
+		puts--;
+	cr_assert_eq(puts, 0, "fresh records lost");
+	/* a waiting get sweeps, the sweep counts the parked record again */
+	ssize_t n = shmring_get(rr, buf, sizeof buf, 5 * T_SEC);
+	cr_assert_eq(n, 6, "the parked record never came back: get = %zd", n);
+	cr_assert_eq(memcmp(buf, "parked", 6), 0);
+	cr_assert_eq(shmring_put(rr, "y", 1, T_SEC), 0, "the ring stayed full");
+	cr_assert_eq(shmring_get(rr, buf, sizeof buf, 0), 1);
+	shmring_detach(rr);
+
+	/* dead_waiting one too high */
+	rr = redeliver_ring(4096, 0, 1);
+	cr_assert_eq(shmring_attach_fd(&other, shmring_fd(rr)), 0);
+	cr_assert_eq(shmring_declare(rr, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	cr_assert_eq(shmring_declare(other, SHMRING_CONSUMER), 0);
+	cr_assert_eq(shmring_put(rr, "dead", 4, 0), 0);
+	cr_assert_eq(shmring_peek(rr, &sp, 0), 4);
+	cr_assert_eq(shmring_requeue(rr, &sp), 0); /* max_deliveries 1: a dead letter */
+	cr_assert_eq(shmring_peek_dead(other, &sp, 0), 4);
+	atomic_fetch_add(&rr->hdr->rdl.dead_waiting, 1); /* the decrement a kill skipped */
+	shmring_detach(other); /* its dead letter is one again */
+	cr_assert_eq(shmring_peek_dead(rr, &sp, 0), 4);
+	cr_assert_eq(memcmp(sp.data, "dead", 4), 0);
+	cr_assert_eq(shmring_release(rr, &sp), 0);
+	cr_assert_eq(shmring_close(rr), 0);
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+	int64_t t0 = t_now_ns();
+	n = shmring_peek_dead(rr, &sp, 2 * T_SEC);
+	int64_t el = t_now_ns() - t0;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	int64_t cpu = (c1.tv_sec - c0.tv_sec) * T_SEC + (c1.tv_nsec - c0.tv_nsec);
+	cr_assert_eq(n, -EPIPE, "peek_dead on a closed, drained ring = %zd (%s) after %lld ms", n,
+	             shmring_strerror((int)n), (long long)(el / T_MS));
+	cr_assert_lt(cpu, el / 2 + 50 * T_MS, "the wait spun: %lld ms of CPU in %lld ms",
+	             (long long)(cpu / T_MS), (long long)(el / T_MS));
+	shmring_detach(rr);
+}
+
 /* A record taken again from the list, and its holder killed too: delivered a
  * third time (deliveries 3); a dead letter's reader killed: the dead letter
  * is there to read again. */
