@@ -45,6 +45,30 @@ struct in {
 	unsigned long      die_after_puts;
 };
 
+/* A fresh inbox for our pull requests (pull()).  After the consumer is made
+ * again, deliveries of the deleted one still on their way (a request's
+ * batch, or the rest of one that waited) go to the old inbox, which has no
+ * subscriber now: nowhere.  Kept, one past the gap that made the reset was
+ * collected first and taken as the new consumer's first message (take_any),
+ * so committed passed the messages the new one then delivered, and they
+ * were acknowledged without a put: lost (a review found it, 2026-12-06). */
+static natsStatus new_inbox(struct in *in)
+{
+	if (in->inbox_sub) {
+		natsSubscription_Unsubscribe(in->inbox_sub);
+		natsSubscription_Destroy(in->inbox_sub);
+		in->inbox_sub = NULL;
+	}
+	natsInbox_Destroy(in->inbox);
+	in->inbox = NULL;
+	natsStatus ns = natsInbox_Create(&in->inbox);
+	if (ns == NATS_OK)
+		ns = natsConnection_SubscribeSync(&in->inbox_sub, in->bn.nc, in->inbox);
+	if (ns == NATS_OK)   /* never drop a delivery for being slow: a gap costs a reset */
+		ns = natsSubscription_SetPendingLimits(in->inbox_sub, -1, -1);
+	return ns;
+}
+
 /* Make the consumer start at committed + 1 (keeping it if it already would),
  * and subscribe to it.  Retries until stop; -1 on stop. */
 static int setup_consumer(struct in *in)
@@ -108,6 +132,8 @@ static int setup_consumer(struct in *in)
 			        PRIu64 "\n", a->durable, start);
 			atomic_fetch_add(&in->st.resyncs, 1);
 		}
+		if ((make || !in->inbox_sub) && (s = new_inbox(in)) != NATS_OK)
+			goto retry;
 		in->take_any = true;
 		return 0;
 retry:
@@ -275,11 +301,7 @@ int run_in(const struct bridge_args *a)
 	jo.Wait = BRIDGE_API_WAIT_MS;
 	if (bridge_connect(&in->bn, a, &jo, &in->st) || bridge_ensure_stream(&in->bn, a, &in->st))
 		goto out;
-	natsStatus ns = natsInbox_Create(&in->inbox);
-	if (ns == NATS_OK)
-		ns = natsConnection_SubscribeSync(&in->inbox_sub, in->bn.nc, in->inbox);
-	if (ns == NATS_OK)   /* never drop a delivery for being slow: a gap costs a reset */
-		ns = natsSubscription_SetPendingLimits(in->inbox_sub, -1, -1);
+	natsStatus ns = new_inbox(in);
 	if (ns != NATS_OK || asprintf(&in->next_subj, "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
 	                              a->stream, a->durable) < 0) {
 		fprintf(stderr, "shmring-nats in: inbox: %s\n", natsStatus_GetText(ns));

@@ -104,7 +104,12 @@ static void pop_acked(struct out *o)
 		o->held[e->hi]--;
 		o->head = (o->head + 1) % o->cap;
 		o->count--;
-		o->sent--;
+		/* sent 0: this entry was acked before a resync and the main loop
+		 * had yet to step over it (its "acknowledged before a resync"
+		 * branch); counted down anyway, sent wrapped to SIZE_MAX and
+		 * nothing was published again: a review found it, 2026-12-06) */
+		if (o->sent)
+			o->sent--;
 		atomic_fetch_add(&o->st.records, 1);
 		if (o->die_after && --o->die_after == 0)
 			o->holding = true;   /* test hook */
@@ -143,7 +148,9 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 			            pae->ErrText ? ": " : "", pae->ErrText ? pae->ErrText : "");
 		}
 	}
-	o->outstanding--;
+	/* (0: wait_outstanding gave up on this ack and counted it off) */
+	if (o->outstanding)
+		o->outstanding--;
 	pop_acked(o);
 	pthread_cond_broadcast(&o->cond);
 	pthread_mutex_unlock(&o->lock);
