@@ -56,6 +56,8 @@ struct ring_view {
 };
 /* 0 if it is a ring and was read; else the probe's error (v->status). */
 int view_load(const char *name, struct ring_view *v);
+/* shmring_probe, with the SIGBUS of a file cut meanwhile caught: -EFAULT. */
+int view_probe(const char *name, struct shmring_probe *out);
 const char *view_state(const struct ring_view *v); /* open, closed, eof */
 const char *view_kind(const struct ring_view *v);  /* pipe, persistent, broadcast, ... */
 const char *sub_policy(const struct shmring_subscriber *s); /* tethered, lossy */

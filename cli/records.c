@@ -65,7 +65,7 @@ bool write_record(FILE *f, enum rec_format fmt, bool hex, unsigned long long num
 
 int open_member(const char *name, struct shmring **ring)
 {
-	int rc = shmring_probe(name, NULL);
+	int rc = view_probe(name, NULL);
 	/* -EAGAIN: maybe a creator at work; shmring_open gives it a second */
 	if (rc == 0 || rc == -EAGAIN) {
 		int was = rc;

@@ -20,7 +20,7 @@
 static int remove_one(const char *name, bool verbose)
 {
 	struct shmring_probe p;
-	int st = shmring_probe(name, &p);
+	int st = view_probe(name, &p);
 	if (st && st != -EBADMSG)
 		return ring_error(name, st);
 	int rc = shmring_unlink(name);

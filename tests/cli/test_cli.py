@@ -701,6 +701,35 @@ while True:
         self.assertTrue(all(isinstance(k, int) or k.startswith(b'corrupt ring') or
                             k.startswith(b'not a ring') for k in codes), codes)
 
+    def test_a_ring_cut_to_nothing_while_probed_is_an_error_not_a_crash(self):
+        # The same with the file cut to 0 bytes and made again, header and
+        # all: the probe and the open map it and read the header's census
+        # before any read above, and a cut there killed ls and stat with
+        # SIGBUS (a review measured 17 of 400 stat and 28 of 300 ls runs).
+        n = self.pipe_ring('cut0', '--capacity', '4K')
+        path = os.path.join(SHM, n)
+        size = os.stat(path).st_size
+        cutter = subprocess.Popen([sys.executable, '-c', '''
+import os, sys
+path, size = sys.argv[1], int(sys.argv[2])
+saved = open(path, "rb").read()
+fd = os.open(path, os.O_RDWR)
+while True:
+    os.ftruncate(fd, 0)
+    os.ftruncate(fd, size)
+    os.pwrite(fd, saved, 0)
+''', path, str(size)])
+        self.procs.append(cutter)
+        codes = {}
+        for i in range(400):
+            args = ('stat', '--json', n) if i % 2 else ('ls', '--json')
+            r = tool(*args, timeout=10)
+            codes[(args[0], r.returncode)] = codes.get((args[0], r.returncode), 0) + 1
+        cutter.kill()
+        cutter.wait()
+        self.assertTrue(all(code >= 0 for _, code in codes), codes)
+        self.assertTrue(all(code == 0 for cmd, code in codes if cmd == 'ls'), codes)
+
     def test_other_users_files_are_skipped(self):
         if os.geteuid() != 0 or not shutil.which('setpriv'):
             self.skipTest('needs root and setpriv to run the tool as another user')
