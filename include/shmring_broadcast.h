@@ -30,9 +30,9 @@
  *    -EOVERFLOW (what was read through the span may be torn) and counts it
  *    lost.  A get never returns a torn record (it copies, then re-checks).
  * With no tethered subscriber, producers never wait: the oldest records are
- * overwritten.  The ring keeps at least capacity - max_record bytes of the
- * latest records (the frontier moves in steps of at least 1/16 of the
- * ring); that history is where a SHMRING_SUB_OLDEST subscriber starts.
+ * overwritten.  The ring keeps at least capacity - max(max_record,
+ * capacity / 16) bytes of the latest records (the frontier moves in steps of
+ * that much); that history is where a SHMRING_SUB_OLDEST subscriber starts.
  *
  * shmring_info on a broadcast ring: records and bytes count what is still in
  * the ring (from the frontier: the history plus what subscribers have yet to

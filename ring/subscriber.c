@@ -257,6 +257,16 @@ ssize_t shmring__bcast_peek(struct shmring *r, struct shmring_span *span, int64_
 	rc = next_record(r, &pos, &len, timeout_ns);
 	if (rc)
 		return rc;
+	/* The length read must be the record's: a producer claiming over pos
+	 * writes its own length there before its seq, and it claims only room
+	 * the frontier has passed.  Unchecked, a lossy peek stepped the cursor
+	 * by a new record's length, past unread records no lap ever counted
+	 * (shmring_lost() short: a review found it, 2026-12-06;
+	 * broadcast::lossy_peek_over_a_claim_counts_what_it_skips). */
+	if (!still_there(r, pos)) {
+		relap(r);
+		return -EOVERFLOW;
+	}
 	/* The cursor stays at pos (a tethered subscriber keeps the record from
 	 * being overwritten) until the release. */
 	r->sub.holding = true;

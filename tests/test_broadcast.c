@@ -581,6 +581,60 @@ Test(broadcast, lossy_peek_overwritten_while_held_is_reported_and_counted)
 	shmring_detach(prod);
 }
 
+/* A producer mid-write over the record a lossy subscriber peeks next has
+ * written its own length there, not yet its seq: the peek must not step by
+ * that length.  It did: a 1024-byte claim over 8-byte records made the peek
+ * return 1024 bytes and move the cursor 16 records on, and the get after
+ * the release's -EOVERFLOW returned record 16 with shmring_lost() 1 though
+ * records 0-15 were missed (a review found it, 2026-12-06). */
+Test(broadcast, lossy_peek_over_a_claim_counts_what_it_skips)
+{
+	struct shmring_config cfg = { .capacity = 4096, .max_record = 1024,
+	                              .flags = SHMRING_BROADCAST };
+	struct shmring *prod = NULL;
+	cr_assert_eq(shmring_create(&prod, NULL, &cfg), 0);
+	struct shmring *sub = second_handle(prod);
+	cr_assert_eq(shmring_subscribe(sub, SHMRING_SUB_LOSSY | SHMRING_SUB_OLDEST), 0);
+	uint64_t v;
+	for (v = 0; v < 64; v++)
+		cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), 0);
+	struct shmring_span w, span;
+	cr_assert_eq(shmring_reserve(prod, 1024, &w, 0), 0); /* mid-write over records 0-15 */
+	ssize_t n = shmring_peek(sub, &span, 0);
+	if (n >= 0) {
+		cr_assert_eq(n, (ssize_t)sizeof v, "the peek read the claim's length: %zd", n);
+		cr_assert_eq(shmring_release(sub, &span), 0);
+	} else {
+		cr_assert_eq(n, -EOVERFLOW);
+	}
+	memset(w.data, 0xab, 1024);
+	cr_assert_eq(shmring_commit(prod, &w, 1024), 0);
+	/* every record is got or counted lost, exactly: 64 small ones and the
+	 * 1024-byte one */
+	uint64_t got = n == (ssize_t)sizeof v, big = 0, last = 0;
+	char buf[1024];
+	for (;;) {
+		ssize_t g = shmring_get(sub, buf, sizeof buf, 0);
+		if (g == -EOVERFLOW)
+			continue;
+		if (g < 0)
+			break;
+		if (g == (ssize_t)sizeof v) {
+			memcpy(&last, buf, sizeof v);
+			got++;
+		} else {
+			cr_assert_eq(g, 1024);
+			big++;
+		}
+	}
+	cr_assert_eq(last, 63);
+	cr_assert_eq(big, 1);
+	cr_assert_eq(got + big + shmring_lost(sub), 65,
+	             "got %" PRIu64 " + the big one + lost %" PRIu64, got, shmring_lost(sub));
+	shmring_detach(sub);
+	shmring_detach(prod);
+}
+
 Test(broadcast, event_fd_follows_the_subscribers_stream)
 {
 	struct shmring *prod = bcast_ring(4096, NULL);
