@@ -50,6 +50,10 @@ static const struct column columns[] = {
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
 static const char default_columns[] =
 	"NAME,KIND,CAPACITY,RECORDS,BYTES,PROD,CONS,PIDS,STATE,LOST,DROPPED,OVERWRITTEN,RECOVERED";
+/* --all's default: what each file is, too (shmring(1): "with STATUS ...") */
+static const char default_columns_all[] =
+	"NAME,STATUS,KIND,CAPACITY,RECORDS,BYTES,PROD,CONS,PIDS,STATE,LOST,DROPPED,OVERWRITTEN,"
+	"RECOVERED";
 
 static int column_index(const char *name)
 {
@@ -67,8 +71,14 @@ static void live_pids(const struct ring_view *v, char *buf, size_t n)
 		if (v->att[i].state != SHMRING_ATTACH_LIVE)
 			continue;
 		int k = snprintf(buf + at, n - at, "%s%d", at ? "," : "", (int)v->att[i].pid);
-		if (k < 0 || (size_t)k >= n - at)
+		if (k < 0 || (size_t)k >= n - at) {
+			/* no room for the whole pid: none of it (a cut one named
+			 * another process), and say more were left out */
+			buf[at] = '\0';
+			if (at + 4 < n)
+				strcat(buf + at, ",...");
 			break;
+		}
 		at += (size_t)k;
 	}
 	if (!at)
@@ -242,10 +252,13 @@ int cmd_ls(int argc, char **argv)
 		return usage_error("ls", "unexpected argument '%s'", argv[optind]);
 
 	int cols[NCOLUMNS * 2], ncols = 0;
+	const char *defaults = all ? default_columns_all : default_columns;
+	if (output == default_columns)
+		output = defaults;
 	if (!json) {
 		char *copy = strdup(output[0] == '+' ? output + 1 : output);
 		char *all_cols = NULL;
-		if (output[0] == '+' && asprintf(&all_cols, "%s,%s", default_columns, copy) >= 0) {
+		if (output[0] == '+' && asprintf(&all_cols, "%s,%s", defaults, copy) >= 0) {
 			free(copy);
 			copy = all_cols;
 		}

@@ -96,10 +96,18 @@ static int remove_stale(bool force, double min_age, bool verbose)
 			continue;
 		}
 		int err = shmring_unlink(names[i]);
-		if (err && err != -ENOENT)
+		if (err == -EACCES || err == -EPERM) {
+			/* another user's ring this user may open but not unlink
+			 * (/dev/shm is sticky): not ours to remove, as the rings we
+			 * may not open (shmring(1)); an error here made any user's
+			 * shared stale ring fail every other user's cleanup */
+			if (verbose)
+				printf("kept %s: another user's (may not remove it)\n", names[i]);
+		} else if (err && err != -ENOENT) {
 			rc = ring_error(names[i], err);
-		else if (verbose)
+		} else if (verbose) {
 			printf("removed %s\n", names[i]);
+		}
 	}
 	free(v);
 	free_names(names, n);

@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -69,18 +71,22 @@ static int open_for_inspection(const char *name, struct shmring_probe *out, stru
 	int fd = shm_open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
-		if (rc == -EACCES) {
-			/* still say whose it is, if we may read it */
-			int ro = shm_open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
-			if (ro >= 0) {
-				struct stat st;
-				if (fstat(ro, &st) == 0)
-					fill_stat(&st, out);
-				close(ro);
-			}
-		}
-		/* ENXIO: a socket; EISDIR, ENODEV...: nothing a ring can be */
-		if (rc == -ENXIO || rc == -EISDIR || rc == -ENODEV)
+		/* Still say whose it is and what mode: from the name itself (a
+		 * symlink's own, not its target's).  Before, only a file this
+		 * user could read said so; another user's 0000 file or a symlink
+		 * showed uid 0 and mode 0000, someone else's file as root's (a
+		 * review found it, 2026-12-06). */
+		char full[sizeof "/dev/shm" + SHMRING_NAME_MAX + 2];
+		struct stat st;
+		snprintf(full, sizeof full, "/dev/shm%s", path);
+		bool known = lstat(full, &st) == 0;
+		if (known)
+			fill_stat(&st, out);
+		/* ENXIO: a socket; EISDIR, ENODEV...: nothing a ring can be (and
+		 * a directory, which glibc's shm_open reports as EINVAL, the
+		 * error of a bad name: a valid name it is) */
+		if (rc == -ENXIO || rc == -EISDIR || rc == -ENODEV ||
+		    (rc == -EINVAL && known && S_ISDIR(st.st_mode)))
 			rc = -EPROTO;
 		return rc;
 	}

@@ -749,6 +749,58 @@ while True:
         self.assertEqual((r.returncode, r.stderr.decode()),
                          (1, 'shmring: %s: permission denied\n' % mine))
 
+    def test_other_users_files_show_their_owner_and_mode(self):
+        # Opened by nobody: a file of uid 1000 with mode 0000, and a symlink
+        # of uid 1000.  The probe filled uid and mode only for a file it
+        # could read: both showed uid 0 and mode 0000, another user's file
+        # as root's.  A directory was hidden from ls --all (glibc's
+        # shm_open says EINVAL, as for a bad name).  ls --all shows STATUS.
+        if os.geteuid() != 0 or not shutil.which('setpriv'):
+            self.skipTest('needs root and setpriv to run the tool as another user')
+        closed, link, folder = self.name('m0000'), self.name('link'), self.name('dir')
+        with open(os.path.join(SHM, closed), 'wb') as f:
+            f.write(b'x' * 100)
+        os.chmod(os.path.join(SHM, closed), 0)
+        os.chown(os.path.join(SHM, closed), 1000, 1000)
+        os.symlink('/etc/passwd', os.path.join(SHM, link))
+        os.lchown(os.path.join(SHM, link), 1000, 1000)
+        os.mkdir(os.path.join(SHM, folder))
+        cmd = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', TOOL]
+        r = subprocess.run(cmd + ['ls', '--all', '--json'], capture_output=True, timeout=10)
+        if r.returncode == 126 or b'Permission denied' in r.stderr and not r.stdout:
+            self.skipTest('the staged tool is not executable by nobody here')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        seen = {e['name']: e for e in json.loads(r.stdout)}
+        self.assertEqual((seen[closed]['uid'], seen[closed]['mode']), (1000, '0000'))
+        self.assertEqual((seen[closed]['file_size']), 100)
+        self.assertEqual(seen[link]['uid'], 1000)
+        self.assertIn(folder, seen, 'a directory in /dev/shm is hidden from ls --all')
+        self.assertEqual(seen[folder]['status'], 'not-a-ring')
+        r = subprocess.run(cmd + ['ls', '--all'], capture_output=True, timeout=10)
+        self.assertEqual(r.returncode, 0)
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(lines[0].split()[:2], ['NAME', 'STATUS'])
+        row = [l for l in lines if l.startswith(folder)][0]
+        self.assertEqual(row.split()[1], 'not-a-ring')
+
+    def test_rm_stale_by_another_user_keeps_shared_rings_it_may_not_remove(self):
+        # A stale ring of root's with mode 0666: nobody may open it but not
+        # unlink it (/dev/shm is sticky).  rm --stale by nobody exited 1
+        # on it, so any user's shared ring failed every other user's
+        # cleanup; it is kept, as rings nobody may open are.
+        if os.geteuid() != 0 or not shutil.which('setpriv'):
+            self.skipTest('needs root and setpriv to run the tool as another user')
+        shared = self.name('shared')
+        self.ok('create', '--pipe', '--mode', '0666', shared)
+        cmd = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', TOOL]
+        r = subprocess.run(cmd + ['rm', '--stale', '--min-age', '0', '-v'], capture_output=True,
+                           timeout=30)
+        if r.returncode == 126 or b'Permission denied' in r.stderr and not r.stdout:
+            self.skipTest('the staged tool is not executable by nobody here')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(('kept %s: ' % shared).encode(), r.stdout)
+        self.assertTrue(os.path.exists(os.path.join(SHM, shared)))
+
 
 if __name__ == '__main__':
     private_shm_reexec()
