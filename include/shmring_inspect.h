@@ -47,8 +47,9 @@ struct shmring_probe {
  *              of another ABI;
  *   -EBADMSG   a ring whose size or geometry is inconsistent (truncated,
  *              grown, corrupt).
- * out (may be NULL) has file_size, uid and mode whenever the file could be
- * opened and stat'ed, whatever the result. */
+ * out (may be NULL) has file_size, uid and mode whenever the name exists,
+ * whatever the result (the name's own, by lstat, when it cannot be opened: a
+ * symlink's, not its target's).  A directory is -EPROTO. */
 SHMRING_API int shmring_probe(const char *name, struct shmring_probe *out);
 
 /* Open a named ring to look at it: like shmring_open, but it never waits
