@@ -297,7 +297,10 @@ int cmd_ls(int argc, char **argv)
 		/* not a ring name at all, or gone meanwhile: never shown */
 		if (st == -EINVAL || st == -ENAMETOOLONG || st == -ENOENT)
 			continue;
-		if (st && !all)
+		/* a ring made in another PID namespace (a container sharing
+		 * /dev/shm) is a ring: listed, though not read (its pids mean
+		 * nothing here) */
+		if (st && st != -EXDEV && !all)
 			continue;
 		shown++;
 	}

@@ -21,7 +21,9 @@ static int remove_one(const char *name, bool verbose)
 {
 	struct shmring_probe p;
 	int st = view_probe(name, &p);
-	if (st && st != -EBADMSG)
+	/* a corrupt ring, or one made in another PID namespace: still a ring,
+	 * removed when named (rm --stale cannot judge the second: kept) */
+	if (st && st != -EBADMSG && st != -EXDEV)
 		return ring_error(name, st);
 	int rc = shmring_unlink(name);
 	if (rc)
@@ -86,7 +88,11 @@ static int remove_stale(bool force, double min_age, bool verbose)
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (view_load(names[i], v))
+		int st = view_load(names[i], v);
+		if (st == -EXDEV && verbose)
+			printf("kept %s: made in another PID namespace (its processes cannot be "
+			       "checked from here; rm NAME removes it)\n", names[i]);
+		if (st)
 			continue; /* not a ring (or not ours to look at): never removed */
 		char why[128];
 		const char *reason = keep_reason(v, force, min_age, why, sizeof why);

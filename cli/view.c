@@ -201,6 +201,7 @@ const char *status_word(int status)
 	case -EBADMSG:
 	case -EFAULT:  return "corrupt";
 	case -EACCES:  return "no-access";
+	case -EXDEV:   return "other-pid-namespace";
 	case -ENOENT:  return "gone";
 	default:       return "not-a-ring";
 	}

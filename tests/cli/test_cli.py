@@ -801,6 +801,25 @@ while True:
         self.assertIn(('kept %s: ' % shared).encode(), r.stdout)
         self.assertTrue(os.path.exists(os.path.join(SHM, shared)))
 
+    def test_a_ring_of_another_pid_namespace_is_listed_and_removable(self):
+        # A container sharing /dev/shm makes a ring: plain ls hid it and
+        # rm refused it ("ring made in another PID namespace"), so an
+        # operator could neither see nor clean it.
+        if os.geteuid() != 0 or not shutil.which('unshare'):
+            self.skipTest('needs root and unshare(1)')
+        n = self.name('pidns')
+        r = subprocess.run(['unshare', '-pf', '--mount-proc', TOOL, 'create', '--capacity', '4K',
+                            n], capture_output=True, timeout=30)
+        if r.returncode != 0:
+            self.skipTest('unshare -p not permitted here: %r' % r.stderr)
+        e = self.ls_entry(n)
+        self.assertEqual(e['status'], 'other-pid-namespace')
+        self.assertIn(n.encode(), self.ok('ls').stdout)
+        r = self.ok('rm', '--stale', '--min-age', '0', '-v')
+        self.assertIn(('kept %s: made in another PID namespace' % n).encode(), r.stdout)
+        self.ok('rm', n)
+        self.assertFalse(os.path.exists(os.path.join(SHM, n)))
+
 
 if __name__ == '__main__':
     private_shm_reexec()
