@@ -42,20 +42,24 @@ struct ring_view {
 	int status;                       /* shmring_probe's result */
 	struct shmring_probe probe;
 	struct shmring_info info;
-	struct shmring_attachment att[SHMRING_MAX_ATTACH];
+	struct shmring_attachment *att;   /* natt of them, sized to the ring's table */
 	int natt;
 	unsigned live_producers, live_consumers;
 	int swept;                        /* entries shmring_check_peers freed */
 	struct shmring_traffic traffic;
 	/* broadcast rings: the live subscribers (shmring_subscribers), and
 	 * the attachment entry each one's pid has (-1: none seen) */
-	struct shmring_subscriber sub[SHMRING_MAX_ATTACH];
-	int sub_att[SHMRING_MAX_ATTACH];
+	struct shmring_subscriber *sub;
+	int *sub_att;
 	int nsub;                         /* entries in sub[] */
 	int subscribers;                  /* all of them (may exceed nsub) */
 };
-/* 0 if it is a ring and was read; else the probe's error (v->status). */
+/* 0 if it is a ring and was read; else the probe's error (v->status).  v
+ * starts zeroed (calloc); a load frees what the last one into it held.  The
+ * tables are the ring's size: above 256 attachments (SHMRING_MAX_ATTACH, no
+ * longer a bound here) the counts and pids were cut there. */
 int view_load(const char *name, struct ring_view *v);
+void view_free(struct ring_view *v);
 /* shmring_probe, with the SIGBUS of a file cut meanwhile caught: -EFAULT. */
 int view_probe(const char *name, struct shmring_probe *out);
 const char *view_state(const struct ring_view *v); /* open, closed, eof */

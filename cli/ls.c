@@ -346,6 +346,8 @@ int cmd_ls(int argc, char **argv)
 		free(cells);
 	}
 out:
+	for (size_t i = 0; i < n; i++)
+		view_free(&views[i]);
 	free(views);
 	free_names(names, n);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

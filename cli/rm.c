@@ -81,7 +81,7 @@ static int remove_stale(bool force, double min_age, bool verbose)
 	if (list_shm_names(&names, &n))
 		return 0;
 	int rc = 0;
-	struct ring_view *v = malloc(sizeof *v);
+	struct ring_view *v = calloc(1, sizeof *v);
 	if (!v) {
 		free_names(names, n);
 		warnx_("out of memory");
@@ -115,6 +115,7 @@ static int remove_stale(bool force, double min_age, bool verbose)
 			printf("removed %s\n", names[i]);
 		}
 	}
+	view_free(v);
 	free(v);
 	free_names(names, n);
 	return rc;

@@ -121,17 +121,16 @@ int cmd_stat(int argc, char **argv)
 	if (optind != argc - 1)
 		return usage_error("stat", "wants one ring name");
 	const char *name = argv[optind];
-	struct ring_view *v = malloc(sizeof *v), *prev = malloc(sizeof *prev);
-	if (!v || !prev) {
-		free(v);
-		free(prev);
+	struct ring_view *v = calloc(1, sizeof *v);
+	struct shmring_traffic prev;
+	if (!v) {
 		warnx_("out of memory");
 		return 1;
 	}
 	int rc = view_load(name, v);
 	if (rc) {
+		view_free(v);
 		free(v);
-		free(prev);
 		return ring_error(name, rc);
 	}
 	if (json && !every) {
@@ -142,8 +141,8 @@ int cmd_stat(int argc, char **argv)
 	}
 	if (!every) {
 		rc = flush_stdout();
+		view_free(v);
 		free(v);
-		free(prev);
 		return rc < 0 ? 0 : rc;
 	}
 
@@ -157,7 +156,7 @@ int cmd_stat(int argc, char **argv)
 	}
 	rc = 0;
 	while (!cli_stop && (rc = flush_stdout()) == 0) {
-		*prev = *v;
+		prev = v->traffic;
 		double t1 = now_s();
 		nap(every);
 		if (cli_stop)
@@ -168,8 +167,8 @@ int cmd_stat(int argc, char **argv)
 			break;
 		}
 		double dt = now_s() - t1;
-		double in = (double)(v->traffic.put_slots - prev->traffic.put_slots) / dt;
-		double out = (double)(v->traffic.taken_slots - prev->traffic.taken_slots) / dt;
+		double in = (double)(v->traffic.put_slots - prev.put_slots) / dt;
+		double out = (double)(v->traffic.taken_slots - prev.taken_slots) / dt;
 		if (json) {
 			printf("{\"time\": %.3f, \"in_slots_per_s\": %.1f, \"out_slots_per_s\": %.1f, \"ring\": ",
 			       now_s() - t0, in, out);
@@ -181,8 +180,8 @@ int cmd_stat(int argc, char **argv)
 			       view_state(v));
 		}
 	}
+	view_free(v);
 	free(v);
-	free(prev);
 	if (rc < 0)      /* the reader of stdout went away: done */
 		return 0;
 	return rc;       /* SIGINT / SIGTERM end a watch normally: 0 */

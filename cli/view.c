@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -90,6 +91,7 @@ struct read_args {
 	struct ring_view *v;
 };
 static int do_read(void *arg);
+static int read_tables(struct shmring *ring, struct ring_view *v);
 
 /* Reads through a mapping that may be cut; -EFAULT if it was. */
 static int read_ring(struct shmring *ring, struct ring_view *v)
@@ -110,14 +112,58 @@ static int do_read(void *arg)
 	if (rc >= 0)
 		rc = shmring_traffic(ring, &v->traffic);
 	if (rc >= 0)
-		rc = v->natt = shmring_attachments(ring, v->att, SHMRING_MAX_ATTACH);
-	if (rc >= 0 && (v->info.delivery & SHMRING_BROADCAST))
-		rc = v->nsub = shmring_subscribers(ring, v->sub, SHMRING_MAX_ATTACH);
+		rc = read_tables(ring, v);
 	return rc < 0 ? rc : 0;
+}
+
+/* The attachment table and (broadcast) the subscribers, sized by a count
+ * taken first, with room for a few arrivals in between (more than that are
+ * left out of this snapshot). */
+#define TABLE_SLACK 16
+static int read_tables(struct shmring *ring, struct ring_view *v)
+{
+	int n = shmring_attachments(ring, NULL, 0);
+	if (n < 0)
+		return n;
+	size_t cap = (size_t)n + TABLE_SLACK;
+	if (!(v->att = calloc(cap, sizeof *v->att)))
+		return -ENOMEM;
+	int got = shmring_attachments(ring, v->att, cap);
+	if (got < 0)
+		return got;
+	v->natt = (size_t)got > cap ? (int)cap : got;
+	if (!(v->info.delivery & SHMRING_BROADCAST))
+		return 0;
+	n = shmring_subscribers(ring, NULL, 0);
+	if (n < 0)
+		return n;
+	cap = (size_t)n + TABLE_SLACK;
+	v->sub = calloc(cap, sizeof *v->sub);
+	v->sub_att = calloc(cap, sizeof *v->sub_att);
+	if (!v->sub || !v->sub_att)
+		return -ENOMEM;
+	got = shmring_subscribers(ring, v->sub, cap);
+	if (got < 0)
+		return got;
+	v->subscribers = got;
+	v->nsub = (size_t)got > cap ? (int)cap : got;
+	return 0;
+}
+
+void view_free(struct ring_view *v)
+{
+	free(v->att);
+	free(v->sub);
+	free(v->sub_att);
+	v->att = NULL;
+	v->sub = NULL;
+	v->sub_att = NULL;
+	v->natt = v->nsub = 0;
 }
 
 int view_load(const char *name, struct ring_view *v)
 {
+	view_free(v);
 	memset(v, 0, sizeof *v);
 	v->name = name;
 	/* probe first: it fills uid, mode and size for whatever the file is */
@@ -135,11 +181,6 @@ int view_load(const char *name, struct ring_view *v)
 		v->status = rc;
 		return rc;
 	}
-	if (v->natt > SHMRING_MAX_ATTACH)
-		v->natt = SHMRING_MAX_ATTACH;
-	v->subscribers = v->nsub;
-	if (v->nsub > SHMRING_MAX_ATTACH)
-		v->nsub = SHMRING_MAX_ATTACH;
 	/* a subscriber's liveness: its pid's consumer entry in the table just
 	 * checked (shmring_subscribers reads the table, not the processes) */
 	for (int s = 0; s < v->nsub; s++) {

@@ -14,6 +14,9 @@
  *   helper_bcast peek NAME
  *       peek one record (waiting for it), print "peeked LEN", then hold it
  *       until killed (a consumer that dies holding a record)
+ *   helper_bcast many NAME N MAX_ATTACH
+ *       make a ring with max_attach MAX_ATTACH (not broadcast), open it N
+ *       times as a consumer, print "ready", hold them until stdin ends
  * Exit: 0 ok, 2 usage, 1 a library error (printed).
  */
 #include <errno.h>
@@ -123,6 +126,26 @@ static int peek_and_hold(const char *name)
 		pause();
 }
 
+static int many(const char *name, unsigned long n, unsigned long max_attach)
+{
+	struct shmring_config cfg = { .capacity = 4096, .max_attach = max_attach, .mode = 0600 };
+	struct shmring *r;
+	int rc = shmring_create(&r, name, &cfg);
+	if (rc)
+		return fail("create", rc);
+	for (unsigned long i = 0; i < n; i++) {
+		struct shmring *h;
+		if ((rc = shmring_open(&h, name)) || (rc = shmring_declare(h, SHMRING_CONSUMER)))
+			return fail("open and declare", rc);
+	}
+	printf("ready\n");
+	fflush(stdout);
+	char line[16];
+	while (fgets(line, sizeof line, stdin))
+		;
+	return 0; /* (exit detaches them all) */
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "create"))
@@ -134,7 +157,9 @@ int main(int argc, char **argv)
 		return sub(argv[2], !strcmp(argv[3], "lossy") ? SHMRING_SUB_LOSSY : 0);
 	if (argc == 3 && !strcmp(argv[1], "peek"))
 		return peek_and_hold(argv[2]);
+	if (argc == 5 && !strcmp(argv[1], "many"))
+		return many(argv[2], strtoul(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
 	fputs("usage: helper_bcast create NAME CAPACITY | put NAME COUNT LEN | "
-	      "sub NAME lossy|tethered | peek NAME\n", stderr);
+	      "sub NAME lossy|tethered | peek NAME | many NAME N MAX_ATTACH\n", stderr);
 	return 2;
 }

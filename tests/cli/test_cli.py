@@ -821,6 +821,24 @@ while True:
         self.assertFalse(os.path.exists(os.path.join(SHM, n)))
 
 
+class ManyAttachments(ToolTest):
+    def test_counts_and_pids_above_256_attachments(self):
+        # The view held 256 entries (SHMRING_MAX_ATTACH) whatever the ring's
+        # max_attach: 300 live consumers showed as 256 in ls, stat and JSON.
+        n = self.name('many')
+        p = subprocess.Popen([HELPER, 'many', n, '300', '400'], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+        self.procs.append(p)
+        self.assertEqual(p.stdout.readline(), b'ready\n')
+        e = self.ls_entry(n)
+        self.assertEqual((e['consumers'], len(e['pids'])), (300, 300), e)
+        out = self.ok('stat', n).stdout
+        self.assertRegex(out, rb'consumers:\s+300 live')
+        self.assertRegex(out, rb'attachments: 300\n')
+        p.stdin.close()
+        self.assertEqual(p.wait(30), 0)
+
+
 if __name__ == '__main__':
     private_shm_reexec()
     if not os.access(TOOL, os.X_OK):
