@@ -313,39 +313,36 @@ int cmd_ls(int argc, char **argv)
 		}
 		fputs("]\n", stdout);
 	} else {
-		/* cells first, to size the columns */
-		char (*cells)[160] = calloc((shown + 1) * (size_t)ncols, sizeof *cells);
+		/* Each cell formatted twice, to size the columns and then to print
+		 * them, rather than kept: a table of every cell (160 bytes each)
+		 * took 45 MB over 20 000 files. */
 		int width[NCOLUMNS * 2] = { 0 };
-		if (!cells) {
-			warnx_("out of memory");
-			rc = 1;
-			goto out;
-		}
-		for (int k = 0; k < ncols; k++)
-			snprintf(cells[k], sizeof cells[0], "%s", columns[cols[k]].name);
-		for (size_t i = 0; i < shown; i++)
-			for (int k = 0; k < ncols; k++)
-				cell(&views[i], cols[k], bytes, cells[(i + 1) * ncols + k], sizeof cells[0]);
+		char buf[160];
 		for (size_t i = headings ? 0 : 1; i <= shown; i++)
 			for (int k = 0; k < ncols; k++) {
-				int w = (int)strlen(cells[i * ncols + k]);
+				if (i == 0)
+					snprintf(buf, sizeof buf, "%s", columns[cols[k]].name);
+				else
+					cell(&views[i - 1], cols[k], bytes, buf, sizeof buf);
+				int w = (int)strlen(buf);
 				if (w > width[k])
 					width[k] = w;
 			}
 		for (size_t i = headings ? 0 : 1; i <= shown; i++) {
 			for (int k = 0; k < ncols; k++) {
-				const char *s = cells[i * ncols + k];
+				if (i == 0)
+					snprintf(buf, sizeof buf, "%s", columns[cols[k]].name);
+				else
+					cell(&views[i - 1], cols[k], bytes, buf, sizeof buf);
 				bool last = k == ncols - 1;
 				if (columns[cols[k]].number)
-					printf("%s%*s", k ? " " : "", width[k], s);
+					printf("%s%*s", k ? " " : "", width[k], buf);
 				else
-					printf("%s%-*s", k ? " " : "", last ? 0 : width[k], s);
+					printf("%s%-*s", k ? " " : "", last ? 0 : width[k], buf);
 			}
 			putchar('\n');
 		}
-		free(cells);
 	}
-out:
 	for (size_t i = 0; i < n; i++)
 		view_free(&views[i]);
 	free(views);
