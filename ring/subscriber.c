@@ -126,9 +126,20 @@ static bool readable_fn(const void *arg)
 
 static int ensure_subscribed(struct shmring *r)
 {
-	if (shmring__bcast_subscribed(r))
-		return ring_need_role(r, SHMRING_CONSUMER); /* after a shmring_leave */
-	return shmring__bcast_subscribe(r, 0);
+	if (!shmring__bcast_subscribed(r))
+		return shmring__bcast_subscribe(r, 0);
+	if (__builtin_expect(atomic_load_explicit(&r->roles, memory_order_acquire) &
+	                     SHMRING_CONSUMER, 1))
+		return 0;
+	/* Back after a shmring_leave(SHMRING_CONSUMER): while it was away its
+	 * cursor held nothing back (producers look only at consumers), so it
+	 * joins again, from the next record, with the same policy.  Taking the
+	 * role back under the old cursor made a tethered subscriber's next get
+	 * -EOVERFLOW with records counted lost, which a tethered one never has
+	 * (a review found it, 2026-12-06;
+	 * broadcast::tethered_subscriber_back_after_leave_loses_nothing). */
+	r->sub.active = false;
+	return shmring__bcast_subscribe(r, r->sub.flags & ~SHMRING_SUB_OLDEST);
 }
 
 /* Wait for the next record that is not a skip record; *pos, *len.

@@ -635,6 +635,42 @@ Test(broadcast, lossy_peek_over_a_claim_counts_what_it_skips)
 	shmring_detach(prod);
 }
 
+/* A tethered subscriber that leaves the consumer role and comes back: the
+ * records published while it was away were not held for it, and it has not
+ * lost any (a tethered subscriber's lost is 0, and -EOVERFLOW is for lossy
+ * ones): it goes on from the next record.  It got -EOVERFLOW and
+ * shmring_lost() 143 before. */
+Test(broadcast, tethered_subscriber_back_after_leave_loses_nothing)
+{
+	struct shmring *prod = bcast_ring(4096, NULL);
+	struct shmring *sub = second_handle(prod), *other = second_handle(prod);
+	cr_assert_eq(shmring_subscribe(other, SHMRING_SUB_LOSSY), 0); /* a consumer stays */
+	cr_assert_eq(shmring_subscribe(sub, 0), 0);
+	uint64_t v = 0, got;
+	for (int i = 0; i < 10; i++) {
+		v++;
+		cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), 0);
+	}
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(shmring_get(sub, &got, sizeof got, 0), (ssize_t)sizeof got);
+	cr_assert_eq(shmring_leave(sub, SHMRING_CONSUMER), 0);
+	for (int i = 0; i < 200; i++) {
+		v++;
+		cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), 0, "nobody holds producers back");
+	}
+	ssize_t n = shmring_get(sub, &got, sizeof got, 0);
+	cr_assert_eq(n, -EAGAIN, "back after leave: %zd (%s)", n, shmring_strerror((int)n));
+	cr_assert_eq(shmring_lost(sub), 0);
+	v++;
+	cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), 0);
+	cr_assert_eq(shmring_get(sub, &got, sizeof got, 0), (ssize_t)sizeof got);
+	cr_assert_eq(got, v, "the next record published");
+	cr_assert_eq(shmring_lost(sub), 0);
+	shmring_detach(other);
+	shmring_detach(sub);
+	shmring_detach(prod);
+}
+
 Test(broadcast, event_fd_follows_the_subscribers_stream)
 {
 	struct shmring *prod = bcast_ring(4096, NULL);
