@@ -310,6 +310,46 @@ Test(recover, dead_consumer_with_a_finished_peek_forgives_nothing)
 	shmring_detach(rr);
 }
 
+/* A worker gets a record before join is in use (not counted in its got),
+ * calls task_done for it (join in use from here), peeks the next one and
+ * dies holding it.  The held record's task is forgiven: before, the first
+ * task_done counted in done and hid it (got - done 0): unfinished 1 for
+ * good, join never returned (a review found it, 2026-12-06). */
+static int get_done_peek_and_die(void *arg)
+{
+	(void)arg;
+	char buf[8];
+	struct shmring_span sp;
+	if (shmring_get(rr, buf, sizeof buf, 5 * T_SEC) != 1 || shmring_task_done(rr) != 0 ||
+	    shmring_peek(rr, &sp, 5 * T_SEC) < 0)
+		return T_CHILD_FAILED;
+	raise(SIGKILL);
+	return T_CHILD_FAILED;
+}
+
+Test(recover, task_done_of_a_take_before_join_hides_no_held_task)
+{
+	rr = t_ring(4096, 0); /* join not in use yet */
+	cr_assert_eq(shmring_put(rr, "a", 1, 0), 0);
+	cr_assert_eq(shmring_put(rr, "b", 1, 0), 0);
+	pid_t pid = t_fork(get_done_peek_and_die, NULL);
+	int st = t_wait_status(pid, 10 * T_SEC);
+	cr_assert(st >= 0 && WIFSIGNALED(st), "the worker did not die holding its peek");
+	struct shmring *live = NULL;
+	cr_assert_eq(shmring_attach_fd(&live, shmring_fd(rr)), 0);
+	cr_assert_eq(shmring_declare(live, SHMRING_CONSUMER), 0);
+	int64_t t0 = t_now_ns();
+	while (t_info(rr).lost_records == 0 && t_now_ns() - t0 < 10 * T_SEC)
+		shmring_join(rr, 60 * T_MS); /* its sweeps find the dead worker */
+	struct shmring_info in = t_info(rr);
+	cr_assert_eq(in.lost_records, 1);
+	cr_assert_eq(in.lost_tasks, 1, "the held record's task was not forgiven");
+	cr_assert_eq(in.unfinished, 0);
+	cr_assert_eq(shmring_join(rr, T_SEC), 0);
+	shmring_detach(live);
+	shmring_detach(rr);
+}
+
 /* A consumer dies inside shmring_get, between its take and its release:
  * the record is lost, its task forgiven once. */
 Test(recover, dead_consumer_inside_get_forgives_its_task_once)
