@@ -2,6 +2,7 @@
  * fdpass.c - sending a ring's fd over an AF_UNIX socket (SCM_RIGHTS).
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,13 @@
 
 /* fds one receive can see at once (only one is ever accepted). */
 #define RECV_FD_ROOM 16
+/* The kernel's SCM_PIDFD (asm-generic/socket.h, Linux 6.5), for headers
+ * older than it. */
+#ifdef SCM_PIDFD
+#define SCM_PIDFD_TYPE SCM_PIDFD
+#else
+#define SCM_PIDFD_TYPE 0x04
+#endif
 
 int shmring_send_fd(int sock, int fd)
 {
@@ -51,7 +59,11 @@ int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns)
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			int64_t left = (int64_t)(dl.at.tv_sec - now.tv_sec) * 1000000000 +
 			               (dl.at.tv_nsec - now.tv_nsec);
-			ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+			/* at most INT_MAX ms a poll (24.8 days), then again:
+			 * cast whole, 30 days became a negative poll timeout,
+			 * i.e. forever (a review found it, 2026-12-06) */
+			int64_t left_ms = left <= 0 ? 0 : (left + 999999) / 1000000;
+			ms = left_ms > INT_MAX ? INT_MAX : (int)left_ms;
 		}
 		struct pollfd p = { .fd = sock, .events = POLLIN };
 		int pr = poll(&p, 1, ms);
@@ -84,8 +96,18 @@ int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns)
 	 * more (or a truncated message) is an error and all are closed. */
 	int got = -1, count = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len < CMSG_LEN(0))
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_len < CMSG_LEN(0))
+			continue;
+		/* A pidfd the kernel installs with every message on a socket
+		 * with SO_PASSPIDFD (Linux 6.5): closed, or each receive leaked
+		 * one (a review found it, 2026-12-06). */
+		if (c->cmsg_type == SCM_PIDFD_TYPE && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int pidfd;
+			memcpy(&pidfd, CMSG_DATA(c), sizeof(int));
+			close(pidfd);
+			continue;
+		}
+		if (c->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < nfds; i++) {

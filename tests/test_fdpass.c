@@ -158,6 +158,31 @@ Test(fdpass, recv_timeouts)
 	close(sv[1]);
 }
 
+/* A timeout of 2^32 ms + 200 ms (49.7 days): cast whole to poll's int
+ * milliseconds it was 200 ms, so the receive gave up after 0.2 s; and 30
+ * days was negative, i.e. forever (a review found it, 2026-12-06).  Here a
+ * child sends after 500 ms: the receive must still be waiting for it. */
+static int send_later(void *arg)
+{
+	int sock = *(int *)arg;
+	t_sleep_ns(500 * T_MS);
+	return shmring_send_fd(sock, 0) == 0 ? 0 : 1;
+}
+
+Test(fdpass, recv_timeouts_longer_than_an_int_of_milliseconds)
+{
+	int sv[2];
+	cr_assert_eq(sockpair(sv), 0);
+	pid_t pid = t_fork(send_later, &sv[0]);
+	int fd = -1;
+	int rc = shmring_recv_fd(sv[1], &fd, ((INT64_C(1) << 32) + 200) * T_MS);
+	cr_assert_eq(rc, 0, "recv = %d (%s)", rc, shmring_strerror(rc));
+	close(fd);
+	t_expect_exit(pid, 0, 10 * T_SEC);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 Test(fdpass, recv_from_closed_peer_is_epipe)
 {
 	int sv[2];

@@ -113,3 +113,27 @@ Test(fdpass_extra, truncated_control_leaks_nothing)
 {
 	many_fds_leak_nothing(SOCK_DGRAM, 60, 1, -EMSGSIZE, -EMSGSIZE);
 }
+
+/* With SO_PASSPIDFD on the receiving socket (Linux 6.5), the kernel adds a
+ * pidfd to every message: each receive leaked one before. */
+Test(fdpass_extra, recv_closes_the_pidfd_of_so_passpidfd)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	int one = 1;
+	if (setsockopt(sv[1], SOL_SOCKET, 76 /* SO_PASSPIDFD */, &one, sizeof one) != 0) {
+		close(sv[0]);
+		close(sv[1]);
+		cr_skip_test("SO_PASSPIDFD: %s (a kernel before 6.5)", strerror(errno));
+	}
+	int before = open_fds();
+	for (int i = 0; i < 10; i++) {
+		int fd = -1;
+		cr_assert_eq(shmring_send_fd(sv[0], 0), 0);
+		cr_assert_eq(shmring_recv_fd(sv[1], &fd, T_SEC), 0);
+		close(fd);
+	}
+	cr_assert_eq(open_fds(), before, "fds leaked: %d before, %d after", before, open_fds());
+	close(sv[0]);
+	close(sv[1]);
+}
