@@ -240,16 +240,21 @@ static void *recheck(void *arg)
 		}
 		while (!e->stop && pthread_cond_timedwait(&e->cv, &e->mu, &until) != ETIMEDOUT)
 			;
-		/* Only a FUTEX_WAIT whose registration stands: an epoch that
-		 * moved is a wake-up already on its way to it. */
-		if (e->stop || !e->waiting ||
-		    !e->registered)
+		/* A FUTEX_WAIT in flight with no completion posted yet (the CQ
+		 * read, not consumed: that is ack's).  Its epoch may have moved:
+		 * a wake-up on its way then, or a producer killed between N3 and
+		 * N4, whose wake never comes and after which no put finds a
+		 * waiter to wake.  Trusting the moved epoch, the fd stayed
+		 * unreadable for good with a record waiting (a review found it,
+		 * 2026-12-06; eventfd::direct_fd_fires_after_a_producer_dies_before_its_wake).
+		 * A wake of ours that meets the other on its way is a spurious
+		 * wake-up of the word's sleepers, which look and sleep again. */
+		if (e->stop || !e->waiting || !e->registered ||
+		    *e->cq_head != __atomic_load_n(e->cq_tail, __ATOMIC_ACQUIRE))
 			continue;
-		uint32_t key = e->key;
 		pthread_mutex_unlock(&e->mu);
 		shmring__maybe_reap(r);
-		uint64_t w = atomic_load_explicit(&r->hdr->not_empty.word, memory_order_seq_cst);
-		if (EC_EPOCH(w) == key && shmring__readable(r)) {
+		if (shmring__readable(r)) {
 			atomic_fetch_add_explicit(&r->hdr->futex_wakes, 1, memory_order_relaxed);
 			shmring__futex_wake_all(ec_futex_word(&r->hdr->not_empty));
 		}

@@ -5,8 +5,13 @@
  */
 #include "common.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 
 #include "shmring_poll.h"
@@ -480,6 +485,67 @@ static void dead_producer_fires_end_of_stream(void)
 	shmring_detach(dead_ring);
 }
 
+/* A producer killed between N3 (the epoch moved, the waiters cleared) and
+ * N4 (its FUTEX_WAKE), made exact with a seccomp filter that kills the
+ * child at its first FUTEX_WAKE: the fd must still fire within the 50 ms
+ * recheck.  The direct fd's recheck trusted the moved epoch ("a wake-up on
+ * its way") and stayed unreadable for good, a record waiting, and later
+ * puts found no waiter to wake (a review found it, 2026-12-06). */
+static struct shmring *kw_ring;
+static int kw_ready[2], kw_go[2];
+static int put_and_die_at_the_wake(void *arg)
+{
+	(void)arg;
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_futex, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1 /* FUTEX_WAKE, shared */, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+	/* (a producer's arrival wakes the ring's sleepers: the parent re-arms
+	 * after it, then lets us put) */
+	struct shmring *q = NULL;
+	char ch;
+	if (shmring_attach_fd(&q, shmring_fd(kw_ring)) || shmring_declare(q, SHMRING_PRODUCER) ||
+	    write(kw_ready[1], "r", 1) != 1 || read(kw_go[0], &ch, 1) != 1)
+		return 78;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 77;
+	int rc = shmring_put(q, "dead", 4, 0); /* N1-N3, then killed at N4 */
+	return rc ? 80 : 0;                    /* no sleeper to wake: not killed */
+}
+
+static void producer_killed_before_its_wake(void)
+{
+	kw_ring = t_ring(4096, 0);
+	cr_assert_eq(shmring_declare(kw_ring, SHMRING_PRODUCER), 0); /* no end of stream */
+	struct shmring *c = NULL;
+	cr_assert_eq(shmring_attach_fd(&c, shmring_fd(kw_ring)), 0);
+	cr_assert_eq(shmring_declare(c, SHMRING_CONSUMER), 0);
+	int efd = ev_fd(c);
+	cr_assert_geq(efd, 0);
+	cr_assert_eq(pipe(kw_ready), 0);
+	cr_assert_eq(pipe(kw_go), 0);
+	pid_t pid = t_fork(put_and_die_at_the_wake, NULL);
+	char ch;
+	cr_assert_eq(read(kw_ready[0], &ch, 1), 1, "the child did not get ready");
+	(void)fd_readable(efd, 100); /* the arrival's wake-up, if it came by now */
+	cr_assert_eq(shmring_event_ack(c), 0);
+	cr_assert_not(fd_readable(efd, 100), "fired on an empty ring");
+	cr_assert_eq(write(kw_go[1], "g", 1), 1);
+	int st = t_wait_status(pid, 10 * T_SEC);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		cr_skip_test("seccomp not permitted here");
+	if (!WIFSIGNALED(st) || shmring_next_len(c) != 4)
+		cr_skip_test("the child did not die at its put's wake (status 0x%x): nothing to tell", st);
+	cr_assert(fd_readable(efd, 2000), "a record waits and the fd did not fire");
+	shmring_detach(c);
+	shmring_detach(kw_ring);
+}
+
 /* ------------------------------------------------------------ direct only */
 
 /* One event fd per handle: the kinds exclude each other, and
@@ -528,6 +594,7 @@ Test(eventfd, forked_child_gets_its_own_watcher) { forked_child_gets_its_own_wat
 Test(eventfd, forked_child_acks_first) { forked_child_acks_first(); }
 Test(eventfd, forked_child_detaches_without_a_watcher) { forked_child_detaches_without_a_watcher(); }
 Test(eventfd, dead_producer_fires_end_of_stream) { dead_producer_fires_end_of_stream(); }
+Test(eventfd, producer_killed_before_its_wake) { producer_killed_before_its_wake(); }
 Test(eventfd_direct, epoll_loop_with_a_socket, .init = direct_init) { epoll_loop_with_a_socket(); }
 Test(eventfd_direct, producers_pay_only_while_armed, .init = direct_init) { producers_pay_only_while_armed(); }
 Test(eventfd_direct, ack_rearms_and_is_idempotent, .init = direct_init) { ack_rearms_and_is_idempotent(); }
@@ -536,3 +603,7 @@ Test(eventfd_direct, forked_child_gets_its_own_watcher, .init = direct_init) { f
 Test(eventfd_direct, forked_child_acks_first, .init = direct_init) { forked_child_acks_first(); }
 Test(eventfd_direct, forked_child_detaches_without_a_watcher, .init = direct_init) { forked_child_detaches_without_a_watcher(); }
 Test(eventfd_direct, dead_producer_fires_end_of_stream, .init = direct_init) { dead_producer_fires_end_of_stream(); }
+Test(eventfd_direct, producer_killed_before_its_wake, .init = direct_init)
+{
+	producer_killed_before_its_wake();
+}
