@@ -362,10 +362,13 @@ int shmring_event_fd_direct(struct shmring *ring)
 {
 	if (!ring)
 		return -EINVAL;
-	if (__atomic_load_n(&ring->evfd, __ATOMIC_ACQUIRE))
+	unsigned had;
+	if (!shmring__ev_claim(ring, RING_EV_DIRECT, &had))
 		return -EBUSY; /* this handle's event fd is a watcher's */
 	int err = 0;
 	struct ring_event_uring *e = current(ring, true, &err);
+	if (!e)
+		shmring__ev_unclaim(ring, RING_EV_DIRECT, &ring->evu);
 	return e ? e->b.fd : err;
 }
 

@@ -243,10 +243,13 @@ int shmring_event_fd(struct shmring *ring)
 {
 	if (!ring)
 		return -EINVAL;
-	if (__atomic_load_n(&ring->evu, __ATOMIC_ACQUIRE))  /* made direct */
+	unsigned had;
+	if (!shmring__ev_claim(ring, RING_EV_WATCHER, &had))  /* made direct */
 		return shmring__event_uring_fd(ring);
 	int err = 0;
 	struct ring_eventfd *e = current(ring, true, &err);
+	if (!e)
+		shmring__ev_unclaim(ring, RING_EV_WATCHER, &ring->evfd);
 	return e ? e->b.fd : err;
 }
 

@@ -8,6 +8,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -565,6 +566,56 @@ Test(eventfd_direct, one_kind_per_handle, .init = direct_init)
 	shmring_detach(w);
 	shmring_detach(d);
 	cr_assert_eq(fcntl(dfd, F_GETFD), -1, "detach closes it");
+}
+
+/* Two threads of one handle asking for the two kinds at once: one kind
+ * wins.  A check of the other's pointer, then a make, let both be made in
+ * 299 races of 300; the watcher's fd then stayed readable for good, as acks
+ * went to the io_uring (a review found it, 2026-12-06). */
+static struct shmring *race_ring;
+static pthread_barrier_t race_bar;
+static int race_w, race_d;
+static void *race_watcher(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&race_bar);
+	race_w = shmring_event_fd(race_ring);
+	return NULL;
+}
+static void *race_direct(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&race_bar);
+	race_d = shmring_event_fd_direct(race_ring);
+	return NULL;
+}
+
+Test(eventfd_direct, racing_for_both_kinds_makes_one, .init = direct_init)
+{
+	struct shmring *r = t_ring(4096, 0);
+	int watcher = 0, direct = 0;
+	for (int i = 0; i < 200; i++) {
+		cr_assert_eq(shmring_attach_fd(&race_ring, shmring_fd(r)), 0);
+		cr_assert_eq(pthread_barrier_init(&race_bar, NULL, 2), 0);
+		pthread_t a, b;
+		cr_assert_eq(pthread_create(&a, NULL, race_watcher, NULL), 0);
+		cr_assert_eq(pthread_create(&b, NULL, race_direct, NULL), 0);
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		pthread_barrier_destroy(&race_bar);
+		cr_assert_geq(race_w, 0, "shmring_event_fd = %d", race_w);
+		if (race_d == -EBUSY) {
+			watcher++;
+		} else {
+			cr_assert_geq(race_d, 0, "shmring_event_fd_direct = %d", race_d);
+			cr_assert_eq(race_w, race_d, "race %d made both kinds (fds %d and %d)", i,
+			             race_w, race_d);
+			direct++;
+		}
+		shmring_detach(race_ring);
+	}
+	cr_assert_eq(watcher + direct, 200);
+	shmring_detach(r);
 }
 
 /* The 50 ms recheck runs in a thread of ours, off the fd: an idle ring's
