@@ -102,8 +102,14 @@ static void relap(struct shmring *r)
 bool shmring__bcast_readable(const struct shmring *r)
 {
 	struct ring_header *hdr = r->hdr;
+	/* Not subscribed yet: a get would subscribe from the next record, so
+	 * it would not wait only if the ring is closed or its stream ended
+	 * (-EPIPE).  The end was not looked at: poll and the event fd never
+	 * fired for it while a get returned -EPIPE at once (a review found it,
+	 * 2026-12-06; broadcast::unsubscribed_handle_polls_the_end_of_stream). */
 	if (!shmring__bcast_subscribed(r))
-		return atomic_load_explicit(&hdr->closed, memory_order_seq_cst) != 0;
+		return atomic_load_explicit(&hdr->closed, memory_order_seq_cst) != 0 ||
+		       ring_eof(r, atomic_load_explicit(&hdr->census, memory_order_seq_cst));
 	if (r->sub.lapped)
 		return true;
 	uint64_t pos = atomic_load_explicit(&r->sub.next, memory_order_relaxed);

@@ -671,6 +671,29 @@ Test(broadcast, tethered_subscriber_back_after_leave_loses_nothing)
 	shmring_detach(prod);
 }
 
+/* A handle that has not subscribed yet, its ring's only producer gone: a
+ * get (which subscribes) returns -EPIPE at once, so poll must say POLLIN
+ * and the event fd fire.  Both waited for the ring to be closed before. */
+Test(broadcast, unsubscribed_handle_polls_the_end_of_stream)
+{
+	struct shmring *prod = bcast_ring(4096, NULL);
+	struct shmring *sub = second_handle(prod);
+	cr_assert_eq(shmring_put(prod, "x", 1, 0), 0);
+	shmring_detach(prod); /* the only producer: the end of the stream */
+	struct shmring_pollitem it = { sub, SHMRING_POLLIN, 0 };
+	int64_t t0 = t_now_ns();
+	cr_assert_eq(shmring_poll(&it, 1, 2 * T_SEC), 1, "poll timed out");
+	cr_assert_lt(t_now_ns() - t0, T_SEC);
+	cr_assert(it.revents & SHMRING_POLLIN);
+	int efd = shmring_event_fd(sub);
+	cr_assert_geq(efd, 0);
+	struct pollfd pf = { efd, POLLIN, 0 };
+	cr_assert_eq(poll(&pf, 1, 2000), 1, "the event fd did not fire");
+	char buf[8];
+	cr_assert_eq(shmring_get(sub, buf, sizeof buf, 0), -EPIPE);
+	shmring_detach(sub);
+}
+
 Test(broadcast, event_fd_follows_the_subscribers_stream)
 {
 	struct shmring *prod = bcast_ring(4096, NULL);
