@@ -58,6 +58,17 @@ take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_
 	struct waiter w;
 	bool waiting = false; /* w made on the first miss: a take that succeeds at once never needs it */
 	for (;;) {
+		/* issue 13, SHMRING_OVERWRITE: records discarded while we slept
+		 * come before the record after them (the caller checked before
+		 * the first look).  A get asleep on an empty ring returned the
+		 * record after the gap, and the next get the -EOVERFLOW (a
+		 * review found it, 2026-12-06;
+		 * overwrite::a_waiting_get_reports_what_was_discarded_first). */
+		if (waiting && ring_overwrites(r)) {
+			int orc = ring_take_overflow(r);
+			if (orc)
+				return orc;
+		}
 		/* redeliver hook: parked records first (a run of one) */
 		int rrc = redeliver_first(r, cap, out);
 		if (rrc) {

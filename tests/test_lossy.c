@@ -167,6 +167,57 @@ Test(lossy, overwrite_discards_oldest_reports_eoverflow_once_then_goes_on)
 	shmring_detach(r);
 }
 
+/* A get asleep on an empty overwrite ring (its process stopped, to make the
+ * order certain) while a producer fills it and discards the oldest record:
+ * the get must report the discard (-EOVERFLOW) before it hands out the
+ * record after the gap.  It returned that record, and the next get the
+ * -EOVERFLOW, out of place (a review found it, 2026-12-06). */
+static struct shmring *ow_ring;
+static int three_waiting_gets(void *arg)
+{
+	int out = *(int *)arg;
+	ssize_t got[3];
+	uint32_t v[3] = { 0 };
+	for (int i = 0; i < 3; i++)
+		got[i] = shmring_get(ow_ring, &v[i], sizeof v[i], 10 * T_SEC);
+	char line[96];
+	int n = snprintf(line, sizeof line, "%zd %u %zd %u %zd %u", got[0], v[0], got[1], v[1],
+	                 got[2], v[2]);
+	return write(out, line, (size_t)n) == n ? 0 : 1;
+}
+
+Test(lossy, a_waiting_get_reports_what_was_discarded_first)
+{
+	ow_ring = overwrite_ring(4096);
+	int pfd[2];
+	cr_assert_eq(pipe(pfd), 0);
+	pid_t pid = t_fork(three_waiting_gets, &pfd[1]);
+	t_sleep_ns(300 * T_MS); /* asleep in its first get */
+	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, WUNTRACED), pid);
+	uint32_t i = 0;
+	while (t_info(ow_ring).overwritten < 1) {
+		cr_assert_eq(shmring_put(ow_ring, &i, sizeof i, 0), 0);
+		cr_assert_lt(++i, 100000);
+	}
+	cr_assert_eq(kill(pid, SIGCONT), 0);
+	t_expect_exit(pid, 0, 20 * T_SEC);
+	char line[96] = { 0 };
+	cr_assert_gt(read(pfd[0], line, sizeof line - 1), 0);
+	ssize_t g0, g1, g2;
+	unsigned v0, v1, v2;
+	cr_assert_eq(sscanf(line, "%zd %u %zd %u %zd %u", &g0, &v0, &g1, &v1, &g2, &v2), 6, "%s", line);
+	cr_assert_eq(g0, -EOVERFLOW, "the waiting get: %s", line);
+	cr_assert_eq(g1, 4, "%s", line);
+	cr_assert_eq(v1, 1, "the record after the discarded one: %s", line);
+	cr_assert_eq(g2, 4, "%s", line);
+	cr_assert_eq(v2, 2, "%s", line);
+	close(pfd[0]);
+	close(pfd[1]);
+	shmring_detach(ow_ring);
+}
+
 Test(lossy, overwrite_never_discards_a_held_record)
 {
 	struct shmring *r = overwrite_ring(4096);
