@@ -168,8 +168,8 @@ claim:
 		:: !ok -> goto claim
 		:: else -> skip
 		fi;
+		d_step { overwritten++; overflow = true };   /* counted before the release */
 		seq[IDX(t)] = SEQ(t, RELEASED);                          /* ring_release */
-		d_step { overwritten++; overflow = true };
 #ifndef BUG_NO_DISCARD_WAKE
 		ec_wake(not_full, we, ww);
 #endif

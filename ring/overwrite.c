@@ -45,15 +45,24 @@ bool shmring__overwrite_oldest(struct shmring *r, struct op_rec *c)
 	 * use: take.c, OPREC_R_GOT)?  Then the discard is this entry's
 	 * task_done, so that got - done stays what a sweep may forgive. */
 	bool got = OPREC_GOT(atomic_load_explicit(&c->extent, memory_order_relaxed));
+	/* Counted and flagged right after the take, before the release: a
+	 * producer killed after the release (the free_tail walk, the wake of
+	 * waiting producers: a system call) left a discard counted nowhere and
+	 * never reported (-EOVERFLOW), the recovery seeing a released record
+	 * (a review found it, 2026-12-06).  Killed here, before the release,
+	 * it is recovered as a lost record too (counted twice, never none);
+	 * and a consumer that takes the next record finds the flag set
+	 * a few instructions sooner. */
+	if (!skip) {
+		atomic_fetch_add_explicit(&r->hdr->bcast.overwritten, 1, memory_order_relaxed);
+		/* release: a get that sees the flag sees the count */
+		atomic_store_explicit(&r->hdr->bcast.overflow, 1, memory_order_release);
+	}
 	ring_release(r, tk.pos);
 	ring_free_tail_follow(r, tk.pos);
 	op_rec_clear(c);
 	ring_notify_producers(r); /* as a consumer's release: others may discard next */
 	if (!skip) {
-		struct ring_header *hdr = r->hdr;
-		atomic_fetch_add_explicit(&hdr->bcast.overwritten, 1, memory_order_relaxed);
-		/* release: a get that sees the flag sees the count */
-		atomic_store_explicit(&hdr->bcast.overflow, 1, memory_order_release);
 		/* its task will never be done by a consumer: done first, then
 		 * the count, as task_done (join.c): a death between the two
 		 * forgives nothing rather than twice */
