@@ -330,8 +330,25 @@ static void destroy_own(struct ring_event_uring *e)
 	}
 	if (e->registered)
 		shmring__ec_unregister(&e->ring->hdr->not_empty, e->key);
+	/* The FUTEX_WAIT in flight, cancelled before the close: the close
+	 * cancels it only if the io_uring dies with it, and a fork child
+	 * holds a copy of the fd until its first call replaces it.  Left, a
+	 * later wake of the word posted task work to the thread that armed
+	 * it: its epoll_wait or poll returned EINTR after the detach (a
+	 * review found it, 2026-12-06;
+	 * eventfd_direct::detach_after_fork_leaves_no_request_behind).
+	 * Synchronous (Linux 6.0, before FUTEX_WAIT's 6.7); an error is
+	 * nothing in flight. */
+	if (e->waiting) {
+		struct io_uring_sync_cancel_reg cancel;
+		memset(&cancel, 0, sizeof cancel);
+		cancel.addr = EVU_FUTEX;
+		cancel.timeout.tv_sec = -1;
+		cancel.timeout.tv_nsec = -1;
+		(void)syscall(__NR_io_uring_register, e->b.fd, IORING_REGISTER_SYNC_CANCEL, &cancel, 1);
+	}
 	unmap(e);
-	close(e->b.fd);   /* cancels what is in flight */
+	close(e->b.fd);
 	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->mu);
 	free_stale(e->b.stale);

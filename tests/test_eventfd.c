@@ -618,6 +618,63 @@ Test(eventfd_direct, racing_for_both_kinds_makes_one, .init = direct_init)
 	shmring_detach(r);
 }
 
+/* A direct fd detached while a fork child still holds a copy of its
+ * io_uring fd: its FUTEX_WAIT must not outlive the detach.  It did: a later
+ * wake of the word (a put to another handle's sleeping get) posted task work
+ * to this thread, whose epoll_wait on an unrelated epoll then returned
+ * EINTR (a review found it, 2026-12-06). */
+static struct shmring *df_ring, *df_other;
+static int df_hold(void *arg)
+{
+	(void)arg;
+	t_sleep_ns(3 * T_SEC); /* holds the inherited io_uring fd */
+	return 0;
+}
+static void *df_getter(void *arg)
+{
+	(void)arg;
+	char b[8];
+	(void)shmring_get(df_other, b, sizeof b, 3 * T_SEC); /* asleep on the word */
+	return NULL;
+}
+static void *df_putter(void *arg)
+{
+	(void)arg;
+	t_sleep_ns(300 * T_MS);
+	(void)shmring_put(df_ring, "x", 1, 0); /* wakes the word */
+	return NULL;
+}
+
+Test(eventfd_direct, detach_after_fork_leaves_no_request_behind, .init = direct_init)
+{
+	df_ring = t_ring(4096, 0);
+	/* (no role declared before the fork: a child taking one back wakes
+	 * the word, which would complete the request before the detach) */
+	struct shmring *c = NULL;
+	cr_assert_eq(shmring_attach_fd(&c, shmring_fd(df_ring)), 0);
+	cr_assert_eq(shmring_attach_fd(&df_other, shmring_fd(df_ring)), 0);
+	cr_assert_geq(shmring_event_fd_direct(c), 0);
+	pid_t pid = t_fork(df_hold, NULL);
+	shmring_detach(c);
+	pthread_t g, p;
+	cr_assert_eq(pthread_create(&g, NULL, df_getter, NULL), 0);
+	t_sleep_ns(100 * T_MS);
+	cr_assert_eq(pthread_create(&p, NULL, df_putter, NULL), 0);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	cr_assert_geq(ep, 0);
+	struct epoll_event ev;
+	int n = epoll_wait(ep, &ev, 1, 1000);
+	int err = errno;
+	close(ep);
+	pthread_join(g, NULL);
+	pthread_join(p, NULL);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	cr_assert_eq(n, 0, "epoll_wait after the detach: %d (%s)", n, n < 0 ? strerror(err) : "");
+	shmring_detach(df_other);
+	shmring_detach(df_ring);
+}
+
 /* The 50 ms recheck runs in a thread of ours, off the fd: an idle ring's
  * direct fd stays quiet (a timeout on the io_uring request itself, the
  * first design, made it fire 20 times a second), and the recheck wakes
