@@ -115,6 +115,17 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 		return -EBADMSG;
 	if (h->attach_count < 1 || h->attach_count > SHMRING_MAX_ATTACH_LIMIT)
 		return -EBADMSG;
+	/* The kind bits as create writes them: none unknown, at most one of
+	 * broadcast, overwrite and redelivery (geometry_from_config).  A
+	 * hostile 0x14 (broadcast and redelivery) passed: a peek took the
+	 * broadcast path and the requeue the redelivery one, which freed a
+	 * NULL op record (SIGSEGV; a review found it, 2026-12-06;
+	 * hostile::header_kind_bits_create_refuses_are_refused). */
+	if ((h->flags & ~(RING_HDR_NAMED | RING_HDR_PERSISTENT | RING_HDR_BROADCAST |
+	                  RING_HDR_OVERWRITE | RING_HDR_REDELIVER)) ||
+	    __builtin_popcount(h->flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE |
+	                                   RING_HDR_REDELIVER)) > 1)
+		return -EBADMSG;
 	geometry_for(cap, h->max_record, h->attach_count, g);
 	if (h->attach_offset != g->attach_offset || h->meta_offset != g->meta_offset || h->data_offset != g->data_offset ||
 	    h->file_size != g->file_size || file_size != g->file_size)

@@ -23,6 +23,7 @@
 #define OFF_HEADER_SIZE 56
 #define OFF_ATTACH_OFFSET 64
 #define OFF_ATTACH_COUNT  72
+#define OFF_FLAGS       60
 
 #if defined(__has_include)
 #if __has_include("layout.h")
@@ -38,6 +39,7 @@ _Static_assert(offsetof(struct ring_header, file_size) == OFF_FILE_SIZE, "file_s
 _Static_assert(offsetof(struct ring_header, header_size) == OFF_HEADER_SIZE, "header_size");
 _Static_assert(offsetof(struct ring_header, attach_offset) == OFF_ATTACH_OFFSET, "attach_offset");
 _Static_assert(offsetof(struct ring_header, attach_count) == OFF_ATTACH_COUNT, "attach_count");
+_Static_assert(offsetof(struct ring_header, flags) == OFF_FLAGS, "flags");
 #endif
 #endif
 
@@ -251,6 +253,28 @@ Test(validate, other_abi_version_is_eproto)
 	expect_both(&v, -EPROTO, "ABI ~0");
 	poke32(v.fd, OFF_ABI, abi);
 	expect_ok(&v, "ABI");
+	victim_done(&v);
+}
+
+/* Kind bits shmring_create refuses (two of broadcast, overwrite and
+ * redelivery; a bit it never writes) are refused at open too.  A forged
+ * broadcast + redelivery header (0x14) opened, and a peek then a requeue
+ * crashed the opener (a NULL op record freed; a review found it,
+ * 2026-12-06). */
+Test(validate, kind_bits_create_refuses_are_ebadmsg)
+{
+	struct victim v = make_victim("kind", 4096);
+	uint32_t flags;
+	cr_assert_eq(pread(v.fd, &flags, 4, OFF_FLAGS), 4);
+	static const uint32_t bad[] = { 0x14, 0x0c, 0x18, 0x1c, 0x20, 0x80000000u };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char what[48];
+		snprintf(what, sizeof what, "flags 0x%x", flags | bad[i]);
+		poke32(v.fd, OFF_FLAGS, flags | bad[i]);
+		expect_both(&v, -EBADMSG, what);
+	}
+	poke32(v.fd, OFF_FLAGS, flags);
+	expect_ok(&v, "flags");
 	victim_done(&v);
 }
 
