@@ -501,7 +501,7 @@ int shmring_open_or_create(struct shmring **ring, const char *name, const struct
 		}
 		return made;
 	}
-	return rc;
+	return rc ? rc : -EAGAIN; /* the name kept changing under us */
 }
 
 /* Attach to fd (owned by us from here on).  patient: the file may still be
@@ -529,6 +529,18 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 		if (got == 0 && st.st_size >= 8 && pread(fd, &hdr.magic, 8, 0) == 8 && hdr.magic != 0) {
 			/* shorter than a header: foreign, or a truncated ring */
 			rc = hdr.magic == RING_MAGIC ? -EBADMSG : -EPROTO;
+			goto fail;
+		}
+		/* 1-7 bytes, not all zero: foreign (a creator's file goes from 0
+		 * bytes to its whole size at once).  Counted blank, it made
+		 * shmring_open_or_create go round 2000 times, "removing" a
+		 * file remove_blank saw was not blank, and return 0 with no
+		 * ring (a review found it, 2026-12-06;
+		 * lifecycle::open_or_create_of_a_few_foreign_bytes_is_eproto). */
+		uint64_t head = 0;
+		if (got == 0 && st.st_size > 0 && st.st_size < 8 &&
+		    pread(fd, &head, (size_t)st.st_size, 0) == st.st_size && head != 0) {
+			rc = -EPROTO;
 			goto fail;
 		}
 		bool blank = got == 0 || hdr.magic == 0;

@@ -141,6 +141,30 @@ Test(ooc, foreign_file_is_left_alone)
 	cr_assert_eq(shmring_open_or_create(&r, "a/b", NULL), -EINVAL);
 }
 
+/* A file of a few bytes that are not zero (shorter than a magic): foreign
+ * too, refused at once and left alone.  It was counted blank: 2000 rounds,
+ * each making and dropping a whole ring, then 0 ("opened") with *ring NULL
+ * (a review found it, 2026-12-06). */
+Test(ooc, a_few_foreign_bytes_are_eproto)
+{
+	const char *name = t_name("short");
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "abcd", 4), 4);
+	close(fd);
+	struct shmring *r = (struct shmring *)0x1;
+	int64_t t0 = t_now_ns();
+	int rc = shmring_open_or_create(&r, name, NULL);
+	cr_assert_eq(rc, -EPROTO, "open_or_create of 4 foreign bytes: %d (ring %p)", rc, (void *)r);
+	cr_assert_lt(t_now_ns() - t0, 200 * T_MS);
+	cr_assert_eq(shmring_open(&r, name), -EPROTO);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0, "the foreign file was removed");
+	cr_assert_eq(st.st_size, 4);
+}
+
 /* A creator still at work (its flock held) keeps its blank file: the caller
  * waits for it rather than removing it. */
 static int o_slow_creator(void *arg)
