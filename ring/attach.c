@@ -81,8 +81,8 @@ static void attach_entry_reset(struct shmring *r, int slot)
 	atomic_store_explicit(&ring_attach(r, slot)->done, 0, memory_order_relaxed);
 }
 
-/* One pass over the table: CAS a free entry's id from 0 to id.  fast: skip
- * entries that a plain load shows taken. */
+/* One pass over the table: CAS a free entry's id from 0 to id; its index,
+ * or -EUSERS.  fast: skip entries that a plain load shows taken. */
 static int attach_entry_cas(struct shmring *r, uint64_t id, bool fast)
 {
 	for (int i = 0; i < (int)r->nattach; i++) {
@@ -92,20 +92,24 @@ static int attach_entry_cas(struct shmring *r, uint64_t id, bool fast)
 		    atomic_compare_exchange_strong_explicit(&e->id, &expect, id,
 		                                            memory_order_acq_rel,
 		                                            memory_order_relaxed)) {
-			r->attach_slot = i;
-			r->attach_pid = (pid_t)(id & ATTACH_PID_MASK);
 			attach_entry_reset(r, i);
-			return 0;
+			return i;
 		}
 	}
 	return -EUSERS;
 }
 
-/* Take a free entry for id.  With the registry lock held. */
+/* Take a free entry for id: its index, or -EUSERS.  With the registry lock
+ * held.  The handle's attach_slot is the caller's to set: before_fork takes
+ * the child's entry without ever pointing the handle at it (it did, for a
+ * moment, and another thread's put or peek in that moment announced its op
+ * record in the child's entry: a sweep after the child's exit recovered it
+ * from under that live thread; a review found it, 2026-12-06). */
 static int attach_entry_take(struct shmring *r, uint64_t id)
 {
-	if (attach_entry_cas(r, id, true) == 0)
-		return 0;
+	int slot = attach_entry_cas(r, id, true);
+	if (slot >= 0)
+		return slot;
 	shmring__reap(r); /* a full table may hold the dead */
 	return attach_entry_cas(r, id, false);
 }
@@ -151,20 +155,17 @@ static void before_fork(void)
 		r->fork_slot = -1;
 		if (!r->declared)
 			continue;
-		int parent_slot = r->attach_slot;
-		pid_t parent_pid = r->attach_pid;
 		uint64_t self;
+		int slot;
 		if (shmring__self_id(&self) != 0 ||
-		    attach_entry_take(r, self | ATTACH_PENDING_TAG) != 0)
+		    (slot = attach_entry_take(r, self | ATTACH_PENDING_TAG)) < 0)
 			continue;
-		struct attach_entry *e = ring_attach(r, r->attach_slot);
+		struct attach_entry *e = ring_attach(r, slot);
 		atomic_store_explicit(&e->since_ns, mono_ns(), memory_order_relaxed);
 		atomic_store_explicit(&e->roles, r->declared, memory_order_relaxed);
 		shmring__census_add(r, r->declared);
-		r->fork_slot = r->attach_slot;
+		r->fork_slot = slot;
 		r->fork_id = self | ATTACH_PENDING_TAG;
-		r->attach_slot = parent_slot;
-		r->attach_pid = parent_pid;
 	}
 }
 
@@ -248,8 +249,15 @@ int shmring__take_role(struct shmring *r, unsigned roles)
 	unsigned have = atomic_load_explicit(&r->roles, memory_order_relaxed);
 	if ((have & roles) != roles) {
 		uint64_t self;
-		if (r->attach_slot < 0 && (rc = shmring__self_id(&self)) == 0)
-			rc = attach_entry_take(r, self);
+		if (r->attach_slot < 0 && (rc = shmring__self_id(&self)) == 0) {
+			int slot = attach_entry_take(r, self);
+			if (slot < 0) {
+				rc = slot;
+			} else {
+				r->attach_slot = slot;
+				r->attach_pid = (pid_t)(self & ATTACH_PID_MASK);
+			}
+		}
 		if (rc == 0) {
 			struct attach_entry *e = ring_attach(r, r->attach_slot);
 			unsigned old = atomic_fetch_or_explicit(&e->roles, roles, memory_order_seq_cst);
