@@ -551,7 +551,11 @@ def _get_large(record):
         # leaves the segment there for this handle's next get (get.c
         # keep_first).  Unlinked first, the retry found no file and every
         # get after it raised FileNotFoundError.
-        mm = mmap.mmap(fd, size)
+        # Private (copy-on-write): an array backed by it is this
+        # process's, as one copied out of the ring is; shared, a fork
+        # child's writes to a received array changed the parent's (a
+        # review found it, 2026-12-06).
+        mm = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE)
         try:
             os.unlink('/dev/shm/' + name)
             mine = True

@@ -202,6 +202,9 @@ int make_tmo(PyObject *block, PyObject *timeout, struct tmo *t);
 typedef ssize_t (*ring_op)(void *ctx, int64_t timeout_ns);
 ssize_t   run_op(QueueObject *q, struct gen *g, ring_op op, void *ctx, const struct tmo *t,
                  unsigned epipe_role, int nogil_first);
+/* epipe_role bit (no ring: g NULL): go on waiting after this handle's
+ * close() (join: multiprocessing's works after close, a producer's pattern) */
+#define RUN_OP_AFTER_CLOSE 0x100u
 ssize_t   sem_claim(QueueObject *q, int64_t want, const struct tmo *t);
 PyObject *raise_for(ssize_t rc, PyObject *timeout_exc);
 
@@ -243,6 +246,7 @@ struct QueueObject {
 };
 extern PyTypeObject Queue_Type;
 int  check_usable(QueueObject *q);
+int  check_ring(QueueObject *q); /* initialised (closed or not) */
 int  parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                 const char *const *names, int n, int required, PyObject **out);
 int  is_closed(QueueObject *q);

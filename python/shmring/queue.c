@@ -58,6 +58,15 @@ PyObject *queue_pending(QueueObject *q)
 	return q->pending;
 }
 
+int check_ring(QueueObject *q)
+{
+	if (!q->ring) {
+		PyErr_SetString(PyExc_ValueError, "Queue is not initialised");
+		return -1;
+	}
+	return 0;
+}
+
 int check_usable(QueueObject *q)
 {
 	if (!q->ring) {
@@ -187,7 +196,7 @@ static PyObject *Queue_noop(QueueObject *q, PyObject *unused)
 
 static PyObject *Queue_task_done(QueueObject *q, PyObject *unused)
 {
-	if (check_usable(q) < 0)
+	if (check_ring(q) < 0) /* after close() too, as multiprocessing's */
 		return NULL;
 	int rc = shmring_latch_add(&q->ring->ctl->tasks, -1);
 	if (rc == -ERANGE) {
@@ -212,12 +221,15 @@ static PyObject *Queue_join(QueueObject *q, PyObject *const *args, Py_ssize_t na
 	PyObject *a[1] = { NULL };
 	if ((nargs || kwnames) && parse_args("join", args, nargs, kwnames, names, 1, 0, a) < 0)
 		return NULL;
-	if (check_usable(q) < 0)
+	/* After close() too: multiprocessing.JoinableQueue's join does not use
+	 * the closed ends, and "put ...; q.close(); q.join()" is a producer's
+	 * pattern (it raised ValueError here; a review found it, 2026-12-06) */
+	if (check_ring(q) < 0)
 		return NULL;
 	struct tmo t;
 	if (make_tmo(Py_True, a[0], &t) < 0)
 		return NULL;
-	ssize_t rc = run_op(q, NULL, op_join, &q->ring->ctl->tasks, &t, 0, 0);
+	ssize_t rc = run_op(q, NULL, op_join, &q->ring->ctl->tasks, &t, RUN_OP_AFTER_CLOSE, 0);
 	if (rc == -EAGAIN || rc == -ETIMEDOUT)
 		Py_RETURN_FALSE;
 	if (rc < 0)

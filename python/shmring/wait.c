@@ -106,7 +106,7 @@ ssize_t run_op(QueueObject *q, struct gen *g, ring_op op, void *ctx, const struc
 		if (slices++ > 0) {
 			if (PyErr_CheckSignals() < 0)
 				return ERR_PY;
-			if (is_closed(q)) {
+			if (!(epipe_role & RUN_OP_AFTER_CLOSE) && is_closed(q)) {
 				PyErr_Format(PyExc_ValueError, "Queue %R is closed", (PyObject *)q);
 				return ERR_PY;
 			}

@@ -766,6 +766,44 @@ class ReviewTest(ShmLeakMixin, unittest.TestCase):
         finally:
             q2.unlink()
 
+    def test_a_large_array_is_not_shared_with_a_fork_child(self):
+        # An array bigger than max_record comes out backed by the side
+        # segment's mapping; mapped shared, a fork child's write to it
+        # changed the parent's array (one from the ring did not).
+        try:
+            import numpy as np
+        except ImportError:
+            self.skipTest('numpy is not installed')
+        q = shmring.Queue(capacity=1 << 16)
+        q.put(np.zeros(1 << 20, np.uint8))
+        big = q.get(timeout=5)
+        self.assertTrue(big.flags.writeable)
+        pid = os.fork()
+        if pid == 0:
+            big[0] = 7
+            os._exit(0 if big[0] == 7 else 1)
+        _, st = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(st), 0)
+        self.assertEqual(int(big[0]), 0, "the child's write reached the parent's array")
+
+    def test_join_and_task_done_work_after_close(self):
+        # multiprocessing.JoinableQueue's do: a producer puts, closes its
+        # handle and joins.  Both raised ValueError ("closed") here.
+        q = shmring.JoinableQueue()
+        q.put(1)
+        q.put(2)
+        q.close()
+        self.assertEqual(q.join(timeout=0.05), False)
+        other = shmring.JoinableQueue.__new__(shmring.JoinableQueue)
+        shmring._shmring.QueueBase.__init__(other, q._ring)   # a second handle
+        self.assertEqual(other.get(timeout=5), 1)
+        self.assertEqual(other.get(timeout=5), 2)
+        q.task_done()
+        q.task_done()
+        self.assertRaises(ValueError, q.task_done)            # too many times
+        self.assertIs(q.join(timeout=5), True)
+        self.assertRaises(ValueError, q.put, 3)              # still closed for puts
+
     def test_overflow_rings_go_at_exit_while_a_daemon_thread_holds_the_queue(self):
         # A daemon consumer blocked in get() keeps the queue alive through
         # exit: its Ring was never freed, and the names of its overflow
