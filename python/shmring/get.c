@@ -86,21 +86,55 @@ static void keep_first(QueueObject *q, PyObject *rec)
 	PyErr_Restore(exc_type, exc_val, exc_tb);
 }
 
+/* An error that is not the record's fault (KeyboardInterrupt, SystemExit:
+ * not an Exception): what was taken is kept, and the error raised. */
+static int interrupted(void)
+{
+	return !PyErr_ExceptionMatches(PyExc_Exception);
+}
+
 /* Records taken from the ring by get_many but not delivered (one after a
- * record that failed to unpickle) come out first, in order.  Decodes the
- * first; on failure it is dropped (and the error raised) only if drop_bad,
- * else it goes back to the front of the line. */
+ * record that failed to unpickle) come out first, in order: raw records
+ * (bytes), or objects already decoded (a 1-tuple: get_many interrupted,
+ * keep_objects).  Decodes the first; on failure it is dropped (and the
+ * error raised) only if drop_bad and the record is at fault, else it goes
+ * back to the front of the line. */
 static PyObject *pop_pending(QueueObject *q, int raw, int drop_bad)
 {
 	PyObject *rec = pending_take(q);
+	if (PyTuple_Check(rec)) {
+		PyObject *obj = PyTuple_GET_ITEM(rec, 0);
+		Py_INCREF(obj);
+		Py_DECREF(rec);
+		return obj;
+	}
 	PyObject *obj = raw ? rec : decode((const unsigned char *)PyBytes_AS_STRING(rec),
 	                                   (size_t)PyBytes_GET_SIZE(rec));
 	if (raw)
 		Py_INCREF(obj);
-	if (!obj && !drop_bad)
+	if (!obj && (!drop_bad || interrupted()))
 		keep_first(q, rec);
 	Py_DECREF(rec);
 	return obj;
+}
+
+/* get_many interrupted (KeyboardInterrupt, ...) after it had decoded the
+ * objects in out: back to the front of the line, in order, so that the
+ * interrupt propagates and nothing is lost.  The interrupt was cleared into
+ * PyErr_Clear() before, and the call returned what it had (a review found
+ * it, 2026-12-06). */
+static void keep_objects(QueueObject *q, PyObject *out)
+{
+	PyObject *exc_type, *exc_val, *exc_tb;
+	PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
+	Py_ssize_t n = PyList_GET_SIZE(out);
+	for (Py_ssize_t j = n - 1; j >= 0; j--) {
+		PyObject *t = PyTuple_Pack(1, PyList_GET_ITEM(out, j));
+		if (!t || !pending_list(q) || PyList_Insert(q->pending, 0, t) < 0)
+			PyErr_WriteUnraisable((PyObject *)q); /* lost: out of memory */
+		Py_XDECREF(t);
+	}
+	PyErr_Restore(exc_type, exc_val, exc_tb);
 }
 
 /* Keep recs[from..n) for the next get. */
@@ -139,7 +173,8 @@ static PyObject *do_get(QueueObject *q, PyObject *block, PyObject *timeout, int 
 		return NULL;
 	if (queue_pending(q)) {
 		PyObject *rec = PyList_GET_ITEM(q->pending, 0);
-		if (!raw && PyBytes_GET_SIZE(rec) && PyBytes_AS_STRING(rec)[0] == TAG_LARGE) {
+		if (!raw && PyBytes_Check(rec) && PyBytes_GET_SIZE(rec) &&
+		    PyBytes_AS_STRING(rec)[0] == TAG_LARGE) {
 			rec = pending_take(q);
 			PyObject *obj = get_large(q, rec);
 			Py_DECREF(rec);
@@ -259,6 +294,11 @@ static PyObject *do_get_many(QueueObject *q, PyObject *const *args, Py_ssize_t n
 				Py_DECREF(out);
 				return NULL;
 			}
+			if (interrupted()) {
+				keep_objects(q, out);
+				Py_DECREF(out);
+				return NULL;
+			}
 			PyErr_Clear();   /* it stays first in line; deliver what we have */
 			return out;
 		}
@@ -338,6 +378,11 @@ static PyObject *do_get_many(QueueObject *q, PyObject *const *args, Py_ssize_t n
 			PyObject *obj = raw ? PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)len)
 			                    : decode(p, len);
 			if (!obj) {
+				if (interrupted()) { /* nothing of it is the record's fault */
+					keep_pending(q, recs, i, rc);
+					keep_objects(q, out);
+					goto fail;
+				}
 				if (got == 0) {
 					keep_pending(q, recs, i + 1, rc);
 					goto fail;

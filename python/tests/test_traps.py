@@ -786,6 +786,32 @@ class ReviewTest(ShmLeakMixin, unittest.TestCase):
         self.assertEqual(os.waitstatus_to_exitcode(st), 0)
         self.assertEqual(int(big[0]), 0, "the child's write reached the parent's array")
 
+    def test_get_many_interrupted_raises_and_keeps_everything(self):
+        # A KeyboardInterrupt while get_many unpickles its second item was
+        # cleared and the call returned [1]: the interrupt lost, and the
+        # interrupted item with it if the interrupt came at the first one.
+        import signal
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+        old = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            q = shmring.Queue()
+            q.put(1)
+            q.put(SlowToUnpickle('two'))
+            q.put(3)
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            self.assertRaises(KeyboardInterrupt, q.get_many, timeout=5)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            got = []
+            while len(got) < 3:
+                got.extend(q.get_many(timeout=5))
+            self.assertEqual(got, [1, 'two', 3])
+            self.assertEqual(q.qsize(), 0)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+
     def test_join_and_task_done_work_after_close(self):
         # multiprocessing.JoinableQueue's do: a producer puts, closes its
         # handle and joins.  Both raised ValueError ("closed") here.
