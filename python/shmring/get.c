@@ -384,7 +384,14 @@ static PyObject *do_get_many(QueueObject *q, PyObject *const *args, Py_ssize_t n
 					goto fail;
 				}
 				if (got == 0) {
-					keep_pending(q, recs, i + 1, rc);
+					/* consumed (as get()), but for a side segment that
+					 * could not be read, which stays first in line as
+					 * get_large keeps it (get_many dropped it, and left
+					 * its file: a review found it, 2026-12-06) */
+					int large_kept = !raw && len && p[0] == TAG_LARGE &&
+					                  PyErr_ExceptionMatches(PyExc_OSError) &&
+					                  !PyErr_ExceptionMatches(PyExc_FileNotFoundError);
+					keep_pending(q, recs, large_kept ? i : i + 1, rc);
 					goto fail;
 				}
 				PyErr_Clear();

@@ -812,6 +812,32 @@ class ReviewTest(ShmLeakMixin, unittest.TestCase):
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
 
+    def test_get_many_keeps_a_side_segment_it_cannot_read(self):
+        # As get() does: the item stays first in line, never lost.
+        # get_many dropped it (and left its file) when it came first.
+        q = shmring.Queue(capacity=1 << 16)
+        q.put(b'w' * 100000)
+        q.put('next')
+        real = shmring._get_large
+        calls = []
+
+        def refuse(rec):
+            calls.append(rec)
+            if len(calls) == 1:
+                raise PermissionError(13, 'refused (test)')
+            return real(rec)
+        shmring._shmring._setup(Empty, Full, shmring.ShutDown, shmring._put_large,
+                                refuse, shmring._discard_large)
+        try:
+            self.assertRaises(PermissionError, q.get_many, timeout=5)
+            got = []
+            while len(got) < 2:
+                got.extend(q.get_many(timeout=5))
+            self.assertEqual(got, [b'w' * 100000, 'next'], 'the item was lost')
+        finally:
+            shmring._shmring._setup(Empty, Full, shmring.ShutDown, shmring._put_large,
+                                    real, shmring._discard_large)
+
     def test_join_and_task_done_work_after_close(self):
         # multiprocessing.JoinableQueue's do: a producer puts, closes its
         # handle and joins.  Both raised ValueError ("closed") here.
