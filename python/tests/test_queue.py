@@ -486,8 +486,10 @@ class BasicTest(ShmLeakMixin, unittest.TestCase):
             q.task_done()
         self.assertFalse(hasattr(shmring.Queue(), 'task_done'))
         q.close()
-        self.assertRaisesRegex(ValueError, 'is closed', q.task_done)
-        self.assertRaisesRegex(ValueError, 'is closed', q.join)
+        # after close() both still work, as multiprocessing's do
+        self.assertRaisesRegex(ValueError, 'too many times', q.task_done)
+        self.assertTrue(q.join())
+        self.assertRaisesRegex(ValueError, 'is closed', q.put, 'c')
 
     def test_joinable_counts_large_and_batches_once_each(self):
         q = shmring.JoinableQueue(capacity=1 << 16)
