@@ -2,6 +2,7 @@
  * fdpass.c - sending a ring's fd over an AF_UNIX socket (SCM_RIGHTS).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
@@ -54,6 +55,7 @@ int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns)
 	shmring__deadline_init(&dl, timeout_ns);
 	for (;;) {
 		int ms = -1;
+		bool capped = false;
 		if (!dl.forever) {
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
@@ -63,7 +65,8 @@ int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns)
 			 * cast whole, 30 days became a negative poll timeout,
 			 * i.e. forever (a review found it, 2026-12-06) */
 			int64_t left_ms = left <= 0 ? 0 : (left + 999999) / 1000000;
-			ms = left_ms > INT_MAX ? INT_MAX : (int)left_ms;
+			capped = left_ms > INT_MAX;
+			ms = capped ? INT_MAX : (int)left_ms;
 		}
 		struct pollfd p = { .fd = sock, .events = POLLIN };
 		int pr = poll(&p, 1, ms);
@@ -71,6 +74,8 @@ int shmring_recv_fd(int sock, int *fd, int64_t timeout_ns)
 			continue;
 		if (pr < 0)
 			return -errno;
+		if (pr == 0 && capped)
+			continue; /* a slice of a longer wait */
 		if (pr == 0)
 			return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
 		break;

@@ -63,6 +63,14 @@ struct shmring {
 	bool                fresh_prod, fresh_cons;
 	uint64_t            born_census;
 	bool                redeliver; /* SHMRING_REDELIVER ring (header flags, at attach) */
+	/* redeliver.c shmring__redeliver_recount: the counts this handle's last
+	 * sweep found short of the list, and their values then (a count is
+	 * raised only when two sweeps find it short at the same value). */
+	struct {
+		bool     pending_short, dead_short;
+		int64_t  pending;
+		uint64_t dead;
+	} rdl_seen;
 	unsigned            spin;
 	_Atomic unsigned    spin_misses;   /* wait.h: spins that ended in a sleep */
 	/* Producer-side hint: a free_tail value seen earlier (only ever behind

@@ -265,23 +265,28 @@ bool shmring__redeliver_ready(const struct shmring *r)
 	       list_has(r, RDL_WAITING);
 }
 
-/* Every sweep (reap.c) raises the two counts to what the list holds where
- * they fell short: a process killed between an entry's CAS and its count's
- * increment (settle, a dead letter's recovery) leaves one low for good.
+/* Sweeps (reap.c) raise the two counts to what the list holds where they
+ * fall short for good: a process killed between an entry's CAS and its
+ * count's increment (settle, a dead letter's recovery) leaves one low.
  * pending one low, a parked record was never taken again (the take's fast
  * path reads pending only): free_tail stood at it, and once the ring was
  * full producers and consumers both waited forever, the consumers asleep on
  * an "empty" ring (redeliver::counts_a_killed_process_left_off_are_set_right).
- * Raised only: lowered, a sweep racing a take between its CAS and its
- * decrement would leave pending one low, the state repaired here, where one
- * high only costs a scan (docs/design.md section 9, Limits).  (dead_waiting
- * one high, from a dead-letter reader killed before its decrement, made a
- * waiting shmring_peek_dead spin and never see the end of the stream: its
- * re-check looks at the list now, dead_ready and dead_over.)  By CAS from
- * the value read: one that moved meanwhile waits for the next sweep. */
+ * A count is short for a moment in every live settle too (its CAS, then its
+ * increment), and a taker's CAS makes the list shorter than the count for
+ * a moment: so a count is raised only when it stood still through the scan
+ * and this handle's sweep before found it short at that same value (sweeps
+ * are 50 ms apart at least), and only raised, never lowered (one high only
+ * costs a scan).  A first version raised on one look and drifted up with
+ * live traffic (a review found it).  (dead_waiting one high, from a
+ * dead-letter reader killed before its decrement, made a waiting
+ * shmring_peek_dead spin and never see the end of the stream: its re-check
+ * looks at the list now, dead_ready and dead_over.) */
 void shmring__redeliver_recount(struct shmring *r)
 {
 	struct redeliver_area *a = &r->hdr->rdl;
+	int64_t p = atomic_load_explicit(&a->pending, memory_order_seq_cst);
+	uint64_t d = atomic_load_explicit(&a->dead_waiting, memory_order_seq_cst);
 	uint64_t high = list_high(r);
 	int64_t waiting = 0;
 	uint64_t dead = 0;
@@ -290,18 +295,22 @@ void shmring__redeliver_recount(struct shmring *r)
 		waiting += st == RDL_WAITING;
 		dead += st == RDL_DEAD;
 	}
+	bool p_short = p < waiting && atomic_load_explicit(&a->pending, memory_order_seq_cst) == p;
+	bool d_short = d < dead && atomic_load_explicit(&a->dead_waiting, memory_order_seq_cst) == d;
 	bool raised = false;
 	/* seq_cst: N1 for the sleepers a raised count wakes (as settle's) */
-	int64_t p = atomic_load_explicit(&a->pending, memory_order_seq_cst);
-	if (p < waiting)
+	if (p_short && r->rdl_seen.pending_short && r->rdl_seen.pending == p)
 		raised |= atomic_compare_exchange_strong_explicit(&a->pending, &p, waiting,
 		                                                  memory_order_seq_cst,
 		                                                  memory_order_relaxed);
-	uint64_t d = atomic_load_explicit(&a->dead_waiting, memory_order_seq_cst);
-	if (d < dead)
+	if (d_short && r->rdl_seen.dead_short && r->rdl_seen.dead == d)
 		raised |= atomic_compare_exchange_strong_explicit(&a->dead_waiting, &d, dead,
 		                                                  memory_order_seq_cst,
 		                                                  memory_order_relaxed);
+	r->rdl_seen.pending_short = p_short;
+	r->rdl_seen.pending = p;
+	r->rdl_seen.dead_short = d_short;
+	r->rdl_seen.dead = d;
 	if (raised)
 		ec_notify(r, &r->hdr->not_empty);
 }

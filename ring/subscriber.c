@@ -144,8 +144,15 @@ static int ensure_subscribed(struct shmring *r)
 	 * -EOVERFLOW with records counted lost, which a tethered one never has
 	 * (a review found it, 2026-12-06;
 	 * broadcast::tethered_subscriber_back_after_leave_loses_nothing). */
+	uint64_t lost = r->sub.lost; /* a running total (shmring_lost): kept */
 	r->sub.active = false;
-	return shmring__bcast_subscribe(r, r->sub.flags & ~SHMRING_SUB_OLDEST);
+	int rc = shmring__bcast_subscribe(r, r->sub.flags & ~SHMRING_SUB_OLDEST);
+	if (rc == 0) {
+		r->sub.lost = lost;
+		atomic_store_explicit(&ring_attach(r, r->sub.slot)->sub_lost, lost,
+		                      memory_order_relaxed);
+	}
+	return rc;
 }
 
 /* Wait for the next record that is not a skip record; *pos, *len.
