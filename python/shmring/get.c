@@ -86,11 +86,13 @@ static void keep_first(QueueObject *q, PyObject *rec)
 	PyErr_Restore(exc_type, exc_val, exc_tb);
 }
 
-/* An error that is not the record's fault (KeyboardInterrupt, SystemExit:
- * not an Exception): what was taken is kept, and the error raised. */
+/* An error that is not the record's fault (KeyboardInterrupt: Ctrl-C, or
+ * a signal handler's): what was taken is kept, and the error raised.  Not
+ * every BaseException: a record whose unpickling raises SystemExit, say,
+ * would stay first in line and jam the queue. */
 static int interrupted(void)
 {
-	return !PyErr_ExceptionMatches(PyExc_Exception);
+	return PyErr_ExceptionMatches(PyExc_KeyboardInterrupt);
 }
 
 /* Records taken from the ring by get_many but not delivered (one after a
@@ -123,13 +125,18 @@ static PyObject *pop_pending(QueueObject *q, int raw, int drop_bad)
  * interrupt propagates and nothing is lost.  The interrupt was cleared into
  * PyErr_Clear() before, and the call returned what it had (a review found
  * it, 2026-12-06). */
-static void keep_objects(QueueObject *q, PyObject *out)
+static void keep_objects(QueueObject *q, PyObject *out, int raw)
 {
 	PyObject *exc_type, *exc_val, *exc_tb;
 	PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
 	Py_ssize_t n = PyList_GET_SIZE(out);
 	for (Py_ssize_t j = n - 1; j >= 0; j--) {
-		PyObject *t = PyTuple_Pack(1, PyList_GET_ITEM(out, j));
+		/* raw (get_bytes_many): the records' own bytes, kept as records */
+		PyObject *t = PyList_GET_ITEM(out, j);
+		if (raw)
+			Py_INCREF(t); /* (no Py_NewRef: CPython 3.9 too) */
+		else
+			t = PyTuple_Pack(1, t);
 		if (!t || !pending_list(q) || PyList_Insert(q->pending, 0, t) < 0)
 			PyErr_WriteUnraisable((PyObject *)q); /* lost: out of memory */
 		Py_XDECREF(t);
@@ -295,7 +302,7 @@ static PyObject *do_get_many(QueueObject *q, PyObject *const *args, Py_ssize_t n
 				return NULL;
 			}
 			if (interrupted()) {
-				keep_objects(q, out);
+				keep_objects(q, out, raw);
 				Py_DECREF(out);
 				return NULL;
 			}
@@ -380,7 +387,7 @@ static PyObject *do_get_many(QueueObject *q, PyObject *const *args, Py_ssize_t n
 			if (!obj) {
 				if (interrupted()) { /* nothing of it is the record's fault */
 					keep_pending(q, recs, i, rc);
-					keep_objects(q, out);
+					keep_objects(q, out, raw);
 					goto fail;
 				}
 				if (got == 0) {
