@@ -187,6 +187,8 @@ static void after_fork_child(void)
 		atomic_store_explicit(&r->op_solo.owner, 0, memory_order_relaxed);
 		/* a parent thread's sweep held the cache: not ours */
 		atomic_store_explicit(&r->sweep_busy, false, memory_order_relaxed);
+		/* a parent thread making an event fd held it: not ours either */
+		pthread_mutex_init(&r->ev_lock, NULL);
 		atomic_store_explicit(&r->roles, 0, memory_order_relaxed);
 		if (r->fork_slot < 0)
 			continue;

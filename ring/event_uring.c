@@ -379,14 +379,17 @@ int shmring_event_fd_direct(struct shmring *ring)
 {
 	if (!ring)
 		return -EINVAL;
-	unsigned had;
-	if (!shmring__ev_claim(ring, RING_EV_DIRECT, &had))
-		return -EBUSY; /* this handle's event fd is a watcher's */
-	int err = 0;
-	struct ring_event_uring *e = current(ring, true, &err);
-	if (!e)
-		shmring__ev_unclaim(ring, RING_EV_DIRECT, &ring->evu);
-	return e ? e->b.fd : err;
+	pthread_mutex_lock(&ring->ev_lock); /* one kind per handle: handle.h */
+	int rc;
+	if (__atomic_load_n(&ring->evfd, __ATOMIC_ACQUIRE)) {
+		rc = -EBUSY; /* this handle's event fd is a watcher's */
+	} else {
+		int err = 0;
+		struct ring_event_uring *e = current(ring, true, &err);
+		rc = e ? e->b.fd : err;
+	}
+	pthread_mutex_unlock(&ring->ev_lock);
+	return rc;
 }
 
 int shmring__event_uring_fd(struct shmring *r)

@@ -243,14 +243,17 @@ int shmring_event_fd(struct shmring *ring)
 {
 	if (!ring)
 		return -EINVAL;
-	unsigned had;
-	if (!shmring__ev_claim(ring, RING_EV_WATCHER, &had))  /* made direct */
-		return shmring__event_uring_fd(ring);
-	int err = 0;
-	struct ring_eventfd *e = current(ring, true, &err);
-	if (!e)
-		shmring__ev_unclaim(ring, RING_EV_WATCHER, &ring->evfd);
-	return e ? e->b.fd : err;
+	pthread_mutex_lock(&ring->ev_lock);
+	int rc;
+	if (__atomic_load_n(&ring->evu, __ATOMIC_ACQUIRE)) { /* made direct */
+		rc = shmring__event_uring_fd(ring);
+	} else {
+		int err = 0;
+		struct ring_eventfd *e = current(ring, true, &err);
+		rc = e ? e->b.fd : err;
+	}
+	pthread_mutex_unlock(&ring->ev_lock);
+	return rc;
 }
 
 int shmring_event_ack(struct shmring *ring)

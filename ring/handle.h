@@ -83,11 +83,13 @@ struct shmring {
 	_Atomic uint64_t    join_puts_seen;
 	struct ring_evbase *evfd;     /* shmring_event_fd's watcher (eventfd.c), or NULL */
 	struct ring_evbase *evu;      /* shmring_event_fd_direct's io_uring (event_uring.c) */
-	/* Which of the two this handle has, claimed (CAS from 0) before it is
-	 * made: the first kind asked for wins; 0 again if making it failed.
-	 * Checking the other's pointer and then making one let a race make
-	 * both (eventfd.c, event_uring.c). */
-	_Atomic unsigned    ev_kind;      /* 0, RING_EV_WATCHER, RING_EV_DIRECT */
+	/* Held while either kind is made (shmring_event_fd, _direct), so that
+	 * a handle gets one kind: checking the other's pointer and then making
+	 * one let two threads make both (a review found it, 2026-12-06; a CAS
+	 * of a kind word instead let a failed maker's give-back race a
+	 * successful one).  Zeroed memory is an unlocked mutex (the handle is
+	 * calloc'd); a fork child re-initialises it (attach.c). */
+	pthread_mutex_t     ev_lock;
 
 	/* attach.c: this handle's entry in the ring's attachment table. */
 	/* -1: none (yet, or in a fresh child).  Atomic: set under the registry
@@ -196,27 +198,6 @@ struct ring_evbase *shmring__ev_current(struct shmring *r, struct ring_evbase **
                                         int *err,
                                         int (*make)(struct shmring *, struct ring_evbase **),
                                         void (*destroy)(struct ring_evbase *));
-/* r->ev_kind: claim kind for this handle (true), or say which it has (false,
- * *had); shmring__ev_unclaim gives a claim back when making failed. */
-enum { RING_EV_WATCHER = 1, RING_EV_DIRECT = 2 };
-static inline bool shmring__ev_claim(struct shmring *r, unsigned kind, unsigned *had)
-{
-	unsigned k = 0;
-	if (atomic_compare_exchange_strong_explicit(&r->ev_kind, &k, kind, memory_order_acq_rel,
-	                                            memory_order_acquire) || k == kind) {
-		*had = kind;
-		return true;
-	}
-	*had = k;
-	return false;
-}
-static inline void shmring__ev_unclaim(struct shmring *r, unsigned kind, struct ring_evbase **slot)
-{
-	unsigned k = kind;
-	if (!__atomic_load_n(slot, __ATOMIC_ACQUIRE))
-		atomic_compare_exchange_strong_explicit(&r->ev_kind, &k, 0, memory_order_acq_rel,
-		                                        memory_order_relaxed);
-}
 /* eventfd.c: start a library thread (fn(arg)) that takes no signals, and
  * return once it runs (it sets *running under mu and signals cv). */
 int  shmring__quiet_thread(pthread_t *t, void *(*fn)(void *), void *arg, pthread_mutex_t *mu,
