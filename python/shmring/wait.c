@@ -64,7 +64,8 @@ static int ring_is_closed(struct shmring *r)
  * for a put.  A multiprocessing queue has neither: another process may put
  * or get later.  So unless the ring was really closed, declare the missing
  * role on this handle (which ends the condition while this process lives)
- * and go on waiting.  g may be NULL for an op on no ring (epipe_role 0). */
+ * and go on waiting.  g may be NULL for an op on no ring (epipe_role 0, or
+ * RUN_OP_AFTER_CLOSE alone: no role to declare). */
 ssize_t run_op(QueueObject *q, struct gen *g, ring_op op, void *ctx, const struct tmo *t,
                unsigned epipe_role, int nogil_first)
 {
