@@ -246,7 +246,7 @@ static void *recheck(void *arg)
 		 * N4, whose wake never comes and after which no put finds a
 		 * waiter to wake.  Trusting the moved epoch, the fd stayed
 		 * unreadable for good with a record waiting (a review found it,
-		 * 2026-12-06; eventfd::direct_fd_fires_after_a_producer_dies_before_its_wake).
+		 * 2026-12-06; eventfd_direct::producer_killed_before_its_wake).
 		 * A wake of ours that meets the other on its way is a spurious
 		 * wake-up of the word's sleepers, which look and sleep again. */
 		if (e->stop || !e->waiting || !e->registered ||

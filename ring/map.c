@@ -120,7 +120,7 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 	 * hostile 0x14 (broadcast and redelivery) passed: a peek took the
 	 * broadcast path and the requeue the redelivery one, which freed a
 	 * NULL op record (SIGSEGV; a review found it, 2026-12-06;
-	 * hostile::header_kind_bits_create_refuses_are_refused). */
+	 * validate::kind_bits_create_refuses_are_ebadmsg). */
 	if ((h->flags & ~(RING_HDR_NAMED | RING_HDR_PERSISTENT | RING_HDR_BROADCAST |
 	                  RING_HDR_OVERWRITE | RING_HDR_REDELIVER)) ||
 	    __builtin_popcount(h->flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE |
@@ -536,7 +536,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 		 * shmring_open_or_create go round 2000 times, "removing" a
 		 * file remove_blank saw was not blank, and return 0 with no
 		 * ring (a review found it, 2026-12-06;
-		 * lifecycle::open_or_create_of_a_few_foreign_bytes_is_eproto). */
+		 * ooc::a_few_foreign_bytes_are_eproto). */
 		uint64_t head = 0;
 		if (got == 0 && st.st_size > 0 && st.st_size < 8 &&
 		    pread(fd, &head, (size_t)st.st_size, 0) == st.st_size && head != 0) {

@@ -63,7 +63,7 @@ take_run(struct shmring *r, size_t cap, size_t max_recs, struct take *out, size_
 		 * the first look).  A get asleep on an empty ring returned the
 		 * record after the gap, and the next get the -EOVERFLOW (a
 		 * review found it, 2026-12-06;
-		 * overwrite::a_waiting_get_reports_what_was_discarded_first). */
+		 * lossy::a_waiting_get_reports_what_was_discarded_first). */
 		if (waiting && ring_overwrites(r)) {
 			int orc = ring_take_overflow(r);
 			if (orc)
