@@ -30,7 +30,9 @@
  *   attach.c, reap.c  leave and reap: census - roles, then wake both
  *              eventcounts;
  *   oprec.h, recover.c  op records announced before the claiming CAS,
- *              recover_produce, dead_stretch_end and live_claim_covers.
+ *              recover_produce, dead_stretch_end and live_claim_covers (its
+ *              announced starts, with several dead op records, are
+ *              model/stale.pml's).
  *
  * Every access to a shared word is one Promela step, except where
  * docs/model.md ("Merged steps") shows that joining a few loose steps into

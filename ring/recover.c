@@ -52,6 +52,12 @@ struct live_set {
 	struct live_span *span[2];     /* [producer side]: consumer 0, producer 1 */
 	size_t nspan[2];
 	size_t cap[2];                 /* the spans mapped for each (spans_unmap) */
+	/* Every producer announcement's start, of every entry (live, dead,
+	 * being reaped, the one recovered), as spans [lo, lo) sorted by lo:
+	 * where a dead stretch must end (dead_stretch_end).  NULL: the scan
+	 * answers (announced_start_after). */
+	struct live_span *starts;
+	size_t nstarts, starts_cap;
 	uint64_t *work;
 	struct shmring__sweep *sweep; /* NULL: none (detach) */
 	uint64_t bits[(SHMRING_MAX_ATTACH_LIMIT + 63) / 64];
@@ -229,10 +235,88 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
 	}
 }
 
+/* Runs BODY for each producer announcement of every entry: q_ its start. */
+#define FOR_EACH_ANNOUNCED_START(r, STOP, ...)                                                   \
+	for (int j_ = 0; j_ < (int)(r)->nattach && !(STOP); j_++) {                              \
+		uint64_t busy_ = atomic_load_explicit(&ring_attach(r, j_)->op_busy,              \
+		                                      memory_order_acquire);                     \
+		while (busy_ && !(STOP)) {                                                       \
+			unsigned i_ = (unsigned)__builtin_ctzll(busy_);                          \
+			busy_ &= busy_ - 1;                                                      \
+			uint64_t wd_ = atomic_load_explicit(&ring_op_rec(r, j_, i_)->word,       \
+			                                    memory_order_acquire);               \
+			unsigned kind_ = OPREC_KIND(wd_);                                        \
+			if (kind_ != OPREC_PRODUCE && kind_ != OPREC_COUNTED)                    \
+				continue;                                                        \
+			uint64_t q_ = OPREC_POS(wd_);                                            \
+			__VA_ARGS__                                                              \
+		}                                                                                \
+	}
+
+/* The announced starts (live_set.starts), after the heads are read: an
+ * announcement made later starts at or beyond prod_head, past every claim
+ * recovered here.  One cleared since was published first (release of the
+ * clear, recover_entry's and op_rec_clear's; acquire here), so a dead
+ * stretch that no longer sees its start sees the published start there. */
+static void starts_snapshot(struct shmring *r, struct live_set *live)
+{
+	size_t n = 0, cap = 64;
+	struct live_span *s = spans_map(cap);
+	bool failed = !s;
+	FOR_EACH_ANNOUNCED_START(r, failed, {
+		if (n == cap) {
+			struct live_span *g = spans_grow(s, cap, 2 * cap);
+			if (!g) {
+				failed = true;
+				continue;
+			}
+			s = g;
+			cap *= 2;
+		}
+		s[n++] = (struct live_span){ q_, q_ };
+	})
+	*live->work += r->nattach + n;
+	if (failed) {
+		spans_unmap(s, cap);
+		return; /* the scan answers */
+	}
+	spans_sort(s, n);
+	*live->work += n * (uint64_t)(64 - __builtin_clzll(n | 1));
+	live->starts = s;
+	live->nstarts = n;
+	live->starts_cap = cap;
+}
+
+/* The first announced start beyond p (UINT64_MAX: none). */
+static uint64_t announced_start_after(struct shmring *r, const struct live_set *live, uint64_t p)
+{
+	const struct live_span *s = live->starts;
+	if (s) {
+		size_t lo = 0, hi = live->nstarts; /* first start > p */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (s[mid].lo <= p)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		*live->work += 1 + (64 - (uint64_t)__builtin_clzll(live->nstarts | 1));
+		return lo < live->nstarts ? s[lo].lo : UINT64_MAX;
+	}
+	uint64_t next = UINT64_MAX;
+	FOR_EACH_ANNOUNCED_START(r, false, {
+		if (q_ > p && q_ < next)
+			next = q_;
+	})
+	*live->work += r->nattach;
+	return next;
+}
+
 static void live_release(struct live_set *live)
 {
 	spans_unmap(live->span[0], live->cap[0]);
 	spans_unmap(live->span[1], live->cap[1]);
+	spans_unmap(live->starts, live->starts_cap);
 }
 
 /* Does an op record of a live attachment, of that side, cover p?  From the
@@ -318,15 +402,40 @@ static uint64_t unpublished_records(struct shmring *r, uint64_t p, uint64_t e, u
 static void resume_from(struct op_rec *c, uint64_t p, uint64_t e, uint64_t records, bool counted)
 {
 	atomic_store_explicit(&c->extent, OPREC_EXTENT(e - p, records), memory_order_relaxed);
+	/* release: what it published below p, for a starts_snapshot */
 	atomic_store_explicit(&c->word, OPREC_WORD(p, counted ? OPREC_COUNTED : OPREC_PRODUCE),
-	                      memory_order_relaxed);
+	                      memory_order_release);
 }
 
 /* The end of the dead territory from p (an unpublished slot no live claim
- * covers): the next slot a live claim covers or a published start, checked
- * in that order (see recover_produce), at most e and SKIP_CHUNK slots on. */
-static uint64_t dead_stretch_end(struct shmring *r, const struct live_set *live, uint64_t p, uint64_t e)
+ * covers, and a record boundary: a claim's start, or where a published
+ * record or an earlier stretch ended): the next slot a live claim covers
+ * or a published start, checked in that order (see recover_produce), and
+ * never past another announcement's start nor prod_head; at most
+ * SKIP_CHUNK slots on.
+ *
+ * So the stretch is the rest of the one claim p is in, whichever
+ * announcement's recovery asks.  A claim starts where prod_head stood, and
+ * every announcement's position is a prod_head value read, so an
+ * announced start is a record boundary; an unpublished claim is announced
+ * until it is published, so the next boundary is an announced or a
+ * published start, or prod_head.  A live claim covering a slot of the
+ * stretch starts at or below p, so it covers p, which the caller checked.
+ *
+ * It used to end at the end of the claim recovered, and at no announced
+ * start.  A stale announcement (its CAS lost) of [h, h + 3), over dead
+ * [h, h + 2) and dead [h + 2, h + 4), made a skip record of 3 slots when
+ * it came first, c's recovery one of 2 from h + 2, and consumers waited
+ * at h + 3 for good (recover::stale_announcement_over_two_dead_claims).
+ * And two sweeps recovering a stale [h, h + 1) and the dead [h, h + 2) it
+ * lost to, side by side, wrote different lengths into the same slot before
+ * their CAS of its seq: the winner's seq could go out with the loser's
+ * length (model/stale.pml, BUG_CLIP_AT_CLAIM). */
+static uint64_t dead_stretch_end(struct shmring *r, const struct live_set *live, uint64_t p)
 {
+	uint64_t e = announced_start_after(r, live, p);
+	if (e > live->prod_head)
+		e = live->prod_head;
 	uint64_t q = p + 1;
 	while (q < e && q - p < SKIP_CHUNK && !live_claim_covers(r, live, true, q) && !is_start(r, q))
 		q++;
@@ -426,7 +535,7 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 			break;
 		/* Dead territory, up to the next live claim or published start
 		 * (checked in that order, as above). */
-		uint64_t q = dead_stretch_end(r, live, p, e);
+		uint64_t q = dead_stretch_end(r, live, p);
 		/* Its join tasks: counted from the records themselves, once per
 		 * claim (the unpublished ones are a suffix, so the first stretch
 		 * of dead territory starts them all).  Not "records - published":
@@ -535,8 +644,10 @@ bool shmring__recover_entry(struct shmring *r, int slot, struct shmring__sweep *
 	if (r->redeliver)
 		shmring__redeliver_recover(r, slot);
 	uint64_t busy = atomic_load_explicit(&e->op_busy, memory_order_acquire);
-	if (busy)
+	if (busy) {
 		live_snapshot(r, &live);
+		starts_snapshot(r, &live);
+	}
 	uint64_t left = 0; /* records to look at again */
 	while (busy) {
 		int i = __builtin_ctzll(busy);
@@ -557,8 +668,8 @@ bool shmring__recover_entry(struct shmring *r, int slot, struct shmring__sweep *
 		default:
 			break;
 		}
-		if (done)
-			atomic_store_explicit(&c->word, 0, memory_order_relaxed);
+		if (done) /* release: what it published, for a starts_snapshot */
+			atomic_store_explicit(&c->word, 0, memory_order_release);
 		else
 			left |= UINT64_C(1) << i;
 	}
