@@ -17,7 +17,8 @@
  * fill it only on success; commit, abort and release clear it when done.
  * So a span whose reserve or peek failed, or that was already committed,
  * aborted or released, is refused by those calls with -EINVAL, whatever it
- * held before.  (A span never passed to reserve/peek is the caller's bug:
+ * held before.  So is a span of the other kind: commit and abort take only
+ * a reserved span, release only a peeked one.  (A span never passed to reserve/peek is the caller's bug:
  * zero it, or the calls may act on what it holds.)
  */
 #ifndef SHMRING_ZC_H

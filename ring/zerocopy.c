@@ -6,6 +6,18 @@
 #include "attempt.h"
 #include "shmring_zc.h"
 
+/* A reserved span says so in its redeliver_ (a peeked one holds a list
+ * entry + 1 there, at most REDELIVER_ENTRIES, or 0).  Commit and abort take
+ * only reserved spans and release only peeked ones: a commit of a peeked
+ * span wrote COMMITTED behind cons_head, a release of a reserved one wrote
+ * RELEASED into an unpublished claim, and either returned 0 and stalled the
+ * ring for every process (zc::spans_of_the_other_kind_are_refused).  The
+ * mark lives in the caller's span, not in the op record it points at: a
+ * peer can rewrite that record (fuzz_scribble found a first fix that read
+ * the kind there refusing a good commit). */
+#define SPAN_RESERVED (UINT32_C(1) << 31)
+_Static_assert(REDELIVER_ENTRIES < SPAN_RESERVED, "list entries below the mark");
+
 /* A span no call will act on (data NULL: commit/abort/release say -EINVAL).
  * Every reserve and peek starts with it, so a span whose reserve or peek
  * failed, whatever it held before, is refused instead of being trusted
@@ -40,6 +52,7 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
 	span->len = len;
 	span->pos_ = at.pos;
 	span->claim_ = c;
+	span->redeliver_ = SPAN_RESERVED;
 	return 0;
 }
 
@@ -47,7 +60,7 @@ int shmring_reserve(struct shmring *ring, size_t len, struct shmring_span *span,
  * published first: no consumer can reach it before the record itself. */
 int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 {
-	if (!ring || !span || !span->data || !span->claim_)
+	if (!ring || !span || !span->data || !span->claim_ || span->redeliver_ != SPAN_RESERVED)
 		return -EINVAL;
 	if (len > span->len)
 		return -EMSGSIZE;
@@ -70,7 +83,7 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 
 int shmring_abort(struct shmring *ring, struct shmring_span *span)
 {
-	if (!ring || !span || !span->data || !span->claim_)
+	if (!ring || !span || !span->data || !span->claim_ || span->redeliver_ != SPAN_RESERVED)
 		return -EINVAL;
 	ring_write_meta(ring, span->pos_, (uint32_t)(slots_for(span->len) << RING_SLOT_SHIFT),
 	                SLOT_F_SKIP);
@@ -108,7 +121,7 @@ ssize_t shmring_peek(struct shmring *ring, struct shmring_span *span, int64_t ti
 
 int shmring_release(struct shmring *ring, struct shmring_span *span)
 {
-	if (!ring || !span || !span->data)
+	if (!ring || !span || !span->data || (span->redeliver_ & SPAN_RESERVED))
 		return -EINVAL;
 	if (ring_is_bcast(ring)) /* issue 13: a subscriber's release (no op record) */
 		return shmring__bcast_release(ring, span);

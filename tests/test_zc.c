@@ -445,3 +445,37 @@ Test(zc, span_position_names_a_record)
 	cr_assert_geq(last, 1000, "positions count slots across laps, not indices");
 	shmring_detach(r);
 }
+
+/* A peeked span given to commit or abort, or a reserved one given to
+ * release, is refused with -EINVAL and the ring goes on.  Before, each
+ * returned 0: a commit of a peeked span wrote COMMITTED behind cons_head,
+ * a release of a reserved one wrote RELEASED into an unpublished claim, and
+ * the ring stalled for every process (found by a review, 2026-12-06). */
+Test(zc, spans_of_the_other_kind_are_refused)
+{
+	for (int which = 0; which < 3; which++) {
+		struct shmring *r = t_ring(4096, 0);
+		struct shmring_span res, pk;
+		cr_assert_eq(shmring_put(r, "first", 5, 0), 0);
+		cr_assert_eq(shmring_peek(r, &pk, 0), 5);
+		cr_assert_eq(shmring_reserve(r, 100, &res, 0), 0);
+		struct shmring_span pk_copy = pk, res_copy = res;
+		int rc = which == 0 ? shmring_commit(r, &pk_copy, 5)
+		       : which == 1 ? shmring_abort(r, &pk_copy)
+		                    : shmring_release(r, &res_copy);
+		cr_assert_eq(rc, -EINVAL, "case %d: %d (%s)", which, rc, shmring_strerror(rc));
+		/* each span still does what it is for, and the ring flows */
+		memcpy(res.data, "reserved", 8);
+		cr_assert_eq(shmring_commit(r, &res, 8), 0, "case %d", which);
+		cr_assert_eq(shmring_release(r, &pk), 0, "case %d", which);
+		char out[64];
+		cr_assert_eq(shmring_get(r, out, sizeof out, 0), 8, "case %d", which);
+		cr_assert_eq(memcmp(out, "reserved", 8), 0);
+		for (int i = 0; i < 100; i++) {
+			cr_assert_eq(shmring_put(r, out, 60, 0), 0, "case %d: put #%d", which, i);
+			cr_assert_eq(shmring_get(r, out, sizeof out, 0), 60, "case %d: get #%d", which, i);
+		}
+		cr_assert_eq(t_info(r).used, 0);
+		shmring_detach(r);
+	}
+}
