@@ -71,8 +71,17 @@ ssize_t shmring_put_many(struct shmring *ring, const struct iovec *recs, size_t 
 			break;
 		done += more;
 	}
-	/* issue 13: dropped counts the records refused for want of room */
-	ring_note_refused(ring, done < 0 ? done : more, n - (size_t)(done > 0 ? done : 0));
+	/* issue 13: dropped counts the records refused for want of room: not
+	 * one the batch would refuse anyway (too large, no base: put_chunk),
+	 * nor any after it */
+	long why = done < 0 ? done : more;
+	if (why == -EAGAIN || why == -ETIMEDOUT) {
+		size_t k = done > 0 ? (size_t)done : 0;
+		while (k < n && recs[k].iov_len <= ring->max_record &&
+		       (recs[k].iov_base || !recs[k].iov_len))
+			k++;
+		ring_note_refused(ring, why, k - (size_t)(done > 0 ? done : 0));
+	}
 	return done;
 }
 
