@@ -22,8 +22,11 @@ static int remove_one(const char *name, bool verbose)
 	struct shmring_probe p;
 	int st = view_probe(name, &p);
 	/* a corrupt ring, or one made in another PID namespace: still a ring,
-	 * removed when named (rm --stale cannot judge the second: kept) */
-	if (st && st != -EBADMSG && st != -EXDEV)
+	 * removed when named (rm --stale cannot judge the second: kept).  One
+	 * this user may not write (its own, mode 0444): shmring_unlink reads
+	 * the magic read-only and removes it if it is a ring, as rm(1) would;
+	 * it said "permission denied" (a review found it, 2026-12-06). */
+	if (st && st != -EBADMSG && st != -EXDEV && st != -EACCES)
 		return ring_error(name, st);
 	int rc = shmring_unlink(name);
 	if (rc)

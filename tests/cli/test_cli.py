@@ -801,6 +801,29 @@ while True:
         self.assertIn(('kept %s: ' % shared).encode(), r.stdout)
         self.assertTrue(os.path.exists(os.path.join(SHM, shared)))
 
+    def test_rm_removes_ones_own_read_only_ring(self):
+        # A ring of nobody's with mode 0444: rm by nobody said "permission
+        # denied" (the probe opens read-write); rm(1) removes such a file.
+        # A 0444 file that is not a ring stays.
+        if os.geteuid() != 0 or not shutil.which('setpriv'):
+            self.skipTest('needs root and setpriv to run the tool as another user')
+        ro, other = self.name('ro'), self.name('ro-other')
+        self.ok('create', '--pipe', ro)
+        with open(os.path.join(SHM, other), 'wb') as f:
+            f.write(b'not a ring at all')
+        for n in (ro, other):
+            os.chown(os.path.join(SHM, n), 65534, 65534)
+            os.chmod(os.path.join(SHM, n), 0o444)
+        cmd = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', TOOL]
+        r = subprocess.run(cmd + ['rm', ro], capture_output=True, timeout=10)
+        if r.returncode == 126 or b'Permission denied' in r.stderr and not r.stdout:
+            self.skipTest('the staged tool is not executable by nobody here')
+        self.assertEqual((r.returncode, r.stderr), (0, b''))
+        self.assertFalse(os.path.exists(os.path.join(SHM, ro)))
+        r = subprocess.run(cmd + ['rm', other], capture_output=True, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(os.path.exists(os.path.join(SHM, other)))
+
     def test_a_ring_of_another_pid_namespace_is_listed_and_removable(self):
         # A container sharing /dev/shm makes a ring: plain ls hid it and
         # rm refused it ("ring made in another PID namespace"), so an
