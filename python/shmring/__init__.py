@@ -653,16 +653,24 @@ def _rebuild(cls, name, key, holders):
 # then tries get_nowait; those that find nothing wait again).  It watches a
 # dup() of the ring's event fd, closed when the last waiter leaves: a ring
 # this process lets go of (a drained overflow ring) cannot have its fd
-# number reused under the loop's selector.
-_loop_readers = weakref.WeakKeyDictionary()  # loop -> {(ring key, gen): (fd, futures)}
+# number reused under the loop's selector.  The waiting futures are held
+# weakly: each belongs to its loop, and a strong set here kept every loop
+# closed while a get_async waited alive for good, with its dup()ed fd
+# (test_asyncio.py test_a_loop_closed_while_get_async_waits_is_let_go).
+# Weakly, the waiting task, its future and the loop are garbage together;
+# the coroutine's finally then removes the reader and closes the fd.
+_loop_readers = weakref.WeakKeyDictionary()  # loop -> {(ring key, gen): [fd, futures]}
+_loop_readers_lock = threading.Lock()        # loops of several threads; _wake_waiters
 
 
 def _reader_add(loop, key, fd, fut):
-    readers = _loop_readers.setdefault(loop, {})
-    entry = readers.get(key)
-    if entry is None:
+    """Watch fd for fut; returns the entry to give _reader_remove."""
+    with _loop_readers_lock:
+        readers = _loop_readers.setdefault(loop, {})
+        entry = readers.get(key)
+    if entry is None or entry[0] < 0:
         dfd = os.dup(fd)
-        futs = set()
+        futs = weakref.WeakSet()
 
         def wake():
             for f in list(futs):
@@ -673,20 +681,49 @@ def _reader_add(loop, key, fd, fut):
         except BaseException:
             os.close(dfd)
             raise
-        entry = readers[key] = (dfd, futs)
+        entry = [dfd, futs]
+        with _loop_readers_lock:
+            readers[key] = entry
     entry[1].add(fut)
+    return entry
 
 
-def _reader_remove(loop, key, fut):
-    readers = _loop_readers.get(loop, {})
-    entry = readers.get(key)
-    if entry is None:
-        return
+def _wake_all(futs):
+    for f in futs:
+        if not f.done():
+            f.set_result(None)
+
+
+def _wake_waiters(ring_key):
+    """Wake every get_async waiting on the ring ring_key names, in every
+    loop (they look again): close() of a handle a get_async waits on made
+    it raise only at its next look, up to 1 s later."""
+    with _loop_readers_lock:
+        waiting = [(loop, list(entry[1])) for loop, readers in _loop_readers.items()
+                   for key, entry in readers.items() if key[0] == ring_key]
+    for loop, futs in waiting:
+        if futs and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(_wake_all, futs)
+            except RuntimeError:              # closed in between
+                pass
+
+
+def _reader_remove(loop, key, fut, entry):
+    """fut waits no more; the last one out closes the fd.  From the entry
+    itself, not from _loop_readers: a waiting coroutine finalised with its
+    closed loop runs this after the loop's weak key is gone."""
     entry[1].discard(fut)
-    if not entry[1]:
-        del readers[key]
+    if entry[1] or entry[0] < 0:
+        return
+    with _loop_readers_lock:
+        readers = _loop_readers.get(loop)
+        if readers is not None and readers.get(key) is entry:
+            del readers[key]
+    if not loop.is_closed():
         loop.remove_reader(entry[0])
-        os.close(entry[0])
+    os.close(entry[0])
+    entry[0] = -1
 
 
 class _QueueMixin:
@@ -766,6 +803,15 @@ class _QueueMixin:
                     except ValueError:
                         pass
 
+    def close(self):
+        """Close this handle (this process); a get_async waiting on it
+        raises at once (ValueError, as every call on a closed handle)."""
+        ring = self._ring
+        key = ring.key() if ring is not None and not self._closed else None
+        super().close()
+        if key is not None:
+            _wake_waiters(key)
+
     def info(self):
         """A snapshot of the ring as a dict (records, bytes, producers, ...)."""
         return self._ring.info()
@@ -821,7 +867,7 @@ class _QueueMixin:
             fd, gen = self._ring.event_fd()
             key = (self._ring.key(), gen)
             fut = loop.create_future()
-            _reader_add(loop, key, fd, fut)
+            entry = _reader_add(loop, key, fd, fut)
             try:
                 # at most 1 s between looks: a safety net only (a drained
                 # ring's fd is readable until this process lets it go)
@@ -830,7 +876,7 @@ class _QueueMixin:
             except asyncio.TimeoutError:
                 pass                          # look again (then Empty, if late)
             finally:
-                _reader_remove(loop, key, fut)
+                _reader_remove(loop, key, fut, entry)
 
     async def put_async(self, obj, timeout=None):
         """put() for asyncio.  An unbounded queue never waits; one with a

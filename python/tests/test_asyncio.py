@@ -88,6 +88,50 @@ class AsyncTest(ShmLeakMixin, unittest.TestCase):
             return await q.get_async(timeout=5)
         self.assertEqual(asyncio.run(main()), 'kept')
 
+    def test_a_loop_closed_while_get_async_waits_is_let_go(self):
+        # A loop closed (not by asyncio.run) while a get_async waited on it
+        # stayed alive for good, with the dup()ed event fd its reader
+        # watched: 20 loops, 20 fds.
+        import gc
+        import os
+        import weakref
+        q = shmring.Queue()
+        q.fileno()                                # the event fd exists now
+        before = len(os.listdir('/proc/self/fd'))
+        loops = []
+        # (asyncio logs "Task was destroyed but it is pending!" for each)
+        with self.assertLogs('asyncio', 'ERROR'):
+            for _ in range(20):
+                loop = asyncio.new_event_loop()
+                task = loop.create_task(q.get_async())
+                loop.run_until_complete(asyncio.sleep(0.01))   # it waits now
+                self.assertFalse(task.done())
+                loop.close()
+                loops.append(weakref.ref(loop))
+                del loop, task
+            gc.collect()
+        self.assertEqual(sum(r() is not None for r in loops), 0, 'closed loops kept alive')
+        self.assertLessEqual(len(os.listdir('/proc/self/fd')), before, 'event fds leaked')
+        q.put('after')                            # the queue still works
+        self.assertEqual(asyncio.run(q.get_async(timeout=5)), 'after')
+        q.close()
+
+    def test_close_while_get_async_waits_raises_at_once(self):
+        # It raised only at its next look, up to 1 s later.
+        q = shmring.Queue()
+
+        async def main():
+            waiter = asyncio.ensure_future(q.get_async())
+            await asyncio.sleep(0.05)
+            t0 = time.monotonic()
+            q.close()
+            with self.assertRaises(ValueError):
+                await asyncio.wait_for(waiter, 10)
+            return time.monotonic() - t0
+        took = asyncio.run(main())
+        # (before: about 0.95 s, the next look; now a few ms)
+        self.assertLess(took, 0.5, 'close() woke get_async after %.2f s' % took)
+
     def test_put_async_on_a_full_queue(self):
         q = shmring.Queue(2)
 
