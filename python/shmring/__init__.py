@@ -535,6 +535,15 @@ def _ref_name(record):
 
 
 def _get_large(record):
+    """The object a reference record names, read from its side segment:
+    returns (obj, name, mine).  The segment is left in place: the caller
+    (codec.c large_object) removes it, in C, once this has returned, so an
+    interruption anywhere in here (Ctrl-C while a big pickle loads) leaves
+    it for the next get of this handle (get.c keep_first).  It used to be
+    unlinked here, before the object was built: a KeyboardInterrupt after
+    that lost the item.  mine: this user may remove the name (its owner,
+    or root: /dev/shm is sticky); otherwise the data is copied out first,
+    for the caller truncates the file instead."""
     import mmap
     tag, total = _REF.unpack_from(record)
     name = _ref_name(record)
@@ -547,32 +556,22 @@ def _get_large(record):
         if size != total or size < _SEG_HDR.size:
             raise ValueError('side segment %s has %d bytes, expected %d'
                              % (name, size, total))
-        # Mapped before its name goes: a map that fails (ENOMEM, say)
-        # leaves the segment there for this handle's next get (get.c
-        # keep_first).  Unlinked first, the retry found no file and every
-        # get after it raised FileNotFoundError.
         # Private (copy-on-write): an array backed by it is this
         # process's, as one copied out of the ring is; shared, a fork
         # child's writes to a received array changed the parent's (a
         # review found it, 2026-12-06).
         mm = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE)
-        try:
-            os.unlink('/dev/shm/' + name)
-            mine = True
-        except FileNotFoundError:
-            mine = True      # removed meanwhile: the mapping still reads
-        except PermissionError:
-            # another user's segment in a shared-mode queue: /dev/shm is
-            # sticky, only its owner may unlink it.  Copy out, then free its
-            # memory (truncate) so that only an empty name stays behind.
-            mine = False
-        if not mine:
-            data = bytes(mm)
-            mm.close()
-            os.ftruncate(fd, 0)
-            mm = bytearray(data)
     finally:
         os.close(fd)
+    euid = os.geteuid()
+    mine = euid == 0 or euid == st.st_uid
+    if not mine:
+        # another user's segment in a shared-mode queue: the caller frees
+        # its memory by truncating it, which would cut a mapping objects
+        # are built on: copy out first
+        data = bytes(mm)
+        mm.close()
+        mm = bytearray(data)
     mv = memoryview(mm)
     magic, kind, nbuf, data_len, data_off = _SEG_HDR.unpack_from(mv)
     if magic != _SEG_MAGIC or data_off + data_len > size:
@@ -582,7 +581,7 @@ def _get_large(record):
         mv.release()
         if hasattr(mm, 'close'):
             mm.close()
-        return obj
+        return obj, name, mine
     lens = struct.unpack_from('<%dQ' % nbuf, mv, _SEG_HDR.size)
     bufs = []
     off = data_off + data_len
@@ -600,7 +599,7 @@ def _get_large(record):
         if hasattr(mm, 'close'):
             mm.close()
     # else: objects built on the buffers keep the mapping alive
-    return obj
+    return obj, name, mine
 
 
 def _discard_large(record):

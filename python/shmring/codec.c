@@ -6,7 +6,10 @@
  */
 #include "pyshmring.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 void enc_init(struct enc *e)
 {
@@ -396,7 +399,7 @@ PyObject *decode(const unsigned char *p, size_t len)
 		PyObject *rec = PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)len);
 		if (!rec)
 			return NULL;
-		PyObject *obj = PyObject_CallOneArg(get_large_fn, rec);
+		PyObject *obj = large_object(rec);
 		Py_DECREF(rec);
 		return obj;
 	}
@@ -406,6 +409,43 @@ PyObject *decode(const unsigned char *p, size_t len)
 		             "use get_bytes() for raw records", len, p[0]);
 		return NULL;
 	}
+}
+
+/* The object of a reference record (__init__.py _get_large builds it and
+ * leaves the side segment), then the segment removed here, in C: no Python
+ * code runs between the removal and the return, so a KeyboardInterrupt
+ * either comes while the object is built (the segment stays, and so does
+ * the record: get.c keep_first, get_many keep_pending) or after the get
+ * returned it.  Another user's segment this user may not remove is
+ * truncated instead (its data was copied out first), as before. */
+PyObject *large_object(PyObject *rec)
+{
+	PyObject *t = PyObject_CallOneArg(get_large_fn, rec);
+	if (!t)
+		return NULL;
+	PyObject *obj = NULL;
+	const char *name;
+	int mine;
+	if (!PyTuple_Check(t) || !PyArg_ParseTuple(t, "Osp", &obj, &name, &mine)) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_SystemError, "_get_large: not (obj, name, mine)");
+		Py_DECREF(t);
+		return NULL;
+	}
+	char path[512];
+	if (snprintf(path, sizeof path, "/dev/shm/%s", name) < (int)sizeof path &&
+	    unlink(path) < 0 && (errno == EACCES || errno == EPERM) && !mine) {
+		int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			if (ftruncate(fd, 0) < 0) {
+				/* its memory stays until its owner removes it */
+			}
+			close(fd);
+		}
+	}
+	Py_INCREF(obj);
+	Py_DECREF(t);
+	return obj;
 }
 
 /* A reference record that will never be delivered: remove its segment. */

@@ -166,9 +166,9 @@ static void keep_pending(QueueObject *q, const struct iovec *recs, ssize_t from,
  * came out.  Its item is lost; the error says so once. */
 static PyObject *get_large(QueueObject *q, PyObject *rec)
 {
-	PyObject *obj = PyObject_CallOneArg(get_large_fn, rec);
-	if (!obj && PyErr_ExceptionMatches(PyExc_OSError) &&
-	    !PyErr_ExceptionMatches(PyExc_FileNotFoundError))
+	PyObject *obj = large_object(rec);
+	if (!obj && (interrupted() || (PyErr_ExceptionMatches(PyExc_OSError) &&
+	                               !PyErr_ExceptionMatches(PyExc_FileNotFoundError))))
 		keep_first(q, rec);
 	return obj;
 }

@@ -230,6 +230,8 @@ PyObject *enc_flat(struct enc *e);
 PyObject *decode(const unsigned char *p, size_t len);
 PyObject *bytes_copy(const unsigned char *p, size_t len);
 void      discard_record(PyObject *rec);
+/* A reference record's object, its side segment then removed (codec.c). */
+PyObject *large_object(PyObject *rec);
 
 /* fastcodec.c: 0 encoded into buf (*len set), 1 not for this codec. */
 int       fast_encode(PyObject *o, unsigned char *buf, size_t *len);

@@ -80,6 +80,27 @@ class SlowToUnpickle:
         return (_slow_str, (self.text,))
 
 
+_interrupts_left = [0]
+
+
+def _interrupting_bytes(data):
+    if _interrupts_left[0] > 0:
+        _interrupts_left[0] -= 1
+        raise KeyboardInterrupt
+    return data
+
+
+class InterruptsWhileLoading:
+    """Unpickling raises KeyboardInterrupt while _interrupts_left > 0 (as
+    Ctrl-C would, in the middle of a big pickle's load)."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __reduce__(self):
+        return (_interrupting_bytes, (self.data,))
+
+
 def queue_with_held_back(items):
     """A queue whose handle holds items back: get_many() took them from the
     ring behind a record that failed to unpickle, and get() raised that
@@ -837,6 +858,29 @@ class ReviewTest(ShmLeakMixin, unittest.TestCase):
         finally:
             shmring._shmring._setup(Empty, Full, shmring.ShutDown, shmring._put_large,
                                     real, shmring._discard_large)
+
+    def test_a_large_item_interrupted_while_it_loads_is_kept(self):
+        # Ctrl-C while a side segment's pickle loads: its name had been
+        # removed before the load, so the item was lost (the next get()
+        # raised Empty; get_many() the FileNotFoundError once).  Now the
+        # name goes only once the object is built, and the record stays
+        # first in line.
+        before = set(shmring.leftover_segments())
+        for how in ('get', 'get_many'):
+            q = shmring.Queue(capacity=1 << 16)
+            q.put(InterruptsWhileLoading(b'x' * 100000))
+            q.put('next')
+            _interrupts_left[0] = 1
+            try:
+                self.assertRaises(KeyboardInterrupt, getattr(q, how), timeout=5)
+            finally:
+                _interrupts_left[0] = 0
+            first = q.get(timeout=5)
+            self.assertEqual(first, b'x' * 100000, how + ': the item was lost')
+            self.assertEqual(q.get(timeout=5), 'next')
+            self.assertEqual(set(shmring.leftover_segments()) - before, set(),
+                             how + ': its side segment was left behind')
+            q.close()
 
     def test_join_and_task_done_work_after_close(self):
         # multiprocessing.JoinableQueue's do: a producer puts, closes its
