@@ -29,9 +29,11 @@
 
 #include <sys/mman.h>
 
-/* The live claims' intervals of one side, sorted and merged: [lo, end). */
+/* The live claims' intervals of one side, sorted and merged: [lo, end).
+ * Also an announced start (lo = end), and a COUNTED claim with its records
+ * (records: those arrays only). */
 struct live_span {
-	uint64_t lo, end;
+	uint64_t lo, end, records;
 };
 
 /* The entries whose claims count as live: taken, not being reaped, and
@@ -54,10 +56,12 @@ struct live_set {
 	size_t cap[2];                 /* the spans mapped for each (spans_unmap) */
 	/* Every producer announcement's start, of every entry (live, dead,
 	 * being reaped, the one recovered), as spans [lo, lo) sorted by lo:
-	 * where a dead stretch must end (dead_stretch_end).  NULL: the scan
-	 * answers (announced_start_after). */
-	struct live_span *starts;
-	size_t nstarts, starts_cap;
+	 * where a dead stretch must end (dead_stretch_end).  And every COUNTED
+	 * claim, [lo, end) with its records, sorted by lo: whose tasks a dead
+	 * stretch forgives (counted_claim_at).  NULL: the scan answers
+	 * (announced_start_after, counted_claim_at). */
+	struct live_span *starts, *counted;
+	size_t nstarts, starts_cap, ncounted, counted_cap;
 	uint64_t *work;
 	struct shmring__sweep *sweep; /* NULL: none (detach) */
 	uint64_t bits[(SHMRING_MAX_ATTACH_LIMIT + 63) / 64];
@@ -218,7 +222,7 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
 			cap[producer_] *= 2;
 		}
 		uint64_t end_ = q_ + n_ < q_ ? UINT64_MAX : q_ + n_;
-		to[producer_][n[producer_]++] = (struct live_span){ q_, end_ };
+		to[producer_][n[producer_]++] = (struct live_span){ q_, end_, 0 };
 	})
 	*live->work += cap[0] + cap[1];
 	if (failed) {
@@ -235,23 +239,48 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
 	}
 }
 
-/* Runs BODY for each producer announcement of every entry: q_ its start. */
-#define FOR_EACH_ANNOUNCED_START(r, STOP, ...)                                                   \
+/* Runs BODY for each producer announcement of every entry: q_ its start,
+ * kind_ PRODUCE or COUNTED, x_ its extent word; looked_ counts the op
+ * records read (for the sweep's budget). */
+#define FOR_EACH_ANNOUNCED_START(r, looked_, STOP, ...)                                          \
 	for (int j_ = 0; j_ < (int)(r)->nattach && !(STOP); j_++) {                              \
 		uint64_t busy_ = atomic_load_explicit(&ring_attach(r, j_)->op_busy,              \
 		                                      memory_order_acquire);                     \
+		(looked_) += 1 + (uint64_t)__builtin_popcountll(busy_);                          \
 		while (busy_ && !(STOP)) {                                                       \
 			unsigned i_ = (unsigned)__builtin_ctzll(busy_);                          \
 			busy_ &= busy_ - 1;                                                      \
-			uint64_t wd_ = atomic_load_explicit(&ring_op_rec(r, j_, i_)->word,       \
-			                                    memory_order_acquire);               \
+			const struct op_rec *c_ = ring_op_rec(r, j_, i_);                        \
+			uint64_t wd_ = atomic_load_explicit(&c_->word, memory_order_acquire);    \
 			unsigned kind_ = OPREC_KIND(wd_);                                        \
 			if (kind_ != OPREC_PRODUCE && kind_ != OPREC_COUNTED)                    \
 				continue;                                                        \
 			uint64_t q_ = OPREC_POS(wd_);                                            \
+			uint64_t x_ = atomic_load_explicit(&c_->extent, memory_order_relaxed);   \
 			__VA_ARGS__                                                              \
 		}                                                                                \
 	}
+
+/* A COUNTED claim's span: [q, q + slots) (saturated), its records. */
+static struct live_span counted_span(uint64_t q, uint64_t x)
+{
+	uint64_t n = OPREC_SLOTS(x);
+	return (struct live_span){ q, q + n < q ? UINT64_MAX : q + n, OPREC_RECORDS(x) };
+}
+
+/* Append to a mapped array (s, n, cap), growing it; false: no memory. */
+static bool spans_push(struct live_span **s, size_t *n, size_t *cap, struct live_span v)
+{
+	if (*n == *cap) {
+		struct live_span *g = spans_grow(*s, *cap, 2 * *cap);
+		if (!g)
+			return false;
+		*s = g;
+		*cap *= 2;
+	}
+	(*s)[(*n)++] = v;
+	return true;
+}
 
 /* The announced starts (live_set.starts), after the heads are read: an
  * announcement made later starts at or beyond prod_head, past every claim
@@ -260,31 +289,45 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
  * stretch that no longer sees its start sees the published start there. */
 static void starts_snapshot(struct shmring *r, struct live_set *live)
 {
-	size_t n = 0, cap = 64;
-	struct live_span *s = spans_map(cap);
-	bool failed = !s;
-	FOR_EACH_ANNOUNCED_START(r, failed, {
-		if (n == cap) {
-			struct live_span *g = spans_grow(s, cap, 2 * cap);
-			if (!g) {
-				failed = true;
-				continue;
-			}
-			s = g;
-			cap *= 2;
-		}
-		s[n++] = (struct live_span){ q_, q_ };
+	size_t n = 0, cap = 64, nc = 0, ccap = 64;
+	struct live_span *s = spans_map(cap), *c = spans_map(ccap);
+	bool failed = !s || !c;
+	uint64_t looked = 0;
+	FOR_EACH_ANNOUNCED_START(r, looked, failed, {
+		if (!spans_push(&s, &n, &cap, (struct live_span){ q_, q_, 0 }) ||
+		    (kind_ == OPREC_COUNTED && !spans_push(&c, &nc, &ccap, counted_span(q_, x_))))
+			failed = true;
 	})
-	*live->work += r->nattach + n;
+	*live->work += looked;
 	if (failed) {
 		spans_unmap(s, cap);
+		spans_unmap(c, ccap);
 		return; /* the scan answers */
 	}
 	spans_sort(s, n);
-	*live->work += n * (uint64_t)(64 - __builtin_clzll(n | 1));
+	spans_sort(c, nc);
+	*live->work += n * (uint64_t)(64 - __builtin_clzll(n | 1)) +
+	               nc * (uint64_t)(64 - __builtin_clzll(nc | 1));
 	live->starts = s;
 	live->nstarts = n;
 	live->starts_cap = cap;
+	live->counted = c;
+	live->ncounted = nc;
+	live->counted_cap = ccap;
+}
+
+/* The last of s[0, n) (sorted by lo) with lo <= p: its index + 1, or 0. */
+static size_t spans_upto(const struct live_span *s, size_t n, uint64_t p)
+{
+	size_t lo = 0, hi = n; /* first with lo > p */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s[mid].lo <= p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* The first announced start beyond p (UINT64_MAX: none). */
@@ -292,24 +335,48 @@ static uint64_t announced_start_after(struct shmring *r, const struct live_set *
 {
 	const struct live_span *s = live->starts;
 	if (s) {
-		size_t lo = 0, hi = live->nstarts; /* first start > p */
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (s[mid].lo <= p)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+		size_t i = spans_upto(s, live->nstarts, p); /* the first start > p */
 		*live->work += 1 + (64 - (uint64_t)__builtin_clzll(live->nstarts | 1));
-		return lo < live->nstarts ? s[lo].lo : UINT64_MAX;
+		return i < live->nstarts ? s[i].lo : UINT64_MAX;
 	}
-	uint64_t next = UINT64_MAX;
-	FOR_EACH_ANNOUNCED_START(r, false, {
+	uint64_t next = UINT64_MAX, looked = 0;
+	FOR_EACH_ANNOUNCED_START(r, looked, false, {
+		(void)kind_;
+		(void)x_;
 		if (q_ > p && q_ < next)
 			next = q_;
 	})
-	*live->work += r->nattach;
+	*live->work += looked;
 	return next;
+}
+
+/* The COUNTED claim whose slots hold p, into *out: false if none.  A COUNTED
+ * mark is set only after the claim's CAS won, so its span is a real claim's
+ * (one found long after its publication lies below the consumed floor,
+ * where no dead stretch is). */
+static bool counted_claim_at(struct shmring *r, const struct live_set *live, uint64_t p,
+                             struct live_span *out)
+{
+	const struct live_span *s = live->counted;
+	if (s) {
+		size_t i = spans_upto(s, live->ncounted, p);
+		*live->work += 1 + (64 - (uint64_t)__builtin_clzll(live->ncounted | 1));
+		if (i == 0 || p >= s[i - 1].end)
+			return false;
+		*out = s[i - 1];
+		return true;
+	}
+	bool found = false;
+	uint64_t looked = 0;
+	FOR_EACH_ANNOUNCED_START(r, looked, found, {
+		struct live_span v = counted_span(q_, x_);
+		if (kind_ == OPREC_COUNTED && v.lo <= p && p < v.end) {
+			*out = v;
+			found = true;
+		}
+	})
+	*live->work += looked;
+	return found;
 }
 
 static void live_release(struct live_set *live)
@@ -317,6 +384,7 @@ static void live_release(struct live_set *live)
 	spans_unmap(live->span[0], live->cap[0]);
 	spans_unmap(live->span[1], live->cap[1]);
 	spans_unmap(live->starts, live->starts_cap);
+	spans_unmap(live->counted, live->counted_cap);
 }
 
 /* Does an op record of a live attachment, of that side, cover p?  From the
@@ -436,6 +504,11 @@ static uint64_t dead_stretch_end(struct shmring *r, const struct live_set *live,
 	uint64_t e = announced_start_after(r, live, p);
 	if (e > live->prod_head)
 		e = live->prod_head;
+	/* and a lap: the claim p is in ends within it.  Unbounded, a forged
+	 * table (prod_head far ahead, one-slot claims 2^25 apart) made each
+	 * walk 2^25 slots (a review found it, 2026-12-06; threat-model.md) */
+	if (e - p > r->nslots)
+		e = p + r->nslots;
 	uint64_t q = p + 1;
 	while (q < e && q - p < SKIP_CHUNK && !live_claim_covers(r, live, true, q) && !is_start(r, q))
 		q++;
@@ -479,6 +552,56 @@ static uint64_t walk_floor(struct shmring *r, bool producer)
 	return atomic_load_explicit(&r->hdr->free_tail, memory_order_acquire);
 }
 
+/* p is where the unpublished records of the claim starting at h begin:
+ * every record of it below p is published, and none of them is a skip
+ * record (a dead stretch's: the suffix began there).  A slot reused in a
+ * later lap was published: the walk goes on from the consumed floor, as
+ * recover_produce's (walk_floor). */
+static bool suffix_starts_at(struct shmring *r, const struct live_set *live, uint64_t h, uint64_t p)
+{
+	uint64_t x = h;
+	for (uint64_t steps = 0; x < p && steps < r->nslots; steps++) {
+		uint64_t s = atomic_load_explicit(&meta_at(r, x)->seq, memory_order_acquire);
+		if ((s >> 2) > x) {
+			uint64_t fl = walk_floor(r, true);
+			if (fl <= x)
+				return false;
+			x = fl;
+			continue;
+		}
+		struct record rec;
+		if (!seq_is_start(s, x) || !record_at(r, x, &rec) || rec.skip)
+			return false;
+		x += rec.slots;
+		*live->work += 1;
+	}
+	return x == p;
+}
+
+/* The join tasks a dead stretch from p forgives: those of the unpublished
+ * records of the COUNTED claim p lies in, if they start at p; else 0.  They
+ * are counted from the records themselves (a one-record claim has one; a
+ * batch's lengths were written before it was marked COUNTED), not as
+ * "records - published": a claim found long after its records were
+ * published (the owner died before clearing it) has slots already reused,
+ * and a walk cannot count what it stepped over then.
+ *
+ * Whoever's CAS publishes the skip record at p forgives them, whichever
+ * announcement it recovers.  They used to be forgiven only by the claim's
+ * own recovery: a stale announcement at the claim's start (its CAS lost to
+ * the claim) recovered first made the skip record over the whole claim,
+ * the claim's recovery then stepped over it, and join waited for good
+ * (hostile::stale_announcement_over_a_dead_counted_put_forgives_it; a
+ * review found it).  The unpublished records of a claim start at one
+ * position, published once: forgiven once. */
+static uint64_t stretch_tasks(struct shmring *r, const struct live_set *live, uint64_t p)
+{
+	struct live_span cc;
+	if (!counted_claim_at(r, live, p, &cc) || !suffix_starts_at(r, live, cc.lo, p))
+		return 0;
+	return unpublished_records(r, p, cc.end, cc.records);
+}
+
 /* Returns false if part of the claim is covered by a live one (retry). */
 static bool recover_produce(struct shmring *r, const struct live_set *live, struct op_rec *c,
                             uint64_t h, uint64_t slots, uint64_t records, bool counted)
@@ -489,7 +612,7 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 	if (e > ph || slots > r->nslots)
 		return true; /* its CAS did not succeed (that claim would end by prod_head) */
 	uint64_t recovered = 0;
-	bool complete = true, forgiven = false;
+	bool complete = true;
 	for (uint64_t p = h; p < e;) {
 		/* Live cover first, then the slot: a live producer clears its claim
 		 * record only after publishing, so "not covered" read first means a
@@ -502,7 +625,7 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 			 * a retry from h could meet a slot already reused in a
 			 * later lap first and stop for good (found by the spin
 			 * model). */
-			resume_from(c, p, e, p == h ? records : 0, counted && !forgiven);
+			resume_from(c, p, e, p == h ? records : 0, counted && p == h);
 			complete = false;
 			break;
 		}
@@ -536,20 +659,12 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 		/* Dead territory, up to the next live claim or published start
 		 * (checked in that order, as above). */
 		uint64_t q = dead_stretch_end(r, live, p);
-		/* Its join tasks: counted from the records themselves, once per
-		 * claim (the unpublished ones are a suffix, so the first stretch
-		 * of dead territory starts them all).  Not "records - published":
-		 * a claim found long after its records were published (the owner
-		 * died before clearing it) has slots already reused, and the walk
-		 * above cannot count what it stepped over then. */
-		uint64_t unpub = counted && !forgiven ? unpublished_records(r, p, e, records) : 0;
+		uint64_t unpub = stretch_tasks(r, live, p); /* before the meta is written */
 		ring_write_meta(r, p, (uint32_t)((q - p) << RING_SLOT_SHIFT), SLOT_F_SKIP);
 		if (ring_publish_from(r, p, s)) {
 			recovered++;
-			if (unpub) {
+			if (unpub)
 				forgive_tasks(r, unpub);
-				forgiven = true;
-			}
 		}
 		p = q;
 	}
@@ -674,7 +789,9 @@ bool shmring__recover_entry(struct shmring *r, int slot, struct shmring__sweep *
 			left |= UINT64_C(1) << i;
 	}
 	live_release(&live);
-	atomic_store_explicit(&e->op_busy, left, memory_order_relaxed);
+	/* release: what it published, for a starts_snapshot that skips a
+	 * record whose bit it finds clear */
+	atomic_store_explicit(&e->op_busy, left, memory_order_release);
 	if (left)
 		return false;
 	/* Tasks it took (counted right after each take's CAS, see take.c) and
