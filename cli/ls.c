@@ -253,6 +253,7 @@ int cmd_ls(int argc, char **argv)
 
 	int cols[NCOLUMNS * 2], ncols = 0;
 	const char *defaults = all ? default_columns_all : default_columns;
+	bool plain_defaults = output == default_columns && !all;
 	if (output == default_columns)
 		output = defaults;
 	if (!json) {
@@ -303,6 +304,19 @@ int cmd_ls(int argc, char **argv)
 		if (st && st != -EXDEV && !all)
 			continue;
 		shown++;
+	}
+	/* A row plain ls shows that is not read (another PID namespace's ring)
+	 * gets the STATUS column, which says so: without it, its row was all
+	 * dashes, and why was nowhere (a review found it, 2026-12-06). */
+	if (!json && plain_defaults && ncols < (int)(sizeof cols / sizeof cols[0])) {
+		bool unread = false;
+		for (size_t i = 0; i < shown && !unread; i++)
+			unread = views[i].status != 0;
+		if (unread) {
+			memmove(cols + 2, cols + 1, (size_t)(ncols - 1) * sizeof cols[0]);
+			cols[1] = column_index("STATUS");
+			ncols++;
+		}
 	}
 
 	if (json) {
