@@ -164,6 +164,22 @@ static void spans_sort(struct live_span *s, size_t n)
 	}
 }
 
+/* The last of s[0, n) (sorted by lo) with lo <= p: its index + 1, or 0.  A
+ * binary search, its cost added to *work. */
+static size_t spans_upto(const struct live_span *s, size_t n, uint64_t p, uint64_t *work)
+{
+	size_t lo = 0, hi = n; /* first with lo > p */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s[mid].lo <= p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*work += 1 + (64 - (uint64_t)__builtin_clzll(n | 1));
+	return lo;
+}
+
 /* Sort and merge: the spans become disjoint, so the one that can hold p is
  * the last starting at or below it. */
 static size_t spans_merge(struct live_span *s, size_t n)
@@ -316,27 +332,13 @@ static void starts_snapshot(struct shmring *r, struct live_set *live)
 	live->counted_cap = ccap;
 }
 
-/* The last of s[0, n) (sorted by lo) with lo <= p: its index + 1, or 0. */
-static size_t spans_upto(const struct live_span *s, size_t n, uint64_t p)
-{
-	size_t lo = 0, hi = n; /* first with lo > p */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s[mid].lo <= p)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
 
 /* The first announced start beyond p (UINT64_MAX: none). */
 static uint64_t announced_start_after(struct shmring *r, const struct live_set *live, uint64_t p)
 {
 	const struct live_span *s = live->starts;
 	if (s) {
-		size_t i = spans_upto(s, live->nstarts, p); /* the first start > p */
-		*live->work += 1 + (64 - (uint64_t)__builtin_clzll(live->nstarts | 1));
+		size_t i = spans_upto(s, live->nstarts, p, live->work); /* the first start > p */
 		return i < live->nstarts ? s[i].lo : UINT64_MAX;
 	}
 	uint64_t next = UINT64_MAX, looked = 0;
@@ -359,8 +361,7 @@ static bool counted_claim_at(struct shmring *r, const struct live_set *live, uin
 {
 	const struct live_span *s = live->counted;
 	if (s) {
-		size_t i = spans_upto(s, live->ncounted, p);
-		*live->work += 1 + (64 - (uint64_t)__builtin_clzll(live->ncounted | 1));
+		size_t i = spans_upto(s, live->ncounted, p, live->work);
 		if (i == 0 || p >= s[i - 1].end)
 			return false;
 		*out = s[i - 1];
@@ -394,16 +395,8 @@ static bool live_claim_covers(struct shmring *r, const struct live_set *live, bo
 {
 	const struct live_span *s = live->span[producer];
 	if (s) {
-		size_t lo = 0, hi = live->nspan[producer]; /* first span with lo > p */
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (s[mid].lo <= p)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		*live->work += 1 + (64 - (uint64_t)__builtin_clzll(live->nspan[producer] | 1));
-		return lo > 0 && p < s[lo - 1].end;
+		size_t i = spans_upto(s, live->nspan[producer], p, live->work);
+		return i > 0 && p < s[i - 1].end;
 	}
 	uint64_t looked = 0;
 	bool covered = false;
