@@ -277,11 +277,14 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
 		}                                                                                \
 	}
 
-/* A COUNTED claim's span: [q, q + slots) (saturated), its records. */
-static struct live_span counted_span(uint64_t q, uint64_t x)
+/* A COUNTED claim's span: [q, q + slots) (saturated), its records.  False
+ * for one longer than the ring, which no claim is (a forged one made the
+ * count of its unpublished records walk 2^28 slots: a review found it). */
+static bool counted_span(const struct shmring *r, uint64_t q, uint64_t x, struct live_span *out)
 {
 	uint64_t n = OPREC_SLOTS(x);
-	return (struct live_span){ q, q + n < q ? UINT64_MAX : q + n, OPREC_RECORDS(x) };
+	*out = (struct live_span){ q, q + n < q ? UINT64_MAX : q + n, OPREC_RECORDS(x) };
+	return n <= r->nslots;
 }
 
 /* Append to a mapped array (s, n, cap), growing it; false: no memory. */
@@ -310,8 +313,10 @@ static void starts_snapshot(struct shmring *r, struct live_set *live)
 	bool failed = !s || !c;
 	uint64_t looked = 0;
 	FOR_EACH_ANNOUNCED_START(r, looked, failed, {
+		struct live_span v;
 		if (!spans_push(&s, &n, &cap, (struct live_span){ q_, q_, 0 }) ||
-		    (kind_ == OPREC_COUNTED && !spans_push(&c, &nc, &ccap, counted_span(q_, x_))))
+		    (kind_ == OPREC_COUNTED && counted_span(r, q_, x_, &v) &&
+		     !spans_push(&c, &nc, &ccap, v)))
 			failed = true;
 	})
 	*live->work += looked;
@@ -370,8 +375,8 @@ static bool counted_claim_at(struct shmring *r, const struct live_set *live, uin
 	bool found = false;
 	uint64_t looked = 0;
 	FOR_EACH_ANNOUNCED_START(r, looked, found, {
-		struct live_span v = counted_span(q_, x_);
-		if (kind_ == OPREC_COUNTED && v.lo <= p && p < v.end) {
+		struct live_span v;
+		if (kind_ == OPREC_COUNTED && counted_span(r, q_, x_, &v) && v.lo <= p && p < v.end) {
 			*out = v;
 			found = true;
 		}
@@ -545,39 +550,40 @@ static uint64_t walk_floor(struct shmring *r, bool producer)
 	return atomic_load_explicit(&r->hdr->free_tail, memory_order_acquire);
 }
 
-/* p is where the unpublished records of the claim starting at h begin:
- * every record of it below p is published, and none of them is a skip
- * record (a dead stretch's: the suffix began there).  A slot reused in a
- * later lap was published: the walk goes on from the consumed floor, as
- * recover_produce's (walk_floor). */
-static bool suffix_starts_at(struct shmring *r, const struct live_set *live, uint64_t h, uint64_t p)
+/* Is p where the unpublished records of the claim starting at h begin?
+ * Yes if every record of it below p is published and none of them is a
+ * skip record (a dead stretch's: the suffix began there).  *published:
+ * the records walked over; *jumped: a slot reused in a later lap sent the
+ * walk on from the consumed floor (as recover_produce's, walk_floor), so
+ * that count is short. */
+static bool suffix_at(struct shmring *r, const struct live_set *live, uint64_t h, uint64_t p,
+                      uint64_t *published, bool *jumped)
 {
 	uint64_t x = h;
+	*published = 0;
+	*jumped = false;
 	for (uint64_t steps = 0; x < p && steps < r->nslots; steps++) {
+		*live->work += 1;
 		uint64_t s = atomic_load_explicit(&meta_at(r, x)->seq, memory_order_acquire);
 		if ((s >> 2) > x) {
 			uint64_t fl = walk_floor(r, true);
 			if (fl <= x)
 				return false;
 			x = fl;
+			*jumped = true;
 			continue;
 		}
 		struct record rec;
 		if (!seq_is_start(s, x) || !record_at(r, x, &rec) || rec.skip)
 			return false;
 		x += rec.slots;
-		*live->work += 1;
+		++*published;
 	}
 	return x == p;
 }
 
 /* The join tasks a dead stretch from p forgives: those of the unpublished
- * records of the COUNTED claim p lies in, if they start at p; else 0.  They
- * are counted from the records themselves (a one-record claim has one; a
- * batch's lengths were written before it was marked COUNTED), not as
- * "records - published": a claim found long after its records were
- * published (the owner died before clearing it) has slots already reused,
- * and a walk cannot count what it stepped over then.
+ * records of the COUNTED claim p lies in, if they start at p; else 0.
  *
  * Whoever's CAS publishes the skip record at p forgives them, whichever
  * announcement it recovers.  They used to be forgiven only by the claim's
@@ -586,13 +592,36 @@ static bool suffix_starts_at(struct shmring *r, const struct live_set *live, uin
  * the claim's recovery then stepped over it, and join waited for good
  * (hostile::stale_announcement_over_a_dead_counted_put_forgives_it; a
  * review found it).  The unpublished records of a claim start at one
- * position, published once: forgiven once. */
-static uint64_t stretch_tasks(struct shmring *r, const struct live_set *live, uint64_t p)
+ * position, published once: forgiven once.
+ *
+ * How many: the claim's records less those published before p, walked
+ * from its start, so that no length is read at p, where another sweep may
+ * be writing its skip record's (it was: a batch of 3 forgave 1, a review
+ * found it).  Only where that walk jumped over slots reused since (a claim
+ * found long after its records were published, the owner dead before
+ * clearing it) are the lengths from p counted instead (unpublished_records).
+ *
+ * *seen: the claim looked at last by this walk (UINT64_MAX: none).  A later
+ * stretch in the same claim is not where its suffix starts, and is not
+ * walked again: each stretch walking its claim from the start made a
+ * recovery cost nslots^2 / 8 (a review found it). */
+static uint64_t stretch_tasks(struct shmring *r, const struct live_set *live, uint64_t p,
+                              uint64_t *seen)
 {
 	struct live_span cc;
-	if (!counted_claim_at(r, live, p, &cc) || !suffix_starts_at(r, live, cc.lo, p))
+	if (!counted_claim_at(r, live, p, &cc) || cc.lo == *seen)
 		return 0;
-	return unpublished_records(r, p, cc.end, cc.records);
+	*seen = cc.lo;
+	uint64_t published;
+	bool jumped;
+	if (!suffix_at(r, live, cc.lo, p, &published, &jumped))
+		return 0;
+	if (jumped || cc.records == 0) {
+		uint64_t n = unpublished_records(r, p, cc.end, cc.records);
+		*live->work += n;
+		return n;
+	}
+	return cc.records > published ? cc.records - published : 0;
 }
 
 /* Returns false if part of the claim is covered by a live one (retry). */
@@ -604,7 +633,7 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 	uint64_t e = h + slots;
 	if (e > ph || slots > r->nslots)
 		return true; /* its CAS did not succeed (that claim would end by prod_head) */
-	uint64_t recovered = 0;
+	uint64_t recovered = 0, seen = UINT64_MAX; /* stretch_tasks */
 	bool complete = true;
 	for (uint64_t p = h; p < e;) {
 		/* Live cover first, then the slot: a live producer clears its claim
@@ -652,7 +681,7 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 		/* Dead territory, up to the next live claim or published start
 		 * (checked in that order, as above). */
 		uint64_t q = dead_stretch_end(r, live, p);
-		uint64_t unpub = stretch_tasks(r, live, p); /* before the meta is written */
+		uint64_t unpub = stretch_tasks(r, live, p, &seen); /* before the meta is written */
 		ring_write_meta(r, p, (uint32_t)((q - p) << RING_SLOT_SHIFT), SLOT_F_SKIP);
 		if (ring_publish_from(r, p, s)) {
 			recovered++;

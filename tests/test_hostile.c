@@ -17,7 +17,9 @@
 #include <stddef.h>
 #include <sys/ptrace.h>
 
+#include "attach.h" /* shmring__recover_entry: two sweeps interleaved by hand */
 #include "layout.h"
+#include "slot.h"
 #include "shmring_inspect.h"
 
 TestSuite(hostile, .timeout = T_TIMEOUT, .fini = t_cleanup);
@@ -1008,5 +1010,122 @@ Test(hostile, forged_far_apart_dead_claims_make_skip_records_of_a_lap_at_most)
 	uint64_t slots = atomic_load(&meta(&s, h)->len) >> RING_SLOT_SHIFT;
 	cr_assert(slots >= 1 && slots <= s.nslots, "a skip record of %llu slots in a ring of %llu",
 	          (unsigned long long)slots, (unsigned long long)s.nslots);
+	scrib_done(&s);
+}
+
+/* Two sweeps side by side: A recovers a stale announcement D = [h, h + 1)
+ * and has written its skip record's length (3 slots, to the next start)
+ * at h, not yet its CAS; B recovers the dead batch C = [h, h + 3), COUNTED,
+ * three records, all of it, and wins the CAS at h.  B counted C's
+ * unpublished records from the lengths at h, read after A's write: 1 of
+ * 3 forgiven, 2 tasks unfinished for good (a review found it, 2026-12-06).
+ * It counts them now as C's records less those published before h. */
+Test(hostile, a_batch_recovered_beside_a_stale_sweep_forgives_all_its_tasks)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	unsigned char b[8] = { 0 };
+	for (uint64_t i = 0; i < s.nslots; i++) {
+		cr_assert_eq(shmring_put(s.r, b, 1, 0), 0);
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+		cr_assert_eq(shmring_task_done(s.r), 0);
+	}
+	uint64_t h = ld(&s.hdr->prod_head) & RING_POS_MASK;
+	const int c = 40, d = 41;
+	uint64_t dead = (uint64_t)dead_pid();
+	for (int i = 0; i < 3; i++) /* the batch's lengths, written before COUNTED */
+		ring_write_meta(s.r, h + (uint64_t)i, 1, 0);
+	atomic_store(&layout_op_rec(s.hdr, c, 0)->extent, OPREC_EXTENT(3, 3));
+	atomic_store(&layout_op_rec(s.hdr, c, 0)->word, OPREC_WORD(h, OPREC_COUNTED));
+	atomic_store(&s.hdr->join_entries, c + 1);
+	atomic_store(&layout_attach(s.hdr, c)->op_high, 1);
+	atomic_fetch_add(&layout_op_rec(s.hdr, c, 0)->puts, 3);
+	atomic_store(&layout_attach(s.hdr, c)->op_busy, 1);
+	atomic_store(&layout_attach(s.hdr, c)->id, dead | ATTACH_REAPING_TAG);
+	atomic_store(&layout_op_rec(s.hdr, d, 0)->extent, OPREC_EXTENT(1, 1));
+	atomic_store(&layout_op_rec(s.hdr, d, 0)->word, OPREC_WORD(h, OPREC_PRODUCE));
+	atomic_store(&layout_attach(s.hdr, d)->op_busy, 1);
+	atomic_store(&layout_attach(s.hdr, d)->id, dead | ATTACH_REAPING_TAG);
+	atomic_store(&s.hdr->prod_head, h + 3);
+	atomic_store(&s.hdr->free_tail, h);
+	cr_assert_eq(shmring_unfinished(s.r), 3);
+
+	uint64_t seq_a = atomic_load(&meta_at(s.r, h)->seq);
+	ring_write_meta(s.r, h, 3u << RING_SLOT_SHIFT, SLOT_F_SKIP); /* A, before its CAS */
+	struct shmring__sweep sw = { 0 };
+	cr_assert(shmring__recover_entry(s.r, c, &sw), "B's recovery");
+	cr_assert_not(ring_publish_from(s.r, h, seq_a), "A's CAS lost to B's");
+	cr_assert(shmring__recover_entry(s.r, d, &sw), "A's recovery, done again");
+	cr_assert_eq(t_info(s.r).lost_tasks, 3);
+	cr_assert_eq(shmring_unfinished(s.r), 0, "%lld tasks left of none outstanding",
+	             (long long)shmring_unfinished(s.r));
+	cr_assert_eq(shmring_join(s.r, 0), 0);
+	scrib_done(&s);
+}
+
+/* A forged dead COUNTED claim over the whole ring: its first half
+ * published one-slot records, then dead and published slots in turn.  Each
+ * of its nslots / 4 dead stretches walked the claim from its start to see
+ * whether its unpublished records began there: one recovery cost
+ * nslots^2 / 8 (2.5 s at 2^16 slots, far past a sweep's budget, which
+ * cannot cut one recovery short; a review found it, 2026-12-06).  A claim
+ * is walked once: the recovery's work stays linear in the ring. */
+Test(hostile, a_forged_claim_of_many_dead_stretches_is_walked_once)
+{
+	struct scrib s = scrib_ring(1 << 20, 0); /* 16384 slots */
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	uint64_t n = s.nslots, half = n / 2;
+	unsigned char b[1] = { 0 };
+	for (uint64_t i = 0; i < half; i++)
+		cr_assert_eq(shmring_put(s.r, b, 1, 0), 0);
+	for (uint64_t p = half + 1; p < n; p += 2) {
+		atomic_store(&meta(&s, p)->len, 1);
+		atomic_store(&meta(&s, p)->flags, 0);
+		atomic_store(&meta(&s, p)->seq, SLOT_SEQ(p, SLOT_COMMITTED));
+	}
+	atomic_store(&s.hdr->prod_head, n);
+	const int dead = 40;
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->extent, OPREC_EXTENT(n, 1));
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->word, OPREC_WORD(0, OPREC_COUNTED));
+	atomic_store(&layout_attach(s.hdr, dead)->op_busy, 1);
+	atomic_store(&layout_attach(s.hdr, dead)->id, (uint64_t)dead_pid() | ATTACH_REAPING_TAG);
+	struct shmring__sweep sw = { 0 };
+	cr_assert(shmring__recover_entry(s.r, dead, &sw));
+	cr_assert_eq(ld(&s.hdr->recovered_claims), n / 4, "every dead slot a skip record");
+	cr_assert_lt(sw.work, 64 * n, "one recovery's work %llu for %llu slots",
+	             (unsigned long long)sw.work, (unsigned long long)n);
+	scrib_done(&s);
+}
+
+/* A forged COUNTED record of 2^32 - 1 slots and 2 records, in a free entry,
+ * over a dead one-slot claim.  No claim is longer than the ring: it is not
+ * a claim, and forgives nothing.  It was taken for one: the count of its
+ * unpublished records walked up to 2^32 slots (1.2 s at 2^28), and it
+ * forgave tasks nobody had left (a review found it, 2026-12-06). */
+Test(hostile, a_forged_counted_record_longer_than_the_ring_forgives_nothing)
+{
+	struct scrib s = scrib_ring(4096, 0);
+	cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	unsigned char b[8] = { 0 };
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(shmring_put(s.r, b, 1, 0), 0);
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+	}
+	cr_assert_eq(shmring_unfinished(s.r), 5);
+	uint64_t p = ld(&s.hdr->prod_head) & RING_POS_MASK;
+	const int dead = 40, free_entry = 41;
+	atomic_store(&layout_op_rec(s.hdr, free_entry, 0)->extent, OPREC_EXTENT(UINT32_MAX, 2));
+	atomic_store(&layout_op_rec(s.hdr, free_entry, 0)->word, OPREC_WORD(p, OPREC_COUNTED));
+	atomic_store(&layout_attach(s.hdr, free_entry)->op_busy, 1); /* its id stays 0 */
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->extent, OPREC_EXTENT(1, 1));
+	atomic_store(&layout_op_rec(s.hdr, dead, 0)->word, OPREC_WORD(p, OPREC_PRODUCE));
+	atomic_store(&layout_attach(s.hdr, dead)->op_busy, 1);
+	atomic_store(&layout_attach(s.hdr, dead)->id, (uint64_t)dead_pid() | ATTACH_REAPING_TAG);
+	atomic_store(&s.hdr->prod_head, p + 1);
+	struct shmring__sweep sw = { 0 };
+	cr_assert(shmring__recover_entry(s.r, dead, &sw));
+	cr_assert_eq(ld(&s.hdr->recovered_claims), 1);
+	cr_assert_eq(t_info(s.r).lost_tasks, 0);
+	cr_assert_eq(shmring_unfinished(s.r), 5);
 	scrib_done(&s);
 }
