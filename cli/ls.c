@@ -307,8 +307,9 @@ int cmd_ls(int argc, char **argv)
 	}
 	/* A row plain ls shows that is not read (another PID namespace's ring)
 	 * gets the STATUS column, which says so: without it, its row was all
-	 * dashes, and why was nowhere (a review found it, 2026-12-06). */
-	if (!json && plain_defaults && ncols < (int)(sizeof cols / sizeof cols[0])) {
+	 * dashes, and why was nowhere (a review found it, 2026-12-06).  Not
+	 * with --no-headings: a script reading fields by position keeps them. */
+	if (!json && plain_defaults && headings && ncols < (int)(sizeof cols / sizeof cols[0])) {
 		bool unread = false;
 		for (size_t i = 0; i < shown && !unread; i++)
 			unread = views[i].status != 0;

@@ -534,6 +534,28 @@ def _ref_name(record):
     return name[1:] if name.startswith('/') else name
 
 
+_initial_userns = []
+
+
+def _may_unlink(st):
+    """May this process remove the /dev/shm file st is of (sticky: its
+    owner, or root of the initial user namespace)?  Root of another user
+    namespace may not remove a file of a user it does not map: it was taken
+    for its owner, and the segment stayed whole (a review found it)."""
+    euid = os.geteuid()
+    if euid == st.st_uid:
+        return True
+    if euid != 0:
+        return False
+    if not _initial_userns:
+        try:
+            with open('/proc/self/uid_map') as f:
+                _initial_userns.append(f.read().split() == ['0', '0', '4294967295'])
+        except OSError:
+            _initial_userns.append(False)
+    return _initial_userns[0]
+
+
 def _get_large(record):
     """The object a reference record names, read from its side segment:
     returns (obj, name, mine).  The segment is left in place: the caller
@@ -563,8 +585,7 @@ def _get_large(record):
         mm = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE)
     finally:
         os.close(fd)
-    euid = os.geteuid()
-    mine = euid == 0 or euid == st.st_uid
+    mine = _may_unlink(st)
     if not mine:
         # another user's segment in a shared-mode queue: the caller frees
         # its memory by truncating it, which would cut a mapping objects
@@ -659,31 +680,93 @@ def _rebuild(cls, name, key, holders):
 # Weakly, the waiting task, its future and the loop are garbage together;
 # the coroutine's finally then removes the reader and closes the fd.
 _loop_readers = weakref.WeakKeyDictionary()  # loop -> {(ring key, gen): [fd, futures]}
-_loop_readers_lock = threading.Lock()        # loops of several threads; _wake_waiters
+
+
+class _ReadersLock:
+    """A lock that knows its holder.  The collector may finalise a waiting
+    coroutine (one whose loop was closed) while this thread holds the lock,
+    inside a comprehension below, say: its _reader_remove must not wait for
+    the lock (the thread deadlocked on itself: a review found it), nor touch
+    a set the holder may be iterating.  It leaves its entry in _deferred,
+    which the next call outside the lock finishes."""
+
+    __slots__ = ('_lock', 'owner')
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.owner = None
+
+    def __enter__(self):
+        self._lock.acquire()
+        self.owner = threading.get_ident()
+
+    def __exit__(self, *exc):
+        self.owner = None
+        self._lock.release()
+
+    def held_here(self):
+        return self.owner == threading.get_ident()
+
+
+_loop_readers_lock = _ReadersLock()  # loops of several threads; _wake_waiters
+_deferred = []                       # (loop ref, key, entry): _reader_remove under the lock
+
+
+def _reader_close(loop, key, entry):
+    """Under the lock: forget entry if nobody waits on it; returns the fd to
+    close (and unwatch, if loop is not closed), or -1."""
+    if entry[1] or entry[0] < 0:
+        return -1
+    readers = _loop_readers.get(loop) if loop is not None else None
+    if readers is not None and readers.get(key) is entry:
+        del readers[key]
+    fd, entry[0] = entry[0], -1
+    return fd
+
+
+def _reader_unwatch(loop, fd):
+    if fd < 0:
+        return
+    if loop is not None and not loop.is_closed():
+        loop.remove_reader(fd)
+    os.close(fd)
+
+
+def _finish_deferred():
+    """Outside the lock: the entries _reader_remove left under it."""
+    while _deferred:
+        ref, key, entry = _deferred.pop()
+        loop = ref()
+        with _loop_readers_lock:
+            fd = _reader_close(loop, key, entry)
+        _reader_unwatch(loop, fd)
 
 
 def _reader_add(loop, key, fd, fut):
     """Watch fd for fut; returns the entry to give _reader_remove."""
+    _finish_deferred()
     with _loop_readers_lock:
         readers = _loop_readers.setdefault(loop, {})
         entry = readers.get(key)
-    if entry is None or entry[0] < 0:
-        dfd = os.dup(fd)
-        futs = weakref.WeakSet()
+        if entry is not None and entry[0] >= 0:
+            entry[1].add(fut)
+            return entry
+    dfd = os.dup(fd)
+    futs = weakref.WeakSet()
 
-        def wake():
-            for f in list(futs):
-                if not f.done():
-                    f.set_result(None)
-        try:
-            loop.add_reader(dfd, wake)
-        except BaseException:
-            os.close(dfd)
-            raise
-        entry = [dfd, futs]
+    def wake():
         with _loop_readers_lock:
-            readers[key] = entry
-    entry[1].add(fut)
+            waiting = list(futs)
+        _wake_all(waiting)
+    try:
+        loop.add_reader(dfd, wake)
+    except BaseException:
+        os.close(dfd)
+        raise
+    entry = [dfd, futs]
+    with _loop_readers_lock:
+        futs.add(fut)
+        readers[key] = entry
     return entry
 
 
@@ -697,6 +780,7 @@ def _wake_waiters(ring_key):
     """Wake every get_async waiting on the ring ring_key names, in every
     loop (they look again): close() of a handle a get_async waits on made
     it raise only at its next look, up to 1 s later."""
+    _finish_deferred()
     with _loop_readers_lock:
         waiting = [(loop, list(entry[1])) for loop, readers in _loop_readers.items()
                    for key, entry in readers.items() if key[0] == ring_key]
@@ -712,17 +796,16 @@ def _reader_remove(loop, key, fut, entry):
     """fut waits no more; the last one out closes the fd.  From the entry
     itself, not from _loop_readers: a waiting coroutine finalised with its
     closed loop runs this after the loop's weak key is gone."""
-    entry[1].discard(fut)
-    if entry[1] or entry[0] < 0:
+    if _loop_readers_lock.held_here():
+        # finalised by the collector inside a locked section of this
+        # thread: fut is garbage, so the set drops it by itself
+        _deferred.append((weakref.ref(loop), key, entry))
         return
     with _loop_readers_lock:
-        readers = _loop_readers.get(loop)
-        if readers is not None and readers.get(key) is entry:
-            del readers[key]
-    if not loop.is_closed():
-        loop.remove_reader(entry[0])
-    os.close(entry[0])
-    entry[0] = -1
+        entry[1].discard(fut)
+        fd = _reader_close(loop, key, entry)
+    _reader_unwatch(loop, fd)
+    _finish_deferred()
 
 
 class _QueueMixin:

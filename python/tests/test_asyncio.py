@@ -132,6 +132,41 @@ class AsyncTest(ShmLeakMixin, unittest.TestCase):
         # (before: about 0.95 s, the next look; now a few ms)
         self.assertLess(took, 0.5, 'close() woke get_async after %.2f s' % took)
 
+    def test_a_collection_inside_close_does_not_deadlock(self):
+        # The collector finalised a get_async whose loop had been closed
+        # while close() held the readers' lock (60 loops waiting: its list
+        # allocates enough for a collection); the coroutine's cleanup asked
+        # for the same lock and the thread waited on itself for good.  In a
+        # child: it sets the collector's thresholds.
+        import subprocess
+        import sys
+        code = '''if 1:
+            import asyncio, gc, logging
+            logging.disable(logging.CRITICAL)
+            import shmring
+            q = shmring.Queue(); q.fileno()
+            live = []
+            for _ in range(60):
+                l = asyncio.new_event_loop()
+                t = l.create_task(q.get_async())
+                l.run_until_complete(asyncio.sleep(0))
+                live.append((l, t))
+            gc.collect(); gc.disable()
+            loop = asyncio.new_event_loop()
+            task = loop.create_task(q.get_async())
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+            holder = [loop, task]; del loop, task
+            gc.set_threshold(50, 0, 100)
+            gc.collect(0)
+            del holder
+            gc.enable()
+            q.close()
+            print('closed', flush=True)
+        '''
+        r = subprocess.run([sys.executable, '-c', code], capture_output=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, b'closed'), r.stderr[-2000:])
+
     def test_put_async_on_a_full_queue(self):
         q = shmring.Queue(2)
 

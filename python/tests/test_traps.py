@@ -882,6 +882,40 @@ class ReviewTest(ShmLeakMixin, unittest.TestCase):
                              how + ': its side segment was left behind')
             q.close()
 
+    def test_root_of_a_user_namespace_frees_another_users_segment(self):
+        # A side segment of uid 4242 (mode 0666), got by uid 4243 as root of
+        # its own user namespace (unshare -r), which may read the file but
+        # not remove it (/dev/shm is sticky; 4242 is not mapped there).  It
+        # was taken for its owner ("root"): neither removed nor truncated,
+        # 100 KB left in /dev/shm.  Now it is copied out and truncated.
+        import shutil
+        import subprocess
+        import sys
+        if os.geteuid() != 0 or not shutil.which('setpriv') or not shutil.which('unshare'):
+            self.skipTest('needs root, setpriv and unshare')
+        env = dict(os.environ)
+        mk = ('import shmring; print(shmring._put_large(1, b"x" * 100000, None, 0o666).hex())')
+        r = subprocess.run(['setpriv', '--reuid=4242', '--regid=4242', '--clear-groups',
+                            sys.executable, '-c', mk], capture_output=True, env=env, timeout=30)
+        if r.returncode != 0:
+            self.skipTest('cannot run as uid 4242 here: %r' % r.stderr[-300:])
+        rec = r.stdout.strip().decode()
+        name = shmring._ref_name(bytes.fromhex(rec))
+        path = '/dev/shm/' + name
+        try:
+            get = ('import sys, shmring; q = shmring.Queue(); '
+                   'q.put_bytes(bytes.fromhex(sys.argv[1])); print(len(q.get(timeout=5)))')
+            r = subprocess.run(['setpriv', '--reuid=4243', '--regid=4243', '--clear-groups',
+                                'unshare', '-r', sys.executable, '-c', get, rec],
+                               capture_output=True, env=env, timeout=30)
+            if r.returncode != 0 and b'unshare' in r.stderr:
+                self.skipTest('unshare -r not permitted here: %r' % r.stderr[-300:])
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, b'100000'), r.stderr[-1000:])
+            self.assertEqual(os.path.getsize(path), 0, 'the segment was left whole')
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
+
     def test_join_and_task_done_work_after_close(self):
         # multiprocessing.JoinableQueue's do: a producer puts, closes its
         # handle and joins.  Both raised ValueError ("closed") here.
