@@ -284,7 +284,7 @@ static bool counted_span(const struct shmring *r, uint64_t q, uint64_t x, struct
 {
 	uint64_t n = OPREC_SLOTS(x);
 	*out = (struct live_span){ q, q + n < q ? UINT64_MAX : q + n, OPREC_RECORDS(x) };
-	return n <= r->nslots;
+	return n > 0 && n <= r->nslots; /* (an empty one, forged, hid the claim below it) */
 }
 
 /* Append to a mapped array (s, n, cap), growing it; false: no memory. */
@@ -562,11 +562,16 @@ static bool suffix_at(struct shmring *r, const struct live_set *live, uint64_t h
 	uint64_t x = h;
 	*published = 0;
 	*jumped = false;
+	uint64_t fl = walk_floor(r, true); /* below it: published, and lengths maybe a later lap's */
+	if (x < fl) {
+		x = fl;
+		*jumped = true;
+	}
 	for (uint64_t steps = 0; x < p && steps < r->nslots; steps++) {
 		*live->work += 1;
 		uint64_t s = atomic_load_explicit(&meta_at(r, x)->seq, memory_order_acquire);
 		if ((s >> 2) > x) {
-			uint64_t fl = walk_floor(r, true);
+			fl = walk_floor(r, true);
 			if (fl <= x)
 				return false;
 			x = fl;
@@ -636,6 +641,20 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 	uint64_t recovered = 0, seen = UINT64_MAX; /* stretch_tasks */
 	bool complete = true;
 	for (uint64_t p = h; p < e;) {
+		/* Below the consumed floor every record was published (an
+		 * unpublished one holds every consumer back at its start), and a
+		 * released slot there may hold a later lap's length, written
+		 * before its seq moves: go on from the floor.  The walk read such a
+		 * length, stepped into the middle of an old record, took it for a
+		 * stale announcement's and stopped, and a batch's unpublished
+		 * records behind it stalled the ring for good
+		 * (hostile::a_length_of_the_next_lap_below_the_floor_misleads_no_walk;
+		 * a review found it, 2026-12-06). */
+		uint64_t fl = walk_floor(r, true);
+		if (p < fl) {
+			p = fl;
+			continue;
+		}
 		/* Live cover first, then the slot: a live producer clears its claim
 		 * record only after publishing, so "not covered" read first means a
 		 * publication of it is visible to the loads that follow.  (The
@@ -647,7 +666,10 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 			 * a retry from h could meet a slot already reused in a
 			 * later lap first and stop for good (found by the spin
 			 * model). */
-			resume_from(c, p, e, p == h ? records : 0, counted && p == h);
+			/* COUNTED stays while this walk never looked at a stretch of
+			 * its own claim (stretch_tasks: whoever's CAS publishes the
+			 * first forgives) */
+			resume_from(c, p, e, p == h ? records : 0, counted && seen != h);
 			complete = false;
 			break;
 		}
@@ -659,7 +681,7 @@ static bool recover_produce(struct shmring *r, const struct live_set *live, stru
 			 * unpublished suffix at or beyond the floor: go on
 			 * from there (walk_floor).  The walk used to stop here,
 			 * and those records held every consumer back for good. */
-			uint64_t fl = walk_floor(r, true);
+			fl = walk_floor(r, true);
 			if (fl <= p)
 				break; /* corrupt: nothing to trust beyond */
 			p = fl;

@@ -1129,3 +1129,63 @@ Test(hostile, a_forged_counted_record_longer_than_the_ring_forgives_nothing)
 	cr_assert_eq(shmring_unfinished(s.r), 5);
 	scrib_done(&s);
 }
+
+/* An entry of a dead process, taken by a sweep, holding one op record. */
+static void dead_claim(struct scrib *s, int j, unsigned kind, uint64_t pos, uint64_t slots,
+                       uint64_t records, uint64_t puts)
+{
+	atomic_store(&layout_op_rec(s->hdr, j, 0)->extent, OPREC_EXTENT(slots, records));
+	atomic_store(&layout_op_rec(s->hdr, j, 0)->word, OPREC_WORD(pos, kind));
+	if (puts) {
+		if (atomic_load(&s->hdr->join_entries) < (unsigned)j + 1)
+			atomic_store(&s->hdr->join_entries, (unsigned)j + 1);
+		atomic_store(&layout_attach(s->hdr, j)->op_high, 1);
+		atomic_fetch_add(&layout_op_rec(s->hdr, j, 0)->puts, puts);
+	}
+	atomic_store(&layout_attach(s->hdr, j)->op_busy, 1);
+	atomic_store(&layout_attach(s->hdr, j)->id, (uint64_t)dead_pid() | ATTACH_REAPING_TAG);
+}
+
+/* A dead batch: R0 (2 slots, published, consumed since) and R1 (unpublished).
+ * A put of the next lap over R0's first slot, dead too, had written its
+ * length (1 slot), not its seq, which still said RELEASED of this lap.  The
+ * batch's recovery read that length as R0's, stepped into R0's second slot,
+ * took it for a stale announcement's and stopped: R1 never became a skip
+ * record, and every get waited at it for good (when the batch came first;
+ * a review found it, 2026-12-06).  The walk goes on from the consumed floor
+ * now: both orders recover, and every task is forgiven. */
+Test(hostile, a_length_of_the_next_lap_below_the_floor_misleads_no_walk)
+{
+	for (int order = 0; order < 2; order++) {
+		struct scrib s = scrib_ring(4096, 0);
+		cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+		uint64_t n = s.nslots;
+		unsigned char b[256] = { 0 };
+		for (int i = 0; i < 5; i++) {
+			cr_assert_eq(shmring_put(s.r, b, 1, 0), 0);
+			cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+			cr_assert_eq(shmring_task_done(s.r), 0);
+		}
+		uint64_t c = ld(&s.hdr->prod_head) & RING_POS_MASK;
+		cr_assert_eq(shmring_put(s.r, b, 100, 0), 0); /* R0: [c, c + 2) */
+		ring_write_meta(s.r, c + 2, 1, 0);             /* R1's length */
+		atomic_store(&s.hdr->prod_head, c + 3);
+		dead_claim(&s, 40, OPREC_COUNTED, c, 3, 2, 1); /* R1's task (R0's: our put's) */
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 100);
+		cr_assert_eq(shmring_task_done(s.r), 0);
+		for (uint64_t p = c + 3; p < c + n; p++)
+			cr_assert_eq(shmring_put(s.r, b, 1, 0), 0);
+		ring_write_meta(s.r, c + n, 1, 0); /* the next lap's put: its length only */
+		atomic_store(&s.hdr->prod_head, c + n + 1);
+		dead_claim(&s, 41, OPREC_COUNTED, c + n, 1, 1, 1);
+		struct shmring__sweep sw = { 0 };
+		cr_assert(shmring__recover_entry(s.r, order ? 41 : 40, &sw));
+		cr_assert(shmring__recover_entry(s.r, order ? 40 : 41, &sw));
+		cr_assert_eq(atomic_load(&meta(&s, c + 2)->seq), SLOT_SEQ(c + 2, SLOT_COMMITTED),
+		             "order %d: R1 is no skip record", order);
+		cr_assert_eq(t_info(s.r).lost_tasks, 2, "order %d", order);
+		long got = shmring_get(s.r, b, sizeof b, 0);
+		cr_assert_eq(got, 1, "order %d: get after the recovery = %ld", order, got);
+		scrib_done(&s);
+	}
+}
