@@ -762,6 +762,13 @@ sweep:
 	do
 	:: p >= e -> break
 	:: else ->
+		/* below the consumed floor all was published: go on from it
+		 * before reading anything (recover.c, the walk's first step) */
+		ch = cons_head;                                    /* acquire */
+		if
+		:: p < ch -> p = ch; ch = 0; goto next_p
+		:: else -> ch = 0
+		fi;
 #ifdef FIX_RECOVER
 		live_claim_covers(p, cov, i, lw, lx, cw, ci);
 		if
