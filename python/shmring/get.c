@@ -347,8 +347,14 @@ static PyObject *do_get_many(QueueObject *q, PyObject *const *args, Py_ssize_t n
 			/* the next record alone is bigger than our buffer */
 			PyObject *obj = do_get(q, Py_False, NULL, raw);
 			if (!obj) {
-				if (!PyErr_ExceptionMatches(Empty))
+				if (!PyErr_ExceptionMatches(Empty)) {
+					/* raised, and what was taken before it stays
+					 * first in line (it was dropped: a review
+					 * found it, 2026-12-06) */
+					if (got)
+						keep_objects(q, out, raw);
 					goto fail;
+				}
 				/* another consumer took it first: with nothing
 				 * yet, wait again as get() does (a blocking
 				 * get_many raised Empty here) */

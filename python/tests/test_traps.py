@@ -916,6 +916,22 @@ class ReviewTest(ShmLeakMixin, unittest.TestCase):
             if os.path.exists(path):
                 os.unlink(path)
 
+    def test_get_many_keeps_what_it_took_before_a_big_record_that_fails(self):
+        # A record bigger than get_many's buffer is taken by a get of its
+        # own; when that raised (here: not written by put()), the items
+        # get_many had taken before it were dropped with the error.
+        q = shmring.Queue(capacity=1 << 22, max_record=1 << 20)
+        big = b'a' * (300 * 1024)                  # beyond the 256 KiB buffer
+        q.put(big)
+        q.put_bytes(b'\xff' * (300 * 1024))
+        q.put(3)
+        self.assertRaises(ValueError, q.get_many, timeout=5)
+        got = []
+        while len(got) < 2:
+            got.extend(q.get_many(timeout=5))
+        self.assertEqual(got, [big, 3], 'the first big item was lost')
+        q.close()
+
     def test_join_and_task_done_work_after_close(self):
         # multiprocessing.JoinableQueue's do: a producer puts, closes its
         # handle and joins.  Both raised ValueError ("closed") here.
