@@ -602,9 +602,15 @@ static bool suffix_at(struct shmring *r, const struct live_set *live, uint64_t h
  * How many: the claim's records less those published before p, walked
  * from its start, so that no length is read at p, where another sweep may
  * be writing its skip record's (it was: a batch of 3 forgave 1, a review
- * found it).  Only where that walk jumped over slots reused since (a claim
- * found long after its records were published, the owner dead before
- * clearing it) are the lengths from p counted instead (unpublished_records).
+ * found it).  But the walk reads no length below the consumed floor (a
+ * released slot there may hold the next lap's: recover_produce), so where
+ * the claim starts below it, which is the usual case for a batch whose
+ * published records were consumed, the lengths from p are counted instead
+ * (unpublished_records), and that race is open there: a sweep that finds
+ * another's skip length at p (two sweeps at once, or one killed between
+ * its length and its CAS) forgives too few, and join waits.  Known limit,
+ * docs/design.md "Recovery"; closing it needs the batch to record how many
+ * of its records it has published.
  *
  * *seen: the claim looked at last by this walk (UINT64_MAX: none).  A later
  * stretch in the same claim is not where its suffix starts, and is not
