@@ -43,8 +43,11 @@ static ssize_t put_chunk(struct shmring *r, const struct iovec *recs, size_t n,
 		copy_record(data_at(r, p), recs[i].iov_base, recs[i].iov_len);
 		p += slots[i];
 	}
+	/* before the COUNTED mark (release): a recovery that sees the mark
+	 * sees this claim's progress, not an earlier claim's */
+	atomic_store_explicit(&c->progress, OPREC_PROGRESS(0, 0), memory_order_relaxed);
 	claim_count_tasks(r, c, pos, taken);
-	shmring__publish_many(r, pos, slots, taken);
+	shmring__publish_many(r, pos, slots, taken, c);
 	op_rec_clear(c);
 	ring_notify_consumers(r);
 	ring_bcast_published(r); /* issue 13 */

@@ -150,6 +150,10 @@ enum op_kind {
 #define OPREC_R_GOT      (UINT32_C(1) << 31)
 #define OPREC_RECORDS(x) ((uint32_t)((x) >> 32) & ~OPREC_R_GOT)
 #define OPREC_GOT(x)     (((uint32_t)((x) >> 32) & OPREC_R_GOT) != 0)
+#define OPREC_PROGRESS_SET          (UINT64_C(1) << 63)
+#define OPREC_PROGRESS(recs, slots) (OPREC_PROGRESS_SET | ((uint64_t)(recs) << 32) | (uint32_t)(slots))
+#define OPREC_PROGRESS_RECS(w)      ((uint32_t)((w) >> 32) & 0x7fffffffu)
+#define OPREC_PROGRESS_SLOTS(w)     ((uint32_t)(w))
 struct op_rec {
 	_Atomic uint64_t word;
 	_Atomic uint64_t extent; /* slots covered, and how many records in them */
@@ -161,7 +165,14 @@ struct op_rec {
 	 * record ever handed out (attach_entry.op_high, header join_entries)
 	 * - join.count (join.c). */
 	_Atomic uint64_t puts;
-	uint64_t         pad;
+	/* A batch's publication so far (batch.c, slot.c publish_many):
+	 * OPREC_PROGRESS(records published, the slots they cover), set to
+	 * (0, 0) before the claim is marked COUNTED and after each record's
+	 * publication; one writer, as puts.  Recovery counts a dead batch's
+	 * unpublished records from it (recover.c stretch_tasks).  0 (never
+	 * written: a library before it) or left by an earlier claim of a
+	 * single record: not used. */
+	_Atomic uint64_t progress;
 };
 
 /* The census: live producers and consumers, and whether each has ever

@@ -34,6 +34,7 @@
  * (records: those arrays only). */
 struct live_span {
 	uint64_t lo, end, records;
+	uint64_t progress; /* a COUNTED claim's op_rec.progress */
 };
 
 /* The entries whose claims count as live: taken, not being reaped, and
@@ -238,7 +239,7 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
 			cap[producer_] *= 2;
 		}
 		uint64_t end_ = q_ + n_ < q_ ? UINT64_MAX : q_ + n_;
-		to[producer_][n[producer_]++] = (struct live_span){ q_, end_, 0 };
+		to[producer_][n[producer_]++] = (struct live_span){ q_, end_, 0, 0 };
 	})
 	*live->work += cap[0] + cap[1];
 	if (failed) {
@@ -280,10 +281,12 @@ static void live_snapshot(struct shmring *r, struct live_set *live)
 /* A COUNTED claim's span: [q, q + slots) (saturated), its records.  False
  * for one longer than the ring, which no claim is (a forged one made the
  * count of its unpublished records walk 2^28 slots: a review found it). */
-static bool counted_span(const struct shmring *r, uint64_t q, uint64_t x, struct live_span *out)
+static bool counted_span(const struct shmring *r, uint64_t q, uint64_t x, const struct op_rec *c,
+                         struct live_span *out)
 {
 	uint64_t n = OPREC_SLOTS(x);
-	*out = (struct live_span){ q, q + n < q ? UINT64_MAX : q + n, OPREC_RECORDS(x) };
+	*out = (struct live_span){ q, q + n < q ? UINT64_MAX : q + n, OPREC_RECORDS(x),
+	                           atomic_load_explicit(&c->progress, memory_order_acquire) };
 	return n > 0 && n <= r->nslots; /* (an empty one, forged, hid the claim below it) */
 }
 
@@ -314,8 +317,8 @@ static void starts_snapshot(struct shmring *r, struct live_set *live)
 	uint64_t looked = 0;
 	FOR_EACH_ANNOUNCED_START(r, looked, failed, {
 		struct live_span v;
-		if (!spans_push(&s, &n, &cap, (struct live_span){ q_, q_, 0 }) ||
-		    (kind_ == OPREC_COUNTED && counted_span(r, q_, x_, &v) &&
+		if (!spans_push(&s, &n, &cap, (struct live_span){ q_, q_, 0, 0 }) ||
+		    (kind_ == OPREC_COUNTED && counted_span(r, q_, x_, c_, &v) &&
 		     !spans_push(&c, &nc, &ccap, v)))
 			failed = true;
 	})
@@ -376,7 +379,8 @@ static bool counted_claim_at(struct shmring *r, const struct live_set *live, uin
 	uint64_t looked = 0;
 	FOR_EACH_ANNOUNCED_START(r, looked, found, {
 		struct live_span v;
-		if (kind_ == OPREC_COUNTED && counted_span(r, q_, x_, &v) && v.lo <= p && p < v.end) {
+		if (kind_ == OPREC_COUNTED && counted_span(r, q_, x_, c_, &v) && v.lo <= p &&
+		    p < v.end) {
 			*out = v;
 			found = true;
 		}
@@ -605,12 +609,14 @@ static bool suffix_at(struct shmring *r, const struct live_set *live, uint64_t h
  * found it).  But the walk reads no length below the consumed floor (a
  * released slot there may hold the next lap's: recover_produce), so where
  * the claim starts below it, which is the usual case for a batch whose
- * published records were consumed, the lengths from p are counted instead
- * (unpublished_records), and that race is open there: a sweep that finds
+ * published records were consumed, the tasks are counted instead from the
+ * batch's own count of what it published (op_rec.progress),
+ * and only where there is none (a library before it) from the lengths at
+ * p (unpublished_records), where that race is open: a sweep that finds
  * another's skip length at p (two sweeps at once, or one killed between
- * its length and its CAS) forgives too few, and join waits.  Known limit,
- * docs/design.md "Recovery"; closing it needs the batch to record how many
- * of its records it has published.
+ * its length and its CAS) forgives too few (it did since the walk starts
+ * at the floor, until the batch counted: a review found it;
+ * hostile::a_consumed_batch_recovered_beside_a_stale_sweep_forgives_all).
  *
  * *seen: the claim looked at last by this walk (UINT64_MAX: none).  A later
  * stretch in the same claim is not where its suffix starts, and is not
@@ -627,12 +633,20 @@ static uint64_t stretch_tasks(struct shmring *r, const struct live_set *live, ui
 	bool jumped;
 	if (!suffix_at(r, live, cc.lo, p, &published, &jumped))
 		return 0;
-	if (jumped || cc.records == 0) {
-		uint64_t n = unpublished_records(r, p, cc.end, cc.records);
-		*live->work += n;
-		return n;
+	if (!jumped && cc.records)
+		return cc.records > published ? cc.records - published : 0;
+	/* A batch says how far its publication went: every record it
+	 * published is counted there, but maybe the last (killed between its
+	 * publication and the count), which p, the first slot unpublished,
+	 * tells.  Its progress is its own once it is COUNTED (batch.c). */
+	uint64_t pr = cc.progress;
+	if (cc.records > 1 && (pr & OPREC_PROGRESS_SET) && cc.lo + OPREC_PROGRESS_SLOTS(pr) <= p) {
+		uint64_t pub = OPREC_PROGRESS_RECS(pr) + (cc.lo + OPREC_PROGRESS_SLOTS(pr) < p);
+		return cc.records > pub ? cc.records - pub : 0;
 	}
-	return cc.records > published ? cc.records - published : 0;
+	uint64_t n = unpublished_records(r, p, cc.end, cc.records);
+	*live->work += n;
+	return n;
 }
 
 /* Returns false if part of the claim is covered by a live one (retry). */

@@ -10,12 +10,16 @@
  */
 #include "slot.h"
 
-void shmring__publish_many(struct shmring *r, uint64_t pos, const uint32_t *slots, size_t n)
+void shmring__publish_many(struct shmring *r, uint64_t pos, const uint32_t *slots, size_t n,
+                           struct op_rec *c)
 {
+	uint64_t at = 0;
 	for (size_t i = 0; i < n; i++) {
-		atomic_store_explicit(&meta_at(r, pos)->seq, SLOT_SEQ(pos, SLOT_COMMITTED),
+		atomic_store_explicit(&meta_at(r, pos + at)->seq, SLOT_SEQ(pos + at, SLOT_COMMITTED),
 		                      memory_order_release);
-		pos += slots[i];
+		at += slots[i];
+		/* (a plain store on the op record's own line) */
+		atomic_store_explicit(&c->progress, OPREC_PROGRESS(i + 1, at), memory_order_release);
 	}
 	atomic_thread_fence(memory_order_seq_cst);
 }

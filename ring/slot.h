@@ -174,7 +174,8 @@ struct take {
 /* slot.c: the batch forms, release stores and one seq_cst fence.  Publish
  * n consecutive records from pos (of slots[i] slots each); release the n
  * records of a run taken at once, last first (slot.c says why). */
-void shmring__publish_many(struct shmring *r, uint64_t pos, const uint32_t *slots, size_t n);
+void shmring__publish_many(struct shmring *r, uint64_t pos, const uint32_t *slots, size_t n,
+                           struct op_rec *c);
 void shmring__release_many(struct shmring *r, const struct take *run, size_t n);
 
 /* --- reading records ----------------------------------------------------- */

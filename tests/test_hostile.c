@@ -1189,3 +1189,42 @@ Test(hostile, a_length_of_the_next_lap_below_the_floor_misleads_no_walk)
 		scrib_done(&s);
 	}
 }
+
+/* A dead batch of three one-slot records: R0 published and consumed, R1
+ * and R2 not.  Another sweep (of a stale announcement at R1) has written
+ * its skip record's length at R1, not yet its CAS; this recovery wins
+ * the CAS there.  The walk cannot count R0 (it reads no length below the
+ * consumed floor), so it counted R1's and R2's from the lengths at R1, the
+ * other sweep's: 1 task forgiven of 2, join waiting for good (a review
+ * found it, 2026-12-06).  The batch's own count of what it published
+ * (op_rec.progress, as shmring__publish_many leaves it: after R0, or
+ * killed between R0's publication and its count) says 2 now. */
+Test(hostile, a_consumed_batch_recovered_beside_a_stale_sweep_forgives_all)
+{
+	static const uint64_t progress[2] = { OPREC_PROGRESS(1, 1), OPREC_PROGRESS(0, 0) };
+	for (int k = 0; k < 2; k++) {
+		struct scrib s = scrib_ring(4096, 0);
+		cr_assert_eq(shmring_declare(s.r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+		unsigned char b[256] = { 0 };
+		uint64_t c = ld(&s.hdr->prod_head) & RING_POS_MASK;
+		cr_assert_eq(shmring_put(s.r, b, 1, 0), 0); /* R0 at c */
+		ring_write_meta(s.r, c + 1, 1, 0);          /* R1's and R2's lengths */
+		ring_write_meta(s.r, c + 2, 1, 0);
+		atomic_store(&s.hdr->prod_head, c + 3);
+		dead_claim(&s, 40, OPREC_COUNTED, c, 3, 3, 2); /* R1's and R2's tasks */
+		atomic_store(&layout_op_rec(s.hdr, 40, 0)->progress, progress[k]);
+		cr_assert_eq(shmring_get(s.r, b, sizeof b, 0), 1);
+		cr_assert_eq(shmring_task_done(s.r), 0);
+		cr_assert_eq(ld(&s.hdr->cons_head), c + 1);
+		cr_assert_eq(shmring_unfinished(s.r), 2);
+		ring_write_meta(s.r, c + 1, 2u << RING_SLOT_SHIFT, SLOT_F_SKIP); /* the other sweep */
+		struct shmring__sweep sw = { 0 };
+		cr_assert(shmring__recover_entry(s.r, 40, &sw));
+		cr_assert_eq(atomic_load(&meta(&s, c + 1)->seq), SLOT_SEQ(c + 1, SLOT_COMMITTED));
+		cr_assert_eq(t_info(s.r).lost_tasks, 2, "progress %d: lost_tasks %llu", k,
+		             (unsigned long long)t_info(s.r).lost_tasks);
+		cr_assert_eq(shmring_unfinished(s.r), 0, "progress %d", k);
+		cr_assert_eq(shmring_join(s.r, 0), 0);
+		scrib_done(&s);
+	}
+}
