@@ -1013,6 +1013,22 @@ Test(hostile, forged_far_apart_dead_claims_make_skip_records_of_a_lap_at_most)
 	scrib_done(&s);
 }
 
+/* An entry of a dead process, taken by a sweep, holding one op record. */
+static void dead_claim(struct scrib *s, int j, unsigned kind, uint64_t pos, uint64_t slots,
+                       uint64_t records, uint64_t puts)
+{
+	atomic_store(&layout_op_rec(s->hdr, j, 0)->extent, OPREC_EXTENT(slots, records));
+	atomic_store(&layout_op_rec(s->hdr, j, 0)->word, OPREC_WORD(pos, kind));
+	if (puts) {
+		if (atomic_load(&s->hdr->join_entries) < (unsigned)j + 1)
+			atomic_store(&s->hdr->join_entries, (unsigned)j + 1);
+		atomic_store(&layout_attach(s->hdr, j)->op_high, 1);
+		atomic_fetch_add(&layout_op_rec(s->hdr, j, 0)->puts, puts);
+	}
+	atomic_store(&layout_attach(s->hdr, j)->op_busy, 1);
+	atomic_store(&layout_attach(s->hdr, j)->id, (uint64_t)dead_pid() | ATTACH_REAPING_TAG);
+}
+
 /* Two sweeps side by side: A recovers a stale announcement D = [h, h + 1)
  * and has written its skip record's length (3 slots, to the next start)
  * at h, not yet its CAS; B recovers the dead batch C = [h, h + 3), COUNTED,
@@ -1032,20 +1048,10 @@ Test(hostile, a_batch_recovered_beside_a_stale_sweep_forgives_all_its_tasks)
 	}
 	uint64_t h = ld(&s.hdr->prod_head) & RING_POS_MASK;
 	const int c = 40, d = 41;
-	uint64_t dead = (uint64_t)dead_pid();
 	for (int i = 0; i < 3; i++) /* the batch's lengths, written before COUNTED */
 		ring_write_meta(s.r, h + (uint64_t)i, 1, 0);
-	atomic_store(&layout_op_rec(s.hdr, c, 0)->extent, OPREC_EXTENT(3, 3));
-	atomic_store(&layout_op_rec(s.hdr, c, 0)->word, OPREC_WORD(h, OPREC_COUNTED));
-	atomic_store(&s.hdr->join_entries, c + 1);
-	atomic_store(&layout_attach(s.hdr, c)->op_high, 1);
-	atomic_fetch_add(&layout_op_rec(s.hdr, c, 0)->puts, 3);
-	atomic_store(&layout_attach(s.hdr, c)->op_busy, 1);
-	atomic_store(&layout_attach(s.hdr, c)->id, dead | ATTACH_REAPING_TAG);
-	atomic_store(&layout_op_rec(s.hdr, d, 0)->extent, OPREC_EXTENT(1, 1));
-	atomic_store(&layout_op_rec(s.hdr, d, 0)->word, OPREC_WORD(h, OPREC_PRODUCE));
-	atomic_store(&layout_attach(s.hdr, d)->op_busy, 1);
-	atomic_store(&layout_attach(s.hdr, d)->id, dead | ATTACH_REAPING_TAG);
+	dead_claim(&s, c, OPREC_COUNTED, h, 3, 3, 3);
+	dead_claim(&s, d, OPREC_PRODUCE, h, 1, 1, 0);
 	atomic_store(&s.hdr->prod_head, h + 3);
 	atomic_store(&s.hdr->free_tail, h);
 	cr_assert_eq(shmring_unfinished(s.r), 3);
@@ -1117,10 +1123,7 @@ Test(hostile, a_forged_counted_record_longer_than_the_ring_forgives_nothing)
 	atomic_store(&layout_op_rec(s.hdr, free_entry, 0)->extent, OPREC_EXTENT(UINT32_MAX, 2));
 	atomic_store(&layout_op_rec(s.hdr, free_entry, 0)->word, OPREC_WORD(p, OPREC_COUNTED));
 	atomic_store(&layout_attach(s.hdr, free_entry)->op_busy, 1); /* its id stays 0 */
-	atomic_store(&layout_op_rec(s.hdr, dead, 0)->extent, OPREC_EXTENT(1, 1));
-	atomic_store(&layout_op_rec(s.hdr, dead, 0)->word, OPREC_WORD(p, OPREC_PRODUCE));
-	atomic_store(&layout_attach(s.hdr, dead)->op_busy, 1);
-	atomic_store(&layout_attach(s.hdr, dead)->id, (uint64_t)dead_pid() | ATTACH_REAPING_TAG);
+	dead_claim(&s, dead, OPREC_PRODUCE, p, 1, 1, 0);
 	atomic_store(&s.hdr->prod_head, p + 1);
 	struct shmring__sweep sw = { 0 };
 	cr_assert(shmring__recover_entry(s.r, dead, &sw));
@@ -1128,22 +1131,6 @@ Test(hostile, a_forged_counted_record_longer_than_the_ring_forgives_nothing)
 	cr_assert_eq(t_info(s.r).lost_tasks, 0);
 	cr_assert_eq(shmring_unfinished(s.r), 5);
 	scrib_done(&s);
-}
-
-/* An entry of a dead process, taken by a sweep, holding one op record. */
-static void dead_claim(struct scrib *s, int j, unsigned kind, uint64_t pos, uint64_t slots,
-                       uint64_t records, uint64_t puts)
-{
-	atomic_store(&layout_op_rec(s->hdr, j, 0)->extent, OPREC_EXTENT(slots, records));
-	atomic_store(&layout_op_rec(s->hdr, j, 0)->word, OPREC_WORD(pos, kind));
-	if (puts) {
-		if (atomic_load(&s->hdr->join_entries) < (unsigned)j + 1)
-			atomic_store(&s->hdr->join_entries, (unsigned)j + 1);
-		atomic_store(&layout_attach(s->hdr, j)->op_high, 1);
-		atomic_fetch_add(&layout_op_rec(s->hdr, j, 0)->puts, puts);
-	}
-	atomic_store(&layout_attach(s->hdr, j)->op_busy, 1);
-	atomic_store(&layout_attach(s->hdr, j)->id, (uint64_t)dead_pid() | ATTACH_REAPING_TAG);
 }
 
 /* A dead batch: R0 (2 slots, published, consumed since) and R1 (unpublished).

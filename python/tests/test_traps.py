@@ -4,6 +4,7 @@ bugs, close() before fork, and safety among users (planted files, modes,
 full /dev/shm)."""
 
 import multiprocessing
+import contextlib
 import os
 import pickle
 import signal
@@ -99,6 +100,27 @@ class InterruptsWhileLoading:
 
     def __reduce__(self):
         return (_interrupting_bytes, (self.data,))
+
+
+@contextlib.contextmanager
+def first_side_segment_read_refused():
+    """The first side segment read in the block raises PermissionError (as
+    for one this user may not open); the others are read as usual."""
+    real = shmring._get_large
+    calls = []
+
+    def refuse(rec):
+        calls.append(rec)
+        if len(calls) == 1:
+            raise PermissionError(13, 'refused (test)')
+        return real(rec)
+    shmring._shmring._setup(Empty, Full, shmring.ShutDown, shmring._put_large,
+                            refuse, shmring._discard_large)
+    try:
+        yield
+    finally:
+        shmring._shmring._setup(Empty, Full, shmring.ShutDown, shmring._put_large,
+                                real, shmring._discard_large)
 
 
 def queue_with_held_back(items):
@@ -594,22 +616,9 @@ class SafetyTest(ShmLeakMixin, unittest.TestCase):
         seg = [n for n in os.listdir('/dev/shm') if n.startswith(shmring.SEGMENT_PREFIX)
                and '-q' not in n]
         self.assertEqual(len(seg), 1)
-        real = shmring._get_large
-        calls = []
-
-        def refuse(rec):
-            calls.append(rec)
-            if len(calls) == 1:
-                raise PermissionError(13, 'refused (test)')
-            return real(rec)
-        shmring._shmring._setup(Empty, Full, shmring.ShutDown, shmring._put_large,
-                                refuse, shmring._discard_large)
-        try:
+        with first_side_segment_read_refused():
             self.assertRaises(PermissionError, q.get)
             self.assertEqual(q.get(), b'w' * 100000, 'the item was lost')
-        finally:
-            shmring._shmring._setup(Empty, Full, shmring.ShutDown, shmring._put_large,
-                                    real, shmring._discard_large)
 
     def test_file_size_limit_is_an_oserror_at_put_not_a_signal(self):
         # A put that cannot get storage raises OSError and the queue stays
@@ -839,25 +848,12 @@ class ReviewTest(ShmLeakMixin, unittest.TestCase):
         q = shmring.Queue(capacity=1 << 16)
         q.put(b'w' * 100000)
         q.put('next')
-        real = shmring._get_large
-        calls = []
-
-        def refuse(rec):
-            calls.append(rec)
-            if len(calls) == 1:
-                raise PermissionError(13, 'refused (test)')
-            return real(rec)
-        shmring._shmring._setup(Empty, Full, shmring.ShutDown, shmring._put_large,
-                                refuse, shmring._discard_large)
-        try:
+        with first_side_segment_read_refused():
             self.assertRaises(PermissionError, q.get_many, timeout=5)
             got = []
             while len(got) < 2:
                 got.extend(q.get_many(timeout=5))
             self.assertEqual(got, [b'w' * 100000, 'next'], 'the item was lost')
-        finally:
-            shmring._shmring._setup(Empty, Full, shmring.ShutDown, shmring._put_large,
-                                    real, shmring._discard_large)
 
     def test_a_large_item_interrupted_while_it_loads_is_kept(self):
         # Ctrl-C while a side segment's pickle loads: its name had been
