@@ -31,7 +31,9 @@
  * while a FUTEX_WAIT is in flight, it sweeps (rate-limited, reap.c) and, if
  * the ring is readable, wakes the word as a producer would, which completes
  * the request (other sleepers on the word wake, look, and sleep again, as
- * for eventfd.c's stop_watcher).  It never touches the io_uring.
+ * for eventfd.c's stop_watcher).  It never touches the io_uring.  In a blind
+ * process (fence.h: its membarrier failed) it looks every 1 ms instead,
+ * as a blind sleeper's slices are (shmring__ec_recheck_ns).
  *
  * The kernel checks the word against key when the request starts: an epoch
  * that moved between W1 and W3 completes it at once (-EAGAIN), never a lost
@@ -72,7 +74,6 @@
 #endif
 #define EVU_FUTEX2_SIZE_U32 0x02u /* futex2 flags: 32-bit word, shared */
 #define EVU_ENTRIES 4u           /* one request in flight at a time */
-#define EVU_RECHECK_NS 50000000L /* eventcount.c RECHECK_NS */
 #define EVU_MASK_ANY 0xffffffffu /* FUTEX_BITSET_MATCH_ANY, for a 32-bit word */
 
 enum { EVU_FUTEX = 1, EVU_NOP }; /* user_data */
@@ -233,7 +234,7 @@ static void *recheck(void *arg)
 	while (!e->stop) {
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += EVU_RECHECK_NS;
+		until.tv_nsec += shmring__ec_recheck_ns();
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;

@@ -22,12 +22,25 @@
  *
  * No sleep lasts longer than RECHECK_NS: whatever a crashed peer left behind
  * (a missed wake), a sleeper looks again on that interval.
+ *
+ * The order of N1 before N2 is usually not a fence of the notifier's but a
+ * membarrier of the waiter's, right after W1 (fence.h): W1 then stands for
+ * "register, then make every light notifier's compiler barrier a full one".
  */
 #include <errno.h>
 
+#include "fence.h"
 #include "wait.h"
 
 #define RECHECK_NS 50000000L /* 50 ms: also the dead-peer sweep interval */
+/* A blind waiter's slice (fence.h): a wake it missed costs this much. */
+#define RECHECK_BLIND_NS 1000000L
+
+long shmring__ec_recheck_ns(void)
+{
+	return atomic_load_explicit(&shmring__fence_blind, memory_order_relaxed) ? RECHECK_BLIND_NS
+	                                                                          : RECHECK_NS;
+}
 /* Pauses between two looks, at most.  Each look pulls a line the other side
  * is about to write, but a long gap is latency: with 16 (about 0.5 us here)
  * a blocking ping-pong's one-way latency was 1.9x a timeout-0 loop's; with 2,
@@ -57,15 +70,22 @@ void shmring__ec_unregister(struct eventcount *ec, uint32_t key)
 		;
 }
 
-uint32_t shmring__ec_register(struct eventcount *ec)
+uint32_t shmring__ec_register_unfenced(struct eventcount *ec)
 {
 	return EC_EPOCH(atomic_fetch_add_explicit(&ec->word, EC_WAITER, memory_order_seq_cst));
+}
+
+uint32_t shmring__ec_register(struct eventcount *ec)
+{
+	uint32_t key = shmring__ec_register_unfenced(ec);
+	shmring__fence_waiter(); /* light notifiers' N1 -> N2 (fence.h) */
+	return key;
 }
 
 void shmring__ec_sleep_until(struct timespec *until, const struct deadline *dl)
 {
 	clock_gettime(CLOCK_MONOTONIC, until);
-	until->tv_nsec += RECHECK_NS;
+	until->tv_nsec += shmring__ec_recheck_ns();
 	if (until->tv_nsec >= 1000000000) {
 		until->tv_sec++;
 		until->tv_nsec -= 1000000000;

@@ -8,6 +8,7 @@
  *               record-length check and the slot walker
  *   queue.h     the producer and consumer sides: claiming slots, taking records
  *   wait.h      sleeping and waking: eventcount, futex, deadlines, spinning
+ *   fence.h     the eventcount's N1-N2 fence, asymmetric (the waiter's membarrier)
  *   oprec.h     op records: the announcement of each operation in flight
  *   attach.h    attachments, roles, the census, reaping dead peers
  *   liveness.h  process identity and liveness

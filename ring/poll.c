@@ -195,7 +195,8 @@ static int sleep_once(struct shmring_pollitem *items, size_t n, struct watch *ws
 	 * other, so registering there would only make producers pay. */
 	size_t nreg = multi ? nw : 1;
 	for (size_t i = 0; i < nreg; i++)
-		ws[i].key = shmring__ec_register(ws[i].ec);                             /* W1 */
+		ws[i].key = shmring__ec_register_unfenced(ws[i].ec);                    /* W1 */
+	shmring__fence_waiter(); /* once for them all (fence.h) */
 	int ready = check_all(items, n);                                       /* W2 */
 	if (!ready) {
 		struct timespec until;

@@ -2,11 +2,12 @@
  * slot.c - the batch forms of publish and release (one record at a time:
  * ring_publish and ring_release in slot.h).
  *
- * Release stores, then one seq_cst fence: the fence, not each store, orders
- * them before the notifier's read of waiters (N1 before N2 of the eventcount
- * protocol; C11 7.17.4: a load after a seq_cst fence sees every seq_cst
- * modification that precedes the fence).  One fence per batch instead of one
- * xchg per record.
+ * Release stores, then one fence_notifier (fence.h): the fence, not each
+ * store, orders them before the notifier's read of waiters (N1 before N2 of
+ * the eventcount protocol).  In a light process a compiler barrier, the
+ * waiters' membarrier doing the rest; else a seq_cst fence (C11 7.17.4: a
+ * load after a seq_cst fence sees every seq_cst modification that precedes
+ * the fence).  One fence per batch instead of one per record.
  */
 #include "slot.h"
 
@@ -21,7 +22,7 @@ void shmring__publish_many(struct shmring *r, uint64_t pos, const uint32_t *slot
 		/* (a plain store on the op record's own line) */
 		atomic_store_explicit(&c->progress, OPREC_PROGRESS(i + 1, at), memory_order_release);
 	}
-	atomic_thread_fence(memory_order_seq_cst);
+	fence_notifier();
 }
 
 /* Last record first: free_tail advances in order over RELEASED records, so
@@ -39,5 +40,5 @@ void shmring__release_many(struct shmring *r, const struct take *run, size_t n)
 	for (size_t i = n; i-- > 0;)
 		atomic_store_explicit(&meta_at(r, run[i].pos)->seq, SLOT_SEQ(run[i].pos, SLOT_RELEASED),
 		                      memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
+	fence_notifier();
 }

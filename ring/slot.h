@@ -6,6 +6,7 @@
 #ifndef SHMRING_SLOT_H
 #define SHMRING_SLOT_H
 
+#include "fence.h"
 #include "handle.h"
 
 /* The handle's geometry, copied into a local by a hot path once: the
@@ -81,24 +82,26 @@ static inline void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len
 {
 	meta_write(meta_at(r, pos), len, flags);
 }
-/* Publish the record at pos.  seq_cst, not just release: it is N1 of the
- * eventcount protocol on not_empty (eventcount.c), ordered before the read
- * of its waiters (N2, ring_notify_consumers). */
+/* Publish the record at pos.  Release, and N1 of the eventcount protocol
+ * on not_empty (eventcount.c), ordered before the read of its waiters (N2,
+ * ring_notify_consumers) by the asymmetric fence (fence.h): a compiler
+ * barrier here, the waiters' membarrier; or a seq_cst store. */
 static inline void meta_publish(struct slot_meta *m, uint64_t pos)
 {
-	atomic_store_explicit(&m->seq, SLOT_SEQ(pos, SLOT_COMMITTED), memory_order_seq_cst);
+	fence_store_n1(&m->seq, SLOT_SEQ(pos, SLOT_COMMITTED));
 }
 static inline void ring_publish(struct shmring *r, uint64_t pos)
 {
 	meta_publish(meta_at(r, pos), pos);
 }
-/* Release a taken record: its slots may be reused.  seq_cst: it is N1 of
+/* Release a taken record: its slots may be reused.  Release, and N1 of
  * the eventcount protocol on not_full, ordered before the read of its
- * waiters (N2, ring_notify_producers); a waiting producer's re-check (W2)
- * is the seq_cst load of seq in space.c's reclaim. */
+ * waiters (N2, ring_notify_producers) as meta_publish's; a waiting
+ * producer's re-check (W2) is the seq_cst load of seq in space.c's
+ * reclaim. */
 static inline void meta_release(struct slot_meta *m, uint64_t pos)
 {
-	atomic_store_explicit(&m->seq, SLOT_SEQ(pos, SLOT_RELEASED), memory_order_seq_cst);
+	fence_store_n1(&m->seq, SLOT_SEQ(pos, SLOT_RELEASED));
 }
 static inline void ring_release(struct shmring *r, uint64_t pos)
 {

@@ -109,6 +109,11 @@ static inline void ec_wake(struct eventcount *ec, struct ec_stats stats)
  * once (poll.c): W1 returns the key; W4; the end of the next sleep slice
  * (at most 50 ms from now, at most the deadline). */
 uint32_t shmring__ec_register(struct eventcount *ec);
+/* W1 without the waiter's fence, for a caller that registers on several
+ * words and then calls shmring__fence_waiter once (poll.c). */
+uint32_t shmring__ec_register_unfenced(struct eventcount *ec);
+/* The longest sleep slice: 50 ms, or 1 ms in a blind process (fence.h). */
+long     shmring__ec_recheck_ns(void);
 void     shmring__ec_unregister(struct eventcount *ec, uint32_t key);
 void     shmring__ec_sleep_until(struct timespec *until, const struct deadline *dl);
 /* A ring's own use of the above. */
