@@ -4,14 +4,16 @@
  * word) and registered waiters (low half).
  *
  *   waiter                                  notifier
- *   W1 w = word += 1; key = epoch(w)        N1 publish (a seq_cst store, or
- *   W2 if ready(): unregister                  release stores + seq_cst fence)
+ *   W1 w = word += 1; key = epoch(w)        N1 publish (light: release
+ *      membarrier (fence.h)                    store(s) + compiler barrier;
+ *   W2 if ready(): unregister                  else seq_cst store or fence)
  *   W3 futex_wait(epoch, key)               N2 w = word (seq_cst load)
  *   W4 unregister if epoch == key still     N3 if waiters(w): CAS word to
  *                                              (epoch + 1, 0 waiters)
  *                                           N4     FUTEX_WAKE(epoch, all)
  *
- * W1, W2's loads, N1 and N2 are all in the single seq_cst order S.  If N2
+ * W1, W2's loads, N1 and N2 are all in the single seq_cst order S (or, for a
+ * light notifier, act so by the waiter's membarrier: fence.h).  If N2
  * reads no waiter, W1 follows N2, so N1 precedes W2 and the waiter sees the
  * publication and does not sleep.  If N2 (or a retry of N3) sees the waiter,
  * N3 changes the epoch: a W3 that starts after N3 returns at once (the word
@@ -22,10 +24,6 @@
  *
  * No sleep lasts longer than RECHECK_NS: whatever a crashed peer left behind
  * (a missed wake), a sleeper looks again on that interval.
- *
- * The order of N1 before N2 is usually not a fence of the notifier's but a
- * membarrier of the waiter's, right after W1 (fence.h): W1 then stands for
- * "register, then make every light notifier's compiler barrier a full one".
  */
 #include <errno.h>
 

@@ -32,18 +32,22 @@ static bool told_not_to(void)
 
 static void setup(void)
 {
+	/* The waiter's barrier once now: a process that cannot issue it is
+	 * blind from its first handle on, before any sleep computes a slice
+	 * (event_uring.c's re-check thread computes its own at its start). */
+	shmring__fence_waiter();
 	if (told_not_to())
 		return;
+	int saved = errno; /* a failure here is no error of the caller's */
 	/* QUERY first: REGISTER on a kernel without the command is -EINVAL,
 	 * but a seccomp filter may fail QUERY and REGISTER alike. */
 	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
-	if (cmds < 0 || !(cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED))
-		return;
-	if (membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0)
-		return;
 	/* before any handle of this process exists, hence before any put:
 	 * pthread_once orders it before every caller's return */
-	shmring__fence_light = true;
+	if (cmds >= 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	    membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0)
+		shmring__fence_light = true;
+	errno = saved;
 }
 
 void shmring__fence_setup(void)
@@ -51,12 +55,23 @@ void shmring__fence_setup(void)
 	pthread_once(&setup_once, setup);
 }
 
+/* The kernel has membarrier but not this command (-EINVAL: Linux 4.3 to
+ * 4.15): no process of this machine can have registered, none publishes
+ * light, and the waiters need no barrier.  -ENOMEM (the kernel's cpumask)
+ * passes: the next sleep tries again, and this one may lose a wake for a
+ * slice.  Any other failure (-EPERM, or -ENOSYS, from a seccomp filter, or
+ * a kernel built without membarrier, which cannot be told apart) may hide
+ * light notifiers elsewhere: blind. */
+static _Atomic bool none_light;
+
 void shmring__fence_waiter(void)
 {
-	if (atomic_load_explicit(&shmring__fence_blind, memory_order_relaxed))
+	if (atomic_load_explicit(&shmring__fence_blind, memory_order_relaxed) ||
+	    atomic_load_explicit(&none_light, memory_order_relaxed))
 		return;
 	int saved = errno; /* callers report their own errors, not this one */
-	if (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0)
-		atomic_store_explicit(&shmring__fence_blind, true, memory_order_relaxed);
+	if (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0 && errno != ENOMEM)
+		atomic_store_explicit(errno == EINVAL ? &none_light : &shmring__fence_blind, true,
+		                      memory_order_relaxed);
 	errno = saved;
 }

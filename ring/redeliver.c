@@ -238,9 +238,13 @@ void shmring__redeliver_released(struct shmring *r, uint32_t rl)
 			entry_free(r, rl - 1, w);
 	}
 	/* A consumer may be waiting for this release to end the stream.
-	 * seq_cst (a plain load on x86): after our seq_cst store of RELEASED in
-	 * S, so a waiter whose re-check read the census as ended and our record
-	 * as held is seen here as ended too, and woken. */
+	 * After our store of RELEASED, N1 (fence.h): a waiter whose re-check
+	 * (after W1 and its membarrier) read the census as ended and our record
+	 * as held is seen here as ended too, and woken.  Either our barrier
+	 * point fell after the store, and the re-check saw it released; or
+	 * before, and these loads follow W1: they see the census change, or its
+	 * maker's notify (after its RMW) sees the waiter (design.md section 9,
+	 * "Memory orders"). */
 	if (atomic_load_explicit(&hdr->closed, memory_order_seq_cst) ||
 	    ring_eof(r, atomic_load_explicit(&hdr->census, memory_order_seq_cst)))
 		ec_notify(r, &hdr->not_empty);

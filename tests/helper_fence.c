@@ -13,6 +13,9 @@
  *                                    record from A and put it on B, every
  *                                    wait a sleep (spin 0); deny: first
  *                                    make membarrier fail with EPERM
+ *   helper_fence sleeps [deny]       wait 200 ms on an empty ring (spin
+ *                                    0); exit with the number of sleeps
+ *                                    it took (futex_waits, at most 250)
  *
  * The environment (SHMRING_MEMBARRIER) comes from the test.  Exit status:
  * 0 on success, the codes below otherwise; diagnostics to stderr.
@@ -122,12 +125,40 @@ static int echo(const char *a, const char *b, long rounds, int deny)
 	return H_OK;
 }
 
+static int sleeps(int deny)
+{
+	if (deny) {
+		int rc = deny_membarrier();
+		if (rc)
+			return rc;
+	}
+	struct shmring *r = NULL;
+	int rc = shmring_create(&r, NULL, NULL);
+	if (rc) {
+		fprintf(stderr, "helper_fence: create: %s\n", shmring_strerror(rc));
+		return H_OPEN;
+	}
+	shmring_set_spin(r, 0);
+	char buf[64];
+	ssize_t n = shmring_get(r, buf, sizeof buf, 200 * 1000000LL);
+	if (n != -ETIMEDOUT) {
+		fprintf(stderr, "helper_fence: get on an empty ring: %zd\n", n);
+		return H_GET;
+	}
+	struct shmring_info info;
+	shmring_info(r, &info);
+	shmring_detach(r);
+	return info.futex_waits > 250 ? 250 : (int)info.futex_waits;
+}
+
 int main(int argc, char **argv)
 {
+	if ((argc == 2 || argc == 3) && !strcmp(argv[1], "sleeps"))
+		return sleeps(argc == 3 && !strcmp(argv[2], "deny"));
 	if (argc == 2 && !strcmp(argv[1], "registered"))
 		return registered();
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "echo"))
 		return echo(argv[2], argv[3], atol(argv[4]), argc == 6 && !strcmp(argv[5], "deny"));
-	fprintf(stderr, "usage: helper_fence registered | echo A B ROUNDS [deny]\n");
+	fprintf(stderr, "usage: helper_fence registered | echo A B ROUNDS [deny] | sleeps [deny]\n");
 	return H_USAGE;
 }

@@ -140,3 +140,15 @@ Test(fence, a_blind_waiter_loses_at_most_a_short_slice)
 	              "waiter slept a whole slice", slow, ROUNDS, SLOW_NS / T_MS,
 	              (long long)(longest / 1000));
 }
+
+/* The same, told apart from luck: a blind process sleeps in 1 ms slices (a
+ * 200 ms wait is some 200 sleeps), a seeing one in slices of 50 ms (4 or 5).
+ * Exit codes 2-7 are the helper's errors. */
+Test(fence, a_blind_waiter_sleeps_in_short_slices)
+{
+	int seeing = helper_exit(exec_helper(NULL, "sleeps", NULL, NULL, NULL, NULL));
+	int blind = helper_exit(exec_helper(NULL, "sleeps", "deny", NULL, NULL, NULL));
+	cr_assert(seeing >= 1 && seeing <= 10, "a 200 ms wait with membarrier: %d sleeps", seeing);
+	cr_assert_geq(blind, 40, "a 200 ms wait with membarrier denied: %d sleeps (exit code), "
+	              "not 1 ms slices", blind);
+}
