@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "attach.h"
-#include "fence.h"
 #include "liveness.h"
 
 
@@ -227,7 +226,6 @@ static void atfork_init(void)
 void shmring__attach_new(struct shmring *r)
 {
 	pthread_once(&atfork_once, atfork_init);
-	shmring__fence_setup(); /* before this process's first put (fence.h) */
 	r->attach_slot = -1;
 	r->fork_slot = -1;
 	uint64_t self;

@@ -79,7 +79,7 @@ static __attribute__((noinline)) int put_checked(struct shmring *ring, const str
 		copy_record(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	meta_publish(at.meta, at.pos);
+	meta_publish(ring, at.meta, at.pos);
 	op_rec_clear(c);
 	ring_notify_consumers(ring);
 	ring_bcast_published(ring); /* issue 13 */
@@ -126,7 +126,7 @@ static __attribute__((noinline)) ssize_t get_general(struct shmring *ring, void 
 	ssize_t rc = take_one(ring, false, ticked, looked, cap, timeout_ns, &c, &tk, &at);
 	if (rc >= 0) {
 		copy_record(buf, at.data, tk.len);
-		meta_release(at.meta, at.pos);
+		meta_release(ring, at.meta, at.pos);
 		ring_free_tail_follow(ring, at.pos);
 		redeliver_after_release(ring, tk.rl); /* redeliver hook */
 		op_rec_clear(c);
@@ -188,7 +188,7 @@ static inline __attribute__((always_inline)) int put_leaf(struct shmring *ring, 
 	}
 	claim_count_one(ring, c, at.pos, at.meta, (uint32_t)len, 0, true);
 	copy_small(at.data, data, len);
-	meta_publish(at.meta, at.pos);
+	meta_publish(ring, at.meta, at.pos);
 	op_rec_clear(c);
 	uint64_t w = ec_sleepers(&ring->hdr->not_empty); /* ring_notify_consumers */
 	if (__builtin_expect(w != 0, 0))
@@ -219,7 +219,7 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
 		return get_general(ring, buf, cap, timeout_ns, n == -EAGAIN ? LEAF_EMPTY : LEAF_TICKED);
 	}
 	copy_small(buf, at.data, tk.len);
-	meta_release(at.meta, at.pos);
+	meta_release(ring, at.meta, at.pos);
 	/* one record, no skip: [at.pos, end) */
 	if (__builtin_expect(ring_free_tail_follow_fast(ring, at.pos, end), 0))
 		return walk_then_get(ring, at.pos, c, (ssize_t)tk.len);

@@ -181,7 +181,7 @@ static int arm(struct ring_event_uring *e)
 	struct eventcount *ec = &r->hdr->not_empty;
 	unsigned tail = *e->sq_tail; /* only we write it */
 	unsigned n;
-	e->key = shmring__ec_register(ec);                                 /* W1 */
+	e->key = shmring__ec_register(ec, r->fenced);                      /* W1 */
 	e->registered = true;
 	if (shmring__readable(r)) {                                        /* W2 */
 		shmring__ec_unregister(ec, e->key);
@@ -234,7 +234,7 @@ static void *recheck(void *arg)
 	while (!e->stop) {
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += shmring__ec_recheck_ns();
+		until.tv_nsec += shmring__ec_recheck_ns(r->fenced);
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;

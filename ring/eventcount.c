@@ -34,10 +34,11 @@
 /* A blind waiter's slice (fence.h): a wake it missed costs this much. */
 #define RECHECK_BLIND_NS 1000000L
 
-long shmring__ec_recheck_ns(void)
+long shmring__ec_recheck_ns(bool fenced)
 {
-	return atomic_load_explicit(&shmring__fence_blind, memory_order_relaxed) ? RECHECK_BLIND_NS
-	                                                                          : RECHECK_NS;
+	return fenced && atomic_load_explicit(&shmring__fence_blind, memory_order_relaxed)
+	               ? RECHECK_BLIND_NS
+	               : RECHECK_NS;
 }
 /* Pauses between two looks, at most.  Each look pulls a line the other side
  * is about to write, but a long gap is latency: with 16 (about 0.5 us here)
@@ -68,22 +69,18 @@ void shmring__ec_unregister(struct eventcount *ec, uint32_t key)
 		;
 }
 
-uint32_t shmring__ec_register_unfenced(struct eventcount *ec)
+uint32_t shmring__ec_register(struct eventcount *ec, bool fenced)
 {
-	return EC_EPOCH(atomic_fetch_add_explicit(&ec->word, EC_WAITER, memory_order_seq_cst));
-}
-
-uint32_t shmring__ec_register(struct eventcount *ec)
-{
-	uint32_t key = shmring__ec_register_unfenced(ec);
-	shmring__fence_waiter(); /* light notifiers' N1 -> N2 (fence.h) */
+	uint32_t key = EC_EPOCH(atomic_fetch_add_explicit(&ec->word, EC_WAITER, memory_order_seq_cst));
+	if (fenced)
+		shmring__fence_waiter(); /* light notifiers' N1 -> N2 (fence.h) */
 	return key;
 }
 
-void shmring__ec_sleep_until(struct timespec *until, const struct deadline *dl)
+void shmring__ec_sleep_until(struct timespec *until, const struct deadline *dl, bool fenced)
 {
 	clock_gettime(CLOCK_MONOTONIC, until);
-	until->tv_nsec += shmring__ec_recheck_ns();
+	until->tv_nsec += shmring__ec_recheck_ns(fenced);
 	if (until->tv_nsec >= 1000000000) {
 		until->tv_sec++;
 		until->tv_nsec -= 1000000000;
@@ -147,10 +144,10 @@ int shmring__ec_block(struct eventcount *ec, ready_fn ready, const void *arg, st
 	if (shmring__deadline_passed(&w->dl))
 		return -ETIMEDOUT;
 
-	uint32_t key = shmring__ec_register(ec);                                               /* W1 */
+	uint32_t key = shmring__ec_register(ec, w->fenced);                                    /* W1 */
 	if (!ready(arg)) {                                                         /* W2 */
 		struct timespec until;
-		shmring__ec_sleep_until(&until, &w->dl);
+		shmring__ec_sleep_until(&until, &w->dl, w->fenced);
 		w->slept = true;
 		if (w->stats.waits)
 			atomic_fetch_add_explicit(w->stats.waits, 1, memory_order_relaxed);

@@ -11,11 +11,14 @@
 #include <unistd.h>
 
 #include "fence.h"
+#include "handle.h"
 
-bool shmring__fence_light;
 _Atomic bool shmring__fence_blind;
 
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+/* This process is registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED: its
+ * handles on light rings publish light.  Written once, under setup_once. */
+static bool registered;
 
 static long membarrier(int cmd)
 {
@@ -33,8 +36,9 @@ static bool told_not_to(void)
 static void setup(void)
 {
 	/* The waiter's barrier once now: a process that cannot issue it is
-	 * blind from its first handle on, before any sleep computes a slice
-	 * (event_uring.c's re-check thread computes its own at its start). */
+	 * blind from its first light handle on, before any sleep computes a
+	 * slice (event_uring.c's re-check thread computes its own at its
+	 * start). */
 	shmring__fence_waiter();
 	if (told_not_to())
 		return;
@@ -42,17 +46,21 @@ static void setup(void)
 	/* QUERY first: REGISTER on a kernel without the command is -EINVAL,
 	 * but a seccomp filter may fail QUERY and REGISTER alike. */
 	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
-	/* before any handle of this process exists, hence before any put:
-	 * pthread_once orders it before every caller's return */
-	if (cmds >= 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
-	    membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0)
-		shmring__fence_light = true;
+	registered = cmds >= 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	             membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
 	errno = saved;
 }
 
-void shmring__fence_setup(void)
+void shmring__fence_choose(struct shmring *r, bool light_ring)
 {
+	r->light = r->fenced = false;
+	if (!light_ring)
+		return;
+	/* pthread_once orders the registration before this handle's first
+	 * put, and before any other thread's use of the handle */
 	pthread_once(&setup_once, setup);
+	r->light = registered;
+	r->fenced = true;
 }
 
 /* The kernel has membarrier but not this command (-EINVAL: Linux 4.3 to

@@ -56,6 +56,11 @@ struct shmring {
 	int                 fd;
 	bool                named;
 	bool                persistent; /* RING_HDR_PERSISTENT */
+	/* fence.h: this handle publishes with release stores (a light ring,
+	 * and this process registered for the sleepers' membarrier); sleeps on
+	 * the ring issue that membarrier (a light ring: RING_HDR_LIGHT, read
+	 * once at attach). */
+	bool                light, fenced;
 	/* The census when this handle was made (attach.c shmring__census_look):
 	 * if no producer was live and the ring was empty then, an end of stream
 	 * older than the handle is not its own (fresh_prod), and likewise a

@@ -334,6 +334,7 @@ static inline uint64_t ring_attach_bytes(uint64_t m)
 #define RING_HDR_BROADCAST  0x4u /* SHMRING_BROADCAST (broadcast.c) */
 #define RING_HDR_OVERWRITE  0x8u /* SHMRING_OVERWRITE (overwrite.c) */
 #define RING_HDR_REDELIVER  0x10u /* made with SHMRING_REDELIVER (redeliver.c) */
+#define RING_HDR_LIGHT      0x20u /* SHMRING_LIGHT_PUBLISH: light notifiers, fenced sleepers (fence.h) */
 
 /* The layout is ABI: pin it. */
 _Static_assert(sizeof(struct slot_meta) == 16, "slot_meta is 16 bytes");

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "fence.h"
 #include "liveness.h"
 
 /* A record's length and its slots' byte count are 32-bit meta fields. */
@@ -29,6 +30,7 @@ struct geometry {
 	         file_size;
 	unsigned mode; /* issue 13: RING_HDR_BROADCAST | RING_HDR_OVERWRITE */
 	unsigned redeliver, max_deliveries; /* create only: SHMRING_REDELIVER */
+	unsigned light;                     /* create only: SHMRING_LIGHT_PUBLISH */
 };
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -53,6 +55,7 @@ static void geometry_for(uint64_t capacity, uint64_t max_record, uint64_t attach
 	g->file_size = g->data_offset + capacity;
 	g->mode = 0;
 	g->redeliver = g->max_deliveries = 0;
+	g->light = 0;
 }
 
 static int geometry_from_config(const struct shmring_config *cfg, struct geometry *g)
@@ -74,7 +77,7 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 		return -EINVAL;
 	if (cfg && ((cfg->flags & ~(SHMRING_PRODUCER | SHMRING_CONSUMER | SHMRING_NO_RESERVE |
 	                               SHMRING_PERSISTENT | SHMRING_REDELIVER | SHMRING_BROADCAST |
-	                               SHMRING_OVERWRITE)) ||
+	                               SHMRING_OVERWRITE | SHMRING_LIGHT_PUBLISH)) ||
 	            (cfg->mode & ~0777u)))
 		return -EINVAL;
 	/* issue 13: broadcast rings neither overwrite unread records (they
@@ -95,6 +98,7 @@ static int geometry_from_config(const struct shmring_config *cfg, struct geometr
 	              : 0;
 	g->redeliver = cfg && (cfg->flags & SHMRING_REDELIVER);
 	g->max_deliveries = cfg ? cfg->max_deliveries : 0;
+	g->light = cfg && (cfg->flags & SHMRING_LIGHT_PUBLISH);
 	return 0;
 }
 
@@ -122,7 +126,7 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 	 * NULL op record (SIGSEGV; a review found it, 2026-12-06;
 	 * validate::kind_bits_create_refuses_are_ebadmsg). */
 	if ((h->flags & ~(RING_HDR_NAMED | RING_HDR_PERSISTENT | RING_HDR_BROADCAST |
-	                  RING_HDR_OVERWRITE | RING_HDR_REDELIVER)) ||
+	                  RING_HDR_OVERWRITE | RING_HDR_REDELIVER | RING_HDR_LIGHT)) ||
 	    __builtin_popcount(h->flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE |
 	                                   RING_HDR_REDELIVER)) > 1)
 		return -EBADMSG;
@@ -271,7 +275,8 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	h->data_offset = g->data_offset;
 	h->file_size = g->file_size;
 	h->header_size = RING_HEADER_SIZE;
-	h->flags = (named ? RING_HDR_NAMED : 0) | (persistent ? RING_HDR_PERSISTENT : 0) | g->mode;
+	h->flags = (named ? RING_HDR_NAMED : 0) | (persistent ? RING_HDR_PERSISTENT : 0) | g->mode |
+	           (g->light ? RING_HDR_LIGHT : 0);
 	/* redeliver hook: the flag and the limit, before magic */
 	if (g->redeliver) {
 		h->flags |= RING_HDR_REDELIVER;
@@ -285,6 +290,7 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	r->named = named;
 	r->persistent = persistent;
 	r->mode = g->mode;
+	shmring__fence_choose(r, g->light);
 	shmring__attach_new(r);
 	*out = r;
 	return 0;
@@ -580,6 +586,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 	r->persistent = hdr.flags & RING_HDR_PERSISTENT;
 	r->mode = hdr.flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE);
 	r->redeliver = hdr.flags & RING_HDR_REDELIVER; /* redeliver hook */
+	shmring__fence_choose(r, hdr.flags & RING_HDR_LIGHT);
 	shmring__attach_new(r);
 	*ring = r;
 	return 0;

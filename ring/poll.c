@@ -194,13 +194,17 @@ static int sleep_once(struct shmring_pollitem *items, size_t n, struct watch *ws
 	/* The fallback registers on the first word only: it sleeps on no
 	 * other, so registering there would only make producers pay. */
 	size_t nreg = multi ? nw : 1;
-	for (size_t i = 0; i < nreg; i++)
-		ws[i].key = shmring__ec_register_unfenced(ws[i].ec);                    /* W1 */
-	shmring__fence_waiter(); /* once for them all (fence.h) */
+	bool fenced = false; /* any light ring among them: one membarrier for all (fence.h) */
+	for (size_t i = 0; i < nreg; i++) {
+		ws[i].key = shmring__ec_register(ws[i].ec, false);                      /* W1 */
+		fenced |= ws[i].ring->fenced;
+	}
+	if (fenced)
+		shmring__fence_waiter();
 	int ready = check_all(items, n);                                       /* W2 */
 	if (!ready) {
 		struct timespec until;
-		shmring__ec_sleep_until(&until, dl);
+		shmring__ec_sleep_until(&until, dl, fenced);
 		bool slept = false;
 		if (multi)
 			slept = sleep_waitv(ws, nw, &until);                   /* W3 */
@@ -283,7 +287,7 @@ int shmring_poll(struct shmring_pollitem *items, size_t n, int64_t timeout_ns)
 		if (nw == 0) {
 			/* every events field is 0: nothing can become ready */
 			struct timespec until;
-			shmring__ec_sleep_until(&until, &dl);
+			shmring__ec_sleep_until(&until, &dl, false);
 			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
 			continue;
 		}

@@ -4,7 +4,7 @@
  *
  * Release stores, then one fence_notifier (fence.h): the fence, not each
  * store, orders them before the notifier's read of waiters (N1 before N2 of
- * the eventcount protocol).  In a light process a compiler barrier, the
+ * the eventcount protocol).  On a light ring a compiler barrier, the
  * waiters' membarrier doing the rest; else a seq_cst fence (C11 7.17.4: a
  * load after a seq_cst fence sees every seq_cst modification that precedes
  * the fence).  One fence per batch instead of one per record.
@@ -22,7 +22,7 @@ void shmring__publish_many(struct shmring *r, uint64_t pos, const uint32_t *slot
 		/* (a plain store on the op record's own line) */
 		atomic_store_explicit(&c->progress, OPREC_PROGRESS(i + 1, at), memory_order_release);
 	}
-	fence_notifier();
+	fence_notifier(r->light);
 }
 
 /* Last record first: free_tail advances in order over RELEASED records, so
@@ -40,5 +40,5 @@ void shmring__release_many(struct shmring *r, const struct take *run, size_t n)
 	for (size_t i = n; i-- > 0;)
 		atomic_store_explicit(&meta_at(r, run[i].pos)->seq, SLOT_SEQ(run[i].pos, SLOT_RELEASED),
 		                      memory_order_release);
-	fence_notifier();
+	fence_notifier(r->light);
 }

@@ -84,28 +84,29 @@ static inline void ring_write_meta(struct shmring *r, uint64_t pos, uint32_t len
 }
 /* Publish the record at pos.  Release, and N1 of the eventcount protocol
  * on not_empty (eventcount.c), ordered before the read of its waiters (N2,
- * ring_notify_consumers) by the asymmetric fence (fence.h): a compiler
- * barrier here, the waiters' membarrier; or a seq_cst store. */
-static inline void meta_publish(struct slot_meta *m, uint64_t pos)
+ * ring_notify_consumers): a seq_cst store, or on a light ring the
+ * asymmetric fence (fence.h): a compiler barrier here, the waiters'
+ * membarrier. */
+static inline void meta_publish(const struct shmring *r, struct slot_meta *m, uint64_t pos)
 {
-	fence_store_n1(&m->seq, SLOT_SEQ(pos, SLOT_COMMITTED));
+	fence_store_n1(&m->seq, SLOT_SEQ(pos, SLOT_COMMITTED), r->light);
 }
 static inline void ring_publish(struct shmring *r, uint64_t pos)
 {
-	meta_publish(meta_at(r, pos), pos);
+	meta_publish(r, meta_at(r, pos), pos);
 }
 /* Release a taken record: its slots may be reused.  Release, and N1 of
  * the eventcount protocol on not_full, ordered before the read of its
  * waiters (N2, ring_notify_producers) as meta_publish's; a waiting
  * producer's re-check (W2) is the seq_cst load of seq in space.c's
  * reclaim. */
-static inline void meta_release(struct slot_meta *m, uint64_t pos)
+static inline void meta_release(const struct shmring *r, struct slot_meta *m, uint64_t pos)
 {
-	fence_store_n1(&m->seq, SLOT_SEQ(pos, SLOT_RELEASED));
+	fence_store_n1(&m->seq, SLOT_SEQ(pos, SLOT_RELEASED), r->light);
 }
 static inline void ring_release(struct shmring *r, uint64_t pos)
 {
-	meta_release(meta_at(r, pos), pos);
+	meta_release(r, meta_at(r, pos), pos);
 }
 /* After releasing the record (or run) at pos: if free_tail stands there,
  * move it on (space.c, shmring__free_tail_follow).  Relaxed: a hint; the

@@ -66,6 +66,7 @@ struct waiter {
 	bool            started;   /* deadline computed (lazily: slow path only) */
 	bool            spun;      /* spun once already: later waits sleep at once */
 	bool            slept;     /* went to sleep on the futex at least once */
+	bool            fenced;    /* a light ring's: W1 issues the membarrier (fence.h) */
 	struct deadline dl;
 	struct ec_stats stats;
 	/* Spins in a row that ended in a sleep anyway (per handle), or NULL:
@@ -84,6 +85,7 @@ static inline void waiter_init(struct waiter *w, int64_t timeout_ns, unsigned sp
 	w->started = false;
 	w->spun = false;
 	w->slept = false;
+	w->fenced = false;
 	w->stats = stats;
 	w->spin_misses = NULL;
 }
@@ -108,14 +110,12 @@ static inline void ec_wake(struct eventcount *ec, struct ec_stats stats)
 /* The pieces of ec_block, for a caller that sleeps on several eventcounts at
  * once (poll.c): W1 returns the key; W4; the end of the next sleep slice
  * (at most 50 ms from now, at most the deadline). */
-uint32_t shmring__ec_register(struct eventcount *ec);
-/* W1 without the waiter's fence, for a caller that registers on several
- * words and then calls shmring__fence_waiter once (poll.c). */
-uint32_t shmring__ec_register_unfenced(struct eventcount *ec);
-/* The longest sleep slice: 50 ms, or 1 ms in a blind process (fence.h). */
-long     shmring__ec_recheck_ns(void);
+uint32_t shmring__ec_register(struct eventcount *ec, bool fenced);
+/* The longest sleep slice: 50 ms, or 1 ms for a fenced sleep (a light
+ * ring's) in a blind process (fence.h). */
+long     shmring__ec_recheck_ns(bool fenced);
 void     shmring__ec_unregister(struct eventcount *ec, uint32_t key);
-void     shmring__ec_sleep_until(struct timespec *until, const struct deadline *dl);
+void     shmring__ec_sleep_until(struct timespec *until, const struct deadline *dl, bool fenced);
 /* A ring's own use of the above. */
 static inline struct ec_stats ring_stats(struct shmring *r)
 {
@@ -125,6 +125,7 @@ static inline void ring_waiter_init(struct shmring *r, struct waiter *w, int64_t
 {
 	waiter_init(w, timeout_ns, r->spin, ring_stats(r));
 	w->spin_misses = &r->spin_misses;
+	w->fenced = r->fenced;
 }
 static inline void ec_notify(struct shmring *r, struct eventcount *ec)
 {

@@ -73,7 +73,7 @@ int shmring_commit(struct shmring *ring, struct shmring_span *span, size_t len)
 		                SLOT_F_SKIP);
 		ring_publish(ring, tail);
 	}
-	meta_publish(m, span->pos_);
+	meta_publish(ring, m, span->pos_);
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_consumers(ring);
 	ring_bcast_published(ring); /* issue 13 */

@@ -4,8 +4,9 @@
  * side of a sleeping ping-pong, optionally with membarrier denied to it by a
  * seccomp filter (a "blind" process).
  *
- *   helper_fence registered          make a ring; exit 0 if this process
- *                                    is now registered for
+ *   helper_fence registered KIND     make a ring, KIND light (made with
+ *                                    SHMRING_LIGHT_PUBLISH) or plain; exit
+ *                                    0 if this process is now registered for
  *                                    MEMBARRIER_CMD_GLOBAL_EXPEDITED, 1 if
  *                                    not, 77 if the kernel cannot say
  *   helper_fence echo A B ROUNDS [deny]
@@ -13,9 +14,10 @@
  *                                    record from A and put it on B, every
  *                                    wait a sleep (spin 0); deny: first
  *                                    make membarrier fail with EPERM
- *   helper_fence sleeps [deny]       wait 200 ms on an empty ring (spin
- *                                    0); exit with the number of sleeps
- *                                    it took (futex_waits, at most 250)
+ *   helper_fence sleeps KIND [deny]  wait 200 ms on an empty ring of that
+ *                                    KIND (spin 0); exit with the number of
+ *                                    sleeps it took (futex_waits, at most
+ *                                    250)
  *
  * The environment (SHMRING_MEMBARRIER) comes from the test.  Exit status:
  * 0 on success, the codes below otherwise; diagnostics to stderr.
@@ -55,10 +57,16 @@ static long membarrier(int cmd)
 	return syscall(__NR_membarrier, cmd, 0, 0);
 }
 
-static int registered(void)
+static struct shmring_config kind(const char *k)
+{
+	return (struct shmring_config){ .flags = strcmp(k, "light") ? 0 : SHMRING_LIGHT_PUBLISH };
+}
+
+static int registered(const char *k)
 {
 	struct shmring *r = NULL;
-	int rc = shmring_create(&r, NULL, NULL);
+	struct shmring_config cfg = kind(k);
+	int rc = shmring_create(&r, NULL, &cfg);
 	if (rc) {
 		fprintf(stderr, "helper_fence: create: %s\n", shmring_strerror(rc));
 		return H_OPEN;
@@ -125,7 +133,7 @@ static int echo(const char *a, const char *b, long rounds, int deny)
 	return H_OK;
 }
 
-static int sleeps(int deny)
+static int sleeps(const char *k, int deny)
 {
 	if (deny) {
 		int rc = deny_membarrier();
@@ -133,7 +141,8 @@ static int sleeps(int deny)
 			return rc;
 	}
 	struct shmring *r = NULL;
-	int rc = shmring_create(&r, NULL, NULL);
+	struct shmring_config cfg = kind(k);
+	int rc = shmring_create(&r, NULL, &cfg);
 	if (rc) {
 		fprintf(stderr, "helper_fence: create: %s\n", shmring_strerror(rc));
 		return H_OPEN;
@@ -153,12 +162,12 @@ static int sleeps(int deny)
 
 int main(int argc, char **argv)
 {
-	if ((argc == 2 || argc == 3) && !strcmp(argv[1], "sleeps"))
-		return sleeps(argc == 3 && !strcmp(argv[2], "deny"));
-	if (argc == 2 && !strcmp(argv[1], "registered"))
-		return registered();
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "sleeps"))
+		return sleeps(argv[2], argc == 4 && !strcmp(argv[3], "deny"));
+	if (argc == 3 && !strcmp(argv[1], "registered"))
+		return registered(argv[2]);
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "echo"))
 		return echo(argv[2], argv[3], atol(argv[4]), argc == 6 && !strcmp(argv[5], "deny"));
-	fprintf(stderr, "usage: helper_fence registered | echo A B ROUNDS [deny] | sleeps [deny]\n");
+	fprintf(stderr, "usage: helper_fence registered KIND | echo A B ROUNDS [deny] | sleeps KIND [deny]\n");
 	return H_USAGE;
 }

@@ -1,11 +1,12 @@
 /*
- * test_fence.c - the asymmetric fence of the eventcount protocol
- * (ring/fence.h): a process that opens a ring registers for the waiters'
- * membarrier, unless SHMRING_MEMBARRIER=0; and no wake is lost between
+ * test_fence.c - the asymmetric fence of the eventcount protocol on rings
+ * made with SHMRING_LIGHT_PUBLISH (ring/fence.h): a process that opens such
+ * a ring registers for the waiters' membarrier, unless SHMRING_MEMBARRIER=0,
+ * and one that opens only plain rings does not; no wake is lost between
  * processes that sleep on every wait, whether the other side publishes
  * light, heavy (SHMRING_MEMBARRIER=0), or cannot issue the barrier at all
  * (membarrier denied by seccomp: a blind process, which sleeps in short
- * slices).
+ * slices on light rings, and as usual on plain ones).
  *
  * A lost wake shows as a round trip of a whole sleep slice (50 ms): without
  * the waiter's membarrier, a ping-pong of 20 000 sleeping rounds here lost
@@ -57,17 +58,25 @@ static int helper_exit(pid_t pid)
 	return WEXITSTATUS(st);
 }
 
-Test(fence, a_process_registers_at_its_first_ring)
+Test(fence, a_process_registers_at_its_first_light_ring)
 {
-	int code = helper_exit(exec_helper(NULL, "registered", NULL, NULL, NULL, NULL));
+	int code = helper_exit(exec_helper(NULL, "registered", "light", NULL, NULL, NULL));
 	if (code == H_CANNOT_TELL)
 		cr_skip_test("the kernel cannot list registrations (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3)");
-	cr_assert_eq(code, 0, "helper_fence registered: exit %d (1: not registered)", code);
+	cr_assert_eq(code, 0, "helper_fence registered light: exit %d (1: not registered)", code);
+}
+
+Test(fence, a_process_with_plain_rings_does_not_register)
+{
+	int code = helper_exit(exec_helper(NULL, "registered", "plain", NULL, NULL, NULL));
+	if (code == H_CANNOT_TELL)
+		cr_skip_test("the kernel cannot list registrations (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3)");
+	cr_assert_eq(code, 1, "helper_fence registered plain: exit %d (0: registered)", code);
 }
 
 Test(fence, shmring_membarrier_0_keeps_a_process_unregistered)
 {
-	int code = helper_exit(exec_helper("0", "registered", NULL, NULL, NULL, NULL));
+	int code = helper_exit(exec_helper("0", "registered", "light", NULL, NULL, NULL));
 	if (code == H_CANNOT_TELL)
 		cr_skip_test("the kernel cannot list registrations (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3)");
 	cr_assert_eq(code, 1, "helper_fence registered with SHMRING_MEMBARRIER=0: exit %d", code);
@@ -79,7 +88,7 @@ Test(fence, shmring_membarrier_0_keeps_a_process_unregistered)
 static int ping_pong(const char *env, const char *deny, int64_t *longest_ns)
 {
 	const char *a = t_name("fence-a"), *b = t_name("fence-b");
-	struct shmring_config cfg = { .capacity = 65536 };
+	struct shmring_config cfg = { .capacity = 65536, .flags = SHMRING_LIGHT_PUBLISH };
 	struct shmring *out = NULL, *in = NULL;
 	cr_assert_eq(shmring_create(&out, a, &cfg), 0);
 	cr_assert_eq(shmring_create(&in, b, &cfg), 0);
@@ -146,9 +155,18 @@ Test(fence, a_blind_waiter_loses_at_most_a_short_slice)
  * Exit codes 2-7 are the helper's errors. */
 Test(fence, a_blind_waiter_sleeps_in_short_slices)
 {
-	int seeing = helper_exit(exec_helper(NULL, "sleeps", NULL, NULL, NULL, NULL));
-	int blind = helper_exit(exec_helper(NULL, "sleeps", "deny", NULL, NULL, NULL));
+	int seeing = helper_exit(exec_helper(NULL, "sleeps", "light", NULL, NULL, NULL));
+	int blind = helper_exit(exec_helper(NULL, "sleeps", "light", "deny", NULL, NULL));
 	cr_assert(seeing >= 1 && seeing <= 10, "a 200 ms wait with membarrier: %d sleeps", seeing);
 	cr_assert_geq(blind, 40, "a 200 ms wait with membarrier denied: %d sleeps (exit code), "
 	              "not 1 ms slices", blind);
+}
+
+/* A plain ring has no light notifier: a blind process sleeps there as any
+ * other, in 50 ms slices. */
+Test(fence, a_blind_waiter_sleeps_as_usual_on_a_plain_ring)
+{
+	int blind = helper_exit(exec_helper(NULL, "sleeps", "plain", "deny", NULL, NULL));
+	cr_assert(blind >= 1 && blind <= 10, "a 200 ms wait on a plain ring, membarrier denied: "
+	          "%d sleeps (exit code)", blind);
 }
