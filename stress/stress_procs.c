@@ -6,7 +6,7 @@
  * docs/stress.md explains what is checked and why the rules are exact.
  *
  * usage: stress_procs [--producers P] [--consumers C] [--seconds S]
- *                     [--capacity BYTES] [--max-record BYTES] [--kill]
+ *                     [--capacity BYTES] [--max-record BYTES] [--kill] [--light]
  *                     [--kill-ms MIN:MAX] [--seed N] [--max-recovery-ms MS]
  *                     [--stall-ms MS] [--drain-s S] [--hold PCT:MAX_US] [-v|-vv]
  *        stress_procs --redeliver [options of stress_redeliver.c]
@@ -44,7 +44,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: " NAME " [--producers P] [--consumers C] [--seconds S]\n"
-		"                    [--capacity BYTES] [--max-record BYTES] [--kill]\n"
+		"                    [--capacity BYTES] [--max-record BYTES] [--kill] [--light]\n"
 		"                    [--kill-ms MIN:MAX] [--seed N] [--max-recovery-ms MS]\n"
 		"                    [--stall-ms MS] [--drain-s S] [--hold PCT:MAX_US] [-v|-vv]\n");
 	exit(2);
@@ -65,6 +65,10 @@ static void parse(int argc, char **argv)
 		}
 		if (!strcmp(a, "--kill")) {
 			opt.kill = 1;
+			continue;
+		}
+		if (!strcmp(a, "--light")) { /* a ring made with SHMRING_LIGHT_PUBLISH */
+			opt.light = 1;
 			continue;
 		}
 		const char *v = i + 1 < argc ? argv[++i] : NULL;
@@ -100,7 +104,8 @@ static void parse(int argc, char **argv)
 /* The ring and the shared accounting; -1 if the ring cannot be made. */
 static int setup(void)
 {
-	struct shmring_config cfg = { .capacity = opt.capacity, .max_record = opt.max_record };
+	struct shmring_config cfg = { .capacity = opt.capacity, .max_record = opt.max_record,
+		                      .flags = opt.light ? SHMRING_LIGHT_PUBLISH : 0 };
 	struct shmring_info info;
 
 	int rc = shmring_create(&ring, NULL, &cfg);

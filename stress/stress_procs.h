@@ -55,6 +55,7 @@ struct opts {
 	double seconds;
 	size_t capacity, max_record;
 	int kill;
+	int light; /* --light: the ring is made with SHMRING_LIGHT_PUBLISH */
 	unsigned kill_min_ms, kill_max_ms;
 	uint64_t seed;
 	unsigned max_recovery_ms;	/* a kill not recovered from by then: FAIL */

@@ -27,7 +27,7 @@
  * counted per length instead (as many taken as put).
  *
  * usage: stress_threads [--producers P] [--consumers C] [--seconds S]
- *                       [--capacity BYTES] [--max-record BYTES] [--spin N] [--seed N]
+ *                       [--capacity BYTES] [--max-record BYTES] [--spin N] [--seed N] [--light]
  *                       [--handles 1|2] [--end close|detach] [-v]
  * --handles 2 gives the consumers a handle of their own (shmring_attach_fd);
  * --end detach (with --handles 2) ends the stream by detaching the
@@ -68,6 +68,7 @@ struct opts {
 	double seconds;
 	size_t capacity;
 	size_t max_record;	/* --max-record: 0 = the default; <= 48: the inline layout */
+	int light;		/* --light: SHMRING_LIGHT_PUBLISH */
 	long spin;		/* -1: the library's default */
 	uint64_t seed;
 	int handles;		/* 2: consumers use a second handle (attach_fd) */
@@ -504,7 +505,7 @@ static void on_alarm(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: stress_threads [--producers P] [--consumers C] [--seconds S]\n"
-			"                      [--capacity BYTES] [--max-record BYTES] [--spin N] [--seed N]\n"
+			"                      [--capacity BYTES] [--max-record BYTES] [--spin N] [--seed N] [--light]\n"
 			"                      [--handles 1|2] [--end close|detach] [-v]\n");
 	exit(2);
 }
@@ -518,6 +519,10 @@ static void parse(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "-v")) {
 			opt.verbose = 1;
+			continue;
+		}
+		if (!strcmp(a, "--light")) { /* a ring made with SHMRING_LIGHT_PUBLISH */
+			opt.light = 1;
 			continue;
 		}
 		if (!v)
@@ -609,6 +614,7 @@ int main(int argc, char **argv)
 	parse(argc, argv);
 	cfg.capacity = opt.capacity;
 	cfg.max_record = opt.max_record;
+	cfg.flags = opt.light ? SHMRING_LIGHT_PUBLISH : 0;
 	rc = shmring_create(&ring, NULL, &cfg);
 	if (rc) {
 		fprintf(stderr, "stress: FAIL shmring_create: %s\n", shmring_strerror(rc));

@@ -235,6 +235,7 @@ extern const int n_transports;
 /* tp_epoll.c: consumers waiting in epoll_wait; only with -t. */
 extern const struct transport tp_shmring_efd, tp_shmring_efd_direct, tp_seqpacket_epoll;
 extern const struct transport tp_shmring_inline;
+extern const struct transport tp_shmring_light;
 extern const struct transport *const extra_transports[];
 extern const int n_extra_transports;
 const struct transport *transport_by_name(const char *name);
@@ -437,6 +438,7 @@ void sc_pingpong(int spin);
 void sc_pingpong_event_fd(void);
 void sc_pingpong_inline(void);
 void sc_throughput_inline(void);
+void sc_throughput_light(void);
 void sc_paced(void);
 void sc_idle(void);
 void sc_burst(void);

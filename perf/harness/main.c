@@ -363,6 +363,8 @@ int main(int argc, char **argv)
 		sc_throughput_inline();
 	if (todo & DO_TELEM)
 		sc_telemetry();
+	if ((todo & DO_TPUT) && (todo & DO_TELEM) && g_opt.default_suite)
+		sc_throughput_light();
 	if ((todo & DO_PP_SPIN) && g_opt.default_suite)
 		sc_pingpong_inline(); /* before sc_pingpong(1): its floor is the latest */
 	if (todo & DO_PP_SPIN)

@@ -411,16 +411,16 @@ static void ns_ratio(struct target *t, const struct meas *a, const char *ka, con
 
 /* A layout target's value (the inline ring against base) and detail (the
  * split ring's figure beside it). */
-static void layout_target(struct target *t, const struct meas *inl, const struct meas *split,
-			  const struct meas *base, const char *(*fmt)(double, char *, size_t),
-			  const char *unit)
+static void variant_target(struct target *t, const struct meas *inl, const struct meas *split,
+			   const struct meas *base, const char *(*fmt)(double, char *, size_t),
+			   const char *unit, const char *split_is)
 {
 	char b1[32], b2[32], b3[32];
 	if (!have(inl) || !have(base))
 		return;
 	t->value = rep_ratio(inl, base);
-	snprintf(t->detail, sizeof t->detail, "%s vs %s %s; split layout %s (%.2fx)",
-		 fmt(inl->value, b1, sizeof b1), fmt(base->value, b2, sizeof b2), unit,
+	snprintf(t->detail, sizeof t->detail, "%s vs %s %s; %s %s (%.2fx)",
+		 fmt(inl->value, b1, sizeof b1), fmt(base->value, b2, sizeof b2), unit, split_is,
 		 have(split) ? fmt(split->value, b3, sizeof b3) : "-",
 		 have(split) ? rep_ratio(split, base) : NAN);
 }
@@ -515,15 +515,16 @@ static int compute_targets(struct target *t)
 	t[n] = (struct target){ "spinning ping-pong one-way, 48 B: shmring inline layout / floor",
 				"<= 2x", NAN, 0, 2, "median over reps of the per-rep ratio",
 				"the default suite (sc_pingpong_inline)", "" };
-	layout_target(&t[n++], ring, split, ring ? floor_of(ring) : NULL, fmt_ns, "one-way");
+	variant_target(&t[n++], ring, split, ring ? floor_of(ring) : NULL, fmt_ns, "one-way",
+		       "split layout");
 	ring = find(SC_THROUGHPUT, "shmring-inline", 1, 1, SHMRING_INLINE_MAX_RECORD);
 	split = find(SC_THROUGHPUT, "shmring", 1, 1, SHMRING_INLINE_MAX_RECORD);
 	t[n] = (struct target){ "1x1, 48 B: shmring inline layout / bare SPSC ring (records/s)",
 				">= 0.75x", NAN, 1, 0.75, "median over reps of the per-rep ratio",
 				"the default suite (sc_throughput_inline)", "" };
-	layout_target(&t[n++], ring, split,
-		      find(SC_THROUGHPUT, "ref-spsc", 1, 1, SHMRING_INLINE_MAX_RECORD), fmt_si,
-		      "records/s");
+	variant_target(&t[n++], ring, split,
+		       find(SC_THROUGHPUT, "ref-spsc", 1, 1, SHMRING_INLINE_MAX_RECORD), fmt_si,
+		       "records/s", "split layout");
 	ring = find(SC_PINGPONG_BLOCK, "shmring", -1, -1, 0);
 	pipe = find(SC_PINGPONG_BLOCK, "pipe", -1, -1, 0);
 	t[n] = (struct target){ "blocking ping-pong one-way: shmring / pipe", "<= 1x", NAN, 0, 1,
@@ -583,6 +584,26 @@ static int compute_targets(struct target *t)
 		}
 		n++;
 	}
+	/* light rings (SHMRING_LIGHT_PUBLISH; sc_throughput_light): the same
+	 * two figures for a ring whose puts and gets make no locked store, the
+	 * plain ring's figure of the same minutes in the detail */
+	ring = find(SC_THROUGHPUT, "shmring-light", 1, 1, 64);
+	split = find(SC_THROUGHPUT, "shmring", 1, 1, 64);
+	fl = find(SC_THROUGHPUT, "ref-spsc", 1, 1, 64);
+	t[n] = (struct target){ "1x1, 64 B: shmring light ring / bare SPSC ring (records/s)",
+				">= 0.75x", NAN, 1, 0.75, "median over reps of the per-rep ratio",
+				"the default suite (sc_throughput_light)", "" };
+	variant_target(&t[n++], ring, split, fl, fmt_si, "records/s", "plain ring");
+	ring = find(SC_THROUGHPUT, "shmring-light", TELEM_P, 1, TELEM_MAX);
+	t[n] = (struct target){ "8x1, 20-2000 B (telemetry): shmring light ring / pipe", ">= 1x", NAN,
+				1, 1, "median over reps of the per-rep ratio",
+				"the default suite (sc_throughput_light)", "" };
+	if (have(ring) && have(pipe)) {
+		t[n].value = rep_ratio(ring, pipe);
+		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s",
+			 fmt_si(ring->value, b1, sizeof b1), fmt_si(pipe->value, b2, sizeof b2));
+	}
+	n++;
 	zc = find(SC_THROUGHPUT, "shmring-zc", 1, 1, 1u << 20);
 	fl = find(SC_THROUGHPUT, "floor", 1, 1, 1u << 20);
 	t[n] = (struct target){ "1 MiB records, zero-copy: shmring-zc / memcpy bandwidth", ">= 0.5x",
@@ -609,7 +630,7 @@ static int compute_targets(struct target *t)
 
 void report_targets(FILE *f, int markdown)
 {
-	struct target t[24];
+	struct target t[28];
 	int n = compute_targets(t), nmeasured = 0;
 
 	for (int i = 0; i < n; i++)
@@ -658,7 +679,7 @@ void report_targets(FILE *f, int markdown)
 /* For json.c: the targets as JSON objects. */
 void targets_json(FILE *f)
 {
-	struct target t[24];
+	struct target t[28];
 	int n = compute_targets(t);
 
 	fprintf(f, "[");

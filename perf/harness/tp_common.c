@@ -16,7 +16,8 @@ const struct transport *const all_transports[] = {
 const int n_transports = (int)(sizeof all_transports / sizeof all_transports[0]);
 /* Run only when named with -t (tp_epoll.c: the event-loop wake-up). */
 const struct transport *const extra_transports[] = { &tp_shmring_efd, &tp_shmring_efd_direct,
-                                                      &tp_seqpacket_epoll, &tp_shmring_inline };
+                                                      &tp_seqpacket_epoll, &tp_shmring_inline,
+                                                      &tp_shmring_light };
 const int n_extra_transports = (int)(sizeof extra_transports / sizeof extra_transports[0]);
 
 const struct transport *transport_by_name(const char *name)

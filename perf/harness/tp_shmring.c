@@ -2,6 +2,8 @@
  * tp_shmring.c - shmring through its three APIs: copy (put/get), zero-copy
  * (reserve/commit, peek/release) and batches (put_many/get_many).
  *
+ * shmring-light is the copy API on a ring made with SHMRING_LIGHT_PUBLISH
+ * (a plain store publishes and releases; sleepers pay a membarrier).
  * shmring-inline is the copy API on a ring made with max_record
  * SHMRING_INLINE_MAX_RECORD (48 bytes): the inline layout, one cache line a
  * record (<shmring.h>); only for records that fit.
@@ -49,11 +51,12 @@ static int batch_records(size_t rec_size)
 	return b < 1 ? 1 : b > 32 ? 32 : (int)b;
 }
 
-static int shm_setup_max(void **chp, const struct chan_cfg *cfg, size_t max_record, char *why,
-                         size_t whylen)
+static int shm_setup_max(void **chp, const struct chan_cfg *cfg, size_t max_record,
+                         unsigned flags, char *why, size_t whylen)
 {
 	struct shm_ch *ch = xcalloc(1, sizeof *ch);
-	struct shmring_config rc_cfg = { .capacity = cfg->queue_bytes, .max_record = max_record };
+	struct shmring_config rc_cfg = { .capacity = cfg->queue_bytes, .max_record = max_record,
+		                         .flags = flags };
 	int rc = shmring_create(&ch->ring, NULL, &rc_cfg);
 
 	if (rc) {
@@ -77,12 +80,17 @@ static int shm_setup_max(void **chp, const struct chan_cfg *cfg, size_t max_reco
 
 static int shm_setup(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
 {
-	return shm_setup_max(chp, cfg, 0, why, whylen);
+	return shm_setup_max(chp, cfg, 0, 0, why, whylen);
+}
+
+static int shm_setup_light(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
+{
+	return shm_setup_max(chp, cfg, 0, SHMRING_LIGHT_PUBLISH, why, whylen);
 }
 
 static int shm_setup_inline(void **chp, const struct chan_cfg *cfg, char *why, size_t whylen)
 {
-	return shm_setup_max(chp, cfg, SHMRING_INLINE_MAX_RECORD, why, whylen);
+	return shm_setup_max(chp, cfg, SHMRING_INLINE_MAX_RECORD, 0, why, whylen);
 }
 
 /* In the parent, before any timing: the ring's pages are allocated (each
@@ -356,6 +364,14 @@ const struct transport tp_shmring_inline = {
 	.name = "shmring-inline",
 	.desc = "shmring put/get, max_record 48: the inline layout",
 	.setup = shm_setup_inline,
+	SHM_CHANNEL_BUT_SETUP,
+	SHM_COPY_CALLS,
+};
+
+const struct transport tp_shmring_light = {
+	.name = "shmring-light",
+	.desc = "shmring put/get on a ring made with SHMRING_LIGHT_PUBLISH",
+	.setup = shm_setup_light,
 	SHM_CHANNEL_BUT_SETUP,
 	SHM_COPY_CALLS,
 };
