@@ -1,7 +1,8 @@
 /*
  * create.c - `shmring create NAME`: a named ring that outlives the command,
  * persistent (SHMRING_PERSISTENT) unless --pipe asks for pipe semantics;
- * --redeliver makes it at-least-once (SHMRING_REDELIVER).
+ * --redeliver makes it at-least-once (SHMRING_REDELIVER); --light gives it
+ * light publication (SHMRING_LIGHT_PUBLISH).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,7 +13,7 @@
 
 static const char create_usage[] =
 	"usage: shmring create [--capacity BYTES] [--max-record BYTES] [--mode MODE] [--pipe]\n"
-	"                      [--redeliver] NAME\n";
+	"                      [--redeliver] [--light] NAME\n";
 
 int cmd_create(int argc, char **argv)
 {
@@ -22,12 +23,13 @@ int cmd_create(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'M' },
 		{ "pipe", no_argument, NULL, 'p' },
 		{ "redeliver", no_argument, NULL, 'r' },
+		{ "light", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct shmring_config cfg = { .flags = SHMRING_PERSISTENT };
 	int c;
-	while ((c = getopt_long(argc, argv, "c:m:M:prh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:m:M:prlh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			if (parse_size(optarg, &cfg.capacity) || !cfg.capacity)
@@ -47,6 +49,7 @@ int cmd_create(int argc, char **argv)
 		}
 		case 'p': cfg.flags &= ~SHMRING_PERSISTENT; break;
 		case 'r': cfg.flags |= SHMRING_REDELIVER; break;
+		case 'l': cfg.flags |= SHMRING_LIGHT_PUBLISH; break;
 		case 'h': fputs(create_usage, stdout); return 0;
 		default:  return usage_error("create", "bad option");
 		}

@@ -165,14 +165,15 @@ void view_json(FILE *f, const struct ring_view *v, bool attachments)
 		}
 		fputc(']', f);
 		fprintf(f, ", \"kind\": \"%s\", \"persistent\": %s, \"broadcast\": %s, "
-		           "\"overwrite\": %s, \"redeliver\": %s, \"max_attach\": %zu, "
+		           "\"overwrite\": %s, \"redeliver\": %s, \"light\": %s, \"max_attach\": %zu, "
 		           "\"dropped\": %llu, \"overwritten\": %llu, \"subscribers\": %d, "
 		           "\"redelivered\": %llu, \"redeliver_waiting\": %llu, "
 		           "\"dead_letters\": %llu, \"dead_waiting\": %llu",
 		        view_kind(v), in->persistent ? "true" : "false",
 		        (in->delivery & SHMRING_BROADCAST) ? "true" : "false",
 		        (in->delivery & SHMRING_OVERWRITE) ? "true" : "false",
-		        (in->delivery & SHMRING_REDELIVER) ? "true" : "false", in->max_attach,
+		        (in->delivery & SHMRING_REDELIVER) ? "true" : "false",
+		        (in->delivery & SHMRING_LIGHT_PUBLISH) ? "true" : "false", in->max_attach,
 		        (unsigned long long)in->dropped, (unsigned long long)in->overwritten,
 		        v->subscribers, (unsigned long long)in->redelivered,
 		        (unsigned long long)in->redeliver_waiting,

@@ -25,6 +25,9 @@ static void print_text(const struct ring_view *v)
 	printf("state:       %s\n", view_state(v));
 	printf("kind:        %s (persistent: %s); attachment table %zu entries\n", view_kind(v),
 	       in->persistent ? "yes" : "no", in->max_attach);
+	printf("publication: %s\n", (in->delivery & SHMRING_LIGHT_PUBLISH)
+	                                    ? "light (SHMRING_LIGHT_PUBLISH: sleepers issue membarrier)"
+	                                    : "locked store");
 	printf("producers:   %u live\n", v->live_producers);
 	printf("consumers:   %u live\n", v->live_consumers);
 	printf("unfinished:  %llu\n", (unsigned long long)in->unfinished);

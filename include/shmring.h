@@ -437,7 +437,8 @@ struct shmring_info {
 	                              SHMRING_BROADCAST, SHMRING_OVERWRITE or 0 (plain),
 	                              with SHMRING_REDELIVER or'ed in for a ring made
 	                              with it (at-least-once; redelivered and dead_*
-	                              above count for it) */
+	                              above count for it), and SHMRING_LIGHT_PUBLISH
+	                              for a ring made with that */
 };
 SHMRING_API int     shmring_info(const struct shmring *ring, struct shmring_info *info);
 

@@ -84,7 +84,8 @@ int shmring_info(const struct shmring *ring, struct shmring_info *info)
 	info->max_attach = ring->nattach;
 	info->delivery = (ring->mode & RING_HDR_BROADCAST ? SHMRING_BROADCAST : 0u) |
 	                 (ring->mode & RING_HDR_OVERWRITE ? SHMRING_OVERWRITE : 0u) |
-	                 (ring->redeliver ? SHMRING_REDELIVER : 0u);
+	                 (ring->redeliver ? SHMRING_REDELIVER : 0u) |
+	                 (ring->fenced ? SHMRING_LIGHT_PUBLISH : 0u); /* fence.h */
 	uint64_t f = atomic_load_explicit(&hdr->free_tail, memory_order_acquire);
 	uint64_t t = atomic_load_explicit(&hdr->cons_head, memory_order_acquire);
 	if (ring_is_bcast(ring)) /* issue 13: records = what is still in the ring */

@@ -396,6 +396,19 @@ class Counters(ToolTest):
         self.assertEqual((e['kind'], e['redeliver']), ('pipe', False))
         self.assertNotIn('redelivery:', self.ok('stat', plain).stdout.decode())
 
+    def test_light_ring_is_made_and_shown(self):
+        n = self.name('light')
+        self.ok('create', '--light', '--capacity', '8K', n)
+        e = self.ls_entry(n)
+        self.assertEqual((e['kind'], e['light']), ('persistent', True))
+        self.assertIn('publication: light', self.ok('stat', n).stdout.decode())
+        # records go through it like any other ring's
+        self.ok('put', n, input=b'one\ntwo\n')
+        self.assertEqual(self.ok('cat', '-n', '2', n).stdout, b'one\ntwo\n')
+        plain = self.pipe_ring('plainpub')
+        self.assertEqual(self.ls_entry(plain)['light'], False)
+        self.assertIn('publication: locked store', self.ok('stat', plain).stdout.decode())
+
 
 class Stale(ToolTest):
     def setUp(self):
