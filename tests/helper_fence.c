@@ -15,9 +15,9 @@
  *                                    wait a sleep (spin 0); deny: first
  *                                    make membarrier fail with EPERM
  *   helper_fence sleeps KIND [deny]  wait 200 ms on an empty ring of that
- *                                    KIND (spin 0); exit with the number of
- *                                    sleeps it took (futex_waits, at most
- *                                    250)
+ *                                    KIND (spin 0); exit with 100 + the
+ *                                    number of sleeps it took (futex_waits,
+ *                                    at most 150): below 100 is an error
  *
  * The environment (SHMRING_MEMBARRIER) comes from the test.  Exit status:
  * 0 on success, the codes below otherwise; diagnostics to stderr.
@@ -46,6 +46,7 @@ enum {
 	H_SECCOMP = 6,
 	H_NOT_DENIED = 7,
 	H_CANNOT_TELL = 77,
+	H_SLEEPS = 100, /* sleeps: 100 + the count */
 };
 
 #ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
@@ -157,7 +158,7 @@ static int sleeps(const char *k, int deny)
 	struct shmring_info info;
 	shmring_info(r, &info);
 	shmring_detach(r);
-	return info.futex_waits > 250 ? 250 : (int)info.futex_waits;
+	return H_SLEEPS + (info.futex_waits > 150 ? 150 : (int)info.futex_waits);
 }
 
 int main(int argc, char **argv)

@@ -438,7 +438,6 @@ void sc_pingpong(int spin);
 void sc_pingpong_event_fd(void);
 void sc_pingpong_inline(void);
 void sc_throughput_inline(void);
-void sc_throughput_light(void);
 void sc_paced(void);
 void sc_idle(void);
 void sc_burst(void);

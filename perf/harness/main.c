@@ -8,6 +8,7 @@
  */
 #include "harness.h"
 
+#include <stdbool.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -293,6 +294,26 @@ static int parse_args(int argc, char **argv)
 	return todo;
 }
 
+/* The default suite's light ring (SHMRING_LIGHT_PUBLISH): shmring-light
+ * joins the transports of a point when `yes` (and is not there already);
+ * true if it was added, for without_light. */
+static bool with_light(bool yes)
+{
+	if (!yes || g_opt.ntps >= (int)(sizeof g_opt.tps / sizeof g_opt.tps[0]))
+		return false;
+	for (int i = 0; i < g_opt.ntps; i++)
+		if (g_opt.tps[i] == &tp_shmring_light)
+			return false;
+	g_opt.tps[g_opt.ntps++] = &tp_shmring_light;
+	return true;
+}
+
+static void without_light(bool added)
+{
+	if (added)
+		g_opt.ntps--;
+}
+
 int main(int argc, char **argv)
 {
 	int todo;
@@ -342,9 +363,15 @@ int main(int argc, char **argv)
 	int64_t t0 = now_ns();
 	if (todo & DO_TPUT) {
 		if (g_opt.default_suite) {
-			/* record sizes at 1x1, then process counts at 64 B */
-			for (int s = 0; s < g_opt.nsizes; s++)
+			/* record sizes at 1x1, then process counts at 64 B; at 64 B
+			 * a light ring too, in the same points (same reps, same
+			 * minutes as the others: the targets pair them by rep) */
+			for (int s = 0; s < g_opt.nsizes; s++) {
+				bool light = with_light(g_opt.sizes[s] == g_opt.lat_size);
 				sc_throughput((struct pc){ 1, 1 }, g_opt.sizes[s]);
+				without_light(light);
+			}
+			bool light = with_light(true);
 			for (int p = 0; p < g_opt.nprocs; p++) {
 				struct pc pc = g_opt.procs[p];
 				int done = 0;
@@ -353,6 +380,7 @@ int main(int argc, char **argv)
 				if (!done)
 					sc_throughput(pc, g_opt.lat_size);
 			}
+			without_light(light);
 		} else {
 			for (int p = 0; p < g_opt.nprocs; p++)
 				for (int s = 0; s < g_opt.nsizes; s++)
@@ -361,10 +389,11 @@ int main(int argc, char **argv)
 	}
 	if ((todo & DO_TPUT) && g_opt.default_suite)
 		sc_throughput_inline();
-	if (todo & DO_TELEM)
+	if (todo & DO_TELEM) {
+		bool light = with_light(g_opt.default_suite);
 		sc_telemetry();
-	if ((todo & DO_TPUT) && (todo & DO_TELEM) && g_opt.default_suite)
-		sc_throughput_light();
+		without_light(light);
+	}
 	if ((todo & DO_PP_SPIN) && g_opt.default_suite)
 		sc_pingpong_inline(); /* before sc_pingpong(1): its floor is the latest */
 	if (todo & DO_PP_SPIN)

@@ -584,20 +584,21 @@ static int compute_targets(struct target *t)
 		}
 		n++;
 	}
-	/* light rings (SHMRING_LIGHT_PUBLISH; sc_throughput_light): the same
+	/* light rings (SHMRING_LIGHT_PUBLISH; main.c with_light: the default
+	 * suite runs shmring-light in the same points as the others): the same
 	 * two figures for a ring whose puts and gets make no locked store, the
-	 * plain ring's figure of the same minutes in the detail */
+	 * plain ring's figure of the same reps in the detail */
 	ring = find(SC_THROUGHPUT, "shmring-light", 1, 1, 64);
 	split = find(SC_THROUGHPUT, "shmring", 1, 1, 64);
 	fl = find(SC_THROUGHPUT, "ref-spsc", 1, 1, 64);
 	t[n] = (struct target){ "1x1, 64 B: shmring light ring / bare SPSC ring (records/s)",
 				">= 0.75x", NAN, 1, 0.75, "median over reps of the per-rep ratio",
-				"the default suite (sc_throughput_light)", "" };
+				"the default suite (or -t shmring-light)", "" };
 	variant_target(&t[n++], ring, split, fl, fmt_si, "records/s", "plain ring");
 	ring = find(SC_THROUGHPUT, "shmring-light", TELEM_P, 1, TELEM_MAX);
 	t[n] = (struct target){ "8x1, 20-2000 B (telemetry): shmring light ring / pipe", ">= 1x", NAN,
 				1, 1, "median over reps of the per-rep ratio",
-				"the default suite (sc_throughput_light)", "" };
+				"the default suite (or -t shmring-light)", "" };
 	if (have(ring) && have(pipe)) {
 		t[n].value = rep_ratio(ring, pipe);
 		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s",

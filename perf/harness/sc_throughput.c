@@ -467,22 +467,6 @@ void sc_throughput_inline(void)
 	g_opt = saved;
 }
 
-/* Light rings (SHMRING_LIGHT_PUBLISH; default suite, after the telemetry
- * point): 1x1 at 64 B over a plain and a light ring (and the bare SPSC ring,
- * as at every 1x1 point), then the telemetry point over a light ring. */
-void sc_throughput_light(void)
-{
-	const struct transport *tps[] = { &tp_shmring, &tp_shmring_light };
-	struct opts saved = g_opt;
-	memcpy(g_opt.tps, tps, sizeof tps);
-	g_opt.ntps = 2;
-	sc_throughput((struct pc){ 1, 1 }, 64);
-	g_opt.tps[0] = &tp_shmring_light;
-	g_opt.ntps = 1;
-	tput_point((struct pc){ TELEM_P, 1 }, TELEM_MAX, TELEM_MIN, NULL);
-	g_opt = saved;
-}
-
 void sc_telemetry(void)
 {
 	static const char *const only[] = { "shmring", "shmring-batch", "shmring-light", "pipe",
