@@ -15,8 +15,10 @@
  * forgiven.
  */
 #include <inttypes.h>
+#include <poll.h>
 
 #include "common.h"
+#include "shmring_poll.h"
 
 TestSuite(fence, .timeout = T_TIMEOUT, .fini = t_cleanup);
 
@@ -190,4 +192,117 @@ Test(fence, a_blind_waiter_sleeps_as_usual_on_a_plain_ring)
 	int blind = sleeps_on("plain", "deny");
 	cr_assert(blind >= 1 && blind <= 10, "a 200 ms wait on a plain ring, membarrier denied: "
 	          "%d sleeps", blind);
+}
+
+/* Every kind of sleeper on a light ring is woken, by every kind of
+ * publication: the consumer sleeps in shmring_get, shmring_get_many,
+ * shmring_poll (beside a plain ring) and poll(2) on the direct event fd, a
+ * phase each; the producer, a forked child, puts with shmring_put and
+ * shmring_put_many (the batch's one fence) in turn, and takes the replies
+ * with shmring_get and shmring_get_many.  Every wait sleeps (spin 0); a round
+ * trip that took a sleep slice is a lost wake. */
+#define KIND_ROUNDS 5000
+enum { BY_GET, BY_GET_MANY, BY_POLL, BY_EVENT_FD, KINDS };
+
+static struct shmring *kinds_to, *kinds_back;
+
+static int kinds_child(void *arg)
+{
+	(void)arg;
+	shmring_set_spin(kinds_to, 0);
+	shmring_set_spin(kinds_back, 0);
+	for (uint64_t i = 0; i < (uint64_t)KINDS * KIND_ROUNDS; i++) {
+		struct iovec rec = { &i, sizeof i };
+		if (i & 1 ? shmring_put_many(kinds_to, &rec, 1, 10 * T_SEC) != 1
+		          : shmring_put(kinds_to, &i, sizeof i, 10 * T_SEC) != 0)
+			return 3;
+		uint64_t back = 0;
+		struct iovec got;
+		uint64_t buf[2];
+		if (i & 1) {
+			if (shmring_get_many(kinds_back, buf, sizeof buf, &got, 1, 10 * T_SEC) != 1)
+				return 4;
+			memcpy(&back, got.iov_base, sizeof back);
+		} else if (shmring_get(kinds_back, &back, sizeof back, 10 * T_SEC) != sizeof back)
+			return 4;
+		if (back != i)
+			return 5;
+	}
+	return 0;
+}
+
+/* One record from kinds_to, taken after sleeping the phase's way. */
+static uint64_t take_by(int kind, struct shmring *plain, int efd)
+{
+	uint64_t v = 0, buf[2];
+	struct iovec got;
+	switch (kind) {
+	case BY_GET:
+		cr_assert_eq(shmring_get(kinds_to, &v, sizeof v, 10 * T_SEC), (ssize_t)sizeof v);
+		return v;
+	case BY_GET_MANY:
+		cr_assert_eq(shmring_get_many(kinds_to, buf, sizeof buf, &got, 1, 10 * T_SEC), 1);
+		memcpy(&v, got.iov_base, sizeof v);
+		return v;
+	case BY_POLL:
+		for (;;) {
+			struct shmring_pollitem it[2] = { { plain, SHMRING_POLLIN, 0 },
+				                          { kinds_to, SHMRING_POLLIN, 0 } };
+			int n = shmring_poll(it, 2, 10 * T_SEC);
+			cr_assert_gt(n, 0, "shmring_poll: %d", n);
+			cr_assert_eq(it[0].revents, 0u, "the plain ring never gets a record");
+			ssize_t r = shmring_get(kinds_to, &v, sizeof v, 0);
+			if (r == (ssize_t)sizeof v)
+				return v;
+			cr_assert_eq(r, -EAGAIN);
+		}
+	default:
+		for (;;) {
+			struct pollfd p = { .fd = efd, .events = POLLIN };
+			int n = poll(&p, 1, 10000);
+			if (n < 0 && errno == EINTR)
+				continue;
+			cr_assert_eq(n, 1, "poll on the direct event fd: %d", n);
+			cr_assert_eq(shmring_event_ack(kinds_to), 0);
+			ssize_t r = shmring_get(kinds_to, &v, sizeof v, 0);
+			if (r == (ssize_t)sizeof v)
+				return v;
+			cr_assert_eq(r, -EAGAIN);
+		}
+	}
+}
+
+Test(fence, light_rings_wake_every_kind_of_sleeper)
+{
+	struct shmring_config cfg = { .capacity = 65536, .flags = SHMRING_LIGHT_PUBLISH };
+	cr_assert_eq(shmring_create(&kinds_to, NULL, &cfg), 0);
+	cr_assert_eq(shmring_create(&kinds_back, NULL, &cfg), 0);
+	struct shmring *plain = t_ring(65536, 0);
+	shmring_set_spin(kinds_to, 0);
+	shmring_set_spin(kinds_back, 0);
+	pid_t pid = t_fork(kinds_child, NULL);
+	int slow[KINDS] = { 0 }, efd = -1;
+	uint64_t i = 0;
+	for (int kind = 0; kind < KINDS; kind++) {
+		if (kind == BY_EVENT_FD) {
+			efd = shmring_event_fd_direct(kinds_to);
+			if (efd == -EOPNOTSUPP)
+				efd = shmring_event_fd(kinds_to); /* the watcher's: still a sleeper */
+			cr_assert_geq(efd, 0, "event fd: %d", efd);
+		}
+		for (int k = 0; k < KIND_ROUNDS; k++, i++) {
+			int64_t t0 = t_now_ns();
+			cr_assert_eq(take_by(kind, plain, efd), i, "kind %d, round %d", kind, k);
+			cr_assert_eq(shmring_put(kinds_back, &i, sizeof i, 10 * T_SEC), 0);
+			int64_t took = t_now_ns() - t0;
+			slow[kind] += took >= SLICE_LO_NS && took < SLICE_HI_NS;
+		}
+	}
+	t_expect_exit(pid, 0, 20 * T_SEC);
+	cr_assert_leq(slow[BY_GET] + slow[BY_GET_MANY] + slow[BY_POLL] + slow[BY_EVENT_FD], 1,
+	              "round trips of a whole sleep slice: get %d, get_many %d, poll %d, event fd %d",
+	              slow[BY_GET], slow[BY_GET_MANY], slow[BY_POLL], slow[BY_EVENT_FD]);
+	shmring_detach(plain);
+	shmring_detach(kinds_to);
+	shmring_detach(kinds_back);
 }
