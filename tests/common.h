@@ -290,4 +290,36 @@ static inline void t_helper_path(const char *helper, char *out, size_t n)
 	cr_assert(k > 0 && (size_t)k < n, "helper path too long");
 }
 
+/* fork + exec the helper program `helper` (t_helper_path) with arguments
+ * args (NULL-terminated, at most 7), env ("NAME=VALUE", or NULL) added to
+ * its environment, and its stderr to /dev/null if quiet; returns the pid.
+ * The child dies with its parent. */
+static inline pid_t t_exec_helper(const char *helper, const char *env, int quiet,
+                                  const char *const *args)
+{
+	char path[PATH_MAX];
+	t_helper_path(helper, path, sizeof path);
+	cr_assert_eq(access(path, X_OK), 0,
+	             "helper %s not found (%s); set SHMRING_TEST_HELPER_DIR", path, strerror(errno));
+	char *argv[9] = { (char *)helper };
+	for (int i = 0; i < 7 && args[i]; i++)
+		argv[i + 1] = (char *)args[i];
+	pid_t parent = getpid();
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(99);
+		if (quiet && !freopen("/dev/null", "w", stderr))
+			_exit(98);
+		if (env && putenv((char *)env))
+			_exit(97);
+		execv(path, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 #endif /* SHMRING_TESTS_COMMON_H */

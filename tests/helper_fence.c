@@ -58,20 +58,25 @@ static long membarrier(int cmd)
 	return syscall(__NR_membarrier, cmd, 0, 0);
 }
 
-static struct shmring_config kind(const char *k)
+/* An anonymous ring of kind k (light: SHMRING_LIGHT_PUBLISH, else plain);
+ * 0, or H_OPEN. */
+static int make_ring(const char *k, struct shmring **r)
 {
-	return (struct shmring_config){ .flags = strcmp(k, "light") ? 0 : SHMRING_LIGHT_PUBLISH };
+	struct shmring_config cfg = { .flags = strcmp(k, "light") ? 0 : SHMRING_LIGHT_PUBLISH };
+	int rc = shmring_create(r, NULL, &cfg);
+	if (rc) {
+		fprintf(stderr, "helper_fence: create: %s\n", shmring_strerror(rc));
+		return H_OPEN;
+	}
+	return H_OK;
 }
 
 static int registered(const char *k)
 {
 	struct shmring *r = NULL;
-	struct shmring_config cfg = kind(k);
-	int rc = shmring_create(&r, NULL, &cfg);
-	if (rc) {
-		fprintf(stderr, "helper_fence: create: %s\n", shmring_strerror(rc));
-		return H_OPEN;
-	}
+	int rc = make_ring(k, &r);
+	if (rc)
+		return rc;
 	long regs = membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS);
 	shmring_detach(r);
 	if (regs < 0)
@@ -142,12 +147,9 @@ static int sleeps(const char *k, int deny)
 			return rc;
 	}
 	struct shmring *r = NULL;
-	struct shmring_config cfg = kind(k);
-	int rc = shmring_create(&r, NULL, &cfg);
-	if (rc) {
-		fprintf(stderr, "helper_fence: create: %s\n", shmring_strerror(rc));
-		return H_OPEN;
-	}
+	int rc = make_ring(k, &r);
+	if (rc)
+		return rc;
 	shmring_set_spin(r, 0);
 	char buf[64];
 	ssize_t n = shmring_get(r, buf, sizeof buf, 200 * 1000000LL);

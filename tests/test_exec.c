@@ -12,24 +12,8 @@ TestSuite(exec, .timeout = T_TIMEOUT, .fini = t_cleanup);
  * goes to /dev/null (for runs that are meant to fail). */
 static pid_t exec_helper_q(int quiet, const char *a1, const char *a2, const char *a3)
 {
-	char path[PATH_MAX];
-	t_helper_path("helper_open", path, sizeof path);
-	cr_assert_eq(access(path, X_OK), 0,
-	             "helper %s not found (%s); set SHMRING_TEST_HELPER_DIR", path, strerror(errno));
-	pid_t parent = getpid();
-	fflush(NULL);
-	pid_t pid = fork();
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(99);
-		if (quiet && !freopen("/dev/null", "w", stderr))
-			_exit(98);
-		execl(path, "helper_open", a1, a2, a3, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	const char *args[] = { a1, a2, a3, NULL };
+	return t_exec_helper("helper_open", NULL, quiet, args);
 }
 
 static pid_t exec_helper(const char *a1, const char *a2, const char *a3)

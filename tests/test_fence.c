@@ -37,26 +37,11 @@ TestSuite(fence, .timeout = T_TIMEOUT, .fini = t_cleanup);
 static pid_t exec_helper(const char *env, const char *a1, const char *a2, const char *a3,
                          const char *a4, const char *a5)
 {
-	char path[PATH_MAX];
-	t_helper_path("helper_fence", path, sizeof path);
-	cr_assert_eq(access(path, X_OK), 0,
-	             "helper %s not found (%s); set SHMRING_TEST_HELPER_DIR", path, strerror(errno));
-	pid_t parent = getpid();
-	fflush(NULL);
-	pid_t pid = fork();
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(99);
-		if (env)
-			setenv("SHMRING_MEMBARRIER", env, 1);
-		else
-			unsetenv("SHMRING_MEMBARRIER");
-		execl(path, "helper_fence", a1, a2, a3, a4, a5, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	const char *args[] = { a1, a2, a3, a4, a5, NULL };
+	static char var[64];
+	if (env)
+		snprintf(var, sizeof var, "SHMRING_MEMBARRIER=%s", env);
+	return t_exec_helper("helper_fence", env ? var : NULL, 0, args);
 }
 
 static int helper_exit(pid_t pid)
