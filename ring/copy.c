@@ -52,10 +52,10 @@ static TAIL_ONLY ssize_t wake_then_get(struct shmring *r, uint64_t w, ssize_t le
 	return len;
 }
 /* The end of a leaf get whose free_tail follow needs the walk. */
-static TAIL_ONLY ssize_t walk_then_get(struct shmring *r, uint64_t pos, struct op_rec *c,
-                                       ssize_t len)
+static TAIL_ONLY ssize_t walk_then_get(struct shmring *r, struct op_rec *c, ssize_t len)
 {
-	shmring__free_tail_follow(r, pos);
+	/* from wherever free_tail stands (slot.h ring_free_tail_due) */
+	shmring__free_tail_follow(r, atomic_load_explicit(&r->hdr->free_tail, memory_order_relaxed));
 	op_rec_clear(c);
 	ring_notify_producers(r);
 	return len;
@@ -221,8 +221,8 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
 	copy_small(buf, at.data, tk.len);
 	meta_release(ring, at.meta, at.pos);
 	/* one record, no skip: [at.pos, end) */
-	if (__builtin_expect(ring_free_tail_follow_fast(ring, at.pos, end), 0))
-		return walk_then_get(ring, at.pos, c, (ssize_t)tk.len);
+	if (__builtin_expect(ring_free_tail_due(at.pos, end), 0))
+		return walk_then_get(ring, c, (ssize_t)tk.len);
 	op_rec_clear(c);
 	uint64_t w = ec_sleepers(&ring->hdr->not_full); /* ring_notify_producers */
 	if (__builtin_expect(w != 0, 0))

@@ -124,6 +124,21 @@ static inline void ring_free_tail_follow(struct shmring *r, uint64_t pos)
  * next at once, with no walk (50 of the 372 instructions of a put + get
  * pair went to it, perf/pair_cost under callgrind).  Otherwise true: the
  * caller walks, shmring__free_tail_follow(r, pos). */
+/* The leaf get's follow (copy.c): not after every record but once per
+ * FOLLOW_EVERY slots, when the record just released, [pos, next), crosses a
+ * multiple of it (each multiple is crossed by exactly one record); the
+ * caller then walks from wherever free_tail stands, up to cons_head.  On every
+ * record, the consumer's CAS took free_tail's line from a producer that
+ * reclaims on almost every put once the ring is full: a 1x1 stream of 2 M
+ * 64-byte records ran at 13.2 M/s, 153 ns of CPU a record, against 35.6-37.1
+ * M/s and 57-61 ns without the follow (docs/perf.md, eleventh session).  A
+ * producer that runs out of room by its hint then walks at most about
+ * FOLLOW_EVERY records, not the lap the third session's stall was. */
+#define FOLLOW_EVERY 1024u
+static inline bool ring_free_tail_due(uint64_t pos, uint64_t next)
+{
+	return (pos / FOLLOW_EVERY) != (next / FOLLOW_EVERY);
+}
 static inline bool ring_free_tail_follow_fast(struct shmring *r, uint64_t pos, uint64_t next)
 {
 	struct ring_header *hdr = r->hdr;
