@@ -123,12 +123,11 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 		shmring__release_many(ring, run, n);
 		/* The run is [run[0].pos, next), all released now; a last skip
 		 * record's length is not known here: next = run[0].pos, which
-		 * cons_head has passed, so the fast follow leaves it to the walk. */
+		 * cons_head has passed, so the follow leaves it to the walk. */
 		uint64_t next = run[n - 1].len != TAKE_SKIP
 		                        ? run[n - 1].pos + slots_for(run[n - 1].len)
 		                        : run[0].pos;
-		if (ring_free_tail_follow_fast(ring, run[0].pos, next))
-			shmring__free_tail_follow(ring, run[0].pos);
+		ring_free_tail_follow_run(ring, run[0].pos, next);
 		redeliver_after_release(ring, run[0].rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);

@@ -59,7 +59,7 @@ bool shmring__overwrite_oldest(struct shmring *r, struct op_rec *c)
 		atomic_store_explicit(&r->hdr->bcast.overflow, 1, memory_order_release);
 	}
 	ring_release(r, tk.pos);
-	ring_free_tail_follow(r, tk.pos);
+	ring_free_tail_follow(r, tk.pos, tk.pos + (skip ? 1 : slots_for(tk.len)));
 	op_rec_clear(c);
 	ring_notify_producers(r); /* as a consumer's release: others may discard next */
 	if (!skip) {

@@ -108,50 +108,65 @@ static inline void ring_release(struct shmring *r, uint64_t pos)
 {
 	meta_release(r, meta_at(r, pos), pos);
 }
-/* After releasing the record (or run) at pos: if free_tail stands there,
- * move it on (space.c, shmring__free_tail_follow).  Relaxed: a hint; the
- * producers' reclaim finds whatever this leaves. */
 void shmring__free_tail_follow(struct shmring *r, uint64_t pos);
-static inline void ring_free_tail_follow(struct shmring *r, uint64_t pos)
-{
-	if (atomic_load_explicit(&r->hdr->free_tail, memory_order_relaxed) == pos)
-		shmring__free_tail_follow(r, pos);
-}
-/* The same where the caller took and released every record in [pos, next)
- * itself (the leaf get, copy.c; not on a broadcast ring).  With one
- * consumer keeping up, nothing was taken after them (cons_head is next):
- * the walk would step over those records and stop, so free_tail moves to
- * next at once, with no walk (50 of the 372 instructions of a put + get
- * pair went to it, perf/pair_cost under callgrind).  Otherwise true: the
- * caller walks, shmring__free_tail_follow(r, pos). */
-/* The leaf get's follow (copy.c): not after every record but once per
- * FOLLOW_EVERY slots, when the record just released, [pos, next), crosses a
- * multiple of it (each multiple is crossed by exactly one record); the
- * caller then walks from wherever free_tail stands, up to cons_head.  On every
- * record, the consumer's CAS took free_tail's line from a producer that
- * reclaims on almost every put once the ring is full: a 1x1 stream of 2 M
- * 64-byte records ran at 13.2 M/s, 153 ns of CPU a record, against 35.6-37.1
- * M/s and 57-61 ns without the follow (docs/perf.md, eleventh session).  A
- * producer that runs out of room by its hint then walks at most about
- * FOLLOW_EVERY records, not the lap the third session's stall was. */
+/* When a consumer moves free_tail on (space.c, shmring__free_tail_follow,
+ * from wherever free_tail stands, over released records up to cons_head):
+ * once per FOLLOW_EVERY slots, after releasing the record [pos, next) that
+ * crosses a multiple of it (each multiple is crossed by exactly one record,
+ * whichever path took it).  Following after every record cost a full ring's
+ * stream more than half its rate: the consumer's CAS took free_tail's line
+ * from a producer that reclaims on almost every put once the ring is full,
+ * and the meta lines of the records just released with it (a 1x1 stream of
+ * 2 M 64-byte records: 13.2 M/s and 153 ns of CPU a record, against
+ * 31.8-32.1 M/s and 64-66 ns; docs/perf.md, eleventh session).  A producer
+ * that runs out of room by its hint then walks about FOLLOW_EVERY records,
+ * not the lap of the third session's stall. */
 #define FOLLOW_EVERY 1024u
 static inline bool ring_free_tail_due(uint64_t pos, uint64_t next)
 {
 	return (pos / FOLLOW_EVERY) != (next / FOLLOW_EVERY);
 }
-static inline bool ring_free_tail_follow_fast(struct shmring *r, uint64_t pos, uint64_t next)
+/* The general paths' follow, after releasing [pos, next) (next: pos + 1
+ * where its length is not known, a skip record): when due, or when
+ * free_tail stands at pos with cons_head FOLLOW_EVERY slots or more on (a
+ * record held long, now released: the walk over what was released behind
+ * it would otherwise fall to a producer).  Relaxed loads: a hint; the
+ * producers' reclaim finds whatever this leaves.  (Not "whenever free_tail
+ * stands at pos": after each follow it stands at the next record taken, so
+ * that was a follow after every record again.) */
+static inline void ring_free_tail_follow(struct shmring *r, uint64_t pos, uint64_t next)
+{
+	uint64_t f = atomic_load_explicit(&r->hdr->free_tail, memory_order_relaxed);
+	if (ring_free_tail_due(pos, next) ||
+	    (f == pos && atomic_load_explicit(&r->hdr->cons_head, memory_order_relaxed) - next >=
+	                         FOLLOW_EVERY))
+		shmring__free_tail_follow(r, f);
+}
+/* get_many's (batch.c), where the caller took and released every record in
+ * [pos, next) itself (not on a broadcast ring).  free_tail standing at pos:
+ * with one consumer keeping up, nothing was taken after them (cons_head is
+ * next), the walk would step over those records and stop, so free_tail
+ * moves to next at once, with no walk, once a batch; else the walk from
+ * pos.  free_tail elsewhere: the walk from it when due, as
+ * ring_free_tail_follow. */
+static inline void ring_free_tail_follow_run(struct shmring *r, uint64_t pos, uint64_t next)
 {
 	struct ring_header *hdr = r->hdr;
-	if (atomic_load_explicit(&hdr->free_tail, memory_order_relaxed) != pos)
-		return false;
-	if (atomic_load_explicit(&hdr->cons_head, memory_order_relaxed) != next)
-		return true; /* the walk is still to do: shmring__free_tail_follow(r, pos) */
+	uint64_t f = atomic_load_explicit(&hdr->free_tail, memory_order_relaxed);
+	if (f != pos) {
+		if (ring_free_tail_due(pos, next))
+			shmring__free_tail_follow(r, f);
+		return;
+	}
+	if (atomic_load_explicit(&hdr->cons_head, memory_order_relaxed) != next) {
+		shmring__free_tail_follow(r, pos);
+		return;
+	}
 	/* release: as the walk's CAS (space.c) */
 	atomic_compare_exchange_strong_explicit(&hdr->free_tail, &pos, next, memory_order_release,
 	                                        memory_order_relaxed);
-	return false;
 }
-/* The same two, for a sweep finishing a dead process's record (recover.c):
+/* Publish and release, for a sweep finishing a dead process's record (recover.c):
  * a CAS from the seq just read, so that a racing owner, or a slot reused
  * meanwhile, makes it a no-op.  seq_cst, as the owner's store. */
 static inline bool ring_publish_from(struct shmring *r, uint64_t pos, uint64_t seen)

@@ -128,7 +128,7 @@ int shmring_release(struct shmring *ring, struct shmring_span *span)
 	if (!span->claim_)
 		return -EINVAL;
 	ring_release(ring, span->pos_);
-	ring_free_tail_follow(ring, span->pos_);
+	ring_free_tail_follow(ring, span->pos_, span->pos_ + slots_for(span->len));
 	redeliver_after_release(ring, span->redeliver_); /* redeliver hook */
 	shmring__op_rec_free(ring, span->claim_);
 	ring_notify_producers(ring);

@@ -66,6 +66,32 @@ Test(reclaim, free_tail_follows_multi_slot_records)
 	laps(150, NSLOTS);
 }
 
+/* One-slot records (the one-record get's) between three-slot ones (the
+ * general get's): every multiple of FOLLOW_EVERY is crossed by a record of
+ * one kind or the other, and whichever took it follows.  When only the
+ * one-record get followed at multiples, a one-slot record never ended on
+ * one here (each ends at 1 mod 4), and free_tail fell a whole lap behind:
+ * the producer's walk of the third session's stall, back (found by a
+ * review). */
+Test(reclaim, free_tail_follows_records_of_both_paths)
+{
+	struct shmring *r = t_ring(CAP, 4096);
+	cr_assert_eq(shmring_declare(r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	static unsigned char buf[4096];
+	uint64_t worst = 0;
+	for (uint64_t i = 0; i < 3 * NSLOTS / 4; i++) {
+		size_t len = i & 1 ? 192 : 64;
+		cr_assert_eq(shmring_put(r, buf, len, 0), 0);
+		uint64_t l = lag(r);
+		if (l > worst)
+			worst = l;
+		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), (ssize_t)len);
+	}
+	cr_assert_leq(worst, FOLLOW_EVERY + 4, "free_tail fell %llu slots behind prod_head",
+	              (unsigned long long)worst);
+	shmring_detach(r);
+}
+
 /* A held record: free_tail stops at it, the ring fills up to it, no
  * further; released, free_tail moves over everything after it. */
 Test(reclaim, free_tail_stops_at_a_held_record)
@@ -114,18 +140,24 @@ Test(reclaim, free_tail_follows_every_release)
 	struct iovec in[8], out[8];
 	for (int k = 0; k < 8; k++)
 		in[k] = (struct iovec){ buf, 100 + 30 * (size_t)k };
+	/* free_tail at most FOLLOW_EVERY slots behind the multiple last crossed,
+	 * plus what one round puts (under 64 slots); twice that when the
+	 * multiple was crossed while a record was held: the walk stopped at it,
+	 * and its release, with cons_head only a record on, does not follow
+	 * (slot.h ring_free_tail_follow: one that does, free_tail standing at the
+	 * next record after every walk, followed after every record again) */
 	for (uint64_t lap = 0; lap < 2 * NSLOTS / 40; lap++) {
 		/* a batch each way */
 		cr_assert_eq(shmring_put_many(r, in, 8, 0), 8);
 		cr_assert_eq(shmring_get_many(r, buf, sizeof buf, out, 8, 0), 8);
-		cr_assert_eq(lag(r), 0, "after get_many");
+		cr_assert_leq(lag(r), 2 * FOLLOW_EVERY + 64, "after get_many");
 		/* an aborted reservation (a skip record) before a record */
 		struct shmring_span sp;
 		cr_assert_eq(shmring_reserve(r, 300, &sp, 0), 0);
 		cr_assert_eq(shmring_abort(r, &sp), 0);
 		cr_assert_eq(shmring_put(r, buf, 10, 0), 0);
 		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 10);
-		cr_assert_eq(lag(r), 0, "after a skip record");
+		cr_assert_leq(lag(r), 2 * FOLLOW_EVERY + 64, "after a skip record");
 		/* two held, released out of order */
 		struct shmring_span a, b;
 		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
@@ -135,7 +167,7 @@ Test(reclaim, free_tail_follows_every_release)
 		cr_assert_eq(shmring_release(r, &b), 0);
 		cr_assert_neq(lag(r), 0, "free_tail passed a held record");
 		cr_assert_eq(shmring_release(r, &a), 0);
-		cr_assert_eq(lag(r), 0, "after releases out of order");
+		cr_assert_leq(lag(r), 2 * FOLLOW_EVERY + 64, "after releases out of order");
 	}
 	shmring_detach(r);
 }
