@@ -158,8 +158,8 @@ struct shmring_config {
 /* shmring_config.flags: light publication (fixed at create).  A put
  * publishes its record, and a get releases it, with a plain store instead of
  * a locked instruction (an xchg on x86-64, which waits for the line the
- * other side is polling): a 1x1 stream of 64-byte records ran 17-35% faster
- * here, 8 producers into 1 consumer 25%.  The price is paid by sleepers:
+ * other side is polling): a 1x1 stream of 64-byte records ran 7-20% faster
+ * here, 8 producers into 1 consumer 1-22% (docs/perf.md, eleventh session).  The price is paid by sleepers:
  * each time a call on the ring is about to sleep, it first issues
  * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which interrupts every CPU
  * running a process that uses a light ring (measured on a 2-core VM: 1 us
