@@ -54,8 +54,7 @@ static TAIL_ONLY ssize_t wake_then_get(struct shmring *r, uint64_t w, ssize_t le
 /* The end of a leaf get whose free_tail follow needs the walk. */
 static TAIL_ONLY ssize_t walk_then_get(struct shmring *r, struct op_rec *c, ssize_t len)
 {
-	/* from wherever free_tail stands (slot.h ring_free_tail_due) */
-	shmring__free_tail_follow(r, atomic_load_explicit(&r->hdr->free_tail, memory_order_relaxed));
+	ring_free_tail_catch_up(r); /* once per FOLLOW_EVERY slots (slot.h) */
 	op_rec_clear(c);
 	ring_notify_producers(r);
 	return len;

@@ -797,8 +797,7 @@ static bool recover_consume(struct shmring *r, const struct live_set *live, int 
 	if (released) {
 		/* as a consumer after its release (space.c): free_tail on over
 		 * what this released, so no producer walks a lap for it later */
-		shmring__free_tail_follow(r, atomic_load_explicit(&hdr->free_tail,
-		                                                  memory_order_relaxed));
+		ring_free_tail_catch_up(r);
 		ec_notify(r, &hdr->not_full);
 	}
 	return complete;

@@ -126,6 +126,15 @@ static inline bool ring_free_tail_due(uint64_t pos, uint64_t next)
 {
 	return (pos / FOLLOW_EVERY) != (next / FOLLOW_EVERY);
 }
+/* The follow from wherever free_tail stands (the one-record get's, copy.c
+ * walk_then_get; a sweep's, recover.c).  Relaxed: where to start; a stale
+ * value walks released records again or stops at a reused slot, and the
+ * CAS from it fails if someone moved free_tail. */
+static inline void ring_free_tail_catch_up(struct shmring *r)
+{
+	shmring__free_tail_follow(r, atomic_load_explicit(&r->hdr->free_tail,
+	                                                  memory_order_relaxed));
+}
 /* The general paths' follow, after releasing [pos, next) (next: pos + 1
  * where its length is not known, a skip record): when due, or when
  * free_tail stands at pos with cons_head FOLLOW_EVERY slots or more on (a
