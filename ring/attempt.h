@@ -164,6 +164,7 @@ scan_run(struct shmring *r, const struct ring_geom *g, uint64_t t, const struct 
 		}
 		out[n].pos = w.pos;
 		out[n].len = rec.skip ? TAKE_SKIP : rec.len;
+		out[n].skip_slots = (uint32_t)rec.slots;
 		n++;
 		slot_walk_step(&w, &rec);
 		m = geom_meta(g, w.pos);

@@ -121,13 +121,8 @@ ssize_t shmring_get_many(struct shmring *ring, void *buf, size_t cap, struct iov
 			got++;
 		}
 		shmring__release_many(ring, run, n);
-		/* The run is [run[0].pos, next), all released now; a last skip
-		 * record's length is not known here: next = run[0].pos, which
-		 * cons_head has passed, so the follow leaves it to the walk. */
-		uint64_t next = run[n - 1].len != TAKE_SKIP
-		                        ? run[n - 1].pos + slots_for(run[n - 1].len)
-		                        : run[0].pos;
-		ring_free_tail_follow_run(ring, run[0].pos, next);
+		/* the run is [run[0].pos, its last's end), all released now */
+		ring_free_tail_follow_run(ring, run[0].pos, take_end(&run[n - 1]));
 		redeliver_after_release(ring, run[0].rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);

@@ -40,7 +40,7 @@ bool shmring__overwrite_oldest(struct shmring *r, struct op_rec *c)
 		op_rec_clear(c);
 		return false; /* nothing to discard: empty, or only held records */
 	}
-	bool skip = tk.len == UINT32_MAX;
+	bool skip = tk.len == TAKE_SKIP;
 	/* Did the take count the record's task in this entry's got (join in
 	 * use: take.c, OPREC_R_GOT)?  Then the discard is this entry's
 	 * task_done, so that got - done stays what a sweep may forgive. */
@@ -59,7 +59,7 @@ bool shmring__overwrite_oldest(struct shmring *r, struct op_rec *c)
 		atomic_store_explicit(&r->hdr->bcast.overflow, 1, memory_order_release);
 	}
 	ring_release(r, tk.pos);
-	ring_free_tail_follow(r, tk.pos, tk.pos + (skip ? 1 : slots_for(tk.len)));
+	ring_free_tail_follow(r, tk.pos, take_end(&tk));
 	op_rec_clear(c);
 	ring_notify_producers(r); /* as a consumer's release: others may discard next */
 	if (!skip) {

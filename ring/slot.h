@@ -135,8 +135,7 @@ static inline void ring_free_tail_catch_up(struct shmring *r)
 	shmring__free_tail_follow(r, atomic_load_explicit(&r->hdr->free_tail,
 	                                                  memory_order_relaxed));
 }
-/* The general paths' follow, after releasing [pos, next) (next: pos + 1
- * where its length is not known, a skip record): when due, or when
+/* The general paths' follow, after releasing [pos, next): when due, or when
  * free_tail stands at pos with cons_head FOLLOW_EVERY slots or more on (a
  * record held long, now released: the walk over what was released behind
  * it would otherwise fall to a producer).  Relaxed loads: a hint; the
@@ -207,12 +206,22 @@ static inline struct slot_ref geom_ref(const struct ring_geom *g, uint64_t pos)
 struct take {
 	uint64_t pos;
 	uint32_t len;  /* TAKE_SKIP: a skip record (shmring__take_run only) */
+	/* slots a skip record spans (len TAKE_SKIP only; a ring has at most
+	 * 2^30 slots): where the general paths follow free_tail from, if it
+	 * crosses a multiple of FOLLOW_EVERY (slot.h ring_free_tail_follow) */
+	uint32_t skip_slots;
 	/* redeliver.h (out[0] only: a record taken from the redelivery list is
 	 * a run of one): its list entry + 1 or 0, and which delivery this is. */
 	uint32_t rl;
 	uint32_t deliveries;
 };
 #define TAKE_SKIP UINT32_MAX
+/* The position after a record taken: the end of [pos, next) that the
+ * general paths' follow is given (slot.h ring_free_tail_follow). */
+static inline uint64_t take_end(const struct take *t)
+{
+	return t->pos + (t->len != TAKE_SKIP ? slots_for(t->len) : t->skip_slots);
+}
 
 /* slot.c: the batch forms, release stores and one seq_cst fence.  Publish
  * n consecutive records from pos (of slots[i] slots each); release the n

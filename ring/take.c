@@ -122,7 +122,7 @@ ssize_t shmring__take(struct shmring *r, size_t cap, struct take *out, int64_t t
 		if (out->len != TAKE_SKIP)
 			return (ssize_t)out->len;
 		ring_release(r, out->pos);
-		ring_free_tail_follow(r, out->pos, out->pos + 1); /* a skip record */
+		ring_free_tail_follow(r, out->pos, take_end(out)); /* a skip record */
 		op_rec_clear(c);
 		ring_notify_producers(r);
 		struct slot_ref at;

@@ -127,6 +127,15 @@ static inline void ring_waiter_init(struct shmring *r, struct waiter *w, int64_t
 	w->spin_misses = &r->spin_misses;
 	w->fenced = r->fenced;
 }
+/* A wait whose condition only RMWs change (join's task count, peer.c's
+ * census): seq_cst notifiers on a light ring too, so no membarrier, and a
+ * blind process sleeps in the usual slices (fence.h; the test
+ * fence::a_blind_join_or_peer_wait_sleeps_as_usual_on_a_light_ring). */
+static inline void ring_waiter_init_rmw(struct shmring *r, struct waiter *w, int64_t timeout_ns)
+{
+	ring_waiter_init(r, w, timeout_ns);
+	w->fenced = false;
+}
 static inline void ec_notify(struct shmring *r, struct eventcount *ec)
 {
 	/* ec_wake, with the stats made on the slow path only (2 instructions

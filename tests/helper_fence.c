@@ -14,10 +14,13 @@
  *                                    record from A and put it on B, every
  *                                    wait a sleep (spin 0); deny: first
  *                                    make membarrier fail with EPERM
- *   helper_fence sleeps KIND [deny]  wait 200 ms on an empty ring of that
- *                                    KIND (spin 0); exit with 100 + the
- *                                    number of sleeps it took (futex_waits,
- *                                    at most 150): below 100 is an error
+ *   helper_fence sleeps KIND WAIT [deny]
+ *                                    wait 200 ms on a ring of that KIND
+ *                                    (spin 0) in WAIT: get (an empty ring),
+ *                                    join (a task unfinished), peer (no
+ *                                    producer); exit with 100 + the number
+ *                                    of sleeps it took (futex_waits, at most
+ *                                    150): below 100 is an error
  *
  * The environment (SHMRING_MEMBARRIER) comes from the test.  Exit status:
  * 0 on success, the codes below otherwise; diagnostics to stderr.
@@ -139,8 +142,26 @@ static int echo(const char *a, const char *b, long rounds, int deny)
 	return H_OK;
 }
 
-static int sleeps(const char *k, int deny)
+/* The wait of sleeps: -ETIMEDOUT after 200 ms, or the error. */
+static int wait_in(struct shmring *r, const char *what)
 {
+	const int64_t ns = 200 * 1000000LL;
+	if (!strcmp(what, "join")) {
+		int rc = shmring_join(r, 0); /* the count in use from here */
+		if (!rc)
+			rc = shmring_put(r, "task", 4, 0);
+		return rc ? rc : shmring_join(r, ns);
+	}
+	if (!strcmp(what, "peer"))
+		return shmring_wait_peer(r, SHMRING_PRODUCER, ns);
+	char buf[64];
+	return (int)shmring_get(r, buf, sizeof buf, ns);
+}
+
+static int sleeps(const char *k, const char *what, int deny)
+{
+	if (strcmp(what, "get") && strcmp(what, "join") && strcmp(what, "peer"))
+		return H_USAGE;
 	if (deny) {
 		int rc = deny_membarrier();
 		if (rc)
@@ -151,10 +172,10 @@ static int sleeps(const char *k, int deny)
 	if (rc)
 		return rc;
 	shmring_set_spin(r, 0);
-	char buf[64];
-	ssize_t n = shmring_get(r, buf, sizeof buf, 200 * 1000000LL);
-	if (n != -ETIMEDOUT) {
-		fprintf(stderr, "helper_fence: get on an empty ring: %zd\n", n);
+	rc = wait_in(r, what);
+	if (rc != -ETIMEDOUT) {
+		fprintf(stderr, "helper_fence: %s on a ring with nothing coming: %s\n", what,
+		        shmring_strerror(rc));
 		return H_GET;
 	}
 	struct shmring_info info;
@@ -165,12 +186,12 @@ static int sleeps(const char *k, int deny)
 
 int main(int argc, char **argv)
 {
-	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "sleeps"))
-		return sleeps(argv[2], argc == 4 && !strcmp(argv[3], "deny"));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "sleeps"))
+		return sleeps(argv[2], argv[3], argc == 5 && !strcmp(argv[4], "deny"));
 	if (argc == 3 && !strcmp(argv[1], "registered"))
 		return registered(argv[2]);
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "echo"))
 		return echo(argv[2], argv[3], atol(argv[4]), argc == 6 && !strcmp(argv[5], "deny"));
-	fprintf(stderr, "usage: helper_fence registered KIND | echo A B ROUNDS [deny] | sleeps KIND [deny]\n");
+	fprintf(stderr, "usage: helper_fence registered KIND | echo A B ROUNDS [deny] | sleeps KIND WAIT [deny]\n");
 	return H_USAGE;
 }

@@ -143,19 +143,19 @@ Test(fence, a_blind_waiter_loses_at_most_a_short_slice)
 	              "waiter slept a whole slice", slow, ROUNDS, (long long)(longest / 1000));
 }
 
-/* helper_fence sleeps KIND [deny]: the sleeps of a 200 ms wait; fails the
- * test on the helper's own errors (exit codes below H_SLEEPS). */
-static int sleeps_on(const char *kind, const char *deny)
+/* helper_fence sleeps KIND WAIT [deny]: the sleeps of a 200 ms wait; fails
+ * the test on the helper's own errors (exit codes below H_SLEEPS). */
+static int sleeps_on(const char *kind, const char *what, const char *deny)
 {
-	int code = helper_exit(exec_helper(NULL, "sleeps", kind, deny, NULL, NULL));
-	cr_assert_geq(code, H_SLEEPS, "helper_fence sleeps %s%s%s: error exit %d", kind,
+	int code = helper_exit(exec_helper(NULL, "sleeps", kind, what, deny, NULL));
+	cr_assert_geq(code, H_SLEEPS, "helper_fence sleeps %s %s%s%s: error exit %d", kind, what,
 	              deny ? " " : "", deny ? deny : "", code);
 	return code - H_SLEEPS;
 }
 
 static int sleeps(const char *deny)
 {
-	return sleeps_on("light", deny);
+	return sleeps_on("light", "get", deny);
 }
 
 /* The same, told apart from luck: a blind process sleeps in 1 ms slices (a
@@ -174,9 +174,24 @@ Test(fence, a_blind_waiter_sleeps_in_short_slices)
  * other, in 50 ms slices. */
 Test(fence, a_blind_waiter_sleeps_as_usual_on_a_plain_ring)
 {
-	int blind = sleeps_on("plain", "deny");
+	int blind = sleeps_on("plain", "get", "deny");
 	cr_assert(blind >= 1 && blind <= 10, "a 200 ms wait on a plain ring, membarrier denied: "
 	          "%d sleeps", blind);
+}
+
+/* A join or a wait for a peer has no light notifier even on a light ring
+ * (task_done and the census are RMWs, seq_cst as on a plain ring): a blind
+ * process sleeps there in 50 ms slices too.  When every wait on a light
+ * ring was fenced, these slept some 200 times in 200 ms (found in the
+ * eleventh session; wait.h ring_waiter_init_rmw). */
+Test(fence, a_blind_join_or_peer_wait_sleeps_as_usual_on_a_light_ring)
+{
+	int join = sleeps_on("light", "join", "deny");
+	int peer = sleeps_on("light", "peer", "deny");
+	cr_assert(join >= 1 && join <= 10, "a 200 ms join on a light ring, membarrier denied: "
+	          "%d sleeps", join);
+	cr_assert(peer >= 1 && peer <= 10, "a 200 ms wait_peer on a light ring, membarrier "
+	          "denied: %d sleeps", peer);
 }
 
 /* Every kind of sleeper on a light ring is woken, by every kind of

@@ -92,6 +92,38 @@ Test(reclaim, free_tail_follows_records_of_both_paths)
 	shmring_detach(r);
 }
 
+/* Every multiple of FOLLOW_EVERY crossed by a skip record (an aborted
+ * reservation of five slots laid across it), one-slot records between.
+ * The general get releases the skip record on its way to the record after
+ * it, and follows free_tail if the skip record crosses a multiple.  When
+ * that get took the skip record for one slot long (its span was not in
+ * struct take), nobody followed: free_tail stood still until a producer's
+ * reclaim walked the whole lap (found in the eleventh session). */
+Test(reclaim, free_tail_follows_skip_records)
+{
+	struct shmring *r = t_ring(CAP, 4096);
+	cr_assert_eq(shmring_declare(r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	static unsigned char buf[4096];
+	uint64_t worst = 0, skips = 0;
+	while (skips < 2 * NSLOTS / FOLLOW_EVERY) {
+		uint64_t h = atomic_load(&r->hdr->prod_head) & RING_POS_MASK;
+		if ((h + 3) % FOLLOW_EVERY == 0) { /* [h, h + 5) crosses it */
+			struct shmring_span sp;
+			cr_assert_eq(shmring_reserve(r, 5 * 64, &sp, 0), 0);
+			cr_assert_eq(shmring_abort(r, &sp), 0);
+			skips++;
+		}
+		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
+		uint64_t l = lag(r);
+		if (l > worst)
+			worst = l;
+		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
+	}
+	cr_assert_leq(worst, FOLLOW_EVERY + 8, "free_tail fell %llu slots behind prod_head",
+	              (unsigned long long)worst);
+	shmring_detach(r);
+}
+
 /* A held record: free_tail stops at it, the ring fills up to it, no
  * further; released, free_tail moves over everything after it. */
 Test(reclaim, free_tail_stops_at_a_held_record)
