@@ -127,9 +127,9 @@ static inline void ring_waiter_init(struct shmring *r, struct waiter *w, int64_t
 	w->spin_misses = &r->spin_misses;
 	w->fenced = r->fenced;
 }
-/* A wait whose condition only RMWs change (join's task count, peer.c's
- * census): seq_cst notifiers on a light ring too, so no membarrier, and a
- * blind process sleeps in the usual slices (fence.h; the test
+/* A wait whose condition only seq_cst writes change (join's task count, a
+ * CAS; peer.c's census, RMWs, and closed, a seq_cst store): never light,
+ * so no membarrier, and a blind process sleeps in the usual slices (fence.h; the test
  * fence::a_blind_join_or_peer_wait_sleeps_as_usual_on_a_light_ring). */
 static inline void ring_waiter_init_rmw(struct shmring *r, struct waiter *w, int64_t timeout_ns)
 {
