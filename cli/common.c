@@ -65,6 +65,9 @@ const char *ring_error_text(int err)
 	switch (err) {
 	case -ENOENT:  return "no such ring";
 	case -EPROTO:  return "not a ring";
+	case -EPROTONOSUPPORT:
+		return "a ring of another layout version (made by an older or newer shmring library; "
+		       "its own version's tool reads it)";
 	case -EAGAIN:  return "not a ring (empty, or still being made)";
 	case -EBADMSG: return "corrupt ring (its size or geometry does not match its header)";
 	case -EFAULT:  return "corrupt ring (its file was cut short while being read)";

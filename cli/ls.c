@@ -300,9 +300,10 @@ int cmd_ls(int argc, char **argv)
 		if (st == -EINVAL || st == -ENAMETOOLONG || st == -ENOENT)
 			continue;
 		/* a ring made in another PID namespace (a container sharing
-		 * /dev/shm) is a ring: listed, though not read (its pids mean
-		 * nothing here) */
-		if (st && st != -EXDEV && !all)
+		 * /dev/shm), or by a library of another layout version, is a
+		 * ring: listed, though not read (its pids mean nothing here; its
+		 * layout is not ours) */
+		if (st && st != -EXDEV && st != -EPROTONOSUPPORT && !all)
 			continue;
 		shown++;
 	}

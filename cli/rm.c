@@ -21,12 +21,13 @@ static int remove_one(const char *name, bool verbose)
 {
 	struct shmring_probe p;
 	int st = view_probe(name, &p);
-	/* a corrupt ring, or one made in another PID namespace: still a ring,
-	 * removed when named (rm --stale cannot judge the second: kept).  One
+	/* a corrupt ring, or one made in another PID namespace or by a
+	 * library of another layout version: still a ring, removed when named
+	 * (rm --stale cannot judge the last two: kept).  One
 	 * this user may not write (its own, mode 0444): shmring_unlink reads
 	 * the magic read-only and removes it if it is a ring, as rm(1) would;
 	 * it said "permission denied" (a review found it, 2026-12-06). */
-	if (st && st != -EBADMSG && st != -EXDEV && st != -EACCES)
+	if (st && st != -EBADMSG && st != -EXDEV && st != -EACCES && st != -EPROTONOSUPPORT)
 		return ring_error(name, st);
 	int rc = shmring_unlink(name);
 	if (rc)
@@ -95,6 +96,9 @@ static int remove_stale(bool force, double min_age, bool verbose)
 		if (st == -EXDEV && verbose)
 			printf("kept %s: made in another PID namespace (its processes cannot be "
 			       "checked from here; rm NAME removes it)\n", names[i]);
+		if (st == -EPROTONOSUPPORT && verbose)
+			printf("kept %s: made by a library of another layout version (its processes "
+			       "cannot be checked by this one; rm NAME removes it)\n", names[i]);
 		if (st)
 			continue; /* not a ring (or not ours to look at): never removed */
 		char why[128];

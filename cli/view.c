@@ -243,6 +243,7 @@ const char *status_word(int status)
 	case -EFAULT:  return "corrupt";
 	case -EACCES:  return "no-access";
 	case -EXDEV:   return "other-pid-namespace";
+	case -EPROTONOSUPPORT: return "other-version";
 	case -ENOENT:  return "gone";
 	default:       return "not-a-ring";
 	}

@@ -27,8 +27,11 @@
  *     -EPIPE        put on a closed ring, or once every consumer has gone;
  *                   get on a closed ring that is empty, or once every
  *                   producer has gone and the ring is empty
- *     -EPROTO       not a shmring file (bad magic) or an unsupported ABI version;
- *                   shmring_unlink: the name is not a ring
+ *     -EPROTO       not a shmring file (bad magic); shmring_unlink: the name is
+ *                   not a ring
+ *     -EPROTONOSUPPORT  open/attach_fd: a ring made by a library of another
+ *                   layout (ABI) version, which this one cannot read (older
+ *                   libraries said -EPROTO); shmring_unlink removes it
  *     -EBADMSG      a shmring file whose geometry or metadata is inconsistent
  *                   (truncated, corrupt); the handle should be detached
  *     -ERANGE       task_done with no unfinished task; a latch counted below 0

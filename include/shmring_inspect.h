@@ -43,8 +43,9 @@ struct shmring_probe {
  *   -EAGAIN    empty, or its header not written yet: a ring being made by
  *              shmring_create right now, or an abandoned empty file (probe
  *              again later to tell);
- *   -EPROTO    not a ring (not a regular file, foreign contents) or a ring
- *              of another ABI;
+ *   -EPROTO    not a ring (not a regular file, foreign contents);
+ *   -EPROTONOSUPPORT  a ring made by a library of another layout (ABI)
+ *              version: a ring, which this library cannot read;
  *   -EBADMSG   a ring whose size or geometry is inconsistent (truncated,
  *              grown, corrupt).
  * out (may be NULL) has file_size, uid and mode whenever the name exists,

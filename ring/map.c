@@ -108,8 +108,13 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 {
 	if (h->magic != RING_MAGIC)
 		return -EPROTO;
+	/* A ring all the same (the magic matched): made by a library of
+	 * another layout version, which this one cannot read.  Told apart
+	 * from a foreign file so that an operator after an upgrade sees the
+	 * rings the older processes still use (shmring ls: other-version),
+	 * where they were "not a ring" and hidden (twelfth session). */
 	if (h->abi != RING_ABI)
-		return -EPROTO;
+		return -EPROTONOSUPPORT;
 	if (h->slot_size != RING_SLOT || h->header_size != RING_HEADER_SIZE)
 		return -EBADMSG;
 	uint64_t cap = h->capacity;

@@ -140,7 +140,8 @@ const char *shmring_strerror(int err)
 	case -ERANGE:       return "count would go below zero (task_done, latch)";
 	case -EUSERS:       return "attachment table full";
 	case -ENOBUFS:      return "too many operations in flight on this handle";
-	case -EPROTO:       return "not a shmring file, or an unsupported ABI version";
+	case -EPROTO:       return "not a shmring file";
+	case -EPROTONOSUPPORT: return "ring of another layout version (made by an older or newer shmring library)";
 	case -EBADMSG:      return "corrupt shmring file or record metadata";
 	case -EXDEV:        return "ring made in another PID namespace (liveness cannot be tracked)";
 	case -EOVERFLOW:    return "records were lost before this one (overwritten)";

@@ -57,6 +57,26 @@ Test(inspect, probe_tells_each_kind_of_file_without_waiting)
 	make_file(tiny, "x", 1, 0600);
 	cr_assert_eq(shmring_probe(tiny, &p), -EPROTO);
 
+	/* a ring of another layout version (the ABI word at offset 8): a ring
+	 * this library cannot read, told apart from a foreign file; and still
+	 * removed by shmring_unlink */
+	const char *other = t_name("otherabi");
+	struct shmring *o = NULL;
+	struct shmring_config ocfg = { .capacity = 65536 };
+	cr_assert_eq(shmring_create(&o, other, &ocfg), 0);
+	shmring_detach(o);
+	char opath[PATH_MAX];
+	snprintf(opath, sizeof opath, "/dev/shm/%s", other);
+	int ofd = open(opath, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(ofd, 0);
+	uint32_t abi = 3;
+	cr_assert_eq(pwrite(ofd, &abi, sizeof abi, 8), (ssize_t)sizeof abi);
+	close(ofd);
+	cr_assert_eq(shmring_probe(other, &p), -EPROTONOSUPPORT);
+	cr_assert_eq(shmring_inspect_open(&o, other), -EPROTONOSUPPORT);
+	cr_assert_eq(shmring_open(&o, other), -EPROTONOSUPPORT);
+	cr_assert_eq(shmring_unlink(other), 0);
+
 	struct t_shrunk s = t_shrunk_ring("shrunk");
 	cr_assert_eq(shmring_probe(s.name, &p), -EBADMSG);
 	struct shmring *v = NULL;

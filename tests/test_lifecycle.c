@@ -534,7 +534,7 @@ Test(lifecycle, handle_is_inherited_across_fork)
 Test(lifecycle, strerror_names_every_documented_error)
 {
 	static const int errs[] = { EINVAL, ENAMETOOLONG, EEXIST, ENOENT, EMSGSIZE, EAGAIN,
-		                    ETIMEDOUT, EPIPE, EPROTO, EBADMSG, ERANGE, EUSERS, ENOMEM, EMFILE,
+		                    ETIMEDOUT, EPIPE, EPROTO, EPROTONOSUPPORT, EBADMSG, ERANGE, EUSERS, ENOMEM, EMFILE,
 		                    EACCES };
 	const char *seen[sizeof errs / sizeof errs[0]];
 	for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {

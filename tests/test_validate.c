@@ -1,8 +1,9 @@
 /*
  * test_validate.c - attach_fd / open on files that are not (whole) rings:
  * empty, random bytes, zeroes, bad magic (-EPROTO), other ABI version
- * (-EPROTO), truncated (-EBADMSG, never SIGBUS), size mismatch and
- * inconsistent geometry (-EBADMSG), corrupt record metadata at run time.
+ * (-EPROTONOSUPPORT: a ring, of another layout), truncated (-EBADMSG, never
+ * SIGBUS), size mismatch and inconsistent geometry (-EBADMSG), corrupt
+ * record metadata at run time.
  */
 #include "common.h"
 
@@ -239,18 +240,18 @@ Test(validate, bad_magic_is_eproto)
 	victim_done(&v);
 }
 
-Test(validate, other_abi_version_is_eproto)
+Test(validate, other_abi_version_is_eprotonosupport)
 {
 	struct victim v = make_victim("abi", 4096);
 	uint32_t abi;
 	cr_assert_eq(pread(v.fd, &abi, 4, OFF_ABI), 4);
 	cr_assert_eq(abi, 4, "ABI version 4 expected in a fresh ring, found %u", abi);
 	poke32(v.fd, OFF_ABI, abi + 1);
-	expect_both(&v, -EPROTO, "ABI + 1");
+	expect_both(&v, -EPROTONOSUPPORT, "ABI + 1");
 	poke32(v.fd, OFF_ABI, 0);
-	expect_both(&v, -EPROTO, "ABI 0");
+	expect_both(&v, -EPROTONOSUPPORT, "ABI 0");
 	poke32(v.fd, OFF_ABI, 0xffffffffu);
-	expect_both(&v, -EPROTO, "ABI ~0");
+	expect_both(&v, -EPROTONOSUPPORT, "ABI ~0");
 	poke32(v.fd, OFF_ABI, abi);
 	expect_ok(&v, "ABI");
 	victim_done(&v);

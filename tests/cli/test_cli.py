@@ -862,6 +862,31 @@ while True:
         self.assertFalse(os.path.exists(os.path.join(SHM, n)))
 
 
+    def test_a_ring_of_another_layout_version_is_listed_and_removable(self):
+        # After an upgrade, the rings older processes still use hold
+        # another layout (ABI) version: ls hid them as "not a ring", stat
+        # said "not a ring", rm refused them.
+        n = self.name('otherabi')
+        self.ok('create', '--capacity', '4K', n)
+        with open(os.path.join(SHM, n), 'r+b') as f:
+            f.seek(8)                      # the ABI word (ring/layout.h)
+            f.write((3).to_bytes(4, 'little'))
+        e = self.ls_entry(n)
+        self.assertEqual(e['status'], 'other-version')
+        lines = self.ok('ls').stdout.decode().splitlines()
+        self.assertEqual(lines[0].split()[:2], ['NAME', 'STATUS'])
+        row = [l for l in lines if l.startswith(n)][0]
+        self.assertEqual(row.split()[1], 'other-version')
+        r = tool("stat", n)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b'another layout version', r.stderr)
+        r = self.ok('rm', '--stale', '--min-age', '0', '-v')
+        self.assertIn(('kept %s: made by a library of another layout version' % n).encode(),
+                      r.stdout)
+        self.assertTrue(os.path.exists(os.path.join(SHM, n)))
+        self.ok('rm', n)
+        self.assertFalse(os.path.exists(os.path.join(SHM, n)))
+
 class ManyAttachments(ToolTest):
     def test_counts_and_pids_above_256_attachments(self):
         # The view held 256 entries (SHMRING_MAX_ATTACH) whatever the ring's
