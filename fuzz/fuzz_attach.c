@@ -9,7 +9,8 @@
  *      ring file with its trailing zeroes cut off, and the fuzzer works on
  *      the part that matters;
  *   3. cut or grown to sizes around the header and the claimed size, which
- *      must all be refused (-EBADMSG/-EPROTO) before anything is mapped.
+ *      must all be refused (-EBADMSG/-EPROTO/-EPROTONOSUPPORT) before
+ *      anything is mapped.
  * Every attach that succeeds is exercised: info, next_len, get, peek and
  * release, get_many, put, putv, reserve/commit/abort, put_many, task_done,
  * join, poll, a liveness sweep over the file's attachment table (whose dead

@@ -25,11 +25,12 @@ static inline void fail(const char *what, long rc)
 /* The error codes a call may return on a ring a peer scribbles on, or on a
  * ring file made of arbitrary bytes. */
 /* The refusals attach may give a file whose header was scribbled on: a
- * wrong layout or version (-EPROTO), inconsistent geometry (-EBADMSG), a
- * pid_ns word naming another PID namespace (-EXDEV, map.c). */
+ * wrong magic (-EPROTO), another layout version (-EPROTONOSUPPORT),
+ * inconsistent geometry (-EBADMSG), a pid_ns word naming another PID
+ * namespace (-EXDEV, map.c). */
 static inline int attach_refused(long rc)
 {
-	return rc == -EPROTO || rc == -EBADMSG || rc == -EXDEV;
+	return rc == -EPROTO || rc == -EPROTONOSUPPORT || rc == -EBADMSG || rc == -EXDEV;
 }
 
 static inline void check_err(const char *what, long rc)
