@@ -22,7 +22,7 @@ struct column {
 
 static const struct column columns[] = {
 	{ "NAME",       "ring name",                                   false, false },
-	{ "STATUS",     "ring, or what else the file is (--all)",     false, false },
+	{ "STATUS",     "ring, or what else the file is",             false, false },
 	{ "CAPACITY",   "record storage",                              true,  true  },
 	{ "MAXREC",     "largest record",                              true,  true  },
 	{ "RECORDS",    "records waiting",                             true,  false },
@@ -307,10 +307,11 @@ int cmd_ls(int argc, char **argv)
 			continue;
 		shown++;
 	}
-	/* A row plain ls shows that is not read (another PID namespace's ring)
-	 * gets the STATUS column, which says so: without it, its row was all
-	 * dashes, and why was nowhere (a review found it, 2026-12-06).  Not
-	 * with --no-headings: a script reading fields by position keeps them. */
+	/* A row plain ls shows that is not read (another PID namespace's ring,
+	 * or another layout version's) gets the STATUS column, which says so:
+	 * without it, its row was all dashes, and why was nowhere (a review
+	 * found it, 2026-12-06).  Not with --no-headings: a script reading
+	 * fields by position keeps them. */
 	if (!json && plain_defaults && headings && ncols < (int)(sizeof cols / sizeof cols[0])) {
 		bool unread = false;
 		for (size_t i = 0; i < shown && !unread; i++)

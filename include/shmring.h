@@ -226,7 +226,8 @@ SHMRING_API int     shmring_open(struct shmring **ring, const char *name);
  * are declared in both cases.  A blank file at the name (magic 0: a creator
  * that died half way, under an earlier version or without O_TMPFILE, and
  * whose flock is gone) is removed and the ring created in its place; any
- * other file that is not a ring is -EPROTO / -EBADMSG, and is left alone. */
+ * other file that is not a ring is -EPROTO / -EBADMSG, and a ring of another
+ * layout version -EPROTONOSUPPORT: each is left alone. */
 SHMRING_API int     shmring_open_or_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
 /* Attach to the ring behind fd (inherited, or received with
  * shmring_recv_fd()).  The fd is duplicated; the caller keeps its own.

@@ -112,9 +112,11 @@ static int validate_header(const struct ring_header *h, uint64_t file_size, stru
 	 * another layout version, which this one cannot read.  Told apart
 	 * from a foreign file so that an operator after an upgrade sees the
 	 * rings the older processes still use (shmring ls: other-version),
-	 * where they were "not a ring" and hidden (twelfth session). */
+	 * where they were "not a ring" and hidden (twelfth session).  ABI 0
+	 * is no version: a creator writes it before the magic, so a header
+	 * with the magic and ABI 0 is corrupt. */
 	if (h->abi != RING_ABI)
-		return -EPROTONOSUPPORT;
+		return h->abi ? -EPROTONOSUPPORT : -EBADMSG;
 	if (h->slot_size != RING_SLOT || h->header_size != RING_HEADER_SIZE)
 		return -EBADMSG;
 	uint64_t cap = h->capacity;
@@ -538,8 +540,14 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 		if (got == (ssize_t)sizeof(hdr) && hdr.magic == RING_MAGIC)
 			break;
 		if (got == 0 && st.st_size >= 8 && pread(fd, &hdr.magic, 8, 0) == 8 && hdr.magic != 0) {
-			/* shorter than a header: foreign, or a truncated ring */
-			rc = hdr.magic == RING_MAGIC ? -EBADMSG : -EPROTO;
+			/* shorter than a header: foreign, a truncated ring, or a
+			 * ring of another layout version whose header is smaller
+			 * (none yet: told by its ABI word, at 8, all the same) */
+			rc = hdr.magic != RING_MAGIC ? -EPROTO
+			     : st.st_size >= 12 && pread(fd, &hdr.abi, 4, 8) == 4 && hdr.abi != RING_ABI &&
+			                       hdr.abi != 0
+			             ? -EPROTONOSUPPORT
+			             : -EBADMSG;
 			goto fail;
 		}
 		/* 1-7 bytes, not all zero: foreign (a creator's file goes from 0

@@ -165,6 +165,51 @@ Test(ooc, a_few_foreign_bytes_are_eproto)
 	cr_assert_eq(st.st_size, 4);
 }
 
+/* A ring of another layout version (its ABI word forged, as an older
+ * library's ring would read to this one): -EPROTONOSUPPORT at once, and left
+ * alone, whole (processes of that version use it); so is a header-less
+ * file that starts with the magic and another ABI word (a future smaller
+ * header), where a short ring of ours is -EBADMSG. */
+Test(ooc, a_ring_of_another_layout_version_is_left_alone)
+{
+	const char *name = t_name("otherabi");
+	struct shmring *r = NULL;
+	struct shmring_config cfg = { .capacity = 4096 };
+	cr_assert_eq(shmring_create(&r, name, &cfg), 0);
+	cr_assert_eq(shmring_put(r, "kept", 4, 0), 0);
+	shmring_detach(r);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	uint32_t abi, other = 3;
+	cr_assert_eq(pread(fd, &abi, 4, 8), 4);
+	cr_assert_eq(pwrite(fd, &other, 4, 8), 4);
+	struct stat st0, st;
+	cr_assert_eq(fstat(fd, &st0), 0);
+	int64_t t0 = t_now_ns();
+	r = (struct shmring *)0x1;
+	cr_assert_eq(shmring_open_or_create(&r, name, &cfg), -EPROTONOSUPPORT);
+	cr_assert_lt(t_now_ns() - t0, 200 * T_MS, "waited");
+	cr_assert_eq(stat(path, &st), 0, "the ring was removed");
+	cr_assert_eq(st.st_ino, st0.st_ino, "the ring was replaced");
+	/* put back, it is whole: nothing was written */
+	cr_assert_eq(pwrite(fd, &abi, 4, 8), 4);
+	cr_assert_eq(shmring_open(&r, name), 0);
+	char b[8];
+	cr_assert_eq(shmring_get(r, b, sizeof b, 0), 4);
+	shmring_detach(r);
+	/* cut to a page: shorter than our header */
+	cr_assert_eq(ftruncate(fd, 4096), 0);
+	cr_assert_eq(shmring_open(&r, name), -EBADMSG);
+	cr_assert_eq(pwrite(fd, &other, 4, 8), 4);
+	cr_assert_eq(shmring_open(&r, name), -EPROTONOSUPPORT);
+	cr_assert_eq(shmring_open_or_create(&r, name, &cfg), -EPROTONOSUPPORT);
+	cr_assert_eq(stat(path, &st), 0, "the short ring was removed");
+	close(fd);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
 /* A creator still at work (its flock held) keeps its blank file: the caller
  * waits for it rather than removing it. */
 static int o_slow_creator(void *arg)

@@ -30,6 +30,7 @@ See docs/python.md for the full semantics.
 
 import atexit
 import collections
+import errno
 import fcntl
 import operator
 import os
@@ -290,13 +291,29 @@ def _unlock_close(fd):
         os.close(fd)
 
 
-def _ctl_state(fd, st):
-    """'empty' (nothing written yet), 'whole' (a control page) or 'half'."""
+def _ctl_state(fd, st, path):
+    """'empty' (nothing written yet), 'whole' (a control page) or 'half'
+    (its creator died writing it: the magic, written last, still zero).
+    Anything else raises OSError and stays: another version's control page
+    (EPROTONOSUPPORT: its queue is in use by processes of that version), a
+    file that is no control page (EPROTO), one cut short (EBADMSG).  Before,
+    all three were 'half' and removed as a crash's leftover (a review found
+    it, twelfth session)."""
     if st.st_size == 0:
         return 'empty'
-    if st.st_size == _shmring.CTL_SIZE and os.pread(fd, 8, 0) == _shmring.CTL_MAGIC:
-        return 'whole'
-    return 'half'
+    magic = os.pread(fd, 8, 0)
+    if magic == _shmring.CTL_MAGIC:
+        if st.st_size == _shmring.CTL_SIZE:
+            return 'whole'
+        raise OSError(errno.EBADMSG, 'corrupt shmring queue control file (%d bytes, not %d)'
+                      % (st.st_size, _shmring.CTL_SIZE), path)
+    if not magic.strip(b'\0'):
+        return 'half'
+    if magic[:7] == _shmring.CTL_MAGIC[:7]:
+        raise OSError(errno.EPROTONOSUPPORT, 'the control file of a queue made by another '
+                      'version of shmring (%s; this one reads %s)'
+                      % (magic.decode('ascii', 'replace'), _shmring.CTL_MAGIC.decode()), path)
+    raise OSError(errno.EPROTO, 'not a shmring queue control file', path)
 
 
 def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach, exist_ok,
@@ -318,7 +335,7 @@ def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
     for _ in range(1000):      # each round ends, or removes a leftover
         fd, st = _lock_ctl(bare, fcntl.LOCK_EX, create=True, mode=mode)
         try:
-            state = _ctl_state(fd, st)
+            state = _ctl_state(fd, st, '/dev/shm/' + bare + META_SUFFIX)
             if state == 'whole':
                 try:
                     ring = _shmring.open(bare, fd)
@@ -389,7 +406,7 @@ def _open_named(name, key=None):
     _attaches += 1
     fd, st = _lock_ctl(bare, fcntl.LOCK_SH)
     try:
-        if _ctl_state(fd, st) != 'whole':
+        if _ctl_state(fd, st, '/dev/shm/' + bare + META_SUFFIX) != 'whole':
             raise FileNotFoundError(2, 'no shmring queue named %r (its control file is '
                                     'not written)' % bare, '/dev/shm/' + bare + META_SUFFIX)
         ring = _shmring.open(bare, fd)

@@ -5,6 +5,7 @@ full /dev/shm)."""
 
 import multiprocessing
 import contextlib
+import errno
 import os
 import pickle
 import signal
@@ -488,6 +489,40 @@ class ExistOkTest(ShmLeakMixin, unittest.TestCase):
         name = unique_name()
         os.close(os.open('/dev/shm/%s.pyq' % name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
         self._restart_is_prompt(name)
+
+    def test_stale_zeroed_control_page_does_not_stop_a_restart(self):
+        # a creator that died after its fallocate, before the magic
+        name = unique_name()
+        with open('/dev/shm/%s.pyq' % name, 'xb') as f:
+            f.write(bytes(shmring._shmring.CTL_SIZE))
+        self._restart_is_prompt(name)
+
+    def test_control_files_not_ours_are_refused_and_kept(self):
+        # Another version's control page (its queue in use by processes of
+        # that version), a foreign file, a cut one: each was taken for a
+        # crash's leftover and removed.
+        cases = [
+            (b'SHMRPYQ1' + bytes(shmring._shmring.CTL_SIZE - 8), errno.EPROTONOSUPPORT),
+            (b'not a control page' + bytes(100), errno.EPROTO),
+            (shmring._shmring.CTL_MAGIC + bytes(100), errno.EBADMSG),
+        ]
+        for content, err in cases:
+            name = unique_name()
+            path = '/dev/shm/%s.pyq' % name
+            with open(path, 'xb') as f:
+                f.write(content)
+            try:
+                for make in (lambda: shmring.Queue(name=name, exist_ok=True),
+                             lambda: shmring.Queue(name=name),
+                             lambda: shmring.Queue.open(name)):
+                    with self.assertRaises(OSError) as cm:
+                        make()
+                    self.assertEqual(cm.exception.errno, err, content[:20])
+                    with open(path, 'rb') as f:
+                        self.assertEqual(f.read(), content, 'the file was changed')
+                self.assertFalse(os.path.exists('/dev/shm/' + name))
+            finally:
+                os.unlink(path)
 
     def test_stale_control_page_without_ring_does_not_stop_a_restart(self):
         # a creator that died between its two files, or an unlink cut short
