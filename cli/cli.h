@@ -62,6 +62,9 @@ int view_load(const char *name, struct ring_view *v);
 void view_free(struct ring_view *v);
 /* shmring_probe, with the SIGBUS of a file cut meanwhile caught: -EFAULT. */
 int view_probe(const char *name, struct shmring_probe *out);
+/* shmring_unlink_stale, guarded as view_probe (a file cut under it is
+ * -EFAULT, not a SIGBUS). */
+int view_unlink_stale(const char *name, unsigned flags);
 const char *view_state(const struct ring_view *v); /* open, closed, eof */
 const char *view_kind(const struct ring_view *v);  /* pipe, persistent, broadcast, ... */
 const char *sub_policy(const struct shmring_subscriber *s); /* tethered, lossy */

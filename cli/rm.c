@@ -3,10 +3,11 @@
  *
  * Only files that are rings (or corrupt rings: the magic matched) are ever
  * removed.  --stale removes a ring only if, swept now, no attachment is left
- * alive and (without --force) no record is waiting, and it is at least
- * --min-age seconds old (5: a creator that has not yet taken a role).  A process that opens
- * the ring between the check and the unlink keeps its handle; the name is
- * gone for everyone else.
+ * alive, no process holds it open, (without --force) no record is waiting,
+ * and it is at least --min-age seconds old (5: a creator of an older library,
+ * which holds no lock, that has not yet taken a role).  The last check and
+ * the unlink are one step for every process that opens the ring
+ * (shmring_unlink_stale): it either keeps the ring or finds the name gone.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -108,8 +109,16 @@ static int remove_stale(bool force, double min_age, bool verbose)
 				printf("kept %s: %s\n", names[i], reason);
 			continue;
 		}
-		int err = shmring_unlink(names[i]);
-		if (err == -EACCES || err == -EPERM) {
+		/* the check again, and the unlink, as one step for every
+		 * process that opens the ring meanwhile (shmring_unlink_stale:
+		 * a handle open is the in-use lock, even with no role taken) */
+		int err = view_unlink_stale(names[i], force ? SHMRING_UNLINK_FORCE : 0);
+		if (err == -EBUSY || err == -ENOTEMPTY) {
+			if (verbose)
+				printf("kept %s: %s\n", names[i],
+				       err == -EBUSY ? "in use (a process holds it open)"
+				                     : "records waiting (--force drops them)");
+		} else if (err == -EACCES || err == -EPERM) {
 			/* another user's ring this user may open but not unlink
 			 * (/dev/shm is sticky): not ours to remove, as the rings we
 			 * may not open (shmring(1)); an error here made any user's

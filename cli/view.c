@@ -76,6 +76,21 @@ int view_probe(const char *name, struct shmring_probe *out)
 	return guarded(do_probe, &a);
 }
 
+struct stale_args {
+	const char *name;
+	unsigned    flags;
+};
+static int do_unlink_stale(void *arg)
+{
+	struct stale_args *a = arg;
+	return shmring_unlink_stale(a->name, a->flags);
+}
+int view_unlink_stale(const char *name, unsigned flags)
+{
+	struct stale_args a = { name, flags };
+	return guarded(do_unlink_stale, &a);
+}
+
 struct open_args {
 	struct shmring **ring;
 	const char      *name;

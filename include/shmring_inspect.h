@@ -113,6 +113,30 @@ struct shmring_traffic {
 };
 SHMRING_API int shmring_traffic(struct shmring *ring, struct shmring_traffic *out);
 
+/* Remove the named ring if nothing uses it, in one step for every process
+ * that opens it.  Uses it: a process holding a handle on it (every handle
+ * but an inspection's holds a shared flock(2) on the ring's file, from
+ * attach to detach, through forks and passed fds, gone with the process),
+ * a live attachment (the table is swept first, as shmring_check_peers),
+ * and, unless flags has SHMRING_UNLINK_FORCE, a record waiting.  While it
+ * looks it holds the exclusive lock: a process opening the ring by name
+ * meanwhile (shmring_open, shmring_open_or_create) either held it first,
+ * and the ring stays, or finds the name gone (-ENOENT; open_or_create makes
+ * a new ring), never a handle on a ring nobody else can find.  Never waits.
+ * What `shmring rm --stale` runs for each ring.  Returns:
+ *    0         removed;
+ *   -EBUSY     in use (a handle is open, or an attachment live; a process
+ *              of a library older than this lock counts only once it has
+ *              taken a role);
+ *   -ENOTEMPTY records are waiting (SHMRING_UNLINK_FORCE removes it anyway);
+ *   -EINVAL    flags has other bits, or not a ring name;
+ *   and shmring_probe's errors: -ENOENT, -EPROTO, -EPROTONOSUPPORT (another
+ *   layout version: its users cannot be seen from here), -EBADMSG, -EACCES,
+ *   ...; -EXDEV (made in another PID namespace: likewise).  The file stays
+ *   on every error. */
+#define SHMRING_UNLINK_FORCE 0x1u
+SHMRING_API int shmring_unlink_stale(const char *name, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

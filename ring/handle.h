@@ -183,6 +183,9 @@ static inline struct op_rec *ring_op_rec(const struct shmring *r, int i, unsigne
 	return &r->op_recs[(size_t)i * OPREC_PER_ENTRY + k];
 }
 
+/* map.c: shmring_attach_fd without the in-use lock (inuse.h): an
+ * inspection's handle (inspect.c), which uses nothing. */
+int shmring__attach_fd_unheld(struct shmring **ring, int fd);
 /* name.c: the shm_open path for a ring name. */
 int shmring__shm_name(const char *name, char out[SHMRING_NAME_MAX + 2]);
 /* eventfd.c: stop the watcher and close the eventfd (from detach). */

@@ -15,11 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "attach.h"
+#include "inuse.h"
 #include "liveness.h"
 #include "shmring_inspect.h"
 
@@ -57,10 +59,12 @@ static int look_before_mapping(int fd, struct shmring_probe *out)
 	return 0;
 }
 
-/* Open name without waiting; on success *ring is attached (no role). */
-static int open_for_inspection(const char *name, struct shmring_probe *out, struct shmring **ring)
+/* Open the file at name without waiting or following a link: its fd, or
+ * the error shmring_probe documents (out, if not NULL, zeroed, then the
+ * name's owner and mode when it cannot be opened). */
+static int open_ring_file(const char *name, char path[SHMRING_NAME_MAX + 2],
+                          struct shmring_probe *out)
 {
-	char path[SHMRING_NAME_MAX + 2];
 	int rc = shmring__shm_name(name, path);
 	if (rc)
 		return rc;
@@ -69,37 +73,54 @@ static int open_for_inspection(const char *name, struct shmring_probe *out, stru
 	/* O_NONBLOCK: a fifo (or anything else odd) placed there never blocks
 	 * the open.  O_NOFOLLOW: glibc adds it too; said here for the reader. */
 	int fd = shm_open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
-	if (fd < 0) {
-		rc = -errno;
-		/* Still say whose it is and what mode: from the name itself (a
-		 * symlink's own, not its target's).  Before, only a file this
-		 * user could read said so; another user's 0000 file or a symlink
-		 * showed uid 0 and mode 0000, someone else's file as root's (a
-		 * review found it, 2026-12-06). */
-		char full[sizeof "/dev/shm" + SHMRING_NAME_MAX + 2];
-		struct stat st;
-		snprintf(full, sizeof full, "/dev/shm%s", path);
-		bool known = lstat(full, &st) == 0;
-		if (known)
-			fill_stat(&st, out);
-		/* ENXIO: a socket; EISDIR, ENODEV...: nothing a ring can be (and
-		 * a directory, which glibc's shm_open reports as EINVAL, the
-		 * error of a bad name: a valid name it is) */
-		if (rc == -ENXIO || rc == -EISDIR || rc == -ENODEV ||
-		    (rc == -EINVAL && known && S_ISDIR(st.st_mode)))
-			rc = -EPROTO;
+	if (fd >= 0)
+		return fd;
+	rc = -errno;
+	/* Still say whose it is and what mode: from the name itself (a
+	 * symlink's own, not its target's).  Before, only a file this
+	 * user could read said so; another user's 0000 file or a symlink
+	 * showed uid 0 and mode 0000, someone else's file as root's (a
+	 * review found it, 2026-12-06). */
+	char full[sizeof SHM_DIR + SHMRING_NAME_MAX + 2];
+	struct stat st;
+	snprintf(full, sizeof full, "%s%s", SHM_DIR, path);
+	bool known = lstat(full, &st) == 0;
+	if (known)
+		fill_stat(&st, out);
+	/* ENXIO: a socket; EISDIR, ENODEV...: nothing a ring can be (and
+	 * a directory, which glibc's shm_open reports as EINVAL, the
+	 * error of a bad name: a valid name it is) */
+	if (rc == -ENXIO || rc == -EISDIR || rc == -ENODEV ||
+	    (rc == -EINVAL && known && S_ISDIR(st.st_mode)))
+		rc = -EPROTO;
+	return rc;
+}
+
+/* An inspection's handle on the ring file fd (the caller keeps fd): no
+ * role, no attachment entry, no in-use lock (inuse.h). */
+static int inspect_fd(int fd, struct shmring_probe *out, struct shmring **ring)
+{
+	int rc = look_before_mapping(fd, out);
+	if (rc)
 		return rc;
+	/* Validates geometry against the file's size before mapping,
+	 * and does not wait (map.c, attach_owned_fd, not patient). */
+	rc = shmring__attach_fd_unheld(ring, fd);
+	if (rc == 0 && out) {
+		out->capacity = (*ring)->capacity;
+		out->max_record = (*ring)->max_record;
 	}
-	rc = look_before_mapping(fd, out);
-	if (rc == 0) {
-		/* Validates geometry against the file's size before mapping,
-		 * and does not wait (map.c, attach_owned_fd, not patient). */
-		rc = shmring_attach_fd(ring, fd);
-		if (rc == 0 && out) {
-			out->capacity = (*ring)->capacity;
-			out->max_record = (*ring)->max_record;
-		}
-	}
+	return rc;
+}
+
+/* Open name without waiting; on success *ring is attached (no role). */
+static int open_for_inspection(const char *name, struct shmring_probe *out, struct shmring **ring)
+{
+	char path[SHMRING_NAME_MAX + 2];
+	int fd = open_ring_file(name, path, out);
+	if (fd < 0)
+		return fd;
+	int rc = inspect_fd(fd, out, ring);
 	close(fd);
 	return rc;
 }
@@ -171,4 +192,55 @@ int shmring_traffic(struct shmring *ring, struct shmring_traffic *out)
 	out->put_slots = h & RING_POS_MASK;
 	out->taken_slots = t;
 	return 0;
+}
+
+/* Is an entry of the table in use by a process that may be alive (live,
+ * joining through a fork, being reaped)?  After a sweep, the dead are
+ * gone. */
+static bool attached_alive(struct shmring *r)
+{
+	for (int i = 0; i < (int)r->nattach; i++) {
+		uint64_t id = atomic_load_explicit(&ring_attach(r, i)->id, memory_order_acquire);
+		if (id && ((id & (ATTACH_REAPING_TAG | ATTACH_PENDING_TAG)) || shmring__id_alive(id)))
+			return true;
+	}
+	return false;
+}
+
+int shmring_unlink_stale(const char *name, unsigned flags)
+{
+	if (flags & ~SHMRING_UNLINK_FORCE)
+		return -EINVAL;
+	char path[SHMRING_NAME_MAX + 2];
+	int fd = open_ring_file(name, path, NULL);
+	if (fd < 0)
+		return fd;
+	/* The in-use lock, exclusive (inuse.h): refused while any handle is
+	 * open; held, no handle can be made by name until we let go. */
+	int rc = 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	struct shmring *r = NULL;
+	if (rc == 0)
+		rc = inspect_fd(fd, NULL, &r);
+	if (rc == 0) {
+		int swept = shmring__reap(r);
+		struct shmring_info info;
+		if (swept < 0)
+			rc = swept;
+		else if (attached_alive(r))
+			rc = -EBUSY;
+		else if ((rc = shmring_info(r, &info)) == 0 && info.records &&
+		         !(flags & SHMRING_UNLINK_FORCE))
+			rc = -ENOTEMPTY;
+		shmring_detach(r);
+	}
+	/* the name still ours: not removed and made again meanwhile by
+	 * someone who did not ask (shmring_unlink takes no lock) */
+	if (rc == 0)
+		rc = !shmring__name_leads_to(path, fd) ? -ENOENT
+		     : shm_unlink(path) < 0             ? -errno
+		                                         : 0;
+	close(fd); /* lets go of the lock */
+	return rc;
 }

@@ -17,13 +17,13 @@
 
 #include "attach.h"
 #include "fence.h"
+#include "inuse.h"
 #include "liveness.h"
 
 /* A record's length and its slots' byte count are 32-bit meta fields. */
 _Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record length limit");
 
 /* Where shm_open keeps its files (glibc: __shm_directory). */
-#define SHM_DIR "/dev/shm"
 
 struct geometry {
 	uint64_t capacity, max_record, attach_count, attach_offset, meta_offset, data_offset,
@@ -304,7 +304,8 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 }
 
 static int create_ring(struct shmring **ring, const char *name, const struct shmring_config *cfg);
-static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *blank_out);
+static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *blank_out,
+                           bool hold);
 
 /* Give the unnamed file fd the name final, in one step: EEXIST if the name
  * exists (linkat never replaces).  Through /proc/self/fd (any user);
@@ -341,6 +342,8 @@ static int create_named(struct shmring **ring, const char *path, const struct ge
 		close(fd);
 		return rc;
 	}
+	/* In use from before it has a name (inuse.h): nobody can hold it yet. */
+	flock(fd, LOCK_SH | LOCK_NB);
 	rc = publish_file(fd, final);
 	if (rc) {
 		shmring_detach(*ring); /* closes fd: the file goes with it */
@@ -353,8 +356,10 @@ static int create_named(struct shmring **ring, const char *path, const struct ge
 	 * named ring's. */
 	int by_name = shm_open(path, O_RDWR | O_CLOEXEC, 0);
 	struct stat a, b;
+	/* its in-use lock first (a shared one beside ours: granted), so that
+	 * the lock is never let go on the way (inuse.h) */
 	if (by_name >= 0 && fstat(by_name, &a) == 0 && fstat(fd, &b) == 0 &&
-	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino && flock(by_name, LOCK_SH | LOCK_NB) == 0)
 		dup3(by_name, fd, O_CLOEXEC);
 	if (by_name >= 0)
 		close(by_name);
@@ -429,7 +434,9 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 		shm_unlink(path);
 		return rc;
 	}
-	flock(fd, LOCK_UN);
+	/* now the in-use lock (inuse.h; a conversion, not atomic: a remover
+	 * may slip in between on such an old kernel) */
+	shmring__inuse_hold(fd);
 	return 0;
 }
 
@@ -493,7 +500,13 @@ int shmring_open_or_create(struct shmring **ring, const char *name, const struct
 				return rc;
 			}
 			bool blank = false;
-			rc = attach_owned_fd(ring, fd, false, &blank);
+			rc = attach_owned_fd(ring, fd, false, &blank, true);
+			if (rc == 0 && !shmring__name_leads_to(path, (*ring)->fd)) {
+				/* removed between our open and our lock (inuse.h) */
+				shmring_detach(*ring);
+				*ring = NULL;
+				continue;
+			}
 			if (rc && blank) {
 				rc = remove_blank(path);
 				if (rc == -EBUSY) {
@@ -521,7 +534,8 @@ int shmring_open_or_create(struct shmring **ring, const char *name, const struct
  * being made by shmring_create in another process (only where /dev/shm has
  * no O_TMPFILE: create_ring); give it a moment.  *blank (if not NULL): the
  * failure was a blank file (magic 0, or too short to hold one). */
-static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *blank_out)
+static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *blank_out,
+                           bool hold)
 {
 	struct ring_header hdr;
 	struct stat st;
@@ -584,6 +598,9 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 		rc = -EXDEV;
 		goto fail;
 	}
+	/* hold: this handle uses the ring (inuse.h); an inspection's does not */
+	if (hold && (rc = shmring__inuse_hold(fd)) != 0)
+		goto fail;
 	struct shmring *r = calloc(1, sizeof(*r));
 	if (!r) {
 		rc = -ENOMEM;
@@ -619,7 +636,15 @@ int shmring_open(struct shmring **ring, const char *name)
 	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	return attach_owned_fd(ring, fd, true, NULL);
+	rc = attach_owned_fd(ring, fd, true, NULL, true);
+	if (rc == 0 && !shmring__name_leads_to(path, (*ring)->fd)) {
+		/* removed (shmring_unlink_stale) between our open and our
+		 * lock: a ring nobody else can find (inuse.h) */
+		shmring_detach(*ring);
+		*ring = NULL;
+		rc = -ENOENT;
+	}
+	return rc;
 }
 
 /* May we map fd without its owner being able to kill us with SIGBUS by
@@ -657,7 +682,20 @@ int shmring_attach_fd(struct shmring **ring, int fd)
 		close(own);
 		return rc;
 	}
-	return attach_owned_fd(ring, own, false, NULL);
+	return attach_owned_fd(ring, own, false, NULL, true);
+}
+
+int shmring__attach_fd_unheld(struct shmring **ring, int fd)
+{
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (own < 0)
+		return -errno;
+	int rc = check_fd_trust(own);
+	if (rc) {
+		close(own);
+		return rc;
+	}
+	return attach_owned_fd(ring, own, false, NULL, false);
 }
 
 int shmring_fd(const struct shmring *ring)

@@ -144,6 +144,8 @@ const char *shmring_strerror(int err)
 	case -EPROTONOSUPPORT: return "ring of another layout version (made by an older or newer shmring library)";
 	case -EBADMSG:      return "corrupt shmring file or record metadata";
 	case -EXDEV:        return "ring made in another PID namespace (liveness cannot be tracked)";
+	case -EBUSY:        return "ring in use (a process holds it open), or being removed";
+	case -ENOTEMPTY:    return "records are waiting in the ring";
 	case -EOVERFLOW:    return "records were lost before this one (overwritten)";
 	default:            return err < 0 ? strerror(-err) : "not an error code";
 	}

@@ -17,6 +17,9 @@
  *   helper_bcast many NAME N MAX_ATTACH
  *       make a ring with max_attach MAX_ATTACH (not broadcast), open it N
  *       times as a consumer, print "ready", hold them until stdin ends
+ *   helper_bcast hold NAME
+ *       open the ring and take no role (no attachment entry), print "held",
+ *       keep the handle until stdin ends
  * Exit: 0 ok, 2 usage, 1 a library error (printed).
  */
 #include <errno.h>
@@ -146,6 +149,21 @@ static int many(const char *name, unsigned long n, unsigned long max_attach)
 	return 0; /* (exit detaches them all) */
 }
 
+static int hold(const char *name)
+{
+	struct shmring *r;
+	int rc = shmring_open(&r, name);
+	if (rc)
+		return fail("open", rc);
+	printf("held\n");
+	fflush(stdout);
+	char line[16];
+	while (fgets(line, sizeof line, stdin))
+		;
+	shmring_detach(r);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "create"))
@@ -157,9 +175,11 @@ int main(int argc, char **argv)
 		return sub(argv[2], !strcmp(argv[3], "lossy") ? SHMRING_SUB_LOSSY : 0);
 	if (argc == 3 && !strcmp(argv[1], "peek"))
 		return peek_and_hold(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "hold"))
+		return hold(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "many"))
 		return many(argv[2], strtoul(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
 	fputs("usage: helper_bcast create NAME CAPACITY | put NAME COUNT LEN | "
-	      "sub NAME lossy|tethered | peek NAME | many NAME N MAX_ATTACH\n", stderr);
+	      "sub NAME lossy|tethered | peek NAME | many NAME N MAX_ATTACH | hold NAME\n", stderr);
 	return 2;
 }

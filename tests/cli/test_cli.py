@@ -453,6 +453,26 @@ class Stale(ToolTest):
         prod.stdin.close()
         self.assertEqual(prod.wait(timeout=T), 0)
 
+    def test_rm_stale_keeps_a_ring_held_open_without_a_role(self):
+        # A process that opened a ring and has not put or got yet has no
+        # attachment entry: rm --stale removed its ring (min-age past), and
+        # it went on with a ring nobody else could find.  Its handle holds
+        # the in-use lock now.
+        n = self.pipe_ring('held')
+        p = subprocess.Popen([HELPER, 'hold', n], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+        self.procs.append(p)
+        self.assertEqual(p.stdout.readline(), b'held\n')
+        self.assertEqual(self.ls_entry(n)['pids'], [])
+        r = self.ok('rm', '--stale', '--min-age', '0', '-v')
+        self.assertIn(('kept %s: in use (a process holds it open)' % n).encode(), r.stdout)
+        self.assertTrue(os.path.exists(os.path.join(SHM, n)))
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=T), 0)
+        r = self.ok('rm', '--stale', '--min-age', '0', '-v')
+        self.assertIn(('removed %s' % n).encode(), r.stdout)
+        self.assertFalse(os.path.exists(os.path.join(SHM, n)))
+
     def test_rm_by_name_refuses_what_is_not_a_ring(self):
         garbage = self.name('garbage')
         with open(os.path.join(SHM, garbage), 'wb') as f:
