@@ -12,6 +12,7 @@
  *   oprec.h     op records: the announcement of each operation in flight
  *   attach.h    attachments, roles, the census, reaping dead peers
  *   liveness.h  process identity and liveness
+ *   inuse.h     the in-use lock of a named ring's file (removal vs opening)
  *   latch.h     the futex counter (join, shmring_latch)
  * Functions that cross files are named shmring__*; inline helpers in these
  * headers never reach the linker.
