@@ -670,32 +670,30 @@ static int check_fd_trust(int fd)
 	return -EPERM;
 }
 
+/* A dup of fd, checked for trust, attached; hold: takes the in-use lock. */
+static int attach_dup(struct shmring **ring, int fd, bool hold)
+{
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (own < 0)
+		return -errno;
+	int rc = check_fd_trust(own);
+	if (rc) {
+		close(own);
+		return rc;
+	}
+	return attach_owned_fd(ring, own, false, NULL, hold);
+}
+
 int shmring_attach_fd(struct shmring **ring, int fd)
 {
 	if (!ring || fd < 0)
 		return -EINVAL;
-	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (own < 0)
-		return -errno;
-	int rc = check_fd_trust(own);
-	if (rc) {
-		close(own);
-		return rc;
-	}
-	return attach_owned_fd(ring, own, false, NULL, true);
+	return attach_dup(ring, fd, true);
 }
 
 int shmring__attach_fd_unheld(struct shmring **ring, int fd)
 {
-	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (own < 0)
-		return -errno;
-	int rc = check_fd_trust(own);
-	if (rc) {
-		close(own);
-		return rc;
-	}
-	return attach_owned_fd(ring, own, false, NULL, false);
+	return attach_dup(ring, fd, false);
 }
 
 int shmring_fd(const struct shmring *ring)
