@@ -215,7 +215,12 @@ struct shmring_config {
  * name, locked with flock while blank.)  -ENOSPC (no file left behind) if
  * its storage does not fit (see SHMRING_NO_RESERVE). */
 SHMRING_API int     shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
-/* Attach to a named ring made by shmring_create, from any process. */
+/* Attach to a named ring made by shmring_create, from any process.  The
+ * handle holds the ring's in-use lock (a shared flock on its file, until
+ * detach) that shmring_unlink_stale (<shmring_inspect.h>) respects; while a
+ * remover looks, the open waits for it (a second at most, then goes on
+ * without the lock), and a ring removed meanwhile is -ENOENT (or, if a new
+ * ring has its name, that one). */
 SHMRING_API int     shmring_open(struct shmring **ring, const char *name);
 /* Open the named ring, or create it (with cfg) if there is none: race-free
  * among any number of concurrent callers, exactly one of whom creates it.
@@ -236,7 +241,11 @@ SHMRING_API int     shmring_open_or_create(struct shmring **ring, const char *na
  * (what shmring_create makes for an anonymous ring), or a file of the
  * filesystem mounted on /dev/shm (a named ring: trusted as by shmring_open,
  * i.e. whoever may write the file may cut it).  Anything else (an unsealed
- * memfd, a regular file elsewhere) is -EPERM, before a byte is read. */
+ * memfd, a regular file elsewhere) is -EPERM, before a byte is read.  The
+ * in-use lock (see shmring_open) goes on fd's open file description, which
+ * the duplicate shares: a flock the caller holds through fd becomes shared,
+ * and the lock lasts while any descriptor of it is open (the sender's too,
+ * for a received fd). */
 SHMRING_API int     shmring_attach_fd(struct shmring **ring, int fd);
 /* The handle's file descriptor (owned by the handle; dup it to keep it). */
 SHMRING_API int     shmring_fd(const struct shmring *ring);

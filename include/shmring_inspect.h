@@ -59,8 +59,10 @@ SHMRING_API int shmring_probe(const char *name, struct shmring_probe *out);
  * O_NOFOLLOW, and fails as shmring_probe does on anything else that is not
  * a ring.  The handle holds no role and no attachment entry: shmring_info,
  * shmring_attachments and shmring_check_peers are what it is for, and
- * shmring_detach ends it.  (It is an ordinary handle: a put or get through it
- * would take a role, as through any handle.) */
+ * shmring_detach ends it.  It holds no in-use lock (shmring_unlink_stale
+ * below), so it keeps nothing from being removed.  (Otherwise an ordinary
+ * handle: a put or get through it would take a role, unprotected by that
+ * lock.) */
 SHMRING_API int shmring_inspect_open(struct shmring **ring, const char *name);
 
 /* One entry of a ring's attachment table. */

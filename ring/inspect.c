@@ -3,9 +3,9 @@
  * it, listing its attachments, sweeping it on demand.
  *
  * Self-contained on purpose: the file is opened here (never waiting), and
- * everything past "it starts with the magic" is left to shmring_attach_fd,
- * the one place that validates a header against its file before mapping it
- * (map.c).  From the internals it reads only the attachment table (layout.h)
+ * everything past "it starts with the magic" is left to map.c's attach
+ * (shmring__attach_fd_unheld: shmring_attach_fd without the in-use lock),
+ * the one place that validates a header against its file before mapping it.  From the internals it reads only the attachment table (layout.h)
  * and the two claim indices, and calls ring_shm_name, ring_id_alive and
  * ring_reap.
  */

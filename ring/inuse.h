@@ -11,7 +11,11 @@
  * file (else the ring was removed meanwhile: -ENOENT).  So a remover's
  * check and its unlink are one step for every opener: before, `shmring rm
  * --stale` could remove a ring a process had just opened, which then used
- * a ring nobody else could find (docs/lifecycle.md, "Removing a name").
+ * a ring nobody else could find (docs/lifecycle.md, "Removing what
+ * nothing uses").  Not covered: an unlink that takes no lock
+ * (shmring_unlink, rm NAME) and a new ring made at the name, both between
+ * the remover's last look at the name and its unlink (microseconds); the
+ * remover then removes the new ring's name. 
  */
 #ifndef SHMRING_INUSE_H
 #define SHMRING_INUSE_H
@@ -22,11 +26,14 @@
 
 #define SHM_DIR "/dev/shm"
 
-/* Take the shared lock on fd: 0, or -EBUSY if a remover kept the exclusive
- * one for a whole second (it holds it for the milliseconds of a check).
- * Another error of flock (ENOLCK) is ignored: the lock protects against a
- * remover, the ring works without it. */
-int shmring__inuse_hold(int fd);
+/* Take the shared lock on fd, waiting at most a second for a remover's
+ * exclusive one (it holds it for the milliseconds of a check).  false: not
+ * taken (held longer: a remover stopped, or anyone who may read the file
+ * and took it to keep openers out; or flock failed, ENOLCK): the handle is
+ * made all the same, unprotected against a remover, as before this lock,
+ * so that nobody who can read a ring can stop others opening it
+ * (docs/threat-model.md). */
+bool shmring__inuse_hold(int fd);
 /* Does SHM_DIR + path (shm_open's form, "/name") lead to fd's file? */
 bool shmring__name_leads_to(const char *path, int fd);
 

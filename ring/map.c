@@ -435,8 +435,14 @@ static int create_ring(struct shmring **ring, const char *name, const struct shm
 		return rc;
 	}
 	/* now the in-use lock (inuse.h; a conversion, not atomic: a remover
-	 * may slip in between on such an old kernel) */
+	 * may slip in between on such an old kernel, so the name is checked
+	 * once the lock is ours) */
 	shmring__inuse_hold(fd);
+	if (!shmring__name_leads_to(path, fd)) {
+		shmring_detach(*ring);
+		*ring = NULL;
+		return -EAGAIN; /* removed as soon as made: try again */
+	}
 	return 0;
 }
 
@@ -599,8 +605,8 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 		goto fail;
 	}
 	/* hold: this handle uses the ring (inuse.h); an inspection's does not */
-	if (hold && (rc = shmring__inuse_hold(fd)) != 0)
-		goto fail;
+	if (hold)
+		(void)shmring__inuse_hold(fd);
 	struct shmring *r = calloc(1, sizeof(*r));
 	if (!r) {
 		rc = -ENOMEM;
@@ -633,18 +639,22 @@ int shmring_open(struct shmring **ring, const char *name)
 	int rc = shmring__shm_name(name, path);
 	if (rc)
 		return rc;
-	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	rc = attach_owned_fd(ring, fd, true, NULL, true);
-	if (rc == 0 && !shmring__name_leads_to(path, (*ring)->fd)) {
+	/* Bounded: each round sees the name removed (and made again)
+	 * between its open and its lock. */
+	for (int tries = 0; tries < 100; tries++) {
+		int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		rc = attach_owned_fd(ring, fd, true, NULL, true);
+		if (rc || shmring__name_leads_to(path, (*ring)->fd))
+			return rc;
 		/* removed (shmring_unlink_stale) between our open and our
-		 * lock: a ring nobody else can find (inuse.h) */
+		 * lock: a ring nobody else can find (inuse.h); the name may
+		 * lead to a new one, the next round's */
 		shmring_detach(*ring);
 		*ring = NULL;
-		rc = -ENOENT;
 	}
-	return rc;
+	return -EAGAIN; /* the name kept changing under us */
 }
 
 /* May we map fd without its owner being able to kill us with SIGBUS by

@@ -10,6 +10,7 @@
  * ourselves (flock on our own fd of the ring file), as shmring_unlink_stale
  * holds it while it sweeps and reads the ring.
  */
+#include <stdatomic.h>
 #include <sys/file.h>
 
 #include "common.h"
@@ -134,6 +135,7 @@ struct race {
 	ino_t       ino;      /* the file of its handle */
 	int64_t     took_ns;
 	int         lock;     /* the parent's fd holding the remover's lock */
+	_Atomic int opening;  /* the child is about to open */
 };
 
 static int open_in_child(void *arg)
@@ -141,6 +143,7 @@ static int open_in_child(void *arg)
 	struct race *x = arg;
 	close(x->lock); /* inherited: the lock would stay with our copy */
 	struct shmring *r = NULL;
+	atomic_store(&x->opening, 1);
 	int64_t t0 = t_now_ns();
 	x->rc = shmring_open(&r, x->name);
 	x->took_ns = t_now_ns() - t0;
@@ -159,6 +162,7 @@ static int open_or_create_in_child(void *arg)
 	close(x->lock);
 	struct shmring *r = NULL;
 	struct shmring_config cfg = { .capacity = 65536 };
+	atomic_store(&x->opening, 1);
 	x->rc = shmring_open_or_create(&r, x->name, &cfg);
 	if (x->rc >= 0) {
 		struct stat st;
@@ -176,6 +180,9 @@ static void race(int (*opener)(void *), struct race *x, bool remove)
 	cr_assert_eq(flock(lock, LOCK_EX | LOCK_NB), 0);
 	x->lock = lock;
 	pid_t pid = t_fork(opener, x);
+	int64_t until = t_now_ns() + 10 * T_SEC;
+	while (!atomic_load(&x->opening) && t_now_ns() < until)
+		t_sleep_ns(T_MS / 10);
 	t_sleep_ns(100 * T_MS); /* the child is in its open by now, waiting */
 	if (remove)
 		cr_assert_eq(unlink(ring_path(x->name)), 0);
@@ -215,4 +222,89 @@ Test(stale, an_open_during_a_kept_check_gets_the_ring)
 	cr_assert_eq(x->rc, 0, "shmring_open after the check: %d (%s)", x->rc,
 	             shmring_strerror(x->rc));
 	cr_assert_eq(x->ino, old);
+}
+
+/* A lock held too long (a remover stopped, or anyone who may read the file
+ * and takes it to keep openers out): the open waits a second, then attaches
+ * without it, never refused (docs/threat-model.md). */
+Test(stale, an_open_outlasts_a_lock_held_too_long)
+{
+	const char *name = make_ring("squat");
+	int lock = open(ring_path(name), O_RDONLY | O_CLOEXEC); /* read access is enough */
+	cr_assert_geq(lock, 0);
+	cr_assert_eq(flock(lock, LOCK_EX | LOCK_NB), 0);
+	struct shmring *r = NULL;
+	int64_t t0 = t_now_ns();
+	cr_assert_eq(shmring_open(&r, name), 0, "an open refused while the lock was held");
+	int64_t took = t_now_ns() - t0;
+	cr_assert(took >= 900 * T_MS && took < 5 * T_SEC, "waited %lld ms for the lock",
+	          (long long)(took / T_MS));
+	cr_assert_eq(shmring_put(r, "ok", 2, 0), 0);
+	shmring_detach(r);
+	close(lock);
+}
+
+/* shmring_unlink_stale itself against openers, many rounds: a child opens
+ * the ring (open_or_create, so that a removed name is made again), checks
+ * that the name leads to its handle's file, holds it a moment, checks
+ * again, detaches; the parent calls shmring_unlink_stale without pause.
+ * A ring removed while the child held it, or a handle on a removed ring,
+ * is exit 1.  Both sides must have had their way a few times. */
+struct churn {
+	const char *name;
+	_Atomic int stop;
+	_Atomic uint64_t opens, lost;
+};
+
+static bool leads_to(const char *name, struct shmring *r)
+{
+	struct stat a, b;
+	return stat(ring_path(name), &a) == 0 && fstat(shmring_fd(r), &b) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+static int churn_opener(void *arg)
+{
+	struct churn *c = arg;
+	struct shmring_config cfg = { .capacity = 4096 };
+	while (!atomic_load(&c->stop)) {
+		struct shmring *r = NULL;
+		int rc = shmring_open_or_create(&r, c->name, &cfg);
+		if (rc < 0)
+			return 2;
+		bool ok = leads_to(c->name, r);
+		for (volatile int i = 0; i < 2000; i++)
+			;
+		ok = ok && leads_to(c->name, r);
+		shmring_detach(r);
+		atomic_fetch_add(&c->opens, 1);
+		if (!ok) {
+			atomic_fetch_add(&c->lost, 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+Test(stale, unlink_stale_never_removes_a_ring_being_opened)
+{
+	struct churn *c = t_shared(sizeof *c);
+	c->name = t_name("churn");
+	pid_t pid = t_fork(churn_opener, c);
+	uint64_t removed = 0, busy = 0;
+	int64_t end = t_now_ns() + 1500 * T_MS;
+	while (t_now_ns() < end && !atomic_load(&c->lost)) {
+		int rc = shmring_unlink_stale(c->name, 0);
+		cr_assert(rc == 0 || rc == -EBUSY || rc == -ENOENT, "unlink_stale: %d (%s)", rc,
+		          shmring_strerror(rc));
+		removed += rc == 0;
+		busy += rc == -EBUSY;
+	}
+	atomic_store(&c->stop, 1);
+	t_expect_exit(pid, 0, 10 * T_SEC);
+	cr_assert_gt(removed, 3, "removed %llu times in %llu opens (busy %llu)",
+	             (unsigned long long)removed, (unsigned long long)c->opens,
+	             (unsigned long long)busy);
+	cr_assert_gt(busy, 3, "found in use only %llu times", (unsigned long long)busy);
+	shmring_unlink(c->name);
 }
