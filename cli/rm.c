@@ -125,7 +125,10 @@ static int remove_stale(bool force, double min_age, bool verbose)
 			 * shared stale ring fail every other user's cleanup */
 			if (verbose)
 				printf("kept %s: another user's (may not remove it)\n", names[i]);
-		} else if (err && err != -ENOENT) {
+		} else if (err == -ENOENT) {
+			if (verbose) /* removed, or made again, by someone else */
+				printf("kept %s: changed meanwhile\n", names[i]);
+		} else if (err) {
 			rc = ring_error(names[i], err);
 		} else if (verbose) {
 			printf("removed %s\n", names[i]);

@@ -212,15 +212,18 @@ struct shmring_config {
  * and then given its name in one step (linkat), so no process ever opens a
  * half-made ring and a creator that dies half way leaves nothing behind.
  * (Where /dev/shm has no O_TMPFILE, before Linux 3.11, it is made under its
- * name, locked with flock while blank.)  -ENOSPC (no file left behind) if
- * its storage does not fit (see SHMRING_NO_RESERVE). */
+ * name, locked with flock while blank, and -EAGAIN in the rare case that
+ * shmring_unlink_stale removed it before its in-use lock was taken.)
+ * -ENOSPC (no file left behind) if its storage does not fit (see
+ * SHMRING_NO_RESERVE). */
 SHMRING_API int     shmring_create(struct shmring **ring, const char *name, const struct shmring_config *cfg);
 /* Attach to a named ring made by shmring_create, from any process.  The
  * handle holds the ring's in-use lock (a shared flock on its file, until
  * detach) that shmring_unlink_stale (<shmring_inspect.h>) respects; while a
  * remover looks, the open waits for it (a second at most, then goes on
  * without the lock), and a ring removed meanwhile is -ENOENT (or, if a new
- * ring has its name, that one). */
+ * ring has its name, that one; -EAGAIN if the name changed a hundred times
+ * under it). */
 SHMRING_API int     shmring_open(struct shmring **ring, const char *name);
 /* Open the named ring, or create it (with cfg) if there is none: race-free
  * among any number of concurrent callers, exactly one of whom creates it.

@@ -1,8 +1,9 @@
 /*
  * shmring_inspect.h - looking at rings from outside: recognise a ring file
  * without waiting, inspect a ring without joining it, list who is attached,
- * and sweep for the dead on demand.  What the shmring(1) tool is made of, for
- * any other tool that wants the same.  Errors follow <shmring.h>.
+ * sweep for the dead on demand, and remove a ring nothing uses.  What the
+ * shmring(1) tool is made of, for any other tool that wants the same.  Errors
+ * follow <shmring.h>.
  *
  * None of these calls waits, and none maps a file before its size has been
  * checked against the header it holds (so a short or foreign file is an

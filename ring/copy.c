@@ -126,7 +126,7 @@ static __attribute__((noinline)) ssize_t get_general(struct shmring *ring, void 
 	if (rc >= 0) {
 		copy_record(buf, at.data, tk.len);
 		meta_release(ring, at.meta, at.pos);
-		ring_free_tail_follow(ring, at.pos, at.pos + slots_for(tk.len));
+		ring_free_tail_follow(ring, at.pos, take_end(&tk));
 		redeliver_after_release(ring, tk.rl); /* redeliver hook */
 		op_rec_clear(c);
 		ring_notify_producers(ring);

@@ -59,8 +59,9 @@ struct shmring {
 	bool                persistent; /* RING_HDR_PERSISTENT */
 	/* fence.h: this handle publishes with release stores (a light ring,
 	 * and this process registered for the sleepers' membarrier); sleeps on
-	 * the ring issue that membarrier (a light ring: RING_HDR_LIGHT, read
-	 * once at attach). */
+	 * the ring for a record or for room issue that membarrier (a light
+	 * ring: RING_HDR_LIGHT, read once at attach; not joins or waits for a
+	 * peer: wait.h ring_waiter_init_unfenced). */
 	bool                light, fenced;
 	/* The census when this handle was made (attach.c shmring__census_look):
 	 * if no producer was live and the ring was empty then, an end of stream

@@ -1,13 +1,15 @@
 /*
  * inspect.c - shmring_inspect.h: probing a file, opening a ring to look at
- * it, listing its attachments, sweeping it on demand.
+ * it, listing its attachments, sweeping it on demand, removing it when
+ * nothing uses it (shmring_unlink_stale, the in-use lock's remover: inuse.h).
  *
  * Self-contained on purpose: the file is opened here (never waiting), and
  * everything past "it starts with the magic" is left to map.c's attach
  * (shmring__attach_fd_unheld: shmring_attach_fd without the in-use lock),
- * the one place that validates a header against its file before mapping it.  From the internals it reads only the attachment table (layout.h)
- * and the two claim indices, and calls ring_shm_name, ring_id_alive and
- * ring_reap.
+ * the one place that validates a header against its file before mapping
+ * it.  From the internals it reads only the attachment table (layout.h) and
+ * the two claim indices, and calls shmring__shm_name, shmring__id_alive and
+ * shmring__reap.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -142,6 +144,16 @@ int shmring_inspect_open(struct shmring **ring, const char *name)
 	return open_for_inspection(name, NULL, ring);
 }
 
+/* What the entry whose id word is id (not 0) is: SHMRING_ATTACH_*. */
+static int entry_state(uint64_t id)
+{
+	if (id & ATTACH_REAPING_TAG)
+		return SHMRING_ATTACH_REAPING;
+	if (id & ATTACH_PENDING_TAG)
+		return SHMRING_ATTACH_PENDING;
+	return shmring__id_alive(id) ? SHMRING_ATTACH_LIVE : SHMRING_ATTACH_DEAD;
+}
+
 int shmring_attachments(struct shmring *ring, struct shmring_attachment *out, size_t n)
 {
 	if (!ring || (n && !out))
@@ -163,12 +175,7 @@ int shmring_attachments(struct shmring *ring, struct shmring_attachment *out, si
 			           (SHMRING_PRODUCER | SHMRING_CONSUMER);
 			a->taken = atomic_load_explicit(&e->got, memory_order_relaxed);
 			a->done = atomic_load_explicit(&e->done, memory_order_relaxed);
-			if (id & ATTACH_REAPING_TAG)
-				a->state = SHMRING_ATTACH_REAPING;
-			else if (id & ATTACH_PENDING_TAG)
-				a->state = SHMRING_ATTACH_PENDING;
-			else
-				a->state = shmring__id_alive(id) ? SHMRING_ATTACH_LIVE : SHMRING_ATTACH_DEAD;
+			a->state = entry_state(id);
 		}
 		count++;
 	}
@@ -196,12 +203,12 @@ int shmring_traffic(struct shmring *ring, struct shmring_traffic *out)
 
 /* Is an entry of the table in use by a process that may be alive (live,
  * joining through a fork, being reaped)?  After a sweep, the dead are
- * gone. */
+ * gone.  (acquire, as shmring_attachments) */
 static bool attached_alive(struct shmring *r)
 {
 	for (int i = 0; i < (int)r->nattach; i++) {
 		uint64_t id = atomic_load_explicit(&ring_attach(r, i)->id, memory_order_acquire);
-		if (id && ((id & (ATTACH_REAPING_TAG | ATTACH_PENDING_TAG)) || shmring__id_alive(id)))
+		if (id && entry_state(id) != SHMRING_ATTACH_DEAD)
 			return true;
 	}
 	return false;

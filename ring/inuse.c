@@ -10,18 +10,15 @@
 
 #include "inuse.h"
 
-bool shmring__inuse_hold(int fd)
+void shmring__inuse_hold(int fd)
 {
 	/* Never a blocking flock: a remover stopped while it holds the
 	 * exclusive lock would hang us without a bound. */
 	for (int tries = 0; tries < 1000; tries++) {
-		if (flock(fd, LOCK_SH | LOCK_NB) == 0)
-			return true;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return false;
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0 || (errno != EWOULDBLOCK && errno != EINTR))
+			return;
 		usleep(1000);
 	}
-	return false;
 }
 
 bool shmring__name_leads_to(const char *path, int fd)

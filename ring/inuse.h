@@ -15,7 +15,7 @@
  * nothing uses").  Not covered: an unlink that takes no lock
  * (shmring_unlink, rm NAME) and a new ring made at the name, both between
  * the remover's last look at the name and its unlink (microseconds); the
- * remover then removes the new ring's name. 
+ * remover then removes the new ring's name.
  */
 #ifndef SHMRING_INUSE_H
 #define SHMRING_INUSE_H
@@ -24,16 +24,17 @@
 
 #include "shmring.h" /* SHMRING_NAME_MAX */
 
+/* Where shm_open keeps its files (glibc: __shm_directory). */
 #define SHM_DIR "/dev/shm"
 
 /* Take the shared lock on fd, waiting at most a second for a remover's
- * exclusive one (it holds it for the milliseconds of a check).  false: not
- * taken (held longer: a remover stopped, or anyone who may read the file
- * and took it to keep openers out; or flock failed, ENOLCK): the handle is
- * made all the same, unprotected against a remover, as before this lock,
- * so that nobody who can read a ring can stop others opening it
+ * exclusive one (it holds it for the milliseconds of a check).  Not taken
+ * (held longer: a remover stopped, or anyone who may read the file and took
+ * it to keep openers out; or flock failed, ENOLCK), the handle is made all
+ * the same, unprotected against a remover, as before this lock, so that
+ * nobody who can read a ring can stop others opening it
  * (docs/threat-model.md). */
-bool shmring__inuse_hold(int fd);
+void shmring__inuse_hold(int fd);
 /* Does SHM_DIR + path (shm_open's form, "/name") lead to fd's file? */
 bool shmring__name_leads_to(const char *path, int fd);
 

@@ -159,7 +159,7 @@ int shmring_join(struct shmring *ring, int64_t timeout_ns)
 	 * to look. */
 	struct latch *l = &ring->hdr->join;
 	struct waiter w;
-	ring_waiter_init_rmw(ring, &w, timeout_ns);
+	ring_waiter_init_unfenced(ring, &w, timeout_ns);
 	while (!join_done(ring)) {
 		int rc = shmring__ec_block(&l->ec, join_done, ring, &w);
 		ring_sweep_after_wait(ring, rc, &w, STALL_OTHER,

@@ -23,8 +23,6 @@
 /* A record's length and its slots' byte count are 32-bit meta fields. */
 _Static_assert(SHMRING_MAX_RECORD_LIMIT == UINT32_MAX - RING_SLOT, "record length limit");
 
-/* Where shm_open keeps its files (glibc: __shm_directory). */
-
 struct geometry {
 	uint64_t capacity, max_record, attach_count, attach_offset, meta_offset, data_offset,
 	         file_size;
@@ -343,7 +341,7 @@ static int create_named(struct shmring **ring, const char *path, const struct ge
 		return rc;
 	}
 	/* In use from before it has a name (inuse.h): nobody can hold it yet. */
-	flock(fd, LOCK_SH | LOCK_NB);
+	shmring__inuse_hold(fd);
 	rc = publish_file(fd, final);
 	if (rc) {
 		shmring_detach(*ring); /* closes fd: the file goes with it */
@@ -462,20 +460,15 @@ static int remove_blank(const char *path)
 		close(fd);
 		return err;
 	}
-	struct stat mine, now;
+	struct stat mine;
 	uint64_t magic = 0;
 	int rc = 0;
 	if (fstat(fd, &mine) < 0 || !S_ISREG(mine.st_mode))
 		rc = -EPROTO;
 	else if (pread(fd, &magic, sizeof(magic), 0) < 0 || magic != 0)
 		rc = 0; /* finished meanwhile (or foreign): the next attempt sees */
-	else {
-		char final[sizeof(SHM_DIR) + SHMRING_NAME_MAX + 2];
-		snprintf(final, sizeof(final), "%s%s", SHM_DIR, path);
-		if (stat(final, &now) == 0 && now.st_dev == mine.st_dev && now.st_ino == mine.st_ino &&
-		    unlink(final) < 0 && errno != ENOENT)
-			rc = -errno;
-	}
+	else if (shmring__name_leads_to(path, fd) && shm_unlink(path) < 0 && errno != ENOENT)
+		rc = -errno;
 	close(fd); /* drops the lock */
 	return rc;
 }
@@ -496,6 +489,8 @@ int shmring_open_or_create(struct shmring **ring, const char *name, const struct
 	for (int tries = 0; tries < 2000; tries++) {
 		int made = 1;
 		rc = create_ring(ring, name, cfg);
+		if (rc == -EAGAIN)
+			continue; /* made and removed at once (no O_TMPFILE): again */
 		if (rc == -EEXIST) {
 			made = 0;
 			int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
@@ -562,12 +557,15 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 		if (got == 0 && st.st_size >= 8 && pread(fd, &hdr.magic, 8, 0) == 8 && hdr.magic != 0) {
 			/* shorter than a header: foreign, a truncated ring, or a
 			 * ring of another layout version whose header is smaller
-			 * (none yet: told by its ABI word, at 8, all the same) */
-			rc = hdr.magic != RING_MAGIC ? -EPROTO
-			     : st.st_size >= 12 && pread(fd, &hdr.abi, 4, 8) == 4 && hdr.abi != RING_ABI &&
-			                       hdr.abi != 0
-			             ? -EPROTONOSUPPORT
-			             : -EBADMSG;
+			 * (none yet: told by its ABI word all the same) */
+			const off_t at = offsetof(struct ring_header, abi);
+			if (hdr.magic != RING_MAGIC)
+				rc = -EPROTO;
+			else if (st.st_size >= at + 4 && pread(fd, &hdr.abi, 4, at) == 4 &&
+			         hdr.abi != RING_ABI && hdr.abi != 0)
+				rc = -EPROTONOSUPPORT;
+			else
+				rc = -EBADMSG;
 			goto fail;
 		}
 		/* 1-7 bytes, not all zero: foreign (a creator's file goes from 0
@@ -606,7 +604,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 	}
 	/* hold: this handle uses the ring (inuse.h); an inspection's does not */
 	if (hold)
-		(void)shmring__inuse_hold(fd);
+		shmring__inuse_hold(fd);
 	struct shmring *r = calloc(1, sizeof(*r));
 	if (!r) {
 		rc = -ENOMEM;
@@ -675,7 +673,7 @@ static int check_fd_trust(int fd)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EPERM;
-	if (stat("/dev/shm", &shm) == 0 && S_ISDIR(shm.st_mode) && st.st_dev == shm.st_dev)
+	if (stat(SHM_DIR, &shm) == 0 && S_ISDIR(shm.st_mode) && st.st_dev == shm.st_dev)
 		return 0;
 	return -EPERM;
 }

@@ -45,7 +45,7 @@ int shmring_wait_peer(struct shmring *ring, unsigned roles, int64_t timeout_ns)
 	 * eventcounts are woken on every census change, so either will do. */
 	struct eventcount *ec = (roles & SHMRING_PRODUCER) ? &hdr->not_empty : &hdr->not_full;
 	struct waiter w;
-	ring_waiter_init_rmw(ring, &w, timeout_ns);
+	ring_waiter_init_unfenced(ring, &w, timeout_ns);
 	w.spin = 0; /* a peer arrives in milliseconds, not nanoseconds */
 	shmring__reap(ring); /* the dead are not peers */
 	for (;;) {

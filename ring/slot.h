@@ -206,9 +206,9 @@ static inline struct slot_ref geom_ref(const struct ring_geom *g, uint64_t pos)
 struct take {
 	uint64_t pos;
 	uint32_t len;  /* TAKE_SKIP: a skip record (shmring__take_run only) */
-	/* slots a skip record spans (len TAKE_SKIP only; a ring has at most
-	 * 2^30 slots): where the general paths follow free_tail from, if it
-	 * crosses a multiple of FOLLOW_EVERY (slot.h ring_free_tail_follow) */
+	/* the slots it spans (read for a skip record, whose len says nothing,
+	 * by take_end; a ring has at most 2^30 slots): whether it crosses a
+	 * multiple of FOLLOW_EVERY (ring_free_tail_follow) */
 	uint32_t skip_slots;
 	/* redeliver.h (out[0] only: a record taken from the redelivery list is
 	 * a run of one): its list entry + 1 or 0, and which delivery this is. */

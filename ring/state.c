@@ -141,10 +141,11 @@ const char *shmring_strerror(int err)
 	case -EUSERS:       return "attachment table full";
 	case -ENOBUFS:      return "too many operations in flight on this handle";
 	case -EPROTO:       return "not a shmring file";
-	case -EPROTONOSUPPORT: return "ring of another layout version (made by an older or newer shmring library)";
+	case -EPROTONOSUPPORT:
+		return "ring of another layout version (made by an older or newer shmring library)";
 	case -EBADMSG:      return "corrupt shmring file or record metadata";
 	case -EXDEV:        return "ring made in another PID namespace (liveness cannot be tracked)";
-	case -EBUSY:        return "ring in use (a process holds it open), or being removed";
+	case -EBUSY:        return "busy: in use by another process or handle";
 	case -ENOTEMPTY:    return "records are waiting in the ring";
 	case -EOVERFLOW:    return "records were lost before this one (overwritten)";
 	default:            return err < 0 ? strerror(-err) : "not an error code";

@@ -183,7 +183,7 @@ Test(fence, a_blind_waiter_sleeps_as_usual_on_a_plain_ring)
  * (the join count, the census and closed are written seq_cst only): a blind
  * process sleeps there in 50 ms slices too.  When every wait on a light
  * ring was fenced, these slept some 200 times in 200 ms (found in the
- * eleventh session; wait.h ring_waiter_init_rmw). */
+ * twelfth session; wait.h ring_waiter_init_unfenced). */
 Test(fence, a_blind_join_or_peer_wait_sleeps_as_usual_on_a_light_ring)
 {
 	int join = sleeps_on("light", "join", "deny");

@@ -534,8 +534,8 @@ Test(lifecycle, handle_is_inherited_across_fork)
 Test(lifecycle, strerror_names_every_documented_error)
 {
 	static const int errs[] = { EINVAL, ENAMETOOLONG, EEXIST, ENOENT, EMSGSIZE, EAGAIN,
-		                    ETIMEDOUT, EPIPE, EPROTO, EPROTONOSUPPORT, EBADMSG, ERANGE, EUSERS, ENOMEM, EMFILE,
-		                    EACCES };
+		                    ETIMEDOUT, EPIPE, EPROTO, EPROTONOSUPPORT, EBADMSG, ERANGE,
+		                    EUSERS, ENOMEM, EMFILE, EACCES, EBUSY, ENOTEMPTY };
 	const char *seen[sizeof errs / sizeof errs[0]];
 	for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
 		const char *s = shmring_strerror(-errs[i]);

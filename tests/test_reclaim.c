@@ -98,7 +98,7 @@ Test(reclaim, free_tail_follows_records_of_both_paths)
  * it, and follows free_tail if the skip record crosses a multiple.  When
  * that get took the skip record for one slot long (its span was not in
  * struct take), nobody followed: free_tail stood still until a producer's
- * reclaim walked the whole lap (found in the eleventh session). */
+ * reclaim walked the whole lap (found in the twelfth session). */
 Test(reclaim, free_tail_follows_skip_records)
 {
 	struct shmring *r = t_ring(CAP, 4096);

@@ -239,7 +239,7 @@ def _lock_ctl(bare, how, create=False, mode=0o600):
     there is none) and flock()ed (LOCK_EX or LOCK_SH), and still the file at
     that name once locked: (fd, stat).  FileNotFoundError if there is none."""
     import time
-    path = '/dev/shm/' + bare + META_SUFFIX
+    path = _ctl_path(bare)
     deadline = time.monotonic() + LOCK_TIMEOUT
     while True:
         try:
@@ -291,6 +291,11 @@ def _unlock_close(fd):
         os.close(fd)
 
 
+def _ctl_path(bare):
+    """The control file of the queue named bare."""
+    return '/dev/shm/' + bare + META_SUFFIX
+
+
 def _ctl_state(fd, st, path):
     """'empty' (nothing written yet), 'whole' (a control page) or 'half'
     (its creator died writing it: the magic, written last, still zero).
@@ -335,7 +340,12 @@ def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
     for _ in range(1000):      # each round ends, or removes a leftover
         fd, st = _lock_ctl(bare, fcntl.LOCK_EX, create=True, mode=mode)
         try:
-            state = _ctl_state(fd, st, '/dev/shm/' + bare + META_SUFFIX)
+            try:
+                state = _ctl_state(fd, st, _ctl_path(bare))
+            except OSError:
+                if st.st_uid == os.geteuid():
+                    raise
+                state = 'foreign'                     # another user's: refused below
             if state == 'whole':
                 try:
                     ring = _shmring.open(bare, fd)
@@ -348,7 +358,7 @@ def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
             if st.st_uid != os.geteuid():
                 raise PermissionError(
                     1, 'refused: the control file of queue %r belongs to uid %d and '
-                    'is not a control page' % (bare, st.st_uid), '/dev/shm/' + bare + META_SUFFIX)
+                    'is not a control page' % (bare, st.st_uid), _ctl_path(bare))
             if state == 'half':                       # its creator died writing it
                 _unlink_shm(bare + META_SUFFIX)
                 continue
@@ -406,9 +416,9 @@ def _open_named(name, key=None):
     _attaches += 1
     fd, st = _lock_ctl(bare, fcntl.LOCK_SH)
     try:
-        if _ctl_state(fd, st, '/dev/shm/' + bare + META_SUFFIX) != 'whole':
+        if _ctl_state(fd, st, _ctl_path(bare)) != 'whole':
             raise FileNotFoundError(2, 'no shmring queue named %r (its control file is '
-                                    'not written)' % bare, '/dev/shm/' + bare + META_SUFFIX)
+                                    'not written)' % bare, _ctl_path(bare))
         ring = _shmring.open(bare, fd)
     finally:
         _unlock_close(fd)

@@ -881,7 +881,6 @@ while True:
         self.ok('rm', n)
         self.assertFalse(os.path.exists(os.path.join(SHM, n)))
 
-
     def test_a_ring_of_another_layout_version_is_listed_and_removable(self):
         # After an upgrade, the rings older processes still use hold
         # another layout (ABI) version: ls hid them as "not a ring", stat
@@ -906,6 +905,7 @@ while True:
         self.assertTrue(os.path.exists(os.path.join(SHM, n)))
         self.ok('rm', n)
         self.assertFalse(os.path.exists(os.path.join(SHM, n)))
+
 
 class ManyAttachments(ToolTest):
     def test_counts_and_pids_above_256_attachments(self):
