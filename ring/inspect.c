@@ -244,10 +244,10 @@ int shmring_unlink_stale(const char *name, unsigned flags)
 	}
 	/* the name still ours: not removed and made again meanwhile by
 	 * someone who did not ask (shmring_unlink takes no lock) */
-	if (rc == 0)
-		rc = !shmring__name_leads_to(path, fd) ? -ENOENT
-		     : shm_unlink(path) < 0             ? -errno
-		                                         : 0;
+	if (rc == 0 && !shmring__name_leads_to(path, fd))
+		rc = -ENOENT;
+	else if (rc == 0 && shm_unlink(path) < 0)
+		rc = -errno;
 	close(fd); /* lets go of the lock */
 	return rc;
 }
