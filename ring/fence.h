@@ -34,11 +34,11 @@
  * as one spinning on an isolated core), publishes with the seq_cst store as
  * on any ring: it needs no waiter's help.  Every sleep on a light ring for
  * a record or for room issues the membarrier, registered or not; a join or
- * a wait for a peer does not (wait.h ring_waiter_init_unfenced: what they wait
- * for is only ever written seq_cst).  A waiter whose membarrier
- * fails (a seccomp filter) cannot tell whether a light notifier raced it,
- * so it sleeps in short slices on light rings (RECHECK_BLIND_NS in
- * eventcount.c): a wake it missed costs at most one slice.
+ * a wait for a peer does not (wait.h ring_waiter_init_unfenced: what they
+ * wait for is only ever written seq_cst).  A waiter whose membarrier fails
+ * (a seccomp filter) cannot tell whether a light notifier raced it, so it
+ * sleeps in short slices on light rings (RECHECK_BLIND_NS in eventcount.c):
+ * a wake it missed costs at most one slice.
  */
 #ifndef SHMRING_FENCE_H
 #define SHMRING_FENCE_H

@@ -129,9 +129,10 @@ static inline void ring_waiter_init(struct shmring *r, struct waiter *w, int64_t
 }
 /* A wait whose condition only seq_cst writes change (join's task count, a
  * CAS; peer.c's census, RMWs, and closed, a seq_cst store): never light,
- * so no membarrier, and a blind process sleeps in the usual slices (fence.h; the test
- * fence::a_blind_join_or_peer_wait_sleeps_as_usual_on_a_light_ring). */
-static inline void ring_waiter_init_unfenced(struct shmring *r, struct waiter *w, int64_t timeout_ns)
+ * so no membarrier, and a blind process sleeps in the usual slices
+ * (fence.h; fence::a_blind_join_or_peer_wait_sleeps_as_usual_on_a_light_ring). */
+static inline void ring_waiter_init_unfenced(struct shmring *r, struct waiter *w,
+                                             int64_t timeout_ns)
 {
 	ring_waiter_init(r, w, timeout_ns);
 	w->fenced = false;

@@ -425,6 +425,19 @@ static void variant_target(struct target *t, const struct meas *inl, const struc
 		 have(split) ? rep_ratio(split, base) : NAN);
 }
 
+/* A target's value (a against base, per-rep ratio) and detail ("A vs B
+ * unit"), when both were measured. */
+static void pair_target(struct target *t, const struct meas *a, const struct meas *base,
+			const char *(*fmt)(double, char *, size_t), const char *unit)
+{
+	char b1[32], b2[32];
+	if (!have(a) || !have(base))
+		return;
+	t->value = rep_ratio(a, base);
+	snprintf(t->detail, sizeof t->detail, "%s vs %s %s", fmt(a->value, b1, sizeof b1),
+		 fmt(base->value, b2, sizeof b2), unit);
+}
+
 static int compute_targets(struct target *t)
 {
 	int n = 0;
@@ -436,19 +449,11 @@ static int compute_targets(struct target *t)
 	mq = find(SC_THROUGHPUT, "mq", 1, 1, 64);
 	t[n] = (struct target){ "1x1, 64 B: shmring / pipe (records/s)", ">= 20x", NAN, 1, 20,
 				"median over reps of the per-rep ratio", "throughput --procs 1x1 --sizes 64", "" };
-	if (have(ring) && have(pipe)) {
-		t[n].value = rep_ratio(ring, pipe);
-		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s",
-			 fmt_si(ring->value, b1, sizeof b1), fmt_si(pipe->value, b2, sizeof b2));
-	}
+	pair_target(&t[n], ring, pipe, fmt_si, "records/s");
 	n++;
 	t[n] = (struct target){ "1x1, 64 B: shmring / POSIX mq (records/s)", ">= 50x", NAN, 1, 50,
 				"median over reps of the per-rep ratio", "throughput --procs 1x1 --sizes 64", "" };
-	if (have(ring) && have(mq)) {
-		t[n].value = rep_ratio(ring, mq);
-		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s",
-			 fmt_si(ring->value, b1, sizeof b1), fmt_si(mq->value, b2, sizeof b2));
-	}
+	pair_target(&t[n], ring, mq, fmt_si, "records/s");
 	n++;
 	/* issue 12: the ring against a bare SPSC ring (floor.c) in the same run */
 	ring = find(SC_THROUGHPUT, "shmring", 1, 1, 64);
@@ -456,11 +461,7 @@ static int compute_targets(struct target *t)
 	t[n] = (struct target){ "1x1, 64 B: shmring / bare SPSC ring (records/s)", ">= 0.75x", NAN, 1,
 				0.75, "median over reps of the per-rep ratio",
 				"throughput --procs 1x1 --sizes 64", "" };
-	if (have(ring) && have(fl)) {
-		t[n].value = rep_ratio(ring, fl);
-		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s",
-			 fmt_si(ring->value, b1, sizeof b1), fmt_si(fl->value, b2, sizeof b2));
-	}
+	pair_target(&t[n], ring, fl, fmt_si, "records/s");
 	n++;
 
 	ring = find(SC_PINGPONG_SPIN, "shmring", -1, -1, 0);
@@ -495,11 +496,7 @@ static int compute_targets(struct target *t)
 	t[n] = (struct target){ "spinning ping-pong one-way: shmring / cache-line floor", "<= 2x",
 				NAN, 0, 2, "median over reps of the per-rep ratio",
 				g_ncpus < 2 ? "pingpong on 2 CPUs (spinning needs two)" : "pingpong", "" };
-	if (have(ring) && have(fl)) {
-		t[n].value = rep_ratio(ring, fl);
-		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s one-way",
-			 fmt_ns(ring->value, b1, sizeof b1), fmt_ns(fl->value, b2, sizeof b2));
-	}
+	pair_target(&t[n], ring, fl, fmt_ns, "one-way");
 	n++;
 	/* issue 12's table asks the same of the p50, tighter */
 	t[n] = (struct target){ "spinning ping-pong one-way p50: shmring / cache-line floor",
@@ -529,11 +526,7 @@ static int compute_targets(struct target *t)
 	pipe = find(SC_PINGPONG_BLOCK, "pipe", -1, -1, 0);
 	t[n] = (struct target){ "blocking ping-pong one-way: shmring / pipe", "<= 1x", NAN, 0, 1,
 				"median over reps of the per-rep ratio", "pingpong", "" };
-	if (have(ring) && have(pipe)) {
-		t[n].value = rep_ratio(ring, pipe);
-		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s one-way",
-			 fmt_ns(ring->value, b1, sizeof b1), fmt_ns(pipe->value, b2, sizeof b2));
-	}
+	pair_target(&t[n], ring, pipe, fmt_ns, "one-way");
 	n++;
 	/* issue 12: the event fd's wake-up against a socket's, both in epoll
 	 * (sc_pingpong_event_fd: ring spin 0, so every wait is a wake-up) */
@@ -576,12 +569,7 @@ static int compute_targets(struct target *t)
 					  : "8x1, 20-2000 B (telemetry): shmring / pipe",
 					">= 1x", NAN, 1, 1, "median over reps of the per-rep ratio",
 					"telemetry", "" };
-		if (have(ring) && have(other)) {
-			t[n].value = rep_ratio(ring, other);
-			snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s",
-				 fmt_si(ring->value, b1, sizeof b1),
-				 fmt_si(other->value, b2, sizeof b2));
-		}
+		pair_target(&t[n], ring, other, fmt_si, "records/s");
 		n++;
 	}
 	/* light rings (SHMRING_LIGHT_PUBLISH; main.c with_light: the default
@@ -599,11 +587,7 @@ static int compute_targets(struct target *t)
 	t[n] = (struct target){ "8x1, 20-2000 B (telemetry): shmring light ring / pipe", ">= 1x", NAN,
 				1, 1, "median over reps of the per-rep ratio",
 				"the default suite (or -t shmring-light)", "" };
-	if (have(ring) && have(pipe)) {
-		t[n].value = rep_ratio(ring, pipe);
-		snprintf(t[n].detail, sizeof t[n].detail, "%s vs %s records/s",
-			 fmt_si(ring->value, b1, sizeof b1), fmt_si(pipe->value, b2, sizeof b2));
-	}
+	pair_target(&t[n], ring, pipe, fmt_si, "records/s");
 	n++;
 	zc = find(SC_THROUGHPUT, "shmring-zc", 1, 1, 1u << 20);
 	fl = find(SC_THROUGHPUT, "floor", 1, 1, 1u << 20);
