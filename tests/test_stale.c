@@ -308,3 +308,23 @@ Test(stale, unlink_stale_never_removes_a_ring_being_opened)
 	cr_assert_gt(busy, 3, "found in use only %llu times", (unsigned long long)busy);
 	shmring_unlink(c->name);
 }
+
+/* A ring of another layout version: its users cannot be seen from here,
+ * so it is kept (-EPROTONOSUPPORT), whole; with its ABI word put back, it
+ * is removable as any. */
+Test(stale, a_ring_of_another_layout_version_is_kept)
+{
+	const char *name = make_ring("otherabi");
+	int fd = open(ring_path(name), O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	uint32_t abi, other = 3;
+	cr_assert_eq(pread(fd, &abi, 4, 8), 4);
+	cr_assert_eq(pwrite(fd, &other, 4, 8), 4);
+	ino_t ino = inode_of(name);
+	cr_assert_eq(shmring_unlink_stale(name, SHMRING_UNLINK_FORCE), -EPROTONOSUPPORT);
+	cr_assert_eq(inode_of(name), ino, "removed or replaced");
+	cr_assert_eq(pwrite(fd, &abi, 4, 8), 4);
+	close(fd);
+	cr_assert_eq(shmring_unlink_stale(name, 0), 0);
+	cr_assert_eq(inode_of(name), 0);
+}
