@@ -89,6 +89,15 @@
  *                        storing RELEASED                    (must fail)
  *   BUG_FOLLOW           a consumer's free_tail follow walks over taken
  *                        records too, not only released ones (must fail)
+ *   FOLLOW_OWN     the one-record get's follow without a walk (slot.h
+ *                  ring_free_tail_follow_own): each consumer counts the
+ *                  one-slot records it took; after a release, if that count
+ *                  since its last follow equals the slots from where that
+ *                  follow ended to the end of its record, and free_tail is
+ *                  in that span, a CAS moves free_tail to the end; else the
+ *                  walk.  Tried after every release (the library: when due)
+ *   BUG_FOLLOW_OWN       (with FOLLOW_OWN) the span alone, no
+ *                        count                               (must fail)
  */
 
 #ifdef CRASH_WIDE
@@ -563,6 +572,11 @@ proctype Consumer(byte me)
 {
 	byte mine = 0;       /* records this consumer got (not skip records) */
 	byte t, k, i, rid, key, t2, hh, lp;
+#ifdef FOLLOW_OWN
+	/* handle.h op_solo: own = leaf_gets - follow_gets (the library keeps
+	 * both), fa = follow_at (255: none yet); fl: free_tail as loaded */
+	byte own = 0, fa = 255, fl;
+#endif
 	byte we, ww;
 	bool cm, sk, ok, rdy;
 
@@ -645,7 +659,30 @@ progress_take:
 				g_rid[t] = 0; g_k[t] = 0;          /* forget: lets states merge */
 				seq[IDX(t)] = SEQ(t, RELEASED)             /* seq_cst */
 			};
+#ifndef FOLLOW_OWN
 			follow(t, t2, i, hh);
+#else
+			if                                         /* copy.c get_leaf */
+			:: !sk && k == 1 -> own++
+			:: else -> skip
+			fi;
+			fl = free_tail;                            /* relaxed */
+			if
+#ifndef BUG_FOLLOW_OWN
+			:: fa <= fl && fl < t + k && own == t + k - fa ->
+#else
+			:: fa <= fl && fl < t + k ->
+#endif
+				d_step {                           /* CAS free_tail */
+					if
+					:: free_tail == fl -> free_tail = t + k
+					:: else -> skip
+					fi
+				}
+			:: else -> follow(fl, t2, i, hh)       /* the walk, from fl */
+			fi;
+			fa = t + k; own = 0; fl = 0;
+#endif
 			ec_wake(not_full, we, ww);                 /* notify producers */
 			if
 			:: !sk -> mine++

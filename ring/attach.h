@@ -142,8 +142,9 @@ void shmring__liveness_look(struct shmring *r, unsigned role);
 /* Every put, get, reserve and peek: a caller whose calls keep succeeding
  * never waits, so never sweeps, and would not learn that its last peer died
  * (a producer putting into a ring whose consumer was killed).  So every
- * 16th call of a handle (every call, while its calls are more than 5 ms
- * apart) looks at the coarse clock (vDSO: no system call) and at the other
+ * 16th call of a handle (every 64th while 64 calls take less than a tick of
+ * the coarse clock; every call, while its calls are more than 5 ms apart)
+ * looks at the coarse clock (vDSO: no system call) and at the other
  * side's index: cons_head for a put or reserve, prod_head for a get or peek,
  * read at most once a millisecond (reap.c PEER_LOOK_NS: each read takes the
  * line the other side writes on every call; a put on a broadcast ring, where
@@ -160,6 +161,12 @@ void shmring__liveness_look(struct shmring *r, unsigned role);
  * of 64 bytes, 200,000 pairs): 9.5 instructions more per pair, 648 without,
  * i.e. +1.5%; wall-clock differences were within noise. */
 #define LIVENESS_TICK 16
+/* Calls between looks while LIVENESS_TICK_FAST calls fit within one tick of
+ * the coarse clock (1-4 ms; reap.c shmring__liveness_look): a look is then
+ * a few milliseconds apart at most either way, and 16 cost 9 instructions
+ * more a put + get pair than 64 (perf/pair_cost put, callgrind; docs/perf.md,
+ * thirteenth session). */
+#define LIVENESS_TICK_FAST 64
 static inline void ring_liveness_tick(struct shmring *r, unsigned role)
 {
 	/* a count down; racing threads may take it below zero: look then too */

@@ -51,10 +51,12 @@ static TAIL_ONLY ssize_t wake_then_get(struct shmring *r, uint64_t w, ssize_t le
 	shmring__ec_wake_sleepers(&r->hdr->not_full, w, ring_stats(r));
 	return len;
 }
-/* The end of a leaf get whose free_tail follow needs the walk. */
-static TAIL_ONLY ssize_t walk_then_get(struct shmring *r, struct op_rec *c, ssize_t len)
+/* The end of a leaf get whose record [.., end) crossed a multiple of
+ * FOLLOW_EVERY: the free_tail follow (slot.h). */
+static TAIL_ONLY ssize_t walk_then_get(struct shmring *r, struct op_rec *c, ssize_t len,
+                                       uint64_t end)
 {
-	ring_free_tail_catch_up(r); /* once per FOLLOW_EVERY slots (slot.h) */
+	ring_free_tail_follow_own(r, end);
 	op_rec_clear(c);
 	ring_notify_producers(r);
 	return len;
@@ -219,9 +221,10 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
 	}
 	copy_small(buf, at.data, tk.len);
 	meta_release(ring, at.meta, at.pos);
+	ring->op_solo.leaf_gets++; /* ring_free_tail_follow_own */
 	/* one record, no skip: [at.pos, end) */
 	if (__builtin_expect(ring_free_tail_due(at.pos, end), 0))
-		return walk_then_get(ring, c, (ssize_t)tk.len);
+		return walk_then_get(ring, c, (ssize_t)tk.len, end);
 	op_rec_clear(c);
 	uint64_t w = ec_sleepers(&ring->hdr->not_full); /* ring_notify_producers */
 	if (__builtin_expect(w != 0, 0))

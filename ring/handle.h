@@ -165,6 +165,11 @@ struct shmring {
 		_Atomic uintptr_t owner;
 		int               slot;
 		struct op_rec    *rec;
+		/* The owner's one-record gets (copy.c get_leaf: leaf_gets, + 1
+		 * each), and where its last free_tail follow ended (follow_at,
+		 * UINT64_MAX: none since solo_take) with leaf_gets then
+		 * (follow_gets): slot.h ring_free_tail_follow_own. */
+		uint64_t          leaf_gets, follow_at, follow_gets;
 	} op_solo;
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */

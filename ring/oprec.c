@@ -104,6 +104,7 @@ static void solo_take(struct shmring *r, const struct op_rec_cached *cc)
 		return; /* another thread's */
 	r->op_solo.slot = cc->slot;
 	r->op_solo.rec = cc->rec;
+	r->op_solo.follow_at = UINT64_MAX; /* the next follow walks (slot.h) */
 }
 
 static void give_back_in(struct shmring *r, void *arg)

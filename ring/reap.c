@@ -146,7 +146,10 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	uint64_t now = coarse_ns();
 	uint64_t prev = atomic_load_explicit(&r->tick_ns, memory_order_relaxed);
 	atomic_store_explicit(&r->tick_ns, now, memory_order_relaxed);
-	atomic_store_explicit(&r->tick_left, now - prev > SLOW_CALLER_NS ? 1 : LIVENESS_TICK,
+	atomic_store_explicit(&r->tick_left,
+	                      now == prev                  ? LIVENESS_TICK_FAST
+	                      : now - prev > SLOW_CALLER_NS ? 1
+	                                                    : LIVENESS_TICK,
 	                      memory_order_relaxed);
 	/* Time this handle did not watch, for both watches timing a
 	 * standstill: a look in either role shows the process ran (attach.h

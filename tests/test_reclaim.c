@@ -203,3 +203,54 @@ Test(reclaim, free_tail_follows_every_release)
 	}
 	shmring_detach(r);
 }
+
+/* The one-record get moves free_tail without a walk when every slot since
+ * its last follow was a record it took itself (slot.h
+ * ring_free_tail_follow_own: its gets counted against the slots).  A record
+ * another consumer (another handle) holds in that span makes the count fall
+ * short: free_tail stops at it, and moves on after its release.  (With the
+ * span alone and no count, free_tail passed it: checked by building so.) */
+Test(reclaim, free_tail_stops_at_a_record_another_consumer_holds)
+{
+	struct shmring *r = t_ring(CAP, 4096), *other;
+	cr_assert_eq(shmring_declare(r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
+	cr_assert_eq(shmring_attach_fd(&other, shmring_fd(r)), 0);
+	cr_assert_eq(shmring_declare(other, SHMRING_CONSUMER), 0);
+	static unsigned char buf[64];
+	/* past two multiples: the getter's last follow was its own */
+	for (uint64_t i = 0; i < 2 * FOLLOW_EVERY + 10; i++) {
+		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
+		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
+	}
+	cr_assert_eq(atomic_load(&r->hdr->free_tail), 2 * FOLLOW_EVERY);
+	/* the other handle holds one record, 20 slots on */
+	for (int i = 0; i < 20; i++) {
+		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
+		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
+	}
+	uint64_t held_at = atomic_load(&r->hdr->cons_head);
+	cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
+	struct shmring_span s;
+	cr_assert_eq(shmring_peek(other, &s, 0), 64);
+	/* this handle goes on past the next multiple, and the one after */
+	for (uint64_t i = 0; i < 2 * FOLLOW_EVERY; i++) {
+		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
+		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
+		cr_assert_leq(atomic_load(&r->hdr->free_tail), held_at,
+		              "free_tail passed the record the other handle holds");
+	}
+	cr_assert_eq(atomic_load(&r->hdr->free_tail), held_at);
+	cr_assert_eq(shmring_release(other, &s), 0);
+	/* released: the next multiple's follow walks over it, and the one after
+	 * is this handle's own again */
+	for (uint64_t i = 0; i < 2 * FOLLOW_EVERY; i++) {
+		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
+		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
+	}
+	uint64_t head = atomic_load(&r->hdr->cons_head);
+	cr_assert_eq(atomic_load(&r->hdr->free_tail), head - head % FOLLOW_EVERY,
+	             "free_tail %llu, cons_head %llu",
+	             (unsigned long long)atomic_load(&r->hdr->free_tail), (unsigned long long)head);
+	shmring_detach(other);
+	shmring_detach(r);
+}
