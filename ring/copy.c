@@ -202,7 +202,7 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
                                                               bool ticked)
 {
 	struct op_rec *c;
-	if ((ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE)) || ring->redeliver)
+	if (ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE | RING_HDR_REDELIVER))
 		return get_general(ring, buf, cap, timeout_ns, ticked ? LEAF_TICKED : LEAF_NO);
 	int e = ring_enter_leaf(ring, SHMRING_CONSUMER, ticked, &c);
 	if (e == LEAF_ENTER_LOOK)

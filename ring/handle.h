@@ -175,7 +175,9 @@ struct shmring {
 	uint64_t            serial;       /* unique per handle in this process */
 
 	/* Issue 13 (broadcast.c, subscriber.c, overwrite.c): RING_HDR_BROADCAST /
-	 * RING_HDR_OVERWRITE from the header, and this handle's subscription. */
+	 * RING_HDR_OVERWRITE from the header, and this handle's subscription;
+	 * RING_HDR_REDELIVER too (as redeliver below), so that the one-record
+	 * get tests one word for the rings it leaves to the general path. */
 	unsigned            mode;
 	struct bcast_sub    sub;
 };

@@ -618,7 +618,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
 	r->persistent = hdr.flags & RING_HDR_PERSISTENT;
-	r->mode = hdr.flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE);
+	r->mode = hdr.flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE | RING_HDR_REDELIVER);
 	r->redeliver = hdr.flags & RING_HDR_REDELIVER; /* redeliver hook */
 	shmring__fence_choose(r, hdr.flags & RING_HDR_LIGHT);
 	shmring__attach_new(r);

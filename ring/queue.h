@@ -97,10 +97,8 @@ static inline __attribute__((always_inline)) int ring_enter_leaf(struct shmring 
 	    !op_rec_solo(r, c))
 		return LEAF_ENTER_NO;
 	if (!ticked) {
-		int n = atomic_load_explicit(&r->tick_left, memory_order_relaxed) - 1;
-		if (__builtin_expect(n <= 0, 0))
+		if (__builtin_expect(ring_tick_down(r), 0))
 			return LEAF_ENTER_LOOK;
-		atomic_store_explicit(&r->tick_left, n, memory_order_relaxed);
 	}
 	return LEAF_ENTER_GO;
 }
