@@ -174,6 +174,47 @@ static uint64_t walk_published(const struct shmring *r, uint64_t p, uint64_t h, 
 	return w.pos;
 }
 
+/* The same for a lossy joiner, which holds nothing back: producers may
+ * overwrite what it walks.  From the frontier {t, w} up to h (prod_head when
+ * it joined).  Each record's reading is checked against the frontier before
+ * it is trusted (as subscriber.c still_there: a producer writes only into
+ * room the frontier has passed, so a record the frontier has not passed was
+ * intact); one it has passed, the walk goes on from where the frontier
+ * stands now, whose recno is exact, not from the start.  Returns where the
+ * walk stopped (the first position not published, or h; or the frontier
+ * if it passed h meanwhile) and sets *recno to the records below it.
+ * Before, a walk the frontier moved during was thrown away whole and began
+ * again from the frontier: with a producer putting faster than a lap could
+ * be walked, a subscribe never returned while the producer ran
+ * (broadcast::lossy_subscribe_returns_while_a_producer_laps_the_ring). */
+static uint64_t walk_published_lossy(const struct shmring *r, uint64_t t, uint64_t w,
+                                     uint64_t h, uint64_t *recno)
+{
+	uint64_t recs = BCAST_RECNO(w);
+	struct slot_walk sw = slot_walk_from(r, t, h, SLOT_COMMITTED, memory_order_acquire);
+	for (;;) {
+		struct record rec;
+		bool more = slot_walk_look(&sw, &rec);
+		/* acquire: the reads of the record before the load of the frontier */
+		atomic_thread_fence(memory_order_acquire);
+		if (bcast_tail(r) > sw.pos) { /* passed: what was read may be a later lap's */
+			frontier_read(r->hdr, &t, &w);
+			*recno = BCAST_RECNO(w);
+			if (t >= h)
+				return t;
+			recs = *recno;
+			sw = slot_walk_from(r, t, h, SLOT_COMMITTED, memory_order_acquire);
+			continue;
+		}
+		if (!more)
+			break;
+		recs += !rec.skip;
+		slot_walk_step(&sw, &rec);
+	}
+	*recno = recs;
+	return sw.pos;
+}
+
 int shmring__bcast_subscribe(struct shmring *r, unsigned flags)
 {
 	if (shmring__bcast_subscribed(r))
@@ -203,15 +244,18 @@ int shmring__bcast_subscribe(struct shmring *r, unsigned flags)
 		/* From here on (tethered) the frontier stays at or below t. */
 		recno = BCAST_RECNO(w);
 		start = t;
-		if (!(flags & SHMRING_SUB_OLDEST))
-			start = walk_published(r, t, UINT64_MAX, &recno); /* the next record published */
+		if (!(flags & SHMRING_SUB_OLDEST)) { /* the next record published */
+			uint64_t h = atomic_load_explicit(&hdr->prod_head, memory_order_acquire);
+			start = lossy ? walk_published_lossy(r, t, w, h & RING_POS_MASK, &recno)
+			              : walk_published(r, t, UINT64_MAX, &recno);
+			break;
+		}
 		if (!lossy)
 			break;
-		/* A lossy joiner holds nothing back: if the frontier passed t
-		 * during the walk, what it read may be overwritten: again. */
+		/* From the oldest record, lossy: it holds nothing back; if the
+		 * frontier passed t meanwhile, start where it stands now. */
 		atomic_thread_fence(memory_order_acquire);
-		uint64_t t2 = bcast_tail(r);
-		if (t2 <= t)
+		if (bcast_tail(r) <= t)
 			break;
 		frontier_read(hdr, &t, &w);
 		atomic_store_explicit(&e->sub_cursor, t, memory_order_relaxed);

@@ -778,3 +778,93 @@ Test(broadcast, subscribers_are_consumers_for_broken_pipe_and_end_of_stream)
 	cr_assert_eq(shmring_put(prod, &v, sizeof v, 0), 0, "no broken pipe on a persistent ring");
 	shmring_detach(prod);
 }
+
+/* ------------------------------------------------ joining while lapped */
+
+/* A lossy subscriber joining "from the next record" walks the history from
+ * the frontier to count the records below its start (its recno, from which
+ * a later lap counts what it lost).  It holds nothing back, so producers
+ * may overwrite what it walks.  Before, a walk the frontier moved during was
+ * thrown away whole and began again from the frontier: on a 64 MiB ring (a
+ * million slots, a walk of tens of milliseconds) with a producer putting
+ * without pause (the frontier moves every 1/16 of the ring), every walk was
+ * thrown away and the subscribe returned only once the producer stopped.
+ * Now the walk checks each record against the frontier and goes on from it
+ * (broadcast.c walk_published_lossy). */
+struct lap_join {
+	struct shmring *r;
+	_Atomic uint64_t put;  /* records put so far */
+	_Atomic int stop;
+};
+
+static int lap_join_producer(void *arg)
+{
+	struct lap_join *l = arg;
+	int64_t until = t_now_ns() + 6 * T_SEC;
+	for (uint64_t s = 0; !atomic_load(&l->stop) && t_now_ns() < until;) {
+		for (int i = 0; i < 256; i++, s++) {
+			uint64_t rec[8] = { s, ~s };
+			if (shmring_put(l->r, rec, sizeof rec, 0))
+				return 10;
+			atomic_store(&l->put, s + 1);
+		}
+	}
+	return 0;
+}
+
+Test(broadcast, lossy_subscribe_returns_while_a_producer_laps_the_ring)
+{
+	struct lap_join *l = t_shared(sizeof *l);
+	struct shmring_config cfg = { .capacity = 64u << 20, .max_record = 64,
+	                              .flags = SHMRING_BROADCAST };
+	cr_assert_eq(shmring_create(&l->r, NULL, &cfg), 0);
+	uint64_t nslots = (64u << 20) / 64;
+	pid_t p = t_fork(lap_join_producer, l);
+	while (atomic_load(&l->put) < 2 * nslots) /* the history is a whole lap */
+		t_sleep_ns(T_MS);
+	for (int round = 0; round < 3; round++) {
+		struct shmring *h = second_handle(l->r);
+		uint64_t before = atomic_load(&l->put);
+		int64_t t0 = t_now_ns();
+		cr_assert_eq(shmring_subscribe(h, SHMRING_SUB_LOSSY), 0);
+		int64_t el = t_now_ns() - t0;
+		uint64_t moved = atomic_load(&l->put) - before;
+		fprintf(stderr, "broadcast: a lossy subscribe took %lld us, %llu records put meanwhile\n",
+		        (long long)(el / 1000), (unsigned long long)moved);
+		cr_assert_lt(el, 2 * T_SEC, "a lossy subscribe took %lld ms (%llu records put meanwhile)",
+		             (long long)(el / T_MS), (unsigned long long)moved);
+		/* it starts after what was put before it began, and counts
+		 * exactly what it loses from there */
+		uint64_t rec[8], expect = 0, lost_before = 0;
+		bool first = true;
+		for (int got = 0; got < 20000;) {
+			ssize_t n = shmring_get(h, rec, sizeof rec, 2 * T_SEC);
+			if (n == -EOVERFLOW) {
+				cr_assert(!first, "lapped before its first record");
+				uint64_t lost = shmring_lost(h);
+				cr_assert_gt(lost, lost_before);
+				expect += lost - lost_before;
+				lost_before = lost;
+				continue;
+			}
+			cr_assert_eq(n, (ssize_t)sizeof rec, "get: %s", shmring_strerror((int)n));
+			cr_assert_eq(rec[1], ~rec[0], "a torn record");
+			if (first) {
+				cr_assert_geq(rec[0] + 1, before, "the first record (%llu) was put before "
+				              "the subscribe began (%llu put)", (unsigned long long)rec[0],
+				              (unsigned long long)before);
+				expect = rec[0];
+				first = false;
+			}
+			cr_assert_eq(rec[0], expect, "got %llu, expected %llu (lost %llu)",
+			             (unsigned long long)rec[0], (unsigned long long)expect,
+			             (unsigned long long)lost_before);
+			expect++;
+			got++;
+		}
+		shmring_detach(h);
+	}
+	atomic_store(&l->stop, 1);
+	t_expect_exit(p, 0, 10 * T_SEC);
+	shmring_detach(l->r);
+}

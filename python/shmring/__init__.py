@@ -200,23 +200,23 @@ def _max_attach(max_attach):
 
 
 def _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach=None,
-              side_segments=True):
+              side_segments=True, light=False):
     maxsize, capacity, max_record = _sizes(maxsize, capacity, max_record)
     max_attach = _max_attach(max_attach)
     if name is None:
         fd = os.memfd_create('shmring-pyq', os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
             _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, 0o600, _stem(),
-                              max_attach, bool(side_segments))
+                              max_attach, bool(side_segments), bool(light))
             # sealed: nobody can shrink it under a mapping (SIGBUS)
             fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
                         fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
-            ring = _shmring.create(None, capacity, max_record, 0, fd, max_attach)
+            ring = _shmring.create(None, capacity, max_record, 0, fd, max_attach, bool(light))
         finally:
             os.close(fd)
         return _remember(ring)
     return _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
-                       exist_ok=False, side_segments=side_segments)
+                       exist_ok=False, side_segments=side_segments, light=light)
 
 
 # --- named queues: two files, one lock -------------------------------------
@@ -322,7 +322,7 @@ def _ctl_state(fd, st, path):
 
 
 def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach, exist_ok,
-                side_segments=True):
+                side_segments=True, light=False):
     """Queue(name=...): make the named queue; with exist_ok, open it if it
     exists.  Race-free among any number of processes doing either: the
     pair is made under the control file's exclusive lock.  What a crash
@@ -367,11 +367,13 @@ def _named_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
                 if exist_ok:
                     ring, _ = _shmring.open_or_create(bare, capacity, max_record, mode,
                                                       max_attach, fd, joinable, maxsize,
-                                                      _stem(), bool(side_segments))
+                                                      _stem(), bool(side_segments),
+                                                      bool(light))
                 else:
                     _shmring.ctl_init(fd, joinable, maxsize, capacity, max_record, mode,
-                                      _stem(), max_attach, bool(side_segments))
-                    ring = _shmring.create(bare, capacity, max_record, mode, fd, max_attach)
+                                      _stem(), max_attach, bool(side_segments), bool(light))
+                    ring = _shmring.create(bare, capacity, max_record, mode, fd, max_attach,
+                                           bool(light))
             except BaseException:
                 _unlink_shm(bare + META_SUFFIX)   # ours, and locked: nobody uses it
                 raise
@@ -887,6 +889,13 @@ class _QueueMixin:
         pickled, inherited) sees the same value."""
         return self._ring.side_segments
 
+    @property
+    def light(self):
+        """True: every ring of the queue is made with SHMRING_LIGHT_PUBLISH
+        (Queue(light=True)).  Kept in the queue's control page, as
+        side_segments."""
+        return self._ring.light
+
     def unlink(self):
         """Remove this named queue's name from /dev/shm (shmring.unlink)."""
         if self._ring.name is None:
@@ -1031,7 +1040,8 @@ class Queue(_QueueMixin, _shmring.QueueBase):
     """multiprocessing.Queue in shared memory.
 
     Queue(maxsize=0, *, ctx=None, name=None, capacity=None, max_record=None,
-          mode=0o600, exist_ok=False, max_attach=None, side_segments=True)
+          mode=0o600, exist_ok=False, max_attach=None, side_segments=True,
+          light=False)
 
     maxsize: most items queued at once (<= 0: no limit; put() never waits
       nor raises Full then, memory is the only bound, as in multiprocessing).
@@ -1055,21 +1065,28 @@ class Queue(_QueueMixin, _shmring.QueueBase):
       crash left at the name is replaced, at once).
     max_attach: processes that can use each ring of the queue at the same
       time (default DEFAULT_MAX_ATTACH, at least 256; up to 65535).
+    light: make every ring of the queue with SHMRING_LIGHT_PUBLISH: a put
+      and a get skip one locked instruction each, and a process that
+      sleeps on the queue pays a membarrier(2) instead (docs/design.md,
+      "light rings"): for queues whose consumers mostly find items
+      waiting.  Kept in the queue, as side_segments; exist_ok on an
+      existing queue keeps its setting.
     ctx: accepted for compatibility with multiprocessing and ignored.
     """
 
     def __init__(self, maxsize=0, *, ctx=None, name=None, capacity=None,
                  max_record=None, mode=0o600, exist_ok=False, max_attach=None,
-                 side_segments=True):
+                 side_segments=True, light=False):
         joinable = isinstance(self, JoinableQueue)
         if exist_ok and name is not None:
             ring = _named_ring(name, maxsize, capacity, max_record, mode, joinable,
-                               max_attach, exist_ok=True, side_segments=side_segments)
+                               max_attach, exist_ok=True, side_segments=side_segments,
+                               light=light)
             if joinable and not ring.joinable:
                 raise ValueError('%r exists and is not a JoinableQueue' % name)
         else:
             ring = _new_ring(name, maxsize, capacity, max_record, mode, joinable, max_attach,
-                             side_segments)
+                             side_segments, light)
         _shmring.QueueBase.__init__(self, ring)
 
 
@@ -1091,10 +1108,11 @@ class SimpleQueue(_QueueMixin, _shmring.QueueBase):
     close), with every Queue method available as well."""
 
     def __init__(self, *, ctx=None, name=None, capacity=None, max_record=None,
-                 mode=0o600, exist_ok=False, max_attach=None, side_segments=True):
+                 mode=0o600, exist_ok=False, max_attach=None, side_segments=True,
+                 light=False):
         _shmring.QueueBase.__init__(
             self, _named_ring(name, 0, capacity, max_record, mode, False, max_attach,
-                              exist_ok=True, side_segments=side_segments)
+                              exist_ok=True, side_segments=side_segments, light=light)
             if exist_ok and name is not None else
             _new_ring(name, 0, capacity, max_record, mode, False, max_attach,
-                      side_segments))
+                      side_segments, light))

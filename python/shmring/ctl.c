@@ -34,7 +34,8 @@ int ctl_check(const struct qctl *c, off_t size)
  * storage is allocated first (posix_fallocate): a full /dev/shm is -ENOSPC
  * here, never a SIGBUS when the page is touched. */
 int ctl_init(int fd, uint32_t kind, int64_t maxsize, size_t capacity, size_t max_record,
-             unsigned mode, unsigned max_attach, const char *stem, int side_segments)
+             unsigned mode, unsigned max_attach, const char *stem, int side_segments,
+             unsigned ring_flags)
 {
 	if (strlen(stem) >= CTL_STEM || !stem[0])
 		return -ENAMETOOLONG;
@@ -53,6 +54,7 @@ int ctl_init(int fd, uint32_t kind, int64_t maxsize, size_t capacity, size_t max
 	c->mode = mode;
 	c->max_attach = max_attach;
 	c->no_side_segments = !side_segments;
+	c->ring_flags = ring_flags & SHMRING_LIGHT_PUBLISH;
 	strcpy(c->stem, stem);
 	if (maxsize > 0)
 		shmring_sem_init(&c->room, maxsize, maxsize);
@@ -237,7 +239,8 @@ int gen_grow_read(RingObject *ring, struct gen *g)
 		struct shmring_config cfg = { .capacity = c->capacity,
 		                              .max_record = c->max_record,
 		                              .mode = c->mode,
-		                              .max_attach = c->max_attach };
+		                              .max_attach = c->max_attach,
+		                              .flags = c->ring_flags & SHMRING_LIGHT_PUBLISH };
 		struct shmring *r;
 		int rc;
 		Py_BEGIN_ALLOW_THREADS

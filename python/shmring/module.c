@@ -69,22 +69,23 @@ static int check_sizes(Py_ssize_t capacity, Py_ssize_t max_record, unsigned max_
 	return 0;
 }
 
-/* create(name, capacity, max_record, mode, ctl_fd, max_attach=0) -> Ring */
+/* create(name, capacity, max_record, mode, ctl_fd, max_attach=0, light=False) -> Ring */
 static PyObject *mod_create(PyObject *mod, PyObject *args)
 {
 	PyObject *name, *ctl;
 	Py_ssize_t capacity, max_record;
 	unsigned mode, max_attach = 0;
-	int ctl_fd;
-	if (!PyArg_ParseTuple(args, "OnnIO|I:create", &name, &capacity, &max_record, &mode, &ctl,
-	                      &max_attach) ||
+	int ctl_fd, light = 0;
+	if (!PyArg_ParseTuple(args, "OnnIO|Ip:create", &name, &capacity, &max_record, &mode, &ctl,
+	                      &max_attach, &light) ||
 	    fd_arg(ctl, &ctl_fd) < 0 || check_sizes(capacity, max_record, max_attach) < 0)
 		return NULL;
 	const char *cname = NULL;
 	if (name != Py_None && !(cname = PyUnicode_AsUTF8(name)))
 		return NULL;
 	struct shmring_config cfg = { .capacity = (size_t)capacity, .max_record = (size_t)max_record,
-	                              .mode = mode, .max_attach = max_attach };
+	                              .mode = mode, .max_attach = max_attach,
+	                              .flags = light ? SHMRING_LIGHT_PUBLISH : 0 };
 	struct shmring *r;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
@@ -101,12 +102,14 @@ static PyObject *mod_create(PyObject *mod, PyObject *args)
 }
 
 /* open_or_create(name, capacity, max_record, mode, max_attach, ctl_fd,
- *                joinable, maxsize, stem, side_segments=True) -> (Ring, created)
+ *                joinable, maxsize, stem, side_segments=True, light=False)
+ *                -> (Ring, created)
  * The named ring, made now or opened (the library's shmring_open_or_create:
  * race-free, one creator), then its control page written into ctl_fd: an
  * empty file that the caller holds locked (flock, __init__.py), so nobody
  * sees the pair half made.  The control page takes the geometry of the
- * ring as it is (an existing ring keeps its own). */
+ * ring as it is (an existing ring keeps its own, and its publication:
+ * light or not). */
 static PyObject *mod_open_or_create(PyObject *mod, PyObject *args)
 {
 	PyObject *name, *ctl;
@@ -115,10 +118,10 @@ static PyObject *mod_open_or_create(PyObject *mod, PyObject *args)
 	int ctl_fd, joinable;
 	long long maxsize;
 	const char *stem;
-	int side_segments = 1;
-	if (!PyArg_ParseTuple(args, "UnnIIOpLs|p:open_or_create", &name, &capacity, &max_record,
+	int side_segments = 1, light = 0;
+	if (!PyArg_ParseTuple(args, "UnnIIOpLs|pp:open_or_create", &name, &capacity, &max_record,
 	                      &mode, &max_attach, &ctl, &joinable, &maxsize, &stem,
-	                      &side_segments) ||
+	                      &side_segments, &light) ||
 	    fd_arg(ctl, &ctl_fd) < 0 || check_sizes(capacity, max_record, max_attach) < 0)
 		return NULL;
 	if (maxsize < 0) {
@@ -129,7 +132,8 @@ static PyObject *mod_open_or_create(PyObject *mod, PyObject *args)
 	if (!cname)
 		return NULL;
 	struct shmring_config cfg = { .capacity = (size_t)capacity, .max_record = (size_t)max_record,
-	                              .mode = mode, .max_attach = max_attach };
+	                              .mode = mode, .max_attach = max_attach,
+	                              .flags = light ? SHMRING_LIGHT_PUBLISH : 0 };
 	struct shmring *r;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
@@ -150,7 +154,7 @@ static PyObject *mod_open_or_create(PyObject *mod, PyObject *args)
 		rc = ctl_init(ctl_fd, joinable ? QK_JOINABLE : QK_PLAIN, maxsize, info.capacity,
 		              info.max_record, created ? mode : (unsigned)(st.st_mode & 07777),
 		              created ? max_attach : (unsigned)info.max_attach, stem,
-		              side_segments);
+		              side_segments, info.delivery & SHMRING_LIGHT_PUBLISH);
 	if (rc < 0) {
 		shmring_detach(r);
 		if (created)
@@ -210,7 +214,7 @@ static PyObject *mod_unlink(PyObject *mod, PyObject *name)
 }
 
 /* ctl_init(fd, joinable, maxsize, capacity, max_record, mode, stem, max_attach=0,
- *          side_segments=True) */
+ *          side_segments=True, light=False) */
 static PyObject *mod_ctl_init(PyObject *mod, PyObject *args)
 {
 	PyObject *fdo;
@@ -218,10 +222,10 @@ static PyObject *mod_ctl_init(PyObject *mod, PyObject *args)
 	long long maxsize;
 	Py_ssize_t capacity, max_record;
 	unsigned mode, max_attach = 0;
-	int side_segments = 1;
+	int side_segments = 1, light = 0;
 	const char *stem;
-	if (!PyArg_ParseTuple(args, "OpLnnIs|Ip:ctl_init", &fdo, &joinable, &maxsize, &capacity,
-	                      &max_record, &mode, &stem, &max_attach, &side_segments) ||
+	if (!PyArg_ParseTuple(args, "OpLnnIs|Ipp:ctl_init", &fdo, &joinable, &maxsize, &capacity,
+	                      &max_record, &mode, &stem, &max_attach, &side_segments, &light) ||
 	    fd_arg(fdo, &fd) < 0)
 		return NULL;
 	if (maxsize < 0 || capacity < 0 || max_record < 0) {
@@ -229,7 +233,8 @@ static PyObject *mod_ctl_init(PyObject *mod, PyObject *args)
 		return NULL;
 	}
 	int rc = ctl_init(fd, joinable ? QK_JOINABLE : QK_PLAIN, maxsize, (size_t)capacity,
-	                  (size_t)max_record, mode, max_attach, stem, side_segments);
+	                  (size_t)max_record, mode, max_attach, stem, side_segments,
+	                  light ? SHMRING_LIGHT_PUBLISH : 0);
 	if (rc < 0)
 		return set_errno_error(rc);
 	Py_RETURN_NONE;
@@ -254,17 +259,17 @@ static PyObject *mod_setup(PyObject *mod, PyObject *args)
 
 static PyMethodDef mod_methods[] = {
 	{"create", mod_create, METH_VARARGS,
-	 "create(name, capacity, max_record, mode, ctl_fd, max_attach=0) -> Ring"},
+	 "create(name, capacity, max_record, mode, ctl_fd, max_attach=0, light=False) -> Ring"},
 	{"open_or_create", mod_open_or_create, METH_VARARGS,
 	 "open_or_create(name, capacity, max_record, mode, max_attach, ctl_fd, joinable, maxsize, "
-	 "stem, side_segments=True) -> (Ring, created)"},
+	 "stem, side_segments=True, light=False) -> (Ring, created)"},
 	{"open", mod_open, METH_VARARGS, "open(name, ctl_fd) -> Ring"},
 	{"attach_fd", mod_attach_fd, METH_VARARGS,
 	 "attach_fd(ring_fd, ctl_fd) -> Ring (fds are duplicated)"},
 	{"unlink", mod_unlink, METH_O, "unlink(name): remove a named ring's name"},
 	{"ctl_init", mod_ctl_init, METH_VARARGS,
 	 "ctl_init(fd, joinable, maxsize, capacity, max_record, mode, stem, max_attach=0, "
-	 "side_segments=True)"},
+	 "side_segments=True, light=False)"},
 	{"_setup", mod_setup, METH_VARARGS, "internal"},
 	{NULL}
 };

@@ -114,6 +114,8 @@ struct qctl {
 	uint32_t no_side_segments;    /* 1: an object bigger than max_record is refused
 	                               * at put (ValueError); 0 (pages made before this
 	                               * field, which was padding and zeroed): side segments */
+	uint32_t ring_flags;          /* SHMRING_LIGHT_PUBLISH or 0: of every generation
+	                               * (padding, zeroed, in pages made before it) */
 	alignas(64) struct shmring_sem   room;    /* maxsize > 0: free places */
 	alignas(64) struct shmring_latch tasks;   /* QK_JOINABLE: unfinished */
 	alignas(64) _Atomic uint64_t     head;    /* generation gets take from */
@@ -158,7 +160,7 @@ int  ctl_check(const struct qctl *c, off_t size);
 int  ring_reserve(struct shmring *r);
 int  ctl_init(int fd, uint32_t kind, int64_t maxsize, size_t capacity, size_t max_record,
               unsigned mode, unsigned max_attach, const char *stem,
-               int side_segments);
+              int side_segments, unsigned ring_flags);
 /* The generation this process should put into / take from now, pinned (the
  * caller unpins it with gen_unpin, GIL held).  NULL with an exception set. */
 struct gen *gen_tail(RingObject *ring);

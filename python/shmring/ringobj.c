@@ -159,7 +159,8 @@ static PyObject *Ring_info(RingObject *self, PyObject *unused)
 	struct qctl *c = self->ctl;
 	long long count = self->maxsize ? (long long)(self->maxsize - shmring_sem_value(&c->room))
 	                                : -1;
-	return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:O,s:O,s:K,s:K,s:I,s:I,s:O,s:L,s:L,s:L,s:K,s:K}",
+	return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:O,s:O,s:K,s:K,s:I,s:I,s:O,s:L,s:L,s:L,s:K,s:K,"
+	                     "s:O}",
 	                     "capacity", (Py_ssize_t)i.capacity,
 	                     "max_record", (Py_ssize_t)i.max_record,
 	                     "max_attach", (Py_ssize_t)i.max_attach,
@@ -177,7 +178,8 @@ static PyObject *Ring_info(RingObject *self, PyObject *unused)
 	                     "maxsize", (long long)self->maxsize,
 	                     "count", count,
 	                     "head", (unsigned long long)atomic_load(&c->head),
-	                     "tail", (unsigned long long)atomic_load(&c->tail));
+	                     "tail", (unsigned long long)atomic_load(&c->tail),
+	                     "light", (i.delivery & SHMRING_LIGHT_PUBLISH) ? Py_True : Py_False);
 }
 
 /* Ring.shutdown(): for every process.  The flag first, then the tail ring
@@ -341,6 +343,14 @@ static PyObject *Ring_get_side_segments(RingObject *self, void *c)
 {
 	return PyBool_FromLong(!self->ctl->no_side_segments);
 }
+static PyObject *Ring_get_light(RingObject *self, void *c)
+{
+	return PyBool_FromLong((self->ctl->ring_flags & SHMRING_LIGHT_PUBLISH) != 0);
+}
+static PyObject *Ring_get_stem(RingObject *self, void *c)
+{
+	return PyUnicode_FromString(self->ctl->stem);
+}
 static PyObject *Ring_get_joinable(RingObject *self, void *c)
 {
 	return PyBool_FromLong(self->ctl->kind == QK_JOINABLE);
@@ -354,6 +364,10 @@ static PyGetSetDef Ring_getset[] = {
 	{"side_segments", (getter)Ring_get_side_segments, NULL,
 	 "objects bigger than max_record go through a side segment (else ValueError)", NULL},
 	{"joinable", (getter)Ring_get_joinable, NULL, "made by a JoinableQueue", NULL},
+	{"light", (getter)Ring_get_light, NULL,
+	 "every ring of the queue made with SHMRING_LIGHT_PUBLISH", NULL},
+	{"stem", (getter)Ring_get_stem, NULL,
+	 "the queue's overflow rings are /dev/shm/<stem><generation>", NULL},
 	{NULL}
 };
 

@@ -364,3 +364,73 @@ class SeparateInterpreterTest(ShmLeakMixin, unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+# --- light queues: every ring made with SHMRING_LIGHT_PUBLISH ---------------
+
+def light_child(q, n, out):
+    """Take n items, sleeping on the queue between them (the membarrier
+    path of a light ring), then report what this process sees."""
+    got = [q.get(timeout=30) for _ in range(n)]
+    out.put((got, q.light, q.info()['light']))
+
+
+class LightQueueTest(ShmLeakMixin, unittest.TestCase):
+    def test_light_queue_between_processes_and_its_overflow_rings(self):
+        # Queue(light=True): the control page says so, so a process that
+        # opens or inherits the queue sees it, and the rings a put adds when
+        # the first is full are light too (ctl.c gen_grow_read); a plain
+        # queue's are not.
+        for light in (True, False):
+            name = unique_name()
+            q = shmring.Queue(name=name, capacity=1 << 16, light=light)
+            out = shmring.Queue()
+            try:
+                self.assertIs(q.light, light)
+                self.assertIs(q.info()['light'], light)
+                ctx = multiprocessing.get_context('fork')
+                p = ctx.Process(target=light_child, args=(q, 50, out))
+                p.start()
+                for i in range(50):          # the child sleeps for most of them
+                    time.sleep(0.002)
+                    q.put(i)
+                got, child_light, child_info_light = out.get(timeout=60)
+                p.join(30)
+                self.assertEqual(p.exitcode, 0)
+                self.assertEqual(got, list(range(50)))
+                self.assertIs(child_light, light)
+                self.assertIs(child_info_light, light)
+                other = shmring.Queue.open(name)
+                self.assertIs(other.light, light)
+                other.close()
+                # grow: puts that find the ring full add another ring
+                n = 0
+                while q.info()['tail'] == 0:
+                    q.put(b'z' * 1000)
+                    n += 1
+                gen1 = shmring._shmring.open(q._ring.stem + '1', q._ring.ctl_fileno())
+                self.assertIs(gen1.info()['light'], light, 'the overflow ring')
+                del gen1
+                for _ in range(n):
+                    self.assertEqual(q.get(timeout=10), b'z' * 1000)
+            finally:
+                q.unlink()
+                q.close()
+                out.close()
+
+    def test_exist_ok_keeps_the_queues_own_setting(self):
+        name = unique_name()
+        q = shmring.Queue(name=name, light=True)
+        try:
+            again = shmring.Queue(name=name, exist_ok=True)     # light=False asked
+            self.assertTrue(again.light)
+            self.assertTrue(again.info()['light'])
+            again.close()
+        finally:
+            q.unlink()
+            q.close()
+        s = shmring.SimpleQueue(light=True)
+        self.assertTrue(s.light)
+        s.put('x')
+        self.assertEqual(s.get(timeout=5), 'x')
+        s.close()
