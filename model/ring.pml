@@ -95,7 +95,9 @@
  *                  since its last follow equals the slots from where that
  *                  follow ended to the end of its record, and free_tail is
  *                  in that span, a CAS moves free_tail to the end; else the
- *                  walk.  Tried after every release (the library: when due)
+ *                  walk.  After any release, or none (the library: when
+ *                  due, once per 1024 slots): the count then spans several
+ *                  records
  *   BUG_FOLLOW_OWN       (with FOLLOW_OWN) the span alone, no
  *                        count                               (must fail)
  */
@@ -666,22 +668,27 @@ progress_take:
 			:: !sk && k == 1 -> own++
 			:: else -> skip
 			fi;
-			fl = free_tail;                            /* relaxed */
 			if
+			:: true                                    /* not due: no follow; */
+			                                           /* own and fa kept */
+			:: true ->
+				fl = free_tail;                    /* relaxed */
+				if
 #ifndef BUG_FOLLOW_OWN
-			:: fa <= fl && fl < t + k && own == t + k - fa ->
+				:: fa <= fl && fl < t + k && own == t + k - fa ->
 #else
-			:: fa <= fl && fl < t + k ->
+				:: fa <= fl && fl < t + k ->
 #endif
-				d_step {                           /* CAS free_tail */
-					if
-					:: free_tail == fl -> free_tail = t + k
-					:: else -> skip
-					fi
-				}
-			:: else -> follow(fl, t2, i, hh)       /* the walk, from fl */
+					d_step {                   /* CAS free_tail */
+						if
+						:: free_tail == fl -> free_tail = t + k
+						:: else -> skip
+						fi
+					}
+				:: else -> follow(fl, t2, i, hh) /* the walk, from fl */
+				fi;
+				fa = t + k; own = 0; fl = 0
 			fi;
-			fa = t + k; own = 0; fl = 0;
 #endif
 			ec_wake(not_full, we, ww);                 /* notify producers */
 			if

@@ -127,6 +127,7 @@ struct shmring {
 	 * clock, and when the last look was (coarse CLOCK_MONOTONIC ns).
 	 * Relaxed: threads racing here only shift when the next look happens. */
 	_Atomic int         tick_left;
+	_Atomic int         tick_span;   /* the count the last look set */
 	_Atomic uint64_t    tick_ns;
 	/* The other side's index at the looks, per role of the call ([0] a
 	 * put/reserve watching cons_head, [1] a get/peek watching prod_head),
@@ -176,8 +177,9 @@ struct shmring {
 
 	/* Issue 13 (broadcast.c, subscriber.c, overwrite.c): RING_HDR_BROADCAST /
 	 * RING_HDR_OVERWRITE from the header, and this handle's subscription;
-	 * RING_HDR_REDELIVER too (as redeliver below), so that the one-record
-	 * get tests one word for the rings it leaves to the general path. */
+	 * RING_HDR_REDELIVER too (as redeliver above: creator and attach alike),
+	 * so that the one-record get tests one word for the rings it leaves to
+	 * the general path (redeliver::creators_get_takes_the_requeued_record_first). */
 	unsigned            mode;
 	struct bcast_sub    sub;
 };

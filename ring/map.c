@@ -294,7 +294,7 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	r->fd = fd;
 	r->named = named;
 	r->persistent = persistent;
-	r->mode = g->mode;
+	r->mode = g->mode | (g->redeliver ? RING_HDR_REDELIVER : 0); /* as an attach's */
 	shmring__fence_choose(r, g->light);
 	shmring__attach_new(r);
 	*out = r;

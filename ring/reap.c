@@ -146,11 +146,17 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	uint64_t now = coarse_ns();
 	uint64_t prev = atomic_load_explicit(&r->tick_ns, memory_order_relaxed);
 	atomic_store_explicit(&r->tick_ns, now, memory_order_relaxed);
-	atomic_store_explicit(&r->tick_left,
-	                      now == prev                  ? LIVENESS_TICK_FAST
-	                      : now - prev > SLOW_CALLER_NS ? 1
-	                                                    : LIVENESS_TICK,
-	                      memory_order_relaxed);
+	/* The next count: 64 only after 16 calls or more that all fell within
+	 * one tick of the coarse clock (a caller of a sixteenth of a tick a
+	 * call or faster); after one call, or fewer than 16, the same tick
+	 * says nothing of the rate (64 then put a caller every 3 ms 192 ms
+	 * between looks: liveness::puts_a_few_milliseconds_apart_...). */
+	int span = atomic_load_explicit(&r->tick_span, memory_order_relaxed);
+	int next = now - prev > SLOW_CALLER_NS                 ? 1
+	           : now == prev && span >= LIVENESS_TICK ? LIVENESS_TICK_FAST
+	                                                  : LIVENESS_TICK;
+	atomic_store_explicit(&r->tick_span, next, memory_order_relaxed);
+	atomic_store_explicit(&r->tick_left, next, memory_order_relaxed);
 	/* Time this handle did not watch, for both watches timing a
 	 * standstill: a look in either role shows the process ran (attach.h
 	 * ring_stood_still). */
@@ -163,7 +169,7 @@ void shmring__liveness_look(struct shmring *r, unsigned role)
 	/* The other side's index (attach.h ring_liveness_tick): moving, a
 	 * live peer of that role is at work and nobody needs a sweep.  Read
 	 * at most every PEER_LOOK_NS (in effect every tick or two of the
-	 * coarse clock, 1-4 ms), however often the calls look: it is the line the
+	 * coarse clock, 1-10 ms), however often the calls look: it is the line the
 	 * other side writes on every call, and a caller polling an empty (or
 	 * full) ring looks every 16 polls, about once a hop in a spinning
 	 * ping-pong.  Read at every look, it was taken from the producer

@@ -800,7 +800,7 @@ struct lap_join {
 static int lap_join_producer(void *arg)
 {
 	struct lap_join *l = arg;
-	int64_t until = t_now_ns() + 6 * T_SEC;
+	int64_t until = t_now_ns() + 30 * T_SEC; /* (the test stops it sooner) */
 	for (uint64_t s = 0; !atomic_load(&l->stop) && t_now_ns() < until;) {
 		for (int i = 0; i < 256; i++, s++) {
 			uint64_t rec[8] = { s, ~s };
@@ -818,10 +818,17 @@ Test(broadcast, lossy_subscribe_returns_while_a_producer_laps_the_ring)
 	struct shmring_config cfg = { .capacity = 64u << 20, .max_record = 64,
 	                              .flags = SHMRING_BROADCAST };
 	cr_assert_eq(shmring_create(&l->r, NULL, &cfg), 0);
+	/* a lossy subscriber that never reads, for the whole test: the joiners'
+	 * detach leaves a consumer, so the puts never see a broken pipe */
+	cr_assert_eq(shmring_subscribe(l->r, SHMRING_SUB_LOSSY), 0);
 	uint64_t nslots = (64u << 20) / 64;
 	pid_t p = t_fork(lap_join_producer, l);
-	while (atomic_load(&l->put) < 2 * nslots) /* the history is a whole lap */
+	int64_t fill_by = t_now_ns() + 20 * T_SEC;
+	while (atomic_load(&l->put) < 2 * nslots) { /* the history is a whole lap */
+		cr_assert_lt(t_now_ns(), fill_by, "the producer put only %llu records in 20 s",
+		             (unsigned long long)atomic_load(&l->put));
 		t_sleep_ns(T_MS);
+	}
 	for (int round = 0; round < 3; round++) {
 		struct shmring *h = second_handle(l->r);
 		uint64_t before = atomic_load(&l->put);
@@ -834,13 +841,18 @@ Test(broadcast, lossy_subscribe_returns_while_a_producer_laps_the_ring)
 		cr_assert_lt(el, 2 * T_SEC, "a lossy subscribe took %lld ms (%llu records put meanwhile)",
 		             (long long)(el / T_MS), (unsigned long long)moved);
 		/* it starts after what was put before it began, and counts
-		 * exactly what it loses from there */
+		 * exactly what it loses from there (lapped before its first
+		 * record, which a loaded machine may do: from the first one after) */
 		uint64_t rec[8], expect = 0, lost_before = 0;
-		bool first = true;
+		bool first = true, lapped_first = false;
 		for (int got = 0; got < 20000;) {
-			ssize_t n = shmring_get(h, rec, sizeof rec, 2 * T_SEC);
+			ssize_t n = shmring_get(h, rec, sizeof rec, 5 * T_SEC);
+			if (n == -EOVERFLOW && first) {
+				lapped_first = true;
+				lost_before = shmring_lost(h);
+				continue;
+			}
 			if (n == -EOVERFLOW) {
-				cr_assert(!first, "lapped before its first record");
 				uint64_t lost = shmring_lost(h);
 				cr_assert_gt(lost, lost_before);
 				expect += lost - lost_before;
@@ -855,6 +867,8 @@ Test(broadcast, lossy_subscribe_returns_while_a_producer_laps_the_ring)
 				              (unsigned long long)before);
 				expect = rec[0];
 				first = false;
+				if (lapped_first)
+					fprintf(stderr, "broadcast: lapped before its first record\n");
 			}
 			cr_assert_eq(rec[0], expect, "got %llu, expected %llu (lost %llu)",
 			             (unsigned long long)rec[0], (unsigned long long)expect,

@@ -225,6 +225,30 @@ Test(redeliver, requeue_gives_the_record_back)
 	shmring_detach(rr);
 }
 
+/* The same through shmring_get on the creating handle: the requeued record
+ * comes first.  (The one-record get leaves redelivery rings to the general
+ * path by the handle's mode word: a creator's mode lacked the redelivery
+ * bit for a while, and its get took B, leaving A parked; a review found it,
+ * thirteenth session.) */
+Test(redeliver, creators_get_takes_the_requeued_record_first)
+{
+	rr = redeliver_ring(4096, 0, 0);
+	cr_assert_eq(shmring_put(rr, "A", 1, 0), 0);
+	cr_assert_eq(shmring_put(rr, "B", 1, 0), 0);
+	struct shmring_span sp;
+	cr_assert_eq(shmring_peek(rr, &sp, 0), 1);
+	expect_record(&sp, "A", 1);
+	cr_assert_eq(shmring_requeue(rr, &sp), 0);
+	char buf[8];
+	cr_assert_eq(shmring_get(rr, buf, sizeof buf, 0), 1);
+	cr_assert_eq(buf[0], 'A', "got %c before the requeued A", buf[0]);
+	cr_assert_eq(shmring_get(rr, buf, sizeof buf, 0), 1);
+	cr_assert_eq(buf[0], 'B');
+	cr_assert_eq(shmring_get(rr, buf, sizeof buf, 0), -EAGAIN);
+	cr_assert_eq(t_info(rr).redeliver_waiting, 0);
+	shmring_detach(rr);
+}
+
 /* A ring full behind a dead consumer's record: a producer waits for room;
  * the record is taken again in place (it needs no room), released, and the
  * producer goes on.  A design that put the record back into the ring would

@@ -362,10 +362,6 @@ class SeparateInterpreterTest(ShmLeakMixin, unittest.TestCase):
                     p.stderr.close()
 
 
-if __name__ == '__main__':
-    unittest.main()
-
-
 # --- light queues: every ring made with SHMRING_LIGHT_PUBLISH ---------------
 
 def light_child(q, n, out):
@@ -426,6 +422,13 @@ class LightQueueTest(ShmLeakMixin, unittest.TestCase):
             self.assertTrue(again.light)
             self.assertTrue(again.info()['light'])
             again.close()
+            # in another interpreter (no cached handle): the control page's
+            out = run_script('''
+                q = shmring.Queue(name=sys.argv[1], exist_ok=True)
+                print(q.light, q.info()['light'])
+            ''', name)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(out.stdout.split(), ['True', 'True'])
         finally:
             q.unlink()
             q.close()
@@ -434,3 +437,7 @@ class LightQueueTest(ShmLeakMixin, unittest.TestCase):
         s.put('x')
         self.assertEqual(s.get(timeout=5), 'x')
         s.close()
+
+
+if __name__ == '__main__':
+    unittest.main()
