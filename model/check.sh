@@ -33,6 +33,7 @@ V=-DFIX_RECOVER    # findings 2 and 3, fixed in recover.c (cover first; resume a
 # invalid end states (-DSAFETY); np = non-progress cycles, no fairness
 # assumed (-DNP).  Biggest first, so that the two lanes end together.
 CONFIGS="
+follow_own|pass|safety|$R $V -DNSLOT=2 -DRECS0=4 -DRECS1=0 -DFOLLOW_OWN
 stale|pass|safety|@stale.pml -DNPOS=4
 crash2c|pass|safety|$R $V -DCRASH -DRECS0=1 -DRECS1=1 -DFIXED_SIZES
 wake|pass|safety|$R $V -DFIXED_SIZES
@@ -71,7 +72,6 @@ np_rdl|pass|np|$R -DREDELIVER -DRECS0=1 -DRECS1=0 -DFIXED_SIZES
 bug_rdl_release_order|bug|safety|$R -DREDELIVER -DREQUEUE -DRECS0=1 -DRECS1=0 -DFIXED_SIZES -DBUG_RELEASE_ORDER
 bug_rdl_eof|bug|safety|$R -DREDELIVER -DRECS0=1 -DRECS1=0 -DFIXED_SIZES -DBUG_EOF_IGNORES_HELD
 bug_follow|bug|safety|$R -DNSLOT=2 -DFIXED_SIZES -DBUG_FOLLOW
-follow_own|pass|safety|$R $V -DNSLOT=2 -DRECS0=4 -DRECS1=0 -DFOLLOW_OWN
 bug_follow_own|bug|safety|$R -DNSLOT=2 -DRECS0=4 -DRECS1=0 -DFOLLOW_OWN -DBUG_FOLLOW_OWN
 bug_stale_no_starts|bug|safety|@stale.pml -DBUG_NO_STARTS
 bug_stale_clip_at_claim|bug|safety|@stale.pml -DBUG_CLIP_AT_CLAIM
