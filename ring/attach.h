@@ -142,8 +142,8 @@ void shmring__liveness_look(struct shmring *r, unsigned role);
 /* Every put, get, reserve and peek: a caller whose calls keep succeeding
  * never waits, so never sweeps, and would not learn that its last peer died
  * (a producer putting into a ring whose consumer was killed).  So every
- * 16th call of a handle (every 64th while 16 calls take less than a tick of
- * the coarse clock; every call, while its calls are more than 5 ms apart)
+ * 16th call of a handle (every call, while its calls are more than 5 ms
+ * apart)
  * looks at the coarse clock (vDSO: no system call) and at the other
  * side's index: cons_head for a put or reserve, prod_head for a get or peek,
  * read at most once a millisecond (reap.c PEER_LOOK_NS: each read takes the
@@ -161,12 +161,6 @@ void shmring__liveness_look(struct shmring *r, unsigned role);
  * of 64 bytes, 200,000 pairs): 9.5 instructions more per pair, 648 without,
  * i.e. +1.5%; wall-clock differences were within noise. */
 #define LIVENESS_TICK 16
-/* Calls between looks after a count of LIVENESS_TICK or more that all fell
- * within one tick of the coarse clock (1-10 ms with the kernel's HZ; reap.c
- * shmring__liveness_look): such a caller makes 64 calls in at most four
- * ticks, and 16 cost 9 instructions more a put + get pair than 64
- * (perf/pair_cost put, callgrind; docs/perf.md, thirteenth session). */
-#define LIVENESS_TICK_FAST 64
 /* The count down by one; true when it reached zero or below (a look is
  * due; the look sets it again).  On x86-64 one `sub` on the field and the
  * branch on its flags (asm goto: no lock prefix; the count is relaxed and
@@ -176,8 +170,10 @@ void shmring__liveness_look(struct shmring *r, unsigned role);
  * docs/perf.md, thirteenth session). */
 static inline __attribute__((always_inline)) bool ring_tick_down(struct shmring *r)
 {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
-	/* (asm goto with an output: GCC 11 and later) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && \
+	!defined(__SANITIZE_THREAD__)
+	/* (asm goto with an output: GCC 11 and later; not under TSan, which
+	 * would not see the write) */
 	__asm__ goto("subl $1, %0\n\tjle %l[due]" : "+m"(r->tick_left) : : "cc" : due);
 	return false;
 due:

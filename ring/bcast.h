@@ -44,6 +44,17 @@ static inline uint64_t bcast_tail(const struct shmring *r)
 {
 	return atomic_load_explicit(&r->hdr->bcast.tail, memory_order_acquire);
 }
+/* Has the frontier passed pos?  Asked after reading the record at pos (its
+ * meta, its payload): the acquire fence keeps those reads before the load
+ * of the frontier.  A producer writes only into room the frontier has
+ * passed, so a record it has not passed was whole when read (a lossy
+ * subscriber's check after its copy, subscriber.c; a lossy join's walk,
+ * broadcast.c). */
+static inline bool bcast_passed(const struct shmring *r, uint64_t pos)
+{
+	atomic_thread_fence(memory_order_acquire);
+	return bcast_tail(r) > pos;
+}
 /* Subscribe this handle (shmring_subscribe without the argument checks). */
 int shmring__bcast_subscribe(struct shmring *r, unsigned flags);
 /* The sum of every subscriber's cursor (tethered or lossy): it moves

@@ -195,9 +195,7 @@ static uint64_t walk_published_lossy(const struct shmring *r, uint64_t t, uint64
 	for (;;) {
 		struct record rec;
 		bool more = slot_walk_look(&sw, &rec);
-		/* acquire: the reads of the record before the load of the frontier */
-		atomic_thread_fence(memory_order_acquire);
-		if (bcast_tail(r) > sw.pos) { /* passed: what was read may be a later lap's */
+		if (bcast_passed(r, sw.pos)) { /* what was read may be a later lap's */
 			frontier_read(r->hdr, &t, &w);
 			*recno = BCAST_RECNO(w);
 			if (t >= h)
@@ -254,8 +252,7 @@ int shmring__bcast_subscribe(struct shmring *r, unsigned flags)
 			break;
 		/* From the oldest record, lossy: it holds nothing back; if the
 		 * frontier passed t meanwhile, start where it stands now. */
-		atomic_thread_fence(memory_order_acquire);
-		if (bcast_tail(r) <= t)
+		if (!bcast_passed(r, t))
 			break;
 		frontier_read(hdr, &t, &w);
 		atomic_store_explicit(&e->sub_cursor, t, memory_order_relaxed);

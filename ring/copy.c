@@ -7,7 +7,7 @@
  * inline steps as the general path (attempt.h, with leaf set: one look, no
  * reclaim, no second try); what it does not do itself it hands on by a tail
  * call: a liveness look that is due (put_after_look, get_after_look: the
- * look, then the leaf again), a free_tail walk (walk_then_get), waking
+ * look, then the leaf again), a free_tail walk (follow_then_get), waking
  * sleepers, and, before it has claimed or taken anything, the general path
  * wherever that would call out (a role to take, an op record not in the
  * handle, no room by the hint, a lost CAS, nothing ready when the call may
@@ -53,7 +53,7 @@ static TAIL_ONLY ssize_t wake_then_get(struct shmring *r, uint64_t w, ssize_t le
 }
 /* The end of a leaf get whose record [.., end) crossed a multiple of
  * FOLLOW_EVERY: the free_tail follow (slot.h). */
-static TAIL_ONLY ssize_t walk_then_get(struct shmring *r, struct op_rec *c, ssize_t len,
+static TAIL_ONLY ssize_t follow_then_get(struct shmring *r, struct op_rec *c, ssize_t len,
                                        uint64_t end)
 {
 	ring_free_tail_follow_own(r, end);
@@ -224,7 +224,7 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
 	ring->op_solo.leaf_gets++; /* ring_free_tail_follow_own */
 	/* one record, no skip: [at.pos, end) */
 	if (__builtin_expect(ring_free_tail_due(at.pos, end), 0))
-		return walk_then_get(ring, c, (ssize_t)tk.len, end);
+		return follow_then_get(ring, c, (ssize_t)tk.len, end);
 	op_rec_clear(c);
 	uint64_t w = ec_sleepers(&ring->hdr->not_full); /* ring_notify_producers */
 	if (__builtin_expect(w != 0, 0))

@@ -127,7 +127,6 @@ struct shmring {
 	 * clock, and when the last look was (coarse CLOCK_MONOTONIC ns).
 	 * Relaxed: threads racing here only shift when the next look happens. */
 	_Atomic int         tick_left;
-	_Atomic int         tick_span;   /* the count the last look set */
 	_Atomic uint64_t    tick_ns;
 	/* The other side's index at the looks, per role of the call ([0] a
 	 * put/reserve watching cons_head, [1] a get/peek watching prod_head),
@@ -169,8 +168,9 @@ struct shmring {
 		/* The owner's one-record gets (copy.c get_leaf: leaf_gets, + 1
 		 * each), and where its last free_tail follow ended (follow_at,
 		 * UINT64_MAX: none since solo_take) with leaf_gets then
-		 * (follow_gets): slot.h ring_free_tail_follow_own. */
-		uint64_t          leaf_gets, follow_at, follow_gets;
+		 * (follow_gets): slot.h ring_free_tail_follow_own; and how many
+		 * of its follows needed no walk (counted_follows). */
+		uint64_t          leaf_gets, follow_at, follow_gets, counted_follows;
 	} op_solo;
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */
@@ -179,7 +179,9 @@ struct shmring {
 	 * RING_HDR_OVERWRITE from the header, and this handle's subscription;
 	 * RING_HDR_REDELIVER too (as redeliver above: creator and attach alike),
 	 * so that the one-record get tests one word for the rings it leaves to
-	 * the general path (redeliver::creators_get_takes_the_requeued_record_first). */
+	 * the general path (redeliver::creators_get_takes_the_requeued_record_first).
+	 * Both the creator and an attach take it from the header's flags. */
+#define RING_MODE_FLAGS (RING_HDR_BROADCAST | RING_HDR_OVERWRITE | RING_HDR_REDELIVER)
 	unsigned            mode;
 	struct bcast_sub    sub;
 };

@@ -294,7 +294,7 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 	r->fd = fd;
 	r->named = named;
 	r->persistent = persistent;
-	r->mode = g->mode | (g->redeliver ? RING_HDR_REDELIVER : 0); /* as an attach's */
+	r->mode = h->flags & RING_MODE_FLAGS; /* as an attach's, from the header */
 	shmring__fence_choose(r, g->light);
 	shmring__attach_new(r);
 	*out = r;
@@ -618,7 +618,7 @@ static int attach_owned_fd(struct shmring **ring, int fd, bool patient, bool *bl
 	r->fd = fd;
 	r->named = hdr.flags & RING_HDR_NAMED;
 	r->persistent = hdr.flags & RING_HDR_PERSISTENT;
-	r->mode = hdr.flags & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE | RING_HDR_REDELIVER);
+	r->mode = hdr.flags & RING_MODE_FLAGS;
 	r->redeliver = hdr.flags & RING_HDR_REDELIVER; /* redeliver hook */
 	shmring__fence_choose(r, hdr.flags & RING_HDR_LIGHT);
 	shmring__attach_new(r);

@@ -126,15 +126,16 @@ static inline bool ring_free_tail_due(uint64_t pos, uint64_t next)
 {
 	return (pos / FOLLOW_EVERY) != (next / FOLLOW_EVERY);
 }
-/* The follow from wherever free_tail stands (a sweep's, recover.c).  Relaxed: where to start; a stale
- * value walks released records again or stops at a reused slot, and the
- * CAS from it fails if someone moved free_tail. */
+/* The follow from wherever free_tail stands (a sweep's, recover.c).
+ * Relaxed: where to start; a stale value walks released records again or
+ * stops at a reused slot, and the CAS from it fails if someone moved
+ * free_tail. */
 static inline void ring_free_tail_catch_up(struct shmring *r)
 {
 	shmring__free_tail_follow(r, atomic_load_explicit(&r->hdr->free_tail,
 	                                                  memory_order_relaxed));
 }
-/* The one-record get's follow (copy.c walk_then_get), by the owner of
+/* The one-record get's follow (copy.c follow_then_get), by the owner of
  * op_solo (handle.h), after its leaf get of the record ending at end, which
  * crossed a multiple of FOLLOW_EVERY.  If its one-record gets since its last
  * follow number the slots from where that follow ended to end, every one of
@@ -144,17 +145,19 @@ static inline void ring_free_tail_catch_up(struct shmring *r)
  * by a CAS (release: the owner's release stores are sequenced before it, as
  * ring_free_tail_follow_run's).  Anything else in the span (another
  * consumer's record, the owner's own by another path, a follow that stopped
- * short) makes the count fall short: the walk, as before.  The walk cost 27
+ * short) makes the count fall short: the walk, as before.  The walk cost 28
  * of a put + get pair's instructions with one consumer (perf/pair_cost put;
- * docs/perf.md, thirteenth session). */
+ * docs/perf.md, thirteenth session).  counted_follows: the follows made
+ * without the walk (tests/test_reclaim.c). */
 static inline void ring_free_tail_follow_own(struct shmring *r, uint64_t end)
 {
 	struct op_rec_solo *s = &r->op_solo;
 	uint64_t f = atomic_load_explicit(&r->hdr->free_tail, memory_order_relaxed);
-	if (s->follow_at <= f && f < end && s->leaf_gets - s->follow_gets == end - s->follow_at)
+	if (s->follow_at <= f && f < end && s->leaf_gets - s->follow_gets == end - s->follow_at) {
 		atomic_compare_exchange_strong_explicit(&r->hdr->free_tail, &f, end,
 		                                        memory_order_release, memory_order_relaxed);
-	else
+		s->counted_follows++;
+	} else
 		shmring__free_tail_follow(r, f);
 	s->follow_at = end;
 	s->follow_gets = s->leaf_gets;

@@ -38,18 +38,15 @@ static int look(const struct shmring *r, uint64_t pos, uint32_t *len, bool *skip
 	*skip = atomic_load_explicit(&m->flags, memory_order_relaxed) & SLOT_F_SKIP;
 	if (*skip ? *len > r->capacity : *len > r->max_record) {
 		/* a length being overwritten, or corrupt */
-		atomic_thread_fence(memory_order_acquire);
-		return bcast_tail(r) > pos ? LOOK_LAPPED : -EBADMSG;
+		return bcast_passed(r, pos) ? LOOK_LAPPED : -EBADMSG;
 	}
 	return LOOK_READY;
 }
 
-/* After reading the record at pos (meta, payload): was it intact?  The
- * acquire fence keeps the reads before the load of the frontier. */
+/* After reading the record at pos (meta, payload): was it intact? */
 static bool still_there(const struct shmring *r, uint64_t pos)
 {
-	atomic_thread_fence(memory_order_acquire);
-	return bcast_tail(r) <= pos;
+	return !bcast_passed(r, pos);
 }
 
 static struct attach_entry *my_entry(struct shmring *r)

@@ -223,6 +223,8 @@ Test(reclaim, free_tail_stops_at_a_record_another_consumer_holds)
 		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
 	}
 	cr_assert_eq(atomic_load(&r->hdr->free_tail), 2 * FOLLOW_EVERY);
+	uint64_t counted = r->op_solo.counted_follows;
+	cr_assert_geq(counted, 1, "no follow was made without the walk (the count never matched)");
 	/* the other handle holds one record, 20 slots on */
 	for (int i = 0; i < 20; i++) {
 		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
@@ -240,6 +242,8 @@ Test(reclaim, free_tail_stops_at_a_record_another_consumer_holds)
 		              "free_tail passed the record the other handle holds");
 	}
 	cr_assert_eq(atomic_load(&r->hdr->free_tail), held_at);
+	cr_assert_eq(r->op_solo.counted_follows, counted, "a follow without the walk over a span "
+	             "with the other handle's record in it");
 	cr_assert_eq(shmring_release(other, &s), 0);
 	/* released: the next multiple's follow walks over it, and the one after
 	 * is this handle's own again */
@@ -247,6 +251,7 @@ Test(reclaim, free_tail_stops_at_a_record_another_consumer_holds)
 		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
 		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
 	}
+	cr_assert_gt(r->op_solo.counted_follows, counted, "no follow without the walk after it");
 	uint64_t head = atomic_load(&r->hdr->cons_head);
 	cr_assert_eq(atomic_load(&r->hdr->free_tail), head - head % FOLLOW_EVERY,
 	             "free_tail %llu, cons_head %llu",
