@@ -156,7 +156,7 @@ void shmring__liveness_look(struct shmring *r, unsigned role);
  * If it has stood still for RING_STALL_NS (50 ms), sweep (at most every
  * 50 ms per ring): a producer whose only consumer died sees cons_head stop
  * and gets -EPIPE within about 100 ms (tests/test_liveness.c).  Cost on the
- * fast path: a relaxed increment and a branch (the look, 11 ns here,
+ * fast path: a count down and a branch (the look, 11 ns here,
  * amortized over 16 calls).  Measured with callgrind (one thread, put + get
  * of 64 bytes, 200,000 pairs): 9.5 instructions more per pair, 648 without,
  * i.e. +1.5%; wall-clock differences were within noise. */

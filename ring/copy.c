@@ -54,7 +54,7 @@ static TAIL_ONLY ssize_t wake_then_get(struct shmring *r, uint64_t w, ssize_t le
 /* The end of a leaf get whose record [.., end) crossed a multiple of
  * FOLLOW_EVERY: the free_tail follow (slot.h). */
 static TAIL_ONLY ssize_t follow_then_get(struct shmring *r, struct op_rec *c, ssize_t len,
-                                       uint64_t end)
+                                         uint64_t end)
 {
 	ring_free_tail_follow_own(r, end);
 	op_rec_clear(c);

@@ -288,13 +288,15 @@ static int init_file(int fd, const struct geometry *g, bool named, bool reserve,
 		atomic_store_explicit(&h->rdl.max_deliveries, g->max_deliveries, memory_order_relaxed);
 		r->redeliver = true;
 	}
+	/* as an attach's, from the header's flags (read before anyone else may
+	 * write them: before the magic) */
+	r->mode = h->flags & RING_MODE_FLAGS;
 	/* The file is zero-filled: indices 0, every slot SLOT_EMPTY.  The magic
 	 * goes last, with release, so whoever sees it sees a whole header. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, RING_MAGIC, memory_order_release);
 	r->fd = fd;
 	r->named = named;
 	r->persistent = persistent;
-	r->mode = h->flags & RING_MODE_FLAGS; /* as an attach's, from the header */
 	shmring__fence_choose(r, g->light);
 	shmring__attach_new(r);
 	*out = r;
