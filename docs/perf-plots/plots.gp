@@ -1,4 +1,4 @@
-# written by shmring-bench (2026-12-06T01:46:44+0000); run in this folder: gnuplot plots.gp
+# written by shmring-bench (2026-12-06T15:34:02+0000); run in this folder: gnuplot plots.gp
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
@@ -21,7 +21,8 @@ plot 'throughput-vs-size.dat' using 1:($3):xtic(2) with linespoints lw 2 pt 7 ps
      'throughput-vs-size.dat' using 1:($17):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#9467bd' title "mq", \
      'throughput-vs-size.dat' using 1:($19):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#8c564b' title "mutex-ring", \
      'throughput-vs-size.dat' using 1:($21):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#e377c2' title "wfcqueue", \
-     'throughput-vs-size.dat' using 1:($23):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-inline"
+     'throughput-vs-size.dat' using 1:($23):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-light", \
+     'throughput-vs-size.dat' using 1:($25):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-inline"
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
@@ -44,7 +45,8 @@ plot 'throughput-vs-size.dat' using 1:($4/1e6):xtic(2) with linespoints lw 2 pt 
      'throughput-vs-size.dat' using 1:($18/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#9467bd' title "mq", \
      'throughput-vs-size.dat' using 1:($20/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#8c564b' title "mutex-ring", \
      'throughput-vs-size.dat' using 1:($22/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#e377c2' title "wfcqueue", \
-     'throughput-vs-size.dat' using 1:($24/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-inline"
+     'throughput-vs-size.dat' using 1:($24/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-light", \
+     'throughput-vs-size.dat' using 1:($26/1e6):xtic(2) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-inline"
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
@@ -66,7 +68,8 @@ plot 'throughput-vs-procs.dat' using 0:4:xtic(1) with linespoints lw 2 pt 7 ps 0
      'throughput-vs-procs.dat' using 0:9:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#9467bd' title "mq", \
      'throughput-vs-procs.dat' using 0:10:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#8c564b' title "mutex-ring", \
      'throughput-vs-procs.dat' using 0:11:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#e377c2' title "wfcqueue", \
-     'throughput-vs-procs.dat' using 0:12:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-inline"
+     'throughput-vs-procs.dat' using 0:12:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-light", \
+     'throughput-vs-procs.dat' using 0:13:xtic(1) with linespoints lw 2 pt 7 ps 0.6 lc rgb '#7f7f7f' title "shmring-inline"
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
