@@ -143,8 +143,7 @@ void shmring__liveness_look(struct shmring *r, unsigned role);
  * never waits, so never sweeps, and would not learn that its last peer died
  * (a producer putting into a ring whose consumer was killed).  So every
  * 16th call of a handle (every call, while its calls are more than 5 ms
- * apart)
- * looks at the coarse clock (vDSO: no system call) and at the other
+ * apart) looks at the coarse clock (vDSO: no system call) and at the other
  * side's index: cons_head for a put or reserve, prod_head for a get or peek,
  * read at most once a millisecond (reap.c PEER_LOOK_NS: each read takes the
  * line the other side writes on every call; a put on a broadcast ring, where

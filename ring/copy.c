@@ -7,7 +7,7 @@
  * inline steps as the general path (attempt.h, with leaf set: one look, no
  * reclaim, no second try); what it does not do itself it hands on by a tail
  * call: a liveness look that is due (put_after_look, get_after_look: the
- * look, then the leaf again), a free_tail walk (follow_then_get), waking
+ * look, then the leaf again), the free_tail follow (follow_then_get), waking
  * sleepers, and, before it has claimed or taken anything, the general path
  * wherever that would call out (a role to take, an op record not in the
  * handle, no room by the hint, a lost CAS, nothing ready when the call may

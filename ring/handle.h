@@ -177,10 +177,10 @@ struct shmring {
 
 	/* Issue 13 (broadcast.c, subscriber.c, overwrite.c): RING_HDR_BROADCAST /
 	 * RING_HDR_OVERWRITE from the header, and this handle's subscription;
-	 * RING_HDR_REDELIVER too (as redeliver above: creator and attach alike),
-	 * so that the one-record get tests one word for the rings it leaves to
-	 * the general path (redeliver::creators_get_takes_the_requeued_record_first).
-	 * Both the creator and an attach take it from the header's flags. */
+	 * RING_HDR_REDELIVER too (as redeliver above), so that the one-record
+	 * get tests one word for the rings it leaves to the general path.  The
+	 * creator and an attach alike take it from the header's flags
+	 * (redeliver::creators_get_takes_the_requeued_record_first). */
 #define RING_MODE_FLAGS (RING_HDR_BROADCAST | RING_HDR_OVERWRITE | RING_HDR_REDELIVER)
 	unsigned            mode;
 	struct bcast_sub    sub;

@@ -85,9 +85,9 @@ static inline __attribute__((always_inline)) int ring_enter(struct shmring *r, u
  * call: LEAF_ENTER_NO (nothing done) where ring_enter would call out (the
  * role not taken yet, the op record not in op_solo), LEAF_ENTER_LOOK
  * (the tick counted down, nothing else done) when the liveness look is
- * due: the caller makes it, out
- * of line, and enters again with ticked; LEAF_ENTER_GO: the tick is taken
- * (or was, ticked), *c is the thread's record.  Sending every 16th call
+ * due: the caller makes it, out of line, and enters again with ticked;
+ * LEAF_ENTER_GO: the tick is taken (or was, ticked), *c is the thread's
+ * record.  Sending every 16th call
  * down the general path for its look cost 26 instructions a put + get pair
  * (perf/pair_cost, callgrind). */
 enum { LEAF_ENTER_NO, LEAF_ENTER_LOOK, LEAF_ENTER_GO };
