@@ -41,6 +41,15 @@
  *   RECS0, RECS1 records producer 0, 1 puts (default 2, 1; at most 2)
  *   JOIN         instead of those two, one subscriber joins mid-stream,
  *                tethered, SHMRING_SUB_OLDEST, while producers overwrite
+ *   LOSSY_JOIN   (with JOIN) the joiner is lossy and starts from the next
+ *                record published: broadcast.c walk_published_lossy (the
+ *                walk from the frontier up to prod_head as it joined, each
+ *                record's seq and length read, then the frontier: passed,
+ *                go on from it with its recno; else a record not published
+ *                ends the walk).  Its first read asserts the recno it
+ *                counted (g_idx), as every read does
+ *   BUG_JOIN_NO_CHECK  (with LOSSY_JOIN) the walk trusts what it
+ *                read without the frontier check          (must fail)
  *   DIE          the tethered subscriber may stop for good at any step
  *   BUG_NO_GEN   the join does not bump gen                  (must fail)
  *   BUG_NO_RECHECK  the lossy subscriber delivers without the
@@ -274,6 +283,9 @@ progress_pub:
 proctype Subscriber(byte me)
 {
 	byte next, myrec, start_rec, got = 0, lost = 0;
+#ifdef LOSSY_JOIN
+	byte jh;                             /* prod_head when it joined */
+#endif
 	byte s, rl, d0, d1, t, w, g;
 	byte we, ww;
 	bool ok;
@@ -299,7 +311,32 @@ proctype Subscriber(byte me)
 		   fi
 		od;
 #endif
+#ifndef LOSSY_JOIN
 		next = t; myrec = w; start_rec = w
+#else
+		jh = prod_head;                                     /* acquire */
+		next = t; myrec = w;
+		do                                  /* walk_published_lossy */
+		:: next >= jh -> break
+		:: else ->
+			s = seq[IDX(next)];                         /* acquire */
+			rl = mlen[IDX(next)];                       /* relaxed */
+			if
+#ifndef BUG_JOIN_NO_CHECK
+			:: tail > next ->                /* bcast_passed: fence; acquire */
+				d_step { t = tail; w = recno };     /* frontier_read */
+				next = t; myrec = w
+#endif
+			:: else ->
+				if
+				:: s != SEQ(next, COMMITTED) -> break
+				:: else -> next = next + rl; myrec++
+				fi
+			fi
+		od;
+		start_rec = myrec; jh = 0; s = 0; rl = 0;
+		cursor[me] = next                                   /* relaxed */
+#endif
 	:: else -> next = 0; myrec = 0; start_rec = 0
 	fi;
 #else
@@ -394,6 +431,9 @@ init {
 		run Producer(0); run Producer(1);
 #ifdef JOIN
 		/* nobody tethered until the joiner: the frontier moves freely */
+#ifdef LOSSY_JOIN
+		sub_lossy[J] = true;
+#endif
 		run Subscriber(J);
 #else
 		sub_on[T] = true; sub_lossy[T] = false; cursor[T] = 0;

@@ -59,6 +59,8 @@ bcast_die|pass|safety|@bcast.pml -DDIE
 bcast|pass|safety|@bcast.pml -DNSLOT=4
 bcast_join|pass|safety|@bcast.pml -DJOIN -DRECS1=2
 bug_bcast_no_gen|bug|safety|@bcast.pml -DJOIN -DBUG_NO_GEN
+bcast_lossy_join|pass|safety|@bcast.pml -DJOIN -DLOSSY_JOIN -DRECS1=2 -DNSLOT=2
+bug_bcast_join_no_check|bug|safety|@bcast.pml -DJOIN -DLOSSY_JOIN -DRECS1=2 -DNSLOT=2 -DBUG_JOIN_NO_CHECK
 bug_bcast_no_recheck|bug|safety|@bcast.pml -DBUG_NO_RECHECK
 bug_bcast_no_gate|bug|safety|@bcast.pml -DBUG_NO_GATE
 bug_bcast_no_pub_wake|bug|safety|@bcast.pml -DDIE -DBUG_NO_PUB_WAKE
