@@ -576,8 +576,8 @@ proctype Consumer(byte me)
 	byte mine = 0;       /* records this consumer got (not skip records) */
 	byte t, k, i, rid, key, t2, hh, lp;
 #ifdef FOLLOW_OWN
-	/* handle.h op_solo: own = leaf_gets - follow_gets (the library keeps
-	 * both), fa = follow_at (255: none yet); fl: free_tail as loaded */
+	/* handle.h op_solo: own = gets_since_follow, fa = follow_at (255:
+	 * none yet); fl: free_tail as loaded */
 	byte own = 0, fa = 255, fl;
 #endif
 	byte we, ww;

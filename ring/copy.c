@@ -221,7 +221,7 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
 	}
 	copy_small(buf, at.data, tk.len);
 	meta_release(ring, at.meta, at.pos);
-	ring->op_solo.leaf_gets++; /* ring_free_tail_follow_own */
+	ring->op_solo.gets_since_follow++; /* ring_free_tail_follow_own */
 	/* one record, no skip: [at.pos, end) */
 	if (__builtin_expect(ring_free_tail_due(at.pos, end), 0))
 		return follow_then_get(ring, c, (ssize_t)tk.len, end);

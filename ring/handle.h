@@ -165,12 +165,12 @@ struct shmring {
 		_Atomic uintptr_t owner;
 		int               slot;
 		struct op_rec    *rec;
-		/* The owner's one-record gets (copy.c get_leaf: leaf_gets, + 1
-		 * each), and where its last free_tail follow ended (follow_at,
-		 * UINT64_MAX: none since solo_take) with leaf_gets then
-		 * (follow_gets): slot.h ring_free_tail_follow_own; and how many
-		 * of its follows needed no walk (counted_follows). */
-		uint64_t          leaf_gets, follow_at, follow_gets, counted_follows;
+		/* Where the owner's last free_tail follow ended (follow_at,
+		 * UINT64_MAX: none since solo_take), and its one-record gets
+		 * since (copy.c get_leaf: + 1 each): slot.h
+		 * ring_free_tail_follow_own; and how many of its follows needed
+		 * no walk (counted_follows). */
+		uint64_t          follow_at, gets_since_follow, counted_follows;
 	} op_solo;
 	struct shmring     *reg_next, *reg_prev; /* registry.c */
 	uint64_t            serial;       /* unique per handle in this process */

@@ -153,14 +153,14 @@ static inline void ring_free_tail_follow_own(struct shmring *r, uint64_t end)
 {
 	struct op_rec_solo *s = &r->op_solo;
 	uint64_t f = atomic_load_explicit(&r->hdr->free_tail, memory_order_relaxed);
-	if (s->follow_at <= f && f < end && s->leaf_gets - s->follow_gets == end - s->follow_at) {
+	if (s->follow_at <= f && f < end && s->gets_since_follow == end - s->follow_at) {
 		atomic_compare_exchange_strong_explicit(&r->hdr->free_tail, &f, end,
 		                                        memory_order_release, memory_order_relaxed);
 		s->counted_follows++;
 	} else
 		shmring__free_tail_follow(r, f);
 	s->follow_at = end;
-	s->follow_gets = s->leaf_gets;
+	s->gets_since_follow = 0;
 }
 /* The general paths' follow, after releasing [pos, next): when due, or when
  * free_tail stands at pos with cons_head FOLLOW_EVERY slots or more on (a

@@ -26,6 +26,16 @@ static uint64_t lag(const struct shmring *r)
 	return h - atomic_load(&r->hdr->free_tail);
 }
 
+/* n 64-byte records through r, each put and then got. */
+static void pass_through(struct shmring *r, uint64_t n)
+{
+	unsigned char buf[64];
+	for (uint64_t i = 0; i < n; i++) {
+		cr_assert_eq(shmring_put(r, buf, sizeof buf, 0), 0);
+		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
+	}
+}
+
 static void laps(size_t len, uint64_t records)
 {
 	struct shmring *r = t_ring(CAP, 4096);
@@ -132,10 +142,7 @@ Test(reclaim, free_tail_stops_at_a_held_record)
 	cr_assert_eq(shmring_declare(r, SHMRING_PRODUCER | SHMRING_CONSUMER), 0);
 	static unsigned char buf[4096];
 	/* a little more than half a lap on */
-	for (uint64_t i = 0; i < NSLOTS / 2 + 1000; i++) {
-		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
-		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
-	}
+	pass_through(r, NSLOTS / 2 + 1000);
 	uint64_t held_at = atomic_load(&r->hdr->cons_head);
 	cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
 	struct shmring_span s;
@@ -218,18 +225,12 @@ Test(reclaim, free_tail_stops_at_a_record_another_consumer_holds)
 	cr_assert_eq(shmring_declare(other, SHMRING_CONSUMER), 0);
 	static unsigned char buf[64];
 	/* past two multiples: the getter's last follow was its own */
-	for (uint64_t i = 0; i < 2 * FOLLOW_EVERY + 10; i++) {
-		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
-		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
-	}
+	pass_through(r, 2 * FOLLOW_EVERY + 10);
 	cr_assert_eq(atomic_load(&r->hdr->free_tail), 2 * FOLLOW_EVERY);
 	uint64_t counted = r->op_solo.counted_follows;
 	cr_assert_geq(counted, 1, "no follow was made without the walk (the count never matched)");
 	/* the other handle holds one record, 20 slots on */
-	for (int i = 0; i < 20; i++) {
-		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
-		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
-	}
+	pass_through(r, 20);
 	uint64_t held_at = atomic_load(&r->hdr->cons_head);
 	cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
 	struct shmring_span s;
@@ -247,10 +248,7 @@ Test(reclaim, free_tail_stops_at_a_record_another_consumer_holds)
 	cr_assert_eq(shmring_release(other, &s), 0);
 	/* released: the next multiple's follow walks over it, and the one after
 	 * is this handle's own again */
-	for (uint64_t i = 0; i < 2 * FOLLOW_EVERY; i++) {
-		cr_assert_eq(shmring_put(r, buf, 64, 0), 0);
-		cr_assert_eq(shmring_get(r, buf, sizeof buf, 0), 64);
-	}
+	pass_through(r, 2 * FOLLOW_EVERY);
 	cr_assert_gt(r->op_solo.counted_follows, counted, "no follow without the walk after it");
 	uint64_t head = atomic_load(&r->hdr->cons_head);
 	cr_assert_eq(atomic_load(&r->hdr->free_tail), head - head % FOLLOW_EVERY,

@@ -185,15 +185,21 @@ Test(redeliver, max_deliveries_makes_a_dead_letter)
 /* requeue is a negative ack: the record comes back, next delivery counted;
  * with max_deliveries reached it becomes a dead letter, and drop_dead
  * releases dead letters unread. */
+/* Put A and B, take A and requeue it (sp: its spent span). */
+static void a_b_then_requeue_a(struct shmring_span *sp)
+{
+	cr_assert_eq(shmring_put(rr, "A", 1, 0), 0);
+	cr_assert_eq(shmring_put(rr, "B", 1, 0), 0);
+	cr_assert_eq(shmring_peek(rr, sp, 0), 1);
+	expect_record(sp, "A", 1);
+	cr_assert_eq(shmring_requeue(rr, sp), 0);
+}
+
 Test(redeliver, requeue_gives_the_record_back)
 {
 	rr = redeliver_ring(4096, 0, 3);
-	cr_assert_eq(shmring_put(rr, "A", 1, 0), 0);
-	cr_assert_eq(shmring_put(rr, "B", 1, 0), 0);
 	struct shmring_span sp;
-	cr_assert_eq(shmring_peek(rr, &sp, 0), 1);
-	expect_record(&sp, "A", 1);
-	cr_assert_eq(shmring_requeue(rr, &sp), 0);
+	a_b_then_requeue_a(&sp);
 	cr_assert_null(sp.data, "the span is spent");
 	cr_assert_eq(shmring_requeue(rr, &sp), -EINVAL);
 	cr_assert_eq(shmring_peek(rr, &sp, 0), 1);
@@ -233,12 +239,8 @@ Test(redeliver, requeue_gives_the_record_back)
 Test(redeliver, creators_get_takes_the_requeued_record_first)
 {
 	rr = redeliver_ring(4096, 0, 0);
-	cr_assert_eq(shmring_put(rr, "A", 1, 0), 0);
-	cr_assert_eq(shmring_put(rr, "B", 1, 0), 0);
 	struct shmring_span sp;
-	cr_assert_eq(shmring_peek(rr, &sp, 0), 1);
-	expect_record(&sp, "A", 1);
-	cr_assert_eq(shmring_requeue(rr, &sp), 0);
+	a_b_then_requeue_a(&sp);
 	char buf[8];
 	cr_assert_eq(shmring_get(rr, buf, sizeof buf, 0), 1);
 	cr_assert_eq(buf[0], 'A', "got %c before the requeued A", buf[0]);
