@@ -80,10 +80,16 @@ try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *take
 			if (h + slots[0] - f > r->nslots)
 				return -EAGAIN;
 		}
-		uint64_t room = r->nslots - (h - f), want = 0;
+		uint64_t want = 0;
 		size_t k = 0;
-		while (k < n && want + slots[k] <= room)
-			want += slots[k++];
+		if (leaf) { /* one record, which fits: checked above */
+			want = slots[0];
+			k = 1;
+		} else {
+			uint64_t room = r->nslots - (h - f);
+			while (k < n && want + slots[k] <= room)
+				want += slots[k++];
+		}
 		op_rec_announce(c, h, OPREC_PRODUCE, want, k);
 		/* acq_rel on success: release, so a sweep that sees the claim
 		 * sees its announcement; acquire, so our writes to the claimed
@@ -144,12 +150,15 @@ static inline void prefetch_next_payload(const struct ring_geom *g, uint64_t t)
  * -EBADMSG) and *first_len the length of a record that did not fit. */
 static inline __attribute__((always_inline)) size_t
 scan_run(struct shmring *r, const struct ring_geom *g, uint64_t t, const struct slot_meta *m,
-         size_t cap, size_t max, struct take *out, uint64_t *end, int *stop, uint32_t *first_len)
+         size_t cap, size_t max, struct take *out, uint64_t *end, int *stop, uint32_t *first_len,
+         bool leaf)
 {
 	size_t n = 0, off = 0;
 	/* acquire: pairs with the producer's publishing store; its meta and
 	 * payload writes are visible from here on. */
-	struct slot_walk w = slot_walk_from(r, t, UINT64_MAX, SLOT_COMMITTED, memory_order_acquire);
+	struct slot_walk w = leaf ? slot_walk_one(r, t, SLOT_COMMITTED, memory_order_acquire)
+	                          : slot_walk_from(r, t, UINT64_MAX, SLOT_COMMITTED,
+	                                           memory_order_acquire);
 	struct record rec;
 	*stop = 0;
 	while (n < max && slot_walk_look_at(&w, m, &rec)) {
@@ -161,7 +170,12 @@ scan_run(struct shmring *r, const struct ring_geom *g, uint64_t t, const struct 
 				break;
 			}
 			off = need;
+		} else if (leaf) {
+			*stop = ATTEMPT_LEAF_NO; /* a skip record: the general path's */
+			break;
 		}
+		if (leaf) /* len <= cap <= RING_SLOT: one slot */
+			rec.slots = 1;
 		out[n].pos = w.pos;
 		out[n].len = rec.skip ? TAKE_SKIP : rec.len;
 		out[n].skip_slots = (uint32_t)rec.slots;
@@ -232,9 +246,9 @@ try_take_run(struct shmring *r, size_t cap, size_t max, struct take *out, uint64
 		 * compiler spills it (4 instructions more per get, measured) */
 		struct ring_geom g = ring_geom(r);
 		*at = geom_ref(&g, t);
-		size_t n = scan_run(r, &g, t, at->meta, cap, max, out, end, &stop, &first_len);
-		if (leaf && (!n || out[0].len == TAKE_SKIP)) /* the leaf get: a record, no skip */
-			return !n && !stop ? -EAGAIN : ATTEMPT_LEAF_NO; /* -EAGAIN: none ready at t */
+		size_t n = scan_run(r, &g, t, at->meta, cap, max, out, end, &stop, &first_len, leaf);
+		if (leaf && !n) /* the leaf get: a record (scan_run stops at a skip) */
+			return !stop ? -EAGAIN : ATTEMPT_LEAF_NO; /* -EAGAIN: none ready at t */
 		if (n) {
 			/* The payload, and the meta line the release will write:
 			 * fetched during the claim, not after it. */

@@ -35,11 +35,15 @@ struct shmring {
 	/* Where a position's meta entry and payload are (slot.h geom_meta,
 	 * geom_data): the split layout spreads the entries of neighbouring
 	 * slots a quarter of the meta array apart; the inline layout
-	 * (layout.h ring_layout_inline(max_record)) has slot s's entry at the start of slot s
-	 * and its payload 16 bytes on.  One formula for both, no branch:
-	 *   entry = meta[((s & meta_lo) << quarter_shift) | ((s & meta_hi) >> 2)]
-	 *   split:  meta_lo = 3,    quarter_shift = log2(nslots) - 2, meta_hi = ~0
-	 *   inline: meta_lo = mask, quarter_shift = 2,                meta_hi = 0
+	 * (layout.h ring_layout_inline(max_record)) has slot s's entry at the
+	 * start of slot s and its payload 16 bytes on.  One formula for both,
+	 * no branch, from the position itself (the slot mask is in meta_lo and
+	 * meta_hi), in bytes:
+	 *   entry = meta + ((pos & meta_lo) << meta_shift) + ((pos & meta_hi) << 2)
+	 *   split:  meta_lo = 3,    meta_shift = log2(nslots) + 2, meta_hi = mask & ~3
+	 *   inline: meta_lo = mask, meta_shift = 6,                meta_hi = 0
+	 * (split: entry index ((s & 3) << (log2(nslots) - 2)) | (s >> 2) for
+	 * slot s = pos & mask, times 16)
 	 *   payload = data + (s << 6)   (inline: data is 16 bytes into slot 0) */
 	struct slot_meta   *meta;
 	unsigned char      *data;      /* payload of slot 0, first of the two data mappings */
@@ -49,7 +53,7 @@ struct shmring {
 	unsigned            nattach;
 	uint64_t            nslots;
 	uint64_t            mask;      /* nslots - 1 */
-	unsigned            quarter_shift; /* split: log2(nslots) - 2; inline: 2 */
+	unsigned            meta_shift; /* split: log2(nslots) + 2; inline: 6 */
 	size_t              capacity;
 	size_t              max_record;
 	void               *map;

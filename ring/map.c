@@ -187,12 +187,12 @@ static int map_ring(int fd, const struct geometry *g, struct shmring *r)
 		r->data = b + g->data_offset + sizeof(struct slot_meta);
 		r->meta_lo = r->mask;
 		r->meta_hi = 0;
-		r->quarter_shift = 2;
+		r->meta_shift = RING_SLOT_SHIFT;
 	} else {
 		r->data = b + g->data_offset;
 		r->meta_lo = 3;
-		r->meta_hi = ~UINT64_C(0);
-		r->quarter_shift = (unsigned)__builtin_ctzll(r->nslots) - 2;
+		r->meta_hi = r->mask & ~UINT64_C(3);
+		r->meta_shift = (unsigned)__builtin_ctzll(r->nslots) + 2;
 	}
 	r->spin = default_spin();
 	atomic_init(&r->cached_free, 0);
