@@ -115,7 +115,9 @@ try_slots_claim(struct shmring *r, const uint32_t *slots, size_t n, size_t *take
 			 * too): a hint, it cannot fault.  In the inline layout
 			 * (meta_hi 0) it is h's own entry, asked for again. */
 			if (h + 2 * CLAIM_AHEAD - f <= r->nslots) {
-				prefetch_for_write(geom_data(&g, h + CLAIM_AHEAD));
+				/* (past the ring's end, through the second
+				 * data mapping: the same line) */
+				prefetch_for_write(at->data + CLAIM_AHEAD * RING_SLOT);
 				prefetch_for_write(at->meta + ((CLAIM_AHEAD & g.meta_hi) >> 2));
 			}
 			*taken = k;
