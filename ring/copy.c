@@ -7,7 +7,7 @@
  * inline steps as the general path (attempt.h, with leaf set: one look, no
  * reclaim, no second try); what it does not do itself it hands on by a tail
  * call: a liveness look that is due (put_after_look, get_after_look: the
- * look, then the leaf again), the free_tail follow (follow_then_get), waking
+ * look, then the rest of the leaf), the free_tail follow (follow_then_get), waking
  * sleepers, and, before it has claimed or taken anything, the general path
  * wherever that would call out (a role to take, an op record not in the
  * handle, no room by the hint, a lost CAS, nothing ready when the call may
@@ -160,23 +160,23 @@ static TAIL_ONLY ssize_t get_nothing(struct shmring *ring, void *buf, size_t cap
 
 /* The leaf paths: the one-record put of len <= RING_SLOT bytes and the
  * one-record get of a record of at most min(cap, RING_SLOT) bytes.  Every
- * exit returns the call's result, the general path's by a tail call;
- * ticked: the caller made the look (put_after_look, get_after_look). */
-static int put_after_look(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns);
-static ssize_t get_after_look(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns);
+ * exit returns the call's result, the general path's by a tail call.
+ * put_leaf and get_leaf check the call and enter (ring_enter_leaf);
+ * put_leaf_go and get_leaf_go do the rest with the tick taken and the op
+ * record c, whether straight on or after the liveness look
+ * (put_after_look, get_after_look), which changes nothing the entry
+ * checked: the look only sweeps dead processes' attachments (entering
+ * again after it cost 3.1 instructions a put + get pair; perf/pair_cost,
+ * fourteenth session). */
+static int put_after_look(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns,
+                          struct op_rec *c);
+static ssize_t get_after_look(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns,
+                              struct op_rec *c);
 
-static inline __attribute__((always_inline)) int put_leaf(struct shmring *ring, const void *data,
-                                                          size_t len, int64_t timeout_ns,
-                                                          bool ticked)
+static inline __attribute__((always_inline)) int put_leaf_go(struct shmring *ring,
+                                                             const void *data, size_t len,
+                                                             int64_t timeout_ns, struct op_rec *c)
 {
-	struct op_rec *c;
-	if (len > RING_SLOT || (ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE)))
-		return put_general(ring, data, len, timeout_ns, ticked);
-	int e = ring_enter_leaf(ring, SHMRING_PRODUCER, ticked, &c);
-	if (e == LEAF_ENTER_LOOK)
-		return put_after_look(ring, data, len, timeout_ns);
-	if (e != LEAF_ENTER_GO)
-		return put_general(ring, data, len, timeout_ns, ticked);
 	/* (the first put through an op record registers it for join: a call) */
 	if (__builtin_expect(!atomic_load_explicit(&c->puts, memory_order_relaxed), 0))
 		return put_general(ring, data, len, timeout_ns, true);
@@ -196,19 +196,24 @@ static inline __attribute__((always_inline)) int put_leaf(struct shmring *ring, 
 		return wake_then_put(ring, w);
 	return 0;
 }
-
-static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ring, void *buf,
-                                                              size_t cap, int64_t timeout_ns,
-                                                              bool ticked)
+static inline __attribute__((always_inline)) int put_leaf(struct shmring *ring, const void *data,
+                                                          size_t len, int64_t timeout_ns)
 {
 	struct op_rec *c;
-	if (ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE | RING_HDR_REDELIVER))
-		return get_general(ring, buf, cap, timeout_ns, ticked ? LEAF_TICKED : LEAF_NO);
-	int e = ring_enter_leaf(ring, SHMRING_CONSUMER, ticked, &c);
+	if (len > RING_SLOT || (ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE)))
+		return put_general(ring, data, len, timeout_ns, false);
+	int e = ring_enter_leaf(ring, SHMRING_PRODUCER, &c);
 	if (e == LEAF_ENTER_LOOK)
-		return get_after_look(ring, buf, cap, timeout_ns);
+		return put_after_look(ring, data, len, timeout_ns, c);
 	if (e != LEAF_ENTER_GO)
-		return get_general(ring, buf, cap, timeout_ns, ticked ? LEAF_TICKED : LEAF_NO);
+		return put_general(ring, data, len, timeout_ns, false);
+	return put_leaf_go(ring, data, len, timeout_ns, c);
+}
+
+static inline __attribute__((always_inline)) ssize_t get_leaf_go(struct shmring *ring, void *buf,
+                                                                 size_t cap, int64_t timeout_ns,
+                                                                 struct op_rec *c)
+{
 	struct take tk;
 	struct slot_ref at;
 	uint64_t end;
@@ -233,20 +238,32 @@ static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ri
 		return wake_then_get(ring, w, (ssize_t)tk.len);
 	return (ssize_t)tk.len;
 }
+static inline __attribute__((always_inline)) ssize_t get_leaf(struct shmring *ring, void *buf,
+                                                              size_t cap, int64_t timeout_ns)
+{
+	struct op_rec *c;
+	if (ring->mode & (RING_HDR_BROADCAST | RING_HDR_OVERWRITE | RING_HDR_REDELIVER))
+		return get_general(ring, buf, cap, timeout_ns, LEAF_NO);
+	int e = ring_enter_leaf(ring, SHMRING_CONSUMER, &c);
+	if (e == LEAF_ENTER_LOOK)
+		return get_after_look(ring, buf, cap, timeout_ns, c);
+	if (e != LEAF_ENTER_GO)
+		return get_general(ring, buf, cap, timeout_ns, LEAF_NO);
+	return get_leaf_go(ring, buf, cap, timeout_ns, c);
+}
 
-/* When the liveness look is due: the look, then the leaf with the tick
- * taken. */
+/* When the liveness look is due: the look, then the rest of the leaf. */
 static TAIL_ONLY int put_after_look(struct shmring *ring, const void *data, size_t len,
-                                    int64_t timeout_ns)
+                                    int64_t timeout_ns, struct op_rec *c)
 {
 	shmring__liveness_look(ring, SHMRING_PRODUCER);
-	return put_leaf(ring, data, len, timeout_ns, true);
+	return put_leaf_go(ring, data, len, timeout_ns, c);
 }
 static TAIL_ONLY ssize_t get_after_look(struct shmring *ring, void *buf, size_t cap,
-                                        int64_t timeout_ns)
+                                        int64_t timeout_ns, struct op_rec *c)
 {
 	shmring__liveness_look(ring, SHMRING_CONSUMER);
-	return get_leaf(ring, buf, cap, timeout_ns, true);
+	return get_leaf_go(ring, buf, cap, timeout_ns, c);
 }
 
 int shmring_put(struct shmring *ring, const void *data, size_t len, int64_t timeout_ns)
@@ -256,12 +273,12 @@ int shmring_put(struct shmring *ring, const void *data, size_t len, int64_t time
 		return -EINVAL;
 	if (len > ring->max_record)
 		return -EMSGSIZE;
-	return put_leaf(ring, data, len, timeout_ns, false);
+	return put_leaf(ring, data, len, timeout_ns);
 }
 
 ssize_t shmring_get(struct shmring *ring, void *buf, size_t cap, int64_t timeout_ns)
 {
 	if (!ring || (cap && !buf))
 		return -EINVAL;
-	return get_leaf(ring, buf, cap, timeout_ns, false);
+	return get_leaf(ring, buf, cap, timeout_ns);
 }

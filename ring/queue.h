@@ -84,23 +84,20 @@ static inline __attribute__((always_inline)) int ring_enter(struct shmring *r, u
 /* The same for the leaf fast path of put and get (copy.c), which makes no
  * call: LEAF_ENTER_NO (nothing done) where ring_enter would call out (the
  * role not taken yet, the op record not in op_solo), LEAF_ENTER_LOOK
- * (the tick counted down, nothing else done) when the liveness look is
- * due: the caller makes it, out of line, and enters again with ticked;
- * LEAF_ENTER_GO: the tick is taken (or was, ticked), *c is the thread's
- * record.  Sending every 16th call
- * down the general path for its look cost 26 instructions a put + get pair
- * (perf/pair_cost, callgrind). */
+ * (the tick counted down, *c is the thread's record) when the liveness look
+ * is due: the caller makes it, out of line, then goes on with *c (copy.c
+ * put_after_look); LEAF_ENTER_GO: the tick is taken, *c is the thread's
+ * record.  Sending every 16th call down the general path for its look cost
+ * 26 instructions a put + get pair (perf/pair_cost, callgrind). */
 enum { LEAF_ENTER_NO, LEAF_ENTER_LOOK, LEAF_ENTER_GO };
 static inline __attribute__((always_inline)) int ring_enter_leaf(struct shmring *r, unsigned role,
-                                                                  bool ticked, struct op_rec **c)
+                                                                  struct op_rec **c)
 {
 	if (!(atomic_load_explicit(&r->roles, memory_order_acquire) & role) ||
 	    !op_rec_solo(r, c))
 		return LEAF_ENTER_NO;
-	if (!ticked) {
-		if (__builtin_expect(ring_tick_down(r), 0))
-			return LEAF_ENTER_LOOK;
-	}
+	if (__builtin_expect(ring_tick_down(r), 0))
+		return LEAF_ENTER_LOOK;
 	return LEAF_ENTER_GO;
 }
 /* The same for an operation that outlives the call (reserve, peek): an op
