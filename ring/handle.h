@@ -159,12 +159,13 @@ struct shmring {
 	} stall[3];                        /* enum ring_stall_kind */
 	/* oprec.h op_rec_mine: the op record of one thread that uses this
 	 * handle (the first to find the field free), so that its puts and gets
-	 * skip the per-thread cache.  owner is that thread's cache address
-	 * (shmring__op_rec_cache): set by it with a CAS from 0, cleared by it
+	 * skip the per-thread cache.  owner names that thread (oprec.h
+	 * op_solo_me: its thread pointer, or its cache's address where the
+	 * compiler has no thread pointer): set by it with a CAS from 0, cleared by it
 	 * when it gives the record back (oprec.c), and in a fork child
 	 * (attach.c).  slot and rec are written by the owner only,
 	 * read by the owner only: other threads compare owner with their own
-	 * address and stop there. */
+	 * name and stop there. */
 	struct op_rec_solo {
 		_Atomic uintptr_t owner;
 		int               slot;

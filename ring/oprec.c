@@ -95,7 +95,7 @@ struct give_back {
  * free or this thread's already. */
 static void solo_take(struct shmring *r, const struct op_rec_cached *cc)
 {
-	uintptr_t me = (uintptr_t)shmring__op_rec_cache, owner = 0;
+	uintptr_t me = op_solo_me(), owner = 0;
 	/* acquire: the previous owner's writes of the fields happen before ours */
 	uintptr_t seen = atomic_load_explicit(&r->op_solo.owner, memory_order_relaxed);
 	if (seen != me && (seen != 0 || !atomic_compare_exchange_strong_explicit(
@@ -113,8 +113,7 @@ static void give_back_in(struct shmring *r, void *arg)
 	/* The handle's op_solo, if it is this thread's and holds this record,
 	 * goes with it (release: our writes of the fields happen before the
 	 * next owner's). */
-	if (atomic_load_explicit(&r->op_solo.owner, memory_order_relaxed) ==
-	            (uintptr_t)shmring__op_rec_cache &&
+	if (atomic_load_explicit(&r->op_solo.owner, memory_order_relaxed) == op_solo_me() &&
 	    r->op_solo.rec == g->rec)
 		atomic_store_explicit(&r->op_solo.owner, 0, memory_order_release);
 	if (atomic_load_explicit(&r->attach_slot, memory_order_relaxed) != g->slot ||
