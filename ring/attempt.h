@@ -149,13 +149,20 @@ static inline void prefetch_next_payload(const struct ring_geom *g, uint64_t t)
 /* Scan the committed records from t (meta entry m): up to max of them whose
  * payloads pack (8-byte aligned) into cap.  Returns how many; *stop says why
  * it stopped early at the first record (0: not committed, -EMSGSIZE,
- * -EBADMSG) and *first_len the length of a record that did not fit. */
+ * -EBADMSG; the leaf: ATTEMPT_LEAF_NO at a skip record) and *first_len the
+ * length of a record that did not fit.  The leaf (the one-record get) looks
+ * at one record of at most RING_SLOT bytes, whatever max and cap say: so its
+ * walk needs no bound (slot_walk_one) and its record is one slot. */
 static inline __attribute__((always_inline)) size_t
 scan_run(struct shmring *r, const struct ring_geom *g, uint64_t t, const struct slot_meta *m,
          size_t cap, size_t max, struct take *out, uint64_t *end, int *stop, uint32_t *first_len,
          bool leaf)
 {
 	size_t n = 0, off = 0;
+	if (leaf) { /* (folded away: the one caller passes 1 and at most 64) */
+		max = 1;
+		cap = cap < RING_SLOT ? cap : RING_SLOT;
+	}
 	/* acquire: pairs with the producer's publishing store; its meta and
 	 * payload writes are visible from here on. */
 	struct slot_walk w = leaf ? slot_walk_one(r, t, SLOT_COMMITTED, memory_order_acquire)

@@ -37,10 +37,11 @@ extern __thread struct op_rec_cached shmring__op_rec_cache[OPREC_CACHE_WAYS]
  * perf/pair_cost, fourteenth session), else the address of the thread's
  * cache.  Either is the thread's own while it lives, and its fork child's
  * in the child (which empties op_solo first: attach.c). */
-#if defined(__has_builtin)
-#if __has_builtin(__builtin_thread_pointer)
+/* (Only where the builtin is known to work: __has_builtin says yes where
+ * the compiler then fails, clang 12-13 on x86-64 for one.) */
+#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 14) || \
+                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 12))
 #define OP_SOLO_ME_TP 1
-#endif
 #endif
 static inline uintptr_t op_solo_me(void)
 {

@@ -307,7 +307,8 @@ static inline bool record_at(const struct shmring *r, uint64_t pos, struct recor
 
 /* The slot walker, for every reader that steps over records: from pos, the
  * records whose seq reads (a given state, their position), up to end, and
- * never more than the ring's slot count whatever the shared words say.
+ * never more than the ring's slot count whatever the shared words say
+ * (slot_walk_one, which looks at one record, has no such bound).
  *
  *   struct slot_walk w = slot_walk_from(r, from, end, SLOT_COMMITTED, memory_order_acquire);
  *   struct record rec;
@@ -320,7 +321,7 @@ static inline bool record_at(const struct shmring *r, uint64_t pos, struct recor
 struct slot_walk {
 	const struct shmring *r;
 	uint64_t pos;
-	uint64_t end;            /* min(end, from + nslots) */
+	uint64_t end;            /* min(end, from + nslots); slot_walk_one: UINT64_MAX */
 	uint64_t state;          /* enum slot_state walked, unless any_start */
 	bool any_start;          /* walk published and released records alike */
 	memory_order order;      /* of the seq loads */

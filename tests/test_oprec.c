@@ -62,7 +62,8 @@ static void *use_rings(void *arg)
 }
 
 /* Threads that come and go (glibc reuses an exited thread's stack, so a new
- * thread often has the old one's TLS address, which is op_solo's key): each
+ * thread often has the old one's thread pointer and TLS address, which name
+ * op_solo's owner: oprec.h op_solo_me): each
  * one's record is held, and given back when it exits. */
 Test(oprec, exited_threads_records_are_never_reused_from_the_handle)
 {
@@ -124,7 +125,8 @@ Test(oprec, two_threads_two_records)
 }
 
 /* A fork child's record is one of its own entry's (the parent's thread,
- * whose TLS address the child's thread has, owned op_solo). */
+ * whose thread pointer and TLS address the child's thread has, owned
+ * op_solo). */
 static struct shmring *fork_ring;
 static int child_mine(void *arg)
 {
