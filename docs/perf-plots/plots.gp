@@ -1,4 +1,4 @@
-# written by shmring-bench (2026-12-06T15:34:02+0000); run in this folder: gnuplot plots.gp
+# written by shmring-bench (2026-12-06T18:02:48+0000); run in this folder: gnuplot plots.gp
 
 reset
 set terminal svg size 960,600 dynamic font 'sans,12' background rgb 'white'
