@@ -32,13 +32,13 @@ struct op_rec_cached {
 extern __thread struct op_rec_cached shmring__op_rec_cache[OPREC_CACHE_WAYS]
 	__attribute__((tls_model("initial-exec")));
 /* The calling thread, as op_solo's owner word names it: the thread pointer
- * where the compiler gives it (one load from %fs:0 on x86-64: a put + get
- * pair 2 instructions fewer than the cache's address, an add more;
+ * where the compiler gives it (one load from %fs:0 on x86-64, where the
+ * cache's address is a load and an add: 4 instructions a put + get pair;
  * perf/pair_cost, fourteenth session), else the address of the thread's
  * cache.  Either is the thread's own while it lives, and its fork child's
- * in the child (which empties op_solo first: attach.c). */
-/* (Only where the builtin is known to work: __has_builtin says yes where
- * the compiler then fails, clang 12-13 on x86-64 for one.) */
+ * in the child (which empties op_solo first: attach.c).  The builtin only
+ * where it is known to work: __has_builtin says yes where the compiler
+ * then fails (clang 12-13 on x86-64, GCC on ppc64le). */
 #if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 14) || \
                             (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 12))
 #define OP_SOLO_ME_TP 1
