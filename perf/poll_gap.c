@@ -16,8 +16,10 @@
  * up with its producer polls the line the producer is about to write, and
  * takes it away from it between its stores; one that waits a microsecond or
  * more when it finds nothing lets the producer get ahead and write lines
- * nobody reads yet.  The inline layout, whose polled line is the payload's
- * too, loses more to a tight poll than the split one.
+ * nobody reads yet.  How much that gains, and whether the inline layout
+ * (whose polled line is the payload's too) loses more to a tight poll than
+ * the split one, change with the state of the machine: run it more than
+ * once, minutes apart.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
