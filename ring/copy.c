@@ -227,10 +227,8 @@ static inline __attribute__((always_inline)) ssize_t get_leaf_go(struct shmring 
 	copy_small(buf, at.data, tk.len);
 	meta_release(ring, at.meta, at.pos);
 	ring->op_solo.gets_since_follow++; /* ring_free_tail_follow_own */
-	/* one record of one slot, no skip: [at.pos, end = at.pos + 1), which
-	 * crosses a multiple of FOLLOW_EVERY (ring_free_tail_due) when end is
-	 * one */
-	if (__builtin_expect(!(end % FOLLOW_EVERY), 0))
+	/* one record of one slot, no skip: [at.pos, end = at.pos + 1) */
+	if (__builtin_expect(ring_free_tail_due_one(end), 0))
 		return follow_then_get(ring, c, (ssize_t)tk.len, end);
 	op_rec_clear(c);
 	uint64_t w = ec_sleepers(&ring->hdr->not_full); /* ring_notify_producers */
